@@ -1,0 +1,18 @@
+//! purenoise: pure-noise oversampling (OPeN) and distribution-aware routing batch norm (DAR-BN)
+//! on a from-scratch wgpu training stack.
+//!
+//! Data flows one way: CLI -> training loop -> model -> [`ops`] -> [`gpu`]. [`autograd`] records
+//! the ops' backward passes; [`reference`] holds the f64 CPU versions the kernels are tested
+//! against.
+
+pub mod autograd;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod optim;
+pub mod params;
+pub mod random;
+pub mod reference;
+pub mod tensor;
+
+pub use error::{Error, Result};

@@ -1,0 +1,18 @@
+// add_bias: y[m,n] += bias[n], in place (the bias of a linear layer).
+// Layouts: y [M,N] row-major f32, bias [N].
+// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 bias (read), 2 y (read_write).
+
+struct Params { m: u32, n: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.m * p.n) { return; }
+    y[i] += bias[i % p.n];
+}

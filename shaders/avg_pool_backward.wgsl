@@ -1,0 +1,18 @@
+// avg_pool_backward: dx[n,c,h,w] = dy[n,c] / (H*W), the gradient of global average pooling.
+// Layouts: dy [N,C] f32, dx [N,C,H,W].
+// Workgroup: 256 threads, one element of dx each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
+
+struct Params { nc: u32, hw: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.nc * p.hw) { return; }
+    dx[i] = dy[i / p.hw] / f32(p.hw);
+}

@@ -1,0 +1,20 @@
+// avg_pool_forward: global average pooling, y[n,c] = mean over h,w of x[n,c,h,w].
+// Layouts: x [N,C,H,W] f32, y [N,C].
+// Workgroup: 256 threads, one (n, c) each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+
+struct Params { nc: u32, hw: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.nc) { return; }
+    var s = 0.0;
+    for (var j = 0u; j < p.hw; j++) { s += x[i * p.hw + j]; }
+    y[i] = s / f32(p.hw);
+}

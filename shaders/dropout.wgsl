@@ -1,0 +1,22 @@
+// dropout: out = x * keep / (1 - p_drop), keep = [u >= p_drop] with u uniform in [0, 1) from
+// Philox(counter = (element, stream, 0, 0), key = seed). The backward pass runs this same kernel
+// on dy with the same seed and stream: the mask is recomputed, never stored.
+// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
+
+struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+//!include random.wgsl
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.len) { return; }
+    let u = unit_float(philox4x32(vec4u(i, p.stream, 0u, 0u), vec2u(p.seed_lo, p.seed_hi)).x);
+    out[i] = select(0.0, x[i] / (1.0 - p.p_drop), u >= p.p_drop);
+}

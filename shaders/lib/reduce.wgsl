@@ -1,0 +1,16 @@
+// Workgroup-wide sum for 256-thread workgroups. Every thread of the workgroup must call it (from
+// uniform control flow) with its own value; every thread gets the total.
+var<workgroup> reduce_scratch: array<f32, 256>;
+
+fn workgroup_sum(lid: u32, value: f32) -> f32 {
+    reduce_scratch[lid] = value;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half >>= 1u) {
+        if (lid < half) { reduce_scratch[lid] += reduce_scratch[lid + half]; }
+        workgroupBarrier();
+    }
+    let total = reduce_scratch[0];
+    // Lets the next call overwrite the scratch only after everyone has read the total.
+    workgroupBarrier();
+    return total;
+}

@@ -1,0 +1,19 @@
+// relu_backward: dx = dy where the forward output y > 0, else 0 (the subgradient at 0 is 0, as in
+// PyTorch). Reads the output, not the input, so the forward input can be freed.
+// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 y (read), 2 dy (read), 3 dx (read_write).
+
+struct Params { len: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.len) { return; }
+    dx[i] = select(0.0, dy[i], y[i] > 0.0);
+}

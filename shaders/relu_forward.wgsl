@@ -1,0 +1,17 @@
+// relu_forward: y = max(x, 0), elementwise over any layout.
+// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+
+struct Params { len: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.len) { return; }
+    y[i] = max(x[i], 0.0);
+}

@@ -1,0 +1,161 @@
+//! A tape-based reverse-mode autograd, small enough to read in minutes.
+//!
+//! Forward ops return a [`Var`]: the value plus, when it needs a gradient, the index of the node
+//! the op recorded on the [`Tape`]. A node keeps only its inputs' indices and a backward closure
+//! holding what that op's gradient needs (saved activations). Values themselves live in the
+//! `Var`s, so an activation no backward needs is released as soon as the model drops it, and
+//! `backward()` frees each closure (and what it saved) right after running it.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops;
+use crate::params::{ParamId, ParamStore};
+use crate::tensor::Tensor;
+
+/// Computes the gradients of an op's inputs from the gradient of its output. `needs[i]` says
+/// whether input i wants a gradient, so ops skip work nobody uses (the first conv's input grad).
+pub type Backward = Box<dyn FnOnce(&Gpu, &Tensor, &[bool]) -> Result<Vec<Option<Tensor>>>>;
+
+#[derive(Clone)]
+pub struct Var {
+    pub value: Tensor,
+    node: Option<usize>,
+}
+
+impl Var {
+    pub fn requires_grad(&self) -> bool {
+        self.node.is_some()
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        self.value.shape()
+    }
+}
+
+struct Node {
+    inputs: Vec<Option<usize>>,
+    backward: Option<Backward>,
+    param: Option<ParamId>,
+}
+
+pub struct Tape {
+    gpu: Gpu,
+    nodes: Vec<Node>,
+    grad_enabled: bool,
+}
+
+impl Tape {
+    pub fn new(gpu: &Gpu) -> Tape {
+        Tape {
+            gpu: gpu.clone(),
+            nodes: Vec::new(),
+            grad_enabled: true,
+        }
+    }
+
+    /// A tape that records nothing: for evaluation, where no gradient is wanted.
+    pub fn no_grad(gpu: &Gpu) -> Tape {
+        Tape {
+            grad_enabled: false,
+            ..Tape::new(gpu)
+        }
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub fn grad_enabled(&self) -> bool {
+        self.grad_enabled
+    }
+
+    /// A value that needs no gradient (input images, labels).
+    pub fn constant(&self, value: Tensor) -> Var {
+        Var { value, node: None }
+    }
+
+    /// A trainable parameter: its gradient is accumulated into the store by `backward`.
+    pub fn param(&mut self, params: &ParamStore, id: ParamId) -> Var {
+        let value = params.value(id);
+        if !self.grad_enabled {
+            return Var { value, node: None };
+        }
+        self.nodes.push(Node {
+            inputs: Vec::new(),
+            backward: None,
+            param: Some(id),
+        });
+        Var {
+            value,
+            node: Some(self.nodes.len() - 1),
+        }
+    }
+
+    /// Records an op's output. Without grad mode, or when no input needs a gradient, nothing is
+    /// recorded and `backward` is dropped at once (releasing whatever it saved).
+    pub fn record(
+        &mut self,
+        value: Tensor,
+        inputs: &[&Var],
+        backward: impl FnOnce(&Gpu, &Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static,
+    ) -> Var {
+        if !self.grad_enabled || inputs.iter().all(|v| v.node.is_none()) {
+            return Var { value, node: None };
+        }
+        self.nodes.push(Node {
+            inputs: inputs.iter().map(|v| v.node).collect(),
+            backward: Some(Box::new(backward)),
+            param: None,
+        });
+        Var {
+            value,
+            node: Some(self.nodes.len() - 1),
+        }
+    }
+
+    /// Back-propagates from a scalar `loss`, accumulating parameter gradients into `params`
+    /// (which `ParamStore::zero_grad` resets). Consumes the tape.
+    pub fn backward(mut self, loss: &Var, params: &ParamStore) -> Result<()> {
+        if loss.value.numel() != 1 {
+            return Err(Error::Shape {
+                op: "backward",
+                detail: format!("needs a scalar loss, got shape {:?}", loss.shape()),
+            });
+        }
+        let Some(root) = loss.node else {
+            return Err(Error::Invalid(
+                "backward: the loss does not depend on any parameter (was it computed on a \
+                 no-grad tape?)"
+                    .into(),
+            ));
+        };
+        let gpu = self.gpu.clone();
+        let mut grads: Vec<Option<Tensor>> = vec![None; root + 1];
+        grads[root] = Some(gpu.upload(&[1.0], loss.shape())?);
+        self.nodes.truncate(root + 1);
+        while let Some(node) = self.nodes.pop() {
+            let index = self.nodes.len();
+            let Some(grad) = grads[index].take() else {
+                continue;
+            };
+            if let Some(id) = node.param {
+                ops::accumulate(&gpu, &params.grad(id), &grad)?;
+            }
+            let Some(backward) = node.backward else {
+                continue;
+            };
+            let needs: Vec<bool> = node.inputs.iter().map(Option::is_some).collect();
+            let input_grads = backward(&gpu, &grad, &needs)?;
+            for (input, g) in node.inputs.iter().zip(input_grads) {
+                let (Some(i), Some(g)) = (input, g) else {
+                    continue;
+                };
+                grads[*i] = Some(match grads[*i].take() {
+                    Some(existing) => ops::add(&gpu, &existing, &g)?,
+                    None => g,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The registry of WGSL kernels, embedded at compile time so the binary runs from anywhere.
+//!
+//! Kernels share helper code (the random generator, the workgroup reduction) through a one-line
+//! `//!include <file>` directive, expanded here before naga or wgpu see the source: WGSL has no
+//! include of its own, and copying the helper into each kernel would let the copies drift.
+
+use crate::error::{Error, Result};
+
+/// One `.wgsl` file in `shaders/`, with entry point `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// Helper files that kernels may include (they hold functions, no entry point).
+const LIBRARIES: &[(&str, &str)] = &[
+    ("random.wgsl", include_str!("../../shaders/lib/random.wgsl")),
+    ("reduce.wgsl", include_str!("../../shaders/lib/reduce.wgsl")),
+];
+
+macro_rules! kernels {
+    ($($ident:ident = $file:literal),* $(,)?) => {
+        $(pub const $ident: Kernel = Kernel {
+            name: $file,
+            source: include_str!(concat!("../../shaders/", $file, ".wgsl")),
+        };)*
+        /// Every kernel, for validation tests and warm-up.
+        pub const ALL: &[Kernel] = &[$($ident),*];
+    };
+}
+
+kernels! {
+    CONV2D_FORWARD = "conv2d_forward",
+    CONV2D_BACKWARD_INPUT = "conv2d_backward_input",
+    CONV2D_BACKWARD_WEIGHT = "conv2d_backward_weight",
+    BN_STATS = "bn_stats",
+    BN_APPLY = "bn_apply",
+    BN_BACKWARD_REDUCE = "bn_backward_reduce",
+    BN_BACKWARD_INPUT = "bn_backward_input",
+    RELU_FORWARD = "relu_forward",
+    RELU_BACKWARD = "relu_backward",
+    ADD = "add",
+    ACCUMULATE = "accumulate",
+    SCALE_BY = "scale_by",
+    DROPOUT = "dropout",
+    AVG_POOL_FORWARD = "avg_pool_forward",
+    AVG_POOL_BACKWARD = "avg_pool_backward",
+    MATMUL = "matmul",
+    ADD_BIAS = "add_bias",
+    SUM_ROWS = "sum_rows",
+    CROSS_ENTROPY = "cross_entropy",
+    SGD = "sgd",
+}
+
+/// The kernel's source with `//!include` lines replaced by the library they name.
+pub fn expanded_source(kernel: &Kernel) -> Result<String> {
+    let mut out = String::with_capacity(kernel.source.len());
+    for line in kernel.source.lines() {
+        if let Some(file) = line.trim().strip_prefix("//!include ") {
+            let file = file.trim();
+            let lib = LIBRARIES
+                .iter()
+                .find(|(name, _)| *name == file)
+                .ok_or_else(|| Error::Shader {
+                    kernel: kernel.name.into(),
+                    message: format!("includes `{file}`, which is not in shaders/lib/"),
+                })?;
+            out.push_str(lib.1);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Parses and validates the kernel with naga, so a broken shader is reported with its file name
+/// and naga's diagnostic instead of a device error later.
+pub fn validate(kernel: &Kernel) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let source = expanded_source(kernel)?;
+    let shader_err = |message: String| Error::Shader {
+        kernel: format!("shaders/{}.wgsl", kernel.name),
+        message,
+    };
+    let module =
+        naga::front::wgsl::parse_str(&source).map_err(|e| shader_err(e.emit_to_string(&source)))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| shader_err(e.emit_to_string(&source)))?;
+    Ok((module, info))
+}

@@ -1,0 +1,539 @@
+//! The GPU runtime: device, pipeline cache, buffer pool, and a command queue that records many
+//! dispatches and submits them together. Everything above this module speaks in tensors and
+//! kernels; only this module touches wgpu.
+
+pub mod adapter;
+pub mod kernels;
+pub mod pool;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+pub use kernels::Kernel;
+use pool::{Pool, Storage};
+
+/// Threads per workgroup of every 1-D kernel in `shaders/`.
+pub const WORKGROUP: u32 = 256;
+
+/// Recorded work, encoded and submitted at the next flush.
+enum Command {
+    Dispatch {
+        pipeline: wgpu::ComputePipeline,
+        params_offset: u64,
+        params_size: u64,
+        bindings: Vec<(wgpu::Buffer, u64, u64)>,
+        groups: [u32; 3],
+    },
+    Clear {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    },
+}
+
+/// The device, its limits, and the caches built on it. Cheap to clone (a shared handle).
+#[derive(Clone)]
+pub struct Gpu(Rc<Inner>);
+
+pub struct Inner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
+    pool: Rc<RefCell<Pool>>,
+    staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
+    commands: RefCell<Vec<Command>>,
+    params: RefCell<Vec<u8>>,
+    params_buffer: RefCell<Option<wgpu::Buffer>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    submissions: Cell<u64>,
+}
+
+/// Flush on our own once this many commands are waiting, so recording never grows unbounded.
+const MAX_PENDING: usize = 4096;
+
+impl Gpu {
+    /// Opens the best adapter, or the one `spec` names (index or name substring).
+    pub fn new(spec: Option<&str>) -> Result<Gpu> {
+        let instance = adapter::instance();
+        let chosen = adapter::choose(adapter::compute_adapters(&instance), spec)?;
+        Gpu::from_adapter(&chosen)
+    }
+
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        // The adapter's own limits: wgpu's defaults (128 MiB bindings) are too small for wide nets.
+        let limits = adapter.limits();
+        let optional =
+            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & optional;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("purenoise"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Adapter(format!("could not open `{}`: {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        Ok(Gpu(Rc::new(Inner {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            pipelines: RefCell::default(),
+            pool: Rc::default(),
+            staging: RefCell::default(),
+            commands: RefCell::default(),
+            params: RefCell::default(),
+            params_buffer: RefCell::default(),
+            errors,
+            submissions: Cell::new(0),
+        })))
+    }
+
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+
+    /// (bytes held by the pool now, peak bytes, buffers ever created)
+    pub fn memory_stats(&self) -> (u64, u64, u64) {
+        let pool = self.0.pool.borrow();
+        (pool.held_bytes, pool.peak_bytes, pool.allocations)
+    }
+
+    /// Returns free pooled buffers to the driver.
+    pub fn trim_pool(&self) {
+        self.0.pool.borrow_mut().trim();
+    }
+
+    pub fn submissions(&self) -> u64 {
+        self.0.submissions.get()
+    }
+
+    /// Checks a buffer of `bytes` against the adapter's limits before anything is created.
+    pub fn check_buffer(&self, op: &'static str, what: &str, bytes: u64) -> Result<()> {
+        if bytes > self.0.limits.max_buffer_size {
+            return Err(Error::Limit {
+                op,
+                what: what.into(),
+                bytes,
+                limit_name: "max_buffer_size",
+                limit: self.0.limits.max_buffer_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// A new (uninitialized) tensor from the pool.
+    pub fn alloc(&self, op: &'static str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let numel: usize = shape.iter().product();
+        // Zero-sized bindings are invalid; a 4-byte buffer keeps empty tensors legal.
+        let size = (numel.max(1) * 4) as u64;
+        self.check_buffer(op, &format!("tensor of shape {shape:?}"), size)?;
+        let pooled = self.0.pool.borrow_mut().take(size);
+        let buffer = match pooled {
+            Some(b) => b,
+            None => {
+                self.0.pool.borrow_mut().record_new(size);
+                self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(op),
+                    size,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        let storage = Rc::new(Storage::pooled(buffer, size, self.0.pool.clone()));
+        Ok(Tensor::from_storage(storage, 0, shape.to_vec(), dtype))
+    }
+
+    /// A zero-filled tensor.
+    pub fn zeros(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.alloc(op, shape, DType::F32)?;
+        self.clear(&t);
+        Ok(t)
+    }
+
+    /// A dedicated buffer outside the pool (parameter arenas), zero-filled by wgpu.
+    pub fn create_owned(&self, label: &'static str, bytes: u64) -> Result<Rc<Storage>> {
+        self.check_buffer(label, label, bytes)?;
+        let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Rc::new(Storage::owned(buffer, bytes.max(4))))
+    }
+
+    /// Records zero-filling a tensor (in order with dispatches).
+    pub fn clear(&self, t: &Tensor) {
+        self.push(Command::Clear {
+            buffer: t.buffer().clone(),
+            offset: t.offset_bytes(),
+            size: t.bytes(),
+        });
+    }
+
+    /// Copies host data into a new tensor.
+    pub fn upload(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        let t = self.alloc("upload", shape, DType::F32)?;
+        self.write(&t, bytemuck::cast_slice(data))?;
+        Ok(t)
+    }
+
+    /// Copies host u32 data (labels, masks) into a new tensor.
+    pub fn upload_u32(&self, data: &[u32], shape: &[usize]) -> Result<Tensor> {
+        let t = self.alloc("upload", shape, DType::U32)?;
+        self.write(&t, bytemuck::cast_slice(data))?;
+        Ok(t)
+    }
+
+    /// Overwrites a tensor's contents from the host.
+    pub fn write(&self, t: &Tensor, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != t.numel() as u64 * 4 {
+            return Err(Error::Shape {
+                op: "upload",
+                detail: format!(
+                    "{} values given for a tensor of shape {:?}",
+                    bytes.len() / 4,
+                    t.shape()
+                ),
+            });
+        }
+        // queue.write_buffer lands before the *next* submission's commands, so commands
+        // recorded so far (which may still read this recycled buffer) must be submitted first.
+        self.flush()?;
+        if !bytes.is_empty() {
+            self.0
+                .queue
+                .write_buffer(t.buffer(), t.offset_bytes(), bytes);
+        }
+        Ok(())
+    }
+
+    /// Reads a tensor back to the host (flushes pending work and waits for it).
+    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(t)?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(t)?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+
+    fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
+        let size = t.numel() as u64 * 4;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        self.flush()?;
+        let staging = self
+            .0
+            .staging
+            .borrow_mut()
+            .get_mut(&size)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| {
+                self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            });
+        let mut encoder = self.0.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(t.buffer(), t.offset_bytes(), &staging, 0, size);
+        self.0.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Device("readback was never completed".into()))?
+            .map_err(|e| Error::Device(format!("mapping a readback buffer failed: {e}")))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Device(format!("reading a mapped buffer failed: {e}")))?
+            .to_vec();
+        staging.unmap();
+        self.0
+            .staging
+            .borrow_mut()
+            .entry(size)
+            .or_default()
+            .push(staging);
+        Ok(bytes)
+    }
+
+    /// Blocks until the device is idle, then reports any error it raised.
+    pub fn wait(&self) -> Result<()> {
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("waiting for the GPU failed: {e}")))?;
+        self.take_errors()
+    }
+
+    fn take_errors(&self) -> Result<()> {
+        let mut errors = self.0.errors.lock().unwrap();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            let msg = errors.join("; ");
+            errors.clear();
+            Err(Error::Device(msg))
+        }
+    }
+
+    /// The compute pipeline for a kernel with given override constants, compiled once.
+    fn pipeline(
+        &self,
+        kernel: &Kernel,
+        overrides: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        let key = format!("{}{:?}", kernel.name, overrides);
+        if let Some(p) = self.0.pipelines.borrow().get(&key) {
+            return Ok(p.clone());
+        }
+        // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
+        kernels::validate(kernel)?;
+        let source = kernels::expanded_source(kernel)?;
+        let scope = self
+            .0
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .0
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .0
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: overrides,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                kernel: format!("shaders/{}.wgsl", kernel.name),
+                message: e.to_string(),
+            });
+        }
+        self.0.pipelines.borrow_mut().insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Records one dispatch. `params` fills the kernel's uniform `Params` struct (binding 0);
+    /// `tensors` bind to 1, 2, … in order, each named for error messages.
+    pub fn dispatch(
+        &self,
+        kernel: &Kernel,
+        overrides: &[(&str, f64)],
+        params: &[u32],
+        tensors: &[(&str, &Tensor)],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let limits = &self.0.limits;
+        for (name, t) in tensors {
+            if t.bytes() > limits.max_storage_buffer_binding_size {
+                return Err(Error::Limit {
+                    op: kernel.name,
+                    what: format!("tensor `{name}` of shape {:?}", t.shape()),
+                    bytes: t.bytes(),
+                    limit_name: "max_storage_buffer_binding_size",
+                    limit: limits.max_storage_buffer_binding_size,
+                });
+            }
+        }
+        let max_groups = limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max_groups) {
+            return Err(Error::Limit {
+                op: kernel.name,
+                what: format!("a dispatch of {groups:?} workgroups"),
+                bytes: *groups.iter().max().unwrap() as u64,
+                limit_name: "max_compute_workgroups_per_dimension",
+                limit: max_groups as u64,
+            });
+        }
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.pipeline(kernel, overrides)?;
+        let params_offset = {
+            let mut arena = self.0.params.borrow_mut();
+            let align = limits.min_uniform_buffer_offset_alignment as usize;
+            let offset = arena.len().div_ceil(align) * align;
+            arena.resize(offset, 0);
+            arena.extend_from_slice(bytemuck::cast_slice(params));
+            // Uniform structs are padded to 16 bytes.
+            arena.resize(offset + params.len().max(1).div_ceil(4) * 16, 0);
+            offset as u64
+        };
+        let bindings = tensors
+            .iter()
+            .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
+            .collect();
+        self.push(Command::Dispatch {
+            pipeline,
+            params_offset,
+            params_size: (params.len().max(1).div_ceil(4) * 16) as u64,
+            bindings,
+            groups,
+        });
+        Ok(())
+    }
+
+    /// Workgroup counts covering `threads` invocations of a 1-D kernel with `per_group` threads
+    /// per workgroup; beyond the per-dimension limit, groups spill into y (kernels fold
+    /// `workgroup_id.y * num_workgroups.x + workgroup_id.x` back into one index).
+    pub fn grid(&self, threads: u64, per_group: u32) -> [u32; 3] {
+        let groups = threads.div_ceil(per_group as u64);
+        let max = self.0.limits.max_compute_workgroups_per_dimension as u64;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            let y = groups.div_ceil(max);
+            [groups.div_ceil(y) as u32, y as u32, 1]
+        }
+    }
+
+    fn push(&self, command: Command) {
+        let pending = {
+            let mut commands = self.0.commands.borrow_mut();
+            commands.push(command);
+            commands.len()
+        };
+        if pending >= MAX_PENDING {
+            // Errors surface at the next explicit flush or read.
+            let _ = self.flush();
+        }
+    }
+
+    /// Encodes every recorded command into one command buffer and submits it.
+    pub fn flush(&self) -> Result<()> {
+        let commands = std::mem::take(&mut *self.0.commands.borrow_mut());
+        if commands.is_empty() {
+            return self.take_errors();
+        }
+        let params = std::mem::take(&mut *self.0.params.borrow_mut());
+        let params_buffer = self.params_buffer(params.len() as u64);
+        if !params.is_empty() {
+            self.0.queue.write_buffer(&params_buffer, 0, &params);
+        }
+        let device = &self.0.device;
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut index = 0;
+        while index < commands.len() {
+            match &commands[index] {
+                Command::Clear {
+                    buffer,
+                    offset,
+                    size,
+                } => {
+                    encoder.clear_buffer(buffer, *offset, Some(*size));
+                    index += 1;
+                }
+                Command::Dispatch { .. } => {
+                    // Consecutive dispatches share one pass; WebGPU makes each dispatch its own
+                    // usage scope, so wgpu orders a dispatch after the writes it reads.
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    while let Some(Command::Dispatch {
+                        pipeline,
+                        params_offset,
+                        params_size,
+                        bindings,
+                        groups,
+                    }) = commands.get(index)
+                    {
+                        let mut entries = vec![wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &params_buffer,
+                                offset: *params_offset,
+                                size: NonZeroU64::new(*params_size),
+                            }),
+                        }];
+                        for (i, (buffer, offset, size)) in bindings.iter().enumerate() {
+                            entries.push(wgpu::BindGroupEntry {
+                                binding: i as u32 + 1,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer,
+                                    offset: *offset,
+                                    size: NonZeroU64::new(*size),
+                                }),
+                            });
+                        }
+                        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: None,
+                            layout: &pipeline.get_bind_group_layout(0),
+                            entries: &entries,
+                        });
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, &bind_group, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        index += 1;
+                    }
+                }
+            }
+        }
+        self.0.queue.submit([encoder.finish()]);
+        self.0.submissions.set(self.0.submissions.get() + 1);
+        self.take_errors()
+    }
+
+    /// The uniform buffer holding every pending dispatch's parameters, grown as needed.
+    fn params_buffer(&self, needed: u64) -> wgpu::Buffer {
+        let mut slot = self.0.params_buffer.borrow_mut();
+        match slot.as_ref() {
+            Some(b) if b.size() >= needed => b.clone(),
+            _ => {
+                let size = needed.max(64 * 1024).next_power_of_two();
+                let b = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("kernel parameters"),
+                    size,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                *slot = Some(b.clone());
+                b
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Elementwise ops: ReLU, addition (residuals), dropout, and the gradient helpers
+//! (accumulate, scale by a GPU scalar).
+
+use super::{elementwise, same_shape};
+use crate::autograd::{Tape, Var};
+use crate::error::{Error, Result};
+use crate::gpu::{kernels, Gpu};
+use crate::tensor::{DType, Tensor};
+
+pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let y = gpu.alloc("relu", x.shape(), DType::F32)?;
+    elementwise(
+        gpu,
+        &kernels::RELU_FORWARD,
+        &[],
+        &[("x", x), ("y", &y)],
+        x.numel(),
+    )?;
+    Ok(y)
+}
+
+pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    same_shape("relu backward", ("y", y), ("dy", dy))?;
+    let dx = gpu.alloc("relu backward", y.shape(), DType::F32)?;
+    elementwise(
+        gpu,
+        &kernels::RELU_BACKWARD,
+        &[],
+        &[("y", y), ("dy", dy), ("dx", &dx)],
+        y.numel(),
+    )?;
+    Ok(dx)
+}
+
+pub fn relu(tape: &mut Tape, x: &Var) -> Result<Var> {
+    let y = relu_forward(tape.gpu(), &x.value)?;
+    let saved = y.clone();
+    Ok(tape.record(y, &[x], move |gpu, dy, _| {
+        Ok(vec![Some(relu_backward(gpu, &saved, dy)?)])
+    }))
+}
+
+/// out = a + b (same shapes).
+pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_shape("add", ("a", a), ("b", b))?;
+    let out = gpu.alloc("add", a.shape(), DType::F32)?;
+    elementwise(
+        gpu,
+        &kernels::ADD,
+        &[],
+        &[("a", a), ("b", b), ("out", &out)],
+        a.numel(),
+    )?;
+    Ok(out)
+}
+
+/// dst += src, in place.
+pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
+    same_shape("accumulate", ("dst", dst), ("src", src))?;
+    elementwise(
+        gpu,
+        &kernels::ACCUMULATE,
+        &[],
+        &[("src", src), ("dst", dst)],
+        dst.numel(),
+    )
+}
+
+/// out = x * s, with `s` a one-element tensor on the GPU.
+pub fn scale_by(gpu: &Gpu, x: &Tensor, s: &Tensor) -> Result<Tensor> {
+    if s.numel() != 1 {
+        return Err(Error::Shape {
+            op: "scale_by",
+            detail: format!("the scale must have one element, got shape {:?}", s.shape()),
+        });
+    }
+    let out = gpu.alloc("scale_by", x.shape(), DType::F32)?;
+    elementwise(
+        gpu,
+        &kernels::SCALE_BY,
+        &[],
+        &[("x", x), ("s", s), ("out", &out)],
+        x.numel(),
+    )?;
+    Ok(out)
+}
+
+/// The residual sum `a + b`; its gradient flows unchanged to both inputs.
+pub fn residual_add(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
+    let out = add(tape.gpu(), &a.value, &b.value)?;
+    Ok(tape.record(out, &[a, b], |_, dy, _| {
+        Ok(vec![Some(dy.clone()), Some(dy.clone())])
+    }))
+}
+
+/// Seeds a dropout mask: `seed` should change every step, `stream` tells layers apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropoutSeed {
+    pub seed: u64,
+    pub stream: u32,
+}
+
+/// Scales `x` by keep/(1-p) with a counter-based random mask (kernel `dropout`).
+pub fn dropout_apply(gpu: &Gpu, x: &Tensor, p: f32, seed: DropoutSeed) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::Invalid(format!(
+            "dropout: probability {p} is outside [0, 1)"
+        )));
+    }
+    let out = gpu.alloc("dropout", x.shape(), DType::F32)?;
+    elementwise(
+        gpu,
+        &kernels::DROPOUT,
+        &[
+            seed.stream,
+            seed.seed as u32,
+            (seed.seed >> 32) as u32,
+            p.to_bits(),
+        ],
+        &[("x", x), ("out", &out)],
+        x.numel(),
+    )?;
+    Ok(out)
+}
+
+/// Training-mode dropout; the backward regenerates the same mask from the seed.
+pub fn dropout(tape: &mut Tape, x: &Var, p: f32, seed: DropoutSeed) -> Result<Var> {
+    if p == 0.0 {
+        return Ok(x.clone());
+    }
+    let y = dropout_apply(tape.gpu(), &x.value, p, seed)?;
+    Ok(tape.record(y, &[x], move |gpu, dy, _| {
+        Ok(vec![Some(dropout_apply(gpu, dy, p, seed)?)])
+    }))
+}

@@ -1,0 +1,57 @@
+//! Ops: each family's forward and backward kernels (plain functions on tensors, which the kernel
+//! tests check against `reference`) and its autograd wrapper (which records the backward on the
+//! tape). Ops validate shapes before anything is dispatched.
+
+pub mod activation;
+pub mod conv;
+pub mod linear;
+pub mod loss;
+pub mod norm;
+pub mod pool;
+
+pub use activation::{accumulate, add, dropout, relu, residual_add, scale_by};
+pub use conv::conv2d;
+pub use linear::linear;
+pub use loss::cross_entropy;
+pub use norm::batch_norm;
+pub use pool::global_avg_pool;
+
+use crate::error::{shape_err, Result};
+use crate::gpu::{Gpu, Kernel, WORKGROUP};
+use crate::tensor::Tensor;
+
+/// Dispatches a one-thread-per-element kernel whose `Params` start with the element count.
+fn elementwise(
+    gpu: &Gpu,
+    kernel: &Kernel,
+    extra_params: &[u32],
+    tensors: &[(&str, &Tensor)],
+    len: usize,
+) -> Result<()> {
+    let mut params = vec![len as u32];
+    params.extend_from_slice(extra_params);
+    gpu.dispatch(
+        kernel,
+        &[],
+        &params,
+        tensors,
+        gpu.grid(len as u64, WORKGROUP),
+    )
+}
+
+/// Errors unless `a` and `b` have the same shape.
+fn same_shape(op: &'static str, a: (&str, &Tensor), b: (&str, &Tensor)) -> Result<()> {
+    if a.1.shape() != b.1.shape() {
+        return shape_err(
+            op,
+            format!(
+                "`{}` has shape {:?} but `{}` has shape {:?}",
+                a.0,
+                a.1.shape(),
+                b.0,
+                b.1.shape()
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Global average pooling: [N, C, H, W] -> [N, C].
+
+use crate::autograd::{Tape, Var};
+use crate::error::Result;
+use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::tensor::{DType, Tensor};
+
+pub fn avg_pool_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let [n, c, h, w] = x.nchw("global_avg_pool", "input")?;
+    let y = gpu.alloc("global_avg_pool", &[n, c], DType::F32)?;
+    gpu.dispatch(
+        &kernels::AVG_POOL_FORWARD,
+        &[],
+        &[(n * c) as u32, (h * w) as u32],
+        &[("input", x), ("output", &y)],
+        gpu.grid((n * c) as u64, WORKGROUP),
+    )?;
+    Ok(y)
+}
+
+/// The gradient for an input of `input_shape` [N, C, H, W].
+pub fn avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -> Result<Tensor> {
+    const OP: &str = "global_avg_pool backward";
+    let (nc, hw) = (
+        input_shape[0] * input_shape[1],
+        input_shape[2] * input_shape[3],
+    );
+    dy.expect_shape(OP, "output gradient", &input_shape[..2])?;
+    let dx = gpu.alloc(OP, input_shape, DType::F32)?;
+    gpu.dispatch(
+        &kernels::AVG_POOL_BACKWARD,
+        &[],
+        &[nc as u32, hw as u32],
+        &[("output gradient", dy), ("input gradient", &dx)],
+        gpu.grid((nc * hw) as u64, WORKGROUP),
+    )?;
+    Ok(dx)
+}
+
+pub fn global_avg_pool(tape: &mut Tape, x: &Var) -> Result<Var> {
+    let y = avg_pool_forward(tape.gpu(), &x.value)?;
+    let shape = x.shape().to_vec();
+    Ok(tape.record(y, &[x], move |gpu, dy, _| {
+        Ok(vec![Some(avg_pool_backward(gpu, dy, &shape)?)])
+    }))
+}

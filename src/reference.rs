@@ -1,0 +1,303 @@
+//! Plain-Rust f64 references for every kernel: the simplest loops that compute the same thing,
+//! against which the GPU kernels are tested (the llm.c way). Layouts match the kernels (NCHW,
+//! row-major); shapes are passed alongside the flat data.
+
+/// [N, C, H, W]
+pub type Shape4 = [usize; 4];
+
+fn at(s: Shape4, n: usize, c: usize, y: usize, x: usize) -> usize {
+    ((n * s[1] + c) * s[2] + y) * s[3] + x
+}
+
+/// Output height/width of a convolution.
+pub fn conv_out(size: usize, k: usize, stride: usize, pad: usize) -> usize {
+    (size + 2 * pad - k) / stride + 1
+}
+
+/// The input pixel a kernel tap reads, or None in the zero padding.
+fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+    (o * stride + k).checked_sub(pad).filter(|&i| i < size)
+}
+
+pub fn conv2d(x: &[f64], xs: Shape4, w: &[f64], ws: Shape4, stride: usize, pad: usize) -> Vec<f64> {
+    let (ho, wo) = (
+        conv_out(xs[2], ws[2], stride, pad),
+        conv_out(xs[3], ws[3], stride, pad),
+    );
+    let ys = [xs[0], ws[0], ho, wo];
+    let mut y = vec![0.0; ys.iter().product()];
+    for n in 0..xs[0] {
+        for co in 0..ws[0] {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = 0.0;
+                    for ci in 0..xs[1] {
+                        for ky in 0..ws[2] {
+                            for kx in 0..ws[3] {
+                                if let (Some(iy), Some(ix)) = (
+                                    tap(oy, ky, stride, pad, xs[2]),
+                                    tap(ox, kx, stride, pad, xs[3]),
+                                ) {
+                                    acc += x[at(xs, n, ci, iy, ix)] * w[at(ws, co, ci, ky, kx)];
+                                }
+                            }
+                        }
+                    }
+                    y[at(ys, n, co, oy, ox)] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// (dx, dw) of `conv2d` for output gradient `dy`.
+pub fn conv2d_backward(
+    x: &[f64],
+    xs: Shape4,
+    w: &[f64],
+    ws: Shape4,
+    dy: &[f64],
+    stride: usize,
+    pad: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (ho, wo) = (
+        conv_out(xs[2], ws[2], stride, pad),
+        conv_out(xs[3], ws[3], stride, pad),
+    );
+    let ys = [xs[0], ws[0], ho, wo];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; w.len()];
+    for n in 0..xs[0] {
+        for co in 0..ws[0] {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let g = dy[at(ys, n, co, oy, ox)];
+                    for ci in 0..xs[1] {
+                        for ky in 0..ws[2] {
+                            for kx in 0..ws[3] {
+                                if let (Some(iy), Some(ix)) = (
+                                    tap(oy, ky, stride, pad, xs[2]),
+                                    tap(ox, kx, stride, pad, xs[3]),
+                                ) {
+                                    dx[at(xs, n, ci, iy, ix)] += g * w[at(ws, co, ci, ky, kx)];
+                                    dw[at(ws, co, ci, ky, kx)] += g * x[at(xs, n, ci, iy, ix)];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw)
+}
+
+/// Per-channel (mean, biased variance) over N, H, W.
+pub fn channel_stats(x: &[f64], s: Shape4) -> (Vec<f64>, Vec<f64>) {
+    let m = (s[0] * s[2] * s[3]) as f64;
+    let values = |c: usize| {
+        (0..s[0]).flat_map(move |n| (0..s[2] * s[3]).map(move |j| (n * s[1] + c) * s[2] * s[3] + j))
+    };
+    let mean: Vec<f64> = (0..s[1])
+        .map(|c| values(c).map(|i| x[i]).sum::<f64>() / m)
+        .collect();
+    let var = (0..s[1])
+        .map(|c| values(c).map(|i| (x[i] - mean[c]).powi(2)).sum::<f64>() / m)
+        .collect();
+    (mean, var)
+}
+
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel.
+pub fn bn_apply(
+    x: &[f64],
+    s: Shape4,
+    mean: &[f64],
+    var: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    eps: f64,
+) -> Vec<f64> {
+    let hw = s[2] * s[3];
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / hw) % s[1];
+            (v - mean[c]) / (var[c] + eps).sqrt() * gamma[c] + beta[c]
+        })
+        .collect()
+}
+
+/// Running statistics after one training step (PyTorch: unbiased variance, momentum m).
+pub fn bn_running_update(
+    rm: &[f64],
+    rv: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    count: usize,
+    momentum: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let unbias = count as f64 / (count as f64 - 1.0);
+    let rm = rm
+        .iter()
+        .zip(mean)
+        .map(|(r, m)| (1.0 - momentum) * r + momentum * m)
+        .collect();
+    let rv = rv
+        .iter()
+        .zip(var)
+        .map(|(r, v)| (1.0 - momentum) * r + momentum * v * unbias)
+        .collect();
+    (rm, rv)
+}
+
+/// (dx, dgamma, dbeta) of `bn_apply`; in training mode mean/var are x's own statistics.
+pub fn bn_backward(
+    x: &[f64],
+    s: Shape4,
+    dy: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    gamma: &[f64],
+    eps: f64,
+    training: bool,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let hw = s[2] * s[3];
+    let m = (s[0] * hw) as f64;
+    let channel = |i: usize| (i / hw) % s[1];
+    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let xhat = |i: usize| (x[i] - mean[channel(i)]) * invstd[channel(i)];
+    let (mut dgamma, mut dbeta) = (vec![0.0; s[1]], vec![0.0; s[1]]);
+    for i in 0..x.len() {
+        dgamma[channel(i)] += dy[i] * xhat(i);
+        dbeta[channel(i)] += dy[i];
+    }
+    let dx = (0..x.len())
+        .map(|i| {
+            let c = channel(i);
+            let correction = if training {
+                (dbeta[c] + xhat(i) * dgamma[c]) / m
+            } else {
+                0.0
+            };
+            gamma[c] * invstd[c] * (dy[i] - correction)
+        })
+        .collect();
+    (dx, dgamma, dbeta)
+}
+
+pub fn relu(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|v| v.max(0.0)).collect()
+}
+
+pub fn relu_backward(y: &[f64], dy: &[f64]) -> Vec<f64> {
+    y.iter()
+        .zip(dy)
+        .map(|(y, g)| if *y > 0.0 { *g } else { 0.0 })
+        .collect()
+}
+
+/// The dropout multiplier of each element: 0 or 1/(1-p), from the same Philox draw as the kernel.
+pub fn dropout_scale(len: usize, p: f32, seed: u64, stream: u32) -> Vec<f64> {
+    (0..len)
+        .map(|i| {
+            let bits = crate::random::philox4x32(
+                [i as u32, stream, 0, 0],
+                [seed as u32, (seed >> 32) as u32],
+            )[0];
+            if crate::random::unit_float(bits) >= p {
+                1.0 / (1.0 - p as f64)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Global average pool [N,C,H,W] -> [N,C].
+pub fn avg_pool(x: &[f64], s: Shape4) -> Vec<f64> {
+    let hw = s[2] * s[3];
+    x.chunks(hw)
+        .map(|c| c.iter().sum::<f64>() / hw as f64)
+        .collect()
+}
+
+pub fn avg_pool_backward(dy: &[f64], s: Shape4) -> Vec<f64> {
+    let hw = s[2] * s[3];
+    dy.iter()
+        .flat_map(|g| std::iter::repeat_n(g / hw as f64, hw))
+        .collect()
+}
+
+/// y = x W^T + b with x [rows, in], W [out, in].
+pub fn linear(x: &[f64], w: &[f64], b: &[f64], rows: usize, inp: usize, out: usize) -> Vec<f64> {
+    let mut y = vec![0.0; rows * out];
+    for r in 0..rows {
+        for o in 0..out {
+            y[r * out + o] = b[o]
+                + (0..inp)
+                    .map(|k| x[r * inp + k] * w[o * inp + k])
+                    .sum::<f64>();
+        }
+    }
+    y
+}
+
+/// (dx, dW, db) of `linear`.
+pub fn linear_backward(
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+    rows: usize,
+    inp: usize,
+    out: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut dx = vec![0.0; rows * inp];
+    let mut dw = vec![0.0; out * inp];
+    let mut db = vec![0.0; out];
+    for r in 0..rows {
+        for o in 0..out {
+            let g = dy[r * out + o];
+            db[o] += g;
+            for k in 0..inp {
+                dx[r * inp + k] += g * w[o * inp + k];
+                dw[o * inp + k] += g * x[r * inp + k];
+            }
+        }
+    }
+    (dx, dw, db)
+}
+
+/// (mean softmax cross-entropy, d loss / d logits) for logits [rows, classes].
+pub fn cross_entropy(logits: &[f64], labels: &[u32], classes: usize) -> (f64, Vec<f64>) {
+    let rows = labels.len();
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; logits.len()];
+    for (r, &label) in labels.iter().enumerate() {
+        let z = &logits[r * classes..(r + 1) * classes];
+        let zmax = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = zmax + z.iter().map(|v| (v - zmax).exp()).sum::<f64>().ln();
+        loss += lse - z[label as usize];
+        for j in 0..classes {
+            let one_hot = if j == label as usize { 1.0 } else { 0.0 };
+            grad[r * classes + j] = ((z[j] - lse).exp() - one_hot) / rows as f64;
+        }
+    }
+    (loss / rows as f64, grad)
+}
+
+/// One SGD step in place (PyTorch: d = g + wd w; v = mu v + d; w -= lr v).
+pub fn sgd_step(
+    w: &mut [f64],
+    g: &[f64],
+    v: &mut [f64],
+    lr: f64,
+    momentum: f64,
+    weight_decay: f64,
+) {
+    for i in 0..w.len() {
+        let d = g[i] + weight_decay * w[i];
+        v[i] = momentum * v[i] + d;
+        w[i] -= lr * v[i];
+    }
+}
