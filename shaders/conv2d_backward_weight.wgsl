@@ -22,13 +22,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let wi = wid.y * nwg.x + wid.x;
     // Uniform per workgroup, so every thread reaches the barriers below.
-    let active = wi < p.c_out * p.c_in * p.k * p.k;
+    let in_range = wi < p.c_out * p.c_in * p.k * p.k;
     let kx = wi % p.k;
     let ky = (wi / p.k) % p.k;
     let ci = (wi / (p.k * p.k)) % p.c_in;
     let co = wi / (p.k * p.k * p.c_in);
     var acc = 0.0;
-    let terms = select(0u, p.n * p.h_out * p.w_out, active);
+    let terms = select(0u, p.n * p.h_out * p.w_out, in_range);
     for (var t = lid; t < terms; t += 256u) {
         let ox = t % p.w_out;
         let oy = (t / p.w_out) % p.h_out;
@@ -40,5 +40,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              * x[((n * p.c_in + ci) * p.h + u32(iy)) * p.w + u32(ix)];
     }
     let total = workgroup_sum(lid, acc);
-    if (lid == 0u && active) { dw[wi] = total; }
+    if (lid == 0u && in_range) { dw[wi] = total; }
 }

@@ -1,0 +1,71 @@
+//! Shared test helpers: the adapter, random data, tolerant comparisons and finite differences.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use purenoise::gpu::Gpu;
+use purenoise::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+/// The default adapter; a machine without one fails here with the reason, never skips.
+pub fn gpu() -> Gpu {
+    Gpu::new(None).unwrap_or_else(|e| {
+        panic!("kernel tests need a GPU adapter (software Vulkan works: apt-get install mesa-vulkan-drivers libvulkan1): {e}")
+    })
+}
+
+pub fn rng(seed: u64) -> Pcg64 {
+    Pcg64::seed_from_u64(seed)
+}
+
+/// Uniform values in [-1, 1), as f32 (what the GPU sees) widened to f64 for the reference.
+pub fn random(rng: &mut Pcg64, len: usize) -> Vec<f64> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0) as f64).collect()
+}
+
+pub fn upload(gpu: &Gpu, data: &[f64], shape: &[usize]) -> Tensor {
+    let f: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    gpu.upload(&f, shape).unwrap()
+}
+
+pub fn read(gpu: &Gpu, t: &Tensor) -> Vec<f64> {
+    gpu.read(t).unwrap().into_iter().map(f64::from).collect()
+}
+
+/// Asserts |got - want| <= atol + rtol * |want| everywhere, naming the first failing element.
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= atol + rtol * w.abs(),
+            "{what}: element {i} is {g}, expected {w} (atol {atol}, rtol {rtol})"
+        );
+    }
+}
+
+/// Central-difference gradient of a scalar function of `x`.
+pub fn numeric_grad(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let h = 1e-5;
+    let mut x = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = x[i];
+            x[i] = orig + h;
+            let up = f(&x);
+            x[i] = orig - h;
+            let down = f(&x);
+            x[i] = orig;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Checks a GPU gradient against finite differences of the f64 reference forward `f`,
+/// projected on the upstream gradient `dy` (L = sum dy * f(x)): tolerances suit f32 kernels.
+pub fn grad_check(what: &str, gpu_grad: &[f64], x: &[f64], dy: &[f64], f: impl Fn(&[f64]) -> Vec<f64>) {
+    let numeric = numeric_grad(x, |x| dot(dy, &f(x)));
+    assert_close(what, gpu_grad, &numeric, 1e-3, 1e-3);
+}
