@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 pub use kernels::Kernel;
+pub use pool::MemoryStats;
 use pool::{Pool, Storage};
 
 /// Threads per workgroup of every 1-D kernel in `shaders/`.
@@ -115,10 +116,9 @@ impl Gpu {
         &self.0.device
     }
 
-    /// (bytes held by the pool now, peak bytes, buffers ever created)
-    pub fn memory_stats(&self) -> (u64, u64, u64) {
-        let pool = self.0.pool.borrow();
-        (pool.held_bytes, pool.peak_bytes, pool.allocations)
+    /// Bytes the buffer pool holds (tensors only; parameter arenas are fixed).
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.0.pool.borrow().stats
     }
 
     /// Returns free pooled buffers to the driver.

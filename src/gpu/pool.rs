@@ -9,36 +9,49 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// What the pool holds, in bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Held by live tensors.
+    pub in_use: u64,
+    /// Held in all (in use or free for reuse).
+    pub held: u64,
+    /// Most ever held: the peak GPU memory of pooled tensors.
+    pub peak: u64,
+    /// Buffers created rather than reused; constant once a training step is warm.
+    pub allocations: u64,
+}
+
 #[derive(Default)]
 pub struct Pool {
     free: HashMap<u64, Vec<wgpu::Buffer>>,
-    /// Bytes held by the pool in all (in use or free).
-    pub held_bytes: u64,
-    /// Most bytes ever held, the peak GPU memory of pooled tensors.
-    pub peak_bytes: u64,
-    /// Buffers created (not reused), to check that a steady state allocates nothing.
-    pub allocations: u64,
+    pub stats: MemoryStats,
 }
 
 impl Pool {
     pub fn take(&mut self, size: u64) -> Option<wgpu::Buffer> {
-        self.free.get_mut(&size).and_then(Vec::pop)
+        let buffer = self.free.get_mut(&size).and_then(Vec::pop)?;
+        self.stats.in_use += size;
+        Some(buffer)
     }
 
     pub fn record_new(&mut self, size: u64) {
-        self.held_bytes += size;
-        self.peak_bytes = self.peak_bytes.max(self.held_bytes);
-        self.allocations += 1;
+        let s = &mut self.stats;
+        s.in_use += size;
+        s.held += size;
+        s.peak = s.peak.max(s.held);
+        s.allocations += 1;
     }
 
     fn give_back(&mut self, size: u64, buffer: wgpu::Buffer) {
+        self.stats.in_use -= size;
         self.free.entry(size).or_default().push(buffer);
     }
 
     /// Drops every free buffer (memory goes back to the driver).
     pub fn trim(&mut self) {
         for (size, buffers) in self.free.drain() {
-            self.held_bytes -= size * buffers.len() as u64;
+            self.stats.held -= size * buffers.len() as u64;
         }
     }
 }
