@@ -25,7 +25,11 @@ fn doubled_loss_grad(gpu: &purenoise::gpu::Gpu, store: &ParamStore) {
 fn shared_values_sum_gradients_and_parameters_accumulate_until_zeroed() {
     let gpu = gpu();
     let mut rng = rng(30);
-    let (p, w, b) = (random(&mut rng, 4), random(&mut rng, 12), random(&mut rng, 3));
+    let (p, w, b) = (
+        random(&mut rng, 4),
+        random(&mut rng, 12),
+        random(&mut rng, 3),
+    );
     let mut builder = ParamStore::builder();
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
     builder.param("p", &[1, 4], f32s(&p));
@@ -42,13 +46,31 @@ fn shared_values_sum_gradients_and_parameters_accumulate_until_zeroed() {
 
     store.zero_grad();
     doubled_loss_grad(&gpu, &store);
-    assert_close("grad through p + p", &read(&gpu, &store.grad(pid)), &want, 1e-6, 1e-5);
+    assert_close(
+        "grad through p + p",
+        &read(&gpu, &store.grad(pid)),
+        &want,
+        1e-6,
+        1e-5,
+    );
     doubled_loss_grad(&gpu, &store);
     let doubled: Vec<f64> = want.iter().map(|g| 2.0 * g).collect();
-    assert_close("two backward passes accumulate", &read(&gpu, &store.grad(pid)), &doubled, 1e-6, 1e-5);
+    assert_close(
+        "two backward passes accumulate",
+        &read(&gpu, &store.grad(pid)),
+        &doubled,
+        1e-6,
+        1e-5,
+    );
     store.zero_grad();
     doubled_loss_grad(&gpu, &store);
-    assert_close("zero_grad resets", &read(&gpu, &store.grad(pid)), &want, 1e-6, 1e-5);
+    assert_close(
+        "zero_grad resets",
+        &read(&gpu, &store.grad(pid)),
+        &want,
+        1e-6,
+        1e-5,
+    );
 }
 
 #[test]
@@ -61,11 +83,17 @@ fn no_grad_tape_computes_values_but_records_nothing() {
     let x = tape.param(&store, id);
     let y = ops::relu(&mut tape, &x).unwrap();
     assert!(!y.requires_grad());
-    assert_eq!(gpu.read(&y.value).unwrap(), vec![0.0, 2.0, 0.0, 4.0, 0.5, 0.0]);
+    assert_eq!(
+        gpu.read(&y.value).unwrap(),
+        vec![0.0, 2.0, 0.0, 4.0, 0.5, 0.0]
+    );
     let four_d = tape.constant(y.value.reshape(&[1, 6, 1, 1]).unwrap());
     let pooled = ops::global_avg_pool(&mut tape, &four_d).unwrap();
     let msg = tape.backward(&pooled, &store).err().unwrap().to_string();
-    assert!(msg.contains("scalar loss") && msg.contains("[1, 6]"), "{msg}");
+    assert!(
+        msg.contains("scalar loss") && msg.contains("[1, 6]"),
+        "{msg}"
+    );
 
     let tape = Tape::no_grad(&gpu);
     let scalar = tape.constant(gpu.zeros("test", &[1]).unwrap());

@@ -2,17 +2,19 @@
 
 mod common;
 use common::*;
-use purenoise::ops::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, ConvShape};
+use purenoise::ops::conv::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, ConvShape,
+};
 use purenoise::reference::{self, Shape4};
 
 /// (input shape, weight shape, stride, pad)
 const CASES: &[(Shape4, Shape4, usize, usize)] = &[
-    ([1, 3, 7, 5], [4, 3, 3, 3], 1, 1),   // batch 1, odd non-square input
-    ([2, 5, 9, 9], [3, 5, 3, 3], 2, 1),   // stride 2 with odd input
-    ([3, 7, 6, 6], [11, 7, 1, 1], 2, 0),  // strided 1x1 shortcut, odd channel counts
-    ([2, 4, 5, 5], [6, 4, 1, 1], 1, 0),   // 1x1 stride 1
-    ([1, 2, 4, 4], [3, 2, 3, 3], 1, 0),   // no padding
-    ([2, 17, 8, 8], [33, 17, 3, 3], 1, 1),// channels not a multiple of any tile
+    ([1, 3, 7, 5], [4, 3, 3, 3], 1, 1), // batch 1, odd non-square input
+    ([2, 5, 9, 9], [3, 5, 3, 3], 2, 1), // stride 2 with odd input
+    ([3, 7, 6, 6], [11, 7, 1, 1], 2, 0), // strided 1x1 shortcut, odd channel counts
+    ([2, 4, 5, 5], [6, 4, 1, 1], 1, 0), // 1x1 stride 1
+    ([1, 2, 4, 4], [3, 2, 3, 3], 1, 0), // no padding
+    ([2, 17, 8, 8], [33, 17, 3, 3], 1, 1), // channels not a multiple of any tile
 ];
 
 #[test]
@@ -28,15 +30,33 @@ fn conv_kernels_match_reference() {
         let y = conv2d_forward(&gpu, &xt, &wt, &s).unwrap();
         assert_eq!(y.shape(), s.output_shape());
         let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
-        assert_close(&format!("forward {case}"), &read(&gpu, &y), &want_y, 1e-4, 1e-4);
+        assert_close(
+            &format!("forward {case}"),
+            &read(&gpu, &y),
+            &want_y,
+            1e-4,
+            1e-4,
+        );
 
         let dy = random(&mut rng, want_y.len());
         let dyt = upload(&gpu, &dy, &s.output_shape());
         let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
         let dx = conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap();
         let dw = conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap();
-        assert_close(&format!("input grad {case}"), &read(&gpu, &dx), &want_dx, 1e-4, 1e-4);
-        assert_close(&format!("weight grad {case}"), &read(&gpu, &dw), &want_dw, 1e-4, 1e-4);
+        assert_close(
+            &format!("input grad {case}"),
+            &read(&gpu, &dx),
+            &want_dx,
+            1e-4,
+            1e-4,
+        );
+        assert_close(
+            &format!("weight grad {case}"),
+            &read(&gpu, &dw),
+            &want_dw,
+            1e-4,
+            1e-4,
+        );
     }
 }
 
@@ -44,7 +64,10 @@ fn conv_kernels_match_reference() {
 fn conv_gradients_match_finite_differences() {
     let gpu = gpu();
     let mut rng = rng(2);
-    for &(xs, ws, stride, pad) in &[([1, 2, 5, 5], [3, 2, 3, 3], 2, 1), ([2, 3, 4, 3], [2, 3, 1, 1], 1, 0)] {
+    for &(xs, ws, stride, pad) in &[
+        ([1, 2, 5, 5], [3, 2, 3, 3], 2, 1),
+        ([2, 3, 4, 3], [2, 3, 1, 1], 1, 0),
+    ] {
         let x = random(&mut rng, xs.iter().product());
         let w = random(&mut rng, ws.iter().product());
         let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
@@ -53,8 +76,12 @@ fn conv_gradients_match_finite_differences() {
         let dyt = upload(&gpu, &dy, &s.output_shape());
         let dx = read(&gpu, &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap());
         let dw = read(&gpu, &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap());
-        grad_check("conv input grad", &dx, &x, &dy, |x| reference::conv2d(x, xs, &w, ws, stride, pad));
-        grad_check("conv weight grad", &dw, &w, &dy, |w| reference::conv2d(&x, xs, w, ws, stride, pad));
+        grad_check("conv input grad", &dx, &x, &dy, |x| {
+            reference::conv2d(x, xs, &w, ws, stride, pad)
+        });
+        grad_check("conv weight grad", &dw, &w, &dy, |w| {
+            reference::conv2d(&x, xs, w, ws, stride, pad)
+        });
     }
 }
 
@@ -64,7 +91,10 @@ fn conv_rejects_mismatched_shapes() {
     let x = gpu.zeros("test", &[1, 3, 8, 8]).unwrap();
     let w = gpu.zeros("test", &[4, 5, 3, 3]).unwrap();
     let msg = ConvShape::new(&x, &w, 1, 1).err().unwrap().to_string();
-    assert!(msg.contains("conv2d") && msg.contains("5 input channels") && msg.contains("has 3"), "{msg}");
+    assert!(
+        msg.contains("conv2d") && msg.contains("5 input channels") && msg.contains("has 3"),
+        "{msg}"
+    );
     let w = gpu.zeros("test", &[4, 3, 9, 9]).unwrap();
     let msg = ConvShape::new(&x, &w, 1, 0).err().unwrap().to_string();
     assert!(msg.contains("9x9 kernel does not fit a 8x8 input"), "{msg}");

@@ -17,8 +17,11 @@ const C: usize = 6;
 const H: usize = 7;
 const W: usize = 5;
 const K: usize = 5;
-const EPS: f64 = ops::norm::EPS as f64;
-const SGD: Sgd = Sgd { lr: 0.1, momentum: 0.9, weight_decay: 5e-4 };
+const SGD: Sgd = Sgd {
+    lr: 0.1,
+    momentum: 0.9,
+    weight_decay: 5e-4,
+};
 
 /// Parameter names and shapes, in the order both networks use.
 const PARAMS: [(&str, &[usize]); 8] = [
@@ -71,13 +74,21 @@ impl GpuNet {
                 ]
             })
             .collect();
-        GpuNet { params: b.build(gpu).unwrap(), ids, stats }
+        GpuNet {
+            params: b.build(gpu).unwrap(),
+            ids,
+            stats,
+        }
     }
 
     /// Forward and backward of one batch; returns the loss (gradients land in the store).
     fn step(&self, gpu: &Gpu, x: &[f64], labels: &[u32]) -> f64 {
         let mut tape = Tape::new(gpu);
-        let p: Vec<_> = self.ids.iter().map(|&id| tape.param(&self.params, id)).collect();
+        let p: Vec<_> = self
+            .ids
+            .iter()
+            .map(|&id| tape.param(&self.params, id))
+            .collect();
         let s = |i: usize| self.params.buffer(self.stats[i]);
         let x = tape.constant(upload(gpu, x, &[N, 3, H, W]));
         let labels = ops::loss::upload_labels(gpu, labels, K).unwrap();
@@ -97,23 +108,29 @@ impl GpuNet {
 }
 
 /// The same network on the CPU in f64: returns (loss, gradients) and updates running stats.
-fn reference_step(p: &[Vec<f64>], running: &mut [Vec<f64>], x: &[f64], labels: &[u32]) -> (f64, Vec<Vec<f64>>) {
+fn reference_step(
+    p: &[Vec<f64>],
+    running: &mut [Vec<f64>],
+    x: &[f64],
+    labels: &[u32],
+) -> (f64, Vec<Vec<f64>>) {
     let xs: Shape4 = [N, 3, H, W];
     let hs: Shape4 = [N, C, H, W];
     let (w1s, w2s): (Shape4, Shape4) = ([C, 3, 3, 3], [C, C, 3, 3]);
     let m = N * H * W;
     let h1 = r::conv2d(x, xs, &p[0], w1s, 1, 1);
     let (m1, v1) = r::channel_stats(&h1, hs);
-    let a = r::relu(&r::bn_apply(&h1, hs, &m1, &v1, &p[1], &p[2], EPS));
+    let a = r::relu(&r::bn_apply(&h1, hs, &m1, &v1, &p[1], &p[2]));
     let h2 = r::conv2d(&a, hs, &p[3], w2s, 1, 1);
     let (m2, v2) = r::channel_stats(&h2, hs);
-    let b = r::relu(&r::bn_apply(&h2, hs, &m2, &v2, &p[4], &p[5], EPS));
+    let b = r::relu(&r::bn_apply(&h2, hs, &m2, &v2, &p[4], &p[5]));
     let c: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
     let pooled = r::avg_pool(&c, hs);
     let logits = r::linear(&pooled, &p[6], &p[7], N, C, K);
     let (loss, dlogits) = r::cross_entropy(&logits, labels, K);
     for (i, (mean, var)) in [(&m1, &v1), (&m2, &v2)].into_iter().enumerate() {
-        let (rm, rv) = r::bn_running_update(&running[2 * i], &running[2 * i + 1], mean, var, m, 0.1);
+        let (rm, rv) =
+            r::bn_running_update(&running[2 * i], &running[2 * i + 1], mean, var, m, 0.1);
         running[2 * i] = rm;
         running[2 * i + 1] = rv;
     }
@@ -121,11 +138,11 @@ fn reference_step(p: &[Vec<f64>], running: &mut [Vec<f64>], x: &[f64], labels: &
     let (dpooled, dfw, dfb) = r::linear_backward(&pooled, &p[6], &dlogits, N, C, K);
     let dc = r::avg_pool_backward(&dpooled, hs);
     let dn2 = r::relu_backward(&b, &dc);
-    let (dh2, dg2, db2) = r::bn_backward(&h2, hs, &dn2, &m2, &v2, &p[4], EPS, true);
+    let (dh2, dg2, db2) = r::bn_backward(&h2, hs, &dn2, &m2, &v2, &p[4], true);
     let (da2, dw2) = r::conv2d_backward(&a, hs, &p[3], w2s, &dh2, 1, 1);
     let da: Vec<f64> = dc.iter().zip(&da2).map(|(x, y)| x + y).collect();
     let dn1 = r::relu_backward(&a, &da);
-    let (dh1, dg1, db1) = r::bn_backward(&h1, hs, &dn1, &m1, &v1, &p[1], EPS, true);
+    let (dh1, dg1, db1) = r::bn_backward(&h1, hs, &dn1, &m1, &v1, &p[1], true);
     let (_, dw1) = r::conv2d_backward(x, xs, &p[0], w1s, &dh1, 1, 1);
     (loss, vec![dw1, dg1, db1, dw2, dg2, db2, dfw, dfb])
 }
@@ -149,10 +166,22 @@ fn small_network_matches_reference_for_three_sgd_steps() {
         net.params.zero_grad();
         let loss = net.step(&gpu, &x, &labels);
         let (want_loss, grads) = reference_step(&p, &mut running, &x, &labels);
-        assert_close(&format!("loss at step {step}"), &[loss], &[want_loss], 1e-5, 1e-5);
+        assert_close(
+            &format!("loss at step {step}"),
+            &[loss],
+            &[want_loss],
+            1e-5,
+            1e-5,
+        );
         for (i, (name, _)) in PARAMS.iter().enumerate() {
             let got = read(&gpu, &net.params.grad(net.ids[i]));
-            assert_close(&format!("grad of {name} at step {step}"), &got, &grads[i], 1e-5, 1e-3);
+            assert_close(
+                &format!("grad of {name} at step {step}"),
+                &got,
+                &grads[i],
+                1e-5,
+                1e-3,
+            );
             r::sgd_step(&mut p[i], &grads[i], &mut v[i], 0.1, 0.9, 5e-4);
         }
         SGD.step(&net.params).unwrap();
@@ -162,7 +191,13 @@ fn small_network_matches_reference_for_three_sgd_steps() {
         assert_close(&format!("{name} after 3 steps"), &got, &p[i], 1e-5, 1e-4);
     }
     for (i, id) in net.stats.iter().enumerate() {
-        assert_close(&format!("running stat {i} after 3 steps"), &read(&gpu, net.params.buffer(*id)), &running[i], 1e-5, 1e-4);
+        assert_close(
+            &format!("running stat {i} after 3 steps"),
+            &read(&gpu, net.params.buffer(*id)),
+            &running[i],
+            1e-5,
+            1e-4,
+        );
     }
 }
 
@@ -177,12 +212,21 @@ fn backward_releases_activations_and_a_warm_step_allocates_nothing() {
     net.step(&gpu, &x, &labels);
     SGD.step(&net.params).unwrap();
     let after_first = gpu.memory_stats();
-    assert_eq!(after_first.in_use, before.in_use, "every activation and gradient went back to the pool");
-    assert!(after_first.peak > before.peak, "the step used pooled memory");
+    assert_eq!(
+        after_first.in_use, before.in_use,
+        "every activation and gradient went back to the pool"
+    );
+    assert!(
+        after_first.peak > before.peak,
+        "the step used pooled memory"
+    );
     net.params.zero_grad();
     net.step(&gpu, &x, &labels);
     SGD.step(&net.params).unwrap();
     let after_second = gpu.memory_stats();
-    assert_eq!(after_second.allocations, after_first.allocations, "a warm step creates no buffers");
+    assert_eq!(
+        after_second.allocations, after_first.allocations,
+        "a warm step creates no buffers"
+    );
     assert_eq!(after_second.peak, after_first.peak);
 }

@@ -15,15 +15,26 @@ fn every_shader_file_is_registered() {
     files.sort();
     let mut registered: Vec<String> = kernels::ALL.iter().map(|k| k.name.to_owned()).collect();
     registered.sort();
-    assert_eq!(files, registered, "shaders/*.wgsl and gpu::kernels::ALL differ");
+    assert_eq!(
+        files, registered,
+        "shaders/*.wgsl and gpu::kernels::ALL differ"
+    );
 }
 
 #[test]
 fn every_shader_opens_with_a_header_comment() {
     for k in kernels::ALL {
         let first = k.source.lines().next().unwrap_or("");
-        assert!(first.starts_with(&format!("// {}:", k.name)), "shaders/{}.wgsl: header", k.name);
-        assert!(k.source.contains("// Bindings:") && k.source.contains("// Workgroup:"), "shaders/{}.wgsl: header must list workgroup and bindings", k.name);
+        assert!(
+            first.starts_with(&format!("// {}:", k.name)),
+            "shaders/{}.wgsl: header",
+            k.name
+        );
+        assert!(
+            k.source.contains("// Bindings:") && k.source.contains("// Workgroup:"),
+            "shaders/{}.wgsl: header must list workgroup and bindings",
+            k.name
+        );
     }
 }
 
@@ -52,16 +63,29 @@ fn every_shader_translates_to_spirv_msl_and_hlsl() {
         naga::back::hlsl::Writer::new(&mut hlsl, &Default::default(), &Default::default())
             .write(&module, &info, None)
             .unwrap_or_else(|e| panic!("{}: HLSL: {e}", kernel.name));
-        assert!(hlsl.contains("main"), "{}: HLSL has no entry point", kernel.name);
+        assert!(
+            hlsl.contains("main"),
+            "{}: HLSL has no entry point",
+            kernel.name
+        );
     }
 }
 
 #[test]
 fn a_broken_shader_is_reported_with_its_file_and_line() {
-    let broken = Kernel { name: "broken", source: "// broken: test\nfn main() { let x: f32 = 1u; }\n" };
+    let broken = Kernel {
+        name: "broken",
+        source: "// broken: test\nfn main() { let x: f32 = 1u; }\n",
+    };
     let msg = kernels::validate(&broken).err().unwrap().to_string();
-    assert!(msg.contains("shaders/broken.wgsl") && msg.contains("wgsl:2"), "{msg}");
-    let missing = Kernel { name: "missing", source: "//!include nothing.wgsl\n" };
+    assert!(
+        msg.contains("shaders/broken.wgsl") && msg.contains("wgsl:2"),
+        "{msg}"
+    );
+    let missing = Kernel {
+        name: "missing",
+        source: "//!include nothing.wgsl\n",
+    };
     let msg = kernels::validate(&missing).err().unwrap().to_string();
     assert!(msg.contains("nothing.wgsl"), "{msg}");
 }

@@ -5,6 +5,9 @@
 /// [N, C, H, W]
 pub type Shape4 = [usize; 4];
 
+/// Batch norm's epsilon (PyTorch's default).
+pub const BN_EPS: f64 = 1e-5;
+
 fn at(s: Shape4, n: usize, c: usize, y: usize, x: usize) -> usize {
     ((n * s[1] + c) * s[2] + y) * s[3] + x
 }
@@ -116,14 +119,13 @@ pub fn bn_apply(
     var: &[f64],
     gamma: &[f64],
     beta: &[f64],
-    eps: f64,
 ) -> Vec<f64> {
     let hw = s[2] * s[3];
     x.iter()
         .enumerate()
         .map(|(i, &v)| {
             let c = (i / hw) % s[1];
-            (v - mean[c]) / (var[c] + eps).sqrt() * gamma[c] + beta[c]
+            (v - mean[c]) / (var[c] + BN_EPS).sqrt() * gamma[c] + beta[c]
         })
         .collect()
 }
@@ -159,13 +161,12 @@ pub fn bn_backward(
     mean: &[f64],
     var: &[f64],
     gamma: &[f64],
-    eps: f64,
     training: bool,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let hw = s[2] * s[3];
     let m = (s[0] * hw) as f64;
     let channel = |i: usize| (i / hw) % s[1];
-    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
     let xhat = |i: usize| (x[i] - mean[channel(i)]) * invstd[channel(i)];
     let (mut dgamma, mut dbeta) = (vec![0.0; s[1]], vec![0.0; s[1]]);
     for i in 0..x.len() {

@@ -19,7 +19,9 @@ pub fn rng(seed: u64) -> Pcg64 {
 
 /// Uniform values in [-1, 1), as f32 (what the GPU sees) widened to f64 for the reference.
 pub fn random(rng: &mut Pcg64, len: usize) -> Vec<f64> {
-    (0..len).map(|_| rng.random_range(-1.0f32..1.0) as f64).collect()
+    (0..len)
+        .map(|_| rng.random_range(-1.0f32..1.0) as f64)
+        .collect()
 }
 
 pub fn upload(gpu: &Gpu, data: &[f64], shape: &[usize]) -> Tensor {
@@ -65,7 +67,13 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Checks a GPU gradient against finite differences of the f64 reference forward `f`,
 /// projected on the upstream gradient `dy` (L = sum dy * f(x)): tolerances suit f32 kernels.
-pub fn grad_check(what: &str, gpu_grad: &[f64], x: &[f64], dy: &[f64], f: impl Fn(&[f64]) -> Vec<f64>) {
+pub fn grad_check(
+    what: &str,
+    gpu_grad: &[f64],
+    x: &[f64],
+    dy: &[f64],
+    f: impl Fn(&[f64]) -> Vec<f64>,
+) {
     let numeric = numeric_grad(x, |x| dot(dy, &f(x)));
     assert_close(what, gpu_grad, &numeric, 1e-3, 1e-3);
 }

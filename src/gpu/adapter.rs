@@ -100,7 +100,7 @@ pub fn describe(index: usize, adapter: &wgpu::Adapter) -> String {
         driver = info.driver,
         driver_info = info.driver_info,
         buf = mib(limits.max_buffer_size),
-        bind = mib(limits.max_storage_buffer_binding_size as u64),
+        bind = mib(limits.max_storage_buffer_binding_size),
         sb = limits.max_storage_buffers_per_shader_stage,
         inv = limits.max_compute_invocations_per_workgroup,
         x = limits.max_compute_workgroup_size_x,

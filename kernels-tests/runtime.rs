@@ -1,0 +1,118 @@
+//! The runtime's guards: sizes checked against the adapter's limits before dispatch, large grids
+//! spilling into a second dimension, adapter selection errors, and batched submission.
+
+mod common;
+use common::*;
+use purenoise::gpu::{adapter, Gpu};
+use purenoise::ops::activation;
+use purenoise::tensor::DType;
+
+#[test]
+fn oversized_tensors_are_refused_with_the_limit_named() {
+    let gpu = gpu();
+    let too_big = gpu.limits().max_buffer_size / 4 + 1;
+    let msg = gpu
+        .alloc("conv2d", &[too_big as usize], DType::F32)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("conv2d")
+            && msg.contains("max_buffer_size")
+            && msg.contains(&format!("[{too_big}]")),
+        "{msg}"
+    );
+
+    let binding = gpu.limits().max_storage_buffer_binding_size;
+    if binding < gpu.limits().max_buffer_size {
+        // A tensor that can exist but cannot be bound in one piece.
+        let len = (binding / 4 + 64) as usize;
+        let x = gpu.alloc("test", &[len], DType::F32).unwrap();
+        let msg = activation::relu_forward(&gpu, &x)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("relu_forward")
+                && msg.contains("`x`")
+                && msg.contains("max_storage_buffer_binding_size")
+                && msg.contains(&binding.to_string()),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn grids_beyond_the_per_dimension_limit_cover_every_element() {
+    let gpu = gpu();
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let len = max * 256 + 1000;
+    assert!(
+        gpu.grid(len as u64, 256)[1] > 1,
+        "the grid must spill into y"
+    );
+    let x: Vec<f32> = (0..len)
+        .map(|i| if i % 2 == 0 { -(i as f32) } else { i as f32 })
+        .collect();
+    let y = gpu
+        .read(&activation::relu_forward(&gpu, &gpu.upload(&x, &[len]).unwrap()).unwrap())
+        .unwrap();
+    let wrong = (0..len).find(|&i| y[i] != x[i].max(0.0));
+    assert_eq!(wrong, None, "first wrong element");
+}
+
+#[test]
+fn dispatches_are_submitted_together() {
+    let gpu = gpu();
+    let x = gpu.upload(&[1.0, -2.0, 3.0], &[3]).unwrap();
+    let before = gpu.submissions();
+    let mut y = x.clone();
+    for _ in 0..50 {
+        y = activation::add(&gpu, &y, &x).unwrap();
+    }
+    assert_eq!(
+        gpu.submissions(),
+        before,
+        "nothing is submitted before a read"
+    );
+    assert_eq!(gpu.read(&y).unwrap(), vec![51.0, -102.0, 153.0]);
+    assert_eq!(
+        gpu.submissions(),
+        before + 1,
+        "50 dispatches in one submission"
+    );
+}
+
+#[test]
+fn adapter_selection_errors_name_what_exists() {
+    let instance = adapter::instance();
+    let msg = adapter::choose(
+        adapter::compute_adapters(&instance),
+        Some("no-such-gpu-xyz"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        msg.contains("`no-such-gpu-xyz` matches no adapter") && msg.contains("0: "),
+        "{msg}"
+    );
+    let msg = adapter::choose(adapter::compute_adapters(&instance), Some("99"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("--adapter 99") && msg.contains("only"),
+        "{msg}"
+    );
+    let msg = adapter::choose(Vec::new(), None).err().unwrap().to_string();
+    assert!(msg.contains("mesa-vulkan-drivers"), "{msg}");
+    // A name substring picks that adapter.
+    let name = Gpu::new(None).unwrap().info().name.clone();
+    let by_name = Gpu::new(Some(&name[..4])).unwrap();
+    assert!(by_name
+        .info()
+        .name
+        .to_lowercase()
+        .contains(&name[..4].to_lowercase()));
+}
