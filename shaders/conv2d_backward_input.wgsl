@@ -2,13 +2,9 @@
 // where oy*s-p+ky = iy and ox*s-p+kx = ix (the transposed convolution of dy).
 // Layouts: dy [N,Cout,Ho,Wo], w [Cout,Cin,K,K], dx [N,Cin,H,W], f32 NCHW.
 // Workgroup: 256 threads, one input element each; a grid too large for x spills into y.
-// Bindings: 0 params (uniform), 1 dy (read), 2 w (read), 3 dx (read_write).
+// Bindings: 0 params (uniform, lib/conv_params.wgsl), 1 dy (read), 2 w (read), 3 dx (read_write).
 
-struct Params {
-    n: u32, c_in: u32, h: u32, w: u32,
-    c_out: u32, h_out: u32, w_out: u32, k: u32,
-    stride: u32, pad: u32,
-}
+//!include conv_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;

@@ -2,13 +2,9 @@
 // Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], dw [Cout,Cin,K,K], f32 NCHW.
 // Workgroup: 256 threads per weight element, each summing a strided share of the N*Ho*Wo terms,
 // then workgroup_sum (lib/reduce.wgsl); a grid too large for x spills into y.
-// Bindings: 0 params (uniform), 1 x (read), 2 dy (read), 3 dw (read_write).
+// Bindings: 0 params (uniform, lib/conv_params.wgsl), 1 x (read), 2 dy (read), 3 dw (read_write).
 
-struct Params {
-    n: u32, c_in: u32, h: u32, w: u32,
-    c_out: u32, h_out: u32, w_out: u32, k: u32,
-    stride: u32, pad: u32,
-}
+//!include conv_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,13 +1,9 @@
 // conv2d_forward: y[n,co,oy,ox] = sum over ci,ky,kx of x[n,ci,oy*s-p+ky,ox*s-p+kx] * w[co,ci,ky,kx]
 // (no bias, zero padding). Layouts: x [N,Cin,H,W], w [Cout,Cin,K,K], y [N,Cout,Ho,Wo], f32 NCHW.
 // Workgroup: 256 threads, one output element each; a grid too large for x spills into y.
-// Bindings: 0 params (uniform), 1 x (read), 2 w (read), 3 y (read_write).
+// Bindings: 0 params (uniform, lib/conv_params.wgsl), 1 x (read), 2 w (read), 3 y (read_write).
 
-struct Params {
-    n: u32, c_in: u32, h: u32, w: u32,
-    c_out: u32, h_out: u32, w_out: u32, k: u32,
-    stride: u32, pad: u32,
-}
+//!include conv_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -22,18 +22,24 @@ fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usi
     (o * stride + k).checked_sub(pad).filter(|&i| i < size)
 }
 
-pub fn conv2d(x: &[f64], xs: Shape4, w: &[f64], ws: Shape4, stride: usize, pad: usize) -> Vec<f64> {
+/// Calls `f(x index, w index, y index)` for every multiply-add of a convolution (taps that land
+/// in the zero padding are skipped).
+fn conv_taps(
+    xs: Shape4,
+    ws: Shape4,
+    stride: usize,
+    pad: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     let (ho, wo) = (
         conv_out(xs[2], ws[2], stride, pad),
         conv_out(xs[3], ws[3], stride, pad),
     );
     let ys = [xs[0], ws[0], ho, wo];
-    let mut y = vec![0.0; ys.iter().product()];
     for n in 0..xs[0] {
         for co in 0..ws[0] {
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let mut acc = 0.0;
                     for ci in 0..xs[1] {
                         for ky in 0..ws[2] {
                             for kx in 0..ws[3] {
@@ -41,16 +47,28 @@ pub fn conv2d(x: &[f64], xs: Shape4, w: &[f64], ws: Shape4, stride: usize, pad: 
                                     tap(oy, ky, stride, pad, xs[2]),
                                     tap(ox, kx, stride, pad, xs[3]),
                                 ) {
-                                    acc += x[at(xs, n, ci, iy, ix)] * w[at(ws, co, ci, ky, kx)];
+                                    f(
+                                        at(xs, n, ci, iy, ix),
+                                        at(ws, co, ci, ky, kx),
+                                        at(ys, n, co, oy, ox),
+                                    );
                                 }
                             }
                         }
                     }
-                    y[at(ys, n, co, oy, ox)] = acc;
                 }
             }
         }
     }
+}
+
+fn conv_output_len(xs: Shape4, ws: Shape4, stride: usize, pad: usize) -> usize {
+    xs[0] * ws[0] * conv_out(xs[2], ws[2], stride, pad) * conv_out(xs[3], ws[3], stride, pad)
+}
+
+pub fn conv2d(x: &[f64], xs: Shape4, w: &[f64], ws: Shape4, stride: usize, pad: usize) -> Vec<f64> {
+    let mut y = vec![0.0; conv_output_len(xs, ws, stride, pad)];
+    conv_taps(xs, ws, stride, pad, |xi, wi, yi| y[yi] += x[xi] * w[wi]);
     y
 }
 
@@ -64,35 +82,12 @@ pub fn conv2d_backward(
     stride: usize,
     pad: usize,
 ) -> (Vec<f64>, Vec<f64>) {
-    let (ho, wo) = (
-        conv_out(xs[2], ws[2], stride, pad),
-        conv_out(xs[3], ws[3], stride, pad),
-    );
-    let ys = [xs[0], ws[0], ho, wo];
     let mut dx = vec![0.0; x.len()];
     let mut dw = vec![0.0; w.len()];
-    for n in 0..xs[0] {
-        for co in 0..ws[0] {
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let g = dy[at(ys, n, co, oy, ox)];
-                    for ci in 0..xs[1] {
-                        for ky in 0..ws[2] {
-                            for kx in 0..ws[3] {
-                                if let (Some(iy), Some(ix)) = (
-                                    tap(oy, ky, stride, pad, xs[2]),
-                                    tap(ox, kx, stride, pad, xs[3]),
-                                ) {
-                                    dx[at(xs, n, ci, iy, ix)] += g * w[at(ws, co, ci, ky, kx)];
-                                    dw[at(ws, co, ci, ky, kx)] += g * x[at(xs, n, ci, iy, ix)];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    conv_taps(xs, ws, stride, pad, |xi, wi, yi| {
+        dx[xi] += dy[yi] * w[wi];
+        dw[wi] += dy[yi] * x[xi];
+    });
     (dx, dw)
 }
 

@@ -15,6 +15,10 @@ pub struct Kernel {
 
 /// Helper files that kernels may include (they hold functions, no entry point).
 const LIBRARIES: &[(&str, &str)] = &[
+    (
+        "conv_params.wgsl",
+        include_str!("../../shaders/lib/conv_params.wgsl"),
+    ),
     ("random.wgsl", include_str!("../../shaders/lib/random.wgsl")),
     ("reduce.wgsl", include_str!("../../shaders/lib/reduce.wgsl")),
 ];
