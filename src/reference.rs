@@ -297,3 +297,16 @@ pub fn sgd_step(
         w[i] -= lr * v[i];
     }
 }
+
+/// Pixel `within` (= c*H*W + j) of noise sample `sample`, before normalization: the same Philox
+/// draw and Box-Muller transform as shaders/noise.wgsl, in f64.
+pub fn noise_pixel(seed: u64, step: u32, sample: usize, within: usize, mean: f64, std: f64) -> f64 {
+    let bits = crate::random::philox4x32(
+        [within as u32, sample as u32, step, 0],
+        [seed as u32, (seed >> 32) as u32],
+    );
+    let u1 = 1.0 - crate::random::unit_float(bits[0]) as f64;
+    let u2 = crate::random::unit_float(bits[1]) as f64;
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (mean + std * z).clamp(0.0, 1.0)
+}

@@ -55,6 +55,7 @@ kernels! {
     SUM_ROWS = "sum_rows",
     CROSS_ENTROPY = "cross_entropy",
     SGD = "sgd",
+    NOISE = "noise",
 }
 
 /// The kernel's source with `//!include` lines replaced by the library they name.

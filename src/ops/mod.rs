@@ -6,6 +6,7 @@ pub mod activation;
 pub mod conv;
 pub mod linear;
 pub mod loss;
+pub mod noise;
 pub mod norm;
 pub mod pool;
 
