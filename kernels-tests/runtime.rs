@@ -116,3 +116,23 @@ fn adapter_selection_errors_name_what_exists() {
         .to_lowercase()
         .contains(&name[..4].to_lowercase()));
 }
+
+#[test]
+fn device_errors_are_returned_not_panicked() {
+    let gpu = gpu();
+    let t = gpu.upload(&[1.0, 2.0], &[2]).unwrap();
+    // Binding one buffer as both read-only and writable is invalid in WebGPU: the device
+    // reports it, and the runtime hands it back as an error at the next flush.
+    activation::accumulate(&gpu, &t, &t).unwrap();
+    let msg = gpu
+        .flush()
+        .err()
+        .expect("the aliasing error must surface")
+        .to_string();
+    assert!(msg.starts_with("GPU device error:"), "{msg}");
+    // The runtime stays usable.
+    assert_eq!(
+        gpu.read(&activation::add(&gpu, &t, &t).unwrap()).unwrap(),
+        vec![2.0, 4.0]
+    );
+}

@@ -441,16 +441,23 @@ impl Gpu {
             commands.len()
         };
         if pending >= MAX_PENDING {
-            // Errors surface at the next explicit flush or read.
-            let _ = self.flush();
+            // Device errors stay queued until the next flush or read reports them.
+            self.submit_pending();
         }
     }
 
-    /// Encodes every recorded command into one command buffer and submits it.
+    /// Submits everything recorded so far and reports any device error raised since the last
+    /// report.
     pub fn flush(&self) -> Result<()> {
+        self.submit_pending();
+        self.take_errors()
+    }
+
+    /// Encodes every recorded command into one command buffer and submits it.
+    fn submit_pending(&self) {
         let commands = std::mem::take(&mut *self.0.commands.borrow_mut());
         if commands.is_empty() {
-            return self.take_errors();
+            return;
         }
         let params = std::mem::take(&mut *self.0.params.borrow_mut());
         let params_buffer = self.params_buffer(params.len() as u64);
@@ -515,7 +522,6 @@ impl Gpu {
         }
         self.0.queue.submit([encoder.finish()]);
         self.0.submissions.set(self.0.submissions.get() + 1);
-        self.take_errors()
     }
 
     /// The uniform buffer holding every pending dispatch's parameters, grown as needed.
