@@ -126,8 +126,7 @@ fn device_errors_are_returned_not_panicked() {
     activation::accumulate(&gpu, &t, &t).unwrap();
     let msg = gpu
         .flush()
-        .err()
-        .expect("the aliasing error must surface")
+        .expect_err("the aliasing error must surface")
         .to_string();
     assert!(msg.starts_with("GPU device error:"), "{msg}");
     // The runtime stays usable.
