@@ -8,6 +8,7 @@ use common::*;
 use purenoise::autograd::Tape;
 use purenoise::gpu::Gpu;
 use purenoise::ops;
+use purenoise::ops::norm::BnVars;
 use purenoise::optim::Sgd;
 use purenoise::params::{BufferId, ParamId, ParamStore};
 use purenoise::reference::{self as r, Shape4};
@@ -93,10 +94,22 @@ impl GpuNet {
         let x = tape.constant(upload(gpu, x, &[N, 3, H, W]));
         let labels = ops::loss::upload_labels(gpu, labels, K).unwrap();
         let h = ops::conv2d(&mut tape, &x, &p[0], 1, 1).unwrap();
-        let h = ops::batch_norm(&mut tape, &h, &p[1], &p[2], s(0), s(1), true).unwrap();
+        let bn1 = BnVars {
+            gamma: &p[1],
+            beta: &p[2],
+            running_mean: s(0),
+            running_var: s(1),
+        };
+        let h = ops::batch_norm(&mut tape, &h, bn1, None, None, true).unwrap();
         let a = ops::relu(&mut tape, &h).unwrap();
         let h = ops::conv2d(&mut tape, &a, &p[3], 1, 1).unwrap();
-        let h = ops::batch_norm(&mut tape, &h, &p[4], &p[5], s(2), s(3), true).unwrap();
+        let bn2 = BnVars {
+            gamma: &p[4],
+            beta: &p[5],
+            running_mean: s(2),
+            running_var: s(3),
+        };
+        let h = ops::batch_norm(&mut tape, &h, bn2, None, None, true).unwrap();
         let b = ops::relu(&mut tape, &h).unwrap();
         let c = ops::residual_add(&mut tape, &a, &b).unwrap();
         let pooled = ops::global_avg_pool(&mut tape, &c).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use purenoise::ops::noise::{fill_noise, NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
+use purenoise::ops::noise::{fill_noise, NoiseMask, NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
 use purenoise::reference;
 
 const SEED: u64 = 0xC0FF_EE00_1234;
@@ -39,19 +39,17 @@ fn correlation(pairs: &[(f64, f64)]) -> f64 {
 fn noise_fills_masked_samples_exactly_and_with_the_right_distribution() {
     let gpu = gpu();
     let (n, c, hw) = (64, 3, 32 * 32);
-    let mask: Vec<u32> = (0..n)
-        .map(|s| u32::from(s % 2 == 0 || s == n - 1))
-        .collect();
+    let mask: Vec<bool> = (0..n).map(|s| s % 2 == 0 || s == n - 1).collect();
     let batch = gpu.upload(&vec![7.0; n * c * hw], &[n, c, 32, 32]).unwrap();
     let stats = NoiseStats::new(&gpu, &CIFAR10_MEAN, &CIFAR10_STD, None).unwrap();
-    let mask_t = gpu.upload_u32(&mask, &[n]).unwrap();
+    let mask_t = NoiseMask::new(&gpu, &mask).unwrap();
     fill_noise(&gpu, &batch, &mask_t, &stats, SEED, 5).unwrap();
     let x = read(&gpu, &batch);
 
     let mut per_channel = vec![Vec::new(); c];
     for s in 0..n {
         let sample = &x[s * c * hw..(s + 1) * c * hw];
-        if mask[s] == 0 {
+        if !mask[s] {
             assert!(
                 sample.iter().all(|&v| v == 7.0),
                 "natural sample {s} was touched"
@@ -96,7 +94,7 @@ fn noise_fills_masked_samples_exactly_and_with_the_right_distribution() {
             "channel {ch}: std {std}, expected {want_std}"
         );
     }
-    let noise_samples: Vec<usize> = (0..n).filter(|&s| mask[s] == 1).collect();
+    let noise_samples: Vec<usize> = (0..n).filter(|&s| mask[s]).collect();
     let pixel = |s: usize, ch: usize, j: usize| x[(s * c + ch) * hw + j];
     let horizontal: Vec<(f64, f64)> = noise_samples
         .iter()
@@ -127,7 +125,7 @@ fn noise_fills_masked_samples_exactly_and_with_the_right_distribution() {
 fn noise_is_reproducible_from_seed_and_step() {
     let gpu = gpu();
     let stats = NoiseStats::new(&gpu, &[0.5], &[0.25], None).unwrap();
-    let mask = gpu.upload_u32(&[1, 1], &[2]).unwrap();
+    let mask = NoiseMask::new(&gpu, &[true, true]).unwrap();
     let draw = |seed: u64, step: u32| {
         let b = gpu.zeros("test", &[2, 1, 5, 5]).unwrap();
         fill_noise(&gpu, &b, &mask, &stats, seed, step).unwrap();
@@ -150,7 +148,7 @@ fn noise_can_be_normalized_like_natural_images() {
     fill_noise(
         &gpu,
         &batch,
-        &gpu.upload_u32(&[1], &[1]).unwrap(),
+        &NoiseMask::new(&gpu, &[true]).unwrap(),
         &stats,
         9,
         2,
@@ -181,17 +179,17 @@ fn noise_rejects_bad_masks_and_statistics() {
     assert!(msg.contains("2 means but 1 std"), "{msg}");
     let stats = NoiseStats::new(&gpu, &CIFAR10_MEAN, &CIFAR10_STD, None).unwrap();
     let batch = gpu.zeros("test", &[4, 3, 2, 2]).unwrap();
-    let short = gpu.upload_u32(&[1, 0, 1], &[3]).unwrap();
+    let short = NoiseMask::new(&gpu, &[true, false, true]).unwrap();
     let msg = fill_noise(&gpu, &batch, &short, &stats, 0, 0)
         .err()
         .unwrap()
         .to_string();
     assert!(
-        msg.contains("noise") && msg.contains("one u32 per sample (4)") && msg.contains("[3]"),
+        msg.contains("noise") && msg.contains("mask has 3 entries but the batch has 4 samples"),
         "{msg}"
     );
     let gray = gpu.zeros("test", &[4, 1, 2, 2]).unwrap();
-    let mask = gpu.upload_u32(&[1, 0, 1, 0], &[4]).unwrap();
+    let mask = NoiseMask::new(&gpu, &[true, false, true, false]).unwrap();
     let msg = fill_noise(&gpu, &gray, &mask, &stats, 0, 0)
         .err()
         .unwrap()

@@ -1,241 +1,604 @@
-//! Batch norm (training and eval mode) against the f64 reference, the running-statistics update,
-//! and gradient checks.
+//! Batch norm in its three forms — ordinary, DAR-BN and AuxBN — in training and eval mode,
+//! against a reference composed from plain f64 batch norm applied to the natural and the noise
+//! samples separately; gradient checks; and the properties the paper relies on.
 
 mod common;
 use common::*;
+use purenoise::gpu::Gpu;
+use purenoise::ops::noise::NoiseMask;
 use purenoise::ops::norm::{
-    batch_norm_backward, batch_norm_eval_forward, batch_norm_train_forward, BnParams,
+    batch_norm_backward, batch_norm_eval_forward, batch_norm_train_forward, unpack_gradients,
+    BatchNorm, BnParams,
 };
-use purenoise::reference::{self, Shape4};
+use purenoise::reference::{self as r, Shape4};
+use purenoise::tensor::Tensor;
+use rand::Rng;
 
-const SHAPES: &[Shape4] = &[
-    [1, 3, 5, 7],
-    [4, 5, 3, 3],
-    [2, 17, 9, 9],
-    [3, 2, 1, 1],
-    [1, 1, 300, 1],
-];
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Standard,
+    DarBn,
+    AuxBn,
+}
 
+const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
+const SHAPES: [Shape4; 3] = [[6, 5, 3, 3], [4, 3, 2, 5], [3, 17, 9, 9]];
+
+#[derive(Clone)]
 struct Layer {
-    x: Vec<f64>,
     gamma: Vec<f64>,
     beta: Vec<f64>,
     rm: Vec<f64>,
     rv: Vec<f64>,
 }
 
-fn layer(rng: &mut rand_pcg::Pcg64, s: Shape4) -> Layer {
-    // An offset and scale per channel, so the statistics are not near 0 and 1.
-    let x = random(rng, s.iter().product())
+fn layer(rng: &mut rand_pcg::Pcg64, c: usize) -> Layer {
+    Layer {
+        gamma: random(rng, c).iter().map(|v| 1.0 + 0.5 * v).collect(),
+        beta: random(rng, c),
+        rm: random(rng, c),
+        rv: random(rng, c).iter().map(|v| v.abs() + 0.5).collect(),
+    }
+}
+
+/// Natural images around 0 with per-channel offsets; noise samples on another scale, so mixing
+/// their statistics up would show.
+fn input(rng: &mut rand_pcg::Pcg64, s: Shape4, mask: &[bool]) -> Vec<f64> {
+    let per = s[1] * s[2] * s[3];
+    random(rng, s.iter().product())
         .iter()
         .enumerate()
-        .map(|(i, v)| v * 3.0 + ((i / (s[2] * s[3])) % s[1]) as f64)
-        .collect();
-    Layer {
-        x,
-        gamma: random(rng, s[1]),
-        beta: random(rng, s[1]),
-        rm: random(rng, s[1]),
-        rv: random(rng, s[1]).iter().map(|v| v.abs() + 0.5).collect(),
-    }
-}
-
-#[test]
-fn training_forward_and_running_stats_match_reference() {
-    let gpu = gpu();
-    let mut rng = rng(3);
-    for &s in SHAPES {
-        let l = layer(&mut rng, s);
-        let c = [s[1]];
-        let (g, b, rm, rv) = (
-            upload(&gpu, &l.gamma, &c),
-            upload(&gpu, &l.beta, &c),
-            upload(&gpu, &l.rm, &c),
-            upload(&gpu, &l.rv, &c),
-        );
-        let bn = BnParams {
-            gamma: &g,
-            beta: &b,
-            running_mean: &rm,
-            running_var: &rv,
-        };
-        let [y, mean, var] = batch_norm_train_forward(&gpu, &upload(&gpu, &l.x, &s), &bn).unwrap();
-        let (want_mean, want_var) = reference::channel_stats(&l.x, s);
-        let want_y = reference::bn_apply(&l.x, s, &want_mean, &want_var, &l.gamma, &l.beta);
-        let (want_rm, want_rv) = reference::bn_running_update(
-            &l.rm,
-            &l.rv,
-            &want_mean,
-            &want_var,
-            s[0] * s[2] * s[3],
-            0.1,
-        );
-        assert_close(
-            &format!("mean {s:?}"),
-            &read(&gpu, &mean),
-            &want_mean,
-            1e-5,
-            1e-5,
-        );
-        assert_close(
-            &format!("var {s:?}"),
-            &read(&gpu, &var),
-            &want_var,
-            1e-5,
-            1e-4,
-        );
-        assert_close(&format!("y {s:?}"), &read(&gpu, &y), &want_y, 1e-4, 1e-4);
-        assert_close(
-            &format!("running_mean {s:?}"),
-            &read(&gpu, &rm),
-            &want_rm,
-            1e-5,
-            1e-5,
-        );
-        assert_close(
-            &format!("running_var {s:?}"),
-            &read(&gpu, &rv),
-            &want_rv,
-            1e-5,
-            1e-4,
-        );
-    }
-}
-
-#[test]
-fn eval_forward_uses_running_stats_and_changes_nothing() {
-    let gpu = gpu();
-    let mut rng = rng(4);
-    let s = [3, 5, 4, 3];
-    let l = layer(&mut rng, s);
-    let c = [s[1]];
-    let (g, b, rm, rv) = (
-        upload(&gpu, &l.gamma, &c),
-        upload(&gpu, &l.beta, &c),
-        upload(&gpu, &l.rm, &c),
-        upload(&gpu, &l.rv, &c),
-    );
-    let bn = BnParams {
-        gamma: &g,
-        beta: &b,
-        running_mean: &rm,
-        running_var: &rv,
-    };
-    let y = batch_norm_eval_forward(&gpu, &upload(&gpu, &l.x, &s), &bn).unwrap();
-    let want = reference::bn_apply(&l.x, s, &l.rm, &l.rv, &l.gamma, &l.beta);
-    assert_close("eval y", &read(&gpu, &y), &want, 1e-4, 1e-4);
-    assert_close("running_mean untouched", &read(&gpu, &rm), &l.rm, 0.0, 0.0);
-    assert_close("running_var untouched", &read(&gpu, &rv), &l.rv, 0.0, 0.0);
-}
-
-#[test]
-fn backward_matches_reference_and_finite_differences() {
-    let gpu = gpu();
-    let mut rng = rng(5);
-    for &s in SHAPES {
-        for training in [true, false] {
-            let l = layer(&mut rng, s);
-            let (mean, var) = if training {
-                reference::channel_stats(&l.x, s)
+        .map(|(i, v)| {
+            if mask[i / per] {
+                0.5 + 0.2 * v
             } else {
-                (l.rm.clone(), l.rv.clone())
-            };
-            let dy = random(&mut rng, l.x.len());
-            let c = [s[1]];
-            let [dx, dg, db] = batch_norm_backward(
-                &gpu,
-                &upload(&gpu, &l.x, &s),
-                &upload(&gpu, &dy, &s),
-                &upload(&gpu, &mean, &c),
-                &upload(&gpu, &var, &c),
-                &upload(&gpu, &l.gamma, &c),
-                training,
-            )
-            .unwrap();
-            let (want_dx, want_dg, want_db) =
-                reference::bn_backward(&l.x, s, &dy, &mean, &var, &l.gamma, training);
-            let case = format!("{s:?} training={training}");
-            assert_close(
-                &format!("dx {case}"),
-                &read(&gpu, &dx),
-                &want_dx,
-                1e-4,
-                1e-3,
-            );
-            assert_close(
-                &format!("dgamma {case}"),
-                &read(&gpu, &dg),
-                &want_dg,
-                1e-4,
-                1e-4,
-            );
-            assert_close(
-                &format!("dbeta {case}"),
-                &read(&gpu, &db),
-                &want_db,
-                1e-4,
-                1e-4,
-            );
-            if s.iter().product::<usize>() > 200 {
-                continue; // finite differences on the small shapes only
+                3.0 * v + ((i / (s[2] * s[3])) % s[1]) as f64
             }
-            // The forward as a function of x: statistics recomputed from x in training mode.
-            let forward = |x: &[f64]| {
-                let (m, v) = if training {
-                    reference::channel_stats(x, s)
-                } else {
-                    (l.rm.clone(), l.rv.clone())
-                };
-                reference::bn_apply(x, s, &m, &v, &l.gamma, &l.beta)
-            };
-            grad_check(
-                &format!("dx fd {case}"),
-                &read(&gpu, &dx),
-                &l.x,
-                &dy,
-                forward,
-            );
-            grad_check(
-                &format!("dgamma fd {case}"),
-                &read(&gpu, &dg),
-                &l.gamma,
-                &dy,
-                |g| reference::bn_apply(&l.x, s, &mean, &var, g, &l.beta),
-            );
-            grad_check(
-                &format!("dbeta fd {case}"),
-                &read(&gpu, &db),
-                &l.beta,
-                &dy,
-                |b| reference::bn_apply(&l.x, s, &mean, &var, &l.gamma, b),
-            );
+        })
+        .collect()
+}
+
+fn masks(n: usize, rng: &mut rand_pcg::Pcg64) -> Vec<Vec<bool>> {
+    let mut mixed: Vec<bool> = (0..n).map(|_| rng.random_bool(0.4)).collect();
+    mixed[0] = false;
+    mixed[n - 1] = true;
+    vec![
+        vec![false; n],
+        vec![true; n],
+        (0..n).map(|i| i != 1).collect(),     // one natural sample
+        (0..n).map(|i| i == n - 1).collect(), // one noise sample
+        mixed,
+    ]
+}
+
+/// One group of samples that share statistics in the reference: which samples, which layer
+/// (0 main, 1 aux), whether it updates running statistics and carries gradients.
+struct Group {
+    samples: Vec<usize>,
+    layer: usize,
+    keeps_running: bool,
+    grad: bool,
+}
+
+fn groups(mode: Mode, mask: &[bool]) -> Vec<Group> {
+    let pick = |noise: bool| {
+        (0..mask.len())
+            .filter(|&i| mask[i] == noise)
+            .collect::<Vec<_>>()
+    };
+    let all = (0..mask.len()).collect();
+    match mode {
+        Mode::Standard => vec![Group {
+            samples: all,
+            layer: 0,
+            keeps_running: true,
+            grad: true,
+        }],
+        Mode::DarBn => vec![
+            Group {
+                samples: pick(false),
+                layer: 0,
+                keeps_running: true,
+                grad: true,
+            },
+            Group {
+                samples: pick(true),
+                layer: 0,
+                keeps_running: false,
+                grad: false,
+            },
+        ],
+        Mode::AuxBn => vec![
+            Group {
+                samples: pick(false),
+                layer: 0,
+                keeps_running: true,
+                grad: true,
+            },
+            Group {
+                samples: pick(true),
+                layer: 1,
+                keeps_running: true,
+                grad: true,
+            },
+        ],
+    }
+}
+
+struct RefResult {
+    y: Vec<f64>,
+    layers: [Layer; 2],
+    dx: Vec<f64>,
+    /// (dgamma, dbeta) of the main and aux layers
+    dparams: [(Vec<f64>, Vec<f64>); 2],
+}
+
+/// The reference: plain batch norm applied to each group on its own.
+/// How a case routes samples: the mode, the noise mask and training or eval mode.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    mode: Mode,
+    mask: &'a [bool],
+    training: bool,
+}
+
+fn reference(setup: Setup, s: Shape4, x: &[f64], dy: &[f64], layers: &[Layer; 2]) -> RefResult {
+    let Setup {
+        mode,
+        mask,
+        training,
+    } = setup;
+    let c = s[1];
+    let mut out = RefResult {
+        y: vec![0.0; x.len()],
+        layers: layers.clone(),
+        dx: vec![0.0; x.len()],
+        dparams: [(vec![0.0; c], vec![0.0; c]), (vec![0.0; c], vec![0.0; c])],
+    };
+    for g in groups(mode, mask) {
+        if g.samples.is_empty() {
+            continue;
+        }
+        let l = &layers[g.layer];
+        let (xs, ss) = r::gather(x, s, &g.samples);
+        let (dys, _) = r::gather(dy, s, &g.samples);
+        let (mean, var) = if training {
+            r::channel_stats(&xs, ss)
+        } else {
+            (l.rm.clone(), l.rv.clone())
+        };
+        r::scatter(
+            &mut out.y,
+            s,
+            &g.samples,
+            &r::bn_apply(&xs, ss, &mean, &var, &l.gamma, &l.beta),
+        );
+        let count = ss[0] * ss[2] * ss[3];
+        if training && g.keeps_running && count >= 2 {
+            let (rm, rv) = r::bn_running_update(&l.rm, &l.rv, &mean, &var, count, 0.1);
+            out.layers[g.layer].rm = rm;
+            out.layers[g.layer].rv = rv;
+        }
+        if g.grad {
+            let (dx, dg, db) = r::bn_backward(&xs, ss, &dys, &mean, &var, &l.gamma, training);
+            r::scatter(&mut out.dx, s, &g.samples, &dx);
+            out.dparams[g.layer] = (dg, db);
+        }
+    }
+    out
+}
+
+struct GpuLayer {
+    gamma: Tensor,
+    beta: Tensor,
+    rm: Tensor,
+    rv: Tensor,
+}
+
+impl GpuLayer {
+    fn new(gpu: &Gpu, l: &Layer) -> GpuLayer {
+        let c = [l.gamma.len()];
+        GpuLayer {
+            gamma: upload(gpu, &l.gamma, &c),
+            beta: upload(gpu, &l.beta, &c),
+            rm: upload(gpu, &l.rm, &c),
+            rv: upload(gpu, &l.rv, &c),
+        }
+    }
+
+    fn params(&self) -> BnParams<'_> {
+        BnParams {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            running_mean: &self.rm,
+            running_var: &self.rv,
+        }
+    }
+}
+
+struct GpuResult {
+    y: Vec<f64>,
+    running: [[Vec<f64>; 2]; 2],
+    dx: Vec<f64>,
+    dparams: [[Vec<f64>; 2]; 2],
+}
+
+fn run_gpu(
+    gpu: &Gpu,
+    setup: Setup,
+    s: Shape4,
+    x: &[f64],
+    dy: &[f64],
+    layers: &[Layer; 2],
+) -> GpuResult {
+    let Setup {
+        mode,
+        mask,
+        training,
+    } = setup;
+    let g = [
+        GpuLayer::new(gpu, &layers[0]),
+        GpuLayer::new(gpu, &layers[1]),
+    ];
+    let noise_mask = NoiseMask::new(gpu, mask).unwrap();
+    let bn = BatchNorm {
+        main: g[0].params(),
+        aux: (mode == Mode::AuxBn).then(|| g[1].params()),
+        mask: (mode != Mode::Standard).then_some(&noise_mask),
+    };
+    let xt = upload(gpu, x, &s);
+    let [y, stats] = if training {
+        batch_norm_train_forward(gpu, &xt, &bn)
+    } else {
+        batch_norm_eval_forward(gpu, &xt, &bn)
+    }
+    .unwrap();
+    let [dx, dterms] =
+        batch_norm_backward(gpu, &xt, &upload(gpu, dy, &s), &stats, &bn, training).unwrap();
+    let grads = unpack_gradients(gpu, &dterms).unwrap();
+    GpuResult {
+        y: read(gpu, &y),
+        running: g.each_ref().map(|l| [read(gpu, &l.rm), read(gpu, &l.rv)]),
+        dx: read(gpu, &dx),
+        dparams: grads
+            .each_ref()
+            .map(|[dg, db]| [read(gpu, dg), read(gpu, db)]),
+    }
+}
+
+fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
+    assert_close(&format!("y {case}"), &got.y, &want.y, 1e-4, 1e-4);
+    assert_close(&format!("dx {case}"), &got.dx, &want.dx, 1e-4, 1e-3);
+    for l in 0..if aux_used { 2 } else { 1 } {
+        assert_close(
+            &format!("running_mean[{l}] {case}"),
+            &got.running[l][0],
+            &want.layers[l].rm,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("running_var[{l}] {case}"),
+            &got.running[l][1],
+            &want.layers[l].rv,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("dgamma[{l}] {case}"),
+            &got.dparams[l][0],
+            &want.dparams[l].0,
+            1e-4,
+            1e-3,
+        );
+        assert_close(
+            &format!("dbeta[{l}] {case}"),
+            &got.dparams[l][1],
+            &want.dparams[l].1,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn every_mode_matches_the_reference_on_every_mask() {
+    let gpu = gpu();
+    let mut rng = rng(40);
+    for s in SHAPES {
+        for mask in masks(s[0], &mut rng) {
+            for mode in MODES {
+                for training in [true, false] {
+                    let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
+                    let x = input(&mut rng, s, &mask);
+                    let dy = random(&mut rng, x.len());
+                    let setup = Setup {
+                        mode,
+                        mask: &mask,
+                        training,
+                    };
+                    let got = run_gpu(&gpu, setup, s, &x, &dy, &layers);
+                    let want = reference(setup, s, &x, &dy, &layers);
+                    let case = format!("{mode:?} {s:?} mask {mask:?} training {training}");
+                    compare(&case, &got, &want, mode == Mode::AuxBn);
+                }
+            }
         }
     }
 }
 
 #[test]
-fn training_mode_rejects_one_value_per_channel_and_wrong_channels() {
+fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
+    let gpu = gpu();
+    let mut rng = rng(41);
+    let s = [8, 4, 3, 3];
+    let mask = [false, true, true, false, false, true, false, true];
+    let layers = [layer(&mut rng, 4), layer(&mut rng, 4)];
+    let x = input(&mut rng, s, &mask);
+    let got = run_gpu(
+        &gpu,
+        Setup {
+            mode: Mode::DarBn,
+            mask: &mask,
+            training: true,
+        },
+        s,
+        &x,
+        &vec![0.0; x.len()],
+        &layers,
+    );
+    let natural: Vec<usize> = (0..8).filter(|&i| !mask[i]).collect();
+    let (xn, sn) = r::gather(&x, s, &natural);
+    let (mean, var) = r::channel_stats(&xn, sn);
+    let (rm, rv) = r::bn_running_update(
+        &layers[0].rm,
+        &layers[0].rv,
+        &mean,
+        &var,
+        natural.len() * 9,
+        0.1,
+    );
+    assert_close("running mean", &got.running[0][0], &rm, 1e-5, 1e-5);
+    assert_close("running var", &got.running[0][1], &rv, 1e-5, 1e-4);
+}
+
+#[test]
+fn darbn_without_noise_is_exactly_ordinary_bn() {
+    let gpu = gpu();
+    let mut rng = rng(42);
+    let s = [5, 6, 4, 3];
+    let mask = [false; 5];
+    let layers = [layer(&mut rng, 6), layer(&mut rng, 6)];
+    let x = input(&mut rng, s, &mask);
+    let dy = random(&mut rng, x.len());
+    for training in [true, false] {
+        let plain = run_gpu(
+            &gpu,
+            Setup {
+                mode: Mode::Standard,
+                mask: &mask,
+                training,
+            },
+            s,
+            &x,
+            &dy,
+            &layers,
+        );
+        let routed = run_gpu(
+            &gpu,
+            Setup {
+                mode: Mode::DarBn,
+                mask: &mask,
+                training,
+            },
+            s,
+            &x,
+            &dy,
+            &layers,
+        );
+        assert_eq!(plain.y, routed.y);
+        assert_eq!(plain.dx, routed.dx);
+        assert_eq!(plain.running[0], routed.running[0]);
+        assert_eq!(plain.dparams[0], routed.dparams[0]);
+    }
+}
+
+#[test]
+fn darbn_noise_branch_carries_no_gradient() {
+    let gpu = gpu();
+    let mut rng = rng(43);
+    let s = [6, 3, 3, 3];
+    let mask = [false, true, false, true, true, false];
+    let layers = [layer(&mut rng, 3), layer(&mut rng, 3)];
+    let x = input(&mut rng, s, &mask);
+    let dy = random(&mut rng, x.len());
+    let base = run_gpu(
+        &gpu,
+        Setup {
+            mode: Mode::DarBn,
+            mask: &mask,
+            training: true,
+        },
+        s,
+        &x,
+        &dy,
+        &layers,
+    );
+    let per = 27;
+    for n in (0..6).filter(|&n| mask[n]) {
+        assert!(
+            base.dx[n * per..(n + 1) * per].iter().all(|&g| g == 0.0),
+            "noise sample {n} got a gradient"
+        );
+    }
+    // Changing the loss on noise samples changes no gradient at all.
+    let mut dy2 = dy.clone();
+    for (i, g) in dy2.iter_mut().enumerate() {
+        if mask[i / per] {
+            *g += 10.0;
+        }
+    }
+    let changed = run_gpu(
+        &gpu,
+        Setup {
+            mode: Mode::DarBn,
+            mask: &mask,
+            training: true,
+        },
+        s,
+        &x,
+        &dy2,
+        &layers,
+    );
+    assert_eq!(base.dx, changed.dx);
+    assert_eq!(base.dparams[0], changed.dparams[0]);
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let gpu = gpu();
+    let mut rng = rng(44);
+    let s = [5, 2, 2, 3];
+    let mask = [false, true, false, false, true];
+    let per = 12;
+    for mode in MODES {
+        for training in [true, false] {
+            let layers = [layer(&mut rng, 2), layer(&mut rng, 2)];
+            let x = input(&mut rng, s, &mask);
+            let mut dy = random(&mut rng, x.len());
+            if mode == Mode::DarBn {
+                // DAR-BN's gradient is that of the natural outputs alone (noise is under no_grad).
+                for (i, g) in dy.iter_mut().enumerate() {
+                    if mask[i / per] {
+                        *g = 0.0;
+                    }
+                }
+            }
+            let got = run_gpu(
+                &gpu,
+                Setup {
+                    mode,
+                    mask: &mask,
+                    training,
+                },
+                s,
+                &x,
+                &dy,
+                &layers,
+            );
+            let case = format!("{mode:?} training {training}");
+            let forward = |x: &[f64], layers: &[Layer; 2]| {
+                reference(
+                    Setup {
+                        mode,
+                        mask: &mask,
+                        training,
+                    },
+                    s,
+                    x,
+                    &dy,
+                    layers,
+                )
+                .y
+            };
+            let numeric_dx = numeric_grad(&x, |x| dot(&dy, &forward(x, &layers)));
+            if mode == Mode::DarBn {
+                // Finite differences see the natural outputs only (dy is 0 on noise), but still
+                // move noise inputs, whose own statistics do not reach natural outputs: so the
+                // numeric gradient on noise inputs is 0 as well.
+                assert!(numeric_dx
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask[i / per])
+                    .all(|(_, g)| g.abs() < 1e-6));
+            }
+            assert_close(&format!("dx fd {case}"), &got.dx, &numeric_dx, 1e-3, 1e-3);
+            for l in 0..if mode == Mode::AuxBn { 2 } else { 1 } {
+                let with = |f: &dyn Fn(&mut Layer, &[f64]), v: &[f64]| {
+                    let mut ls = layers.clone();
+                    f(&mut ls[l], v);
+                    dot(&dy, &forward(&x, &ls))
+                };
+                let dg = numeric_grad(&layers[l].gamma, |g| with(&|l, v| l.gamma = v.to_vec(), g));
+                let db = numeric_grad(&layers[l].beta, |b| with(&|l, v| l.beta = v.to_vec(), b));
+                assert_close(
+                    &format!("dgamma[{l}] fd {case}"),
+                    &got.dparams[l][0],
+                    &dg,
+                    1e-3,
+                    1e-3,
+                );
+                assert_close(
+                    &format!("dbeta[{l}] fd {case}"),
+                    &got.dparams[l][1],
+                    &db,
+                    1e-3,
+                    1e-3,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_named() {
     let gpu = gpu();
     let c3 = gpu.zeros("test", &[3]).unwrap();
-    let bn = BnParams {
+    let p = BnParams {
         gamma: &c3,
         beta: &c3,
         running_mean: &c3,
         running_var: &c3,
     };
+    let plain = BatchNorm {
+        main: p,
+        aux: None,
+        mask: None,
+    };
     let x = gpu.zeros("test", &[1, 3, 1, 1]).unwrap();
-    let msg = batch_norm_train_forward(&gpu, &x, &bn)
+    let msg = batch_norm_train_forward(&gpu, &x, &plain)
         .err()
         .unwrap()
         .to_string();
     assert!(msg.contains("more than one value per channel"), "{msg}");
     let x = gpu.zeros("test", &[2, 4, 2, 2]).unwrap();
-    let msg = batch_norm_train_forward(&gpu, &x, &bn)
+    let msg = batch_norm_train_forward(&gpu, &x, &plain)
         .err()
         .unwrap()
         .to_string();
     assert!(
         msg.contains("`gamma` must have shape [4], got [3]"),
+        "{msg}"
+    );
+    let x = gpu.zeros("test", &[2, 3, 2, 2]).unwrap();
+    let mask = NoiseMask::new(&gpu, &[true, false, false]).unwrap();
+    let routed = BatchNorm {
+        mask: Some(&mask),
+        ..plain
+    };
+    let msg = batch_norm_train_forward(&gpu, &x, &routed)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("batch_norm") && msg.contains("noise mask has 3 entries but the batch has 2"),
+        "{msg}"
+    );
+    let c4 = gpu.zeros("test", &[4]).unwrap();
+    let aux = BnParams { gamma: &c4, ..p };
+    let msg = batch_norm_train_forward(
+        &gpu,
+        &x,
+        &BatchNorm {
+            aux: Some(aux),
+            ..routed
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        msg.contains("`aux gamma` must have shape [3], got [4]"),
         "{msg}"
     );
 }

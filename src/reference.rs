@@ -310,3 +310,21 @@ pub fn noise_pixel(seed: u64, step: u32, sample: usize, within: usize, mean: f64
     let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
     (mean + std * z).clamp(0.0, 1.0)
 }
+
+/// The samples `idx` of an NCHW tensor, as a smaller NCHW tensor.
+pub fn gather(x: &[f64], s: Shape4, idx: &[usize]) -> (Vec<f64>, Shape4) {
+    let per = s[1] * s[2] * s[3];
+    let out = idx
+        .iter()
+        .flat_map(|&n| x[n * per..(n + 1) * per].iter().copied())
+        .collect();
+    (out, [idx.len(), s[1], s[2], s[3]])
+}
+
+/// Writes the samples of `src` (from `gather`) back to positions `idx` of `dst`.
+pub fn scatter(dst: &mut [f64], s: Shape4, idx: &[usize], src: &[f64]) {
+    let per = s[1] * s[2] * s[3];
+    for (k, &n) in idx.iter().enumerate() {
+        dst[n * per..(n + 1) * per].copy_from_slice(&src[k * per..(k + 1) * per]);
+    }
+}

@@ -13,14 +13,19 @@ pub struct Kernel {
     pub source: &'static str,
 }
 
-/// Helper files that kernels may include (they hold functions, no entry point).
-const LIBRARIES: &[(&str, &str)] = &[
-    (
-        "conv_params.wgsl",
-        include_str!("../../shaders/lib/conv_params.wgsl"),
-    ),
-    ("random.wgsl", include_str!("../../shaders/lib/random.wgsl")),
-    ("reduce.wgsl", include_str!("../../shaders/lib/reduce.wgsl")),
+/// Helper files that kernels may include (shared structs and functions, no entry point).
+macro_rules! libraries {
+    ($($file:literal),* $(,)?) => {
+        const LIBRARIES: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../../shaders/lib/", $file)))),*];
+    };
+}
+
+libraries![
+    "bn_routing.wgsl",
+    "conv_params.wgsl",
+    "random.wgsl",
+    "reduce.wgsl"
 ];
 
 macro_rules! kernels {

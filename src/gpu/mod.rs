@@ -35,6 +35,13 @@ enum Command {
         offset: u64,
         size: u64,
     },
+    Copy {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
 }
 
 /// The device, its limits, and the caches built on it. Cheap to clone (a shared handle).
@@ -197,6 +204,37 @@ impl Gpu {
             offset: t.offset_bytes(),
             size: t.bytes(),
         });
+    }
+
+    /// Records copying `len` elements from `src[src_start..]` to `dst[dst_start..]`.
+    pub fn copy(
+        &self,
+        src: &Tensor,
+        src_start: usize,
+        dst: &Tensor,
+        dst_start: usize,
+        len: usize,
+    ) -> Result<()> {
+        if src_start + len > src.numel() || dst_start + len > dst.numel() {
+            return Err(Error::Shape {
+                op: "copy",
+                detail: format!(
+                    "{len} elements from {src_start} of {:?} to {dst_start} of {:?} run past the end",
+                    src.shape(),
+                    dst.shape()
+                ),
+            });
+        }
+        if len > 0 {
+            self.push(Command::Copy {
+                src: src.buffer().clone(),
+                src_offset: src.offset_bytes() + src_start as u64 * 4,
+                dst: dst.buffer().clone(),
+                dst_offset: dst.offset_bytes() + dst_start as u64 * 4,
+                size: len as u64 * 4,
+            });
+        }
+        Ok(())
     }
 
     /// Copies host data into a new tensor.
@@ -475,6 +513,16 @@ impl Gpu {
                     size,
                 } => {
                     encoder.clear_buffer(buffer, *offset, Some(*size));
+                    index += 1;
+                }
+                Command::Copy {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    size,
+                } => {
+                    encoder.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
                     index += 1;
                 }
                 Command::Dispatch { .. } => {

@@ -4,12 +4,64 @@
 
 use crate::error::{shape_err, Error, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 
 /// CIFAR-10's per-channel mean and std, which the reference uses both to normalize natural
 /// images and to draw noise.
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 pub const CIFAR10_STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
+
+/// Which samples of a batch are pure noise: a u32 per sample on the GPU (1 = noise), which the
+/// noise and batch-norm kernels route on, and the counts on the host, which size their work.
+#[derive(Clone)]
+pub struct NoiseMask {
+    tensor: Tensor,
+    noise: usize,
+}
+
+impl NoiseMask {
+    pub fn new(gpu: &Gpu, is_noise: &[bool]) -> Result<NoiseMask> {
+        let words: Vec<u32> = is_noise.iter().map(|&b| u32::from(b)).collect();
+        Ok(NoiseMask {
+            tensor: gpu.upload_u32(&words, &[words.len()])?,
+            noise: is_noise.iter().filter(|&&b| b).count(),
+        })
+    }
+
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensor.numel()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn noise_count(&self) -> usize {
+        self.noise
+    }
+
+    pub fn natural_count(&self) -> usize {
+        self.len() - self.noise
+    }
+
+    /// Errors unless the mask has one entry per sample of a batch of `n`.
+    pub fn check_batch(&self, op: &'static str, n: usize) -> Result<()> {
+        if self.len() != n {
+            return shape_err(
+                op,
+                format!(
+                    "the noise mask has {} entries but the batch has {n} samples",
+                    self.len()
+                ),
+            );
+        }
+        Ok(())
+    }
+}
 
 /// The per-channel distribution of noise pixels, uploaded once.
 pub struct NoiseStats {
@@ -58,28 +110,19 @@ impl NoiseStats {
     }
 }
 
-/// Replaces the samples of `batch` [N, C, H, W] whose `mask` [N] (u32) entry is 1 by noise.
+/// Replaces the samples of `batch` [N, C, H, W] that `mask` marks as noise by noise images.
 /// `step` should differ between batches so every batch gets fresh noise.
 pub fn fill_noise(
     gpu: &Gpu,
     batch: &Tensor,
-    mask: &Tensor,
+    mask: &NoiseMask,
     stats: &NoiseStats,
     seed: u64,
     step: u32,
 ) -> Result<()> {
     const OP: &str = "noise";
     let [n, c, h, w] = batch.nchw(OP, "batch")?;
-    if mask.dtype() != DType::U32 || mask.shape() != [n] {
-        return shape_err(
-            OP,
-            format!(
-                "the mask must hold one u32 per sample ({n}), got {:?} {:?}",
-                mask.dtype(),
-                mask.shape()
-            ),
-        );
-    }
+    mask.check_batch(OP, n)?;
     if stats.channels != c {
         return shape_err(
             OP,
@@ -98,7 +141,7 @@ pub fn fill_noise(
             (seed >> 32) as u32,
         ],
         &[
-            ("mask", mask),
+            ("mask", &mask.tensor),
             ("statistics", &stats.table),
             ("batch", batch),
         ],

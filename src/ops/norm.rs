@@ -1,7 +1,19 @@
-//! Batch normalization with PyTorch's semantics: training mode normalizes with the batch
-//! statistics (biased variance) and updates the running statistics (momentum 0.1, unbiased
-//! variance); eval mode normalizes with the running statistics.
+//! Batch normalization with PyTorch's semantics (training mode: batch statistics with biased
+//! variance, running statistics updated with momentum 0.1 and unbiased variance; eval mode:
+//! running statistics), and the paper's ways of treating pure-noise samples in a batch:
+//!
+//! - ordinary BN (`mask: None`): every sample shares one set of statistics;
+//! - DAR-BN (`mask`, no `aux`): natural samples are normalized with the natural samples'
+//!   statistics, which alone update the running statistics and alone carry gradients; noise
+//!   samples are normalized with the noise samples' statistics, scaled by the same γ/β, update
+//!   nothing and pass no gradient back (the reference computes that branch under `no_grad`);
+//! - AuxBN (`mask` and `aux`): noise samples go through a second BN layer with its own γ/β and
+//!   running statistics; gradients flow in both.
+//!
+//! All three run on the same four kernels, which route each sample to one of two statistic slots
+//! from the mask on the GPU (shaders/lib/bn_routing.wgsl); nothing is copied apart.
 
+use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
@@ -11,6 +23,7 @@ pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
 
 /// Per-channel tensors of one batch-norm layer.
+#[derive(Clone, Copy)]
 pub struct BnParams<'a> {
     pub gamma: &'a Tensor,
     pub beta: &'a Tensor,
@@ -18,30 +31,87 @@ pub struct BnParams<'a> {
     pub running_var: &'a Tensor,
 }
 
-/// [N, C, H*W] of the input, after checking every per-channel tensor has C entries.
-fn dims(op: &'static str, x: &Tensor, per_channel: &[(&str, &Tensor)]) -> Result<[u32; 3]> {
-    let [n, c, h, w] = x.nchw(op, "input")?;
-    for (name, t) in per_channel {
-        t.expect_shape(op, name, &[c])?;
-    }
-    Ok([n as u32, c as u32, (h * w) as u32])
+/// One batch-norm application: the layer, AuxBN's auxiliary layer, and the noise mask.
+#[derive(Clone, Copy)]
+pub struct BatchNorm<'a> {
+    pub main: BnParams<'a>,
+    pub aux: Option<BnParams<'a>>,
+    pub mask: Option<&'a NoiseMask>,
 }
 
-/// Training-mode forward: returns (y, batch mean, batch biased variance) and updates the
-/// running statistics in place.
-pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BnParams) -> Result<[Tensor; 3]> {
+/// Sizes and routing of one call, checked once.
+struct Plan {
+    n: usize,
+    c: usize,
+    hw: usize,
+    /// Elements per channel in slot 0 (natural) and slot 1 (noise).
+    m: [usize; 2],
+}
+
+impl BatchNorm<'_> {
+    /// Slot 1's layer: the auxiliary one for AuxBN, else the main one (DAR-BN shares γ/β).
+    fn slot1(&self) -> &BnParams<'_> {
+        self.aux.as_ref().unwrap_or(&self.main)
+    }
+
+    fn plan(&self, op: &'static str, x: &Tensor) -> Result<Plan> {
+        let [n, c, h, w] = x.nchw(op, "input")?;
+        for (layer, prefix) in [(Some(&self.main), ""), (self.aux.as_ref(), "aux ")] {
+            let Some(l) = layer else { continue };
+            for (name, t) in [
+                ("gamma", l.gamma),
+                ("beta", l.beta),
+                ("running_mean", l.running_mean),
+                ("running_var", l.running_var),
+            ] {
+                t.expect_shape(op, &format!("{prefix}{name}"), &[c])?;
+            }
+        }
+        let hw = h * w;
+        let m = match self.mask {
+            None => [n * hw, 0],
+            Some(mask) => {
+                mask.check_batch(op, n)?;
+                [mask.natural_count() * hw, mask.noise_count() * hw]
+            }
+        };
+        Ok(Plan { n, c, hw, m })
+    }
+
+    /// The kernels' `Params` (shaders/lib/bn_routing.wgsl), in order.
+    fn params(&self, plan: &Plan, slot: u32, update_running: bool, training: bool) -> [u32; 12] {
+        let grad_slots = if self.aux.is_some() { 0b11 } else { 0b01 };
+        [
+            plan.n as u32,
+            plan.c as u32,
+            plan.hw as u32,
+            EPS.to_bits(),
+            MOMENTUM.to_bits(),
+            u32::from(self.mask.is_some()),
+            slot,
+            u32::from(update_running),
+            (plan.m[0] as f32).to_bits(),
+            (plan.m[1] as f32).to_bits(),
+            grad_slots,
+            u32::from(training),
+        ]
+    }
+
+    /// The mask to bind; ordinary BN never reads it, so any u32 buffer will do.
+    fn mask_tensor(&self, gpu: &Gpu) -> Result<Tensor> {
+        match self.mask {
+            Some(m) => Ok(m.tensor().clone()),
+            None => gpu.alloc("batch_norm", &[1], DType::U32),
+        }
+    }
+}
+
+/// Training-mode forward: returns (y, packed batch statistics [mean0|mean1|var0|var1]) and
+/// updates the running statistics of the layers that keep them.
+pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
-    let [n, c, hw] = dims(
-        OP,
-        x,
-        &[
-            ("gamma", bn.gamma),
-            ("beta", bn.beta),
-            ("running_mean", bn.running_mean),
-            ("running_var", bn.running_var),
-        ],
-    )?;
-    if n * hw < 2 {
+    let plan = bn.plan(OP, x)?;
+    if bn.mask.is_none() && plan.m[0] < 2 {
         return shape_err(
             OP,
             format!(
@@ -50,68 +120,68 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BnParams) -> Result<
             ),
         );
     }
-    let mean = gpu.alloc(OP, &[c as usize], DType::F32)?;
-    let var = gpu.alloc(OP, &[c as usize], DType::F32)?;
-    gpu.dispatch(
-        &kernels::BN_STATS,
-        &[],
-        &[n, c, hw, MOMENTUM.to_bits()],
-        &[
-            ("input", x),
-            ("mean", &mean),
-            ("var", &var),
-            ("running_mean", bn.running_mean),
-            ("running_var", bn.running_var),
-        ],
-        [c, 1, 1],
-    )?;
-    let y = apply(gpu, x, &mean, &var, bn.gamma, bn.beta, [n, c, hw])?;
-    Ok([y, mean, var])
+    let mask = bn.mask_tensor(gpu)?;
+    let stats = gpu.zeros(OP, &[4 * plan.c])?;
+    for (slot, layer) in [(0, &bn.main), (1, bn.slot1())] {
+        if plan.m[slot] == 0 {
+            continue; // no sample in this slot: nothing to measure, nothing reads it
+        }
+        // DAR-BN's noise statistics never reach the running statistics.
+        let update_running = slot == 0 || bn.aux.is_some();
+        gpu.dispatch(
+            &kernels::BN_STATS,
+            &[],
+            &bn.params(&plan, slot as u32, update_running, true),
+            &[
+                ("input", x),
+                ("mask", &mask),
+                ("stats", &stats),
+                ("running_mean", layer.running_mean),
+                ("running_var", layer.running_var),
+            ],
+            [plan.c as u32, 1, 1],
+        )?;
+    }
+    let y = apply(gpu, x, bn, &plan, &mask, &stats)?;
+    Ok([y, stats])
 }
 
-/// Eval-mode forward with the running statistics.
-pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BnParams) -> Result<Tensor> {
-    let d = dims(
-        "batch_norm",
-        x,
-        &[
-            ("gamma", bn.gamma),
-            ("beta", bn.beta),
-            ("running_mean", bn.running_mean),
-            ("running_var", bn.running_var),
-        ],
-    )?;
-    apply(
-        gpu,
-        x,
-        bn.running_mean,
-        bn.running_var,
-        bn.gamma,
-        bn.beta,
-        d,
-    )
+/// Eval-mode forward with the running statistics; returns (y, the packed statistics used).
+pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
+    const OP: &str = "batch_norm";
+    let plan = bn.plan(OP, x)?;
+    let c = plan.c;
+    let stats = gpu.alloc(OP, &[4 * c], DType::F32)?;
+    for (slot, layer) in [(0, &bn.main), (1, bn.slot1())] {
+        gpu.copy(layer.running_mean, 0, &stats, slot * c, c)?;
+        gpu.copy(layer.running_var, 0, &stats, (2 + slot) * c, c)?;
+    }
+    let y = apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, &stats)?;
+    Ok([y, stats])
 }
 
 fn apply(
     gpu: &Gpu,
     x: &Tensor,
-    mean: &Tensor,
-    var: &Tensor,
-    gamma: &Tensor,
-    beta: &Tensor,
-    [n, c, hw]: [u32; 3],
+    bn: &BatchNorm,
+    plan: &Plan,
+    mask: &Tensor,
+    stats: &Tensor,
 ) -> Result<Tensor> {
     let y = gpu.alloc("batch_norm", x.shape(), DType::F32)?;
+    let aux = bn.slot1();
     gpu.dispatch(
         &kernels::BN_APPLY,
         &[],
-        &[n, c, hw, EPS.to_bits()],
+        &bn.params(plan, 0, false, true),
         &[
             ("input", x),
-            ("mean", mean),
-            ("var", var),
-            ("gamma", gamma),
-            ("beta", beta),
+            ("mask", mask),
+            ("stats", stats),
+            ("gamma", bn.main.gamma),
+            ("beta", bn.main.beta),
+            ("aux gamma", aux.gamma),
+            ("aux beta", aux.beta),
             ("output", &y),
         ],
         gpu.grid(x.numel() as u64, WORKGROUP),
@@ -119,85 +189,145 @@ fn apply(
     Ok(y)
 }
 
-/// Gradients (dx, dgamma, dbeta). `mean`/`var` are the statistics the forward normalized with;
-/// `training` says whether they were the batch's own (and so depend on x).
+/// Gradients: (dx, packed [dgamma0|dgamma1|dbeta0|dbeta1]). `stats` are those the forward
+/// normalized with; `training` says whether they were the batch's own (and so depend on x).
+/// Slots without a gradient (DAR-BN's noise samples) get dx = 0 and add nothing to dγ/dβ.
 pub fn batch_norm_backward(
     gpu: &Gpu,
     x: &Tensor,
     dy: &Tensor,
-    mean: &Tensor,
-    var: &Tensor,
-    gamma: &Tensor,
+    stats: &Tensor,
+    bn: &BatchNorm,
     training: bool,
-) -> Result<[Tensor; 3]> {
+) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm backward";
+    let plan = bn.plan(OP, x)?;
     dy.expect_shape(OP, "output gradient", x.shape())?;
-    let [n, c, hw] = dims(OP, x, &[("mean", mean), ("var", var), ("gamma", gamma)])?;
-    let params = [n, c, hw, EPS.to_bits()];
-    let dgamma = gpu.alloc(OP, &[c as usize], DType::F32)?;
-    let dbeta = gpu.alloc(OP, &[c as usize], DType::F32)?;
-    gpu.dispatch(
-        &kernels::BN_BACKWARD_REDUCE,
-        &[],
-        &params,
-        &[
-            ("input", x),
-            ("output gradient", dy),
-            ("mean", mean),
-            ("var", var),
-            ("gamma gradient", &dgamma),
-            ("beta gradient", &dbeta),
-        ],
-        [c, 1, 1],
-    )?;
+    stats.expect_shape(OP, "statistics", &[4 * plan.c])?;
+    let mask = bn.mask_tensor(gpu)?;
+    let dterms = gpu.zeros(OP, &[4 * plan.c])?;
+    let grad_slots = if bn.aux.is_some() { 2 } else { 1 };
+    for slot in 0..grad_slots {
+        if plan.m[slot] == 0 {
+            continue;
+        }
+        gpu.dispatch(
+            &kernels::BN_BACKWARD_REDUCE,
+            &[],
+            &bn.params(&plan, slot as u32, false, training),
+            &[
+                ("input", x),
+                ("output gradient", dy),
+                ("mask", &mask),
+                ("stats", stats),
+                ("gamma/beta gradients", &dterms),
+            ],
+            [plan.c as u32, 1, 1],
+        )?;
+    }
     let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
     gpu.dispatch(
         &kernels::BN_BACKWARD_INPUT,
-        &[("TRAINING", if training { 1.0 } else { 0.0 })],
-        &params,
+        &[],
+        &bn.params(&plan, 0, false, training),
         &[
             ("input", x),
             ("output gradient", dy),
-            ("mean", mean),
-            ("var", var),
-            ("gamma", gamma),
-            ("gamma gradient", &dgamma),
-            ("beta gradient", &dbeta),
+            ("mask", &mask),
+            ("stats", stats),
+            ("gamma", bn.main.gamma),
+            ("aux gamma", bn.slot1().gamma),
+            ("gamma/beta gradients", &dterms),
             ("input gradient", &dx),
         ],
         gpu.grid(x.numel() as u64, WORKGROUP),
     )?;
-    Ok([dx, dgamma, dbeta])
+    Ok([dx, dterms])
 }
 
-/// Batch norm on the tape: training mode when `training`, else eval mode.
+/// Splits packed gradients into ((dgamma, dbeta) of the main layer, of the aux layer).
+pub fn unpack_gradients(gpu: &Gpu, dterms: &Tensor) -> Result<[[Tensor; 2]; 2]> {
+    let c = dterms.numel() / 4;
+    let part = |block: usize| -> Result<Tensor> {
+        let t = gpu.alloc("batch_norm backward", &[c], DType::F32)?;
+        gpu.copy(dterms, block * c, &t, 0, c)?;
+        Ok(t)
+    };
+    Ok([[part(0)?, part(2)?], [part(1)?, part(3)?]])
+}
+
+/// A batch-norm layer's variables on the tape.
+#[derive(Clone, Copy)]
+pub struct BnVars<'a> {
+    pub gamma: &'a Var,
+    pub beta: &'a Var,
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+}
+
+impl<'a> BnVars<'a> {
+    fn params(&self) -> BnParams<'a> {
+        BnParams {
+            gamma: &self.gamma.value,
+            beta: &self.beta.value,
+            running_mean: self.running_mean,
+            running_var: self.running_var,
+        }
+    }
+}
+
+/// Batch norm on the tape: ordinary (`mask` None), DAR-BN (`mask`), or AuxBN (`mask` and `aux`);
+/// training mode when `training`, else eval mode.
 pub fn batch_norm(
     tape: &mut Tape,
     x: &Var,
-    gamma: &Var,
-    beta: &Var,
-    running_mean: &Tensor,
-    running_var: &Tensor,
+    layer: BnVars,
+    aux: Option<BnVars>,
+    mask: Option<&NoiseMask>,
     training: bool,
 ) -> Result<Var> {
-    let bn = BnParams {
-        gamma: &gamma.value,
-        beta: &beta.value,
-        running_mean,
-        running_var,
+    let bn = BatchNorm {
+        main: layer.params(),
+        aux: aux.map(|a| a.params()),
+        mask,
     };
-    let (y, mean, var) = if training {
-        let [y, mean, var] = batch_norm_train_forward(tape.gpu(), &x.value, &bn)?;
-        (y, mean, var)
+    let [y, stats] = if training {
+        batch_norm_train_forward(tape.gpu(), &x.value, &bn)?
     } else {
-        let y = batch_norm_eval_forward(tape.gpu(), &x.value, &bn)?;
-        // Eval mode never updates the running statistics, so sharing their buffers is safe.
-        (y, running_mean.clone(), running_var.clone())
+        batch_norm_eval_forward(tape.gpu(), &x.value, &bn)?
     };
-    let (x_saved, gamma_saved) = (x.value.clone(), gamma.value.clone());
-    Ok(tape.record(y, &[x, gamma, beta], move |gpu, dy, _| {
-        let [dx, dgamma, dbeta] =
-            batch_norm_backward(gpu, &x_saved, dy, &mean, &var, &gamma_saved, training)?;
-        Ok(vec![Some(dx), Some(dgamma), Some(dbeta)])
+    let mut inputs = vec![x, layer.gamma, layer.beta];
+    if let Some(a) = &aux {
+        inputs.extend([a.gamma, a.beta]);
+    }
+    // What the backward needs, owned: the closure outlives this call's borrows.
+    let x_saved = x.value.clone();
+    let gammas = (
+        layer.gamma.value.clone(),
+        aux.map(|a| a.gamma.value.clone()),
+    );
+    let mask = mask.cloned();
+    let (running_mean, running_var) = (layer.running_mean.clone(), layer.running_var.clone());
+    Ok(tape.record(y, &inputs, move |gpu, dy, _| {
+        let main = BnParams {
+            gamma: &gammas.0,
+            beta: &gammas.0,
+            running_mean: &running_mean,
+            running_var: &running_var,
+        };
+        // Only γ of each slot matters to the backward; β and running statistics are placeholders.
+        let aux = gammas.1.as_ref().map(|g| BnParams { gamma: g, ..main });
+        let bn = BatchNorm {
+            main,
+            aux,
+            mask: mask.as_ref(),
+        };
+        let [dx, dterms] = batch_norm_backward(gpu, &x_saved, dy, &stats, &bn, training)?;
+        let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
+        let mut grads = vec![Some(dx), Some(dgamma), Some(dbeta)];
+        if bn.aux.is_some() {
+            grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
+        }
+        Ok(grads)
     }))
 }

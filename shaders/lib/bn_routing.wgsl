@@ -1,0 +1,28 @@
+// Shared by the four batch-norm kernels (src/ops/norm.rs fills Params in this order).
+// A batch norm has two statistic slots: with `routed` = 1, sample n goes to slot mask[n]
+// (0 = natural image, 1 = pure noise; DAR-BN and AuxBN), otherwise every sample is in slot 0
+// (ordinary batch norm). Per-slot vectors are packed [slot 0: C values | slot 1: C values]:
+// stats = [mean0 | mean1 | var0 | var1], dterms = [dgamma0 | dgamma1 | dbeta0 | dbeta1].
+struct Params {
+    n: u32, c: u32, hw: u32, eps: f32,
+    momentum: f32,
+    routed: u32,
+    slot: u32,            // the slot a per-slot dispatch (bn_stats, bn_backward_reduce) handles
+    update_running: u32,  // bn_stats: 1 = update the running statistics from this slot
+    m0: f32, m1: f32,     // elements per channel in slot 0 and slot 1 (samples * H * W)
+    grad_slots: u32,      // bn_backward_input: bit s set = slot s receives a gradient
+    training: u32,        // 1 = the statistics are the batch's own (they depend on x)
+}
+
+fn slot_of(sample: u32) -> u32 {
+    if (p.routed == 0u) { return 0u; }
+    return min(mask[sample], 1u);
+}
+
+fn slot_count(slot: u32) -> f32 {
+    return select(p.m0, p.m1, slot == 1u);
+}
+
+fn mean_of(slot: u32, c: u32) -> f32 { return stats[slot * p.c + c]; }
+
+fn invstd_of(slot: u32, c: u32) -> f32 { return inverseSqrt(stats[(2u + slot) * p.c + c] + p.eps); }
