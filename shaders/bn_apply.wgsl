@@ -1,18 +1,23 @@
-// bn_apply: y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]. Training mode passes the
-// batch statistics from bn_stats (biased variance), eval mode the running statistics.
-// Layouts: x, y [N,C,H,W] f32; mean, var, gamma, beta [C].
+// bn_apply: y = (x - mean_s[c]) / sqrt(var_s[c] + eps) * gamma_s[c] + beta_s[c], where s is the
+// sample's slot (lib/bn_routing.wgsl). Training mode passes the batch statistics from bn_stats,
+// eval mode the running statistics packed the same way. DAR-BN binds the same gamma/beta for
+// both slots; AuxBN binds its auxiliary layer's as slot 1.
+// Layouts: x, y [N,C,H,W] f32; mask [N] u32; stats [4C]; gamma0, beta0, gamma1, beta1 [C].
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
-// Bindings: 0 params (uniform), 1 x, 2 mean, 3 var, 4 gamma, 5 beta (read), 6 y (read_write).
-
-struct Params { n: u32, c: u32, hw: u32, eps: f32 }
+// Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
+// 6 gamma1, 7 beta1 (read), 8 y (read_write).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> var_: array<f32>;
-@group(0) @binding(4) var<storage, read> gamma: array<f32>;
-@group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read> gamma0: array<f32>;
+@group(0) @binding(5) var<storage, read> beta0: array<f32>;
+@group(0) @binding(6) var<storage, read> gamma1: array<f32>;
+@group(0) @binding(7) var<storage, read> beta1: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+
+//!include bn_routing.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -20,5 +25,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p.n * p.c * p.hw) { return; }
     let c = (i / p.hw) % p.c;
-    y[i] = (x[i] - mean[c]) * inverseSqrt(var_[c] + p.eps) * gamma[c] + beta[c];
+    let s = slot_of(i / (p.c * p.hw));
+    let gamma = select(gamma0[c], gamma1[c], s == 1u);
+    let beta = select(beta0[c], beta1[c], s == 1u);
+    y[i] = (x[i] - mean_of(s, c)) * invstd_of(s, c) * gamma + beta;
 }

@@ -24,6 +24,7 @@ pub const WORKGROUP: u32 = 256;
 /// Recorded work, encoded and submitted at the next flush.
 enum Command {
     Dispatch {
+        kernel: &'static str,
         pipeline: wgpu::ComputePipeline,
         params_offset: u64,
         params_size: u64,
@@ -449,6 +450,7 @@ impl Gpu {
             .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
         self.push(Command::Dispatch {
+            kernel: kernel.name,
             pipeline,
             params_offset,
             params_size: (params.len().max(1).div_ceil(4) * 16) as u64,
@@ -530,6 +532,7 @@ impl Gpu {
                     // usage scope, so wgpu orders a dispatch after the writes it reads.
                     let mut pass = encoder.begin_compute_pass(&Default::default());
                     while let Some(Command::Dispatch {
+                        kernel,
                         pipeline,
                         params_offset,
                         params_size,
@@ -556,7 +559,8 @@ impl Gpu {
                             });
                         }
                         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: None,
+                            // Device errors then name the kernel.
+                            label: Some(kernel),
                             layout: &pipeline.get_bind_group_layout(0),
                             entries: &entries,
                         });
