@@ -135,3 +135,23 @@ fn device_errors_are_returned_not_panicked() {
         vec![2.0, 4.0]
     );
 }
+
+#[test]
+fn a_dispatch_with_the_wrong_bindings_is_refused_before_the_device_sees_it() {
+    let gpu = gpu();
+    let t = gpu.zeros("test", &[4]).unwrap();
+    let msg = gpu
+        .dispatch(
+            &purenoise::gpu::kernels::RELU_FORWARD,
+            &[],
+            &[4],
+            &[("x", &t), ("y", &t), ("z", &t)],
+            [1, 1, 1],
+        )
+        .expect_err("three tensors for a two-tensor kernel")
+        .to_string();
+    assert!(
+        msg.contains("`relu_forward` declares 3 bindings") && msg.contains("3 tensors"),
+        "{msg}"
+    );
+}

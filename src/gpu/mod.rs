@@ -55,7 +55,8 @@ pub struct Inner {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    pipelines: RefCell<HashMap<String, wgpu::ComputePipeline>>,
+    /// Compiled pipelines and the number of resource bindings their kernel declares.
+    pipelines: RefCell<HashMap<String, (wgpu::ComputePipeline, usize)>>,
     pool: Rc<RefCell<Pool>>,
     staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     commands: RefCell<Vec<Command>>,
@@ -356,13 +357,18 @@ impl Gpu {
         &self,
         kernel: &Kernel,
         overrides: &[(&str, f64)],
-    ) -> Result<wgpu::ComputePipeline> {
+    ) -> Result<(wgpu::ComputePipeline, usize)> {
         let key = format!("{}{:?}", kernel.name, overrides);
         if let Some(p) = self.0.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
         // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
-        kernels::validate(kernel)?;
+        let (naga_module, _) = kernels::validate(kernel)?;
+        let bindings = naga_module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.binding.is_some())
+            .count();
         let source = kernels::expanded_source(kernel)?;
         let scope = self
             .0
@@ -395,8 +401,11 @@ impl Gpu {
                 message: e.to_string(),
             });
         }
-        self.0.pipelines.borrow_mut().insert(key, pipeline.clone());
-        Ok(pipeline)
+        self.0
+            .pipelines
+            .borrow_mut()
+            .insert(key, (pipeline.clone(), bindings));
+        Ok((pipeline, bindings))
     }
 
     /// Records one dispatch. `params` fills the kernel's uniform `Params` struct (binding 0);
@@ -434,7 +443,14 @@ impl Gpu {
         if groups.contains(&0) {
             return Ok(());
         }
-        let pipeline = self.pipeline(kernel, overrides)?;
+        let (pipeline, bindings) = self.pipeline(kernel, overrides)?;
+        if bindings != tensors.len() + 1 {
+            return Err(Error::Invalid(format!(
+                "kernel `{}` declares {bindings} bindings but was given parameters and {} tensors",
+                kernel.name,
+                tensors.len()
+            )));
+        }
         let params_offset = {
             let mut arena = self.0.params.borrow_mut();
             let align = limits.min_uniform_buffer_offset_alignment as usize;
