@@ -1,0 +1,398 @@
+//! Training augmentation, in the reference order: horizontal flip → random crop with zero
+//! padding → Cutout → ColorJitter (applied with probability p) → random grayscale → Gaussian
+//! blur (applied with probability p) → clamp to [0, 1] → normalize.
+//!
+//! Each transform follows torchvision's tensor definition on float images in [0, 1]:
+//! * `RandomCrop(32, padding=4)`: zero-pad to 40×40, top/left offsets uniform in 0..=8.
+//! * Cutout is DeVries & Taylor's (not in torchvision): centre (y, x) uniform over the image,
+//!   hole rows `clip(y − L/2, 0, 32)..clip(y + L/2, 0, 32)` (same for columns), so holes at the
+//!   border are clipped; all channels set to 0.
+//! * `ColorJitter`: factors b, c, s ∈ U[1−x, 1+x], hue ∈ U[−h, h], applied in a random order;
+//!   brightness `clamp(f·x)`, contrast `clamp(f·x + (1−f)·mean(gray))`, saturation
+//!   `clamp(f·x + (1−f)·gray)`, hue via torchvision's `_rgb2hsv`/`_hsv2rgb`, gray =
+//!   0.2989 R + 0.587 G + 0.114 B.
+//! * `RandomGrayscale`: gray replicated to 3 channels.
+//! * `GaussianBlur(3, (0.1, 2))`: σ ∈ U[0.1, 2], 1-D kernel exp(−x²/2σ²) over
+//!   x = −(k−1)/2..(k−1)/2 normalised to sum 1, applied separably with reflect padding.
+//!   (torchvision convolves with the outer-product 2-D kernel; separable application is the same
+//!   up to float rounding.)
+//!
+//! Random numbers come from a per-image PCG stream, so results do not depend on which worker
+//! thread produced an image.
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use super::cifar::{IMAGE_BYTES, PLANE, SIDE};
+use super::error::{DataError, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AugmentLevel {
+    /// Only clamp and normalize.
+    None,
+    /// Flip and crop.
+    Basic,
+    /// The whole pipeline.
+    Full,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AugmentConfig {
+    pub level: AugmentLevel,
+    pub flip_p: f32,
+    pub crop_padding: usize,
+    /// Side of the square Cutout hole (0 disables Cutout).
+    pub cutout: usize,
+    pub brightness: f32,
+    pub contrast: f32,
+    pub saturation: f32,
+    pub hue: f32,
+    pub jitter_p: f32,
+    pub grayscale_p: f32,
+    /// Odd Gaussian kernel size.
+    pub blur_kernel: usize,
+    pub blur_sigma: (f32, f32),
+    pub blur_p: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl AugmentConfig {
+    /// The paper's full pipeline with the given normalisation constants.
+    pub fn full(mean: [f32; 3], std: [f32; 3]) -> Self {
+        AugmentConfig {
+            level: AugmentLevel::Full,
+            flip_p: 0.5,
+            crop_padding: 4,
+            cutout: 16,
+            brightness: 0.4,
+            contrast: 0.4,
+            saturation: 0.4,
+            hue: 0.1,
+            jitter_p: 0.8,
+            grayscale_p: 0.2,
+            blur_kernel: 3,
+            blur_sigma: (0.1, 2.0),
+            blur_p: 0.5,
+            mean,
+            std,
+        }
+    }
+
+    /// Checks every parameter; errors name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let prob = |flag: &'static str, v: f32| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(DataError::arg(
+                    flag,
+                    format!("probability must be in [0, 1], got {v}"),
+                ))
+            }
+        };
+        prob("--flip-p", self.flip_p)?;
+        prob("--jitter-p", self.jitter_p)?;
+        prob("--grayscale-p", self.grayscale_p)?;
+        prob("--blur-p", self.blur_p)?;
+        if self.crop_padding > SIDE {
+            return Err(DataError::arg(
+                "--crop-padding",
+                format!("padding must be at most {SIDE}, got {}", self.crop_padding),
+            ));
+        }
+        if self.cutout > SIDE {
+            return Err(DataError::arg(
+                "--cutout",
+                format!("hole side must be at most {SIDE}, got {}", self.cutout),
+            ));
+        }
+        for (flag, v) in [
+            ("--brightness", self.brightness),
+            ("--contrast", self.contrast),
+            ("--saturation", self.saturation),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(DataError::arg(
+                    flag,
+                    format!("jitter strength must be in [0, 1], got {v}"),
+                ));
+            }
+        }
+        if !(0.0..=0.5).contains(&self.hue) {
+            return Err(DataError::arg(
+                "--hue",
+                format!("hue jitter must be in [0, 0.5], got {}", self.hue),
+            ));
+        }
+        if self.blur_kernel % 2 == 0 || self.blur_kernel >= SIDE {
+            return Err(DataError::arg(
+                "--blur-kernel",
+                format!(
+                    "kernel size must be odd and below {SIDE}, got {}",
+                    self.blur_kernel
+                ),
+            ));
+        }
+        let (lo, hi) = self.blur_sigma;
+        if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+            return Err(DataError::arg(
+                "--blur-sigma",
+                format!("expected 0 < min ≤ max, got [{lo}, {hi}]"),
+            ));
+        }
+        if self.std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
+            return Err(DataError::arg(
+                "--norm-std",
+                format!("every std must be > 0, got {:?}", self.std),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Augments one image (planar RGB bytes) into `out` (3×32×32 floats, normalized).
+    pub fn apply<R: Rng>(&self, src: &[u8], out: &mut [f32], rng: &mut R) {
+        debug_assert_eq!(src.len(), IMAGE_BYTES);
+        let mut img = [0f32; IMAGE_BYTES];
+        for (d, &s) in img.iter_mut().zip(src) {
+            *d = s as f32 / 255.0;
+        }
+        if self.level != AugmentLevel::None {
+            if rng.random::<f32>() < self.flip_p {
+                hflip(&mut img);
+            }
+            if self.crop_padding > 0 {
+                let span = 2 * self.crop_padding;
+                let top = rng.random_range(0..=span);
+                let left = rng.random_range(0..=span);
+                crop(&mut img, self.crop_padding, top, left);
+            }
+        }
+        if self.level == AugmentLevel::Full {
+            if self.cutout > 0 {
+                let cy = rng.random_range(0..SIDE);
+                let cx = rng.random_range(0..SIDE);
+                cutout(&mut img, self.cutout, cy, cx);
+            }
+            if rng.random::<f32>() < self.jitter_p {
+                let mut order = [0usize, 1, 2, 3];
+                order.shuffle(rng);
+                let f = |rng: &mut R, x: f32| rng.random_range(1.0 - x..=1.0 + x);
+                let b = f(rng, self.brightness);
+                let c = f(rng, self.contrast);
+                let s = f(rng, self.saturation);
+                let h = rng.random_range(-self.hue..=self.hue);
+                for op in order {
+                    match op {
+                        0 if self.brightness > 0.0 => brightness(&mut img, b),
+                        1 if self.contrast > 0.0 => contrast(&mut img, c),
+                        2 if self.saturation > 0.0 => saturation(&mut img, s),
+                        3 if self.hue > 0.0 => hue(&mut img, h),
+                        _ => {}
+                    }
+                }
+            }
+            if rng.random::<f32>() < self.grayscale_p {
+                grayscale(&mut img);
+            }
+            if rng.random::<f32>() < self.blur_p {
+                let sigma = rng.random_range(self.blur_sigma.0..=self.blur_sigma.1);
+                gaussian_blur(&mut img, self.blur_kernel, sigma);
+            }
+        }
+        normalize(&img, out, self.mean, self.std);
+    }
+}
+
+/// Clamps to [0, 1], then (x − mean_c) / std_c.
+pub fn normalize(img: &[f32; IMAGE_BYTES], out: &mut [f32], mean: [f32; 3], std: [f32; 3]) {
+    for c in 0..3 {
+        let inv = 1.0 / std[c];
+        let m = mean[c];
+        for (o, &x) in out[c * PLANE..(c + 1) * PLANE]
+            .iter_mut()
+            .zip(&img[c * PLANE..(c + 1) * PLANE])
+        {
+            *o = (x.clamp(0.0, 1.0) - m) * inv;
+        }
+    }
+}
+
+pub fn hflip(img: &mut [f32; IMAGE_BYTES]) {
+    for row in img.chunks_exact_mut(SIDE) {
+        row.reverse();
+    }
+}
+
+/// Crop of the zero-padded image at (`top`, `left`) in padded coordinates.
+pub fn crop(img: &mut [f32; IMAGE_BYTES], padding: usize, top: usize, left: usize) {
+    let src = *img;
+    let dy = top as isize - padding as isize;
+    let dx = left as isize - padding as isize;
+    for c in 0..3 {
+        for y in 0..SIDE {
+            let sy = y as isize + dy;
+            for x in 0..SIDE {
+                let sx = x as isize + dx;
+                img[c * PLANE + y * SIDE + x] =
+                    if (0..SIDE as isize).contains(&sy) && (0..SIDE as isize).contains(&sx) {
+                        src[c * PLANE + sy as usize * SIDE + sx as usize]
+                    } else {
+                        0.0
+                    };
+            }
+        }
+    }
+}
+
+/// Zeroes the `length`-sided hole centred at (`cy`, `cx`), clipped to the image.
+pub fn cutout(img: &mut [f32; IMAGE_BYTES], length: usize, cy: usize, cx: usize) {
+    let half = length / 2;
+    let (y0, y1) = (cy.saturating_sub(half), (cy + half).min(SIDE));
+    let (x0, x1) = (cx.saturating_sub(half), (cx + half).min(SIDE));
+    for c in 0..3 {
+        for y in y0..y1 {
+            img[c * PLANE + y * SIDE + x0..c * PLANE + y * SIDE + x1].fill(0.0);
+        }
+    }
+}
+
+#[inline]
+fn gray(r: f32, g: f32, b: f32) -> f32 {
+    0.2989 * r + 0.587 * g + 0.114 * b
+}
+
+pub fn brightness(img: &mut [f32; IMAGE_BYTES], f: f32) {
+    for x in img.iter_mut() {
+        *x = (*x * f).clamp(0.0, 1.0);
+    }
+}
+
+pub fn contrast(img: &mut [f32; IMAGE_BYTES], f: f32) {
+    let mut sum = 0f32;
+    for p in 0..PLANE {
+        sum += gray(img[p], img[PLANE + p], img[2 * PLANE + p]);
+    }
+    let add = (1.0 - f) * (sum / PLANE as f32);
+    for x in img.iter_mut() {
+        *x = (f * *x + add).clamp(0.0, 1.0);
+    }
+}
+
+pub fn saturation(img: &mut [f32; IMAGE_BYTES], f: f32) {
+    for p in 0..PLANE {
+        let add = (1.0 - f) * gray(img[p], img[PLANE + p], img[2 * PLANE + p]);
+        for c in 0..3 {
+            let x = &mut img[c * PLANE + p];
+            *x = (f * *x + add).clamp(0.0, 1.0);
+        }
+    }
+}
+
+pub fn grayscale(img: &mut [f32; IMAGE_BYTES]) {
+    for p in 0..PLANE {
+        let l = gray(img[p], img[PLANE + p], img[2 * PLANE + p]);
+        img[p] = l;
+        img[PLANE + p] = l;
+        img[2 * PLANE + p] = l;
+    }
+}
+
+/// torchvision `adjust_hue` for one pixel: RGB → HSV, shift h modulo 1, HSV → RGB.
+pub fn hue_pixel(r: f32, g: f32, b: f32, shift: f32) -> (f32, f32, f32) {
+    let maxc = r.max(g).max(b);
+    let minc = r.min(g).min(b);
+    let eqc = maxc == minc;
+    let cr = maxc - minc;
+    let s = cr / if eqc { 1.0 } else { maxc };
+    let crd = if eqc { 1.0 } else { cr };
+    let rc = (maxc - r) / crd;
+    let gc = (maxc - g) / crd;
+    let bc = (maxc - b) / crd;
+    let h = if maxc == r {
+        bc - gc
+    } else if maxc == g {
+        2.0 + rc - bc
+    } else {
+        4.0 + gc - rc
+    };
+    let h = (h / 6.0 + 1.0) % 1.0;
+    let h = (h + shift).rem_euclid(1.0);
+    let v = maxc;
+    let h6 = h * 6.0;
+    let i = h6.floor();
+    let f = h6 - i;
+    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
+    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+    match (i as i32).rem_euclid(6) {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    }
+}
+
+pub fn hue(img: &mut [f32; IMAGE_BYTES], shift: f32) {
+    for p in 0..PLANE {
+        let (r, g, b) = hue_pixel(img[p], img[PLANE + p], img[2 * PLANE + p], shift);
+        img[p] = r;
+        img[PLANE + p] = g;
+        img[2 * PLANE + p] = b;
+    }
+}
+
+/// torchvision `_get_gaussian_kernel1d`.
+pub fn gaussian_kernel(size: usize, sigma: f32) -> Vec<f32> {
+    let half = (size as f32 - 1.0) * 0.5;
+    let pdf: Vec<f32> = (0..size)
+        .map(|i| {
+            let x = (i as f32 - half) / sigma;
+            (-0.5 * x * x).exp()
+        })
+        .collect();
+    let sum: f32 = pdf.iter().sum();
+    pdf.iter().map(|p| p / sum).collect()
+}
+
+/// Reflect padding as torch's `reflect` mode: −1 → 1, 32 → 30 (the edge is not repeated).
+#[inline]
+fn reflect(i: isize) -> usize {
+    let n = SIDE as isize;
+    let i = if i < 0 { -i } else { i };
+    (if i >= n { 2 * (n - 1) - i } else { i }) as usize
+}
+
+pub fn gaussian_blur(img: &mut [f32; IMAGE_BYTES], size: usize, sigma: f32) {
+    let k = gaussian_kernel(size, sigma);
+    let half = (size / 2) as isize;
+    let mut tmp = [0f32; IMAGE_BYTES];
+    for c in 0..3 {
+        let plane = &img[c * PLANE..(c + 1) * PLANE];
+        let t = &mut tmp[c * PLANE..(c + 1) * PLANE];
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let mut acc = 0.0;
+                for (j, w) in k.iter().enumerate() {
+                    acc += w * plane[y * SIDE + reflect(x as isize + j as isize - half)];
+                }
+                t[y * SIDE + x] = acc;
+            }
+        }
+    }
+    for c in 0..3 {
+        let t = &tmp[c * PLANE..(c + 1) * PLANE];
+        let plane = &mut img[c * PLANE..(c + 1) * PLANE];
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let mut acc = 0.0;
+                for (j, w) in k.iter().enumerate() {
+                    acc += w * t[reflect(y as isize + j as isize - half) * SIDE + x];
+                }
+                plane[y * SIDE + x] = acc;
+            }
+        }
+    }
+}
