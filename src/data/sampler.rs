@@ -81,7 +81,13 @@ impl Sampler {
         }
         let mut by_class = vec![Vec::new(); num_classes];
         for (i, &l) in labels.iter().enumerate() {
-            by_class[l as usize].push(i);
+            let Some(members) = by_class.get_mut(l as usize) else {
+                return Err(DataError::arg(
+                    "--dataset",
+                    format!("image {i} has label {l}, but the dataset has {num_classes} classes"),
+                ));
+            };
+            members.push(i);
         }
         let n_max = by_class.iter().map(Vec::len).max().unwrap_or(0) as f64;
         let noise_p = by_class
