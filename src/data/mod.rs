@@ -2,6 +2,7 @@
 //! the batch producer that feeds the GPU.
 
 pub mod augment;
+pub mod bench;
 pub mod cifar;
 pub mod cli;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod sampler;
 pub mod stats;
 pub mod subset;
 
+pub use bench::{bench_data, BenchDataArgs, BenchReport};
 pub use cli::{run, DataArgs, DatasetCommand};
 pub use error::DataError;
 pub use loader::{Batch, Loader};
