@@ -86,11 +86,19 @@ fn basic_pipeline_draws_all_nine_offsets_per_axis() {
     for _ in 0..400 {
         cfg.apply(&src, &mut out, &mut rng);
         let zero_rows_top = (0..32).take_while(|&y| out[y * 32 + 16] == 0.0).count();
-        let zero_rows_bot = (0..32).rev().take_while(|&y| out[y * 32 + 16] == 0.0).count();
+        let zero_rows_bot = (0..32)
+            .rev()
+            .take_while(|&y| out[y * 32 + 16] == 0.0)
+            .count();
         let zero_cols_left = (0..32).take_while(|&x| out[16 * 32 + x] == 0.0).count();
-        let zero_cols_right = (0..32).rev().take_while(|&x| out[16 * 32 + x] == 0.0).count();
+        let zero_cols_right = (0..32)
+            .rev()
+            .take_while(|&x| out[16 * 32 + x] == 0.0)
+            .count();
         assert!(zero_rows_top == 0 || zero_rows_bot == 0);
-        assert!(zero_rows_top <= 4 && zero_rows_bot <= 4 && zero_cols_left <= 4 && zero_cols_right <= 4);
+        assert!(
+            zero_rows_top <= 4 && zero_rows_bot <= 4 && zero_cols_left <= 4 && zero_cols_right <= 4
+        );
         seen[0][4 + zero_rows_bot - zero_rows_top] = true;
         seen[1][4 + zero_cols_right - zero_cols_left] = true;
     }
@@ -98,7 +106,10 @@ fn basic_pipeline_draws_all_nine_offsets_per_axis() {
 }
 
 fn zeros_in_channel(img: &[f32; N], c: usize) -> usize {
-    img[c * P..(c + 1) * P].iter().filter(|&&v| v == 0.0).count()
+    img[c * P..(c + 1) * P]
+        .iter()
+        .filter(|&&v| v == 0.0)
+        .count()
 }
 
 #[test]
@@ -168,11 +179,17 @@ fn hue_and_grayscale_formulas() {
     // (0.8, 0.4, 0.2): h = 1/18, s = 0.75, v = 0.8. Shift +0.1 → h = 0.15556, sector 0,
     // f = 0.93333: (v, t, p) = (0.8, 0.8·(1 − 0.75·0.06667), 0.8·0.25) = (0.8, 0.76, 0.2).
     let (r, g, b) = hue_pixel(0.8, 0.4, 0.2, 0.1);
-    assert!(close(r, 0.8, 1e-5) && close(g, 0.76, 1e-5) && close(b, 0.2, 1e-5), "{r} {g} {b}");
+    assert!(
+        close(r, 0.8, 1e-5) && close(g, 0.76, 1e-5) && close(b, 0.2, 1e-5),
+        "{r} {g} {b}"
+    );
     // Negative shift wraps: h = 1/18 − 0.1 = −0.04444 → 0.95556, sector 5, f = 0.73333:
     // (v, p, q) = (0.8, 0.2, 0.8·(1 − 0.75·0.73333)) = (0.8, 0.2, 0.36).
     let (r, g, b) = hue_pixel(0.8, 0.4, 0.2, -0.1);
-    assert!(close(r, 0.8, 1e-5) && close(g, 0.2, 1e-5) && close(b, 0.36, 1e-5), "{r} {g} {b}");
+    assert!(
+        close(r, 0.8, 1e-5) && close(g, 0.2, 1e-5) && close(b, 0.36, 1e-5),
+        "{r} {g} {b}"
+    );
     // Zero shift and gray pixels are fixed points.
     let (r, g, b) = hue_pixel(0.3, 0.6, 0.9, 0.0);
     assert!(close(r, 0.3, 1e-6) && close(g, 0.6, 1e-6) && close(b, 0.9, 1e-6));
@@ -246,11 +263,23 @@ fn full_pipeline_is_seeded_bounded_and_validated() {
 
     let mut bad = cfg.clone();
     bad.jitter_p = 1.5;
-    assert!(bad.validate().unwrap_err().to_string().starts_with("--jitter-p:"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("--jitter-p:"));
     let mut bad = cfg.clone();
     bad.blur_kernel = 4;
-    assert!(bad.validate().unwrap_err().to_string().starts_with("--blur-kernel:"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("--blur-kernel:"));
     let mut bad = cfg.clone();
     bad.std = [0.2, 0.0, 0.2];
-    assert!(bad.validate().unwrap_err().to_string().starts_with("--norm-std:"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .starts_with("--norm-std:"));
 }

@@ -59,25 +59,42 @@ fn cifar10_folder_concatenates_batches_in_order() {
     let batch = root.join("cifar-10-batches-bin/data_batch_3.bin");
     let bytes = fs::read(&batch).unwrap();
     fs::write(&batch, &bytes[..bytes.len() - 100]).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
-    assert!(e.contains("data_batch_3.bin") && e.contains("3073-byte"), "{e}");
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("3073-byte"),
+        "{e}"
+    );
     // Whole records but too few of them.
     fs::write(&batch, &bytes[..3073 * 9_999]).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
-    assert!(e.contains("data_batch_3.bin") && e.contains("holds 9999 records"), "{e}");
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("holds 9999 records"),
+        "{e}"
+    );
     // A label out of range.
     let mut bad = bytes.clone();
     bad[3073 * 5] = 10;
     fs::write(&batch, &bad).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("data_batch_3.bin") && e.contains("record 5: label 10 is out of range 0..=9"),
         "{e}"
     );
     // A missing member.
     fs::remove_file(&batch).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
-    assert!(e.contains("cannot read") && e.contains("data_batch_3.bin"), "{e}");
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read") && e.contains("data_batch_3.bin"),
+        "{e}"
+    );
     let _ = fs::remove_dir_all(root);
 }
 
@@ -88,7 +105,9 @@ fn bad_cifar100_inputs_are_clear_errors() {
     let mut train = cifar100_file(&fine_labels(30));
     train[3074 * 2 + 1] = 100;
     fs::write(dir.join("train.bin"), &train).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar100, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("train.bin") && e.contains("record 2: label 100 is out of range 0..=99"),
         "{e}"
@@ -96,11 +115,15 @@ fn bad_cifar100_inputs_are_clear_errors() {
     train[3074 * 2 + 1] = 5;
     train[3074 * 3] = 20;
     fs::write(dir.join("train.bin"), &train).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar100, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("record 3: coarse label 20"), "{e}");
     fs::write(dir.join("train.bin"), cifar100_file(&fine_labels(30))).unwrap();
     fs::write(dir.join("fine_label_names.txt"), "a\nb\n").unwrap();
-    let e = Cifar::load(DatasetKind::Cifar100, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("fine_label_names.txt") && e.contains("expected 100 class names"),
         "{e}"
@@ -111,14 +134,18 @@ fn bad_cifar100_inputs_are_clear_errors() {
 #[test]
 fn missing_folder_wrong_tarball_and_corrupt_archive() {
     let nowhere = std::env::temp_dir().join("purenoise-does-not-exist-42");
-    let e = Cifar::load(DatasetKind::Cifar10, &nowhere).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar10, &nowhere)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("purenoise-does-not-exist-42") && e.contains("does not exist"),
         "{e}"
     );
 
     let empty = temp_dir("empty-data");
-    let e = Cifar::load(DatasetKind::Cifar10, &empty).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar10, &empty)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("cifar-10-batches-bin/") && e.contains("cifar-10-binary.tar.gz"),
         "{e}"
@@ -130,7 +157,9 @@ fn missing_folder_wrong_tarball_and_corrupt_archive() {
     let root = temp_dir("wrong-tar");
     let archive = root.join("cifar-10-binary.tar.gz");
     tar_gz(&dir, &archive);
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("cifar-10-binary.tar.gz")
             && e.contains("cifar-100-binary")
@@ -141,7 +170,9 @@ fn missing_folder_wrong_tarball_and_corrupt_archive() {
     // Truncated gzip stream.
     let bytes = fs::read(&archive).unwrap();
     fs::write(&archive, &bytes[..bytes.len() / 2]).unwrap();
-    let e = Cifar::load(DatasetKind::Cifar10, &root).unwrap_err().to_string();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cifar-10-binary.tar.gz"), "{e}");
     for d in [empty, src, root] {
         let _ = fs::remove_dir_all(d);

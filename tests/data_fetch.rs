@@ -26,16 +26,18 @@ enum Route {
     Status(u16),
 }
 
+/// (path, Range header) of every request, in arrival order.
+type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 struct Server {
     base: String,
-    /// (path, Range header) of every request.
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    log: RequestLog,
 }
 
 fn serve(routes: HashMap<String, Route>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log: RequestLog = Arc::new(Mutex::new(Vec::new()));
     let log2 = log.clone();
     std::thread::spawn(move || {
         let mut truncated_once = false;
@@ -157,10 +159,16 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     let routes: HashMap<String, Route> = [
         (format!("/good/{name}"), Route::File(good.clone())),
         (format!("/corrupt/{name}"), Route::File(corrupt)),
-        (format!("/trunc/{name}"), Route::TruncateOnce(good.clone(), 1000)),
+        (
+            format!("/trunc/{name}"),
+            Route::TruncateOnce(good.clone(), 1000),
+        ),
         (format!("/down/{name}"), Route::Status(500)),
         // CIFAR-100 content under the CIFAR-10 archive name.
-        ("/wrong/cifar-10-binary.tar.gz".to_string(), Route::File(good.clone())),
+        (
+            "/wrong/cifar-10-binary.tar.gz".to_string(),
+            Route::File(good.clone()),
+        ),
     ]
     .into_iter()
     .collect();
@@ -181,17 +189,30 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     assert_eq!(c.train.len(), 300);
     // A second fetch finds it and downloads nothing.
     let before = server.log.lock().unwrap().len();
-    let again = fetch(&request(DatasetKind::Cifar100, format!("{base}/good/{name}"), &md5, &dir))
-        .unwrap();
+    let again = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/good/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap();
     assert!(!again.downloaded);
     assert_eq!(server.log.lock().unwrap().len(), before);
 
     // Wrong checksum: a clear error, and nothing left behind.
     let dir = temp_dir("fetch-corrupt");
-    let e = fetch(&request(DatasetKind::Cifar100, format!("{base}/corrupt/{name}"), &md5, &dir))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("/corrupt/") && e.contains(&format!("expected {md5}")), "{e}");
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/corrupt/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/corrupt/") && e.contains(&format!("expected {md5}")),
+        "{e}"
+    );
     assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
 
     // Truncated transfer: the error says how to resume; rerunning resumes with a Range request.
@@ -202,19 +223,32 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
         .to_string();
     assert!(e.contains("/trunc/") && e.contains("resume"), "{e}");
     assert_eq!(entries(&dir), [format!("{name}.part")]);
-    assert_eq!(fs::metadata(dir.join(format!("{name}.part"))).unwrap().len(), 1000);
+    assert_eq!(
+        fs::metadata(dir.join(format!("{name}.part")))
+            .unwrap()
+            .len(),
+        1000
+    );
     let got = fetch(&request(DatasetKind::Cifar100, url, &md5, &dir)).unwrap();
     assert!(got.downloaded);
     assert_eq!(fs::read(&got.archive).unwrap(), good);
     let last = server.log.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(last, (format!("/trunc/{name}"), Some("bytes=1000-".to_string())));
+    assert_eq!(
+        last,
+        (format!("/trunc/{name}"), Some("bytes=1000-".to_string()))
+    );
     assert_eq!(entries(&dir), ["cifar-100-binary", name]);
 
     // Server error.
     let dir = temp_dir("fetch-down");
-    let e = fetch(&request(DatasetKind::Cifar100, format!("{base}/down/{name}"), &md5, &dir))
-        .unwrap_err()
-        .to_string();
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/down/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("/down/") && e.contains("HTTP 500"), "{e}");
     assert!(entries(&dir).is_empty());
 
@@ -229,13 +263,21 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     ))
     .unwrap_err()
     .to_string();
-    assert!(e.contains("cifar-10-batches-bin") && e.contains("another dataset"), "{e}");
+    assert!(
+        e.contains("cifar-10-batches-bin") && e.contains("another dataset"),
+        "{e}"
+    );
     assert_eq!(entries(&dir), ["cifar-10-binary.tar.gz"]);
 
     // A malformed --md5 is rejected before any download.
-    let e = fetch(&request(DatasetKind::Cifar100, format!("{base}/good/{name}"), "xyz", &dir))
-        .unwrap_err()
-        .to_string();
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/good/{name}"),
+        "xyz",
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.starts_with("--md5:"), "{e}");
 
     for d in [

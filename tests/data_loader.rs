@@ -17,7 +17,7 @@ fn data() -> Arc<TrainImages> {
         images: (0..N * IMAGE_BYTES)
             .map(|k| ((k / IMAGE_BYTES) % 251) as u8)
             .collect(),
-        labels: (0..N).map(|i| ((i + 1).ilog2() % 10) as u32).collect(),
+        labels: (0..N).map(|i| (i + 1).ilog2() % 10).collect(),
     })
 }
 
@@ -75,16 +75,25 @@ fn batches_follow_the_epoch_plan() {
         }
     }
     let noisy: u32 = batches.iter().flat_map(|b| &b.noise_mask).sum();
-    assert!(noisy > 100, "OPeN with δ = 1 replaces many minority draws: {noisy}");
+    assert!(
+        noisy > 100,
+        "OPeN with δ = 1 replaces many minority draws: {noisy}"
+    );
 }
 
 #[test]
 fn output_is_identical_for_any_worker_count() {
-    let one: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 1, 50).epoch(2).collect();
-    let three: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 3, 50).epoch(2).collect();
+    let one: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 1, 50)
+        .epoch(2)
+        .collect();
+    let three: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 3, 50)
+        .epoch(2)
+        .collect();
     assert_eq!(one.len(), 20);
     assert_eq!(one, three);
-    let other_epoch: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 3, 50).epoch(3).collect();
+    let other_epoch: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 3, 50)
+        .epoch(3)
+        .collect();
     assert_ne!(one, other_epoch);
 }
 
@@ -107,7 +116,9 @@ fn recycled_buffers_and_early_drop() {
 #[test]
 fn eval_batches_are_plain_normalized_images() {
     let split = Split {
-        images: (0..5 * IMAGE_BYTES).map(|k| (k / IMAGE_BYTES * 50) as u8).collect(),
+        images: (0..5 * IMAGE_BYTES)
+            .map(|k| (k / IMAGE_BYTES * 50) as u8)
+            .collect(),
         labels: vec![0, 1, 2, 3, 4],
         coarse_labels: None,
         source: "test".into(),
@@ -128,7 +139,10 @@ fn bad_loader_settings() {
         batch_size: 0,
         ..LoaderConfig::default()
     };
-    let e = Loader::new(d.clone(), s.clone(), aug.clone(), cfg).err().unwrap().to_string();
+    let e = Loader::new(d.clone(), s.clone(), aug.clone(), cfg)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.starts_with("--batch-size:"), "{e}");
     let cfg = LoaderConfig {
         workers: 0,

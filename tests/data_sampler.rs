@@ -37,12 +37,18 @@ fn erm_is_a_seeded_shuffle() {
     assert!(e0.noise.iter().all(|&n| !n));
     assert_ne!(e0.indices, (0..l.len()).collect::<Vec<_>>());
     assert_ne!(e0.indices, s.epoch(1).indices);
-    assert_eq!(e0, Sampler::new(&l, 4, cfg(SamplerKind::Erm)).unwrap().epoch(0));
+    assert_eq!(
+        e0,
+        Sampler::new(&l, 4, cfg(SamplerKind::Erm)).unwrap().epoch(0)
+    );
     let other = SamplerConfig {
         seed: 43,
         ..cfg(SamplerKind::Erm)
     };
-    assert_ne!(e0.indices, Sampler::new(&l, 4, other).unwrap().epoch(0).indices);
+    assert_ne!(
+        e0.indices,
+        Sampler::new(&l, 4, other).unwrap().epoch(0).indices
+    );
 }
 
 fn class_freq(s: &Sampler, idx: &[usize]) -> [f64; 4] {
@@ -100,7 +106,10 @@ fn open_noise_rate_per_class() {
     for e in 0..3 {
         let p = s.epoch(e);
         assert!(is_permutation(&p.indices, l.len()));
-        assert!(p.noise.iter().all(|&n| !n), "no noise before the deferral epoch");
+        assert!(
+            p.noise.iter().all(|&n| !n),
+            "no noise before the deferral epoch"
+        );
     }
     let (mut drawn, mut noisy) = ([0f64; 4], [0f64; 4]);
     for e in 3..23 {
@@ -115,7 +124,11 @@ fn open_noise_rate_per_class() {
     for c in 1..4 {
         let rate = noisy[c] / drawn[c];
         // ≈ 13,000 draws per class: sd of the rate < 0.005.
-        assert!((rate - want[c]).abs() < 0.02, "class {c}: {rate} vs {}", want[c]);
+        assert!(
+            (rate - want[c]).abs() < 0.02,
+            "class {c}: {rate} vs {}",
+            want[c]
+        );
     }
 }
 

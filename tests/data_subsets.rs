@@ -54,8 +54,8 @@ fn cifar10_reference_subsets_stats_and_indices_file() {
         (100.0, "cifar10-lt-ir100.txt", 12_406),
         (50.0, "cifar10-lt-ir50.txt", 13_996),
     ] {
-        let got = select_long_tailed(&cifar.train.labels, &cifar.class_names, r, 0, "train")
-            .unwrap();
+        let got =
+            select_long_tailed(&cifar.train.labels, &cifar.class_names, r, 0, "train").unwrap();
         assert_eq!(got.len(), total);
         assert_eq!(got, reference(file), "R={r} differs from {file}");
     }
@@ -65,7 +65,10 @@ fn cifar10_reference_subsets_stats_and_indices_file() {
     let subset = args.select(&cifar).unwrap();
     assert!(subset.note.is_none());
     let s = subset_stats(&cifar.train, &subset.indices, &cifar.class_names);
-    assert_eq!(s.counts, [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
+    assert_eq!(
+        s.counts,
+        [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    );
     assert_eq!(s.total, 12_406);
     assert_eq!(
         s.many,

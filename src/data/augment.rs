@@ -125,7 +125,7 @@ impl AugmentConfig {
                 format!("hue jitter must be in [0, 0.5], got {}", self.hue),
             ));
         }
-        if self.blur_kernel % 2 == 0 || self.blur_kernel >= SIDE {
+        if self.blur_kernel.is_multiple_of(2) || self.blur_kernel >= SIDE {
             return Err(DataError::arg(
                 "--blur-kernel",
                 format!(

@@ -1,9 +1,9 @@
 //! CIFAR-10/100 in the official binary formats, read from an extracted folder or straight from
 //! the `.tar.gz`.
 //!
-//! Record layouts: CIFAR-10 is 1 label byte + 3072 pixel bytes; CIFAR-100 is 1 coarse-label byte
-//! + 1 fine-label byte + 3072 pixel bytes. Pixels are planar: 1024 R, 1024 G, 1024 B, each plane
-//! 32×32 row-major, which is already the NCHW order the trainer wants.
+//! Record layouts: CIFAR-10 is 1 label byte and 3072 pixel bytes; CIFAR-100 is 1 coarse-label
+//! byte, 1 fine-label byte and 3072 pixel bytes. Pixels are planar: 1024 R, 1024 G, 1024 B, each
+//! plane 32×32 row-major, which is already the NCHW order the trainer wants.
 
 use std::collections::HashMap;
 use std::fs;
@@ -226,7 +226,10 @@ impl Cifar {
             if let Some(name) = wanted.iter().find(|w| **w == rest) {
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut bytes).map_err(bad)?;
-                members.insert(*name, (format!("{}!{}", archive.display(), path.display()), bytes));
+                members.insert(
+                    *name,
+                    (format!("{}!{}", archive.display(), path.display()), bytes),
+                );
             }
         }
         if let Some(missing) = wanted.iter().find(|w| !members.contains_key(*w)) {
@@ -296,7 +299,7 @@ fn append(dst: &mut Split, src: Split) {
 pub fn parse_records(kind: DatasetKind, source: &str, bytes: &[u8]) -> Result<Split> {
     let rec = kind.record_bytes();
     let err = |msg: String| DataError::format(source, msg);
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(err(format!(
             "{} bytes is not a whole number of {}-byte {} records; the file is truncated or \
              not a {} binary batch",

@@ -100,8 +100,13 @@ impl SubsetArgs {
                 note: None,
             });
         };
-        let indices =
-            select_long_tailed(&train.labels, &cifar.class_names, r, self.subset_seed, &train.source)?;
+        let indices = select_long_tailed(
+            &train.labels,
+            &cifar.class_names,
+            r,
+            self.subset_seed,
+            &train.source,
+        )?;
         let counts = class_counts(&train.labels, cifar.class_names.len());
         let balanced = counts.iter().all(|&c| c == counts[0]);
         let note = (!balanced).then(|| {

@@ -118,7 +118,9 @@ pub fn file_md5(path: &Path) -> Result<String> {
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| DataError::io("read", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| DataError::io("read", path, e))?;
         if n == 0 {
             break;
         }

@@ -108,7 +108,10 @@ impl Loader {
     ) -> Result<Loader> {
         augment.validate()?;
         if cfg.batch_size == 0 {
-            return Err(DataError::arg("--batch-size", "batch size must be at least 1"));
+            return Err(DataError::arg(
+                "--batch-size",
+                "batch size must be at least 1",
+            ));
         }
         if cfg.workers == 0 {
             return Err(DataError::arg(
@@ -160,7 +163,8 @@ impl Loader {
         let epoch_seed = stream_seed(self.cfg.seed, epoch as u64);
         let workers = (0..self.cfg.workers.min(total.max(1)))
             .map(|_| {
-                let (plan, next, tx, free_rx) = (plan.clone(), next.clone(), tx.clone(), free_rx.clone());
+                let (plan, next, tx, free_rx) =
+                    (plan.clone(), next.clone(), tx.clone(), free_rx.clone());
                 let (data, augment) = (self.data.clone(), self.augment.clone());
                 std::thread::spawn(move || {
                     worker(WorkerCtx {

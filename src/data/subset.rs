@@ -234,15 +234,24 @@ mod tests {
         assert_eq!(c, [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
         assert_eq!(c.iter().sum::<usize>(), 12_406);
         assert_eq!(
-            long_tail_counts(5000, 10, 50.0).unwrap().iter().sum::<usize>(),
+            long_tail_counts(5000, 10, 50.0)
+                .unwrap()
+                .iter()
+                .sum::<usize>(),
             13_996
         );
         assert_eq!(
-            long_tail_counts(500, 100, 100.0).unwrap().iter().sum::<usize>(),
+            long_tail_counts(500, 100, 100.0)
+                .unwrap()
+                .iter()
+                .sum::<usize>(),
             10_847
         );
         assert_eq!(
-            long_tail_counts(500, 100, 50.0).unwrap().iter().sum::<usize>(),
+            long_tail_counts(500, 100, 50.0)
+                .unwrap()
+                .iter()
+                .sum::<usize>(),
             12_608
         );
     }
