@@ -222,15 +222,15 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 3)]
     pub blur_kernel: usize,
     /// σ range MIN,MAX.
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.1, 2.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0.1, 2.0])]
     pub blur_sigma: Vec<f32>,
     #[arg(long, default_value_t = 0.5)]
     pub blur_p: f32,
     /// Normalisation mean R,G,B [default: the dataset's standard statistics].
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     pub norm_mean: Option<Vec<f32>>,
     /// Normalisation std R,G,B [default: the dataset's standard statistics].
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     pub norm_std: Option<Vec<f32>>,
 }
 
