@@ -283,3 +283,101 @@ fn full_pipeline_is_seeded_bounded_and_validated() {
         .to_string()
         .starts_with("--norm-std:"));
 }
+
+/// torchvision `_rgb2hsv` → shift → `_hsv2rgb`, transcribed literally (divisions, fmod).
+fn torchvision_hue(r: f32, g: f32, b: f32, shift: f32) -> (f32, f32, f32) {
+    let maxc = r.max(g).max(b);
+    let minc = r.min(g).min(b);
+    let eqc = maxc == minc;
+    let cr = maxc - minc;
+    let s = cr / if eqc { 1.0 } else { maxc };
+    let crd = if eqc { 1.0 } else { cr };
+    let (rc, gc, bc) = ((maxc - r) / crd, (maxc - g) / crd, (maxc - b) / crd);
+    let hr = if maxc == r { bc - gc } else { 0.0 };
+    let hg = if maxc == g && maxc != r {
+        2.0 + rc - bc
+    } else {
+        0.0
+    };
+    let hb = if maxc != g && maxc != r {
+        4.0 + gc - rc
+    } else {
+        0.0
+    };
+    let h = ((hr + hg + hb) / 6.0 + 1.0) % 1.0;
+    let h = (h + shift).rem_euclid(1.0);
+    let i = (h * 6.0).floor();
+    let f = h * 6.0 - i;
+    let v = maxc;
+    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
+    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+    let i = (i as i32).rem_euclid(6) as usize;
+    (
+        [v, q, p, p, t, v][i],
+        [t, v, v, q, p, p][i],
+        [p, p, t, v, v, q][i],
+    )
+}
+
+#[test]
+fn hue_matches_torchvision_formulas_on_a_colour_grid() {
+    let steps = [0.0f32, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0];
+    let mut worst = 0f32;
+    for &r in &steps {
+        for &g in &steps {
+            for &b in &steps {
+                for shift in [-0.1f32, -0.03, 0.0, 0.05, 0.1] {
+                    let a = hue_pixel(r, g, b, shift);
+                    let t = torchvision_hue(r, g, b, shift);
+                    for (x, y) in [(a.0, t.0), (a.1, t.1), (a.2, t.2)] {
+                        worst = worst.max((x - y).abs());
+                    }
+                }
+            }
+        }
+    }
+    assert!(worst < 1e-5, "largest difference {worst}");
+}
+
+/// 2-D convolution with the outer-product kernel and reflect padding, as torchvision does it.
+fn naive_blur(img: &[f32; N], size: usize, sigma: f32) -> [f32; N] {
+    let k = gaussian_kernel(size, sigma);
+    let h = (size / 2) as isize;
+    let refl = |i: isize| -> usize {
+        let i = i.abs();
+        (if i >= 32 { 62 - i } else { i }) as usize
+    };
+    let mut out = [0f32; N];
+    for c in 0..3 {
+        for y in 0..32isize {
+            for x in 0..32isize {
+                let mut acc = 0.0;
+                for dy in -h..=h {
+                    for dx in -h..=h {
+                        let w = k[(dy + h) as usize] * k[(dx + h) as usize];
+                        acc += w * img[c * P + refl(y + dy) * 32 + refl(x + dx)];
+                    }
+                }
+                out[c * P + y as usize * 32 + x as usize] = acc;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn separable_blur_equals_2d_definition() {
+    let mut img = [0f32; N];
+    for (i, v) in img.iter_mut().enumerate() {
+        *v = ((i * 7919) % 1000) as f32 / 1000.0;
+    }
+    for (size, sigma) in [(3, 0.1f32), (3, 1.7), (5, 1.0), (7, 2.0)] {
+        let want = naive_blur(&img, size, sigma);
+        let mut got = img;
+        gaussian_blur(&mut got, size, sigma);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "k={size} σ={sigma}: {a} vs {b}");
+        }
+    }
+}

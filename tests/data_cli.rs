@@ -153,6 +153,9 @@ fn train_flags_build_a_pipeline() {
     let mut bad = args.clone();
     bad.augment.norm_mean = Some(vec![0.5, 0.5]);
     let e = bad.build(64, 1).err().unwrap().to_string();
-    assert!(e.starts_with("--norm-mean:") && e.contains("3 values"), "{e}");
+    assert!(
+        e.starts_with("--norm-mean:") && e.contains("3 values"),
+        "{e}"
+    );
     let _ = fs::remove_dir_all(root);
 }

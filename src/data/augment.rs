@@ -229,18 +229,22 @@ pub fn crop(img: &mut [f32; IMAGE_BYTES], padding: usize, top: usize, left: usiz
     let src = *img;
     let dy = top as isize - padding as isize;
     let dx = left as isize - padding as isize;
+    // Columns x whose source column x + dx lies inside the image.
+    let x0 = (-dx).clamp(0, SIDE as isize) as usize;
+    let x1 = (SIDE as isize - dx).clamp(0, SIDE as isize) as usize;
     for c in 0..3 {
         for y in 0..SIDE {
+            let dst = &mut img[c * PLANE + y * SIDE..c * PLANE + (y + 1) * SIDE];
             let sy = y as isize + dy;
-            for x in 0..SIDE {
-                let sx = x as isize + dx;
-                img[c * PLANE + y * SIDE + x] =
-                    if (0..SIDE as isize).contains(&sy) && (0..SIDE as isize).contains(&sx) {
-                        src[c * PLANE + sy as usize * SIDE + sx as usize]
-                    } else {
-                        0.0
-                    };
+            if !(0..SIDE as isize).contains(&sy) || x0 >= x1 {
+                dst.fill(0.0);
+                continue;
             }
+            let row = c * PLANE + sy as usize * SIDE;
+            let s0 = (x0 as isize + dx) as usize;
+            dst[..x0].fill(0.0);
+            dst[x0..x1].copy_from_slice(&src[row + s0..row + s0 + (x1 - x0)]);
+            dst[x1..].fill(0.0);
         }
     }
 }
@@ -298,34 +302,44 @@ pub fn grayscale(img: &mut [f32; IMAGE_BYTES]) {
     }
 }
 
-/// torchvision `adjust_hue` for one pixel: RGB → HSV, shift h modulo 1, HSV → RGB.
+/// `x − ⌊x⌋` for |x| < 2³¹, i.e. Python's `x % 1.0`. Avoids the libm `fmodf`/`floorf` calls,
+/// which dominated the hue transform; exact for the ranges used here.
+#[inline]
+fn frac(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    x - if t > x { t - 1.0 } else { t }
+}
+
+/// torchvision `adjust_hue` for one pixel: RGB → HSV (`_rgb2hsv`), shift h modulo 1, HSV → RGB
+/// (`_hsv2rgb`). Divisions by the same value are done as one reciprocal, so results can differ
+/// from torchvision's in the last bit.
+#[inline]
 pub fn hue_pixel(r: f32, g: f32, b: f32, shift: f32) -> (f32, f32, f32) {
     let maxc = r.max(g).max(b);
     let minc = r.min(g).min(b);
-    let eqc = maxc == minc;
     let cr = maxc - minc;
-    let s = cr / if eqc { 1.0 } else { maxc };
-    let crd = if eqc { 1.0 } else { cr };
-    let rc = (maxc - r) / crd;
-    let gc = (maxc - g) / crd;
-    let bc = (maxc - b) / crd;
+    if cr == 0.0 {
+        // Gray: s = 0, so every sector gives (v, v, v).
+        return (maxc, maxc, maxc);
+    }
+    let s = cr / maxc;
+    let inv = 1.0 / cr;
     let h = if maxc == r {
-        bc - gc
+        (g - b) * inv
     } else if maxc == g {
-        2.0 + rc - bc
+        2.0 + (b - r) * inv
     } else {
-        4.0 + gc - rc
+        4.0 + (r - g) * inv
     };
-    let h = (h / 6.0 + 1.0) % 1.0;
-    let h = (h + shift).rem_euclid(1.0);
+    let h = frac(frac(h * (1.0 / 6.0) + 1.0) + shift);
     let v = maxc;
     let h6 = h * 6.0;
-    let i = h6.floor();
-    let f = h6 - i;
+    let i = h6 as i32; // h6 ≥ 0, so truncation is floor
+    let f = h6 - i as f32;
     let p = (v * (1.0 - s)).clamp(0.0, 1.0);
     let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
     let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
-    match (i as i32).rem_euclid(6) {
+    match i % 6 {
         0 => (v, t, p),
         1 => (q, v, p),
         2 => (p, v, t),
@@ -336,11 +350,10 @@ pub fn hue_pixel(r: f32, g: f32, b: f32, shift: f32) -> (f32, f32, f32) {
 }
 
 pub fn hue(img: &mut [f32; IMAGE_BYTES], shift: f32) {
-    for p in 0..PLANE {
-        let (r, g, b) = hue_pixel(img[p], img[PLANE + p], img[2 * PLANE + p], shift);
-        img[p] = r;
-        img[PLANE + p] = g;
-        img[2 * PLANE + p] = b;
+    let (r, gb) = img.split_at_mut(PLANE);
+    let (g, b) = gb.split_at_mut(PLANE);
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        (*r, *g, *b) = hue_pixel(*r, *g, *b, shift);
     }
 }
 
@@ -357,41 +370,49 @@ pub fn gaussian_kernel(size: usize, sigma: f32) -> Vec<f32> {
     pdf.iter().map(|p| p / sum).collect()
 }
 
-/// Reflect padding as torch's `reflect` mode: −1 → 1, 32 → 30 (the edge is not repeated).
-#[inline]
-fn reflect(i: isize) -> usize {
-    let n = SIDE as isize;
-    let i = if i < 0 { -i } else { i };
-    (if i >= n { 2 * (n - 1) - i } else { i }) as usize
-}
-
+/// Separable blur with torch's `reflect` padding (−1 → 1, 32 → 30; the edge is not repeated).
+/// Each row/column is padded once so the inner loops have no branches.
 pub fn gaussian_blur(img: &mut [f32; IMAGE_BYTES], size: usize, sigma: f32) {
+    const MAX_HALF: usize = SIDE / 2;
     let k = gaussian_kernel(size, sigma);
-    let half = (size / 2) as isize;
-    let mut tmp = [0f32; IMAGE_BYTES];
-    for c in 0..3 {
-        let plane = &img[c * PLANE..(c + 1) * PLANE];
-        let t = &mut tmp[c * PLANE..(c + 1) * PLANE];
+    let half = size / 2;
+    let reflect = |i: isize| -> usize {
+        let n = SIDE as isize;
+        let i = i.abs();
+        (if i >= n { 2 * (n - 1) - i } else { i }) as usize
+    };
+    let mut row = [0f32; SIDE + 2 * MAX_HALF];
+    let mut padded = [0f32; (SIDE + 2 * MAX_HALF) * SIDE];
+    for plane in img.chunks_exact_mut(PLANE) {
+        // Horizontal pass, written into the vertically padded buffer's interior rows; taps
+        // accumulate over whole rows so the loops vectorise.
         for y in 0..SIDE {
-            for x in 0..SIDE {
-                let mut acc = 0.0;
-                for (j, w) in k.iter().enumerate() {
-                    acc += w * plane[y * SIDE + reflect(x as isize + j as isize - half)];
+            let src = &plane[y * SIDE..(y + 1) * SIDE];
+            row[half..half + SIDE].copy_from_slice(src);
+            for j in 0..half {
+                row[half - 1 - j] = src[reflect(-(j as isize) - 1)];
+                row[half + SIDE + j] = src[reflect((SIDE + j) as isize)];
+            }
+            let dst = &mut padded[(y + half) * SIDE..(y + half + 1) * SIDE];
+            dst.fill(0.0);
+            for (j, &w) in k.iter().enumerate() {
+                for (d, &v) in dst.iter_mut().zip(&row[j..j + SIDE]) {
+                    *d += w * v;
                 }
-                t[y * SIDE + x] = acc;
             }
         }
-    }
-    for c in 0..3 {
-        let t = &tmp[c * PLANE..(c + 1) * PLANE];
-        let plane = &mut img[c * PLANE..(c + 1) * PLANE];
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let mut acc = 0.0;
-                for (j, w) in k.iter().enumerate() {
-                    acc += w * t[reflect(y as isize + j as isize - half) * SIDE + x];
-                }
-                plane[y * SIDE + x] = acc;
+        for j in 0..half {
+            // Rows −(j+1) and 32+j reflect to rows j+1 and 30−j.
+            let (top_src, bot_src) = ((half + j + 1) * SIDE, (half + SIDE - 2 - j) * SIDE);
+            padded.copy_within(top_src..top_src + SIDE, (half - 1 - j) * SIDE);
+            padded.copy_within(bot_src..bot_src + SIDE, (half + SIDE + j) * SIDE);
+        }
+        // Vertical pass: whole rows at a time, which vectorises.
+        plane.fill(0.0);
+        for (j, &w) in k.iter().enumerate() {
+            let src = &padded[j * SIDE..(j + SIDE) * SIDE];
+            for (d, &v) in plane.iter_mut().zip(src) {
+                *d += w * v;
             }
         }
     }

@@ -22,7 +22,7 @@ use super::sampler::{stream_seed, Sampler};
 /// A CPU batch ready for upload.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
-    /// N×3×32×32, NCHW, normalized.
+    /// N×3×32×32, NCHW, normalized; all zeros where `noise_mask` is 1.
     pub images: Vec<f32>,
     pub labels: Vec<u32>,
     /// 1 = replace this image by pure noise on the GPU (OPeN), 0 = natural image.
@@ -217,14 +217,18 @@ fn worker(ctx: WorkerCtx<'_>) {
         batch.reset(end - start);
         for (k, pos) in (start..end).enumerate() {
             let i = ctx.plan.indices[pos];
-            let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(ctx.epoch_seed, pos as u64));
-            ctx.augment.apply(
-                &ctx.data.images[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES],
-                &mut batch.images[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES],
-                &mut rng,
-            );
+            let noise = ctx.plan.noise[pos];
+            let out = &mut batch.images[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES];
+            if noise {
+                // The GPU overwrites this slot with noise; augmenting it would be wasted work.
+                out.fill(0.0);
+            } else {
+                let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(ctx.epoch_seed, pos as u64));
+                let src = &ctx.data.images[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES];
+                ctx.augment.apply(src, out, &mut rng);
+            }
             batch.labels.push(ctx.data.labels[i]);
-            batch.noise_mask.push(ctx.plan.noise[pos] as u32);
+            batch.noise_mask.push(noise as u32);
         }
         // The consumer hung up (epoch abandoned): stop quietly.
         if ctx.tx.send((b, batch)).is_err() {
