@@ -262,3 +262,28 @@ fn extract(kind: DatasetKind, archive: &Path, data_dir: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(&tmp);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_flag_then_env_then_official() {
+        // The only test in this binary that touches the variable, so no race with other tests.
+        std::env::remove_var(MIRROR_ENV);
+        assert_eq!(
+            archive_url(DatasetKind::Cifar10, None),
+            "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+        );
+        std::env::set_var(MIRROR_ENV, "http://env.example/cifar");
+        assert_eq!(
+            archive_url(DatasetKind::Cifar100, None),
+            "http://env.example/cifar/cifar-100-binary.tar.gz"
+        );
+        assert_eq!(
+            archive_url(DatasetKind::Cifar100, Some("http://flag.example/")),
+            "http://flag.example/cifar-100-binary.tar.gz"
+        );
+        std::env::remove_var(MIRROR_ENV);
+    }
+}
