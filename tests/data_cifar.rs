@@ -37,6 +37,30 @@ fn cifar100_from_folder_and_from_tar_gz_agree() {
     assert_eq!(from_tar.class_names, from_dir.class_names);
     // Reading an archive writes nothing into the data folder.
     assert_eq!(fs::read_dir(&tar_root).unwrap().count(), 1);
+
+    // Members stored as `./cifar-100-binary/...` are found too.
+    let dot_root = temp_dir("c100-dot-tar");
+    let f = fs::File::create(dot_root.join("cifar-100-binary.tar.gz")).unwrap();
+    let mut t = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::fast(),
+    ));
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let data = fs::read(e.path()).unwrap();
+        // The tar crate strips `./` in set_path, so write the raw name bytes.
+        let name = format!("./cifar-100-binary/{}", e.file_name().to_str().unwrap());
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append(&h, data.as_slice()).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+    let from_dot = Cifar::load(DatasetKind::Cifar100, &dot_root).unwrap();
+    assert_eq!(from_dot.train.labels, from_dir.train.labels);
+    let _ = fs::remove_dir_all(dot_root);
     let _ = fs::remove_dir_all(root);
     let _ = fs::remove_dir_all(tar_root);
 }

@@ -210,7 +210,13 @@ impl Cifar {
         };
         for entry in tar.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
-            let path = entry.path().map_err(bad)?.into_owned();
+            // Ignore `./` components: re-packed archives often carry them.
+            let path: PathBuf = entry
+                .path()
+                .map_err(bad)?
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
             let mut comps = path.components();
             let top = comps
                 .next()
