@@ -302,51 +302,56 @@ pub fn grayscale(img: &mut [f32; IMAGE_BYTES]) {
     }
 }
 
-/// `x − ⌊x⌋` for |x| < 2³¹, i.e. Python's `x % 1.0`. Avoids the libm `fmodf`/`floorf` calls,
-/// which dominated the hue transform; exact for the ranges used here.
-#[inline]
-fn frac(x: f32) -> f32 {
-    let t = x as i32 as f32;
-    x - if t > x { t - 1.0 } else { t }
-}
-
-/// torchvision `adjust_hue` for one pixel: RGB → HSV (`_rgb2hsv`), shift h modulo 1, HSV → RGB
-/// (`_hsv2rgb`). Divisions by the same value are done as one reciprocal, so results can differ
-/// from torchvision's in the last bit.
-#[inline]
+/// torchvision `adjust_hue` for one pixel (`|shift| ≤ 0.5`): RGB → HSV (`_rgb2hsv`), shift h
+/// modulo 1, HSV → RGB. The HSV → RGB step uses the closed form v − v·s·clamp(min(k, 4 − k), 0, 1)
+/// with k = (n + 6h) mod 6, n = 5, 3, 1 for R, G, B, which equals torchvision's six-sector table
+/// in exact arithmetic. Everything is written as selects over known ranges (no branches, no
+/// float→int casts, no libm `fmod`) so the per-plane loop vectorises; this matters on natural
+/// images, where the sector changes unpredictably. Results can differ from torchvision's in the
+/// last bits.
+#[inline(always)]
 pub fn hue_pixel(r: f32, g: f32, b: f32, shift: f32) -> (f32, f32, f32) {
-    let maxc = r.max(g).max(b);
-    let minc = r.min(g).min(b);
+    debug_assert!(shift.abs() <= 0.5);
+    // Plain compares (maxps/minps) instead of f32::max/min, whose NaN rules block
+    // vectorisation; inputs are never NaN.
+    let mx = |a: f32, b: f32| if a > b { a } else { b };
+    let mn = |a: f32, b: f32| if a < b { a } else { b };
+    let maxc = mx(mx(r, g), b);
+    let minc = mn(mn(r, g), b);
     let cr = maxc - minc;
-    if cr == 0.0 {
-        // Gray: s = 0, so every sector gives (v, v, v).
-        return (maxc, maxc, maxc);
-    }
-    let s = cr / maxc;
-    let inv = 1.0 / cr;
+    let eqc = cr == 0.0;
+    let s = cr / if eqc { 1.0 } else { maxc };
+    let inv = 1.0 / if eqc { 1.0 } else { cr };
+    let hr = (g - b) * inv;
+    let hg = 2.0 + (b - r) * inv;
+    let hb = 4.0 + (r - g) * inv;
     let h = if maxc == r {
-        (g - b) * inv
+        hr
     } else if maxc == g {
-        2.0 + (b - r) * inv
+        hg
     } else {
-        4.0 + (r - g) * inv
+        hb
     };
-    let h = frac(frac(h * (1.0 / 6.0) + 1.0) + shift);
-    let v = maxc;
+    // h ∈ [−1, 5], so h/6 + 1 ∈ [5/6, 11/6]: `% 1.0` is one conditional subtraction.
+    let h = h * (1.0 / 6.0) + 1.0;
+    let h = if h >= 1.0 { h - 1.0 } else { h };
+    // h + shift ∈ [−0.5, 1.5): Python's `% 1.0` adds or subtracts 1 at most once.
+    let h = h + shift;
+    let h = if h >= 1.0 {
+        h - 1.0
+    } else if h < 0.0 {
+        h + 1.0
+    } else {
+        h
+    };
     let h6 = h * 6.0;
-    let i = h6 as i32; // h6 ≥ 0, so truncation is floor
-    let f = h6 - i as f32;
-    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
-    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
-    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
-    match i % 6 {
-        0 => (v, t, p),
-        1 => (q, v, p),
-        2 => (p, v, t),
-        3 => (p, q, v),
-        4 => (t, p, v),
-        _ => (v, p, q),
-    }
+    let vs = maxc * s;
+    let channel = |n: f32| {
+        let k = n + h6;
+        let k = if k >= 6.0 { k - 6.0 } else { k };
+        maxc - vs * mx(mn(mn(k, 4.0 - k), 1.0), 0.0)
+    };
+    (channel(5.0), channel(3.0), channel(1.0))
 }
 
 pub fn hue(img: &mut [f32; IMAGE_BYTES], shift: f32) {
