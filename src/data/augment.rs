@@ -9,7 +9,8 @@
 //!   border are clipped; all channels set to 0.
 //! * `ColorJitter`: factors b, c, s ∈ U[1−x, 1+x], hue ∈ U[−h, h], applied in a random order;
 //!   brightness `clamp(f·x)`, contrast `clamp(f·x + (1−f)·mean(gray))`, saturation
-//!   `clamp(f·x + (1−f)·gray)`, hue via torchvision's `_rgb2hsv`/`_hsv2rgb`, gray =
+//!   `clamp(f·x + (1−f)·gray)`, hue as torchvision's `_rgb2hsv`/`_hsv2rgb` (a closed form
+//!   of the HSV → RGB table, equal in exact arithmetic; see [`hue_pixel`]), gray =
 //!   0.2989 R + 0.587 G + 0.114 B.
 //! * `RandomGrayscale`: gray replicated to 3 channels.
 //! * `GaussianBlur(3, (0.1, 2))`: σ ∈ U[0.1, 2], 1-D kernel exp(−x²/2σ²) over
