@@ -6,6 +6,7 @@
 //! against.
 
 pub mod autograd;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod ops;

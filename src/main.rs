@@ -1,6 +1,7 @@
 //! The `purenoise` command line. Errors are printed by their message, never as a backtrace.
 
 use clap::{Parser, Subcommand};
+use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
 
 #[derive(Parser)]
@@ -22,6 +23,22 @@ struct Cli {
 enum Command {
     /// List every adapter with its backend, type, driver and the limits that matter here.
     Devices,
+    /// CIFAR-10/100: download (`fetch`) and inspect long-tailed subsets (`stats`).
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Images per second of the CPU data pipeline (sampling, augmentation, batching).
+    Data(BenchDataArgs),
 }
 
 fn main() {
@@ -32,10 +49,15 @@ fn main() {
     }
 }
 
-fn run(cli: Cli) -> purenoise::Result<()> {
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Devices => devices(cli.adapter.as_deref()),
+        Command::Devices => devices(cli.adapter.as_deref())?,
+        Command::Dataset { command } => data::run(command)?,
+        Command::Bench {
+            command: BenchCommand::Data(args),
+        } => println!("{}", data::bench_data(&args)?),
     }
+    Ok(())
 }
 
 fn devices(spec: Option<&str>) -> purenoise::Result<()> {

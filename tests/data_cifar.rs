@@ -1,0 +1,204 @@
+//! Loaders on synthetic files in the official formats, including every kind of bad input.
+
+mod data_common;
+
+use std::fs;
+
+use data_common::{cifar100_file, pixels, tar_gz, temp_dir, write_cifar10, write_cifar100};
+use purenoise::data::cifar::{Cifar, DatasetKind};
+
+fn fine_labels(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 100) as u8).collect()
+}
+
+#[test]
+fn cifar100_from_folder_and_from_tar_gz_agree() {
+    let root = temp_dir("c100-load");
+    let dir = write_cifar100(&root, &fine_labels(250), &fine_labels(120));
+    let from_dir = Cifar::load(DatasetKind::Cifar100, &root).unwrap();
+    assert_eq!(from_dir.train.len(), 250);
+    assert_eq!(from_dir.test.len(), 120);
+    assert_eq!(from_dir.train.labels[101], 1);
+    assert_eq!(from_dir.train.coarse_labels.as_ref().unwrap()[99], 19);
+    assert_eq!(from_dir.train.image(7), pixels(7).as_slice());
+    assert_eq!(from_dir.class_names[3], "fine3");
+    assert_eq!(from_dir.coarse_names.as_ref().unwrap()[19], "coarse19");
+
+    // Pointing straight at the extracted folder works too.
+    let direct = Cifar::load(DatasetKind::Cifar100, &dir).unwrap();
+    assert_eq!(direct.train.labels, from_dir.train.labels);
+
+    let tar_root = temp_dir("c100-tar");
+    tar_gz(&dir, &tar_root.join("cifar-100-binary.tar.gz"));
+    let from_tar = Cifar::load(DatasetKind::Cifar100, &tar_root).unwrap();
+    assert_eq!(from_tar.train.images, from_dir.train.images);
+    assert_eq!(from_tar.test.labels, from_dir.test.labels);
+    assert_eq!(from_tar.train.coarse_labels, from_dir.train.coarse_labels);
+    assert_eq!(from_tar.class_names, from_dir.class_names);
+    // Reading an archive writes nothing into the data folder.
+    assert_eq!(fs::read_dir(&tar_root).unwrap().count(), 1);
+
+    // Members stored as `./cifar-100-binary/...` are found too.
+    let dot_root = temp_dir("c100-dot-tar");
+    let f = fs::File::create(dot_root.join("cifar-100-binary.tar.gz")).unwrap();
+    let mut t = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::fast(),
+    ));
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let data = fs::read(e.path()).unwrap();
+        // The tar crate strips `./` in set_path, so write the raw name bytes.
+        let name = format!("./cifar-100-binary/{}", e.file_name().to_str().unwrap());
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append(&h, data.as_slice()).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+    let from_dot = Cifar::load(DatasetKind::Cifar100, &dot_root).unwrap();
+    assert_eq!(from_dot.train.labels, from_dir.train.labels);
+    let _ = fs::remove_dir_all(dot_root);
+    let _ = fs::remove_dir_all(root);
+    let _ = fs::remove_dir_all(tar_root);
+}
+
+#[test]
+fn cifar10_folder_concatenates_batches_in_order() {
+    let root = temp_dir("c10-load");
+    write_cifar10(&root);
+    let c = Cifar::load(DatasetKind::Cifar10, &root).unwrap();
+    assert_eq!(c.train.len(), 50_000);
+    assert_eq!(c.test.len(), 10_000);
+    // Record i of batch b has label (i + b) % 10: index 10_000 is batch 2's record 0.
+    assert_eq!(c.train.labels[10_000], 1);
+    assert_eq!(c.train.labels[49_999], (9_999 + 4) % 10);
+    assert_eq!(c.train.image(10_003), pixels(3).as_slice());
+    assert_eq!(c.class_names.len(), 10);
+    assert_eq!(c.class_names[9], "truck");
+
+    // A truncated batch: error names the file and the expected size.
+    let batch = root.join("cifar-10-batches-bin/data_batch_3.bin");
+    let bytes = fs::read(&batch).unwrap();
+    fs::write(&batch, &bytes[..bytes.len() - 100]).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("3073-byte"),
+        "{e}"
+    );
+    // Whole records but too few of them.
+    fs::write(&batch, &bytes[..3073 * 9_999]).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("holds 9999 records"),
+        "{e}"
+    );
+    // A label out of range.
+    let mut bad = bytes.clone();
+    bad[3073 * 5] = 10;
+    fs::write(&batch, &bad).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("record 5: label 10 is out of range 0..=9"),
+        "{e}"
+    );
+    // A missing member.
+    fs::remove_file(&batch).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read") && e.contains("data_batch_3.bin"),
+        "{e}"
+    );
+    let _ = fs::remove_dir_all(root);
+}
+
+#[test]
+fn bad_cifar100_inputs_are_clear_errors() {
+    let root = temp_dir("c100-bad");
+    let dir = write_cifar100(&root, &fine_labels(30), &fine_labels(10));
+    let mut train = cifar100_file(&fine_labels(30));
+    train[3074 * 2 + 1] = 100;
+    fs::write(dir.join("train.bin"), &train).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("train.bin") && e.contains("record 2: label 100 is out of range 0..=99"),
+        "{e}"
+    );
+    train[3074 * 2 + 1] = 5;
+    train[3074 * 3] = 20;
+    fs::write(dir.join("train.bin"), &train).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("record 3: coarse label 20"), "{e}");
+    fs::write(dir.join("train.bin"), cifar100_file(&fine_labels(30))).unwrap();
+    fs::write(dir.join("fine_label_names.txt"), "a\nb\n").unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("fine_label_names.txt") && e.contains("expected 100 class names"),
+        "{e}"
+    );
+    let _ = fs::remove_dir_all(root);
+}
+
+#[test]
+fn missing_folder_wrong_tarball_and_corrupt_archive() {
+    let nowhere = std::env::temp_dir().join("purenoise-does-not-exist-42");
+    let e = Cifar::load(DatasetKind::Cifar10, &nowhere)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("purenoise-does-not-exist-42") && e.contains("does not exist"),
+        "{e}"
+    );
+
+    let empty = temp_dir("empty-data");
+    let e = Cifar::load(DatasetKind::Cifar10, &empty)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cifar-10-batches-bin/") && e.contains("cifar-10-binary.tar.gz"),
+        "{e}"
+    );
+
+    // A CIFAR-100 archive under the CIFAR-10 name.
+    let src = temp_dir("wrong-src");
+    let dir = write_cifar100(&src, &fine_labels(10), &fine_labels(10));
+    let root = temp_dir("wrong-tar");
+    let archive = root.join("cifar-10-binary.tar.gz");
+    tar_gz(&dir, &archive);
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cifar-10-binary.tar.gz")
+            && e.contains("cifar-100-binary")
+            && e.contains("another dataset"),
+        "{e}"
+    );
+
+    // Truncated gzip stream.
+    let bytes = fs::read(&archive).unwrap();
+    fs::write(&archive, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar10, &root)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cifar-10-binary.tar.gz"), "{e}");
+    for d in [empty, src, root] {
+        let _ = fs::remove_dir_all(d);
+    }
+}

@@ -1,0 +1,102 @@
+//! Shared helpers of the data tests: temporary folders, synthetic files in the official CIFAR
+//! binary formats, and the real-data folder from `PURENOISE_DATA_DIR`.
+#![allow(dead_code)] // each test binary uses a different subset of these helpers
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The real dataset folder. Tests that need it fail (not skip) when it is not configured.
+pub fn real_data_dir() -> PathBuf {
+    let dir = std::env::var_os("PURENOISE_DATA_DIR").unwrap_or_else(|| {
+        panic!(
+            "PURENOISE_DATA_DIR is not set: point it at the shared datasets folder \
+             (e.g. PURENOISE_DATA_DIR=../shared/datasets) to run the real-data tests"
+        )
+    });
+    let dir = PathBuf::from(dir);
+    assert!(
+        dir.is_dir(),
+        "PURENOISE_DATA_DIR={} is not a folder",
+        dir.display()
+    );
+    dir
+}
+
+/// A fresh, empty temporary folder unique to this test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("purenoise-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Deterministic pixel bytes of synthetic record `i`.
+pub fn pixels(i: usize) -> Vec<u8> {
+    (0..3072).map(|p| ((p * 7 + i * 13) % 251) as u8).collect()
+}
+
+pub fn cifar10_file(labels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(labels.len() * 3073);
+    for (i, &l) in labels.iter().enumerate() {
+        out.push(l);
+        out.extend(pixels(i));
+    }
+    out
+}
+
+pub fn cifar100_file(fine: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fine.len() * 3074);
+    for (i, &l) in fine.iter().enumerate() {
+        out.push(l / 5);
+        out.push(l);
+        out.extend(pixels(i));
+    }
+    out
+}
+
+fn names(prefix: &str, n: usize) -> String {
+    (0..n).map(|i| format!("{prefix}{i}\n")).collect()
+}
+
+/// Writes a complete synthetic CIFAR-100 folder `<root>/cifar-100-binary/` with the given
+/// fine labels for train and test.
+pub fn write_cifar100(root: &Path, train: &[u8], test: &[u8]) -> PathBuf {
+    let d = root.join("cifar-100-binary");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("train.bin"), cifar100_file(train)).unwrap();
+    fs::write(d.join("test.bin"), cifar100_file(test)).unwrap();
+    fs::write(d.join("fine_label_names.txt"), names("fine", 100)).unwrap();
+    fs::write(d.join("coarse_label_names.txt"), names("coarse", 20)).unwrap();
+    d
+}
+
+/// Writes a complete synthetic CIFAR-10 folder `<root>/cifar-10-batches-bin/` (the format fixes
+/// 10,000 records per file); label of record i of batch b is (i + b) % 10.
+pub fn write_cifar10(root: &Path) -> PathBuf {
+    let d = root.join("cifar-10-batches-bin");
+    fs::create_dir_all(&d).unwrap();
+    for b in 0..6 {
+        let labels: Vec<u8> = (0..10_000).map(|i| ((i + b) % 10) as u8).collect();
+        let name = if b < 5 {
+            format!("data_batch_{}.bin", b + 1)
+        } else {
+            "test_batch.bin".to_string()
+        };
+        fs::write(d.join(name), cifar10_file(&labels)).unwrap();
+    }
+    fs::write(
+        d.join("batches.meta.txt"),
+        "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n",
+    )
+    .unwrap();
+    d
+}
+
+/// Packs `dir` (as its own top-level folder) into a `.tar.gz` at `out`.
+pub fn tar_gz(dir: &Path, out: &Path) {
+    let f = fs::File::create(out).unwrap();
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut t = tar::Builder::new(gz);
+    t.append_dir_all(dir.file_name().unwrap(), dir).unwrap();
+    t.into_inner().unwrap().finish().unwrap();
+}

@@ -1,0 +1,293 @@
+//! `dataset fetch` against a local HTTP server on 127.0.0.1: a good archive, a wrong checksum,
+//! a truncated transfer that is then resumed, a server error and an archive of the wrong dataset.
+
+mod data_common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use data_common::{tar_gz, temp_dir, write_cifar100};
+use purenoise::data::cifar::{Cifar, DatasetKind};
+use purenoise::data::cli::{run, DatasetCommand, FetchArgs};
+use purenoise::data::fetch::{fetch, file_md5, FetchRequest};
+
+/// How the server answers a path.
+#[derive(Clone)]
+enum Route {
+    /// Serve the bytes, honouring `Range: bytes=N-` with 206.
+    File(Vec<u8>),
+    /// First request: announce the full length but send only `cut` bytes, then hang up.
+    /// Later requests behave like `File`.
+    TruncateOnce(Vec<u8>, usize),
+    Status(u16),
+}
+
+/// (path, Range header) of every request, in arrival order.
+type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+struct Server {
+    base: String,
+    log: RequestLog,
+}
+
+fn serve(routes: HashMap<String, Route>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log: RequestLog = Arc::new(Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let mut truncated_once = false;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut range = None;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("range") {
+                        range = Some(v.trim().to_string());
+                    }
+                }
+            }
+            log2.lock().unwrap().push((path.clone(), range.clone()));
+            let route = routes.get(&path).cloned().unwrap_or(Route::Status(404));
+            let (bytes, cut) = match route {
+                Route::Status(code) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {code} Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+                Route::File(b) => (b, None),
+                Route::TruncateOnce(b, cut) => {
+                    let c = (!truncated_once).then_some(cut);
+                    truncated_once = true;
+                    (b, c)
+                }
+            };
+            let start = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|r| r.parse::<usize>().ok());
+            let (status, body) = match start {
+                Some(s) if s >= bytes.len() => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+                Some(s) => ("206 Partial Content", &bytes[s..]),
+                None => ("200 OK", &bytes[..]),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let send = cut.map_or(body.len(), |c| c.min(body.len()));
+            let _ = stream.write_all(&body[..send]);
+            let _ = stream.flush();
+            // Dropping the stream closes the connection, short of Content-Length if cut.
+        }
+    });
+    Server { base, log }
+}
+
+/// A small CIFAR-100 archive in the official layout.
+fn archive_bytes(name: &str) -> Vec<u8> {
+    let src = temp_dir(name);
+    let labels: Vec<u8> = (0..300).map(|i| (i % 100) as u8).collect();
+    let dir = write_cifar100(&src, &labels, &labels[..100]);
+    let out = src.join("a.tar.gz");
+    tar_gz(&dir, &out);
+    let b = fs::read(&out).unwrap();
+    let _ = fs::remove_dir_all(src);
+    b
+}
+
+fn md5_of(bytes: &[u8], scratch: &Path) -> String {
+    let p = scratch.join("md5-scratch");
+    fs::write(&p, bytes).unwrap();
+    let m = file_md5(&p).unwrap();
+    fs::remove_file(p).unwrap();
+    m
+}
+
+fn request(kind: DatasetKind, url: String, md5: &str, dir: &Path) -> FetchRequest {
+    FetchRequest {
+        kind,
+        url,
+        md5: md5.to_string(),
+        data_dir: dir.to_path_buf(),
+        progress: false,
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fetch_good_bad_truncated_error_and_wrong_dataset() {
+    let good = archive_bytes("fetch-src");
+    let scratch = temp_dir("fetch-scratch");
+    let md5 = md5_of(&good, &scratch);
+    let mut corrupt = good.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    let name = "cifar-100-binary.tar.gz";
+    let routes: HashMap<String, Route> = [
+        (format!("/good/{name}"), Route::File(good.clone())),
+        (format!("/corrupt/{name}"), Route::File(corrupt)),
+        (
+            format!("/trunc/{name}"),
+            Route::TruncateOnce(good.clone(), 1000),
+        ),
+        (format!("/down/{name}"), Route::Status(500)),
+        // CIFAR-100 content under the CIFAR-10 archive name.
+        (
+            "/wrong/cifar-10-binary.tar.gz".to_string(),
+            Route::File(good.clone()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let server = serve(routes);
+    let base = &server.base;
+
+    // Good archive, through the CLI entry point with --mirror and --md5.
+    let dir = temp_dir("fetch-good");
+    run(DatasetCommand::Fetch(FetchArgs {
+        dataset: DatasetKind::Cifar100,
+        data_dir: Some(dir.clone()),
+        mirror: Some(format!("{base}/good/")),
+        md5: Some(md5.to_uppercase()),
+    }))
+    .unwrap();
+    assert_eq!(entries(&dir), ["cifar-100-binary", name]);
+    let c = Cifar::load(DatasetKind::Cifar100, &dir).unwrap();
+    assert_eq!(c.train.len(), 300);
+    // A second fetch finds it and downloads nothing.
+    let before = server.log.lock().unwrap().len();
+    let again = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/good/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap();
+    assert!(!again.downloaded);
+    assert_eq!(server.log.lock().unwrap().len(), before);
+
+    // Wrong checksum: a clear error, and nothing left behind.
+    let dir = temp_dir("fetch-corrupt");
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/corrupt/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("/corrupt/") && e.contains(&format!("expected {md5}")),
+        "{e}"
+    );
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+
+    // Truncated transfer: the error says how to resume; rerunning resumes with a Range request.
+    let dir = temp_dir("fetch-trunc");
+    let url = format!("{base}/trunc/{name}");
+    let e = fetch(&request(DatasetKind::Cifar100, url.clone(), &md5, &dir))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/trunc/") && e.contains("resume"), "{e}");
+    assert_eq!(entries(&dir), [format!("{name}.part")]);
+    assert_eq!(
+        fs::metadata(dir.join(format!("{name}.part")))
+            .unwrap()
+            .len(),
+        1000
+    );
+    let got = fetch(&request(DatasetKind::Cifar100, url, &md5, &dir)).unwrap();
+    assert!(got.downloaded);
+    assert_eq!(fs::read(&got.archive).unwrap(), good);
+    let last = server.log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        last,
+        (format!("/trunc/{name}"), Some("bytes=1000-".to_string()))
+    );
+    assert_eq!(entries(&dir), ["cifar-100-binary", name]);
+
+    // Server error.
+    let dir = temp_dir("fetch-down");
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/down/{name}"),
+        &md5,
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("/down/") && e.contains("HTTP 500"), "{e}");
+    assert!(entries(&dir).is_empty());
+
+    // Archive of the wrong dataset: the checksum matches but extraction finds no
+    // cifar-10-batches-bin/, and no half-extracted folder stays.
+    let dir = temp_dir("fetch-wrong");
+    let e = fetch(&request(
+        DatasetKind::Cifar10,
+        format!("{base}/wrong/cifar-10-binary.tar.gz"),
+        &md5,
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("cifar-10-batches-bin") && e.contains("another dataset"),
+        "{e}"
+    );
+    assert_eq!(entries(&dir), ["cifar-10-binary.tar.gz"]);
+
+    // A malformed --md5 is rejected before any download.
+    let e = fetch(&request(
+        DatasetKind::Cifar100,
+        format!("{base}/good/{name}"),
+        "xyz",
+        &dir,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("--md5:"), "{e}");
+
+    for d in [
+        "fetch-good",
+        "fetch-corrupt",
+        "fetch-trunc",
+        "fetch-down",
+        "fetch-wrong",
+        "fetch-scratch",
+    ] {
+        let _ = fs::remove_dir_all(temp_dir(d));
+    }
+}
