@@ -328,3 +328,19 @@ pub fn scatter(dst: &mut [f64], s: Shape4, idx: &[usize], src: &[f64]) {
         dst[n * per..(n + 1) * per].copy_from_slice(&src[k * per..(k + 1) * per]);
     }
 }
+
+/// ResNet-32's option-A shortcut: x[:, :, ::2, ::2] with `pad` zero channels on each side.
+pub fn shortcut(x: &[f64], s: Shape4, pad: usize) -> (Vec<f64>, Shape4) {
+    let os = [s[0], s[1] + 2 * pad, s[2].div_ceil(2), s[3].div_ceil(2)];
+    let mut y = vec![0.0; os.iter().product()];
+    for n in 0..s[0] {
+        for c in 0..s[1] {
+            for oy in 0..os[2] {
+                for ox in 0..os[3] {
+                    y[at(os, n, c + pad, oy, ox)] = x[at(s, n, c, 2 * oy, 2 * ox)];
+                }
+            }
+        }
+    }
+    (y, os)
+}

@@ -61,6 +61,8 @@ kernels! {
     CROSS_ENTROPY = "cross_entropy",
     SGD = "sgd",
     NOISE = "noise",
+    SHORTCUT_FORWARD = "shortcut_forward",
+    SHORTCUT_BACKWARD = "shortcut_backward",
 }
 
 /// The kernel's source with `//!include` lines replaced by the library they name.

@@ -9,6 +9,7 @@ pub mod loss;
 pub mod noise;
 pub mod norm;
 pub mod pool;
+pub mod shortcut;
 
 pub use activation::{accumulate, add, dropout, relu, residual_add, scale_by};
 pub use conv::conv2d;
@@ -16,6 +17,7 @@ pub use linear::linear;
 pub use loss::cross_entropy;
 pub use norm::batch_norm;
 pub use pool::global_avg_pool;
+pub use shortcut::shortcut;
 
 use crate::error::{shape_err, Result};
 use crate::gpu::{Gpu, Kernel, WORKGROUP};

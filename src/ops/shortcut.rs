@@ -1,0 +1,55 @@
+//! ResNet-32's parameter-free "option A" shortcut: stride-2 subsampling with the channels
+//! zero-padded by `pad` on each side (akamaster's `F.pad(x[:, :, ::2, ::2], (0,0,0,0,pad,pad))`).
+
+use crate::autograd::{Tape, Var};
+use crate::error::Result;
+use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::tensor::{DType, Tensor};
+
+fn params(x_shape: [usize; 4], pad: usize) -> ([u32; 7], [usize; 4]) {
+    let [n, c, h, w] = x_shape;
+    let out = [n, c + 2 * pad, h.div_ceil(2), w.div_ceil(2)];
+    let p = [n, c, h, w, pad, out[2], out[3]].map(|v| v as u32);
+    (p, out)
+}
+
+pub fn shortcut_forward(gpu: &Gpu, x: &Tensor, pad: usize) -> Result<Tensor> {
+    let (p, out) = params(x.nchw("shortcut", "input")?, pad);
+    let y = gpu.alloc("shortcut", &out, DType::F32)?;
+    gpu.dispatch(
+        &kernels::SHORTCUT_FORWARD,
+        &[],
+        &p,
+        &[("input", x), ("output", &y)],
+        gpu.grid(y.numel() as u64, WORKGROUP),
+    )?;
+    Ok(y)
+}
+
+pub fn shortcut_backward(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x_shape: [usize; 4],
+    pad: usize,
+) -> Result<Tensor> {
+    const OP: &str = "shortcut backward";
+    let (p, out) = params(x_shape, pad);
+    dy.expect_shape(OP, "output gradient", &out)?;
+    let dx = gpu.alloc(OP, &x_shape, DType::F32)?;
+    gpu.dispatch(
+        &kernels::SHORTCUT_BACKWARD,
+        &[],
+        &p,
+        &[("output gradient", dy), ("input gradient", &dx)],
+        gpu.grid(dx.numel() as u64, WORKGROUP),
+    )?;
+    Ok(dx)
+}
+
+pub fn shortcut(tape: &mut Tape, x: &Var, pad: usize) -> Result<Var> {
+    let y = shortcut_forward(tape.gpu(), &x.value, pad)?;
+    let x_shape = x.value.nchw("shortcut", "input")?;
+    Ok(tape.record(y, &[x], move |gpu, dy, _| {
+        Ok(vec![Some(shortcut_backward(gpu, dy, x_shape, pad)?)])
+    }))
+}
