@@ -9,6 +9,7 @@ pub mod autograd;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod params;

@@ -12,6 +12,9 @@ use crate::tensor::{DType, Tensor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamId(pub usize);
 
+/// Names and shapes of parameters or buffers.
+pub type NamedShapes = Vec<(String, Vec<usize>)>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferId(pub usize);
 
@@ -49,6 +52,14 @@ impl ParamStoreBuilder {
         );
         self.buffers.push((name.into(), shape.to_vec(), init));
         BufferId(self.buffers.len() - 1)
+    }
+
+    /// (parameters, buffers) as names and shapes, in declaration order.
+    pub fn spec(&self) -> (NamedShapes, NamedShapes) {
+        let names = |v: &[(String, Vec<usize>, Vec<f32>)]| {
+            v.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect()
+        };
+        (names(&self.params), names(&self.buffers))
     }
 
     pub fn build(self, gpu: &Gpu) -> Result<ParamStore> {

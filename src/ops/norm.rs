@@ -19,6 +19,22 @@ use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::tensor::{DType, Tensor};
 
+/// How a model's batch norms treat pure-noise samples (`--bn`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BnMode {
+    /// Distribution-aware routing: separate statistics for noise, gradients from natural images only.
+    #[value(name = "darbn")]
+    DarBn,
+    /// Ordinary batch norm over natural and noise samples together.
+    Standard,
+    /// An auxiliary batch norm (own γ/β and running statistics) for noise samples.
+    #[value(name = "auxbn")]
+    AuxBn,
+}
+
 pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
 

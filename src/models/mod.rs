@@ -1,0 +1,163 @@
+//! The models: pre-activation WideResNets and CIFAR ResNets, with PyTorch state-dict names so a
+//! checkpoint loads into the reference implementations.
+
+mod layers;
+mod resnet;
+mod wrn;
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+use crate::autograd::{Tape, Var};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::noise::NoiseMask;
+use crate::ops::norm::BnMode;
+use crate::params::{NamedShapes, ParamStore, ParamStoreBuilder};
+
+/// Which network: `wrn-D-K` (D = 6n + 4) or `resnet-D` (D = 6n + 2, e.g. resnet-32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    Wrn { depth: usize, widen: usize },
+    ResNet { depth: usize },
+}
+
+impl FromStr for ModelKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ModelKind> {
+        let bad = |why: &str| {
+            Error::Invalid(format!(
+                "--model `{s}`: {why}; models are wrn-D-K (D = 10, 16, 22, 28, 40, …; K ≥ 1, e.g. \
+                 wrn-28-10, wrn-16-4) and resnet-D (D = 8, 14, 20, 26, 32, …, e.g. resnet-32)"
+            ))
+        };
+        let number = |part: &str| {
+            part.parse::<usize>()
+                .map_err(|_| bad(&format!("`{part}` is not a number")))
+        };
+        let parts: Vec<&str> = s.split('-').collect();
+        match parts[..] {
+            ["wrn", d, k] => {
+                let (depth, widen) = (number(d)?, number(k)?);
+                if depth < 10 || (depth - 4) % 6 != 0 {
+                    return Err(bad("a WideResNet's depth must be 6n + 4 with n ≥ 1"));
+                }
+                if widen == 0 {
+                    return Err(bad("the widening factor must be at least 1"));
+                }
+                Ok(ModelKind::Wrn { depth, widen })
+            }
+            ["resnet", d] => {
+                let depth = number(d)?;
+                if depth < 8 || (depth - 2) % 6 != 0 {
+                    return Err(bad("a CIFAR ResNet's depth must be 6n + 2 with n ≥ 1"));
+                }
+                Ok(ModelKind::ResNet { depth })
+            }
+            _ => Err(bad("unknown model")),
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelKind::Wrn { depth, widen } => write!(f, "wrn-{depth}-{widen}"),
+            ModelKind::ResNet { depth } => write!(f, "resnet-{depth}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    pub classes: usize,
+    pub bn: BnMode,
+    /// Dropout probability inside WideResNet blocks (ResNets have none).
+    pub dropout: f32,
+}
+
+/// What one forward pass needs besides the input.
+pub struct Pass<'a> {
+    pub training: bool,
+    /// Which samples are pure noise (routes DAR-BN/AuxBN); None = all natural.
+    pub mask: Option<&'a NoiseMask>,
+    /// Seeds this step's dropout masks.
+    pub dropout_seed: u64,
+}
+
+enum Net {
+    Wrn(wrn::Wrn),
+    ResNet(resnet::ResNet),
+}
+
+pub struct Model {
+    pub config: ModelConfig,
+    pub params: ParamStore,
+    net: Net,
+}
+
+impl Model {
+    /// Declares every parameter and buffer with its initialization (seeded), without a GPU.
+    fn declare(config: &ModelConfig, seed: u64) -> Result<(ParamStoreBuilder, Net)> {
+        if config.classes < 2 {
+            return Err(Error::Invalid(format!(
+                "a classifier needs at least 2 classes, got {}",
+                config.classes
+            )));
+        }
+        if !(0.0..1.0).contains(&config.dropout) {
+            return Err(Error::Invalid(format!(
+                "--dropout {} is outside [0, 1)",
+                config.dropout
+            )));
+        }
+        let mut b = ParamStore::builder();
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let net = match config.kind {
+            ModelKind::Wrn { depth, widen } => Net::Wrn(wrn::Wrn::declare(
+                &mut b,
+                &mut rng,
+                depth,
+                widen,
+                config.classes,
+                config.bn,
+                config.dropout,
+            )),
+            ModelKind::ResNet { depth } => Net::ResNet(resnet::ResNet::declare(
+                &mut b,
+                &mut rng,
+                depth,
+                config.classes,
+                config.bn,
+            )),
+        };
+        Ok((b, net))
+    }
+
+    /// Parameter and buffer names with their shapes, in declaration order (no GPU needed).
+    pub fn spec(config: &ModelConfig) -> Result<(NamedShapes, NamedShapes)> {
+        Ok(Self::declare(config, 0)?.0.spec())
+    }
+
+    pub fn new(gpu: &Gpu, config: ModelConfig, seed: u64) -> Result<Model> {
+        let (builder, net) = Self::declare(&config, seed)?;
+        Ok(Model {
+            config,
+            params: builder.build(gpu)?,
+            net,
+        })
+    }
+
+    /// Logits [N, classes] for images [N, 3, H, W].
+    pub fn forward(&self, tape: &mut Tape, x: &Var, pass: &Pass) -> Result<Var> {
+        match &self.net {
+            Net::Wrn(net) => net.forward(tape, &self.params, x, pass),
+            Net::ResNet(net) => net.forward(tape, &self.params, x, pass),
+        }
+    }
+}

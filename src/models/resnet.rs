@@ -1,0 +1,108 @@
+//! ResNet for CIFAR in akamaster's layout (ResNet-32: n = 5): conv3x3 (3 -> 16) -> BN -> ReLU;
+//! three stages of n post-activation basic blocks of widths 16, 32, 64 with strides 1, 2, 2;
+//! global average pool -> linear. A block: conv3x3 (stride) -> BN -> ReLU -> conv3x3 -> BN, plus
+//! the shortcut, then ReLU; where the shape changes the shortcut is "option A" (stride-2
+//! subsampling, zero-padded channels, no parameters). Convolution and linear weights are
+//! Kaiming-normal (fan in).
+
+use rand_pcg::Pcg64;
+
+use super::layers::{Bn, Conv, Fan, Linear};
+use super::Pass;
+use crate::autograd::{Tape, Var};
+use crate::error::Result;
+use crate::ops::norm::BnMode;
+use crate::ops::{self};
+use crate::params::{ParamStore, ParamStoreBuilder};
+
+struct Block {
+    conv1: Conv,
+    bn1: Bn,
+    conv2: Conv,
+    bn2: Bn,
+    /// Channels of zero padding on each side of the option-A shortcut; None = identity.
+    shortcut_pad: Option<usize>,
+}
+
+pub struct ResNet {
+    conv1: Conv,
+    bn1: Bn,
+    blocks: Vec<Block>,
+    linear: Linear,
+}
+
+impl ResNet {
+    pub fn declare(
+        b: &mut ParamStoreBuilder,
+        rng: &mut Pcg64,
+        depth: usize,
+        classes: usize,
+        bn: BnMode,
+    ) -> ResNet {
+        let per_stage = (depth - 2) / 6;
+        let conv1 = Conv::declare(b, rng, "conv1", [3, 16, 3, 1], Fan::In);
+        let bn1 = Bn::declare(b, "bn1", 16, bn);
+        let mut blocks = Vec::new();
+        let mut c_in = 16;
+        for (stage, (width, stride)) in [(16, 1), (32, 2), (64, 2)].into_iter().enumerate() {
+            for i in 0..per_stage {
+                let name = format!("layer{}.{i}", stage + 1);
+                let stride = if i == 0 { stride } else { 1 };
+                blocks.push(Block {
+                    conv1: Conv::declare(
+                        b,
+                        rng,
+                        &format!("{name}.conv1"),
+                        [c_in, width, 3, stride],
+                        Fan::In,
+                    ),
+                    bn1: Bn::declare(b, &format!("{name}.bn1"), width, bn),
+                    conv2: Conv::declare(
+                        b,
+                        rng,
+                        &format!("{name}.conv2"),
+                        [width, width, 3, 1],
+                        Fan::In,
+                    ),
+                    bn2: Bn::declare(b, &format!("{name}.bn2"), width, bn),
+                    shortcut_pad: (stride != 1 || c_in != width).then_some(width / 4),
+                });
+                c_in = width;
+            }
+        }
+        let linear = Linear::declare(b, rng, "linear", c_in, classes, true);
+        ResNet {
+            conv1,
+            bn1,
+            blocks,
+            linear,
+        }
+    }
+
+    pub fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Var,
+        pass: &Pass,
+    ) -> Result<Var> {
+        let h = self.conv1.forward(tape, params, x)?;
+        let h = self.bn1.forward(tape, params, &h, pass)?;
+        let mut h = ops::relu(tape, &h)?;
+        for block in &self.blocks {
+            let out = block.conv1.forward(tape, params, &h)?;
+            let out = block.bn1.forward(tape, params, &out, pass)?;
+            let out = ops::relu(tape, &out)?;
+            let out = block.conv2.forward(tape, params, &out)?;
+            let out = block.bn2.forward(tape, params, &out, pass)?;
+            let shortcut = match block.shortcut_pad {
+                Some(pad) => ops::shortcut(tape, &h, pad)?,
+                None => h,
+            };
+            let sum = ops::residual_add(tape, &out, &shortcut)?;
+            h = ops::relu(tape, &sum)?;
+        }
+        let h = ops::global_avg_pool(tape, &h)?;
+        self.linear.forward(tape, params, &h)
+    }
+}

@@ -1,0 +1,135 @@
+//! Pre-activation WideResNet-d-k in torchdistill's layout: stem conv 3x3 (3 -> 16); three stages
+//! of n = (d - 4) / 6 blocks of widths 16k, 32k, 64k with strides 1, 2, 2; then BN -> ReLU ->
+//! global average pool -> fc. A block: BN -> ReLU -> conv3x3 (stride) -> dropout -> BN -> ReLU ->
+//! conv3x3, plus the block's input through a shortcut (identity, or a strided 1x1 conv when the
+//! shape changes). Convolutions are Kaiming-normal (fan out), the linear layer PyTorch's default.
+
+use rand_pcg::Pcg64;
+
+use super::layers::{Bn, Conv, Fan, Linear};
+use super::Pass;
+use crate::autograd::{Tape, Var};
+use crate::error::Result;
+use crate::ops::activation::DropoutSeed;
+use crate::ops::norm::BnMode;
+use crate::ops::{self};
+use crate::params::{ParamStore, ParamStoreBuilder};
+
+struct Block {
+    bn1: Bn,
+    conv1: Conv,
+    bn2: Bn,
+    conv2: Conv,
+    shortcut: Option<Conv>,
+    /// Dropout stream: tells this block's mask apart from the others'.
+    stream: u32,
+}
+
+pub struct Wrn {
+    conv1: Conv,
+    blocks: Vec<Block>,
+    bn1: Bn,
+    fc: Linear,
+    dropout: f32,
+}
+
+impl Wrn {
+    pub fn declare(
+        b: &mut ParamStoreBuilder,
+        rng: &mut Pcg64,
+        depth: usize,
+        widen: usize,
+        classes: usize,
+        bn: BnMode,
+        dropout: f32,
+    ) -> Wrn {
+        let per_stage = (depth - 4) / 6;
+        let conv1 = Conv::declare(b, rng, "conv1", [3, 16, 3, 1], Fan::Out);
+        let mut blocks = Vec::new();
+        let mut c_in = 16;
+        for (stage, (width, stride)) in [(16 * widen, 1), (32 * widen, 2), (64 * widen, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 0..per_stage {
+                let name = format!("layer{}.{i}", stage + 1);
+                let stride = if i == 0 { stride } else { 1 };
+                let shortcut = (stride != 1 || c_in != width).then(|| {
+                    Conv::declare(
+                        b,
+                        rng,
+                        &format!("{name}.shortcut.0"),
+                        [c_in, width, 1, stride],
+                        Fan::Out,
+                    )
+                });
+                blocks.push(Block {
+                    bn1: Bn::declare(b, &format!("{name}.bn1"), c_in, bn),
+                    conv1: Conv::declare(
+                        b,
+                        rng,
+                        &format!("{name}.conv1"),
+                        [c_in, width, 3, stride],
+                        Fan::Out,
+                    ),
+                    bn2: Bn::declare(b, &format!("{name}.bn2"), width, bn),
+                    conv2: Conv::declare(
+                        b,
+                        rng,
+                        &format!("{name}.conv2"),
+                        [width, width, 3, 1],
+                        Fan::Out,
+                    ),
+                    shortcut,
+                    stream: blocks.len() as u32,
+                });
+                c_in = width;
+            }
+        }
+        let bn1 = Bn::declare(b, "bn1", c_in, bn);
+        let fc = Linear::declare(b, rng, "fc", c_in, classes, false);
+        Wrn {
+            conv1,
+            blocks,
+            bn1,
+            fc,
+            dropout,
+        }
+    }
+
+    pub fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Var,
+        pass: &Pass,
+    ) -> Result<Var> {
+        let mut h = self.conv1.forward(tape, params, x)?;
+        for block in &self.blocks {
+            let out = block.bn1.forward(tape, params, &h, pass)?;
+            let out = ops::relu(tape, &out)?;
+            let out = block.conv1.forward(tape, params, &out)?;
+            let out = if pass.training {
+                let seed = DropoutSeed {
+                    seed: pass.dropout_seed,
+                    stream: block.stream,
+                };
+                ops::dropout(tape, &out, self.dropout, seed)?
+            } else {
+                out
+            };
+            let out = block.bn2.forward(tape, params, &out, pass)?;
+            let out = ops::relu(tape, &out)?;
+            let out = block.conv2.forward(tape, params, &out)?;
+            let shortcut = match &block.shortcut {
+                Some(conv) => conv.forward(tape, params, &h)?,
+                None => h,
+            };
+            h = ops::residual_add(tape, &out, &shortcut)?;
+        }
+        let h = self.bn1.forward(tape, params, &h, pass)?;
+        let h = ops::relu(tape, &h)?;
+        let h = ops::global_avg_pool(tape, &h)?;
+        self.fc.forward(tape, params, &h)
+    }
+}
