@@ -235,7 +235,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         let backward_data = time(&mut || conv2d_backward_input(gpu, &dy, &w, &s).map(drop))?;
         let backward_weight = time(&mut || conv2d_backward_weight(gpu, &x, &dy, &s).map(drop))?;
         let tiles = [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight]
-            .map(|pass| Tile::choose(s.gemm(pass)[1]));
+            .map(|pass| Tile::choose(gpu, s.gemm(pass)[1]));
         convolutions.push(ConvRow {
             layer,
             input,
