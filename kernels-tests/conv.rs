@@ -118,4 +118,34 @@ fn conv_rejects_mismatched_shapes() {
     let flat = gpu.zeros("test", &[3, 64]).unwrap();
     let msg = ConvShape::new(&flat, &w, 1, 0).err().unwrap().to_string();
     assert!(msg.contains("`input` must be 4-D"), "{msg}");
+
+    // Tiles the GEMM core cannot run, and sizes past the kernels' f32 index division.
+    let w = gpu.zeros("test", &[4, 3, 3, 3]).unwrap();
+    let s = ConvShape::new(&x, &w, 1, 1).unwrap();
+    let odd = Tile {
+        wm: 8,
+        wn: 8,
+        tm: 6,
+        tn: 8,
+        bk: 16,
+    };
+    let msg = conv2d_forward_with(&gpu, &x, &w, &s, odd)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("unsupported tile") && msg.contains("tm: 6"),
+        "{msg}"
+    );
+    let big = gpu.zeros("test", &[1, 1, 2048, 2048]).unwrap();
+    let w = gpu.zeros("test", &[1, 1, 1, 1]).unwrap();
+    let s = ConvShape::new(&big, &w, 1, 0).unwrap();
+    let msg = conv2d_forward(&gpu, &big, &w, &s)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("4194304 positions") && msg.contains("split the batch"),
+        "{msg}"
+    );
 }
