@@ -26,12 +26,16 @@ override KS: u32 = 3u;
 override STRIDE: u32 = 1u;
 
 // The sizes of one convolution (src/ops/conv.rs fills them in this order): input
-// [n, c_in, h, w], weight [c_out, c_in, KS, KS], output [n, c_out, h_out, w_out]; then the GEMM
-// view of the kernel at hand.
+// [n, c_in, h, w], weight [c_out, c_in, KS, KS], output [n, c_out, h_out, w_out]; the GEMM view
+// of the kernel at hand; and, for the backward-data kernel only, its stride phase (zero
+// otherwise): the first input row and column of the phase, its rows and columns, and its live
+// kernel taps per axis.
 struct Params {
     n: u32, c_in: u32, h: u32, w: u32,
     c_out: u32, h_out: u32, w_out: u32, pad: u32,
     m_total: u32, n_total: u32, k_total: u32, k_chunk: u32,
+    iy0: u32, ix0: u32, hp: u32, wp: u32,
+    nky: u32, nkx: u32,
 }
 
 // a / b for a < 2^22 through f32: vector units divide floats but not integers (lavapipe turns a

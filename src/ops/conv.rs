@@ -90,12 +90,17 @@ impl ConvShape {
         }
     }
 
+    /// Dispatches one GEMM of `pass`: `mnk` rows, columns and reduction length, `phase` the
+    /// backward-data stride phase (see shaders/conv2d_backward_input.wgsl; zeros otherwise).
+    #[allow(clippy::too_many_arguments)] // one private call site per pass
     fn run(
         &self,
         gpu: &Gpu,
         pass: Pass,
         tile: Tile,
         splits: usize,
+        [m, n, k]: [usize; 3],
+        phase: [usize; 6],
         tensors: &[(&str, &Tensor)],
     ) -> Result<()> {
         let kernel = match pass {
@@ -104,9 +109,9 @@ impl ConvShape {
             Pass::BackwardWeight => &kernels::CONV2D_BACKWARD_WEIGHT,
         };
         tile.check()?;
-        let [m, n, k] = self.gemm(pass);
         // The kernels divide row and reduction indices through f32 (exact below 2^22).
-        let largest = m.max(k).max(self.n * self.h * self.w);
+        let [gm, _, gk] = self.gemm(pass);
+        let largest = gm.max(gk).max(self.n * self.h * self.w);
         if largest >= 1 << 22 {
             return shape_err(
                 "conv2d",
@@ -115,12 +120,13 @@ impl ConvShape {
                 ),
             );
         }
-        let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
-        let params = [
+        let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
+        let mut params = vec![
             self.n, self.c_in, self.h, self.w, self.c_out, self.h_out, self.w_out, self.pad, m, n,
             k, chunk,
-        ]
-        .map(|v| v as u32);
+        ];
+        params.extend(phase);
+        let params: Vec<u32> = params.into_iter().map(|v| v as u32).collect();
         let groups = [
             m.div_ceil(tile.wm * tile.tm),
             n.div_ceil(tile.wn * tile.tn),
@@ -259,6 +265,8 @@ pub fn conv2d_forward_with(
         Pass::Forward,
         tile,
         1,
+        s.gemm(Pass::Forward),
+        [0; 6],
         &[("input", x), ("weight", weight), ("output", &y)],
     )?;
     Ok(y)
@@ -283,17 +291,33 @@ pub fn conv2d_backward_input_with(
 ) -> Result<Tensor> {
     dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
     let dx = gpu.alloc("conv2d backward", &[s.n, s.c_in, s.h, s.w], DType::F32)?;
-    s.run(
-        gpu,
-        Pass::BackwardInput,
-        tile,
-        1,
-        &[
-            ("output gradient", dy),
-            ("weight", weight),
-            ("input gradient", &dx),
-        ],
-    )?;
+    // One GEMM per stride phase: input positions with (i + pad) % stride == p receive only the
+    // taps p, p + stride, …, so strided layers multiply no zero taps. Phases are disjoint and
+    // cover dx (a phase without taps writes zeros).
+    let st = s.stride;
+    for py in 0..st {
+        for px in 0..st {
+            let first = |p: usize| (p + st - s.pad % st) % st;
+            let count = |first: usize, size: usize| size.saturating_sub(first).div_ceil(st);
+            let taps = |p: usize| s.k.saturating_sub(p).div_ceil(st);
+            let (iy0, ix0) = (first(py), first(px));
+            let (hp, wp) = (count(iy0, s.h), count(ix0, s.w));
+            let (nky, nkx) = (taps(py), taps(px));
+            s.run(
+                gpu,
+                Pass::BackwardInput,
+                tile,
+                1,
+                [s.n * hp * wp, s.c_in, s.c_out * nky * nkx],
+                [iy0, ix0, hp, wp, nky, nkx],
+                &[
+                    ("output gradient", dy),
+                    ("weight", weight),
+                    ("input gradient", &dx),
+                ],
+            )?;
+        }
+    }
     Ok(dx)
 }
 
@@ -318,8 +342,9 @@ pub fn conv2d_backward_weight_with(
     let shape = [s.c_out, s.c_in, s.k, s.k];
     let [_, _, k] = s.gemm(Pass::BackwardWeight);
     // The splits actually dispatched once the chunks are rounded to whole tiles.
-    let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
+    let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
     let splits = k.div_ceil(chunk).max(1);
+    let gemm = s.gemm(Pass::BackwardWeight);
     let tensors = |out| {
         [
             ("input", x),
@@ -329,12 +354,28 @@ pub fn conv2d_backward_weight_with(
     };
     if splits == 1 {
         let dw = gpu.alloc(OP, &shape, DType::F32)?;
-        s.run(gpu, Pass::BackwardWeight, tile, 1, &tensors(&dw))?;
+        s.run(
+            gpu,
+            Pass::BackwardWeight,
+            tile,
+            1,
+            gemm,
+            [0; 6],
+            &tensors(&dw),
+        )?;
         return Ok(dw);
     }
     let len = shape.iter().product::<usize>();
     let part = gpu.alloc(OP, &[splits, len], DType::F32)?;
-    s.run(gpu, Pass::BackwardWeight, tile, splits, &tensors(&part))?;
+    s.run(
+        gpu,
+        Pass::BackwardWeight,
+        tile,
+        splits,
+        gemm,
+        [0; 6],
+        &tensors(&part),
+    )?;
     let dw = gpu.alloc(OP, &shape, DType::F32)?;
     gpu.dispatch(
         &kernels::SUM_ROWS,
