@@ -54,6 +54,10 @@ pub struct SubsetArgs {
     /// File of training-file indices to use instead, one per line.
     #[arg(long)]
     pub subset_indices: Option<PathBuf>,
+    /// Images of the largest class in the long-tailed subset [default: all the file holds];
+    /// smaller values give small subsets with the same imbalance, for quick runs.
+    #[arg(long, requires = "imbalance")]
+    pub max_class_size: Option<usize>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -104,6 +108,7 @@ impl SubsetArgs {
             &train.labels,
             &cifar.class_names,
             r,
+            self.max_class_size,
             self.subset_seed,
             &train.source,
         )?;
@@ -186,7 +191,8 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SamplerArgs {
-    #[arg(long, value_enum, default_value_t = SamplerKind::Open)]
+    /// Training method: how each epoch's images are drawn (and, for open, replaced by noise).
+    #[arg(long = "method", alias = "sampler", value_enum, default_value_t = SamplerKind::Open)]
     pub sampler: SamplerKind,
     /// First (0-based) epoch of re-sampling for drs/open.
     #[arg(long, default_value_t = 160)]
