@@ -38,14 +38,15 @@ pub struct FetchArgs {
 }
 
 /// Which training images to use.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SubsetArgs {
     #[arg(long, value_enum, default_value_t = DatasetKind::Cifar10)]
     pub dataset: DatasetKind,
     /// Data folder [default: $PURENOISE_DATA_DIR, else ./data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Long-tailed subset with this max/min class ratio (≥ 1) [default: the whole training file].
+    /// Long-tailed subset with this max/min class ratio (≥ 1) [default: 100 for `train`, the whole
+    /// training file for `dataset stats`].
     #[arg(long, conflicts_with = "subset_indices")]
     pub imbalance: Option<f64>,
     /// Seed of the numpy-legacy MT19937 subset selection (0 reproduces the reference subsets).
@@ -189,7 +190,7 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
     }
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SamplerArgs {
     /// Training method: how each epoch's images are drawn (and, for open, replaced by noise).
     #[arg(long = "method", alias = "sampler", value_enum, default_value_t = SamplerKind::Open)]
@@ -202,7 +203,7 @@ pub struct SamplerArgs {
     pub delta: f64,
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AugmentArgs {
     #[arg(long, value_enum, default_value_t = AugmentLevel::Full)]
     pub augment: AugmentLevel,
@@ -280,7 +281,7 @@ impl AugmentArgs {
 }
 
 /// Every data flag of a training run; flatten into the train command.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     #[command(flatten)]
     pub subset: SubsetArgs,
