@@ -15,5 +15,6 @@ pub mod params;
 pub mod random;
 pub mod reference;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};

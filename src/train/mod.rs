@@ -1,0 +1,3 @@
+//! Training: checkpoints and evaluation metrics.
+
+pub mod checkpoint;
