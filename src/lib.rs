@@ -14,6 +14,7 @@ pub mod optim;
 pub mod params;
 pub mod random;
 pub mod reference;
+pub mod report;
 pub mod tensor;
 pub mod train;
 
