@@ -271,6 +271,28 @@ fn bad_run_folders_are_clear_errors() {
         .write(&three)
         .unwrap();
     let msg = plot_err(&[&ten, &three]);
-    assert!(msg.contains("different classes (10 and 3)"), "{msg}");
+    assert!(
+        msg.contains("different classes (10 and 3 classes)"),
+        "{msg}"
+    );
+    // Refused before drawing: no figure was left behind.
+    assert!(!ten.join(LOSS_PNG).exists());
+
+    // A report whose per-class lists disagree.
+    let uneven = root.join("uneven");
+    make_run(&uneven, 2, 1.0, Some(|k| k));
+    let report = uneven.join("metrics.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    v["train_counts"].as_array_mut().unwrap().pop();
+    fs::write(&report, v.to_string()).unwrap();
+    assert_eq!(
+        plot_err(&[&uneven]),
+        format!(
+            "{}: 10 class names, 10 recalls and 9 training counts: the lists must have one \
+             entry per class",
+            report.display()
+        )
+    );
     fs::remove_dir_all(&root).unwrap();
 }

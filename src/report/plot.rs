@@ -133,11 +133,25 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
         Err(source) => {
             return Err(PlotError::Io {
                 what: "read",
-                path: json,
+                path: json.clone(),
                 source,
             })
         }
     };
+    if let Some(r) = &report {
+        let n = r.class_names.len();
+        if n == 0 || r.per_class_recall.len() != n || r.train_counts.len() != n {
+            return Err(PlotError::Format {
+                at: json.display().to_string(),
+                msg: format!(
+                    "{n} class names, {} recalls and {} training counts: the lists must have \
+                     one entry per class",
+                    r.per_class_recall.len(),
+                    r.train_counts.len()
+                ),
+            });
+        }
+    }
     Ok(Run {
         name,
         epochs,
@@ -169,6 +183,35 @@ pub fn run(args: &PlotArgs) -> Result<Vec<PathBuf>, PlotError> {
         .iter()
         .map(|d| read_run(d))
         .collect::<Result<Vec<_>, _>>()?;
+    // Checked before anything is drawn, so a refused comparison leaves no partial figures.
+    let with_report: Vec<(&str, &EvalReport)> = runs
+        .iter()
+        .filter_map(|r| r.report.as_ref().map(|rep| (r.name.as_str(), rep)))
+        .collect();
+    if let Some(&(first_name, base)) = with_report.first() {
+        for &(name, rep) in &with_report[1..] {
+            if rep.class_names != base.class_names {
+                return Err(PlotError::Input(format!(
+                    "runs {first_name} and {name} were evaluated on different classes ({} and \
+                     {} classes{}), so their per-class accuracies cannot share a chart",
+                    base.class_names.len(),
+                    rep.class_names.len(),
+                    if base.class_names.len() == rep.class_names.len() {
+                        ", other names"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+    }
+    for r in runs.iter().filter(|r| r.report.is_none()) {
+        eprintln!(
+            "note: run {} has no metrics.json (evaluate it with `purenoise eval`), so it has no \
+             per-class bars",
+            r.name
+        );
+    }
     let out = args.out.clone().unwrap_or_else(|| first.clone());
     std::fs::create_dir_all(&out).map_err(|source| PlotError::Io {
         what: "create folder",
@@ -212,28 +255,7 @@ pub fn run(args: &PlotArgs) -> Result<Vec<PathBuf>, PlotError> {
         written.push(path);
     }
 
-    for r in runs.iter().filter(|r| r.report.is_none()) {
-        eprintln!(
-            "note: run {} has no metrics.json (evaluate it with `purenoise eval`), so it has no \
-             per-class bars",
-            r.name
-        );
-    }
-    let with_report: Vec<(&str, &EvalReport)> = runs
-        .iter()
-        .filter_map(|r| r.report.as_ref().map(|rep| (r.name.as_str(), rep)))
-        .collect();
-    if let Some(&(first_name, base)) = with_report.first() {
-        for &(name, rep) in &with_report[1..] {
-            if rep.class_names != base.class_names {
-                return Err(PlotError::Input(format!(
-                    "runs {first_name} and {name} were evaluated on different classes ({} and \
-                     {}), so their per-class accuracies cannot share a chart",
-                    base.class_names.len(),
-                    rep.class_names.len()
-                )));
-            }
-        }
+    if !with_report.is_empty() {
         let path = out.join(PER_CLASS_PNG);
         bar_chart(&path, &with_report)?;
         written.push(path);
