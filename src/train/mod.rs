@@ -1,0 +1,4 @@
+//! Training: checkpoints and evaluation metrics.
+
+pub mod checkpoint;
+pub mod metrics;
