@@ -3,7 +3,8 @@
 mod common;
 use common::*;
 use purenoise::ops::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, ConvShape,
+    conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight,
+    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with, ConvShape, Tile,
 };
 use purenoise::reference::{self, Shape4};
 
@@ -15,8 +16,12 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([2, 4, 5, 5], [6, 4, 1, 1], 1, 0), // 1x1 stride 1
     ([1, 2, 4, 4], [3, 2, 3, 3], 1, 0), // no padding
     ([2, 17, 8, 8], [33, 17, 3, 3], 1, 1), // channels not a multiple of any tile
+    ([3, 9, 11, 9], [70, 9, 3, 3], 1, 1), // edge tiles in both GEMM dimensions
+    ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
 ];
 
+/// Every tile the kernels can be dispatched with, and weight-gradient reduction splits that do
+/// and do not divide the reduction evenly (the automatic choice is tested too).
 #[test]
 fn conv_kernels_match_reference() {
     let gpu = gpu();
@@ -27,36 +32,30 @@ fn conv_kernels_match_reference() {
         let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
         let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
         let want_y = reference::conv2d(&x, xs, &w, ws, stride, pad);
-        let y = conv2d_forward(&gpu, &xt, &wt, &s).unwrap();
-        assert_eq!(y.shape(), s.output_shape());
-        let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
-        assert_close(
-            &format!("forward {case}"),
-            &read(&gpu, &y),
-            &want_y,
-            1e-4,
-            1e-4,
-        );
-
         let dy = random(&mut rng, want_y.len());
         let dyt = upload(&gpu, &dy, &s.output_shape());
         let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
-        let dx = conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap();
-        let dw = conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap();
-        assert_close(
-            &format!("input grad {case}"),
-            &read(&gpu, &dx),
-            &want_dx,
-            1e-4,
-            1e-4,
-        );
-        assert_close(
-            &format!("weight grad {case}"),
-            &read(&gpu, &dw),
-            &want_dw,
-            1e-4,
-            1e-4,
-        );
+        let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
+        let check = |what: &str, got: &purenoise::tensor::Tensor, want: &[f64]| {
+            assert_close(&format!("{what} {case}"), &read(&gpu, got), want, 1e-4, 1e-4);
+        };
+
+        let y = conv2d_forward(&gpu, &xt, &wt, &s).unwrap();
+        assert_eq!(y.shape(), s.output_shape());
+        check("forward", &y, &want_y);
+        check("input grad", &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(), &want_dx);
+        check("weight grad", &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(), &want_dw);
+        for tile in Tile::ALL {
+            let with = format!("{tile:?}");
+            let y = conv2d_forward_with(&gpu, &xt, &wt, &s, tile).unwrap();
+            check(&format!("forward {with}"), &y, &want_y);
+            let dx = conv2d_backward_input_with(&gpu, &dyt, &wt, &s, tile).unwrap();
+            check(&format!("input grad {with}"), &dx, &want_dx);
+            for splits in [1, 2, 3] {
+                let dw = conv2d_backward_weight_with(&gpu, &xt, &dyt, &s, tile, splits).unwrap();
+                check(&format!("weight grad {with} {splits} splits"), &dw, &want_dw);
+            }
+        }
     }
 }
 

@@ -1,40 +1,51 @@
 // conv2d_backward_weight: dw[co,ci,ky,kx] = sum over n,oy,ox of dy[n,co,oy,ox] * x[n,ci,oy*s-p+ky,ox*s-p+kx]
-// Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], dw [Cout,Cin,K,K], f32 NCHW.
-// Workgroup: 256 threads per weight element, each summing a strided share of the N*Ho*Wo terms,
-// then workgroup_sum (lib/reduce.wgsl); a grid too large for x spills into y.
-// Bindings: 0 params (uniform, lib/conv_params.wgsl), 1 x (read), 2 dy (read), 3 dw (read_write).
+// as an implicit GEMM (lib/conv_gemm.wgsl) with m = (ci,ky,kx), n = co, k = (n,oy,ox). The long
+// k range is split across workgroups (z): split z writes its partial sums to part[z], which
+// src/ops/conv.rs sums with sum_rows (with one split, part is dw itself).
+// Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], part [splits,Cout,Cin*K*K], f32 NCHW.
+// Workgroup: WM*WN threads (override constants), each computing a TM x TN block of dw.
+// Bindings: 0 params (uniform, lib/conv_gemm.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
 
-//!include conv_params.wgsl
+//!include conv_gemm.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-//!include reduce.wgsl
+// One weight tap: its channel's offset in an image of x and (ky-p, kx-p).
+struct ARow { base: u32, ky: i32, kx: i32, valid: bool }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-    let wi = wid.y * nwg.x + wid.x;
-    // Uniform per workgroup, so every thread reaches the barriers below.
-    let in_range = wi < p.c_out * p.c_in * p.k * p.k;
-    let kx = wi % p.k;
-    let ky = (wi / p.k) % p.k;
-    let ci = (wi / (p.k * p.k)) % p.c_in;
-    let co = wi / (p.k * p.k * p.c_in);
-    var acc = 0.0;
-    let terms = select(0u, p.n * p.h_out * p.w_out, in_range);
-    for (var t = lid; t < terms; t += 256u) {
-        let ox = t % p.w_out;
-        let oy = (t / p.w_out) % p.h_out;
-        let n = t / (p.w_out * p.h_out);
-        let iy = i32(oy * p.stride + ky) - i32(p.pad);
-        let ix = i32(ox * p.stride + kx) - i32(p.pad);
-        if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) { continue; }
-        acc += dy[((n * p.c_out + co) * p.h_out + oy) * p.w_out + ox]
-             * x[((n * p.c_in + ci) * p.h + u32(iy)) * p.w + u32(ix)];
-    }
-    let total = workgroup_sum(lid, acc);
-    if (lid == 0u && in_range) { dw[wi] = total; }
+fn a_row(m: u32) -> ARow {
+    let ci = m / (KS * KS);
+    let ky = (m - ci * KS * KS) / KS;
+    let kx = m - ci * KS * KS - ky * KS;
+    return ARow(ci * p.h * p.w, i32(ky) - i32(p.pad), i32(kx) - i32(p.pad), m < p.m_total);
+}
+
+fn a_elem(r: ARow, k: u32) -> f32 {
+    let hw = p.h_out * p.w_out;
+    let img = div_small(k, hw);
+    let oy = div_small(k - img * hw, p.w_out);
+    let ox = k - img * hw - oy * p.w_out;
+    let iy = i32(oy * STRIDE) + r.ky;
+    let ix = i32(ox * STRIDE) + r.kx;
+    if (!r.valid || iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) { return 0.0; }
+    return x[img * p.c_in * p.h * p.w + r.base + u32(iy) * p.w + u32(ix)];
+}
+
+struct BCol { co: u32, valid: bool }
+
+fn b_col(n: u32) -> BCol { return BCol(n, n < p.n_total); }
+
+fn b_elem(c: BCol, k: u32) -> f32 {
+    if (!c.valid) { return 0.0; }
+    let hw = p.h_out * p.w_out;
+    let img = div_small(k, hw);
+    return dy[(img * p.c_out + c.co) * hw + k - img * hw];
+}
+
+fn c_store(m: u32, n: u32, split: u32, v: f32) {
+    if (m >= p.m_total || n >= p.n_total) { return; }
+    part[(split * p.n_total + n) * p.m_total + m] = v;
 }

@@ -23,7 +23,7 @@ macro_rules! libraries {
 
 libraries![
     "bn_routing.wgsl",
-    "conv_params.wgsl",
+    "conv_gemm.wgsl",
     "random.wgsl",
     "reduce.wgsl"
 ];

@@ -3,7 +3,7 @@
 
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, Kernel, WORKGROUP};
+use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::tensor::{DType, Tensor};
 
 /// The sizes of one convolution, checked once and shared by its three kernels.
@@ -78,41 +78,151 @@ impl ConvShape {
         (self.n * self.c_out * self.h_out * self.w_out * self.c_in * self.k * self.k) as u64
     }
 
-    fn params(&self) -> [u32; 10] {
-        [
-            self.n,
-            self.c_in,
-            self.h,
-            self.w,
-            self.c_out,
-            self.h_out,
-            self.w_out,
-            self.k,
-            self.stride,
-            self.pad,
-        ]
-        .map(|v| v as u32)
+    /// The three GEMM views (rows, columns, reduction) of this convolution.
+    fn gemm(&self, pass: Pass) -> [usize; 3] {
+        let (spatial_in, spatial_out) = (self.n * self.h * self.w, self.n * self.h_out * self.w_out);
+        let taps = self.k * self.k;
+        match pass {
+            Pass::Forward => [spatial_out, self.c_out, self.c_in * taps],
+            Pass::BackwardInput => [spatial_in, self.c_in, self.c_out * taps],
+            Pass::BackwardWeight => [self.c_in * taps, self.c_out, spatial_out],
+        }
     }
 
     fn run(
         &self,
         gpu: &Gpu,
-        kernel: &Kernel,
+        pass: Pass,
+        tile: Tile,
+        splits: usize,
         tensors: &[(&str, &Tensor)],
-        groups: [u32; 3],
     ) -> Result<()> {
-        gpu.dispatch(kernel, &[], &self.params(), tensors, groups)
+        let kernel = match pass {
+            Pass::Forward => &kernels::CONV2D_FORWARD,
+            Pass::BackwardInput => &kernels::CONV2D_BACKWARD_INPUT,
+            Pass::BackwardWeight => &kernels::CONV2D_BACKWARD_WEIGHT,
+        };
+        tile.check()?;
+        let [m, n, k] = self.gemm(pass);
+        // The kernels divide row and reduction indices through f32 (exact below 2^22).
+        let largest = m.max(k).max(self.n * self.h * self.w);
+        if largest >= 1 << 22 {
+            return shape_err(
+                "conv2d",
+                format!("{self:?} has {largest} positions, over the kernels' 2^22; split the batch"),
+            );
+        }
+        let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
+        let params = [
+            self.n, self.c_in, self.h, self.w, self.c_out, self.h_out, self.w_out, self.pad, m, n,
+            k, chunk,
+        ]
+        .map(|v| v as u32);
+        let groups = [
+            m.div_ceil(tile.wm * tile.tm),
+            n.div_ceil(tile.wn * tile.tn),
+            k.div_ceil(chunk).max(1),
+        ]
+        .map(|g| g as u32);
+        gpu.dispatch(kernel, &tile.overrides(self), &params, tensors, groups)
     }
 }
 
+/// Which of the three convolution GEMMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
+}
+
+/// The blocking of the implicit-GEMM kernels (override constants of lib/conv_gemm.wgsl): a
+/// workgroup of `wm` x `wn` threads, each computing `tm` x `tn` outputs, stepping `bk` along the
+/// reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tile {
+    pub wm: usize,
+    pub wn: usize,
+    pub tm: usize,
+    pub tn: usize,
+    pub bk: usize,
+}
+
+impl Tile {
+    /// Every tile [`Tile::choose`] can return (the tests run each of them).
+    pub const ALL: [Tile; 2] = [
+        Tile { wm: 8, wn: 8, tm: 8, tn: 8, bk: 16 },
+        Tile { wm: 16, wn: 4, tm: 8, tn: 4, bk: 16 },
+    ];
+
+    /// The tile for a GEMM with `n` columns: 64 columns per workgroup where there are that many,
+    /// else 16, so narrow layers (16 or 32 channels) do not compute mostly padding.
+    pub fn choose(n: usize) -> Tile {
+        if n >= 64 {
+            Tile::ALL[0]
+        } else {
+            Tile::ALL[1]
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let threads = self.wm * self.wn;
+        let ok = [4, 8].contains(&self.tm)
+            && [4, 8].contains(&self.tn)
+            && self.bk > 0
+            && threads <= 256
+            && threads % (self.wm * self.tm / 4) == 0
+            && threads % (self.wn * self.tn / 4) == 0
+            && (self.wm * self.tm + self.wn * self.tn) * self.bk * 4 <= 16 * 1024;
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::Invalid(format!("conv2d: unsupported tile {self:?}")))
+        }
+    }
+
+    fn overrides(&self, s: &ConvShape) -> [(&'static str, f64); 7] {
+        [
+            ("WM", self.wm as f64),
+            ("WN", self.wn as f64),
+            ("TM", self.tm as f64),
+            ("TN", self.tn as f64),
+            ("BK", self.bk as f64),
+            ("KS", s.k as f64),
+            ("STRIDE", s.stride as f64),
+        ]
+    }
+}
+
+/// Reduction splits for the weight gradient: enough workgroups to fill a device (a few hundred),
+/// while every split keeps at least a few tiles of the reduction.
+pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
+    let [m, n, k] = s.gemm(Pass::BackwardWeight);
+    let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
+    let by_occupancy = 256usize.div_ceil(tiles);
+    let by_length = (k / (tile.bk * 8)).max(1);
+    by_occupancy.min(by_length)
+}
+
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
+    let [_, n, _] = s.gemm(Pass::Forward);
+    conv2d_forward_with(gpu, x, weight, s, Tile::choose(n))
+}
+
+pub fn conv2d_forward_with(
+    gpu: &Gpu,
+    x: &Tensor,
+    weight: &Tensor,
+    s: &ConvShape,
+    tile: Tile,
+) -> Result<Tensor> {
     let y = gpu.alloc("conv2d", &s.output_shape(), DType::F32)?;
-    let groups = gpu.grid(y.numel() as u64, WORKGROUP);
     s.run(
         gpu,
-        &kernels::CONV2D_FORWARD,
+        Pass::Forward,
+        tile,
+        1,
         &[("input", x), ("weight", weight), ("output", &y)],
-        groups,
     )?;
     Ok(y)
 }
@@ -123,36 +233,72 @@ pub fn conv2d_backward_input(
     weight: &Tensor,
     s: &ConvShape,
 ) -> Result<Tensor> {
+    let [_, n, _] = s.gemm(Pass::BackwardInput);
+    conv2d_backward_input_with(gpu, dy, weight, s, Tile::choose(n))
+}
+
+pub fn conv2d_backward_input_with(
+    gpu: &Gpu,
+    dy: &Tensor,
+    weight: &Tensor,
+    s: &ConvShape,
+    tile: Tile,
+) -> Result<Tensor> {
     dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
     let dx = gpu.alloc("conv2d backward", &[s.n, s.c_in, s.h, s.w], DType::F32)?;
-    let groups = gpu.grid(dx.numel() as u64, WORKGROUP);
     s.run(
         gpu,
-        &kernels::CONV2D_BACKWARD_INPUT,
+        Pass::BackwardInput,
+        tile,
+        1,
         &[
             ("output gradient", dy),
             ("weight", weight),
             ("input gradient", &dx),
         ],
-        groups,
     )?;
     Ok(dx)
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
-    let dw = gpu.alloc("conv2d backward", &[s.c_out, s.c_in, s.k, s.k], DType::F32)?;
-    // One workgroup per weight element.
-    let groups = gpu.grid(dw.numel() as u64, 1);
-    s.run(
-        gpu,
-        &kernels::CONV2D_BACKWARD_WEIGHT,
-        &[
-            ("input", x),
-            ("output gradient", dy),
-            ("weight gradient", &dw),
-        ],
-        groups,
+    let [_, n, _] = s.gemm(Pass::BackwardWeight);
+    let tile = Tile::choose(n);
+    conv2d_backward_weight_with(gpu, x, dy, s, tile, weight_splits(s, tile))
+}
+
+/// The weight gradient with the reduction over N*Ho*Wo split `splits` ways: each split writes
+/// its partial sums, and a column-sum pass adds them up.
+pub fn conv2d_backward_weight_with(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    s: &ConvShape,
+    tile: Tile,
+    splits: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d backward";
+    dy.expect_shape(OP, "output gradient", &s.output_shape())?;
+    let shape = [s.c_out, s.c_in, s.k, s.k];
+    let [_, _, k] = s.gemm(Pass::BackwardWeight);
+    // The splits actually dispatched once the chunks are rounded to whole tiles.
+    let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
+    let splits = k.div_ceil(chunk).max(1);
+    let tensors = |out| [("input", x), ("output gradient", dy), ("weight gradient", out)];
+    if splits == 1 {
+        let dw = gpu.alloc(OP, &shape, DType::F32)?;
+        s.run(gpu, Pass::BackwardWeight, tile, 1, &tensors(&dw))?;
+        return Ok(dw);
+    }
+    let len = shape.iter().product::<usize>();
+    let part = gpu.alloc(OP, &[splits, len], DType::F32)?;
+    s.run(gpu, Pass::BackwardWeight, tile, splits, &tensors(&part))?;
+    let dw = gpu.alloc(OP, &shape, DType::F32)?;
+    gpu.dispatch(
+        &kernels::SUM_ROWS,
+        &[],
+        &[splits as u32, len as u32],
+        &[("partial weight gradients", &part), ("weight gradient", &dw)],
+        gpu.grid(len as u64, WORKGROUP),
     )?;
     Ok(dw)
 }

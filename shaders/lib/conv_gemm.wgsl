@@ -1,0 +1,147 @@
+// Implicit-GEMM core shared by the three convolution kernels: C[m,n] = sum over k of A(m,k) B(k,n),
+// where the including kernel says what A, B and C are through its index functions
+// (a_row/a_elem, b_col/b_elem, c_store), so no im2col matrix is ever materialized.
+//
+// A workgroup of WM x WN threads computes a BM x BN tile of C (BM = WM*TM, BN = WN*TN). Per step
+// of BK along k it gathers the A and B tiles into workgroup memory as vec4s, then every thread
+// accumulates its TM x TN block in registers from vec4 reads: on a GPU that is TM+TN shared
+// reads per TM*TN FMAs; on lavapipe, where every memory read costs a per-lane loop, it is what
+// keeps the FMA units busy. Workgroup z takes the k range [z*k_chunk, (z+1)*k_chunk) (split-K;
+// k_chunk = k_total without a split).
+//
+// Tile sizes, the kernel size and the stride are override constants, so loops over them unroll
+// and divisions by them become multiplications. src/ops/conv.rs checks the tile constraints:
+// TM, TN in {4, 8}; WM*WN divisible by WM*TM/4 and by WN*TN/4.
+
+override WM: u32 = 8u;
+override WN: u32 = 8u;
+override TM: u32 = 8u;
+override TN: u32 = 8u;
+override BK: u32 = 16u;
+override KS: u32 = 3u;
+override STRIDE: u32 = 1u;
+
+// The sizes of one convolution (src/ops/conv.rs fills them in this order): input
+// [n, c_in, h, w], weight [c_out, c_in, KS, KS], output [n, c_out, h_out, w_out]; then the GEMM
+// view of the kernel at hand.
+struct Params {
+    n: u32, c_in: u32, h: u32, w: u32,
+    c_out: u32, h_out: u32, w_out: u32, pad: u32,
+    m_total: u32, n_total: u32, k_total: u32, k_chunk: u32,
+}
+
+// a / b for a < 2^22 through f32: vector units divide floats but not integers (lavapipe turns a
+// u32 division by a runtime value into one scalar division per lane). The estimate is within one
+// of the quotient; the two selects make it exact.
+fn div_small(a: u32, b: u32) -> u32 {
+    var q = u32(f32(a) / f32(b));
+    q = select(q, q - 1u, q * b > a);
+    q = select(q, q + 1u, (q + 1u) * b <= a);
+    return q;
+}
+
+var<workgroup> a_tile: array<vec4<f32>, BK * WM * TM / 4u>;
+var<workgroup> b_tile: array<vec4<f32>, BK * WN * TN / 4u>;
+
+@compute @workgroup_size(WM * WN)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+    let am = WM * TM / 4u; // vec4s per k row of the A tile
+    let bn = WN * TN / 4u;
+    let threads = WM * WN;
+    let m0 = wid.x * WM * TM;
+    let n0 = wid.y * WN * TN;
+    let k_begin = wid.z * p.k_chunk;
+    let k_end = min(p.k_total, k_begin + p.k_chunk);
+
+    // Each thread gathers one vec4 column of each tile (fixed m or n) at every threads/am-th
+    // k row, so the per-row index work (divisions included) is done once here.
+    let fa = lid % am;
+    let fb = lid % bn;
+    var arow: array<ARow, 4>;
+    var bcol: array<BCol, 4>;
+    for (var c = 0u; c < 4u; c++) {
+        arow[c] = a_row(m0 + fa * 4u + c);
+        bcol[c] = b_col(n0 + fb * 4u + c);
+    }
+
+    // Thread (tm, tn) owns the vec4 columns tm and tm+WM of A and tn and tn+WN of B (the second
+    // ones when TM or TN is 8): adjacent threads read adjacent vec4s (no bank conflicts on GPUs).
+    // The accumulators are four named 4x4 blocks and the guards compare constants, so the code
+    // is straight-line after specialization: lavapipe keeps a loop-indexed accumulator array
+    // in memory, which made the first version of this loop six times slower.
+    let tm = lid % WM;
+    let tn = lid / WM;
+    var c00: Block;
+    var c01: Block;
+    var c10: Block;
+    var c11: Block;
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+        for (var kk = lid / am; kk < BK; kk += threads / am) {
+            let k = k0 + kk;
+            var v = vec4(0.0);
+            if (k < k_end) {
+                v = vec4(a_elem(arow[0], k), a_elem(arow[1], k), a_elem(arow[2], k),
+                         a_elem(arow[3], k));
+            }
+            a_tile[kk * am + fa] = v;
+        }
+        for (var kk = lid / bn; kk < BK; kk += threads / bn) {
+            let k = k0 + kk;
+            var v = vec4(0.0);
+            if (k < k_end) {
+                v = vec4(b_elem(bcol[0], k), b_elem(bcol[1], k), b_elem(bcol[2], k),
+                         b_elem(bcol[3], k));
+            }
+            b_tile[kk * bn + fb] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            let a0 = a_tile[kk * am + tm];
+            let b0 = b_tile[kk * bn + tn];
+            c00 = outer(a0, b0, c00);
+            if (TM > 4u) {
+                let a1 = a_tile[kk * am + WM + tm];
+                c10 = outer(a1, b0, c10);
+                if (TN > 4u) {
+                    c11 = outer(a1, b_tile[kk * bn + WN + tn], c11);
+                }
+            }
+            if (TN > 4u) {
+                c01 = outer(a0, b_tile[kk * bn + WN + tn], c01);
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let ma = m0 + tm * 4u;
+    let mb = m0 + (WM + tm) * 4u;
+    let na = n0 + tn * 4u;
+    let nb = n0 + (WN + tn) * 4u;
+    store_block(ma, na, wid.z, c00);
+    if (TM > 4u) { store_block(mb, na, wid.z, c10); }
+    if (TN > 4u) { store_block(ma, nb, wid.z, c01); }
+    if (TM > 4u && TN > 4u) { store_block(mb, nb, wid.z, c11); }
+}
+
+// A 4x4 block of C: c[j] holds rows m..m+3 of column n+j.
+struct Block { c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32> }
+
+// acc + a b^T for a column of four rows and a row of four columns.
+fn outer(a: vec4<f32>, b: vec4<f32>, acc: Block) -> Block {
+    return Block(fma(a, vec4(b.x), acc.c0), fma(a, vec4(b.y), acc.c1),
+                 fma(a, vec4(b.z), acc.c2), fma(a, vec4(b.w), acc.c3));
+}
+
+fn store_block(m: u32, n: u32, split: u32, blk: Block) {
+    store_column(m, n, split, blk.c0);
+    store_column(m, n + 1u, split, blk.c1);
+    store_column(m, n + 2u, split, blk.c2);
+    store_column(m, n + 3u, split, blk.c3);
+}
+
+fn store_column(m: u32, n: u32, split: u32, v: vec4<f32>) {
+    c_store(m, n, split, v.x);
+    c_store(m + 1u, n, split, v.y);
+    c_store(m + 2u, n, split, v.z);
+    c_store(m + 3u, n, split, v.w);
+}
