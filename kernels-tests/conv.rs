@@ -37,14 +37,28 @@ fn conv_kernels_match_reference() {
         let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
         let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
         let check = |what: &str, got: &purenoise::tensor::Tensor, want: &[f64]| {
-            assert_close(&format!("{what} {case}"), &read(&gpu, got), want, 1e-4, 1e-4);
+            assert_close(
+                &format!("{what} {case}"),
+                &read(&gpu, got),
+                want,
+                1e-4,
+                1e-4,
+            );
         };
 
         let y = conv2d_forward(&gpu, &xt, &wt, &s).unwrap();
         assert_eq!(y.shape(), s.output_shape());
         check("forward", &y, &want_y);
-        check("input grad", &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(), &want_dx);
-        check("weight grad", &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(), &want_dw);
+        check(
+            "input grad",
+            &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(),
+            &want_dx,
+        );
+        check(
+            "weight grad",
+            &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
+            &want_dw,
+        );
         for tile in Tile::ALL {
             let with = format!("{tile:?}");
             let y = conv2d_forward_with(&gpu, &xt, &wt, &s, tile).unwrap();
@@ -53,7 +67,11 @@ fn conv_kernels_match_reference() {
             check(&format!("input grad {with}"), &dx, &want_dx);
             for splits in [1, 2, 3] {
                 let dw = conv2d_backward_weight_with(&gpu, &xt, &dyt, &s, tile, splits).unwrap();
-                check(&format!("weight grad {with} {splits} splits"), &dw, &want_dw);
+                check(
+                    &format!("weight grad {with} {splits} splits"),
+                    &dw,
+                    &want_dw,
+                );
             }
         }
     }

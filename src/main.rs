@@ -113,9 +113,18 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)");
             })?;
             let outcome = match resume {
-                Some(dir) => run::resume(&gpu, &dir, &STOP)?,
+                Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
                 None => run::train(&gpu, *args, &STOP)?,
             };
+            if let Some(rows) = gpu.profile() {
+                eprintln!("kernel time (PURENOISE_PROFILE: each dispatch timed alone)");
+                for (kernel, count, time) in rows {
+                    eprintln!(
+                        "{kernel:>24} {count:>7} dispatches {:>9.3} s",
+                        time.as_secs_f64()
+                    );
+                }
+            }
             if !outcome.interrupted {
                 println!("run folder: {}", outcome.run_dir.display());
             }

@@ -64,6 +64,8 @@ pub struct Inner {
     params_buffer: RefCell<Option<wgpu::Buffer>>,
     errors: Arc<Mutex<Vec<String>>>,
     submissions: Cell<u64>,
+    /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
+    profile: Option<RefCell<HashMap<&'static str, (u32, std::time::Duration)>>>,
 }
 
 /// Flush on our own once this many commands are waiting, so recording never grows unbounded.
@@ -110,6 +112,7 @@ impl Gpu {
             params_buffer: RefCell::default(),
             errors,
             submissions: Cell::new(0),
+            profile: std::env::var_os("PURENOISE_PROFILE").map(|_| RefCell::default()),
         })))
     }
 
@@ -465,6 +468,12 @@ impl Gpu {
             .iter()
             .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
+        let profile_start = self.0.profile.as_ref().map(|_| {
+            // Profiling times each dispatch alone: drain what came before it first.
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            std::time::Instant::now()
+        });
         self.push(Command::Dispatch {
             kernel: kernel.name,
             pipeline,
@@ -473,7 +482,25 @@ impl Gpu {
             bindings,
             groups,
         });
+        if let (Some(start), Some(profile)) = (profile_start, &self.0.profile) {
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            let mut p = profile.borrow_mut();
+            let entry = p.entry(kernel.name).or_default();
+            entry.0 += 1;
+            entry.1 += start.elapsed();
+        }
         Ok(())
+    }
+
+    /// Per-kernel (dispatches, wall time), when the device was opened with profiling: each
+    /// dispatch is then submitted and waited for alone, so totals are slower than a real run but
+    /// show where the time goes.
+    pub fn profile(&self) -> Option<Vec<(&'static str, u32, std::time::Duration)>> {
+        let p = self.0.profile.as_ref()?.borrow();
+        let mut rows: Vec<_> = p.iter().map(|(k, (n, t))| (*k, *n, *t)).collect();
+        rows.sort_by(|a, b| b.2.cmp(&a.2));
+        Some(rows)
     }
 
     /// Workgroup counts covering `threads` invocations of a 1-D kernel with `per_group` threads

@@ -80,7 +80,8 @@ impl ConvShape {
 
     /// The three GEMM views (rows, columns, reduction) of this convolution.
     fn gemm(&self, pass: Pass) -> [usize; 3] {
-        let (spatial_in, spatial_out) = (self.n * self.h * self.w, self.n * self.h_out * self.w_out);
+        let (spatial_in, spatial_out) =
+            (self.n * self.h * self.w, self.n * self.h_out * self.w_out);
         let taps = self.k * self.k;
         match pass {
             Pass::Forward => [spatial_out, self.c_out, self.c_in * taps],
@@ -109,7 +110,9 @@ impl ConvShape {
         if largest >= 1 << 22 {
             return shape_err(
                 "conv2d",
-                format!("{self:?} has {largest} positions, over the kernels' 2^22; split the batch"),
+                format!(
+                    "{self:?} has {largest} positions, over the kernels' 2^22; split the batch"
+                ),
             );
         }
         let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
@@ -151,8 +154,20 @@ pub struct Tile {
 impl Tile {
     /// Every tile [`Tile::choose`] can return (the tests run each of them).
     pub const ALL: [Tile; 2] = [
-        Tile { wm: 8, wn: 8, tm: 8, tn: 8, bk: 16 },
-        Tile { wm: 16, wn: 4, tm: 8, tn: 4, bk: 16 },
+        Tile {
+            wm: 8,
+            wn: 8,
+            tm: 8,
+            tn: 8,
+            bk: 16,
+        },
+        Tile {
+            wm: 16,
+            wn: 4,
+            tm: 8,
+            tn: 4,
+            bk: 16,
+        },
     ];
 
     /// The tile for a GEMM with `n` columns: 64 columns per workgroup where there are that many,
@@ -177,7 +192,9 @@ impl Tile {
         if ok {
             Ok(())
         } else {
-            Err(crate::Error::Invalid(format!("conv2d: unsupported tile {self:?}")))
+            Err(crate::Error::Invalid(format!(
+                "conv2d: unsupported tile {self:?}"
+            )))
         }
     }
 
@@ -283,7 +300,13 @@ pub fn conv2d_backward_weight_with(
     // The splits actually dispatched once the chunks are rounded to whole tiles.
     let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk) * tile.bk;
     let splits = k.div_ceil(chunk).max(1);
-    let tensors = |out| [("input", x), ("output gradient", dy), ("weight gradient", out)];
+    let tensors = |out| {
+        [
+            ("input", x),
+            ("output gradient", dy),
+            ("weight gradient", out),
+        ]
+    };
     if splits == 1 {
         let dw = gpu.alloc(OP, &shape, DType::F32)?;
         s.run(gpu, Pass::BackwardWeight, tile, 1, &tensors(&dw))?;
@@ -297,7 +320,10 @@ pub fn conv2d_backward_weight_with(
         &kernels::SUM_ROWS,
         &[],
         &[splits as u32, len as u32],
-        &[("partial weight gradients", &part), ("weight gradient", &dw)],
+        &[
+            ("partial weight gradients", &part),
+            ("weight gradient", &dw),
+        ],
         gpu.grid(len as u64, WORKGROUP),
     )?;
     Ok(dw)

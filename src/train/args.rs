@@ -94,8 +94,10 @@ pub struct TrainArgs {
     /// Do not download the dataset when the data folder lacks it.
     #[arg(long)]
     pub no_download: bool,
-    /// Stop after this many optimizer steps (the run can be resumed).
+    /// Stop after this many optimizer steps in all (the run can be resumed; with --resume it
+    /// applies to the resumed run).
     #[arg(long)]
+    #[serde(skip)]
     pub max_steps: Option<usize>,
 }
 

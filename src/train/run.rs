@@ -118,17 +118,19 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
     trainer.run(Position::default(), stop)
 }
 
-/// Continues an interrupted run from its folder's last checkpoint, with its saved flags.
-pub fn resume(gpu: &Gpu, run_dir: &Path, stop: &AtomicBool) -> Result<Outcome> {
+/// Continues an interrupted run from its folder's last checkpoint, with its saved flags
+/// (`max_steps` is this invocation's own limit).
+pub fn resume(gpu: &Gpu, run_dir: &Path, max_steps: Option<usize>, stop: &AtomicBool) -> Result<Outcome> {
     let config_path = run_dir.join(CONFIG_FILE);
     let text = fs::read_to_string(&config_path)
         .map_err(|e| TrainError::io("read the run configuration", &config_path, e))?;
-    let args: TrainArgs = serde_json::from_str(&text).map_err(|e| {
+    let mut args: TrainArgs = serde_json::from_str(&text).map_err(|e| {
         TrainError::Other(format!(
             "{}: not a purenoise run configuration: {e}",
             config_path.display()
         ))
     })?;
+    args.max_steps = max_steps;
     let ckpt_path = run_dir.join(LAST);
     let ckpt = checkpoint::load(&ckpt_path)?;
     let position: Position =
