@@ -499,7 +499,7 @@ impl Gpu {
     pub fn profile(&self) -> Option<Vec<(&'static str, u32, std::time::Duration)>> {
         let p = self.0.profile.as_ref()?.borrow();
         let mut rows: Vec<_> = p.iter().map(|(k, (n, t))| (*k, *n, *t)).collect();
-        rows.sort_by(|a, b| b.2.cmp(&a.2));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.2));
         Some(rows)
     }
 
