@@ -6,6 +6,7 @@
 //! against.
 
 pub mod autograd;
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;

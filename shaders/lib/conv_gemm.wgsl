@@ -9,9 +9,13 @@
 // keeps the FMA units busy. Workgroup z takes the k range [z*k_chunk, (z+1)*k_chunk) (split-K;
 // k_chunk = k_total without a split).
 //
+// The index functions must not branch around their loads: lavapipe turns every load into a
+// loop over its SIMD lanes, and one under a divergent branch costs more than a wasted load, so
+// they clamp the index (in range even for rows and columns past the edge) and select zero.
+//
 // Tile sizes, the kernel size and the stride are override constants, so loops over them unroll
 // and divisions by them become multiplications. src/ops/conv.rs checks the tile constraints:
-// TM, TN in {4, 8}; WM*WN divisible by WM*TM/4 and by WN*TN/4.
+// TM, TN in {4, 8, 12, 16}; WM*WN divisible by WM*TM/4 and by WN*TN/4.
 
 override WM: u32 = 8u;
 override WN: u32 = 8u;
@@ -64,17 +68,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         bcol[c] = b_col(n0 + fb * 4u + c);
     }
 
-    // Thread (tm, tn) owns the vec4 columns tm and tm+WM of A and tn and tn+WN of B (the second
-    // ones when TM or TN is 8): adjacent threads read adjacent vec4s (no bank conflicts on GPUs).
-    // The accumulators are four named 4x4 blocks and the guards compare constants, so the code
-    // is straight-line after specialization: lavapipe keeps a loop-indexed accumulator array
-    // in memory, which made the first version of this loop six times slower.
+    // Thread (tm, tn) owns the vec4 columns tm, tm+WM, … (TM/4 of them) of A and tn, tn+WN, …
+    // of B: adjacent threads read adjacent vec4s (no bank conflicts on GPUs). The accumulators
+    // are sixteen named 4x4 blocks (c<i><j>: A column i, B column j) and every guard compares
+    // constants, so the loop body is straight-line code once specialized: lavapipe keeps a
+    // loop-indexed accumulator array in memory (six times slower), and each of its workgroup
+    // reads costs a loop over the SIMD lanes, so a thread needs many FMAs per read.
     let tm = lid % WM;
     let tn = lid / WM;
     var c00: Block;
     var c01: Block;
+    var c02: Block;
+    var c03: Block;
     var c10: Block;
     var c11: Block;
+    var c12: Block;
+    var c13: Block;
+    var c20: Block;
+    var c21: Block;
+    var c22: Block;
+    var c23: Block;
+    var c30: Block;
+    var c31: Block;
+    var c32: Block;
+    var c33: Block;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         for (var kk = lid / am; kk < BK; kk += threads / am) {
             let k = k0 + kk;
@@ -96,31 +113,84 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = a_tile[kk * am + tm];
-            let b0 = b_tile[kk * bn + tn];
-            c00 = outer(a0, b0, c00);
-            if (TM > 4u) {
-                let a1 = a_tile[kk * am + WM + tm];
-                c10 = outer(a1, b0, c10);
-                if (TN > 4u) {
-                    c11 = outer(a1, b_tile[kk * bn + WN + tn], c11);
-                }
-            }
-            if (TN > 4u) {
-                c01 = outer(a0, b_tile[kk * bn + WN + tn], c01);
-            }
+            let ak = kk * am + tm;
+            let bk = kk * bn + tn;
+            var a: array<vec4<f32>, 4>;
+            var b: array<vec4<f32>, 4>;
+            a[0] = a_tile[ak];
+            if (TM > 4u) { a[1] = a_tile[ak + 1u * WM]; }
+            if (TM > 8u) { a[2] = a_tile[ak + 2u * WM]; }
+            if (TM > 12u) { a[3] = a_tile[ak + 3u * WM]; }
+            b[0] = b_tile[bk];
+            if (TN > 4u) { b[1] = b_tile[bk + 1u * WN]; }
+            if (TN > 8u) { b[2] = b_tile[bk + 2u * WN]; }
+            if (TN > 12u) { b[3] = b_tile[bk + 3u * WN]; }
+            c00 = outer(a[0], b[0], c00);
+            if (TN > 4u) { c01 = outer(a[0], b[1], c01); }
+            if (TN > 8u) { c02 = outer(a[0], b[2], c02); }
+            if (TN > 12u) { c03 = outer(a[0], b[3], c03); }
+            if (TM > 4u) { c10 = outer(a[1], b[0], c10); }
+            if (TM > 4u && TN > 4u) { c11 = outer(a[1], b[1], c11); }
+            if (TM > 4u && TN > 8u) { c12 = outer(a[1], b[2], c12); }
+            if (TM > 4u && TN > 12u) { c13 = outer(a[1], b[3], c13); }
+            if (TM > 8u) { c20 = outer(a[2], b[0], c20); }
+            if (TM > 8u && TN > 4u) { c21 = outer(a[2], b[1], c21); }
+            if (TM > 8u && TN > 8u) { c22 = outer(a[2], b[2], c22); }
+            if (TM > 8u && TN > 12u) { c23 = outer(a[2], b[3], c23); }
+            if (TM > 12u) { c30 = outer(a[3], b[0], c30); }
+            if (TM > 12u && TN > 4u) { c31 = outer(a[3], b[1], c31); }
+            if (TM > 12u && TN > 8u) { c32 = outer(a[3], b[2], c32); }
+            if (TM > 12u && TN > 12u) { c33 = outer(a[3], b[3], c33); }
         }
         workgroupBarrier();
     }
 
-    let ma = m0 + tm * 4u;
-    let mb = m0 + (WM + tm) * 4u;
-    let na = n0 + tn * 4u;
-    let nb = n0 + (WN + tn) * 4u;
-    store_block(ma, na, wid.z, c00);
-    if (TM > 4u) { store_block(mb, na, wid.z, c10); }
-    if (TN > 4u) { store_block(ma, nb, wid.z, c01); }
-    if (TM > 4u && TN > 4u) { store_block(mb, nb, wid.z, c11); }
+    store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c00);
+    if (TN > 4u) {
+        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c01);
+    }
+    if (TN > 8u) {
+        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c02);
+    }
+    if (TN > 12u) {
+        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c03);
+    }
+    if (TM > 4u) {
+        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c10);
+    }
+    if (TM > 4u && TN > 4u) {
+        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c11);
+    }
+    if (TM > 4u && TN > 8u) {
+        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c12);
+    }
+    if (TM > 4u && TN > 12u) {
+        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c13);
+    }
+    if (TM > 8u) {
+        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c20);
+    }
+    if (TM > 8u && TN > 4u) {
+        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c21);
+    }
+    if (TM > 8u && TN > 8u) {
+        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c22);
+    }
+    if (TM > 8u && TN > 12u) {
+        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c23);
+    }
+    if (TM > 12u) {
+        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c30);
+    }
+    if (TM > 12u && TN > 4u) {
+        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c31);
+    }
+    if (TM > 12u && TN > 8u) {
+        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c32);
+    }
+    if (TM > 12u && TN > 12u) {
+        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c33);
+    }
 }
 
 // A 4x4 block of C: c[j] holds rows m..m+3 of column n+j.

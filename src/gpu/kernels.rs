@@ -63,6 +63,8 @@ kernels! {
     NOISE = "noise",
     SHORTCUT_FORWARD = "shortcut_forward",
     SHORTCUT_BACKWARD = "shortcut_backward",
+    BENCH_FMA = "bench_fma",
+    BENCH_COPY = "bench_copy",
 }
 
 /// The kernel's source with `//!include` lines replaced by the library they name.

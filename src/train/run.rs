@@ -120,7 +120,12 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
 
 /// Continues an interrupted run from its folder's last checkpoint, with its saved flags
 /// (`max_steps` is this invocation's own limit).
-pub fn resume(gpu: &Gpu, run_dir: &Path, max_steps: Option<usize>, stop: &AtomicBool) -> Result<Outcome> {
+pub fn resume(
+    gpu: &Gpu,
+    run_dir: &Path,
+    max_steps: Option<usize>,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
     let config_path = run_dir.join(CONFIG_FILE);
     let text = fs::read_to_string(&config_path)
         .map_err(|e| TrainError::io("read the run configuration", &config_path, e))?;

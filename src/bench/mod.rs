@@ -1,0 +1,104 @@
+//! `purenoise bench peak|kernels`: the adapter's own ceilings (f32 FMA throughput, memory
+//! bandwidth) measured in the same run, and every convolution shape of a model (forward,
+//! backward-data, backward-weight) plus the elementwise kernels against them. Every report is
+//! a table (`Display`) and a JSON record (`Serialize`) naming the adapter, driver and settings.
+//!
+//! Times are wall clock around submit-and-wait (the runtime records many dispatches into one
+//! submission and offers no per-pass timestamps yet), median of repeats after warm-up; each
+//! report says so in its `clock` field.
+
+pub mod kernels;
+pub mod peak;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
+pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
+
+/// How times were taken, for the record.
+pub const CLOCK: &str = "wall clock around submit and wait, median of repeats after warm-up";
+
+/// The adapter a report was measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterRecord {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    /// Whether the adapter offers timestamp queries (not used yet: see [`CLOCK`]).
+    pub timestamp_queries: bool,
+}
+
+impl AdapterRecord {
+    pub fn of(gpu: &Gpu) -> AdapterRecord {
+        let info = gpu.info();
+        AdapterRecord {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            timestamp_queries: gpu
+                .device()
+                .features()
+                .contains(wgpu::Features::TIMESTAMP_QUERY),
+        }
+    }
+}
+
+impl std::fmt::Display for AdapterRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, driver {} {})",
+            self.name, self.backend, self.device_type, self.driver, self.driver_info
+        )
+    }
+}
+
+/// The table, or with `json` the report as one JSON object.
+pub fn render<R: Serialize + std::fmt::Display>(report: &R, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(report).expect("reports serialize")
+    } else {
+        report.to_string()
+    }
+}
+
+/// Median seconds of `repeats` timed runs of `f` (each flushed and waited for) after `warmup`
+/// untimed ones, which also compile the pipelines.
+pub fn median_seconds(
+    gpu: &Gpu,
+    warmup: usize,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+        gpu.flush()?;
+        gpu.wait()?;
+    }
+    let mut times = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        gpu.flush()?;
+        gpu.wait()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Seconds since the Unix epoch, so a record says when it was measured.
+fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
