@@ -256,3 +256,104 @@ fn a_small_model_learns_two_classes_well_above_chance() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn eval_dump_step_and_a_diverging_run() {
+    let data_dir = data_common::real_data_dir();
+    let cifar = Cifar::load(DatasetKind::Cifar10, &data_dir).unwrap();
+    let dir = temp_dir("tools");
+    let indices = dir.join("subset.txt");
+    subset_file(&cifar, &[2, 3, 4], &[6, 5, 5], &indices);
+    let base = |out: &Path, lr: &str| {
+        vec![
+            "--model".to_string(),
+            "resnet-8".into(),
+            "--data-dir".into(),
+            data_dir.to_str().unwrap().into(),
+            "--subset-indices".into(),
+            indices.to_str().unwrap().into(),
+            "--method".into(),
+            "erm".into(),
+            "--augment".into(),
+            "none".into(),
+            "--epochs".into(),
+            "2".into(),
+            "--batch-size".into(),
+            "8".into(),
+            "--lr".into(),
+            lr.into(),
+            "--warmup-epochs".into(),
+            "0".into(),
+            "--eval-limit".into(),
+            "16".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let parse = |v: Vec<String>| args(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let gpu = gpu();
+    let stop = AtomicBool::new(false);
+
+    // eval of the last checkpoint reproduces the last epoch's test accuracy.
+    let run_dir = dir.join("run");
+    run::train(&gpu, parse(base(&run_dir, "0.05")), &stop).unwrap();
+    let last_top1 = metrics(&run_dir)[1]["test_top1"].as_f64().unwrap();
+    let eval_dir = dir.join("eval");
+    let report = run::eval_checkpoint(
+        &gpu,
+        &run_dir.join("last.safetensors"),
+        None,
+        Some(16),
+        Some(eval_dir.clone()),
+    )
+    .unwrap();
+    assert_eq!(report.top1, last_top1);
+    assert!(eval_dir.join("metrics.json").exists() && eval_dir.join("per_class.csv").exists());
+
+    // dump-step: every tensor of one step, consistent with SGD's update rule.
+    let dump = dir.join("step.safetensors");
+    run::dump_step(&gpu, parse(base(&dir.join("unused"), "0.05")), 0, &dump).unwrap();
+    let step = checkpoint::load(&dump).unwrap();
+    let get = |name: &str| {
+        step.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .data
+            .clone()
+    };
+    assert_eq!(get("input").len(), 8 * 3072);
+    assert_eq!(get("labels").len(), 8);
+    assert_eq!(get("logits").len(), 80);
+    assert!(get("loss")[0].is_finite());
+    let (w, g, next) = (
+        get("linear.weight"),
+        get("grad.linear.weight"),
+        get("next.linear.weight"),
+    );
+    for i in 0..w.len() {
+        // First step: the momentum buffer is d = g + wd·w, so w' = w − lr·d.
+        let want = w[i] as f64 - 0.05 * (g[i] as f64 + 2e-4 * w[i] as f64);
+        assert!(
+            (next[i] as f64 - want).abs() < 1e-6,
+            "next.linear.weight[{i}] = {}, expected {want}",
+            next[i]
+        );
+    }
+    assert!(
+        get("next.bn1.running_mean") != get("bn1.running_mean"),
+        "the step updates BN statistics"
+    );
+
+    // A learning rate that makes the loss blow up stops with the step named.
+    let diverge = dir.join("diverge");
+    let err = run::train(&gpu, parse(base(&diverge, "1e30")), &stop)
+        .err()
+        .expect("a diverging run fails")
+        .to_string();
+    assert!(
+        err.contains("the loss became") && err.contains("at step"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
