@@ -357,3 +357,77 @@ fn eval_dump_step_and_a_diverging_run() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_checkpoint_of_another_model_and_an_occupied_run_folder_are_refused() {
+    let data_dir = data_common::real_data_dir();
+    let dir = temp_dir("refuse");
+    let other = dir.join("other.safetensors");
+    let tensors = vec![checkpoint::NamedTensor {
+        name: "conv1.weight".into(),
+        shape: vec![32, 3, 3, 3],
+        data: vec![0.0; 864],
+    }];
+    checkpoint::save(
+        &other,
+        &checkpoint::Checkpoint {
+            tensors,
+            state: serde_json::json!({ "model": "wrn-28-10" }),
+        },
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let flags = |extra: &[&str]| {
+        let mut f = vec![
+            "--model",
+            "resnet-8",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--max-class-size",
+            "20",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        f.extend_from_slice(extra);
+        args(&f)
+    };
+    let gpu = gpu();
+    let stop = AtomicBool::new(false);
+    let err = run::train(
+        &gpu,
+        flags(&["--init-from", other.to_str().unwrap()]),
+        &stop,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("other.safetensors") && err.contains("wrn-28-10") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("conv1.weight")
+            && err.contains("[32,3,3,3]")
+            && err.contains("[16,3,3,3]"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a refused start leaves no run folder");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("config.json"), "{}").unwrap();
+    let err = run::train(&gpu, flags(&[]), &stop)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("already holds a run")
+            && err.contains("--resume")
+            && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.json")).unwrap(),
+        "{}",
+        "the existing run is untouched"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -57,7 +57,7 @@ pub struct SubsetArgs {
     pub subset_indices: Option<PathBuf>,
     /// Images of the largest class in the long-tailed subset [default: all the file holds];
     /// smaller values give small subsets with the same imbalance, for quick runs.
-    #[arg(long, requires = "imbalance")]
+    #[arg(long)]
     pub max_class_size: Option<usize>,
 }
 
@@ -100,6 +100,12 @@ impl SubsetArgs {
             });
         }
         let Some(r) = self.imbalance else {
+            if self.max_class_size.is_some() {
+                return Err(DataError::arg(
+                    "--max-class-size",
+                    "applies to long-tailed subsets: give --imbalance too",
+                ));
+            }
             return Ok(Subset {
                 indices: (0..train.len()).collect(),
                 note: None,
