@@ -142,3 +142,65 @@ impl TrainArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    fn parse(flags: &[&str]) -> TrainArgs {
+        let matches =
+            Cli::command().get_matches_from(std::iter::once("train").chain(flags.iter().copied()));
+        let mut cli = Cli::from_arg_matches(&matches).unwrap();
+        cli.args.apply_preset(&matches);
+        cli.args
+    }
+
+    #[test]
+    fn defaults_are_the_paper_recipe_and_presets_yield_to_explicit_flags() {
+        let paper = parse(&[]);
+        assert_eq!(
+            (paper.model.as_str(), paper.epochs, paper.batch_size),
+            ("wrn-28-10", 200, 128)
+        );
+        assert_eq!(
+            (
+                paper.lr,
+                paper.warmup_epochs,
+                paper.milestones.clone(),
+                paper.lr_decay
+            ),
+            (0.1, 5, vec![160, 180], 0.01)
+        );
+        assert_eq!(
+            (
+                paper.momentum,
+                paper.weight_decay,
+                paper.dropout,
+                paper.seed
+            ),
+            (0.9, 2e-4, 0.3, 0)
+        );
+        assert_eq!(
+            (paper.bn, paper.imbalance(), paper.data.sampler.defer_epoch),
+            (BnMode::DarBn, 100.0, 160)
+        );
+        assert!((paper.data.sampler.delta - 1.0 / 3.0).abs() < 1e-12);
+        let quick = parse(&["--preset", "quick", "--epochs", "9", "--model", "wrn-10-1"]);
+        assert_eq!((quick.model.as_str(), quick.epochs), ("wrn-10-1", 9));
+        assert_eq!(
+            (
+                quick.batch_size,
+                quick.eval_limit,
+                quick.data.subset.max_class_size
+            ),
+            (32, Some(200), Some(100))
+        );
+    }
+}
