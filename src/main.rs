@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::report::plot::{self, PlotArgs};
@@ -79,6 +80,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The adapter's own ceilings: f32 FMA throughput and memory bandwidth.
+    Peak(bench::PeakArgs),
+    /// Every convolution shape of a model and the elementwise kernels, against the peaks.
+    Kernels(bench::KernelsArgs),
+    /// Images/s of complete training steps, time by kernel, peak GPU memory.
+    Train(bench::TrainBenchArgs),
     /// Images per second of the CPU data pipeline (sampling, augmentation, batching).
     Data(BenchDataArgs),
 }
@@ -151,9 +158,21 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Devices => devices(adapter)?,
         Command::Dataset { command } => data::run(command)?,
-        Command::Bench {
-            command: BenchCommand::Data(args),
-        } => println!("{}", data::bench_data(&args)?),
+        Command::Bench { command } => match command {
+            BenchCommand::Peak(args) => println!(
+                "{}",
+                bench::render(&bench::peak(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Kernels(args) => println!(
+                "{}",
+                bench::render(&bench::kernels(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Train(args) => println!(
+                "{}",
+                bench::render(&bench::bench_train(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
+        },
     }
     Ok(())
 }

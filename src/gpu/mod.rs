@@ -65,7 +65,7 @@ pub struct Inner {
     errors: Arc<Mutex<Vec<String>>>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
-    profile: Option<RefCell<HashMap<&'static str, (u32, std::time::Duration)>>>,
+    profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
 }
 
 /// Flush on our own once this many commands are waiting, so recording never grows unbounded.
@@ -112,7 +112,7 @@ impl Gpu {
             params_buffer: RefCell::default(),
             errors,
             submissions: Cell::new(0),
-            profile: std::env::var_os("PURENOISE_PROFILE").map(|_| RefCell::default()),
+            profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
         })))
     }
 
@@ -468,7 +468,8 @@ impl Gpu {
             .iter()
             .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
-        let profile_start = self.0.profile.as_ref().map(|_| {
+        let profiling = self.0.profile.borrow().is_some();
+        let profile_start = profiling.then(|| {
             // Profiling times each dispatch alone: drain what came before it first.
             self.submit_pending();
             let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
@@ -482,23 +483,29 @@ impl Gpu {
             bindings,
             groups,
         });
-        if let (Some(start), Some(profile)) = (profile_start, &self.0.profile) {
+        if let Some(start) = profile_start {
             self.submit_pending();
             let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
-            let mut p = profile.borrow_mut();
-            let entry = p.entry(kernel.name).or_default();
-            entry.0 += 1;
-            entry.1 += start.elapsed();
+            if let Some(p) = self.0.profile.borrow_mut().as_mut() {
+                let entry = p.entry(kernel.name).or_default();
+                entry.0 += 1;
+                entry.1 += start.elapsed();
+            }
         }
         Ok(())
     }
 
-    /// Per-kernel (dispatches, wall time), when the device was opened with profiling: each
-    /// dispatch is then submitted and waited for alone, so totals are slower than a real run but
-    /// show where the time goes.
+    /// Starts (clearing earlier numbers) or stops per-kernel timing; `PURENOISE_PROFILE` in the
+    /// environment starts it when the device opens. While on, each dispatch is submitted and
+    /// waited for alone, so totals are slower than a real run but show where the time goes.
+    pub fn set_profiling(&self, on: bool) {
+        *self.0.profile.borrow_mut() = on.then(HashMap::new);
+    }
+
+    /// Per-kernel (dispatches, wall time) since profiling started, slowest first.
     pub fn profile(&self) -> Option<Vec<(&'static str, u32, std::time::Duration)>> {
-        let p = self.0.profile.as_ref()?.borrow();
-        let mut rows: Vec<_> = p.iter().map(|(k, (n, t))| (*k, *n, *t)).collect();
+        let p = self.0.profile.borrow();
+        let mut rows: Vec<_> = p.as_ref()?.iter().map(|(k, (n, t))| (*k, *n, *t)).collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.2));
         Some(rows)
     }
