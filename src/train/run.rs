@@ -23,7 +23,7 @@ use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
 use crate::data::loader::eval_batches;
 use crate::data::stats::subset_stats;
 use crate::gpu::Gpu;
-use crate::models::{Model, ModelConfig, Pass};
+use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
 use crate::ops::{cross_entropy, loss::upload_labels};
 use crate::optim::Sgd;
@@ -175,6 +175,31 @@ fn default_run_dir(args: &TrainArgs) -> PathBuf {
     )
 }
 
+/// Refuses a batch whose activations cannot be bound on this adapter, before any work. (wgpu
+/// offers no portable query of total GPU memory; the per-binding limit is what can be checked.)
+fn check_batch_fits(gpu: &Gpu, kind: ModelKind, batch: usize) -> Result<()> {
+    let limits = gpu.limits();
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let per_sample = kind.largest_activation_per_sample() as u64 * 4;
+    let need = per_sample * batch as u64;
+    if need > limit {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        return Err(TrainError::arg(
+            "--batch-size",
+            format!(
+                "{kind} at batch {batch} needs an activation tensor of {:.0} MiB, above {}'s binding limit of {:.0} MiB; the largest batch that fits is {}",
+                mib(need),
+                gpu.info().name,
+                mib(limit),
+                limit / per_sample
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Loads the data, fetching the dataset first when the folder lacks it (unless --no-download).
 fn load_data(args: &TrainArgs) -> Result<DataPipeline> {
     let subset = &args.data.subset;
@@ -240,7 +265,8 @@ impl Trainer {
             ));
         }
         // Flags first, data second: a typo should not wait for (or trigger) a download.
-        let kind = args.model.parse()?;
+        let kind: ModelKind = args.model.parse()?;
+        check_batch_fits(gpu, kind, args.batch_size)?;
         let data = load_data(&args)?;
         let classes = data.cifar.class_names.len();
         let config = ModelConfig {
