@@ -16,6 +16,8 @@ pub mod optim;
 pub mod params;
 pub mod random;
 pub mod reference;
+pub mod report;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,8 +1,15 @@
 //! The `purenoise` command line. Errors are printed by their message, never as a backtrace.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
+use purenoise::report::plot::{self, PlotArgs};
+use purenoise::train::args::TrainArgs;
+use purenoise::train::run;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +28,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model; the defaults are the paper's recipe (WRN-28-10, CIFAR-10-LT 100, OPeN, DAR-BN).
+    #[command(allow_negative_numbers = true)]
+    Train {
+        #[command(flatten)]
+        args: Box<TrainArgs>,
+        /// Continue the interrupted run in RUN_DIR with its saved settings (other flags are ignored).
+        #[arg(long, value_name = "RUN_DIR")]
+        resume: Option<PathBuf>,
+    },
+    /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Data folder [default: the one the run used].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Evaluate on the first N test images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Where to write metrics.json and per_class.csv [default: the checkpoint's folder].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// PNG figures of runs: loss and test top-1 per epoch, per-class recall side by side.
+    Plot(PlotArgs),
+    /// Run one training step and write every tensor involved to one safetensors file.
+    #[command(allow_negative_numbers = true)]
+    DumpStep {
+        #[command(flatten)]
+        args: Box<TrainArgs>,
+        /// Which epoch's first batch to use (OPeN's noise starts at --defer-epoch).
+        #[arg(long, default_value_t = 0)]
+        epoch: usize,
+        #[arg(long, default_value = "step.safetensors")]
+        output: PathBuf,
+    },
     /// List every adapter with its backend, type, driver and the limits that matter here.
     Devices,
     /// CIFAR-10/100: download (`fetch`) and inspect long-tailed subsets (`stats`).
@@ -37,12 +80,27 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The adapter's own ceilings: f32 FMA throughput and memory bandwidth.
+    Peak(bench::PeakArgs),
+    /// Every convolution shape of a model and the elementwise kernels, against the peaks.
+    Kernels(bench::KernelsArgs),
+    /// Images/s of complete training steps, time by kernel, peak GPU memory.
+    Train(bench::TrainBenchArgs),
     /// Images per second of the CPU data pipeline (sampling, augmentation, batching).
     Data(BenchDataArgs),
 }
 
+/// Set by Ctrl-C / SIGTERM; the training loop checkpoints and returns at the next step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Train { args, .. } | Command::DumpStep { args, .. }, Some((_, sub))) =
+        (&mut cli.command, matches.subcommand())
+    {
+        args.apply_preset(sub);
+    }
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -50,12 +108,71 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let adapter = cli.adapter.as_deref();
     match cli.command {
-        Command::Devices => devices(cli.adapter.as_deref())?,
+        Command::Train { args, resume } => {
+            let gpu = Gpu::new(adapter)?;
+            ctrlc::set_handler(|| {
+                if STOP.swap(true, Ordering::SeqCst) {
+                    eprintln!("\ninterrupted twice: exiting without a checkpoint");
+                    std::process::exit(130);
+                }
+                eprintln!("\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)");
+            })?;
+            let outcome = match resume {
+                Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
+                None => run::train(&gpu, *args, &STOP)?,
+            };
+            if let Some(rows) = gpu.profile() {
+                eprintln!("kernel time (PURENOISE_PROFILE: each dispatch timed alone)");
+                for (kernel, count, time) in rows {
+                    eprintln!(
+                        "{kernel:>24} {count:>7} dispatches {:>9.3} s",
+                        time.as_secs_f64()
+                    );
+                }
+            }
+            if !outcome.interrupted {
+                println!("run folder: {}", outcome.run_dir.display());
+            }
+        }
+        Command::Eval {
+            checkpoint,
+            data_dir,
+            limit,
+            out,
+        } => {
+            let gpu = Gpu::new(adapter)?;
+            let report = run::eval_checkpoint(&gpu, &checkpoint, data_dir, limit, out)?;
+            println!("{}", report.table());
+        }
+        Command::DumpStep {
+            args,
+            epoch,
+            output,
+        } => run::dump_step(&Gpu::new(adapter)?, *args, epoch, &output)?,
+        Command::Plot(args) => {
+            for file in plot::run(&args)? {
+                println!("wrote {}", file.display());
+            }
+        }
+        Command::Devices => devices(adapter)?,
         Command::Dataset { command } => data::run(command)?,
-        Command::Bench {
-            command: BenchCommand::Data(args),
-        } => println!("{}", data::bench_data(&args)?),
+        Command::Bench { command } => match command {
+            BenchCommand::Peak(args) => println!(
+                "{}",
+                bench::render(&bench::peak(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Kernels(args) => println!(
+                "{}",
+                bench::render(&bench::kernels(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Train(args) => println!(
+                "{}",
+                bench::render(&bench::bench_train(&Gpu::new(adapter)?, &args)?, args.json)
+            ),
+            BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
+        },
     }
     Ok(())
 }

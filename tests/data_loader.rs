@@ -100,6 +100,11 @@ fn output_is_identical_for_any_worker_count() {
         .epoch(3)
         .collect();
     assert_ne!(one, other_epoch);
+    // A resumed epoch continues with exactly the batches the full one had.
+    let resumed: Vec<Batch> = loader(SamplerKind::Rs, AugmentLevel::Full, 2, 50)
+        .epoch_from(2, 7)
+        .collect();
+    assert_eq!(resumed, one[7..]);
 }
 
 #[test]

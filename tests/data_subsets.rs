@@ -29,6 +29,7 @@ fn subset_args(kind: DatasetKind, dir: &Path, imbalance: Option<f64>) -> SubsetA
         imbalance,
         subset_seed: 0,
         subset_indices: None,
+        max_class_size: None,
     }
 }
 
@@ -54,8 +55,8 @@ fn cifar10_reference_subsets_stats_and_indices_file() {
         (100.0, "cifar10-lt-ir100.txt", 12_406),
         (50.0, "cifar10-lt-ir50.txt", 13_996),
     ] {
-        let got =
-            select_long_tailed(&cifar.train.labels, &cifar.class_names, r, 0, "train").unwrap();
+        let got = select_long_tailed(&cifar.train.labels, &cifar.class_names, r, None, 0, "train")
+            .unwrap();
         assert_eq!(got.len(), total);
         assert_eq!(got, reference(file), "R={r} differs from {file}");
     }
@@ -135,10 +136,27 @@ fn cifar100_reference_subsets_from_official_fine_labels() {
         (100.0, "cifar100-lt-ir100.txt", 10_847),
         (50.0, "cifar100-lt-ir50.txt", 12_608),
     ] {
-        let got = select_long_tailed(&labels, &names, r, 0, "fine labels").unwrap();
+        let got = select_long_tailed(&labels, &names, r, None, 0, "fine labels").unwrap();
         assert_eq!(got.len(), total);
         assert_eq!(got, reference(file), "R={r} differs from {file}");
     }
+}
+
+#[test]
+fn max_class_size_scales_the_long_tail_down() {
+    let labels: Vec<u32> = (0..1000).map(|i| i % 10).collect();
+    let names: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    let got = select_long_tailed(&labels, &names, 10.0, Some(50), 0, "synthetic").unwrap();
+    let counts = class_counts(&got.iter().map(|&i| labels[i]).collect::<Vec<_>>(), 10);
+    // n_i = floor(50 * (1/10)^(i/9))
+    assert_eq!(counts, [50, 38, 29, 23, 17, 13, 10, 8, 6, 5]);
+    // Each class keeps a prefix of the same shuffled order as the uncapped selection.
+    let full = select_long_tailed(&labels, &names, 10.0, None, 0, "synthetic").unwrap();
+    assert_eq!(got[..50], full[..50]);
+    let msg = select_long_tailed(&labels, &names, 10.0, Some(0), 0, "synthetic")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("--max-class-size"), "{msg}");
 }
 
 #[test]

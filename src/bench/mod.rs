@@ -9,6 +9,7 @@
 
 pub mod kernels;
 pub mod peak;
+pub mod train;
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::gpu::Gpu;
 
 pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
 pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
+pub use train::{bench_train, TrainBenchArgs, TrainReport};
 
 /// How times were taken, for the record.
 pub const CLOCK: &str = "wall clock around submit and wait, median of repeats after warm-up";

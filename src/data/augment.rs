@@ -27,7 +27,10 @@ use rand::Rng;
 use super::cifar::{IMAGE_BYTES, PLANE, SIDE};
 use super::error::{DataError, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum AugmentLevel {
     /// Only clamp and normalize.
     None,

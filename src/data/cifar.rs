@@ -16,7 +16,9 @@ pub const SIDE: usize = 32;
 pub const PLANE: usize = SIDE * SIDE;
 pub const IMAGE_BYTES: usize = 3 * PLANE;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     Cifar10,

@@ -38,14 +38,15 @@ pub struct FetchArgs {
 }
 
 /// Which training images to use.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SubsetArgs {
     #[arg(long, value_enum, default_value_t = DatasetKind::Cifar10)]
     pub dataset: DatasetKind,
     /// Data folder [default: $PURENOISE_DATA_DIR, else ./data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Long-tailed subset with this max/min class ratio (≥ 1) [default: the whole training file].
+    /// Long-tailed subset with this max/min class ratio (≥ 1) [default: 100 for `train`, the whole
+    /// training file for `dataset stats`].
     #[arg(long, conflicts_with = "subset_indices")]
     pub imbalance: Option<f64>,
     /// Seed of the numpy-legacy MT19937 subset selection (0 reproduces the reference subsets).
@@ -54,6 +55,10 @@ pub struct SubsetArgs {
     /// File of training-file indices to use instead, one per line.
     #[arg(long)]
     pub subset_indices: Option<PathBuf>,
+    /// Images of the largest class in the long-tailed subset [default: all the file holds];
+    /// smaller values give small subsets with the same imbalance, for quick runs.
+    #[arg(long)]
+    pub max_class_size: Option<usize>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -95,6 +100,12 @@ impl SubsetArgs {
             });
         }
         let Some(r) = self.imbalance else {
+            if self.max_class_size.is_some() {
+                return Err(DataError::arg(
+                    "--max-class-size",
+                    "applies to long-tailed subsets: give --imbalance too",
+                ));
+            }
             return Ok(Subset {
                 indices: (0..train.len()).collect(),
                 note: None,
@@ -104,6 +115,7 @@ impl SubsetArgs {
             &train.labels,
             &cifar.class_names,
             r,
+            self.max_class_size,
             self.subset_seed,
             &train.source,
         )?;
@@ -184,9 +196,10 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
     }
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SamplerArgs {
-    #[arg(long, value_enum, default_value_t = SamplerKind::Open)]
+    /// Training method: how each epoch's images are drawn (and, for open, replaced by noise).
+    #[arg(long = "method", alias = "sampler", value_enum, default_value_t = SamplerKind::Open)]
     pub sampler: SamplerKind,
     /// First (0-based) epoch of re-sampling for drs/open.
     #[arg(long, default_value_t = 160)]
@@ -196,7 +209,7 @@ pub struct SamplerArgs {
     pub delta: f64,
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AugmentArgs {
     #[arg(long, value_enum, default_value_t = AugmentLevel::Full)]
     pub augment: AugmentLevel,
@@ -274,7 +287,7 @@ impl AugmentArgs {
 }
 
 /// Every data flag of a training run; flatten into the train command.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     #[command(flatten)]
     pub subset: SubsetArgs,

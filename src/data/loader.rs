@@ -152,16 +152,23 @@ impl Loader {
 
     /// Starts the workers for `epoch` (0-based) and returns the batches in order.
     pub fn epoch(&self, epoch: usize) -> EpochBatches {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// Like `epoch`, from batch `first` on: a resumed run gets exactly the batches the
+    /// interrupted one would have (plans and augmentation are seeded per epoch and position).
+    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochBatches {
         let plan = self.sampler.epoch(epoch);
         let bs = self.cfg.batch_size;
         let total = self.batches_per_epoch();
         let plan = Arc::new(plan);
-        let next = Arc::new(AtomicUsize::new(0));
+        let first = first.min(total);
+        let next = Arc::new(AtomicUsize::new(first));
         let (tx, rx) = mpsc::sync_channel::<(usize, Batch)>(self.cfg.prefetch.max(1));
         let (free_tx, free_rx) = mpsc::channel::<Batch>();
         let free_rx = Arc::new(Mutex::new(free_rx));
         let epoch_seed = stream_seed(self.cfg.seed, epoch as u64);
-        let workers = (0..self.cfg.workers.min(total.max(1)))
+        let workers = (0..self.cfg.workers.min((total - first).max(1)))
             .map(|_| {
                 let (plan, next, tx, free_rx) =
                     (plan.clone(), next.clone(), tx.clone(), free_rx.clone());
@@ -185,7 +192,7 @@ impl Loader {
             rx: Some(rx),
             free_tx,
             pending: BTreeMap::new(),
-            next: 0,
+            next: first,
             total,
             workers,
         }

@@ -6,7 +6,10 @@ use rand_pcg::Pcg64;
 
 use super::error::{DataError, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SamplerKind {
     /// Each image once per epoch, shuffled.
     Erm,

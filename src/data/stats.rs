@@ -4,6 +4,26 @@ use super::cifar::{Split, IMAGE_BYTES, PLANE};
 use super::subset::class_counts;
 
 /// The paper's split of classes by training-image count: many (>100), medium (20–100), few (<20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shot {
+    Many,
+    Medium,
+    Few,
+}
+
+impl Shot {
+    pub fn of(train_images: usize) -> Shot {
+        if train_images > 100 {
+            Shot::Many
+        } else if train_images >= 20 {
+            Shot::Medium
+        } else {
+            Shot::Few
+        }
+    }
+}
+
+/// Classes and images of one [`Shot`] group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Group {
     pub classes: usize,
@@ -29,12 +49,10 @@ pub fn subset_stats(train: &Split, indices: &[usize], class_names: &[String]) ->
     let counts = class_counts(&labels, class_names.len());
     let (mut many, mut medium, mut few) = (Group::default(), Group::default(), Group::default());
     for &n in &counts {
-        let g = if n > 100 {
-            &mut many
-        } else if n >= 20 {
-            &mut medium
-        } else {
-            &mut few
+        let g = match Shot::of(n) {
+            Shot::Many => &mut many,
+            Shot::Medium => &mut medium,
+            Shot::Few => &mut few,
         };
         g.classes += 1;
         g.images += n;

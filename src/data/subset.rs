@@ -109,17 +109,24 @@ pub fn class_counts(labels: &[u32], num_classes: usize) -> Vec<usize> {
 }
 
 /// Indices into `labels` of the long-tailed subset, class 0's first, each class in the order
-/// the seeded shuffle leaves it. `class_names` and `source` only feed error messages.
+/// the seeded shuffle leaves it. `max_class_size` caps n_max (default: the largest class).
+/// `class_names` and `source` only feed error messages.
 pub fn select_long_tailed(
     labels: &[u32],
     class_names: &[String],
     imbalance: f64,
+    max_class_size: Option<usize>,
     seed: u32,
     source: &str,
 ) -> Result<Vec<usize>> {
     let num_classes = class_names.len();
     let have = class_counts(labels, num_classes);
-    let n_max = have.iter().copied().max().unwrap_or(0);
+    let largest = have.iter().copied().max().unwrap_or(0);
+    let n_max = match max_class_size {
+        Some(0) => return Err(DataError::arg("--max-class-size", "must be at least 1")),
+        Some(m) => m.min(largest),
+        None => largest,
+    };
     let want = long_tail_counts(n_max, num_classes, imbalance)?;
     for c in 0..num_classes {
         if want[c] > have[c] {

@@ -64,6 +64,8 @@ pub struct Inner {
     params_buffer: RefCell<Option<wgpu::Buffer>>,
     errors: Arc<Mutex<Vec<String>>>,
     submissions: Cell<u64>,
+    /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
+    profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
 }
 
 /// Flush on our own once this many commands are waiting, so recording never grows unbounded.
@@ -110,6 +112,7 @@ impl Gpu {
             params_buffer: RefCell::default(),
             errors,
             submissions: Cell::new(0),
+            profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
         })))
     }
 
@@ -465,6 +468,13 @@ impl Gpu {
             .iter()
             .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
+        let profiling = self.0.profile.borrow().is_some();
+        let profile_start = profiling.then(|| {
+            // Profiling times each dispatch alone: drain what came before it first.
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            std::time::Instant::now()
+        });
         self.push(Command::Dispatch {
             kernel: kernel.name,
             pipeline,
@@ -473,7 +483,31 @@ impl Gpu {
             bindings,
             groups,
         });
+        if let Some(start) = profile_start {
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            if let Some(p) = self.0.profile.borrow_mut().as_mut() {
+                let entry = p.entry(kernel.name).or_default();
+                entry.0 += 1;
+                entry.1 += start.elapsed();
+            }
+        }
         Ok(())
+    }
+
+    /// Starts (clearing earlier numbers) or stops per-kernel timing; `PURENOISE_PROFILE` in the
+    /// environment starts it when the device opens. While on, each dispatch is submitted and
+    /// waited for alone, so totals are slower than a real run but show where the time goes.
+    pub fn set_profiling(&self, on: bool) {
+        *self.0.profile.borrow_mut() = on.then(HashMap::new);
+    }
+
+    /// Per-kernel (dispatches, wall time) since profiling started, slowest first.
+    pub fn profile(&self) -> Option<Vec<(&'static str, u32, std::time::Duration)>> {
+        let p = self.0.profile.borrow();
+        let mut rows: Vec<_> = p.as_ref()?.iter().map(|(k, (n, t))| (*k, *n, *t)).collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.2));
+        Some(rows)
     }
 
     /// Workgroup counts covering `threads` invocations of a 1-D kernel with `per_group` threads

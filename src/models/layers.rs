@@ -32,6 +32,42 @@ fn pytorch_uniform(rng: &mut Pcg64, len: usize, fan_in: usize) -> Vec<f32> {
         .collect()
 }
 
+/// One residual block's place in a CIFAR ResNet-style network.
+pub struct BlockPlan {
+    /// State-dict prefix, `layer<stage>.<index>`.
+    pub name: String,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub stride: usize,
+}
+
+impl BlockPlan {
+    /// Whether the shortcut must change the shape (else it is the identity).
+    pub fn changes_shape(&self) -> bool {
+        self.stride != 1 || self.c_in != self.c_out
+    }
+}
+
+/// The blocks after a 16-channel stem: three stages of `per_stage` blocks with `widths`, the
+/// first block of the second and third stage striding by 2.
+pub fn block_plan(per_stage: usize, widths: [usize; 3]) -> Vec<BlockPlan> {
+    let mut c_in = 16;
+    let mut plan = Vec::new();
+    for (stage, width) in widths.into_iter().enumerate() {
+        for i in 0..per_stage {
+            let stride = if i == 0 && stage > 0 { 2 } else { 1 };
+            plan.push(BlockPlan {
+                name: format!("layer{}.{i}", stage + 1),
+                c_in,
+                c_out: width,
+                stride,
+            });
+            c_in = width;
+        }
+    }
+    plan
+}
+
 /// A convolution without bias.
 pub struct Conv {
     weight: ParamId,

@@ -63,6 +63,18 @@ impl FromStr for ModelKind {
     }
 }
 
+impl ModelKind {
+    /// Elements of the largest activation one 32x32 sample produces (the first stage's output),
+    /// which bounds the batch size by the adapter's binding limit.
+    pub fn largest_activation_per_sample(&self) -> usize {
+        let first_stage = match self {
+            ModelKind::Wrn { widen, .. } => 16 * widen,
+            ModelKind::ResNet { .. } => 16,
+        };
+        first_stage * 32 * 32
+    }
+}
+
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

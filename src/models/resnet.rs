@@ -7,7 +7,7 @@
 
 use rand_pcg::Pcg64;
 
-use super::layers::{Bn, Conv, Fan, Linear};
+use super::layers::{block_plan, Bn, Conv, Fan, Linear};
 use super::Pass;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
@@ -42,35 +42,22 @@ impl ResNet {
         let per_stage = (depth - 2) / 6;
         let conv1 = Conv::declare(b, rng, "conv1", [3, 16, 3, 1], Fan::In);
         let bn1 = Bn::declare(b, "bn1", 16, bn);
-        let mut blocks = Vec::new();
-        let mut c_in = 16;
-        for (stage, (width, stride)) in [(16, 1), (32, 2), (64, 2)].into_iter().enumerate() {
-            for i in 0..per_stage {
-                let name = format!("layer{}.{i}", stage + 1);
-                let stride = if i == 0 { stride } else { 1 };
-                blocks.push(Block {
-                    conv1: Conv::declare(
-                        b,
-                        rng,
-                        &format!("{name}.conv1"),
-                        [c_in, width, 3, stride],
-                        Fan::In,
-                    ),
-                    bn1: Bn::declare(b, &format!("{name}.bn1"), width, bn),
-                    conv2: Conv::declare(
-                        b,
-                        rng,
-                        &format!("{name}.conv2"),
-                        [width, width, 3, 1],
-                        Fan::In,
-                    ),
-                    bn2: Bn::declare(b, &format!("{name}.bn2"), width, bn),
-                    shortcut_pad: (stride != 1 || c_in != width).then_some(width / 4),
-                });
-                c_in = width;
-            }
-        }
-        let linear = Linear::declare(b, rng, "linear", c_in, classes, true);
+        let blocks = block_plan(per_stage, [16, 32, 64])
+            .into_iter()
+            .map(|p| {
+                let conv = |b: &mut ParamStoreBuilder, rng: &mut Pcg64, part: &str, shape| {
+                    Conv::declare(b, rng, &format!("{}.{part}", p.name), shape, Fan::In)
+                };
+                Block {
+                    conv1: conv(b, rng, "conv1", [p.c_in, p.c_out, 3, p.stride]),
+                    bn1: Bn::declare(b, &format!("{}.bn1", p.name), p.c_out, bn),
+                    conv2: conv(b, rng, "conv2", [p.c_out, p.c_out, 3, 1]),
+                    bn2: Bn::declare(b, &format!("{}.bn2", p.name), p.c_out, bn),
+                    shortcut_pad: p.changes_shape().then_some(p.c_out / 4),
+                }
+            })
+            .collect();
+        let linear = Linear::declare(b, rng, "linear", 64, classes, true);
         ResNet {
             conv1,
             bn1,

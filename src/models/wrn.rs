@@ -6,7 +6,7 @@
 
 use rand_pcg::Pcg64;
 
-use super::layers::{Bn, Conv, Fan, Linear};
+use super::layers::{block_plan, Bn, Conv, Fan, Linear};
 use super::Pass;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
@@ -45,47 +45,28 @@ impl Wrn {
     ) -> Wrn {
         let per_stage = (depth - 4) / 6;
         let conv1 = Conv::declare(b, rng, "conv1", [3, 16, 3, 1], Fan::Out);
-        let mut blocks = Vec::new();
-        let mut c_in = 16;
-        for (stage, (width, stride)) in [(16 * widen, 1), (32 * widen, 2), (64 * widen, 2)]
+        let widths = [16 * widen, 32 * widen, 64 * widen];
+        let blocks = block_plan(per_stage, widths)
             .into_iter()
             .enumerate()
-        {
-            for i in 0..per_stage {
-                let name = format!("layer{}.{i}", stage + 1);
-                let stride = if i == 0 { stride } else { 1 };
-                let shortcut = (stride != 1 || c_in != width).then(|| {
-                    Conv::declare(
-                        b,
-                        rng,
-                        &format!("{name}.shortcut.0"),
-                        [c_in, width, 1, stride],
-                        Fan::Out,
-                    )
-                });
-                blocks.push(Block {
-                    bn1: Bn::declare(b, &format!("{name}.bn1"), c_in, bn),
-                    conv1: Conv::declare(
-                        b,
-                        rng,
-                        &format!("{name}.conv1"),
-                        [c_in, width, 3, stride],
-                        Fan::Out,
-                    ),
-                    bn2: Bn::declare(b, &format!("{name}.bn2"), width, bn),
-                    conv2: Conv::declare(
-                        b,
-                        rng,
-                        &format!("{name}.conv2"),
-                        [width, width, 3, 1],
-                        Fan::Out,
-                    ),
+            .map(|(i, p)| {
+                let conv = |b: &mut ParamStoreBuilder, rng: &mut Pcg64, part: &str, shape| {
+                    Conv::declare(b, rng, &format!("{}.{part}", p.name), shape, Fan::Out)
+                };
+                let shortcut = p
+                    .changes_shape()
+                    .then(|| conv(b, rng, "shortcut.0", [p.c_in, p.c_out, 1, p.stride]));
+                Block {
+                    bn1: Bn::declare(b, &format!("{}.bn1", p.name), p.c_in, bn),
+                    conv1: conv(b, rng, "conv1", [p.c_in, p.c_out, 3, p.stride]),
+                    bn2: Bn::declare(b, &format!("{}.bn2", p.name), p.c_out, bn),
+                    conv2: conv(b, rng, "conv2", [p.c_out, p.c_out, 3, 1]),
                     shortcut,
-                    stream: blocks.len() as u32,
-                });
-                c_in = width;
-            }
-        }
+                    stream: i as u32,
+                }
+            })
+            .collect();
+        let c_in = widths[2];
         let bn1 = Bn::declare(b, "bn1", c_in, bn);
         let fc = Linear::declare(b, rng, "fc", c_in, classes, false);
         Wrn {

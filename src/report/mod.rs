@@ -1,0 +1,3 @@
+//! Reports: figures from run folders.
+
+pub mod plot;

@@ -1,0 +1,438 @@
+//! `purenoise plot RUN [RUN…]`: PNG figures comparing runs — training loss and test top-1 per
+//! epoch (from each run's `metrics.jsonl`), and per-class recall bars side by side (from each
+//! run's `metrics.json`), classes in training-frequency order, so the rare classes are on the
+//! right.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary, so plotting needs no system fonts.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::train::metrics::{frequency_order, EvalReport};
+
+/// Size of the two line charts, in pixels.
+pub const LINE_CHART: (u32, u32) = (960, 600);
+/// Height of the per-class chart; its width grows with the classes, see [`bar_chart_size`].
+pub const BAR_CHART_HEIGHT: u32 = 640;
+
+pub const LOSS_PNG: &str = "loss.png";
+pub const TOP1_PNG: &str = "test_top1.png";
+pub const PER_CLASS_PNG: &str = "per_class_recall.png";
+
+const FONT: &str = "sans-serif";
+
+/// tab10, the colour cycle people know from matplotlib.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct PlotArgs {
+    /// Run folders, each with metrics.jsonl (and metrics.json for the per-class bars).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder for the PNG files (default: the first run's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("cannot {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A metrics file's content is wrong; `at` is the file, with `:line` where it applies.
+    #[error("{at}: {msg}")]
+    Format { at: String, msg: String },
+    /// Runs that cannot be drawn together.
+    #[error("plot: {0}")]
+    Input(String),
+    #[error("cannot draw {}: {msg}", path.display())]
+    Draw { path: PathBuf, msg: String },
+}
+
+/// One line of `metrics.jsonl`; other fields are ignored. A NaN loss is written as `null`.
+#[derive(serde::Deserialize)]
+struct Epoch {
+    epoch: usize,
+    loss: Option<f64>,
+    test_top1: Option<f64>,
+}
+
+struct Run {
+    name: String,
+    epochs: Vec<Epoch>,
+    report: Option<EvalReport>,
+}
+
+fn read_run(dir: &Path) -> Result<Run, PlotError> {
+    if !dir.is_dir() {
+        return Err(PlotError::Input(format!(
+            "run folder {} does not exist",
+            dir.display()
+        )));
+    }
+    let name = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+
+    let jsonl = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&jsonl).map_err(|source| PlotError::Io {
+        what: "read",
+        path: jsonl.clone(),
+        source,
+    })?;
+    let mut epochs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: Epoch = serde_json::from_str(line).map_err(|e| PlotError::Format {
+            at: format!("{}:{}", jsonl.display(), i + 1),
+            msg: format!("not an epoch record ({e})"),
+        })?;
+        epochs.push(e);
+    }
+    if epochs.is_empty() {
+        return Err(PlotError::Format {
+            at: jsonl.display().to_string(),
+            msg: "no epochs recorded yet".into(),
+        });
+    }
+
+    let json = dir.join("metrics.json");
+    let report = match std::fs::read_to_string(&json) {
+        Ok(t) => Some(
+            serde_json::from_str::<EvalReport>(&t).map_err(|e| PlotError::Format {
+                at: json.display().to_string(),
+                msg: format!("not an evaluation report ({e})"),
+            })?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(PlotError::Io {
+                what: "read",
+                path: json.clone(),
+                source,
+            })
+        }
+    };
+    if let Some(r) = &report {
+        let n = r.class_names.len();
+        if n == 0 || r.per_class_recall.len() != n || r.train_counts.len() != n {
+            return Err(PlotError::Format {
+                at: json.display().to_string(),
+                msg: format!(
+                    "{n} class names, {} recalls and {} training counts: the lists must have \
+                     one entry per class",
+                    r.per_class_recall.len(),
+                    r.train_counts.len()
+                ),
+            });
+        }
+    }
+    Ok(Run {
+        name,
+        epochs,
+        report,
+    })
+}
+
+fn register_font() -> Result<(), PlotError> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(PlotError::Input("the embedded font failed to load".into()))
+    }
+}
+
+/// Writes the figures; returns the files written. Runs without `metrics.json` get no bars (a
+/// note on stderr says so).
+pub fn run(args: &PlotArgs) -> Result<Vec<PathBuf>, PlotError> {
+    let first = args
+        .runs
+        .first()
+        .ok_or_else(|| PlotError::Input("name at least one run folder".into()))?;
+    let runs = args
+        .runs
+        .iter()
+        .map(|d| read_run(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Checked before anything is drawn, so a refused comparison leaves no partial figures.
+    let with_report: Vec<(&str, &EvalReport)> = runs
+        .iter()
+        .filter_map(|r| r.report.as_ref().map(|rep| (r.name.as_str(), rep)))
+        .collect();
+    if let Some(&(first_name, base)) = with_report.first() {
+        for &(name, rep) in &with_report[1..] {
+            if rep.class_names != base.class_names {
+                return Err(PlotError::Input(format!(
+                    "runs {first_name} and {name} were evaluated on different classes ({} and \
+                     {} classes{}), so their per-class accuracies cannot share a chart",
+                    base.class_names.len(),
+                    rep.class_names.len(),
+                    if base.class_names.len() == rep.class_names.len() {
+                        ", other names"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+    }
+    for r in runs.iter().filter(|r| r.report.is_none()) {
+        eprintln!(
+            "note: run {} has no metrics.json (evaluate it with `purenoise eval`), so it has no \
+             per-class bars",
+            r.name
+        );
+    }
+    let out = args.out.clone().unwrap_or_else(|| first.clone());
+    std::fs::create_dir_all(&out).map_err(|source| PlotError::Io {
+        what: "create folder",
+        path: out.clone(),
+        source,
+    })?;
+    register_font()?;
+
+    let mut written = Vec::new();
+    // Both charts span every epoch recorded, evaluated or not.
+    let max_epoch = runs
+        .iter()
+        .flat_map(|r| r.epochs.iter().map(|e| e.epoch as u32))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let series = |f: fn(&Epoch) -> Option<f64>| -> Vec<(String, Vec<(u32, f64)>)> {
+        runs.iter()
+            .map(|r| {
+                let pts = r
+                    .epochs
+                    .iter()
+                    .filter_map(|e| f(e).filter(|v| v.is_finite()).map(|v| (e.epoch as u32, v)))
+                    .collect();
+                (r.name.clone(), pts)
+            })
+            .collect()
+    };
+
+    let loss = series(|e| e.loss);
+    let path = out.join(LOSS_PNG);
+    line_chart(&path, "training loss", "loss", &loss, false, max_epoch)?;
+    written.push(path);
+
+    let top1 = series(|e| e.test_top1.map(|a| 100.0 * a));
+    if top1.iter().all(|(_, p)| p.is_empty()) {
+        eprintln!("note: no run has a test top-1 yet, so no {TOP1_PNG}");
+    } else {
+        let path = out.join(TOP1_PNG);
+        line_chart(&path, "test top-1", "top-1 (%)", &top1, true, max_epoch)?;
+        written.push(path);
+    }
+
+    if !with_report.is_empty() {
+        let path = out.join(PER_CLASS_PNG);
+        bar_chart(&path, &with_report)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |msg| PlotError::Draw {
+        path: path.to_path_buf(),
+        msg,
+    }
+}
+
+/// A value range with a margin, never empty.
+fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
+    lo - pad..hi + pad
+}
+
+fn line_chart(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(u32, f64)>)],
+    percent: bool,
+    max_epoch: u32,
+) -> Result<(), PlotError> {
+    let err = draw_err(path);
+    let y_range = if percent {
+        0.0..100.0
+    } else {
+        padded(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)))
+    };
+    let percent_fmt = |y: &f64| format!("{y:.0}");
+
+    let root = BitMapBackend::new(path, LINE_CHART).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0..max_epoch, y_range)
+        .map_err(|e| err(e.to_string()))?;
+    let mut mesh = chart.configure_mesh();
+    if percent {
+        mesh.y_label_formatter(&percent_fmt);
+    }
+    mesh.x_desc("epoch")
+        .y_desc(y_desc)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let c = color(i);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        // Markers show which epochs were measured when they are sparse enough to see.
+        if pts.len() <= 60 {
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Width grows with classes × runs so that bars stay at least a few pixels wide.
+pub fn bar_chart_size(classes: usize, runs: usize) -> (u32, u32) {
+    let width = 160 + classes * (6 * runs + 10);
+    (width.max(LINE_CHART.0 as usize) as u32, BAR_CHART_HEIGHT)
+}
+
+fn bar_chart(path: &Path, runs: &[(&str, &EvalReport)]) -> Result<(), PlotError> {
+    let err = draw_err(path);
+    let base = runs[0].1;
+    let order = frequency_order(&base.train_counts);
+    let n = order.len();
+    let size = bar_chart_size(n, runs.len());
+    let labels: Vec<String> = order
+        .iter()
+        .map(|&k| format!("{} ({})", base.class_names[k], base.train_counts[k]))
+        .collect();
+    // Labels read sideways when they would not fit side by side.
+    let font = (FONT, 14).into_font();
+    let widest = labels
+        .iter()
+        .map(|l| font.box_size(l).map_or(0, |(w, _)| w))
+        .max()
+        .unwrap_or(0);
+    let sideways = widest as usize > (size.0 as usize - 160) / n.max(1);
+    let (label_style, label_area) = if sideways {
+        (
+            font.transform(FontTransform::Rotate90),
+            (widest + 12).min(220),
+        )
+    } else {
+        (font, 30)
+    };
+
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "per-class test recall (classes by training images, most first)",
+            (FONT, 24),
+        )
+        .margin(16)
+        .x_label_area_size(label_area + 4)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..n as f64, 0.0..100.0)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        // Class names are drawn below, one under each class: mesh labels sit at round numbers.
+        .x_labels(0)
+        .y_label_style((FONT, 15))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_desc("recall (%)")
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (slot, label) in labels.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(slot as f64 + 0.5, 0.0));
+        let at = if sideways { (x + 7, y + 6) } else { (x, y + 6) };
+        let style = label_style.clone().color(&BLACK).pos(if sideways {
+            Pos::new(HPos::Left, VPos::Top)
+        } else {
+            Pos::new(HPos::Center, VPos::Top)
+        });
+        root.draw(&Text::new(label.as_str(), at, style))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let width = 0.8 / runs.len() as f64;
+    for (j, (name, rep)) in runs.iter().enumerate() {
+        let c = color(j);
+        let bars = order.iter().enumerate().filter_map(|(slot, &k)| {
+            let recall = rep.per_class_recall[k]?;
+            let x0 = slot as f64 + 0.1 + j as f64 * width;
+            Some(Rectangle::new(
+                [(x0, 0.0), (x0 + width, 100.0 * recall)],
+                c.filled(),
+            ))
+        });
+        chart
+            .draw_series(bars)
+            .map_err(|e| err(e.to_string()))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}

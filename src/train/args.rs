@@ -1,0 +1,206 @@
+//! `purenoise train` flags. Defaults are the paper's recipe; `--preset quick` swaps in a run that
+//! finishes in minutes on a software adapter. The resolved flags are saved as the run's
+//! `config.json`, which `--resume` and `eval` read back.
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+
+use crate::data::DataArgs;
+use crate::ops::norm::BnMode;
+
+/// Where pure-noise pixels draw their per-channel mean/std from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseStatsSource {
+    /// The dataset's standard normalization statistics (as the reference does).
+    Dataset,
+    /// The training subset's own statistics.
+    Subset,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// resnet-8 on a 242-image CIFAR-10-LT subset for 4 epochs (OPeN from epoch 2), evaluated
+    /// on 200 test images: minutes on a software adapter.
+    Quick,
+}
+
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainArgs {
+    /// wrn-D-K (pre-activation WideResNet) or resnet-D (CIFAR ResNet, e.g. resnet-32).
+    #[arg(long, default_value = "wrn-28-10")]
+    pub model: String,
+    /// Batch norm for batches with pure-noise images.
+    #[arg(long, value_enum, default_value_t = BnMode::DarBn)]
+    pub bn: BnMode,
+    #[arg(long, default_value_t = 200)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// Epochs of linear warm-up: epoch e < W runs at lr·(e+1)/W.
+    #[arg(long, default_value_t = 5)]
+    pub warmup_epochs: usize,
+    /// 0-based epochs at which the rate is multiplied by --lr-decay.
+    #[arg(long, value_delimiter = ',', default_values_t = [160, 180])]
+    pub milestones: Vec<usize>,
+    #[arg(long, default_value_t = 0.01)]
+    pub lr_decay: f32,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Applied to every parameter, PyTorch style (d = g + wd·w).
+    #[arg(long, default_value_t = 2e-4)]
+    pub weight_decay: f32,
+    /// Dropout inside WideResNet blocks.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f32,
+    /// Seeds initialization, sampling, augmentation, dropout and noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Normalize pure-noise images like natural ones (the reference leaves them in [0, 1]).
+    #[arg(long)]
+    pub noise_normalize: bool,
+    #[arg(long, value_enum, default_value_t = NoiseStatsSource::Dataset)]
+    pub noise_stats: NoiseStatsSource,
+    /// Evaluate on the test set every N epochs (and always after the last).
+    #[arg(long, default_value_t = 1)]
+    pub eval_every: usize,
+    /// Evaluate on the first N test images only [default: all].
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+    /// Run folder [default: runs/<model>-<dataset>-<method>-<bn>-<time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Start from another run's checkpoint (parameters and BN statistics; not the optimizer).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub init_from: Option<PathBuf>,
+    /// Settings for a first try; flags given explicitly still win.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Do not download the dataset when the data folder lacks it.
+    #[arg(long)]
+    pub no_download: bool,
+    /// Stop after this many optimizer steps in all (the run can be resumed; with --resume it
+    /// applies to the resumed run).
+    #[arg(long)]
+    #[serde(skip)]
+    pub max_steps: Option<usize>,
+}
+
+impl TrainArgs {
+    /// The long-tail ratio: training defaults to the paper's 100 (`--imbalance 1` = balanced).
+    pub fn imbalance(&self) -> f64 {
+        self.data.subset.imbalance.unwrap_or(100.0)
+    }
+
+    /// Applies `--preset` to every setting not given on the command line.
+    pub fn apply_preset(&mut self, matches: &ArgMatches) {
+        let Some(Preset::Quick) = self.preset else {
+            return;
+        };
+        let unset = |id: &str| matches.value_source(id) != Some(ValueSource::CommandLine);
+        if unset("model") {
+            self.model = "resnet-8".into();
+        }
+        if unset("epochs") {
+            self.epochs = 4;
+        }
+        if unset("batch_size") {
+            self.batch_size = 32;
+        }
+        if unset("warmup_epochs") {
+            self.warmup_epochs = 1;
+        }
+        if unset("milestones") {
+            self.milestones = vec![3];
+        }
+        if unset("lr_decay") {
+            self.lr_decay = 0.1;
+        }
+        if unset("max_class_size") {
+            self.data.subset.max_class_size = Some(100);
+        }
+        if unset("defer_epoch") {
+            self.data.sampler.defer_epoch = 2;
+        }
+        if unset("eval_limit") {
+            self.eval_limit = Some(200);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    fn parse(flags: &[&str]) -> TrainArgs {
+        let matches =
+            Cli::command().get_matches_from(std::iter::once("train").chain(flags.iter().copied()));
+        let mut cli = Cli::from_arg_matches(&matches).unwrap();
+        cli.args.apply_preset(&matches);
+        cli.args
+    }
+
+    #[test]
+    fn defaults_are_the_paper_recipe_and_presets_yield_to_explicit_flags() {
+        let paper = parse(&[]);
+        assert_eq!(
+            (paper.model.as_str(), paper.epochs, paper.batch_size),
+            ("wrn-28-10", 200, 128)
+        );
+        assert_eq!(
+            (
+                paper.lr,
+                paper.warmup_epochs,
+                paper.milestones.clone(),
+                paper.lr_decay
+            ),
+            (0.1, 5, vec![160, 180], 0.01)
+        );
+        assert_eq!(
+            (
+                paper.momentum,
+                paper.weight_decay,
+                paper.dropout,
+                paper.seed
+            ),
+            (0.9, 2e-4, 0.3, 0)
+        );
+        assert_eq!(
+            (paper.bn, paper.imbalance(), paper.data.sampler.defer_epoch),
+            (BnMode::DarBn, 100.0, 160)
+        );
+        assert!((paper.data.sampler.delta - 1.0 / 3.0).abs() < 1e-12);
+        let quick = parse(&["--preset", "quick", "--epochs", "9", "--model", "wrn-10-1"]);
+        assert_eq!((quick.model.as_str(), quick.epochs), ("wrn-10-1", 9));
+        assert_eq!(
+            (
+                quick.batch_size,
+                quick.eval_limit,
+                quick.data.subset.max_class_size
+            ),
+            (32, Some(200), Some(100))
+        );
+    }
+}

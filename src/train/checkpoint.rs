@@ -1,0 +1,462 @@
+//! Checkpoints: named f32 tensors plus a JSON training state in one safetensors file.
+//!
+//! The state (epoch, step, random state, model name, …) is stored as a JSON string under
+//! `purenoise.state` in the header's `__metadata__`, beside `purenoise.format`, so one file holds
+//! both and one rename publishes both. The file is plain safetensors: PyTorch reads the tensors
+//! with `safetensors.torch.load_file`.
+//!
+//! Saving writes `<path>.tmp-<pid>` in the same folder, syncs it, renames it over `path` and
+//! syncs the folder: a crash leaves either the old file or the new one, never a torn one.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
+
+/// Metadata key of the JSON training state.
+pub const STATE_KEY: &str = "purenoise.state";
+/// Metadata key of the format version.
+pub const FORMAT_KEY: &str = "purenoise.format";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: &str = "1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    /// `load` returns them sorted by name (safetensors stores them so).
+    pub tensors: Vec<NamedTensor>,
+    /// Free-form training state. A string under `"model"`, when present, names the model in
+    /// compatibility errors.
+    pub state: serde_json::Value,
+}
+
+impl Checkpoint {
+    pub fn get(&self, name: &str) -> Option<&NamedTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading the file failed (missing, unreadable).
+    #[error("cannot read checkpoint {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// Writing failed at `step`; `untouched` says whether a previous file at `path` is intact.
+    #[error(
+        "cannot save checkpoint {}: {step}: {source}{}{}",
+        path.display(),
+        io_hint(source),
+        if *untouched { "; any previous checkpoint there is untouched" } else { "" }
+    )]
+    Write {
+        path: PathBuf,
+        step: String,
+        source: io::Error,
+        untouched: bool,
+    },
+    /// The file (or the checkpoint being saved) is not what the format requires.
+    #[error("checkpoint {}: {msg}", path.display())]
+    Format { path: PathBuf, msg: String },
+    /// The checkpoint does not hold the tensors a model expects.
+    #[error("{0}")]
+    Incompatible(Box<Incompatibility>),
+}
+
+fn io_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            " (disk full: free some space or save to another folder)"
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            " (is the folder writable?)"
+        }
+        io::ErrorKind::NotFound => " (does the folder exist?)",
+        _ => "",
+    }
+}
+
+fn format_err(path: &Path, msg: impl Into<String>) -> CheckpointError {
+    CheckpointError::Format {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
+}
+
+/// Borrowed f32 data as a safetensors view, so serializing copies each tensor once.
+struct F32View<'a>(&'a NamedTensor);
+
+// safetensors stores little-endian data; the byte view below reinterprets memory as is.
+#[cfg(not(target_endian = "little"))]
+compile_error!("checkpoints assume a little-endian target");
+
+impl View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(bytemuck::cast_slice(&self.0.data))
+    }
+    fn data_len(&self) -> usize {
+        self.0.data.len() * 4
+    }
+}
+
+/// Saves atomically: a failure at any step leaves any previous file at `path` intact and no
+/// temporary file behind.
+pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
+    save_impl(path, ckpt, None)
+}
+
+/// Fault injection for tests: like [`save`], but writing the temporary file fails with
+/// "storage full" after `limit` bytes, as on a full disk.
+#[doc(hidden)]
+pub fn save_with_write_limit(
+    path: &Path,
+    ckpt: &Checkpoint,
+    limit: usize,
+) -> Result<(), CheckpointError> {
+    save_impl(path, ckpt, Some(limit))
+}
+
+fn save_impl(path: &Path, ckpt: &Checkpoint, limit: Option<usize>) -> Result<(), CheckpointError> {
+    let bytes = serialize(path, ckpt)?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| format_err(path, "the path names no file"))?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let write_err = |step: String, source: io::Error, untouched: bool| CheckpointError::Write {
+        path: path.to_path_buf(),
+        step,
+        source,
+        untouched,
+    };
+
+    let written = (|| -> Result<(), (String, io::Error)> {
+        let step = |s: &str| format!("{s} temporary file {}", tmp.display());
+        let mut f = File::create(&tmp).map_err(|e| (step("creating"), e))?;
+        let result = match limit {
+            Some(n) if n < bytes.len() => f.write_all(&bytes[..n]).and(Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device (injected fault)",
+            ))),
+            _ => f.write_all(&bytes),
+        };
+        result.map_err(|e| (step("writing"), e))?;
+        f.sync_all().map_err(|e| (step("syncing"), e))?;
+        fs::rename(&tmp, path).map_err(|e| (format!("renaming {} over it", tmp.display()), e))
+    })();
+    if let Err((step, e)) = written {
+        // Best effort: the write error is what the user needs to see.
+        let _ = fs::remove_file(&tmp);
+        return Err(write_err(step, e, true));
+    }
+    sync_parent(path).map_err(|e| {
+        write_err(
+            "syncing the folder after the rename (the new file is in place but may not survive a crash)"
+                .into(),
+            e,
+            false,
+        )
+    })
+}
+
+/// Makes the rename durable: on Linux a rename is only on disk once its folder is synced.
+#[cfg(unix)]
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_parent(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+fn serialize(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
+    let mut seen = BTreeSet::new();
+    for t in &ckpt.tensors {
+        let n: usize = t.shape.iter().product();
+        if n != t.data.len() {
+            return Err(format_err(
+                path,
+                format!(
+                    "cannot save tensor `{}`: shape {} holds {n} values but {} were given",
+                    t.name,
+                    shape_str(&t.shape),
+                    t.data.len()
+                ),
+            ));
+        }
+        if !seen.insert(t.name.as_str()) {
+            return Err(format_err(
+                path,
+                format!("cannot save: tensor name `{}` is used twice", t.name),
+            ));
+        }
+    }
+    let state = serde_json::to_string(&ckpt.state).map_err(|e| {
+        format_err(
+            path,
+            format!("cannot save: the training state is not JSON: {e}"),
+        )
+    })?;
+    let meta = HashMap::from([
+        (STATE_KEY.to_string(), state),
+        (FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
+    ]);
+    safetensors::serialize(
+        ckpt.tensors.iter().map(|t| (t.name.as_str(), F32View(t))),
+        Some(meta),
+    )
+    .map_err(|e| format_err(path, format!("cannot serialize: {e}")))
+}
+
+/// Reads a checkpoint; every way the file can be wrong is an error naming the file.
+pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let bytes = fs::read(path).map_err(|source| CheckpointError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
+    let mut tensors = Vec::with_capacity(st.len());
+    for (name, view) in st.iter() {
+        if view.dtype() != Dtype::F32 {
+            return Err(format_err(
+                path,
+                format!(
+                    "tensor `{name}` is {}, but purenoise checkpoints hold F32 tensors only",
+                    view.dtype()
+                ),
+            ));
+        }
+        tensors.push(NamedTensor {
+            name: name.to_string(),
+            shape: view.shape().to_vec(),
+            // Copied value by value: the data section need not be 4-byte aligned in memory.
+            data: view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        });
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
+    let not_ours = "not a purenoise checkpoint (a plain safetensors file of weights?)";
+    let meta = meta
+        .metadata()
+        .as_ref()
+        .ok_or_else(|| format_err(path, format!("the header has no __metadata__: {not_ours}")))?;
+    match meta.get(FORMAT_KEY) {
+        Some(v) if v == FORMAT_VERSION => {}
+        Some(v) => {
+            return Err(format_err(
+                path,
+                format!("format version {v}, but this build reads version {FORMAT_VERSION}"),
+            ))
+        }
+        None => {
+            return Err(format_err(
+                path,
+                format!("no `{FORMAT_KEY}` in the header's metadata: {not_ours}"),
+            ))
+        }
+    }
+    let state = meta.get(STATE_KEY).ok_or_else(|| {
+        format_err(
+            path,
+            format!("no `{STATE_KEY}` in the header's metadata: {not_ours}"),
+        )
+    })?;
+    let state = serde_json::from_str(state).map_err(|e| {
+        format_err(
+            path,
+            format!("the training state (`{STATE_KEY}`) is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(Checkpoint { tensors, state })
+}
+
+fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {
+    use SafeTensorError::*;
+    let torn = "the file is truncated (an interrupted copy?) or not a safetensors file";
+    let msg = match e {
+        HeaderTooSmall => format!("the file is {len} bytes, too short for a header: {torn}"),
+        InvalidHeaderLength => {
+            format!("the header length runs past the end of the file ({len} bytes): {torn}")
+        }
+        HeaderTooLarge => {
+            "the header length is implausibly large: not a safetensors file".to_string()
+        }
+        MetadataIncompleteBuffer => format!(
+            "the tensor data declared in the header does not match the file's size ({len} \
+             bytes): {torn}"
+        ),
+        InvalidHeader(_) | InvalidHeaderDeserialization(_) => {
+            format!("the header is not valid safetensors JSON ({e}): the file is corrupt or not a safetensors file")
+        }
+        other => format!("invalid safetensors file: {other}"),
+    };
+    format_err(path, msg)
+}
+
+/// What a checkpoint lacks, has in excess, or has in another shape, compared to a model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Incompatibility {
+    /// The file, when the caller knows it (see [`check_compatible_file`]).
+    pub path: Option<PathBuf>,
+    /// The state's `"model"` string, if any.
+    pub saved_for: Option<String>,
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    /// (name, shape the model wants, shape in the checkpoint)
+    pub shapes: Vec<(String, Vec<usize>, Vec<usize>)>,
+}
+
+fn shape_str(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(","))
+}
+
+/// At most this many names per list in the message; the rest are counted.
+const LIST: usize = 5;
+
+fn list(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(LIST)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LIST {
+        s += &format!(" and {} more", names.len() - LIST);
+    }
+    s
+}
+
+impl fmt::Display for Incompatibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "checkpoint {} does not fit this model", p.display())?,
+            None => write!(f, "the checkpoint does not fit this model")?,
+        }
+        match &self.saved_for {
+            Some(m) => write!(f, " (it was saved for model `{m}`)")?,
+            None => write!(f, " (it was saved for another model or configuration)")?,
+        }
+        write!(f, ":")?;
+        for (name, want, found) in self.shapes.iter().take(LIST) {
+            write!(
+                f,
+                "\n  it holds {name} with shape {}, the model wants {}",
+                shape_str(found),
+                shape_str(want)
+            )?;
+        }
+        if self.shapes.len() > LIST {
+            write!(
+                f,
+                "\n  and {} more tensors of another shape",
+                self.shapes.len() - LIST
+            )?;
+        }
+        if !self.missing.is_empty() {
+            write!(
+                f,
+                "\n  missing {} tensors the model needs: {}",
+                self.missing.len(),
+                list(&self.missing)
+            )?;
+        }
+        if !self.unexpected.is_empty() {
+            write!(
+                f,
+                "\n  {} tensors the model does not have: {}",
+                self.unexpected.len(),
+                list(&self.unexpected)
+            )?;
+        }
+        write!(
+            f,
+            "\nuse a checkpoint saved with the same model, batch-norm mode and number of classes"
+        )
+    }
+}
+
+/// Compares the checkpoint's tensors with the (name, shape) list a model expects.
+pub fn check_compatible(
+    expected: &[(String, Vec<usize>)],
+    ckpt: &Checkpoint,
+) -> Result<(), CheckpointError> {
+    let found: HashMap<&str, &[usize]> = ckpt
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
+    let wanted: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    let mut report = Incompatibility {
+        saved_for: ckpt
+            .state
+            .get("model")
+            .and_then(|m| m.as_str())
+            .map(str::to_string),
+        ..Default::default()
+    };
+    for (name, shape) in expected {
+        match found.get(name.as_str()) {
+            None => report.missing.push(name.clone()),
+            Some(&s) if s != shape.as_slice() => {
+                report
+                    .shapes
+                    .push((name.clone(), shape.clone(), s.to_vec()))
+            }
+            Some(_) => {}
+        }
+    }
+    report.unexpected = ckpt
+        .tensors
+        .iter()
+        .filter(|t| !wanted.contains(t.name.as_str()))
+        .map(|t| t.name.clone())
+        .collect();
+    if report.missing.is_empty() && report.unexpected.is_empty() && report.shapes.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckpointError::Incompatible(Box::new(report)))
+    }
+}
+
+/// [`check_compatible`] with the file named in the message.
+pub fn check_compatible_file(
+    path: &Path,
+    expected: &[(String, Vec<usize>)],
+    ckpt: &Checkpoint,
+) -> Result<(), CheckpointError> {
+    check_compatible(expected, ckpt).map_err(|e| match e {
+        CheckpointError::Incompatible(mut r) => {
+            r.path = Some(path.to_path_buf());
+            CheckpointError::Incompatible(r)
+        }
+        other => other,
+    })
+}

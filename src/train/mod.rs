@@ -1,0 +1,9 @@
+//! Training: flags, the learning-rate schedule, the loop, checkpoints and evaluation metrics.
+
+pub mod args;
+pub mod checkpoint;
+pub mod error;
+pub mod metrics;
+pub mod run;
+pub mod schedule;
+pub mod state;

@@ -1,0 +1,748 @@
+//! The training loop: data → noise → forward → loss → backward → SGD, with per-epoch evaluation,
+//! metrics, checkpoints, and clean interruption and resumption.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::args::{NoiseStatsSource, TrainArgs};
+use super::checkpoint::{self, Checkpoint, NamedTensor};
+use super::error::{Result, TrainError};
+use super::metrics::{self, EvalReport};
+use super::schedule::Schedule;
+use super::state;
+use crate::autograd::Tape;
+use crate::data::cifar::Split;
+use crate::data::cli::DataPipeline;
+use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
+use crate::data::loader::eval_batches;
+use crate::data::stats::subset_stats;
+use crate::gpu::Gpu;
+use crate::models::{Model, ModelConfig, ModelKind, Pass};
+use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
+use crate::ops::{cross_entropy, loss::upload_labels};
+use crate::optim::Sgd;
+use crate::tensor::Tensor;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const LAST: &str = "last.safetensors";
+pub const BEST: &str = "best.safetensors";
+
+/// How a call to `train` ended.
+pub struct Outcome {
+    pub run_dir: PathBuf,
+    /// Stopped early (Ctrl-C or --max-steps) with a checkpoint to resume from.
+    pub interrupted: bool,
+    pub report: Option<EvalReport>,
+}
+
+/// Where a run stands: the next batch to train and the running sums of its epoch, so a resumed
+/// run's epoch metrics equal an uninterrupted one's.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Position {
+    epoch: usize,
+    batch: usize,
+    global_step: usize,
+    best_top1: Option<f64>,
+    epoch_loss_sum: f64,
+    epoch_correct: usize,
+    epoch_samples: usize,
+    epoch_seconds: f64,
+}
+
+/// SplitMix64: independent seeds for each (run seed, purpose, step).
+pub fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const NOISE_SALT: u64 = 0x006e_6f69_7365;
+const DROPOUT_SALT: u64 = 0x6472_6f70;
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so `path` is never half written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        TrainError::io("write", path, e)
+    })
+}
+
+/// Starts a new run from the parsed flags.
+pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcome> {
+    // Training defaults to the paper's long tail.
+    args.data.subset.imbalance.get_or_insert(100.0);
+    let run_dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => default_run_dir(&args),
+    };
+    // Refuse an occupied folder before any work; create it only once the flags and data are good.
+    let occupied = run_dir
+        .read_dir()
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if occupied && !args.overwrite {
+        return Err(TrainError::arg(
+            "--out",
+            format!(
+                "{} already holds a run; pass --resume {0} to continue it, --overwrite to replace it, or another --out",
+                run_dir.display()
+            ),
+        ));
+    }
+    let trainer = Trainer::new(gpu, args, run_dir.clone())?;
+    if let Some(path) = &trainer.args.init_from {
+        state::restore(gpu, &trainer.model, path, checkpoint::load(path)?, false)?;
+        eprintln!("initialized from {}", path.display());
+    }
+    if occupied {
+        fs::remove_dir_all(&run_dir).map_err(|e| TrainError::io("clear", &run_dir, e))?;
+    }
+    fs::create_dir_all(&run_dir).map_err(|e| TrainError::io("create", &run_dir, e))?;
+    let config = serde_json::to_vec_pretty(&trainer.args).expect("flags serialize");
+    write_atomic(&run_dir.join(CONFIG_FILE), &config)?;
+    trainer.run(Position::default(), stop)
+}
+
+/// Continues an interrupted run from its folder's last checkpoint, with its saved flags
+/// (`max_steps` is this invocation's own limit).
+pub fn resume(
+    gpu: &Gpu,
+    run_dir: &Path,
+    max_steps: Option<usize>,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let config_path = run_dir.join(CONFIG_FILE);
+    let text = fs::read_to_string(&config_path)
+        .map_err(|e| TrainError::io("read the run configuration", &config_path, e))?;
+    let mut args: TrainArgs = serde_json::from_str(&text).map_err(|e| {
+        TrainError::Other(format!(
+            "{}: not a purenoise run configuration: {e}",
+            config_path.display()
+        ))
+    })?;
+    args.max_steps = max_steps;
+    let ckpt_path = run_dir.join(LAST);
+    let ckpt = checkpoint::load(&ckpt_path)?;
+    let position: Position =
+        serde_json::from_value(ckpt.state["position"].clone()).map_err(|e| {
+            TrainError::Other(format!(
+                "{}: the checkpoint has no valid position: {e}",
+                ckpt_path.display()
+            ))
+        })?;
+    let trainer = Trainer::new(gpu, args, run_dir.to_path_buf())?;
+    state::restore(gpu, &trainer.model, &ckpt_path, ckpt, true)?;
+    eprintln!(
+        "resuming {} at epoch {}, batch {}",
+        run_dir.display(),
+        position.epoch,
+        position.batch
+    );
+    trainer.run(position, stop)
+}
+
+fn default_run_dir(args: &TrainArgs) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(
+        format!(
+            "{}-{}-ir{}-{:?}-{:?}-s{}-{secs}",
+            args.model,
+            args.data.subset.dataset.name(),
+            args.imbalance(),
+            args.data.sampler.sampler,
+            args.bn,
+            args.seed
+        )
+        .to_lowercase(),
+    )
+}
+
+/// Refuses a batch whose activations cannot be bound on this adapter, before any work. (wgpu
+/// offers no portable query of total GPU memory; the per-binding limit is what can be checked.)
+fn check_batch_fits(gpu: &Gpu, kind: ModelKind, batch: usize) -> Result<()> {
+    let limits = gpu.limits();
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let per_sample = kind.largest_activation_per_sample() as u64 * 4;
+    let need = per_sample * batch as u64;
+    if need > limit {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        return Err(TrainError::arg(
+            "--batch-size",
+            format!(
+                "{kind} at batch {batch} needs an activation tensor of {:.0} MiB, above {}'s binding limit of {:.0} MiB; the largest batch that fits is {}",
+                mib(need),
+                gpu.info().name,
+                mib(limit),
+                limit / per_sample
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the data, fetching the dataset first when the folder lacks it (unless --no-download).
+fn load_data(args: &TrainArgs) -> Result<DataPipeline> {
+    let subset = &args.data.subset;
+    let dir = subset.data_dir();
+    let kind = subset.dataset;
+    let present = dir.join(kind.dir_name()).exists()
+        || kind.archive_names().iter().any(|a| dir.join(a).exists());
+    if !present && !args.no_download {
+        eprintln!(
+            "{} is not in {}; fetching it (pass --no-download to stop this)",
+            kind.name(),
+            dir.display()
+        );
+        fetch(&FetchRequest {
+            kind,
+            url: archive_url(kind, None),
+            md5: official_md5(kind).into(),
+            data_dir: dir.clone(),
+            progress: true,
+        })?;
+    }
+    Ok(args.data.build(args.batch_size, args.seed)?)
+}
+
+struct Trainer {
+    gpu: Gpu,
+    args: TrainArgs,
+    run_dir: PathBuf,
+    data: DataPipeline,
+    model: Model,
+    noise: NoiseStats,
+    schedule: Schedule,
+    train_counts: Vec<usize>,
+}
+
+impl Trainer {
+    fn new(gpu: &Gpu, args: TrainArgs, run_dir: PathBuf) -> Result<Trainer> {
+        if args.epochs == 0 {
+            return Err(TrainError::arg("--epochs", "must be at least 1"));
+        }
+        if !(args.lr > 0.0 && args.lr.is_finite()) {
+            return Err(TrainError::arg(
+                "--lr",
+                format!("must be a positive number, got {}", args.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&args.momentum) || args.weight_decay < 0.0 || args.lr_decay <= 0.0 {
+            return Err(TrainError::arg(
+                "--momentum/--weight-decay/--lr-decay",
+                format!(
+                    "need momentum in [0, 1), weight decay ≥ 0, lr decay > 0; got {}, {}, {}",
+                    args.momentum, args.weight_decay, args.lr_decay
+                ),
+            ));
+        }
+        if args.eval_every == 0 {
+            return Err(TrainError::arg("--eval-every", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&args.dropout) {
+            return Err(TrainError::arg(
+                "--dropout",
+                format!("must be in [0, 1), got {}", args.dropout),
+            ));
+        }
+        // Flags first, data second: a typo should not wait for (or trigger) a download.
+        let kind: ModelKind = args.model.parse()?;
+        check_batch_fits(gpu, kind, args.batch_size)?;
+        let data = load_data(&args)?;
+        let classes = data.cifar.class_names.len();
+        let config = ModelConfig {
+            kind,
+            classes,
+            bn: args.bn,
+            dropout: args.dropout,
+        };
+        let model = Model::new(gpu, config, args.seed)?;
+        let (mean, std) = match args.noise_stats {
+            NoiseStatsSource::Dataset => data.cifar.kind.standard_mean_std(),
+            NoiseStatsSource::Subset => {
+                let s = subset_stats(
+                    &data.cifar.train,
+                    &data.subset.indices,
+                    &data.cifar.class_names,
+                );
+                (s.mean.map(|v| v as f32), s.std.map(|v| v as f32))
+            }
+        };
+        let normalize = args
+            .noise_normalize
+            .then_some((&data.mean[..], &data.std[..]));
+        let noise = NoiseStats::new(gpu, &mean, &std, normalize)?;
+        let schedule = Schedule {
+            base_lr: args.lr,
+            warmup_epochs: args.warmup_epochs,
+            milestones: args.milestones.clone(),
+            decay: args.lr_decay,
+        };
+        let mut train_counts = vec![0; classes];
+        for &i in &data.subset.indices {
+            train_counts[data.cifar.train.labels[i] as usize] += 1;
+        }
+        if let Some(note) = &data.subset.note {
+            eprintln!("{note}");
+        }
+        eprintln!(
+            "{} ({} parameters) on {}: {} training images, {} classes, {} batches of {} per epoch",
+            args.model,
+            model.params.count(),
+            gpu.info().name,
+            data.subset.indices.len(),
+            classes,
+            data.loader.batches_per_epoch(),
+            args.batch_size
+        );
+        Ok(Trainer {
+            gpu: gpu.clone(),
+            args,
+            run_dir,
+            data,
+            model,
+            noise,
+            schedule,
+            train_counts,
+        })
+    }
+
+    fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
+        let mut last_checkpoint = self
+            .run_dir
+            .join(LAST)
+            .exists()
+            .then(|| self.run_dir.join(LAST));
+        let per_epoch = self.data.loader.batches_per_epoch();
+        let terminal = std::io::stderr().is_terminal();
+        while pos.epoch < self.args.epochs {
+            let lr = self.schedule.lr(pos.epoch);
+            let sgd = Sgd {
+                lr,
+                momentum: self.args.momentum,
+                weight_decay: self.args.weight_decay,
+            };
+            let bar =
+                terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args.epochs));
+            let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
+            let started = Instant::now();
+            let seconds_before = pos.epoch_seconds;
+            while pos.batch < per_epoch {
+                let limit_reached = self.args.max_steps.is_some_and(|m| pos.global_step >= m);
+                if stop.load(Ordering::SeqCst) || limit_reached {
+                    pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+                    let path = self.save(&pos, LAST)?;
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    eprintln!(
+                        "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
+                        if limit_reached { "stopped after --max-steps" } else { "interrupted" },
+                        pos.epoch,
+                        pos.batch,
+                        path.display(),
+                        self.run_dir.display()
+                    );
+                    return Ok(Outcome {
+                        run_dir: self.run_dir,
+                        interrupted: true,
+                        report: None,
+                    });
+                }
+                let Some(batch) = batches.next() else {
+                    return Err(TrainError::Other(format!(
+                        "the data loader stopped early in epoch {} at batch {}",
+                        pos.epoch, pos.batch
+                    )));
+                };
+                let (loss, correct) = self.step(
+                    &batch.images,
+                    &batch.labels,
+                    &batch.noise_mask,
+                    pos.global_step,
+                    &sgd,
+                )?;
+                if !loss.is_finite() {
+                    return Err(TrainError::NotFinite {
+                        step: pos.global_step,
+                        epoch: pos.epoch,
+                        what: format!("the loss became {loss}"),
+                        checkpoint: last_checkpoint,
+                    });
+                }
+                pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
+                pos.epoch_correct += correct;
+                pos.epoch_samples += batch.len();
+                pos.batch += 1;
+                pos.global_step += 1;
+                batches.recycle(batch);
+                let seconds = seconds_before + started.elapsed().as_secs_f64();
+                match &bar {
+                    Some(b) => {
+                        b.set_position(pos.batch as u64);
+                        b.set_message(format!(
+                            "loss {:.4}  {:.1} img/s",
+                            pos.epoch_loss_sum / pos.epoch_samples as f64,
+                            pos.epoch_samples as f64 / seconds
+                        ));
+                    }
+                    None if pos.batch.is_multiple_of(50) => eprintln!(
+                        "epoch {} batch {}/{per_epoch} loss {loss:.4}",
+                        pos.epoch, pos.batch
+                    ),
+                    None => {}
+                }
+            }
+            drop(batches);
+            pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let last_epoch = pos.epoch + 1 == self.args.epochs;
+            let top1 = if (pos.epoch + 1).is_multiple_of(self.args.eval_every) || last_epoch {
+                Some(self.evaluate()?.top1)
+            } else {
+                None
+            };
+            let line = json!({
+                "epoch": pos.epoch,
+                "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
+                "lr": lr,
+                "train_acc": pos.epoch_correct as f64 / pos.epoch_samples.max(1) as f64,
+                "test_top1": top1,
+                "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
+                "seconds": pos.epoch_seconds,
+            });
+            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args.epochs);
+            self.append_metrics(&line)?;
+            let improved = top1.is_some_and(|t| pos.best_top1.is_none_or(|b| t > b));
+            if improved {
+                pos.best_top1 = top1;
+            }
+            pos = Position {
+                epoch: pos.epoch + 1,
+                global_step: pos.global_step,
+                best_top1: pos.best_top1,
+                ..Position::default()
+            };
+            last_checkpoint = Some(self.save(&pos, LAST)?);
+            if improved {
+                self.save(&pos, BEST)?;
+            }
+        }
+        let report = self.evaluate()?;
+        report.write(&self.run_dir)?;
+        let table = report.table();
+        write_atomic(&self.run_dir.join("report.txt"), table.as_bytes())?;
+        println!("{table}");
+        Ok(Outcome {
+            run_dir: self.run_dir,
+            interrupted: false,
+            report: Some(report),
+        })
+    }
+
+    /// Forward and backward of one batch (gradients land in the parameter store); returns the
+    /// network input after noise replacement, the logits and the loss.
+    fn forward_backward(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        noise_mask: &[u32],
+        global_step: usize,
+    ) -> Result<[Tensor; 3]> {
+        let gpu = &self.gpu;
+        let n = labels.len();
+        let x = gpu.upload(images, &[n, 3, 32, 32])?;
+        let is_noise: Vec<bool> = noise_mask.iter().map(|&m| m != 0).collect();
+        let mask = NoiseMask::new(gpu, &is_noise)?;
+        if mask.noise_count() > 0 {
+            fill_noise(
+                gpu,
+                &x,
+                &mask,
+                &self.noise,
+                mix(self.args.seed, NOISE_SALT),
+                global_step as u32,
+            )?;
+        }
+        let labels_t = upload_labels(gpu, labels, self.model.config.classes)?;
+        self.model.params.zero_grad();
+        let mut tape = Tape::new(gpu);
+        let input = tape.constant(x.clone());
+        let pass = Pass {
+            training: true,
+            mask: Some(&mask),
+            dropout_seed: mix(self.args.seed, DROPOUT_SALT ^ global_step as u64),
+        };
+        let logits = self.model.forward(&mut tape, &input, &pass)?;
+        let loss = cross_entropy(&mut tape, &logits, &labels_t)?;
+        tape.backward(&loss, &self.model.params)?;
+        Ok([x, logits.value, loss.value])
+    }
+
+    /// One optimizer step; returns (loss, correctly classified samples).
+    fn step(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        noise_mask: &[u32],
+        global_step: usize,
+        sgd: &Sgd,
+    ) -> Result<(f32, usize)> {
+        let [_, logits, loss] = self.forward_backward(images, labels, noise_mask, global_step)?;
+        sgd.step(&self.model.params)?;
+        let loss = self.gpu.read(&loss)?[0];
+        let predictions = argmax(&self.gpu.read(&logits)?, self.model.config.classes);
+        Ok((
+            loss,
+            predictions
+                .iter()
+                .zip(labels)
+                .filter(|(p, l)| p == l)
+                .count(),
+        ))
+    }
+
+    fn evaluate(&self) -> Result<EvalReport> {
+        let test = &self.data.cifar.test;
+        let (predictions, labels) = predict(
+            &self.gpu,
+            &self.model,
+            test,
+            self.args.eval_limit,
+            self.args.batch_size,
+            self.data.mean,
+            self.data.std,
+        )?;
+        Ok(metrics::evaluate(
+            &predictions,
+            &labels,
+            &self.train_counts,
+            &self.data.cifar.class_names,
+        )?)
+    }
+
+    fn save(&self, pos: &Position, name: &str) -> Result<PathBuf> {
+        let path = self.run_dir.join(name);
+        let state = json!({
+            "model": self.args.model,
+            "position": pos,
+            "config": self.args,
+        });
+        let ckpt = Checkpoint {
+            tensors: state::snapshot(&self.gpu, &self.model, true)?,
+            state,
+        };
+        checkpoint::save(&path, &ckpt)?;
+        Ok(path)
+    }
+
+    fn append_metrics(&self, line: &serde_json::Value) -> Result<()> {
+        let path = self.run_dir.join(METRICS_FILE);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io("open", &path, e))?;
+        writeln!(f, "{line}")
+            .and_then(|_| f.sync_data())
+            .map_err(|e| TrainError::io("append to", &path, e))
+    }
+}
+
+fn progress_bar(len: usize, position: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar.set_position(position as u64);
+    bar
+}
+
+/// Index of the largest logit of each row.
+pub fn argmax(logits: &[f32], classes: usize) -> Vec<u32> {
+    logits
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 {
+                        (i, v)
+                    } else {
+                        best
+                    }
+                })
+                .0 as u32
+        })
+        .collect()
+}
+
+/// Eval-mode predictions on the first `limit` images of `split` (all by default).
+pub fn predict(
+    gpu: &Gpu,
+    model: &Model,
+    split: &Split,
+    limit: Option<usize>,
+    batch_size: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let limit = limit.unwrap_or(usize::MAX).min(split.len());
+    let (mut predictions, mut labels) = (Vec::with_capacity(limit), Vec::with_capacity(limit));
+    for batch in eval_batches(split, batch_size, mean, std) {
+        if labels.len() >= limit {
+            break;
+        }
+        let n = batch.len();
+        let mut tape = Tape::no_grad(gpu);
+        let x = tape.constant(gpu.upload(&batch.images, &[n, 3, 32, 32])?);
+        let logits = model.forward(
+            &mut tape,
+            &x,
+            &Pass {
+                training: false,
+                mask: None,
+                dropout_seed: 0,
+            },
+        )?;
+        predictions.extend(argmax(&gpu.read(&logits.value)?, model.config.classes));
+        labels.extend_from_slice(&batch.labels);
+    }
+    predictions.truncate(limit);
+    labels.truncate(limit);
+    Ok((predictions, labels))
+}
+
+/// `purenoise dump-step`: one training step (dropout off) of the first batch of `epoch`,
+/// written as one safetensors file: parameters and BN buffers before the step, the network
+/// input (after augmentation, normalization and noise), labels, noise mask, logits, loss, the
+/// gradient of every parameter (`grad.<name>`), and parameters and BN buffers after the
+/// optimizer step (`next.<name>`).
+pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) -> Result<()> {
+    args.data.subset.imbalance.get_or_insert(100.0);
+    args.dropout = 0.0;
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let trainer = Trainer::new(gpu, args, dir)?;
+    let global_step = epoch * trainer.data.loader.batches_per_epoch();
+    let batch = trainer
+        .data
+        .loader
+        .epoch(epoch)
+        .next()
+        .ok_or_else(|| TrainError::Other("the training subset is empty".into()))?;
+    let mut tensors = state::snapshot(gpu, &trainer.model, false)?;
+    let [x, logits, loss] =
+        trainer.forward_backward(&batch.images, &batch.labels, &batch.noise_mask, global_step)?;
+    let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
+    let n = batch.len();
+    for (name, t) in [("input", &x), ("logits", &logits), ("loss", &loss)] {
+        tensors.push(NamedTensor {
+            name: name.into(),
+            shape: t.shape().to_vec(),
+            data: gpu.read(t)?,
+        });
+    }
+    tensors.push(NamedTensor {
+        name: "labels".into(),
+        shape: vec![n],
+        data: as_f32(&batch.labels),
+    });
+    tensors.push(NamedTensor {
+        name: "noise_mask".into(),
+        shape: vec![n],
+        data: as_f32(&batch.noise_mask),
+    });
+    let params = &trainer.model.params;
+    for id in params.ids() {
+        let g = params.grad(id);
+        tensors.push(NamedTensor {
+            name: format!("grad.{}", params.name(id)),
+            shape: g.shape().to_vec(),
+            data: gpu.read(&g)?,
+        });
+    }
+    let lr = trainer.schedule.lr(epoch);
+    Sgd {
+        lr,
+        momentum: trainer.args.momentum,
+        weight_decay: trainer.args.weight_decay,
+    }
+    .step(params)?;
+    for mut t in state::snapshot(gpu, &trainer.model, false)? {
+        t.name = format!("next.{}", t.name);
+        tensors.push(t);
+    }
+    let state = json!({ "dump_step": { "epoch": epoch, "global_step": global_step, "lr": lr }, "config": trainer.args });
+    checkpoint::save(output, &Checkpoint { tensors, state })?;
+    eprintln!(
+        "wrote one step of {} (batch of {n}, lr {lr}) to {}",
+        trainer.args.model,
+        output.display()
+    );
+    Ok(())
+}
+
+/// `purenoise eval`: the checkpoint's model on the test split (or the first `limit` images),
+/// with the training subset's class counts for the many/medium/few groups. Writes
+/// `metrics.json` and `per_class.csv` into `out` (default: the checkpoint's folder).
+pub fn eval_checkpoint(
+    gpu: &Gpu,
+    path: &Path,
+    data_dir: Option<PathBuf>,
+    limit: Option<usize>,
+    out: Option<PathBuf>,
+) -> Result<EvalReport> {
+    let ckpt = checkpoint::load(path)?;
+    let mut args: TrainArgs =
+        serde_json::from_value(ckpt.state["config"].clone()).map_err(|e| {
+            TrainError::Other(format!(
+                "{}: the checkpoint does not record its training configuration: {e}",
+                path.display()
+            ))
+        })?;
+    if data_dir.is_some() {
+        args.data.subset.data_dir = data_dir;
+    }
+    args.no_download = true;
+    let trainer = Trainer::new(
+        gpu,
+        args,
+        path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    )?;
+    state::restore(gpu, &trainer.model, path, ckpt, false)?;
+    let mut trainer = trainer;
+    trainer.args.eval_limit = limit;
+    let report = trainer.evaluate()?;
+    let out = out.unwrap_or_else(|| trainer.run_dir.clone());
+    fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
+    report.write(&out)?;
+    Ok(report)
+}
