@@ -406,9 +406,7 @@ fn a_checkpoint_of_another_model_and_an_occupied_run_folder_are_refused() {
         "{err}"
     );
     assert!(
-        err.contains("conv1.weight")
-            && err.contains("[32,3,3,3]")
-            && err.contains("[16,3,3,3]"),
+        err.contains("conv1.weight") && err.contains("[32,3,3,3]") && err.contains("[16,3,3,3]"),
         "{err}"
     );
     assert!(!out.exists(), "a refused start leaves no run folder");
