@@ -380,6 +380,24 @@ impl Trainer {
                 ),
             ));
         }
+        // The convolution kernels index fewer than 2^22 positions (images × 32 × 32) per call.
+        const MAX_BATCH: usize = (1 << 22) / (32 * 32) - 1;
+        if args.batch_size > MAX_BATCH {
+            return Err(TrainError::arg(
+                "--batch-size",
+                format!(
+                    "at most {MAX_BATCH} (the convolution kernels take fewer than 2^22 pixel \
+                     positions per call), got {}",
+                    args.batch_size
+                ),
+            ));
+        }
+        if args.eval_limit == Some(0) {
+            return Err(TrainError::arg(
+                "--eval-limit",
+                "must be at least 1 (leave it out to evaluate on the whole test set)",
+            ));
+        }
         if args.eval_every == 0 {
             return Err(TrainError::arg("--eval-every", "must be at least 1"));
         }
