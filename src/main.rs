@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let adapter = cli.adapter.as_deref();
     match cli.command {
         Command::Train { args, resume } => {
-            let gpu = Gpu::new(adapter)?;
+            // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
             ctrlc::set_handler(|| {
                 if STOP.swap(true, Ordering::SeqCst) {
                     eprintln!("\ninterrupted twice: exiting without a checkpoint");
@@ -119,6 +119,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 eprintln!("\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)");
             })?;
+            let gpu = Gpu::new(adapter)?;
             let outcome = match resume {
                 Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
                 None => run::train(&gpu, *args, &STOP)?,

@@ -22,6 +22,28 @@ pub enum NoiseStatsSource {
     Subset,
 }
 
+/// What a step with a non-finite (NaN or infinite) loss does.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NanPolicy {
+    /// Stop the run, naming the step and the first layer with a non-finite gradient.
+    #[default]
+    Stop,
+    /// Leave the parameters, momentum and BN statistics as they were, count the step and go on
+    /// (the run still stops after a whole epoch's worth of such steps in a row).
+    Skip,
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
@@ -73,6 +95,11 @@ pub struct TrainArgs {
     pub noise_normalize: bool,
     #[arg(long, value_enum, default_value_t = NoiseStatsSource::Dataset)]
     pub noise_stats: NoiseStatsSource,
+    /// What to do when a step's loss is NaN or infinite.
+    #[arg(long, value_enum, default_value_t = NanPolicy::Stop)]
+    // Runs saved before this flag existed resume with the default.
+    #[serde(default)]
+    pub nan_policy: NanPolicy,
     /// Evaluate on the test set every N epochs (and always after the last).
     #[arg(long, default_value_t = 1)]
     pub eval_every: usize,

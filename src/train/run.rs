@@ -10,7 +10,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::args::{NoiseStatsSource, TrainArgs};
+use super::args::{NanPolicy, NoiseStatsSource, TrainArgs};
 use super::checkpoint::{self, Checkpoint, NamedTensor};
 use super::error::{Result, TrainError};
 use super::metrics::{self, EvalReport};
@@ -27,6 +27,7 @@ use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
 use crate::ops::{cross_entropy, loss::upload_labels};
 use crate::optim::Sgd;
+use crate::params::{ParamId, ParamStore};
 use crate::tensor::Tensor;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -54,6 +55,23 @@ struct Position {
     epoch_correct: usize,
     epoch_samples: usize,
     epoch_seconds: f64,
+    /// Steps of this epoch left out for a non-finite loss (`--nan-policy skip`).
+    #[serde(default)]
+    epoch_skipped: usize,
+    #[serde(default)]
+    skipped_total: usize,
+}
+
+/// What one training step did.
+enum StepResult {
+    Applied {
+        loss: f32,
+        correct: usize,
+    },
+    /// The loss was not finite; the update was not applied.
+    NotFinite {
+        loss: f32,
+    },
 }
 
 /// SplitMix64: independent seeds for each (run seed, purpose, step).
@@ -105,10 +123,9 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
         ));
     }
     let trainer = Trainer::new(gpu, args, run_dir.clone())?;
-    if let Some(path) = &trainer.args.init_from {
-        state::restore(gpu, &trainer.model, path, checkpoint::load(path)?, false)?;
-        eprintln!("initialized from {}", path.display());
-    }
+    trainer.init_from()?;
+    // An occupied folder's old checkpoints are about to go, so they do not count as used.
+    check_free_space(&run_dir, 3 * trainer.checkpoint_bytes())?;
     if occupied {
         fs::remove_dir_all(&run_dir).map_err(|e| TrainError::io("clear", &run_dir, e))?;
     }
@@ -127,8 +144,18 @@ pub fn resume(
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     let config_path = run_dir.join(CONFIG_FILE);
-    let text = fs::read_to_string(&config_path)
-        .map_err(|e| TrainError::io("read the run configuration", &config_path, e))?;
+    let text = fs::read_to_string(&config_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            TrainError::Other(format!(
+                "{} holds no run to resume: {CONFIG_FILE} is missing (the run was stopped before \
+                 it started, or this is not a run folder); start it again with the same flags \
+                 and --overwrite",
+                run_dir.display()
+            ))
+        } else {
+            TrainError::io("read the run configuration", &config_path, e)
+        }
+    })?;
     let mut args: TrainArgs = serde_json::from_str(&text).map_err(|e| {
         TrainError::Other(format!(
             "{}: not a purenoise run configuration: {e}",
@@ -136,7 +163,21 @@ pub fn resume(
         ))
     })?;
     args.max_steps = max_steps;
+    remove_stale_temporaries(run_dir);
     let ckpt_path = run_dir.join(LAST);
+    if !ckpt_path.exists() {
+        // Stopped after config.json was written but before the first checkpoint: nothing was
+        // learned yet, so the kind thing is to start the same run over.
+        let trainer = Trainer::new(gpu, args, run_dir.to_path_buf())?;
+        trainer.init_from()?;
+        check_free_space(run_dir, 3 * trainer.checkpoint_bytes())?;
+        trim_metrics(run_dir, 0)?;
+        eprintln!(
+            "{} has no checkpoint yet (the run stopped before its first one); starting it from the beginning",
+            run_dir.display()
+        );
+        return trainer.run(Position::default(), stop);
+    }
     let ckpt = checkpoint::load(&ckpt_path)?;
     let position: Position =
         serde_json::from_value(ckpt.state["position"].clone()).map_err(|e| {
@@ -147,6 +188,17 @@ pub fn resume(
         })?;
     let trainer = Trainer::new(gpu, args, run_dir.to_path_buf())?;
     state::restore(gpu, &trainer.model, &ckpt_path, ckpt, true)?;
+    // last (and best) already exist; their replacements need room beside them.
+    let existing: u64 = [LAST, BEST]
+        .iter()
+        .filter_map(|f| fs::metadata(run_dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    check_free_space(
+        run_dir,
+        (3 * trainer.checkpoint_bytes()).saturating_sub(existing),
+    )?;
+    trim_metrics(run_dir, position.epoch)?;
     eprintln!(
         "resuming {} at epoch {}, batch {}",
         run_dir.display(),
@@ -154,6 +206,101 @@ pub fn resume(
         position.batch
     );
     trainer.run(position, stop)
+}
+
+/// Removes the temporary files (`<name>.tmp-<pid>`) of writes a killed process left behind.
+fn remove_stale_temporaries(run_dir: &Path) {
+    let Ok(entries) = run_dir.read_dir() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name
+            .to_str()
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale {
+            // Best effort: a leftover only wastes space.
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Keeps the metrics lines of the epochs the checkpoint has completed. A run killed after
+/// appending an epoch's line but before checkpointing that epoch repeats the epoch on resume,
+/// and a line torn by the kill is dropped.
+fn trim_metrics(run_dir: &Path, epochs_done: usize) -> Result<()> {
+    let path = run_dir.join(METRICS_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TrainError::io("read", &path, e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["epoch"].as_u64())
+                .is_some_and(|e| (e as usize) < epochs_done)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.as_bytes() != bytes {
+        write_atomic(&path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Free bytes on the file system holding `dir` (or its nearest existing ancestor).
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = dir
+        .ancestors()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .find(|p| p.exists())?;
+    let c_path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs only writes into `st`, a plain C struct for which all zeros is valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` is writable.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // fsblkcnt_t and c_ulong are not u64 on every target
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
+
+/// Refuses to start a run whose folder's disk cannot hold `need` more bytes (checkpoints are
+/// also checked at every write; this catches the common case before hours of training).
+pub fn check_free_space(dir: &Path, need: u64) -> Result<()> {
+    let Some(free) = free_bytes(dir) else {
+        return Ok(());
+    };
+    if free >= need {
+        return Ok(());
+    }
+    let mb = |b: u64| b as f64 / 1e6;
+    Err(TrainError::Other(format!(
+        "not enough free space for the run folder {}: {:.1} MB free, but its checkpoints \
+         (last, best and the temporary copy written before each replaces the old one) need \
+         about {:.1} MB; free some space or choose another --out",
+        dir.display(),
+        mb(free),
+        mb(need)
+    )))
 }
 
 fn default_run_dir(args: &TrainArgs) -> PathBuf {
@@ -233,6 +380,9 @@ struct Trainer {
     noise: NoiseStats,
     schedule: Schedule,
     train_counts: Vec<usize>,
+    /// Copies of the BN statistics taken before each step under `--nan-policy skip`, so a
+    /// skipped step leaves no trace.
+    bn_backup: Vec<Tensor>,
 }
 
 impl Trainer {
@@ -253,6 +403,24 @@ impl Trainer {
                     "need momentum in [0, 1), weight decay ≥ 0, lr decay > 0; got {}, {}, {}",
                     args.momentum, args.weight_decay, args.lr_decay
                 ),
+            ));
+        }
+        // The convolution kernels index fewer than 2^22 positions (images × 32 × 32) per call.
+        const MAX_BATCH: usize = (1 << 22) / (32 * 32) - 1;
+        if args.batch_size > MAX_BATCH {
+            return Err(TrainError::arg(
+                "--batch-size",
+                format!(
+                    "at most {MAX_BATCH} (the convolution kernels take fewer than 2^22 pixel \
+                     positions per call), got {}",
+                    args.batch_size
+                ),
+            ));
+        }
+        if args.eval_limit == Some(0) {
+            return Err(TrainError::arg(
+                "--eval-limit",
+                "must be at least 1 (leave it out to evaluate on the whole test set)",
             ));
         }
         if args.eval_every == 0 {
@@ -297,6 +465,14 @@ impl Trainer {
             milestones: args.milestones.clone(),
             decay: args.lr_decay,
         };
+        let bn_backup = match args.nan_policy {
+            NanPolicy::Skip => model
+                .params
+                .buffers()
+                .map(|(_, t)| gpu.zeros("bn backup", t.shape()))
+                .collect::<crate::Result<_>>()?,
+            NanPolicy::Stop => Vec::new(),
+        };
         let mut train_counts = vec![0; classes];
         for &i in &data.subset.indices {
             train_counts[data.cifar.train.labels[i] as usize] += 1;
@@ -323,7 +499,24 @@ impl Trainer {
             noise,
             schedule,
             train_counts,
+            bn_backup,
         })
+    }
+
+    /// Applies `--init-from` (parameters and BN statistics of another run).
+    fn init_from(&self) -> Result<()> {
+        if let Some(path) = &self.args.init_from {
+            state::restore(&self.gpu, &self.model, path, checkpoint::load(path)?, false)?;
+            eprintln!("initialized from {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// Size of one checkpoint: parameters, BN buffers and momentum as f32, plus a header.
+    fn checkpoint_bytes(&self) -> u64 {
+        let p = &self.model.params;
+        let buffers: usize = p.buffers().map(|(_, t)| t.numel()).sum();
+        (2 * p.count() + buffers) as u64 * 4 + 64 * 1024
     }
 
     fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
@@ -333,6 +526,7 @@ impl Trainer {
             .exists()
             .then(|| self.run_dir.join(LAST));
         let per_epoch = self.data.loader.batches_per_epoch();
+        let mut skipped_in_a_row = 0;
         let terminal = std::io::stderr().is_terminal();
         while pos.epoch < self.args.epochs {
             let lr = self.schedule.lr(pos.epoch);
@@ -374,24 +568,56 @@ impl Trainer {
                         pos.epoch, pos.batch
                     )));
                 };
-                let (loss, correct) = self.step(
+                let result = self.step(
                     &batch.images,
                     &batch.labels,
                     &batch.noise_mask,
                     pos.global_step,
                     &sgd,
                 )?;
-                if !loss.is_finite() {
-                    return Err(TrainError::NotFinite {
-                        step: pos.global_step,
-                        epoch: pos.epoch,
-                        what: format!("the loss became {loss}"),
-                        checkpoint: last_checkpoint,
-                    });
-                }
-                pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
-                pos.epoch_correct += correct;
-                pos.epoch_samples += batch.len();
+                let loss = match result {
+                    StepResult::Applied { loss, correct } => {
+                        skipped_in_a_row = 0;
+                        pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
+                        pos.epoch_correct += correct;
+                        pos.epoch_samples += batch.len();
+                        loss
+                    }
+                    StepResult::NotFinite { loss } if self.args.nan_policy == NanPolicy::Stop => {
+                        return Err(TrainError::NotFinite {
+                            step: pos.global_step,
+                            epoch: pos.epoch,
+                            what: format!("the loss became {loss} ({})", self.first_not_finite()?),
+                            checkpoint: last_checkpoint,
+                        });
+                    }
+                    StepResult::NotFinite { loss } => {
+                        skipped_in_a_row += 1;
+                        pos.epoch_skipped += 1;
+                        pos.skipped_total += 1;
+                        if bar.is_none() {
+                            eprintln!(
+                                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+                                pos.global_step, pos.epoch
+                            );
+                        }
+                        // A diverged run skips every step from here on: stop rather than
+                        // spin through the remaining epochs learning nothing.
+                        if skipped_in_a_row >= per_epoch {
+                            return Err(TrainError::NotFinite {
+                                step: pos.global_step,
+                                epoch: pos.epoch,
+                                what: format!(
+                                    "{skipped_in_a_row} steps in a row (an epoch's worth) had a \
+                                     non-finite loss under --nan-policy skip ({})",
+                                    self.first_not_finite()?
+                                ),
+                                checkpoint: last_checkpoint,
+                            });
+                        }
+                        loss
+                    }
+                };
                 pos.batch += 1;
                 pos.global_step += 1;
                 batches.recycle(batch);
@@ -401,7 +627,7 @@ impl Trainer {
                         b.set_position(pos.batch as u64);
                         b.set_message(format!(
                             "loss {:.4}  {:.1} img/s",
-                            pos.epoch_loss_sum / pos.epoch_samples as f64,
+                            pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
                             pos.epoch_samples as f64 / seconds
                         ));
                     }
@@ -431,8 +657,11 @@ impl Trainer {
                 "test_top1": top1,
                 "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
                 "seconds": pos.epoch_seconds,
+                "skipped_steps": pos.epoch_skipped,
             });
             eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args.epochs);
+            // Line, then best, then last: a kill anywhere in between resumes from the previous
+            // `last`, which repeats this epoch exactly after `resume` trims the line.
             self.append_metrics(&line)?;
             let improved = top1.is_some_and(|t| pos.best_top1.is_none_or(|b| t > b));
             if improved {
@@ -442,12 +671,19 @@ impl Trainer {
                 epoch: pos.epoch + 1,
                 global_step: pos.global_step,
                 best_top1: pos.best_top1,
+                skipped_total: pos.skipped_total,
                 ..Position::default()
             };
-            last_checkpoint = Some(self.save(&pos, LAST)?);
             if improved {
                 self.save(&pos, BEST)?;
             }
+            last_checkpoint = Some(self.save(&pos, LAST)?);
+        }
+        if pos.skipped_total > 0 {
+            eprintln!(
+                "{} steps were skipped for a non-finite loss (--nan-policy skip; per epoch in {METRICS_FILE})",
+                pos.skipped_total
+            );
         }
         let report = self.evaluate()?;
         report.write(&self.run_dir)?;
@@ -500,7 +736,7 @@ impl Trainer {
         Ok([x, logits.value, loss.value])
     }
 
-    /// One optimizer step; returns (loss, correctly classified samples).
+    /// One optimizer step, applied only when the loss is finite.
     fn step(
         &self,
         images: &[f32],
@@ -508,19 +744,63 @@ impl Trainer {
         noise_mask: &[u32],
         global_step: usize,
         sgd: &Sgd,
-    ) -> Result<(f32, usize)> {
+    ) -> Result<StepResult> {
+        let buffers: Vec<Tensor> = self
+            .model
+            .params
+            .buffers()
+            .map(|(_, t)| t.clone())
+            .collect();
+        // The forward pass updates the BN statistics; keep a copy to undo a skipped step.
+        for (b, backup) in buffers.iter().zip(&self.bn_backup) {
+            self.gpu.copy(b, 0, backup, 0, b.numel())?;
+        }
         let [_, logits, loss] = self.forward_backward(images, labels, noise_mask, global_step)?;
-        sgd.step(&self.model.params)?;
+        // Read before the update, so a non-finite loss never reaches the parameters.
         let loss = self.gpu.read(&loss)?[0];
+        if !loss.is_finite() {
+            for (b, backup) in buffers.iter().zip(&self.bn_backup) {
+                self.gpu.copy(backup, 0, b, 0, b.numel())?;
+            }
+            return Ok(StepResult::NotFinite { loss });
+        }
         let predictions = argmax(&self.gpu.read(&logits)?, self.model.config.classes);
-        Ok((
+        sgd.step(&self.model.params)?;
+        Ok(StepResult::Applied {
             loss,
-            predictions
+            correct: predictions
                 .iter()
                 .zip(labels)
                 .filter(|(p, l)| p == l)
                 .count(),
-        ))
+        })
+    }
+
+    /// Where non-finite values first appear, in the model's layer order: the gradients of the
+    /// step that just ran, and the parameters it started from. Read only when a run stops.
+    fn first_not_finite(&self) -> Result<String> {
+        let p = &self.model.params;
+        let mut found = Vec::new();
+        for (what, arena) in [
+            (
+                "gradient",
+                ParamStore::grad as fn(&ParamStore, ParamId) -> Tensor,
+            ),
+            ("value", ParamStore::value),
+        ] {
+            let mut first = None;
+            for id in p.ids() {
+                if self.gpu.read(&arena(p, id))?.iter().any(|v| !v.is_finite()) {
+                    first = Some(p.name(id).to_string());
+                    break;
+                }
+            }
+            found.push(match first {
+                Some(name) => format!("first non-finite {what} in `{name}`"),
+                None => format!("every parameter {what} is finite"),
+            });
+        }
+        Ok(found.join("; "))
     }
 
     fn evaluate(&self) -> Result<EvalReport> {

@@ -1,0 +1,330 @@
+//! Faults during training, through the real binary on real CIFAR-10 (`PURENOISE_DATA_DIR`):
+//! SIGKILL at random moments then `--resume` reproduces an uninterrupted run, SIGTERM exits 0
+//! with a way to go on and resumes the same way, `--nan-policy` stops naming the layer or skips the step without a trace,
+//! and a run folder that cannot be written or lacks space is refused with the path.
+
+mod data_common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use purenoise::data::cifar::{Cifar, DatasetKind};
+use purenoise::train::{checkpoint, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
+
+/// A folder with a 24-image subset file (8 images of each of classes 2, 3, 4): 3 steps of 8
+/// per epoch.
+fn setup(name: &str) -> (PathBuf, PathBuf) {
+    let dir = data_common::temp_dir(&format!("faults-{name}"));
+    let cifar = Cifar::load(DatasetKind::Cifar10, &data_common::real_data_dir()).unwrap();
+    let mut lines = Vec::new();
+    for c in [2u32, 3, 4] {
+        lines.extend(
+            (0..cifar.train.len())
+                .filter(|&i| cifar.train.labels[i] == c)
+                .take(8)
+                .map(|i| i.to_string()),
+        );
+    }
+    let indices = dir.join("subset.txt");
+    std::fs::write(&indices, lines.join("\n")).unwrap();
+    (dir, indices)
+}
+
+/// Three epochs at lr 0.05 unless `extra` says otherwise.
+fn train_flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let data_dir = data_common::real_data_dir();
+    let mut flags: Vec<String> = [
+        "train",
+        "--model",
+        "resnet-8",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--no-download",
+        "--subset-indices",
+        indices.to_str().unwrap(),
+        "--method",
+        "erm",
+        "--augment",
+        "none",
+        "--batch-size",
+        "8",
+        "--warmup-epochs",
+        "0",
+        "--eval-limit",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    for (flag, default) in [("--epochs", "3"), ("--lr", "0.05")] {
+        if !extra.contains(&flag) {
+            flags.extend([flag.to_string(), default.to_string()]);
+        }
+    }
+    flags
+}
+
+fn purenoise(args: &[String]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env("RUST_BACKTRACE", "1");
+    c
+}
+
+fn output(args: &[String]) -> Output {
+    purenoise(args).output().expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn resume(out: &Path) -> Output {
+    output(&["train".into(), "--resume".into(), out.display().to_string()])
+}
+
+/// metrics.jsonl without the wall-clock fields.
+fn timeless_metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let fields = v.as_object_mut().unwrap();
+            fields.remove("seconds");
+            fields.remove("images_per_s");
+            v
+        })
+        .collect()
+}
+
+fn assert_same_run(reference: &Path, dir: &Path) {
+    assert_eq!(
+        timeless_metrics(dir),
+        timeless_metrics(reference),
+        "{} differs from the uninterrupted run",
+        dir.display()
+    );
+    let a = checkpoint::load(&reference.join("last.safetensors")).unwrap();
+    let b = checkpoint::load(&dir.join("last.safetensors")).unwrap();
+    assert_eq!(a.tensors, b.tensors, "final tensors of {}", dir.display());
+    assert!(dir.join("report.txt").exists());
+    let leftovers: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+fn assert_clean(out: &Output, what: &str) {
+    let err = stderr(out);
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{what} panicked:\n{err}"
+    );
+}
+
+/// Resumes, or starts over when the kill came before config.json was written.
+fn finish(flags: &[String], out: &Path) {
+    let r = resume(out);
+    assert_clean(&r, "resume");
+    if r.status.success() {
+        return;
+    }
+    let err = stderr(&r);
+    assert!(
+        err.contains("config.json is missing") && err.contains("--overwrite"),
+        "resume failed with an unexpected message:\n{err}"
+    );
+    let mut again = flags.to_vec();
+    again.push("--overwrite".into());
+    let r = output(&again);
+    assert_clean(&r, "restart");
+    assert!(r.status.success(), "restart failed:\n{}", stderr(&r));
+}
+
+#[test]
+fn killed_or_terminated_anywhere_then_resumed_equals_an_uninterrupted_run() {
+    let (dir, indices) = setup("kill");
+    let reference = dir.join("reference");
+    let started = Instant::now();
+    let r = output(&train_flags(&indices, &reference, &[]));
+    assert!(r.status.success(), "{}", stderr(&r));
+    let whole = started.elapsed();
+    assert_eq!(timeless_metrics(&reference).len(), 3);
+
+    // Kill points spread over the whole process, start-up and final report included; the first
+    // is so early that no checkpoint (or even config.json) exists yet.
+    let mut seed = 8u64;
+    for trial in 0..4 {
+        let out = dir.join(format!("trial{trial}"));
+        let flags = train_flags(&indices, &out, &[]);
+        let fraction = if trial == 0 {
+            0.0
+        } else {
+            seed = run::mix(seed, trial);
+            (seed % 1000) as f64 / 1000.0
+        };
+        let delay = whole.mul_f64(fraction);
+        let mut child = purenoise(&flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Whatever the moment, a checkpoint present is a whole one.
+        let last = out.join("last.safetensors");
+        if last.exists() {
+            checkpoint::load(&last).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+        }
+        finish(&flags, &out);
+        assert_same_run(&reference, &out);
+    }
+    // SIGTERM: a checkpoint, exit 0, and a resumed run equal to the uninterrupted one.
+    let out = dir.join("run");
+    let mut child = purenoise(&train_flags(&indices, &out, &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    let lines = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in reader.lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    // Training has begun once the model line is printed (the handler is installed before).
+    rx.iter()
+        .find(|l| l.contains("training images"))
+        .expect("the run starts");
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a live child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    let err = lines.join().unwrap();
+    assert!(status.success(), "SIGTERM exit: {status}\n{err}");
+    assert!(
+        err.contains("interrupted at epoch")
+            && err.contains(&format!("purenoise train --resume {}", out.display())),
+        "{err}"
+    );
+    let r = resume(&out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_run(&reference, &out);
+
+    // A run killed before anything was written: --resume says what to do instead.
+    let nothing = dir.join("nothing");
+    std::fs::create_dir_all(&nothing).unwrap();
+    let r = resume(&nothing);
+    assert!(!r.status.success());
+    let err = stderr(&r);
+    assert!(
+        err.contains(nothing.to_str().unwrap()) && err.contains("config.json is missing"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn nan_policy_stop_names_the_layer_and_skip_leaves_no_trace() {
+    let (dir, indices) = setup("nan");
+    // A rate that makes the second step's loss non-finite.
+    let huge = ["--lr", "1e30", "--epochs", "1"];
+
+    let stop = dir.join("stop");
+    let r = output(&train_flags(&indices, &stop, &huge));
+    assert!(!r.status.success());
+    let err = stderr(&r);
+    assert_clean(&r, "nan stop");
+    assert!(
+        err.contains("the loss became NaN")
+            && err.contains("at step 1 (epoch 0)")
+            && err.contains("first non-finite gradient in `conv1.weight`"),
+        "{err}"
+    );
+
+    // Skip: the run completes and its parameters, momentum and BN statistics are those after
+    // the one finite step, as a run stopped right after it (--max-steps 1) has them.
+    let skip = dir.join("skip");
+    let r = output(&train_flags(
+        &indices,
+        &skip,
+        &[&huge[..], &["--nan-policy", "skip"]].concat(),
+    ));
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("2 steps were skipped for a non-finite loss"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(timeless_metrics(&skip)[0]["skipped_steps"], 2);
+    let one = dir.join("one");
+    let r = output(&train_flags(
+        &indices,
+        &one,
+        &[&huge[..], &["--max-steps", "1"]].concat(),
+    ));
+    assert!(r.status.success(), "{}", stderr(&r));
+    let a = checkpoint::load(&skip.join("last.safetensors")).unwrap();
+    let b = checkpoint::load(&one.join("last.safetensors")).unwrap();
+    assert_eq!(a.tensors, b.tensors);
+
+    // A diverged run under skip stops after an epoch's worth of skipped steps in a row.
+    let spin = dir.join("spin");
+    let r = output(&train_flags(
+        &indices,
+        &spin,
+        &["--lr", "1e30", "--epochs", "3", "--nan-policy", "skip"],
+    ));
+    assert!(!r.status.success());
+    let err = stderr(&r);
+    assert!(
+        err.contains("3 steps in a row") && err.contains("last good checkpoint"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unwritable_run_folder_and_a_full_disk_are_refused_with_the_path() {
+    let (dir, indices) = setup("disk");
+    // A path under a regular file can never be created (root ignores permission bits).
+    let file = dir.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let out = file.join("run");
+    let r = output(&train_flags(&indices, &out, &[]));
+    assert!(!r.status.success());
+    assert_clean(&r, "unwritable --out");
+    let err = stderr(&r);
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+
+    // Free space against what a run's checkpoints need, on this folder's real file system.
+    run::check_free_space(&dir, 1).unwrap();
+    let err = run::check_free_space(&dir.join("not-yet"), u64::MAX / 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not enough free space")
+            && err.contains(dir.join("not-yet").to_str().unwrap())
+            && err.contains("MB free"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
