@@ -155,3 +155,46 @@ fn a_dispatch_with_the_wrong_bindings_is_refused_before_the_device_sees_it() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_memory_limit_refuses_the_allocation_that_crosses_it_and_reuses_freed_buffers_first() {
+    let gpu = Gpu::new(None).unwrap();
+    gpu.set_memory_limit(Some(4096));
+    let a = gpu.zeros("test", &[512]).unwrap(); // 2 KiB
+    let err = gpu
+        .zeros("test", &[768])
+        .err()
+        .expect("the limit is crossed")
+        .to_string();
+    assert!(
+        err.contains("out of GPU memory")
+            && err.contains("shape [768]")
+            && err.contains("memory limit 4.0 KiB")
+            && err.contains("held"),
+        "{err}"
+    );
+    // A freed buffer of another size goes back to the driver to make room.
+    drop(a);
+    assert_eq!(gpu.memory_stats().held, 2048);
+    let b = gpu.zeros("test", &[768]).unwrap();
+    assert_eq!(gpu.memory_stats().total(), 3072);
+    assert_eq!(gpu.read(&b).unwrap(), vec![0.0; 768]);
+    // Parameter-style dedicated buffers count too, and release their bytes when dropped.
+    let owned = gpu.create_owned("arena", 1024).unwrap();
+    assert_eq!(gpu.memory_stats().owned, 1024);
+    assert!(gpu.create_owned("arena", 4).is_err());
+    drop(owned);
+    assert_eq!(gpu.memory_stats().owned, 0);
+}
+
+#[test]
+fn a_lost_device_is_reported_without_hanging() {
+    let gpu = Gpu::new(None).unwrap();
+    let t = gpu.upload(&[1.0, 2.0], &[2]).unwrap();
+    gpu.device().destroy();
+    let err = gpu
+        .read(&activation::add(&gpu, &t, &t).unwrap())
+        .expect_err("nothing runs on a destroyed device")
+        .to_string();
+    assert!(err.contains("device was lost"), "{err}");
+}

@@ -22,6 +22,10 @@ struct Cli {
     /// (default: the best one, discrete > integrated > software).
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Cap the GPU memory this process may hold (e.g. 3.5GiB, 3500MiB): a run sized for a
+    /// smaller GPU then fails here as it would there, naming the numbers.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,8 +111,45 @@ fn main() {
     }
 }
 
+/// "4GiB", "3.5 GB", "512MiB", "1000000": binary (KiB/MiB/GiB) and decimal (KB/MB/GB) units.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kib" => 1024.0,
+        "mib" => 1048576.0,
+        "gib" => 1073741824.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        u => {
+            return Err(format!(
+                "unknown unit `{u}`: use B, KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 4GiB or 3500MiB"))?;
+    let bytes = value * scale;
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("`{text}` must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let adapter = cli.adapter.as_deref();
+    let memory_limit = cli.memory_limit;
+    let open_gpu = || -> purenoise::Result<Gpu> {
+        let gpu = Gpu::new(adapter)?;
+        gpu.set_memory_limit(memory_limit);
+        Ok(gpu)
+    };
     match cli.command {
         Command::Train { args, resume } => {
             // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
@@ -119,7 +160,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 eprintln!("\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)");
             })?;
-            let gpu = Gpu::new(adapter)?;
+            let gpu = open_gpu()?;
             let outcome = match resume {
                 Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
                 None => run::train(&gpu, *args, &STOP)?,
@@ -143,7 +184,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             limit,
             out,
         } => {
-            let gpu = Gpu::new(adapter)?;
+            let gpu = open_gpu()?;
             let report = run::eval_checkpoint(&gpu, &checkpoint, data_dir, limit, out)?;
             println!("{}", report.table());
         }
@@ -151,7 +192,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             args,
             epoch,
             output,
-        } => run::dump_step(&Gpu::new(adapter)?, *args, epoch, &output)?,
+        } => run::dump_step(&open_gpu()?, *args, epoch, &output)?,
         Command::Plot(args) => {
             for file in plot::run(&args)? {
                 println!("wrote {}", file.display());
@@ -162,15 +203,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Bench { command } => match command {
             BenchCommand::Peak(args) => println!(
                 "{}",
-                bench::render(&bench::peak(&Gpu::new(adapter)?, &args)?, args.json)
+                bench::render(&bench::peak(&open_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Kernels(args) => println!(
                 "{}",
-                bench::render(&bench::kernels(&Gpu::new(adapter)?, &args)?, args.json)
+                bench::render(&bench::kernels(&open_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Train(args) => println!(
                 "{}",
-                bench::render(&bench::bench_train(&Gpu::new(adapter)?, &args)?, args.json)
+                bench::render(&bench::bench_train(&open_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
         },

@@ -1,7 +1,8 @@
 //! Faults during training, through the real binary on real CIFAR-10 (`PURENOISE_DATA_DIR`):
 //! SIGKILL at random moments then `--resume` reproduces an uninterrupted run, SIGTERM exits 0
 //! with a way to go on and resumes the same way, `--nan-policy` stops naming the layer or skips the step without a trace,
-//! and a run folder that cannot be written or lacks space is refused with the path.
+//! and a run folder that cannot be written or lacks space is refused with the path; running out
+//! of GPU memory mid-run names the step and the numbers and leaves the checkpoint to resume from.
 
 mod data_common;
 
@@ -326,5 +327,49 @@ fn an_unwritable_run_folder_and_a_full_disk_are_refused_with_the_path() {
             && err.contains("MB free"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn out_of_memory_names_the_step_the_numbers_and_the_intact_checkpoint() {
+    let (dir, indices) = setup("oom");
+    let out = dir.join("run");
+    let r = output(&train_flags(&indices, &out, &["--max-steps", "3"]));
+    assert!(r.status.success(), "{}", stderr(&r));
+    let last = out.join("last.safetensors");
+    let before = std::fs::read(&last).unwrap();
+
+    // 2 MiB holds resnet-8's parameters, gradients and momentum (≈ 0.9 MiB), not a step.
+    let r = output(&[
+        "--memory-limit".into(),
+        "2MiB".into(),
+        "train".into(),
+        "--resume".into(),
+        out.display().to_string(),
+    ]);
+    assert!(!r.status.success());
+    assert_clean(&r, "out of memory");
+    let err = stderr(&r);
+    for part in [
+        "step 3 (epoch 1) failed: out of GPU memory",
+        "a tensor of shape [8,",
+        "--memory-limit of 2.0 MiB",
+        "Parameters, gradients and momentum take",
+        "--batch-size (8)",
+        &format!("The last checkpoint, {}, is intact", last.display()),
+        &format!("purenoise train --resume {}", out.display()),
+    ] {
+        assert!(err.contains(part), "missing `{part}` in:\n{err}");
+    }
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        before,
+        "the checkpoint changed"
+    );
+
+    // Without the cap the run goes on from that checkpoint.
+    let r = resume(&out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(timeless_metrics(&out).len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -62,10 +62,19 @@ pub struct Inner {
     commands: RefCell<Vec<Command>>,
     params: RefCell<Vec<u8>>,
     params_buffer: RefCell<Option<wgpu::Buffer>>,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<Fault>>>,
+    /// A budget for all GPU buffers, below what the adapter could hold.
+    memory_limit: Cell<Option<u64>>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
+}
+
+/// What the device reported, sorted by what it means for the run.
+enum Fault {
+    OutOfMemory(String),
+    Lost(String),
+    Other(String),
 }
 
 /// Flush on our own once this many commands are waiting, so recording never grows unbounded.
@@ -96,8 +105,22 @@ impl Gpu {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap().push(e.to_string());
+            let fault = match &e {
+                wgpu::Error::OutOfMemory { .. } => Fault::OutOfMemory(e.to_string()),
+                _ => Fault::Other(e.to_string()),
+            };
+            sink.lock().unwrap().push(fault);
         }));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let reason = match reason {
+                wgpu::DeviceLostReason::Destroyed => "destroyed",
+                wgpu::DeviceLostReason::Unknown => "driver error or reset",
+            };
+            sink.lock()
+                .unwrap()
+                .push(Fault::Lost(format!("{reason}: {message}")));
+        });
         Ok(Gpu(Rc::new(Inner {
             device,
             queue,
@@ -111,6 +134,7 @@ impl Gpu {
             params: RefCell::default(),
             params_buffer: RefCell::default(),
             errors,
+            memory_limit: Cell::new(None),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
         })))
@@ -131,6 +155,36 @@ impl Gpu {
     /// Bytes the buffer pool holds (tensors only; parameter arenas are fixed).
     pub fn memory_stats(&self) -> MemoryStats {
         self.0.pool.borrow().stats
+    }
+
+    /// Caps every GPU buffer this process holds at `bytes` (None: only the driver's limit), so a
+    /// run sized for a smaller GPU fails here the way it would there, with the numbers.
+    pub fn set_memory_limit(&self, bytes: Option<u64>) {
+        self.0.memory_limit.set(bytes);
+    }
+
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.0.memory_limit.get()
+    }
+
+    /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled
+    /// buffers (of other sizes) first.
+    fn reserve(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
+        let Some(limit) = self.0.memory_limit.get() else {
+            return Ok(());
+        };
+        if self.memory_stats().total() + bytes > limit {
+            self.trim_pool();
+        }
+        let held = self.memory_stats().total();
+        if held + bytes > limit {
+            return Err(Error::OutOfMemory {
+                detail: format!("{} needs {} more", what(), crate::error::human_bytes(bytes)),
+                held,
+                limit: Some(limit),
+            });
+        }
+        Ok(())
     }
 
     /// Returns free pooled buffers to the driver.
@@ -166,6 +220,7 @@ impl Gpu {
         let buffer = match pooled {
             Some(b) => b,
             None => {
+                self.reserve(|| format!("{op}: a tensor of shape {shape:?}"), size)?;
                 self.0.pool.borrow_mut().record_new(size);
                 self.0.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(op),
@@ -191,6 +246,7 @@ impl Gpu {
     /// A dedicated buffer outside the pool (parameter arenas), zero-filled by wgpu.
     pub fn create_owned(&self, label: &'static str, bytes: u64) -> Result<Rc<Storage>> {
         self.check_buffer(label, label, bytes)?;
+        self.reserve(|| label.to_string(), bytes.max(4))?;
         let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4),
@@ -199,7 +255,11 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Rc::new(Storage::owned(buffer, bytes.max(4))))
+        Ok(Rc::new(Storage::owned(
+            buffer,
+            bytes.max(4),
+            self.0.pool.clone(),
+        )))
     }
 
     /// Records zero-filling a tensor (in order with dispatches).
@@ -344,14 +404,41 @@ impl Gpu {
         self.take_errors()
     }
 
+    /// The first fault of the worst kind raised since the last report: a lost device explains
+    /// everything after it, and an allocation that failed explains the invalid-buffer errors
+    /// that follow it.
     fn take_errors(&self) -> Result<()> {
-        let mut errors = self.0.errors.lock().unwrap();
-        if errors.is_empty() {
-            Ok(())
+        if self.0.errors.lock().unwrap().is_empty() {
+            return Ok(());
+        }
+        // A lost device's callback runs when the device is next maintained; give it that
+        // chance, so the errors it causes are reported as what they are.
+        let _ = self.0.device.poll(wgpu::PollType::Poll);
+        let faults = std::mem::take(&mut *self.0.errors.lock().unwrap());
+        let lost = faults.iter().find_map(|f| match f {
+            Fault::Lost(m) => Some(m),
+            _ => None,
+        });
+        let oom = faults.iter().find_map(|f| match f {
+            Fault::OutOfMemory(m) => Some(m),
+            _ => None,
+        });
+        if let Some(m) = lost {
+            Err(Error::DeviceLost(m.clone()))
+        } else if let Some(m) = oom {
+            Err(Error::OutOfMemory {
+                detail: format!("the driver refused a buffer ({m})"),
+                held: self.memory_stats().total(),
+                limit: self.memory_limit(),
+            })
         } else {
-            let msg = errors.join("; ");
-            errors.clear();
-            Err(Error::Device(msg))
+            let all: Vec<_> = faults
+                .iter()
+                .map(|f| match f {
+                    Fault::Other(m) | Fault::OutOfMemory(m) | Fault::Lost(m) => m.as_str(),
+                })
+                .collect();
+            Err(Error::Device(all.join("; ")))
         }
     }
 

@@ -20,6 +20,15 @@ pub struct MemoryStats {
     pub peak: u64,
     /// Buffers created rather than reused; constant once a training step is warm.
     pub allocations: u64,
+    /// Held outside the pool by dedicated buffers (parameter arenas).
+    pub owned: u64,
+}
+
+impl MemoryStats {
+    /// Every GPU buffer this process holds for tensors and parameters.
+    pub fn total(&self) -> u64 {
+        self.held + self.owned
+    }
 }
 
 #[derive(Default)]
@@ -33,6 +42,10 @@ impl Pool {
         let buffer = self.free.get_mut(&size).and_then(Vec::pop)?;
         self.stats.in_use += size;
         Some(buffer)
+    }
+
+    pub fn record_owned(&mut self, size: u64) {
+        self.stats.owned += size;
     }
 
     pub fn record_new(&mut self, size: u64) {
@@ -60,7 +73,9 @@ impl Pool {
 pub struct Storage {
     pub buffer: wgpu::Buffer,
     pub size: u64,
-    pool: Option<Rc<RefCell<Pool>>>,
+    pool: Rc<RefCell<Pool>>,
+    /// Whether the buffer goes back to the pool for reuse, or is released when dropped.
+    pooled: bool,
 }
 
 impl Storage {
@@ -68,24 +83,30 @@ impl Storage {
         Storage {
             buffer,
             size,
-            pool: Some(pool),
+            pool,
+            pooled: true,
         }
     }
 
-    /// A buffer that lives as long as its tensors (parameter arenas).
-    pub fn owned(buffer: wgpu::Buffer, size: u64) -> Self {
+    /// A buffer that lives as long as its tensors (parameter arenas), counted as owned.
+    pub fn owned(buffer: wgpu::Buffer, size: u64, pool: Rc<RefCell<Pool>>) -> Self {
+        pool.borrow_mut().record_owned(size);
         Storage {
             buffer,
             size,
-            pool: None,
+            pool,
+            pooled: false,
         }
     }
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            pool.borrow_mut().give_back(self.size, self.buffer.clone());
+        let mut pool = self.pool.borrow_mut();
+        if self.pooled {
+            pool.give_back(self.size, self.buffer.clone());
+        } else {
+            pool.stats.owned -= self.size;
         }
     }
 }

@@ -30,6 +30,14 @@ pub enum TrainError {
         what: String,
         checkpoint: Option<PathBuf>,
     },
+    /// The GPU failed during a step (out of memory, device lost): `advice` says what is safe
+    /// and what to do.
+    StepFailed {
+        step: usize,
+        epoch: usize,
+        source: crate::Error,
+        advice: String,
+    },
     Other(String),
 }
 
@@ -77,6 +85,12 @@ impl fmt::Display for TrainError {
                     None => write!(f, "; no checkpoint had been written yet (try a lower --lr)"),
                 }
             }
+            TrainError::StepFailed {
+                step,
+                epoch,
+                source,
+                advice,
+            } => write!(f, "step {step} (epoch {epoch}) failed: {source}. {advice}"),
             TrainError::Other(m) => write!(f, "{m}"),
         }
     }

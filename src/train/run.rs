@@ -22,6 +22,7 @@ use crate::data::cli::DataPipeline;
 use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
 use crate::data::loader::eval_batches;
 use crate::data::stats::subset_stats;
+use crate::error::human_bytes;
 use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
@@ -527,6 +528,7 @@ impl Trainer {
             .then(|| self.run_dir.join(LAST));
         let per_epoch = self.data.loader.batches_per_epoch();
         let mut skipped_in_a_row = 0;
+        let first_step = pos.global_step;
         let terminal = std::io::stderr().is_terminal();
         while pos.epoch < self.args.epochs {
             let lr = self.schedule.lr(pos.epoch);
@@ -568,13 +570,18 @@ impl Trainer {
                         pos.epoch, pos.batch
                     )));
                 };
-                let result = self.step(
-                    &batch.images,
-                    &batch.labels,
-                    &batch.noise_mask,
-                    pos.global_step,
-                    &sgd,
-                )?;
+                let result = self
+                    .step(
+                        &batch.images,
+                        &batch.labels,
+                        &batch.noise_mask,
+                        pos.global_step,
+                        &sgd,
+                    )
+                    .map_err(|e| {
+                        let warm = pos.global_step > first_step;
+                        self.step_failed(e, &pos, warm, last_checkpoint.as_deref())
+                    })?;
                 let loss = match result {
                     StepResult::Applied { loss, correct } => {
                         skipped_in_a_row = 0;
@@ -774,6 +781,62 @@ impl Trainer {
                 .filter(|(p, l)| p == l)
                 .count(),
         })
+    }
+
+    /// A step's GPU failure, with what survives (the last checkpoint) and, for memory, the
+    /// numbers to size the next attempt by.
+    /// `warm`: a step has completed in this process, so the pool's peak is a step's need.
+    fn step_failed(
+        &self,
+        e: TrainError,
+        pos: &Position,
+        warm: bool,
+        checkpoint: Option<&Path>,
+    ) -> TrainError {
+        let TrainError::Gpu(source) = e else {
+            return e;
+        };
+        let mut advice = String::new();
+        if matches!(source, crate::Error::OutOfMemory { .. }) {
+            let memory = self.gpu.memory_stats();
+            let limit = match self.gpu.memory_limit() {
+                Some(l) => format!("the --memory-limit of {}", human_bytes(l)),
+                None => format!(
+                    "what the adapter could give (it does not report its memory size; its \
+                     largest buffer is {})",
+                    human_bytes(self.gpu.limits().max_buffer_size)
+                ),
+            };
+            let earlier = if warm {
+                format!(
+                    "earlier steps peaked at {} in all",
+                    human_bytes(memory.peak + memory.owned)
+                )
+            } else {
+                "no step had completed yet".to_string()
+            };
+            advice = format!(
+                "Parameters, gradients and momentum take {}; the rest is the step's activations, \
+                 which grow with --batch-size ({}); {earlier}; the ceiling was {limit}. Try a \
+                 smaller --batch-size (a new run) or a GPU with more memory. ",
+                human_bytes(memory.owned),
+                self.args.batch_size
+            );
+        }
+        advice += &match checkpoint {
+            Some(c) => format!(
+                "The last checkpoint, {}, is intact; continue with: purenoise train --resume {}",
+                c.display(),
+                self.run_dir.display()
+            ),
+            None => "No checkpoint had been written yet.".to_string(),
+        };
+        TrainError::StepFailed {
+            step: pos.global_step,
+            epoch: pos.epoch,
+            source,
+            advice,
+        }
     }
 
     /// Where non-finite values first appear, in the model's layer order: the gradients of the
