@@ -127,6 +127,16 @@ fn unknown_names_are_named() {
         &["--adapter", "no-such-gpu"],
         &["`no-such-gpu` matches no adapter"],
     );
+    train_fails_with(
+        &dir,
+        &["--memory-limit", "0"],
+        &["'0'", "--memory-limit", "at least one byte"],
+    );
+    train_fails_with(
+        &dir,
+        &["--memory-limit", "4 parsecs"],
+        &["--memory-limit", "unknown unit `parsecs`"],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
