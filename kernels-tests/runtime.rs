@@ -198,3 +198,34 @@ fn a_lost_device_is_reported_without_hanging() {
         .to_string();
     assert!(err.contains("device was lost"), "{err}");
 }
+
+#[test]
+fn gpu_timestamps_time_the_passes_within_the_wall_clock() {
+    let gpu = gpu();
+    let x = gpu.upload(&vec![1.0; 1 << 16], &[1 << 16]).unwrap();
+    let start = std::time::Instant::now();
+    let timed = gpu
+        .time_on_gpu(|| {
+            for _ in 0..4 {
+                activation::add(&gpu, &x, &x)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    if gpu
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        let t = timed.expect("the adapter has timestamp queries");
+        assert!(t > 0.0 && t <= wall, "GPU time {t} s, wall clock {wall} s");
+    } else {
+        assert_eq!(timed, None);
+    }
+    // Nothing recorded: nothing to time.
+    assert!(matches!(
+        gpu.time_on_gpu(|| Ok(())).unwrap(),
+        None | Some(0.0)
+    ));
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Peak, CLOCK};
+use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
@@ -212,9 +212,11 @@ fn filled(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
 /// `purenoise bench kernels`.
 pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let kind: ModelKind = args.model.parse()?;
-    let peak = measure_peak(gpu, args.repeats)?;
-    let time =
-        |f: &mut dyn FnMut() -> Result<()>| median_seconds(gpu, args.warmup, args.repeats, f);
+    let clock = Clock::for_kernels(gpu);
+    let peak = measure_peak(gpu, clock, args.repeats)?;
+    let time = |f: &mut dyn FnMut() -> Result<()>| {
+        median_seconds(gpu, clock, args.warmup, args.repeats, f)
+    };
     let rate = |seconds: f64, amount: f64, ceiling: f64| Timing {
         ms: seconds * 1e3,
         rate: amount / seconds / 1e9,
@@ -303,7 +305,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
 
     Ok(KernelsReport {
         adapter: AdapterRecord::of(gpu),
-        clock: CLOCK,
+        clock: clock.describe(),
         model: kind.to_string(),
         batch: args.batch,
         warmup: args.warmup,

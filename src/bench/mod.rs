@@ -3,9 +3,10 @@
 //! backward-data, backward-weight) plus the elementwise kernels against them. Every report is
 //! a table (`Display`) and a JSON record (`Serialize`) naming the adapter, driver and settings.
 //!
-//! Times are wall clock around submit-and-wait (the runtime records many dispatches into one
-//! submission and offers no per-pass timestamps yet), median of repeats after warm-up; each
-//! report says so in its `clock` field.
+//! Kernels are timed by the GPU's timestamp queries where the adapter has them (the time of
+//! their compute passes, without the submit and wait around them), else by wall clock around
+//! submit-and-wait; training steps always by wall clock (a step's CPU side counts). Median of
+//! repeats after warm-up; each report names its clock in its `clock` field.
 
 pub mod kernels;
 pub mod peak;
@@ -15,15 +16,49 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
 pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
 pub use train::{bench_train, TrainBenchArgs, TrainReport};
 
-/// How times were taken, for the record.
-pub const CLOCK: &str = "wall clock around submit and wait, median of repeats after warm-up";
+/// How times are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The summed duration of the compute passes, from timestamp queries.
+    GpuTimestamps,
+    /// Wall clock from recording to the GPU being idle again.
+    WallClock,
+}
+
+impl Clock {
+    /// Timestamps where the adapter has them: a kernel's time then excludes the fixed cost of
+    /// a submission, which on a fast GPU can exceed the kernel itself.
+    pub fn for_kernels(gpu: &Gpu) -> Clock {
+        if gpu
+            .device()
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            Clock::GpuTimestamps
+        } else {
+            Clock::WallClock
+        }
+    }
+
+    /// For the record.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Clock::GpuTimestamps => {
+                "GPU timestamp queries around each compute pass, median of repeats after warm-up"
+            }
+            Clock::WallClock => {
+                "wall clock around submit and wait, median of repeats after warm-up"
+            }
+        }
+    }
+}
 
 /// The adapter a report was measured on.
 #[derive(Debug, Clone, Serialize)]
@@ -33,7 +68,7 @@ pub struct AdapterRecord {
     pub device_type: String,
     pub driver: String,
     pub driver_info: String,
-    /// Whether the adapter offers timestamp queries (not used yet: see [`CLOCK`]).
+    /// Whether the adapter offers timestamp queries (see [`Clock`]).
     pub timestamp_queries: bool,
 }
 
@@ -77,6 +112,7 @@ pub fn render<R: Serialize + std::fmt::Display>(report: &R, json: bool) -> Strin
 /// untimed ones, which also compile the pipelines.
 pub fn median_seconds(
     gpu: &Gpu,
+    clock: Clock,
     warmup: usize,
     repeats: usize,
     mut f: impl FnMut() -> Result<()>,
@@ -88,11 +124,23 @@ pub fn median_seconds(
     }
     let mut times = Vec::with_capacity(repeats.max(1));
     for _ in 0..repeats.max(1) {
-        let start = Instant::now();
-        f()?;
-        gpu.flush()?;
-        gpu.wait()?;
-        times.push(start.elapsed().as_secs_f64());
+        let seconds = match clock {
+            Clock::GpuTimestamps => gpu.time_on_gpu(&mut f)?.ok_or_else(|| {
+                Error::Invalid(
+                    "a timed run recorded more compute passes than one timestamp query set \
+                     holds (2048)"
+                        .into(),
+                )
+            })?,
+            Clock::WallClock => {
+                let start = Instant::now();
+                f()?;
+                gpu.flush()?;
+                gpu.wait()?;
+                start.elapsed().as_secs_f64()
+            }
+        };
+        times.push(seconds);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{median_seconds, unix_time, AdapterRecord, CLOCK};
+use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::error::Result;
 use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::tensor::DType;
@@ -63,9 +63,9 @@ const FMA_ITERS: usize = 2048;
 /// Copy size: well beyond any CPU cache and most GPU L2s.
 const COPY_BYTES: u64 = 64 << 20;
 
-pub fn measure_peak(gpu: &Gpu, repeats: usize) -> Result<Peak> {
+pub fn measure_peak(gpu: &Gpu, clock: Clock, repeats: usize) -> Result<Peak> {
     let out = gpu.alloc("bench peak", &[FMA_THREADS], DType::F32)?;
-    let fma_s = median_seconds(gpu, 1, repeats, || {
+    let fma_s = median_seconds(gpu, clock, 1, repeats, || {
         gpu.dispatch(
             &kernels::BENCH_FMA,
             &[],
@@ -78,7 +78,7 @@ pub fn measure_peak(gpu: &Gpu, repeats: usize) -> Result<Peak> {
     let len = (COPY_BYTES / 4) as usize;
     let src = gpu.zeros("bench peak", &[len])?;
     let dst = gpu.alloc("bench peak", &[len], DType::F32)?;
-    let copy_s = median_seconds(gpu, 1, repeats, || {
+    let copy_s = median_seconds(gpu, clock, 1, repeats, || {
         gpu.dispatch(
             &kernels::BENCH_COPY,
             &[],
@@ -95,14 +95,15 @@ pub fn measure_peak(gpu: &Gpu, repeats: usize) -> Result<Peak> {
 
 /// `purenoise bench peak`.
 pub fn peak(gpu: &Gpu, args: &PeakArgs) -> Result<PeakReport> {
+    let clock = Clock::for_kernels(gpu);
     Ok(PeakReport {
         adapter: AdapterRecord::of(gpu),
-        clock: CLOCK,
+        clock: clock.describe(),
         repeats: args.repeats,
         unix_time: unix_time(),
         fma_threads: FMA_THREADS,
         fma_iters: FMA_ITERS,
         copy_bytes: COPY_BYTES,
-        peak: measure_peak(gpu, args.repeats)?,
+        peak: measure_peak(gpu, clock, args.repeats)?,
     })
 }

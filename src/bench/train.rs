@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
-use super::{median_seconds, unix_time, AdapterRecord, CLOCK};
+use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::autograd::Tape;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -125,7 +125,7 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         // A real step reads its loss back; so does this one.
         gpu.read(&loss.value).map(|_| ())
     };
-    let step_seconds = median_seconds(gpu, 2, args.steps, &mut step)?;
+    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, &mut step)?;
     gpu.set_profiling(true);
     step()?;
     let rows = gpu.profile().unwrap_or_default();
@@ -149,7 +149,7 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         noise_images,
         bn: args.bn,
         steps: args.steps,
-        clock: CLOCK,
+        clock: Clock::WallClock.describe(),
         step_seconds,
         images_per_s: n as f64 / step_seconds,
         peak_memory_bytes: arenas + gpu.memory_stats().peak,

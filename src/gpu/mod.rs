@@ -63,11 +63,51 @@ pub struct Inner {
     params: RefCell<Vec<u8>>,
     params_buffer: RefCell<Option<wgpu::Buffer>>,
     errors: Arc<Mutex<Vec<Fault>>>,
+    /// Timestamps around compute passes while `time_on_gpu` runs.
+    timing: RefCell<Option<Timing>>,
     /// A budget for all GPU buffers, below what the adapter could hold.
     memory_limit: Cell<Option<u64>>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
+}
+
+/// Timestamp queries for `Gpu::time_on_gpu`: a begin/end pair per compute pass.
+struct Timing {
+    queries: wgpu::QuerySet,
+    used: u32,
+    /// More passes than the set holds: the sum would be partial, so none is reported.
+    overflowed: bool,
+}
+
+impl Timing {
+    /// WebGPU's largest query set.
+    const CAPACITY: u32 = 4096;
+
+    fn new(device: &wgpu::Device) -> Timing {
+        Timing {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pass timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: Self::CAPACITY,
+            }),
+            used: 0,
+            overflowed: false,
+        }
+    }
+
+    fn next_pass(&mut self) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        if self.used + 2 > Self::CAPACITY {
+            self.overflowed = true;
+            return None;
+        }
+        self.used += 2;
+        Some(wgpu::ComputePassTimestampWrites {
+            query_set: &self.queries,
+            beginning_of_pass_write_index: Some(self.used - 2),
+            end_of_pass_write_index: Some(self.used - 1),
+        })
+    }
 }
 
 /// What the device reported, sorted by what it means for the run.
@@ -134,6 +174,7 @@ impl Gpu {
             params: RefCell::default(),
             params_buffer: RefCell::default(),
             errors,
+            timing: RefCell::default(),
             memory_limit: Cell::new(None),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
@@ -373,6 +414,19 @@ impl Gpu {
         let mut encoder = self.0.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(t.buffer(), t.offset_bytes(), &staging, 0, size);
         self.0.queue.submit([encoder.finish()]);
+        let bytes = self.map_read(&staging)?;
+        staging.unmap();
+        self.0
+            .staging
+            .borrow_mut()
+            .entry(size)
+            .or_default()
+            .push(staging);
+        Ok(bytes)
+    }
+
+    /// Maps a submitted MAP_READ buffer once the GPU is done with it, and copies it out.
+    fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -385,14 +439,57 @@ impl Gpu {
             .get_mapped_range(..)
             .map_err(|e| Error::Device(format!("reading a mapped buffer failed: {e}")))?
             .to_vec();
-        staging.unmap();
-        self.0
-            .staging
-            .borrow_mut()
-            .entry(size)
-            .or_default()
-            .push(staging);
         Ok(bytes)
+    }
+
+    /// Runs `f` and returns the GPU's own time for the compute passes it recorded (timestamp
+    /// queries, summed per pass), or None where the adapter has no timestamp queries or `f`
+    /// ran more passes than one query set holds; the work is flushed and finished either way.
+    pub fn time_on_gpu(&self, f: impl FnOnce() -> Result<()>) -> Result<Option<f64>> {
+        if !self.0.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            f()?;
+            self.flush()?;
+            self.wait()?;
+            return Ok(None);
+        }
+        self.flush()?;
+        *self.0.timing.borrow_mut() = Some(Timing::new(&self.0.device));
+        let ran = f().and_then(|_| self.flush());
+        let timing = self.0.timing.borrow_mut().take().expect("set above");
+        ran?;
+        if timing.overflowed {
+            self.wait()?;
+            return Ok(None);
+        }
+        if timing.used == 0 {
+            return Ok(Some(0.0));
+        }
+        let bytes = timing.used as u64 * 8;
+        let device = &self.0.device;
+        let resolved = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        encoder.resolve_query_set(&timing.queries, 0..timing.used, &resolved, 0);
+        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+        self.0.queue.submit([encoder.finish()]);
+        let ticks: &[u64] = &bytemuck::cast_slice(&self.map_read(&staging)?).to_vec();
+        let total: u64 = ticks
+            .chunks_exact(2)
+            .map(|pass| pass[1].saturating_sub(pass[0]))
+            .sum();
+        Ok(Some(
+            total as f64 * self.0.queue.get_timestamp_period() as f64 * 1e-9,
+        ))
     }
 
     /// Blocks until the device is idle, then reports any error it raised.
@@ -642,6 +739,7 @@ impl Gpu {
             self.0.queue.write_buffer(&params_buffer, 0, &params);
         }
         let device = &self.0.device;
+        let mut timing = self.0.timing.borrow_mut();
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut index = 0;
         while index < commands.len() {
@@ -667,7 +765,10 @@ impl Gpu {
                 Command::Dispatch { .. } => {
                     // Consecutive dispatches share one pass; WebGPU makes each dispatch its own
                     // usage scope, so wgpu orders a dispatch after the writes it reads.
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: timing.as_mut().and_then(Timing::next_pass),
+                    });
                     while let Some(Command::Dispatch {
                         kernel,
                         pipeline,
