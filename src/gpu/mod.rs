@@ -482,7 +482,12 @@ impl Gpu {
         encoder.resolve_query_set(&timing.queries, 0..timing.used, &resolved, 0);
         encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
         self.0.queue.submit([encoder.finish()]);
-        let ticks: &[u64] = &bytemuck::cast_slice(&self.map_read(&staging)?).to_vec();
+        // A byte Vec need not be 8-aligned: decode rather than cast.
+        let ticks: Vec<u64> = self
+            .map_read(&staging)?
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
         let total: u64 = ticks
             .chunks_exact(2)
             .map(|pass| pass[1].saturating_sub(pass[0]))
