@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use purenoise::data::cifar::{Cifar, DatasetKind};
-use purenoise::train::{checkpoint, run};
+use purenoise::train::{checkpoint, files, trainer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
@@ -171,7 +171,7 @@ fn killed_or_terminated_anywhere_then_resumed_equals_an_uninterrupted_run() {
         let fraction = if trial == 0 {
             0.0
         } else {
-            seed = run::mix(seed, trial);
+            seed = trainer::mix(seed, trial);
             (seed % 1000) as f64 / 1000.0
         };
         let delay = whole.mul_f64(fraction);
@@ -317,8 +317,8 @@ fn an_unwritable_run_folder_and_a_full_disk_are_refused_with_the_path() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 
     // Free space against what a run's checkpoints need, on this folder's real file system.
-    run::check_free_space(&dir, 1).unwrap();
-    let err = run::check_free_space(&dir.join("not-yet"), u64::MAX / 2)
+    files::check_free_space(&dir, 1).unwrap();
+    let err = files::check_free_space(&dir.join("not-yet"), u64::MAX / 2)
         .unwrap_err()
         .to_string();
     assert!(

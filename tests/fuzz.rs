@@ -7,7 +7,7 @@ mod data_common;
 
 use purenoise::data::cifar::{parse_names, parse_records, DatasetKind};
 use purenoise::train::checkpoint::{self, Checkpoint, NamedTensor};
-use purenoise::train::run::mix;
+use purenoise::train::trainer::mix;
 
 /// SplitMix64 stream.
 struct Rng(u64);

@@ -12,7 +12,7 @@ use purenoise::data::cifar::{Cifar, DatasetKind, Split};
 use purenoise::gpu::Gpu;
 use purenoise::models::{Model, ModelConfig};
 use purenoise::train::args::TrainArgs;
-use purenoise::train::{checkpoint, run, state};
+use purenoise::train::{checkpoint, run, state, trainer};
 
 #[derive(Parser)]
 struct Cli {
@@ -243,7 +243,7 @@ fn a_small_model_learns_two_classes_well_above_chance() {
     )
     .unwrap();
     let (mean, std) = DatasetKind::Cifar10.standard_mean_std();
-    let (predictions, labels) = run::predict(&gpu, &model, &test, None, 50, mean, std).unwrap();
+    let (predictions, labels) = trainer::predict(&gpu, &model, &test, None, 50, mean, std).unwrap();
     let accuracy = predictions
         .iter()
         .zip(&labels)

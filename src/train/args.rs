@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
+use super::error::{Result, TrainError};
 use crate::data::DataArgs;
 use crate::ops::norm::BnMode;
 
@@ -129,6 +130,56 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// Refuses values no run can use, naming the flag, before any data or GPU work.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(TrainError::arg("--epochs", "must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(TrainError::arg(
+                "--lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.momentum) || self.weight_decay < 0.0 || self.lr_decay <= 0.0 {
+            return Err(TrainError::arg(
+                "--momentum/--weight-decay/--lr-decay",
+                format!(
+                    "need momentum in [0, 1), weight decay ≥ 0, lr decay > 0; got {}, {}, {}",
+                    self.momentum, self.weight_decay, self.lr_decay
+                ),
+            ));
+        }
+        // The convolution kernels index fewer than 2^22 positions (images × 32 × 32) per call.
+        const MAX_BATCH: usize = (1 << 22) / (32 * 32) - 1;
+        if self.batch_size > MAX_BATCH {
+            return Err(TrainError::arg(
+                "--batch-size",
+                format!(
+                    "at most {MAX_BATCH} (the convolution kernels take fewer than 2^22 pixel \
+                     positions per call), got {}",
+                    self.batch_size
+                ),
+            ));
+        }
+        if self.eval_limit == Some(0) {
+            return Err(TrainError::arg(
+                "--eval-limit",
+                "must be at least 1 (leave it out to evaluate on the whole test set)",
+            ));
+        }
+        if self.eval_every == 0 {
+            return Err(TrainError::arg("--eval-every", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(TrainError::arg(
+                "--dropout",
+                format!("must be in [0, 1), got {}", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+
     /// The long-tail ratio: training defaults to the paper's 100 (`--imbalance 1` = balanced).
     pub fn imbalance(&self) -> f64 {
         self.data.subset.imbalance.unwrap_or(100.0)

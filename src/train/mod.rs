@@ -3,7 +3,9 @@
 pub mod args;
 pub mod checkpoint;
 pub mod error;
+pub mod files;
 pub mod metrics;
 pub mod run;
 pub mod schedule;
 pub mod state;
+pub mod trainer;

@@ -1,0 +1,697 @@
+//! One training run in memory: its data, model and noise, the loop over epochs and steps
+//! (data → noise → forward → loss → backward → SGD), per-epoch evaluation, metrics and
+//! checkpoints.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::args::{NanPolicy, NoiseStatsSource, TrainArgs};
+use super::checkpoint::{self, Checkpoint};
+use super::error::{Result, TrainError};
+use super::files::{write_atomic, BEST, LAST, METRICS_FILE};
+use super::metrics::{self, EvalReport};
+use super::schedule::Schedule;
+use super::state;
+use crate::autograd::Tape;
+use crate::data::cifar::Split;
+use crate::data::cli::DataPipeline;
+use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
+use crate::data::loader::eval_batches;
+use crate::data::stats::subset_stats;
+use crate::error::human_bytes;
+use crate::gpu::Gpu;
+use crate::models::{Model, ModelConfig, ModelKind, Pass};
+use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
+use crate::ops::{cross_entropy, loss::upload_labels};
+use crate::optim::Sgd;
+use crate::params::{ParamId, ParamStore};
+use crate::tensor::Tensor;
+
+/// How a call to `train` ended.
+pub struct Outcome {
+    pub run_dir: PathBuf,
+    /// Stopped early (Ctrl-C or --max-steps) with a checkpoint to resume from.
+    pub interrupted: bool,
+    pub report: Option<EvalReport>,
+}
+
+/// Where a run stands: the next batch to train and the running sums of its epoch, so a resumed
+/// run's epoch metrics equal an uninterrupted one's.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Position {
+    pub(super) epoch: usize,
+    pub(super) batch: usize,
+    pub(super) global_step: usize,
+    best_top1: Option<f64>,
+    pub(super) epoch_loss_sum: f64,
+    pub(super) epoch_correct: usize,
+    pub(super) epoch_samples: usize,
+    pub(super) epoch_seconds: f64,
+    /// Steps of this epoch left out for a non-finite loss (`--nan-policy skip`).
+    #[serde(default)]
+    pub(super) epoch_skipped: usize,
+    #[serde(default)]
+    pub(super) skipped_total: usize,
+}
+
+/// What one training step did.
+enum StepResult {
+    Applied {
+        loss: f32,
+        correct: usize,
+    },
+    /// The loss was not finite; the update was not applied.
+    NotFinite {
+        loss: f32,
+    },
+}
+
+/// SplitMix64: independent seeds for each (run seed, purpose, step).
+pub fn mix(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const NOISE_SALT: u64 = 0x006e_6f69_7365;
+const DROPOUT_SALT: u64 = 0x6472_6f70;
+
+/// Refuses a batch whose activations cannot be bound on this adapter, before any work. (wgpu
+/// offers no portable query of total GPU memory; the per-binding limit is what can be checked.)
+fn check_batch_fits(gpu: &Gpu, kind: ModelKind, batch: usize) -> Result<()> {
+    let limits = gpu.limits();
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let per_sample = kind.largest_activation_per_sample() as u64 * 4;
+    let need = per_sample * batch as u64;
+    if need > limit {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        return Err(TrainError::arg(
+            "--batch-size",
+            format!(
+                "{kind} at batch {batch} needs an activation tensor of {:.0} MiB, above {}'s binding limit of {:.0} MiB; the largest batch that fits is {}",
+                mib(need),
+                gpu.info().name,
+                mib(limit),
+                limit / per_sample
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the data, fetching the dataset first when the folder lacks it (unless --no-download).
+fn load_data(args: &TrainArgs) -> Result<DataPipeline> {
+    let subset = &args.data.subset;
+    let dir = subset.data_dir();
+    let kind = subset.dataset;
+    let present = dir.join(kind.dir_name()).exists()
+        || kind.archive_names().iter().any(|a| dir.join(a).exists());
+    if !present && !args.no_download {
+        eprintln!(
+            "{} is not in {}; fetching it (pass --no-download to stop this)",
+            kind.name(),
+            dir.display()
+        );
+        fetch(&FetchRequest {
+            kind,
+            url: archive_url(kind, None),
+            md5: official_md5(kind).into(),
+            data_dir: dir.clone(),
+            progress: true,
+        })?;
+    }
+    Ok(args.data.build(args.batch_size, args.seed)?)
+}
+
+pub(super) struct Trainer {
+    pub(super) gpu: Gpu,
+    pub(super) args: TrainArgs,
+    pub(super) run_dir: PathBuf,
+    pub(super) data: DataPipeline,
+    pub(super) model: Model,
+    pub(super) noise: NoiseStats,
+    pub(super) schedule: Schedule,
+    pub(super) train_counts: Vec<usize>,
+    /// Copies of the BN statistics taken before each step under `--nan-policy skip`, so a
+    /// skipped step leaves no trace.
+    pub(super) bn_backup: Vec<Tensor>,
+}
+
+impl Trainer {
+    pub(super) fn new(gpu: &Gpu, args: TrainArgs, run_dir: PathBuf) -> Result<Trainer> {
+        args.validate()?;
+        // Flags first, data second: a typo should not wait for (or trigger) a download.
+        let kind: ModelKind = args.model.parse()?;
+        check_batch_fits(gpu, kind, args.batch_size)?;
+        let data = load_data(&args)?;
+        let classes = data.cifar.class_names.len();
+        let config = ModelConfig {
+            kind,
+            classes,
+            bn: args.bn,
+            dropout: args.dropout,
+        };
+        let model = Model::new(gpu, config, args.seed)?;
+        let (mean, std) = match args.noise_stats {
+            NoiseStatsSource::Dataset => data.cifar.kind.standard_mean_std(),
+            NoiseStatsSource::Subset => {
+                let s = subset_stats(
+                    &data.cifar.train,
+                    &data.subset.indices,
+                    &data.cifar.class_names,
+                );
+                (s.mean.map(|v| v as f32), s.std.map(|v| v as f32))
+            }
+        };
+        let normalize = args
+            .noise_normalize
+            .then_some((&data.mean[..], &data.std[..]));
+        let noise = NoiseStats::new(gpu, &mean, &std, normalize)?;
+        let schedule = Schedule {
+            base_lr: args.lr,
+            warmup_epochs: args.warmup_epochs,
+            milestones: args.milestones.clone(),
+            decay: args.lr_decay,
+        };
+        let bn_backup = match args.nan_policy {
+            NanPolicy::Skip => model
+                .params
+                .buffers()
+                .map(|(_, t)| gpu.zeros("bn backup", t.shape()))
+                .collect::<crate::Result<_>>()?,
+            NanPolicy::Stop => Vec::new(),
+        };
+        let mut train_counts = vec![0; classes];
+        for &i in &data.subset.indices {
+            train_counts[data.cifar.train.labels[i] as usize] += 1;
+        }
+        if let Some(note) = &data.subset.note {
+            eprintln!("{note}");
+        }
+        eprintln!(
+            "{} ({} parameters) on {}: {} training images, {} classes, {} batches of {} per epoch",
+            args.model,
+            model.params.count(),
+            gpu.info().name,
+            data.subset.indices.len(),
+            classes,
+            data.loader.batches_per_epoch(),
+            args.batch_size
+        );
+        Ok(Trainer {
+            gpu: gpu.clone(),
+            args,
+            run_dir,
+            data,
+            model,
+            noise,
+            schedule,
+            train_counts,
+            bn_backup,
+        })
+    }
+
+    /// Applies `--init-from` (parameters and BN statistics of another run).
+    pub(super) fn init_from(&self) -> Result<()> {
+        if let Some(path) = &self.args.init_from {
+            state::restore(&self.gpu, &self.model, path, checkpoint::load(path)?, false)?;
+            eprintln!("initialized from {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// Size of one checkpoint: parameters, BN buffers and momentum as f32, plus a header.
+    pub(super) fn checkpoint_bytes(&self) -> u64 {
+        let p = &self.model.params;
+        let buffers: usize = p.buffers().map(|(_, t)| t.numel()).sum();
+        (2 * p.count() + buffers) as u64 * 4 + 64 * 1024
+    }
+
+    pub(super) fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
+        let mut last_checkpoint = self
+            .run_dir
+            .join(LAST)
+            .exists()
+            .then(|| self.run_dir.join(LAST));
+        let per_epoch = self.data.loader.batches_per_epoch();
+        let mut skipped_in_a_row = 0;
+        let first_step = pos.global_step;
+        let terminal = std::io::stderr().is_terminal();
+        while pos.epoch < self.args.epochs {
+            let lr = self.schedule.lr(pos.epoch);
+            let sgd = Sgd {
+                lr,
+                momentum: self.args.momentum,
+                weight_decay: self.args.weight_decay,
+            };
+            let bar =
+                terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args.epochs));
+            let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
+            let started = Instant::now();
+            let seconds_before = pos.epoch_seconds;
+            while pos.batch < per_epoch {
+                let limit_reached = self.args.max_steps.is_some_and(|m| pos.global_step >= m);
+                if stop.load(Ordering::SeqCst) || limit_reached {
+                    pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+                    let path = self.save(&pos, LAST)?;
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    eprintln!(
+                        "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
+                        if limit_reached { "stopped after --max-steps" } else { "interrupted" },
+                        pos.epoch,
+                        pos.batch,
+                        path.display(),
+                        self.run_dir.display()
+                    );
+                    return Ok(Outcome {
+                        run_dir: self.run_dir,
+                        interrupted: true,
+                        report: None,
+                    });
+                }
+                let Some(batch) = batches.next() else {
+                    return Err(TrainError::Other(format!(
+                        "the data loader stopped early in epoch {} at batch {}",
+                        pos.epoch, pos.batch
+                    )));
+                };
+                let result = self
+                    .step(
+                        &batch.images,
+                        &batch.labels,
+                        &batch.noise_mask,
+                        pos.global_step,
+                        &sgd,
+                    )
+                    .map_err(|e| {
+                        let warm = pos.global_step > first_step;
+                        self.step_failed(e, &pos, warm, last_checkpoint.as_deref())
+                    })?;
+                let loss = match result {
+                    StepResult::Applied { loss, correct } => {
+                        skipped_in_a_row = 0;
+                        pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
+                        pos.epoch_correct += correct;
+                        pos.epoch_samples += batch.len();
+                        loss
+                    }
+                    StepResult::NotFinite { loss } if self.args.nan_policy == NanPolicy::Stop => {
+                        return Err(TrainError::NotFinite {
+                            step: pos.global_step,
+                            epoch: pos.epoch,
+                            what: format!("the loss became {loss} ({})", self.first_not_finite()?),
+                            checkpoint: last_checkpoint,
+                        });
+                    }
+                    StepResult::NotFinite { loss } => {
+                        skipped_in_a_row += 1;
+                        pos.epoch_skipped += 1;
+                        pos.skipped_total += 1;
+                        if bar.is_none() {
+                            eprintln!(
+                                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+                                pos.global_step, pos.epoch
+                            );
+                        }
+                        // A diverged run skips every step from here on: stop rather than
+                        // spin through the remaining epochs learning nothing.
+                        if skipped_in_a_row >= per_epoch {
+                            return Err(TrainError::NotFinite {
+                                step: pos.global_step,
+                                epoch: pos.epoch,
+                                what: format!(
+                                    "{skipped_in_a_row} steps in a row (an epoch's worth) had a \
+                                     non-finite loss under --nan-policy skip ({})",
+                                    self.first_not_finite()?
+                                ),
+                                checkpoint: last_checkpoint,
+                            });
+                        }
+                        loss
+                    }
+                };
+                pos.batch += 1;
+                pos.global_step += 1;
+                batches.recycle(batch);
+                let seconds = seconds_before + started.elapsed().as_secs_f64();
+                match &bar {
+                    Some(b) => {
+                        b.set_position(pos.batch as u64);
+                        b.set_message(format!(
+                            "loss {:.4}  {:.1} img/s",
+                            pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
+                            pos.epoch_samples as f64 / seconds
+                        ));
+                    }
+                    None if pos.batch.is_multiple_of(50) => eprintln!(
+                        "epoch {} batch {}/{per_epoch} loss {loss:.4}",
+                        pos.epoch, pos.batch
+                    ),
+                    None => {}
+                }
+            }
+            drop(batches);
+            pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let last_epoch = pos.epoch + 1 == self.args.epochs;
+            let top1 = if (pos.epoch + 1).is_multiple_of(self.args.eval_every) || last_epoch {
+                Some(self.evaluate()?.top1)
+            } else {
+                None
+            };
+            let line = json!({
+                "epoch": pos.epoch,
+                "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
+                "lr": lr,
+                "train_acc": pos.epoch_correct as f64 / pos.epoch_samples.max(1) as f64,
+                "test_top1": top1,
+                "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
+                "seconds": pos.epoch_seconds,
+                "skipped_steps": pos.epoch_skipped,
+            });
+            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args.epochs);
+            // Line, then best, then last: a kill anywhere in between resumes from the previous
+            // `last`, which repeats this epoch exactly after `resume` trims the line.
+            self.append_metrics(&line)?;
+            let improved = top1.is_some_and(|t| pos.best_top1.is_none_or(|b| t > b));
+            if improved {
+                pos.best_top1 = top1;
+            }
+            pos = Position {
+                epoch: pos.epoch + 1,
+                global_step: pos.global_step,
+                best_top1: pos.best_top1,
+                skipped_total: pos.skipped_total,
+                ..Position::default()
+            };
+            if improved {
+                self.save(&pos, BEST)?;
+            }
+            last_checkpoint = Some(self.save(&pos, LAST)?);
+        }
+        if pos.skipped_total > 0 {
+            eprintln!(
+                "{} steps were skipped for a non-finite loss (--nan-policy skip; per epoch in {METRICS_FILE})",
+                pos.skipped_total
+            );
+        }
+        let report = self.evaluate()?;
+        report.write(&self.run_dir)?;
+        let table = report.table();
+        write_atomic(&self.run_dir.join("report.txt"), table.as_bytes())?;
+        println!("{table}");
+        Ok(Outcome {
+            run_dir: self.run_dir,
+            interrupted: false,
+            report: Some(report),
+        })
+    }
+
+    /// Forward and backward of one batch (gradients land in the parameter store); returns the
+    /// network input after noise replacement, the logits and the loss.
+    pub(super) fn forward_backward(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        noise_mask: &[u32],
+        global_step: usize,
+    ) -> Result<[Tensor; 3]> {
+        let gpu = &self.gpu;
+        let n = labels.len();
+        let x = gpu.upload(images, &[n, 3, 32, 32])?;
+        let is_noise: Vec<bool> = noise_mask.iter().map(|&m| m != 0).collect();
+        let mask = NoiseMask::new(gpu, &is_noise)?;
+        if mask.noise_count() > 0 {
+            fill_noise(
+                gpu,
+                &x,
+                &mask,
+                &self.noise,
+                mix(self.args.seed, NOISE_SALT),
+                global_step as u32,
+            )?;
+        }
+        let labels_t = upload_labels(gpu, labels, self.model.config.classes)?;
+        self.model.params.zero_grad();
+        let mut tape = Tape::new(gpu);
+        let input = tape.constant(x.clone());
+        let pass = Pass {
+            training: true,
+            mask: Some(&mask),
+            dropout_seed: mix(self.args.seed, DROPOUT_SALT ^ global_step as u64),
+        };
+        let logits = self.model.forward(&mut tape, &input, &pass)?;
+        let loss = cross_entropy(&mut tape, &logits, &labels_t)?;
+        tape.backward(&loss, &self.model.params)?;
+        Ok([x, logits.value, loss.value])
+    }
+
+    /// One optimizer step, applied only when the loss is finite.
+    fn step(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        noise_mask: &[u32],
+        global_step: usize,
+        sgd: &Sgd,
+    ) -> Result<StepResult> {
+        let buffers: Vec<Tensor> = self
+            .model
+            .params
+            .buffers()
+            .map(|(_, t)| t.clone())
+            .collect();
+        // The forward pass updates the BN statistics; keep a copy to undo a skipped step.
+        for (b, backup) in buffers.iter().zip(&self.bn_backup) {
+            self.gpu.copy(b, 0, backup, 0, b.numel())?;
+        }
+        let [_, logits, loss] = self.forward_backward(images, labels, noise_mask, global_step)?;
+        // Read before the update, so a non-finite loss never reaches the parameters.
+        let loss = self.gpu.read(&loss)?[0];
+        if !loss.is_finite() {
+            for (b, backup) in buffers.iter().zip(&self.bn_backup) {
+                self.gpu.copy(backup, 0, b, 0, b.numel())?;
+            }
+            return Ok(StepResult::NotFinite { loss });
+        }
+        let predictions = argmax(&self.gpu.read(&logits)?, self.model.config.classes);
+        sgd.step(&self.model.params)?;
+        Ok(StepResult::Applied {
+            loss,
+            correct: predictions
+                .iter()
+                .zip(labels)
+                .filter(|(p, l)| p == l)
+                .count(),
+        })
+    }
+
+    /// A step's GPU failure, with what survives (the last checkpoint) and, for memory, the
+    /// numbers to size the next attempt by.
+    /// `warm`: a step has completed in this process, so the pool's peak is a step's need.
+    fn step_failed(
+        &self,
+        e: TrainError,
+        pos: &Position,
+        warm: bool,
+        checkpoint: Option<&Path>,
+    ) -> TrainError {
+        let TrainError::Gpu(source) = e else {
+            return e;
+        };
+        let mut advice = String::new();
+        if matches!(source, crate::Error::OutOfMemory { .. }) {
+            let memory = self.gpu.memory_stats();
+            let limit = match self.gpu.memory_limit() {
+                Some(l) => format!("the --memory-limit of {}", human_bytes(l)),
+                None => format!(
+                    "what the adapter could give (it does not report its memory size; its \
+                     largest buffer is {})",
+                    human_bytes(self.gpu.limits().max_buffer_size)
+                ),
+            };
+            let earlier = if warm {
+                format!(
+                    "earlier steps peaked at {} in all",
+                    human_bytes(memory.peak + memory.owned)
+                )
+            } else {
+                "no step had completed yet".to_string()
+            };
+            advice = format!(
+                "Parameters, gradients and momentum take {}; the rest is the step's activations, \
+                 which grow with --batch-size ({}); {earlier}; the ceiling was {limit}. Try a \
+                 smaller --batch-size (a new run) or a GPU with more memory. ",
+                human_bytes(memory.owned),
+                self.args.batch_size
+            );
+        }
+        advice += &match checkpoint {
+            Some(c) => format!(
+                "The last checkpoint, {}, is intact; continue with: purenoise train --resume {}",
+                c.display(),
+                self.run_dir.display()
+            ),
+            None => "No checkpoint had been written yet.".to_string(),
+        };
+        TrainError::StepFailed {
+            step: pos.global_step,
+            epoch: pos.epoch,
+            source,
+            advice,
+        }
+    }
+
+    /// Where non-finite values first appear, in the model's layer order: the gradients of the
+    /// step that just ran, and the parameters it started from. Read only when a run stops.
+    fn first_not_finite(&self) -> Result<String> {
+        let p = &self.model.params;
+        let mut found = Vec::new();
+        for (what, arena) in [
+            (
+                "gradient",
+                ParamStore::grad as fn(&ParamStore, ParamId) -> Tensor,
+            ),
+            ("value", ParamStore::value),
+        ] {
+            let mut first = None;
+            for id in p.ids() {
+                if self.gpu.read(&arena(p, id))?.iter().any(|v| !v.is_finite()) {
+                    first = Some(p.name(id).to_string());
+                    break;
+                }
+            }
+            found.push(match first {
+                Some(name) => format!("first non-finite {what} in `{name}`"),
+                None => format!("every parameter {what} is finite"),
+            });
+        }
+        Ok(found.join("; "))
+    }
+
+    pub(super) fn evaluate(&self) -> Result<EvalReport> {
+        let test = &self.data.cifar.test;
+        let (predictions, labels) = predict(
+            &self.gpu,
+            &self.model,
+            test,
+            self.args.eval_limit,
+            self.args.batch_size,
+            self.data.mean,
+            self.data.std,
+        )?;
+        Ok(metrics::evaluate(
+            &predictions,
+            &labels,
+            &self.train_counts,
+            &self.data.cifar.class_names,
+        )?)
+    }
+
+    fn save(&self, pos: &Position, name: &str) -> Result<PathBuf> {
+        let path = self.run_dir.join(name);
+        let state = json!({
+            "model": self.args.model,
+            "position": pos,
+            "config": self.args,
+        });
+        let ckpt = Checkpoint {
+            tensors: state::snapshot(&self.gpu, &self.model, true)?,
+            state,
+        };
+        checkpoint::save(&path, &ckpt)?;
+        Ok(path)
+    }
+
+    fn append_metrics(&self, line: &serde_json::Value) -> Result<()> {
+        let path = self.run_dir.join(METRICS_FILE);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| TrainError::io("open", &path, e))?;
+        writeln!(f, "{line}")
+            .and_then(|_| f.sync_data())
+            .map_err(|e| TrainError::io("append to", &path, e))
+    }
+}
+
+fn progress_bar(len: usize, position: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar.set_position(position as u64);
+    bar
+}
+
+/// Index of the largest logit of each row.
+pub fn argmax(logits: &[f32], classes: usize) -> Vec<u32> {
+    logits
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 {
+                        (i, v)
+                    } else {
+                        best
+                    }
+                })
+                .0 as u32
+        })
+        .collect()
+}
+
+/// Eval-mode predictions on the first `limit` images of `split` (all by default).
+pub fn predict(
+    gpu: &Gpu,
+    model: &Model,
+    split: &Split,
+    limit: Option<usize>,
+    batch_size: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let limit = limit.unwrap_or(usize::MAX).min(split.len());
+    let (mut predictions, mut labels) = (Vec::with_capacity(limit), Vec::with_capacity(limit));
+    for batch in eval_batches(split, batch_size, mean, std) {
+        if labels.len() >= limit {
+            break;
+        }
+        let n = batch.len();
+        let mut tape = Tape::no_grad(gpu);
+        let x = tape.constant(gpu.upload(&batch.images, &[n, 3, 32, 32])?);
+        let logits = model.forward(
+            &mut tape,
+            &x,
+            &Pass {
+                training: false,
+                mask: None,
+                dropout_seed: 0,
+            },
+        )?;
+        predictions.extend(argmax(&gpu.read(&logits.value)?, model.config.classes));
+        labels.extend_from_slice(&batch.labels);
+    }
+    predictions.truncate(limit);
+    labels.truncate(limit);
+    Ok((predictions, labels))
+}
