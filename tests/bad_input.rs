@@ -342,3 +342,38 @@ fn bad_checkpoints_and_run_folders_are_named_and_left_alone() {
     assert_eq!(std::fs::read_dir(&broken).unwrap().count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn impossible_depths_missing_folders_and_other_commands_are_named() {
+    let dir = data_common::temp_dir("bad-other");
+    let out = dir.join("run");
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["train", "--model", "wrn-27-10", "--out", out],
+        &["6n + 4"],
+    );
+    fails_with(
+        &[
+            "train",
+            "--data-dir",
+            "/nonexistent/data",
+            "--no-download",
+            "--out",
+            out,
+        ],
+        &["/nonexistent/data"],
+    );
+    fails_with(
+        &["devices", "--adapter", "no-such-gpu"],
+        &["`no-such-gpu` matches no adapter"],
+    );
+    fails_with(
+        &["eval", "--checkpoint", "/nonexistent/last.safetensors"],
+        &["/nonexistent/last.safetensors"],
+    );
+    assert!(
+        !Path::new(out).exists(),
+        "a failed start must not create the run folder"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
