@@ -185,6 +185,8 @@ fn a_memory_limit_refuses_the_allocation_that_crosses_it_and_reuses_freed_buffer
     assert!(gpu.create_owned("arena", 4).is_err());
     drop(owned);
     assert_eq!(gpu.memory_stats().owned, 0);
+    // The peak counts pooled and owned buffers held at the same time.
+    assert_eq!(gpu.memory_stats().peak, 4096);
 }
 
 #[test]

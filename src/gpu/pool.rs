@@ -16,7 +16,7 @@ pub struct MemoryStats {
     pub in_use: u64,
     /// Held in all (in use or free for reuse).
     pub held: u64,
-    /// Most ever held: the peak GPU memory of pooled tensors.
+    /// Most ever held, pooled and owned together: the process's peak GPU memory.
     pub peak: u64,
     /// Buffers created rather than reused; constant once a training step is warm.
     pub allocations: u64,
@@ -46,13 +46,14 @@ impl Pool {
 
     pub fn record_owned(&mut self, size: u64) {
         self.stats.owned += size;
+        self.stats.peak = self.stats.peak.max(self.stats.total());
     }
 
     pub fn record_new(&mut self, size: u64) {
         let s = &mut self.stats;
         s.in_use += size;
         s.held += size;
-        s.peak = s.peak.max(s.held);
+        s.peak = s.peak.max(s.total());
         s.allocations += 1;
     }
 

@@ -526,7 +526,7 @@ impl Trainer {
             let earlier = if warm {
                 format!(
                     "earlier steps peaked at {} in all",
-                    human_bytes(memory.peak + memory.owned)
+                    human_bytes(memory.peak)
                 )
             } else {
                 "no step had completed yet".to_string()
