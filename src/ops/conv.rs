@@ -163,7 +163,8 @@ pub struct Tile {
 }
 
 impl Tile {
-    /// The tile of the subgroup core, the only blocking it implements.
+    /// The tile of the subgroup core, the only per-lane blocking it implements; `wn` (its
+    /// subgroups, 16 columns each) may be 1 to 8, as its subgroups share nothing.
     pub const SUBGROUP: Tile = Tile {
         wm: 8,
         wn: 4,
@@ -174,8 +175,16 @@ impl Tile {
     };
 
     /// Every tile [`Tile::choose`] can return (the tests run each one the adapter can run).
-    pub const ALL: [Tile; 5] = [
+    pub const ALL: [Tile; 7] = [
         Tile::SUBGROUP,
+        Tile {
+            wn: 2,
+            ..Tile::SUBGROUP
+        },
+        Tile {
+            wn: 1,
+            ..Tile::SUBGROUP
+        },
         Tile {
             wm: 8,
             wn: 4,
@@ -214,17 +223,23 @@ impl Tile {
     /// 16x16 blocks per thread: each memory read costs them a loop over the SIMD lanes, so
     /// reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while spilled
     /// accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the subgroup core
-    /// reads fewer still. GPUs get 8x8 blocks in 64-thread workgroups, which fit their
-    /// registers. Fewer than 64 columns take the narrower tile, so 16- and 32-channel layers do
-    /// not compute mostly padding.
+    /// reads fewer still, with as many subgroups as 16-column strips up to 4. GPUs get 8x8 blocks
+    /// in 64-thread workgroups, which fit their registers. Fewer than 64 columns take the
+    /// narrower tile, so 16- and 32-channel layers do not compute mostly padding.
     pub fn choose(gpu: &Gpu, n: usize) -> Tile {
         let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
+        if cpu && Tile::SUBGROUP.runs_on(gpu) {
+            return match n {
+                0..=16 => Tile::ALL[2],
+                17..=32 => Tile::ALL[1],
+                _ => Tile::SUBGROUP,
+            };
+        }
         match (cpu, n >= 64) {
-            (true, true) if Tile::SUBGROUP.runs_on(gpu) => Tile::SUBGROUP,
-            (true, true) => Tile::ALL[1],
-            (true, false) => Tile::ALL[2],
-            (false, true) => Tile::ALL[3],
-            (false, false) => Tile::ALL[4],
+            (true, true) => Tile::ALL[3],
+            (true, false) => Tile::ALL[4],
+            (false, true) => Tile::ALL[5],
+            (false, false) => Tile::ALL[6],
         }
     }
 
@@ -241,7 +256,11 @@ impl Tile {
     fn check(&self, gpu: &Gpu) -> Result<()> {
         let threads = self.wm * self.wn;
         let ok = if self.subgroup {
-            *self == Tile::SUBGROUP && self.runs_on(gpu)
+            let blocking = Tile {
+                wn: Tile::SUBGROUP.wn,
+                ..*self
+            };
+            blocking == Tile::SUBGROUP && (1..=8).contains(&self.wn) && self.runs_on(gpu)
         } else {
             [4, 8, 12, 16].contains(&self.tm)
                 && [4, 8, 12, 16].contains(&self.tn)
