@@ -306,6 +306,8 @@ def main():
             "ratio": ours["images_per_s"] / (args.batch / torch_s),
             "load_before_pytorch": load_torch,
             "load_before_ours": load_ours,
+            # bench train's whole record: settings, adapter, and the time split by kernel.
+            "purenoise_record": ours,
         }
         rows.append(row)
         print(
