@@ -1,15 +1,11 @@
-// What the two implicit-GEMM cores (conv_gemm.wgsl, conv_gemm_subgroup.wgsl) share: the tile
-// override constants, the convolution's sizes, the f32 division, and the 4x4 accumulator blocks
-// with their stores through the including kernel's c_store.
+// What the two implicit-GEMM cores (conv_gemm.wgsl, conv_gemm_subgroup.wgsl) share: the kernel
+// size and stride, the convolution's sizes, the f32 division, and the 4x4 accumulator blocks
+// with their stores through the including kernel's c_store. Each core declares its own tile
+// constants, with defaults it can run (naga's backends are checked with the defaults).
 //
 // Tile sizes, the kernel size and the stride are override constants, so loops over them unroll
 // and divisions by them become multiplications.
 
-override WM: u32 = 8u;
-override WN: u32 = 8u;
-override TM: u32 = 8u;
-override TN: u32 = 8u;
-override BK: u32 = 16u;
 override KS: u32 = 3u;
 override STRIDE: u32 = 1u;
 

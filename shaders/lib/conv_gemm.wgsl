@@ -19,6 +19,12 @@
 
 //!include conv_common.wgsl
 
+override WM: u32 = 8u;
+override WN: u32 = 8u;
+override TM: u32 = 8u;
+override TN: u32 = 8u;
+override BK: u32 = 16u;
+
 var<workgroup> a_tile: array<vec4<f32>, BK * WM * TM / 4u>;
 var<workgroup> b_tile: array<vec4<f32>, BK * WN * TN / 4u>;
 
