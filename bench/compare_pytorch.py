@@ -260,8 +260,10 @@ def load():
     return os.getloadavg()[0]
 
 
-def gib(nbytes):
-    return "n/a" if nbytes is None else f"{nbytes / 2**30:.2f} GiB"
+def memory(nbytes):
+    if nbytes is None:
+        return "n/a"
+    return f"{nbytes / 2**20:.0f} MiB" if nbytes < 2**30 else f"{nbytes / 2**30:.2f} GiB"
 
 
 def main():
@@ -334,8 +336,8 @@ def main():
                     f"{r['ours_images_per_s']:.2f}",
                     f"{r['pytorch_images_per_s']:.1f}",
                     f"{r['ratio']:.4f}",
-                    gib(r["ours_peak_memory_bytes"]),
-                    gib(r["pytorch_peak_memory_bytes"]),
+                    memory(r["ours_peak_memory_bytes"]),
+                    memory(r["pytorch_peak_memory_bytes"]),
                 ]
             )
         )
