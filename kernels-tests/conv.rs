@@ -78,6 +78,25 @@ fn conv_kernels_match_reference() {
     }
 }
 
+/// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of
+/// `Tile::ALL`, which the reference test above runs against the f64 reference.
+#[test]
+fn tile_choice_falls_back_without_subgroups() {
+    for cpu in [true, false] {
+        for subgroups_of_8 in [true, false] {
+            for n in [1, 3, 16, 17, 32, 33, 64, 65, 640] {
+                let tile = Tile::choose_for(cpu, subgroups_of_8, n);
+                assert!(Tile::ALL.contains(&tile), "{tile:?}");
+                assert_eq!(
+                    tile.subgroup,
+                    cpu && subgroups_of_8,
+                    "{tile:?} for {n} columns"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn conv_gradients_match_finite_differences() {
     let gpu = gpu();

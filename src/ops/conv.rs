@@ -163,8 +163,8 @@ pub struct Tile {
 }
 
 impl Tile {
-    /// The subgroup core's wide lane blocking, 8 x 32 (a third fewer loads per FMA than
-    /// 16 x 16); `wn` (its subgroups, 32 columns each) may be 1 to 8, as they share nothing.
+    /// The subgroup core's tile: 8 lanes of 8 x 32 blocks per subgroup, its only blocking;
+    /// `wn` (its subgroups, 32 columns each) may be 1 to 8, as they share nothing.
     pub const SUBGROUP: Tile = Tile {
         wm: 8,
         wn: 4,
@@ -174,16 +174,8 @@ impl Tile {
         subgroup: true,
     };
 
-    /// The subgroup core's square lane blocking, for GEMMs of at most 16 columns.
-    pub const SUBGROUP_SQUARE: Tile = Tile {
-        wn: 1,
-        tm: 16,
-        tn: 16,
-        ..Tile::SUBGROUP
-    };
-
     /// Every tile [`Tile::choose`] can return (the tests run each one the adapter can run).
-    pub const ALL: [Tile; 8] = [
+    pub const ALL: [Tile; 7] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -193,7 +185,6 @@ impl Tile {
             wn: 1,
             ..Tile::SUBGROUP
         },
-        Tile::SUBGROUP_SQUARE,
         Tile {
             wm: 8,
             wn: 4,
@@ -232,13 +223,17 @@ impl Tile {
     /// 16x16 blocks per thread: each memory read costs them a loop over the SIMD lanes, so
     /// reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while spilled
     /// accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the subgroup core
-    /// reads fewer still, with as many subgroups as 32-column strips up to 4 (16 x 16 lane blocks
-    /// where 16 columns would leave half of 8 x 32 blocks idle). GPUs get 8x8 blocks
+    /// reads fewer still, with as many subgroups as 32-column strips up to 4. GPUs get 8x8 blocks
     /// in 64-thread workgroups, which fit their registers. Fewer than 64 columns take the
     /// narrower tile, so 16- and 32-channel layers do not compute mostly padding.
     pub fn choose(gpu: &Gpu, n: usize) -> Tile {
         let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
-        if cpu && Tile::SUBGROUP.runs_on(gpu) {
+        Tile::choose_for(cpu, Tile::SUBGROUP.runs_on(gpu), n)
+    }
+
+    /// [`Tile::choose`] for a CPU or GPU adapter with or without 8-wide subgroups.
+    pub fn choose_for(cpu: bool, subgroups_of_8: bool, n: usize) -> Tile {
+        if cpu && subgroups_of_8 {
             return match n {
                 0..=32 => Tile::ALL[2],
                 33..=64 => Tile::ALL[1],
@@ -270,13 +265,7 @@ impl Tile {
                 wn: Tile::SUBGROUP.wn,
                 ..*self
             };
-            let square = Tile {
-                wn: Tile::SUBGROUP.wn,
-                ..Tile::SUBGROUP_SQUARE
-            };
-            (blocking == Tile::SUBGROUP || blocking == square)
-                && (1..=8).contains(&self.wn)
-                && self.runs_on(gpu)
+            blocking == Tile::SUBGROUP && (1..=8).contains(&self.wn) && self.runs_on(gpu)
         } else {
             [4, 8, 12, 16].contains(&self.tm)
                 && [4, 8, 12, 16].contains(&self.tn)
@@ -305,7 +294,7 @@ impl Tile {
             ("KS", s.k as f64),
             ("STRIDE", s.stride as f64),
         ];
-        // The subgroup core has no k tiles (it steps k by one or two) and so no BK; `bk` still
+        // The subgroup core has no k tiles (it steps k by one) and so no BK; `bk` still
         // rounds its split-K chunks.
         if !self.subgroup {
             constants.push(("BK", self.bk as f64));
