@@ -20,8 +20,9 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
 ];
 
-/// Every tile the kernels can be dispatched with, and weight-gradient reduction splits that do
-/// and do not divide the reduction evenly (the automatic choice is tested too).
+/// Every tile the kernels can be dispatched with on this adapter (the subgroup core where the
+/// subgroups are 8 wide), and weight-gradient reduction splits that do and do not divide the
+/// reduction evenly (the automatic choice is tested too).
 #[test]
 fn conv_kernels_match_reference() {
     let gpu = gpu();
@@ -59,7 +60,7 @@ fn conv_kernels_match_reference() {
             &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
             &want_dw,
         );
-        for tile in Tile::ALL {
+        for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)) {
             let with = format!("{tile:?}");
             let y = conv2d_forward_with(&gpu, &xt, &wt, &s, tile).unwrap();
             check(&format!("forward {with}"), &y, &want_y);
@@ -71,6 +72,25 @@ fn conv_kernels_match_reference() {
                     &format!("weight grad {with} {splits} splits"),
                     &dw,
                     &want_dw,
+                );
+            }
+        }
+    }
+}
+
+/// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of
+/// `Tile::ALL`, which the reference test above runs against the f64 reference.
+#[test]
+fn tile_choice_falls_back_without_subgroups() {
+    for cpu in [true, false] {
+        for subgroups_of_8 in [true, false] {
+            for n in [1, 3, 16, 17, 32, 33, 64, 65, 640] {
+                let tile = Tile::choose_for(cpu, subgroups_of_8, n);
+                assert!(Tile::ALL.contains(&tile), "{tile:?}");
+                assert_eq!(
+                    tile.subgroup,
+                    cpu && subgroups_of_8,
+                    "{tile:?} for {n} columns"
                 );
             }
         }
@@ -128,6 +148,7 @@ fn conv_rejects_mismatched_shapes() {
         tm: 6,
         tn: 8,
         bk: 16,
+        subgroup: false,
     };
     let msg = conv2d_forward_with(&gpu, &x, &w, &s, odd)
         .err()

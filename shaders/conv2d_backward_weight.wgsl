@@ -4,48 +4,8 @@
 // src/ops/conv.rs sums with sum_rows (with one split, part is dw itself).
 // Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], part [splits,Cout,Cin*K*K], f32 NCHW.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of dw.
-// Bindings: 0 params (uniform, lib/conv_gemm.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
+// Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
+// This variant: the workgroup-memory core, for any adapter (conv2d_backward_weight_subgroup: lavapipe).
 
+//!include conv2d_backward_weight_index.wgsl
 //!include conv_gemm.wgsl
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
-
-// One weight tap: its channel's offset in an image of x and (ky-p, kx-p).
-struct ARow { base: u32, ky: i32, kx: i32, valid: bool }
-
-fn a_row(m: u32) -> ARow {
-    let ci = m / (KS * KS);
-    let ky = (m - ci * KS * KS) / KS;
-    let kx = m - ci * KS * KS - ky * KS;
-    return ARow(ci * p.h * p.w, i32(ky) - i32(p.pad), i32(kx) - i32(p.pad), m < p.m_total);
-}
-
-fn a_elem(r: ARow, k: u32) -> f32 {
-    let hw = p.h_out * p.w_out;
-    let img = div_small(k, hw);
-    let oy = div_small(k - img * hw, p.w_out);
-    let ox = k - img * hw - oy * p.w_out;
-    let iy = i32(oy * STRIDE) + r.ky;
-    let ix = i32(ox * STRIDE) + r.kx;
-    if (!r.valid || iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) { return 0.0; }
-    return x[img * p.c_in * p.h * p.w + r.base + u32(iy) * p.w + u32(ix)];
-}
-
-struct BCol { co: u32, valid: bool }
-
-fn b_col(n: u32) -> BCol { return BCol(n, n < p.n_total); }
-
-fn b_elem(c: BCol, k: u32) -> f32 {
-    if (!c.valid) { return 0.0; }
-    let hw = p.h_out * p.w_out;
-    let img = div_small(k, hw);
-    return dy[(img * p.c_out + c.co) * hw + k - img * hw];
-}
-
-fn c_store(m: u32, n: u32, split: u32, v: f32) {
-    if (m >= p.m_total || n >= p.n_total) { return; }
-    part[(split * p.n_total + n) * p.m_total + m] = v;
-}

@@ -181,7 +181,7 @@ impl fmt::Display for TrainReport {
         for k in &self.kernels {
             writeln!(
                 f,
-                "  {:<24} {:>5} dispatches {:>9.4} s {:>6.1}%",
+                "  {:<31} {:>5} dispatches {:>9.4} s {:>6.1}%",
                 k.kernel,
                 k.dispatches,
                 k.seconds,

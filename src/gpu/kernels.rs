@@ -23,7 +23,12 @@ macro_rules! libraries {
 
 libraries![
     "bn_routing.wgsl",
+    "conv2d_backward_input_index.wgsl",
+    "conv2d_backward_weight_index.wgsl",
+    "conv2d_forward_index.wgsl",
+    "conv_common.wgsl",
     "conv_gemm.wgsl",
+    "conv_gemm_subgroup.wgsl",
     "random.wgsl",
     "reduce.wgsl"
 ];
@@ -43,6 +48,9 @@ kernels! {
     CONV2D_FORWARD = "conv2d_forward",
     CONV2D_BACKWARD_INPUT = "conv2d_backward_input",
     CONV2D_BACKWARD_WEIGHT = "conv2d_backward_weight",
+    CONV2D_FORWARD_SUBGROUP = "conv2d_forward_subgroup",
+    CONV2D_BACKWARD_INPUT_SUBGROUP = "conv2d_backward_input_subgroup",
+    CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup",
     BN_STATS = "bn_stats",
     BN_APPLY = "bn_apply",
     BN_BACKWARD_REDUCE = "bn_backward_reduce",
@@ -67,10 +75,19 @@ kernels! {
     BENCH_COPY = "bench_copy",
 }
 
-/// The kernel's source with `//!include` lines replaced by the library they name.
+/// The kernel's source with `//!include` lines replaced by the library they name (libraries
+/// may include libraries; each is expanded where it is named).
 pub fn expanded_source(kernel: &Kernel) -> Result<String> {
     let mut out = String::with_capacity(kernel.source.len());
-    for line in kernel.source.lines() {
+    expand_into(kernel, kernel.source, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Deeper than any real chain of libraries: stops a library that includes itself.
+const MAX_INCLUDE_DEPTH: usize = 4;
+
+fn expand_into(kernel: &Kernel, source: &str, depth: usize, out: &mut String) -> Result<()> {
+    for line in source.lines() {
         if let Some(file) = line.trim().strip_prefix("//!include ") {
             let file = file.trim();
             let lib = LIBRARIES
@@ -80,13 +97,19 @@ pub fn expanded_source(kernel: &Kernel) -> Result<String> {
                     kernel: kernel.name.into(),
                     message: format!("includes `{file}`, which is not in shaders/lib/"),
                 })?;
-            out.push_str(lib.1);
+            if depth == MAX_INCLUDE_DEPTH {
+                return Err(Error::Shader {
+                    kernel: kernel.name.into(),
+                    message: format!("includes nested deeper than {MAX_INCLUDE_DEPTH} at `{file}`"),
+                });
+            }
+            expand_into(kernel, lib.1, depth + 1, out)?;
         } else {
             out.push_str(line);
+            out.push('\n');
         }
-        out.push('\n');
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Parses and validates the kernel with naga, so a broken shader is reported with its file name
@@ -101,7 +124,9 @@ pub fn validate(kernel: &Kernel) -> Result<(naga::Module, naga::valid::ModuleInf
         naga::front::wgsl::parse_str(&source).map_err(|e| shader_err(e.emit_to_string(&source)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
+        // Subgroup operations (the *_subgroup kernels) validate here; wgpu still refuses them on
+        // a device without the SUBGROUP feature, and src/ops/conv.rs only picks them with it.
+        naga::valid::Capabilities::SUBGROUP,
     )
     .validate(&module)
     .map_err(|e| shader_err(e.emit_to_string(&source)))?;

@@ -103,12 +103,15 @@ impl ConvShape {
         phase: [usize; 6],
         tensors: &[(&str, &Tensor)],
     ) -> Result<()> {
-        let kernel = match pass {
-            Pass::Forward => &kernels::CONV2D_FORWARD,
-            Pass::BackwardInput => &kernels::CONV2D_BACKWARD_INPUT,
-            Pass::BackwardWeight => &kernels::CONV2D_BACKWARD_WEIGHT,
+        let kernel = match (pass, tile.subgroup) {
+            (Pass::Forward, false) => &kernels::CONV2D_FORWARD,
+            (Pass::BackwardInput, false) => &kernels::CONV2D_BACKWARD_INPUT,
+            (Pass::BackwardWeight, false) => &kernels::CONV2D_BACKWARD_WEIGHT,
+            (Pass::Forward, true) => &kernels::CONV2D_FORWARD_SUBGROUP,
+            (Pass::BackwardInput, true) => &kernels::CONV2D_BACKWARD_INPUT_SUBGROUP,
+            (Pass::BackwardWeight, true) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
         };
-        tile.check()?;
+        tile.check(gpu)?;
         // The kernels divide row and reduction indices through f32 (exact below 2^22).
         let [gm, _, gk] = self.gemm(pass);
         let largest = gm.max(gk).max(self.n * self.h * self.w);
@@ -145,9 +148,10 @@ pub enum Pass {
     BackwardWeight,
 }
 
-/// The blocking of the implicit-GEMM kernels (override constants of lib/conv_gemm.wgsl): a
+/// The blocking of the implicit-GEMM kernels (override constants of lib/conv_gemm*.wgsl): a
 /// workgroup of `wm` x `wn` threads, each computing `tm` x `tn` outputs, stepping `bk` along the
-/// reduction.
+/// reduction; `subgroup` picks the core of lib/conv_gemm_subgroup.wgsl (8-wide subgroups, no
+/// workgroup memory) instead of lib/conv_gemm.wgsl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tile {
     pub wm: usize,
@@ -155,17 +159,39 @@ pub struct Tile {
     pub tm: usize,
     pub tn: usize,
     pub bk: usize,
+    pub subgroup: bool,
 }
 
 impl Tile {
-    /// Every tile [`Tile::choose`] can return (the tests run each of them).
-    pub const ALL: [Tile; 4] = [
+    /// The subgroup core's tile: 8 lanes of 8 x 32 blocks per subgroup, its only blocking;
+    /// `wn` (its subgroups, 32 columns each) may be 1 to 8, as they share nothing.
+    pub const SUBGROUP: Tile = Tile {
+        wm: 8,
+        wn: 4,
+        tm: 8,
+        tn: 32,
+        bk: 16,
+        subgroup: true,
+    };
+
+    /// Every tile [`Tile::choose`] can return (the tests run each one the adapter can run).
+    pub const ALL: [Tile; 7] = [
+        Tile::SUBGROUP,
+        Tile {
+            wn: 2,
+            ..Tile::SUBGROUP
+        },
+        Tile {
+            wn: 1,
+            ..Tile::SUBGROUP
+        },
         Tile {
             wm: 8,
             wn: 4,
             tm: 16,
             tn: 16,
             bk: 16,
+            subgroup: false,
         },
         Tile {
             wm: 8,
@@ -173,6 +199,7 @@ impl Tile {
             tm: 16,
             tn: 8,
             bk: 16,
+            subgroup: false,
         },
         Tile {
             wm: 8,
@@ -180,6 +207,7 @@ impl Tile {
             tm: 8,
             tn: 8,
             bk: 16,
+            subgroup: false,
         },
         Tile {
             wm: 16,
@@ -187,53 +215,91 @@ impl Tile {
             tm: 8,
             tn: 4,
             bk: 16,
+            subgroup: false,
         },
     ];
 
     /// The tile for a GEMM with `n` columns on this adapter. CPU adapters (lavapipe) get
-    /// 16x16 blocks per thread: each workgroup-memory read costs them a loop over the SIMD
-    /// lanes, so reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while
-    /// spilled accumulators cost little. GPUs get 8x8 blocks in 64-thread workgroups, which fit
-    /// their registers. Fewer than 64 columns take the narrower tile, so 16- and 32-channel
-    /// layers do not compute mostly padding.
+    /// 16x16 blocks per thread: each memory read costs them a loop over the SIMD lanes, so
+    /// reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while spilled
+    /// accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the subgroup core
+    /// reads fewer still, with as many subgroups as 32-column strips up to 4. GPUs get 8x8 blocks
+    /// in 64-thread workgroups, which fit their registers. Fewer than 64 columns take the
+    /// narrower tile, so 16- and 32-channel layers do not compute mostly padding.
     pub fn choose(gpu: &Gpu, n: usize) -> Tile {
         let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
+        Tile::choose_for(cpu, Tile::SUBGROUP.runs_on(gpu), n)
+    }
+
+    /// [`Tile::choose`] for a CPU or GPU adapter with or without 8-wide subgroups.
+    pub fn choose_for(cpu: bool, subgroups_of_8: bool, n: usize) -> Tile {
+        if cpu && subgroups_of_8 {
+            return match n {
+                0..=32 => Tile::ALL[2],
+                33..=64 => Tile::ALL[1],
+                _ => Tile::SUBGROUP,
+            };
+        }
         match (cpu, n >= 64) {
-            (true, true) => Tile::ALL[0],
-            (true, false) => Tile::ALL[1],
-            (false, true) => Tile::ALL[2],
-            (false, false) => Tile::ALL[3],
+            (true, true) => Tile::ALL[3],
+            (true, false) => Tile::ALL[4],
+            (false, true) => Tile::ALL[5],
+            (false, false) => Tile::ALL[6],
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Whether this adapter can run the tile: the subgroup core needs subgroups of exactly
+    /// `wm` = 8 invocations, since its lanes split the rows eight ways.
+    pub fn runs_on(&self, gpu: &Gpu) -> bool {
+        let info = gpu.info();
+        !self.subgroup
+            || (gpu.device().features().contains(wgpu::Features::SUBGROUP)
+                && info.subgroup_min_size as usize == self.wm
+                && info.subgroup_max_size as usize == self.wm)
+    }
+
+    fn check(&self, gpu: &Gpu) -> Result<()> {
         let threads = self.wm * self.wn;
-        let ok = [4, 8, 12, 16].contains(&self.tm)
-            && [4, 8, 12, 16].contains(&self.tn)
-            && self.bk > 0
-            && threads <= 256
-            && threads.is_multiple_of(self.wm * self.tm / 4)
-            && threads.is_multiple_of(self.wn * self.tn / 4)
-            && (self.wm * self.tm + self.wn * self.tn) * self.bk * 4 <= 16 * 1024;
+        let ok = if self.subgroup {
+            let blocking = Tile {
+                wn: Tile::SUBGROUP.wn,
+                ..*self
+            };
+            blocking == Tile::SUBGROUP && (1..=8).contains(&self.wn) && self.runs_on(gpu)
+        } else {
+            [4, 8, 12, 16].contains(&self.tm)
+                && [4, 8, 12, 16].contains(&self.tn)
+                && self.bk > 0
+                && threads <= 256
+                && threads.is_multiple_of(self.wm * self.tm / 4)
+                && threads.is_multiple_of(self.wn * self.tn / 4)
+                && (self.wm * self.tm + self.wn * self.tn) * self.bk * 4 <= 16 * 1024
+        };
         if ok {
             Ok(())
         } else {
             Err(crate::Error::Invalid(format!(
-                "conv2d: unsupported tile {self:?}"
+                "conv2d: unsupported tile {self:?} on `{}`",
+                gpu.info().name
             )))
         }
     }
 
-    fn overrides(&self, s: &ConvShape) -> [(&'static str, f64); 7] {
-        [
+    fn overrides(&self, s: &ConvShape) -> Vec<(&'static str, f64)> {
+        let mut constants = vec![
             ("WM", self.wm as f64),
             ("WN", self.wn as f64),
             ("TM", self.tm as f64),
             ("TN", self.tn as f64),
-            ("BK", self.bk as f64),
             ("KS", s.k as f64),
             ("STRIDE", s.stride as f64),
-        ]
+        ];
+        // The subgroup core has no k tiles (it steps k by one) and so no BK; `bk` still
+        // rounds its split-K chunks.
+        if !self.subgroup {
+            constants.push(("BK", self.bk as f64));
+        }
+        constants
     }
 }
 

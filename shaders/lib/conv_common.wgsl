@@ -1,0 +1,56 @@
+// What the two implicit-GEMM cores (conv_gemm.wgsl, conv_gemm_subgroup.wgsl) share: the kernel
+// size and stride, the convolution's sizes, the f32 division, and the 4x4 accumulator blocks
+// with their stores through the including kernel's c_store. Each core declares its own tile
+// constants, with defaults it can run (naga's backends are checked with the defaults).
+//
+// Tile sizes, the kernel size and the stride are override constants, so loops over them unroll
+// and divisions by them become multiplications.
+
+override KS: u32 = 3u;
+override STRIDE: u32 = 1u;
+
+// The sizes of one convolution (src/ops/conv.rs fills them in this order): input
+// [n, c_in, h, w], weight [c_out, c_in, KS, KS], output [n, c_out, h_out, w_out]; the GEMM view
+// of the kernel at hand; and, for the backward-data kernel only, its stride phase (zero
+// otherwise): the first input row and column of the phase, its rows and columns, and its live
+// kernel taps per axis.
+struct Params {
+    n: u32, c_in: u32, h: u32, w: u32,
+    c_out: u32, h_out: u32, w_out: u32, pad: u32,
+    m_total: u32, n_total: u32, k_total: u32, k_chunk: u32,
+    iy0: u32, ix0: u32, hp: u32, wp: u32,
+    nky: u32, nkx: u32,
+}
+
+// a / b for a < 2^22 through f32: vector units divide floats but not integers (lavapipe turns a
+// u32 division by a runtime value into one scalar division per lane). The estimate is within one
+// of the quotient; the two selects make it exact.
+fn div_small(a: u32, b: u32) -> u32 {
+    var q = u32(f32(a) / f32(b));
+    q = select(q, q - 1u, q * b > a);
+    q = select(q, q + 1u, (q + 1u) * b <= a);
+    return q;
+}
+
+// A 4x4 block of C: c[j] holds rows m..m+3 of column n+j.
+struct Block { c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32> }
+
+// acc + a b^T for a column of four rows and a row of four columns.
+fn outer(a: vec4<f32>, b: vec4<f32>, acc: Block) -> Block {
+    return Block(fma(a, vec4(b.x), acc.c0), fma(a, vec4(b.y), acc.c1),
+                 fma(a, vec4(b.z), acc.c2), fma(a, vec4(b.w), acc.c3));
+}
+
+fn store_block(m: u32, n: u32, split: u32, blk: Block) {
+    store_column(m, n, split, blk.c0);
+    store_column(m, n + 1u, split, blk.c1);
+    store_column(m, n + 2u, split, blk.c2);
+    store_column(m, n + 3u, split, blk.c3);
+}
+
+fn store_column(m: u32, n: u32, split: u32, v: vec4<f32>) {
+    c_store(m, n, split, v.x);
+    c_store(m + 1u, n, split, v.y);
+    c_store(m + 2u, n, split, v.z);
+    c_store(m + 3u, n, split, v.w);
+}
