@@ -87,8 +87,7 @@ impl Wrn {
     ) -> Result<Var> {
         let mut h = self.conv1.forward(tape, params, x)?;
         for block in &self.blocks {
-            let out = block.bn1.forward(tape, params, &h, pass)?;
-            let out = ops::relu(tape, &out)?;
+            let out = block.bn1.forward_relu(tape, params, &h, pass)?;
             let out = block.conv1.forward(tape, params, &out)?;
             let out = if pass.training {
                 let seed = DropoutSeed {
@@ -99,8 +98,7 @@ impl Wrn {
             } else {
                 out
             };
-            let out = block.bn2.forward(tape, params, &out, pass)?;
-            let out = ops::relu(tape, &out)?;
+            let out = block.bn2.forward_relu(tape, params, &out, pass)?;
             let out = block.conv2.forward(tape, params, &out)?;
             let shortcut = match &block.shortcut {
                 Some(conv) => conv.forward(tape, params, &h)?,
@@ -108,8 +106,7 @@ impl Wrn {
             };
             h = ops::residual_add(tape, &out, &shortcut)?;
         }
-        let h = self.bn1.forward(tape, params, &h, pass)?;
-        let h = ops::relu(tape, &h)?;
+        let h = self.bn1.forward_relu(tape, params, &h, pass)?;
         let h = ops::global_avg_pool(tape, &h)?;
         self.fc.forward(tape, params, &h)
     }
