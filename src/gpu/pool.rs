@@ -18,6 +18,9 @@ pub struct MemoryStats {
     pub held: u64,
     /// Most ever held: the peak GPU memory of pooled tensors.
     pub peak: u64,
+    /// Most ever in use at once. Below `peak` by what reuse by exact size cannot share: free
+    /// buffers of one size are not lent to tensors of another.
+    pub peak_in_use: u64,
     /// Buffers created rather than reused; constant once a training step is warm.
     pub allocations: u64,
 }
@@ -32,6 +35,7 @@ impl Pool {
     pub fn take(&mut self, size: u64) -> Option<wgpu::Buffer> {
         let buffer = self.free.get_mut(&size).and_then(Vec::pop)?;
         self.stats.in_use += size;
+        self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
         Some(buffer)
     }
 
@@ -40,6 +44,7 @@ impl Pool {
         s.in_use += size;
         s.held += size;
         s.peak = s.peak.max(s.held);
+        s.peak_in_use = s.peak_in_use.max(s.in_use);
         s.allocations += 1;
     }
 

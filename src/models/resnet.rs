@@ -76,10 +76,11 @@ impl ResNet {
         let h = self.conv1.forward(tape, params, x)?;
         let mut h = self.bn1.forward_relu(tape, params, &h, pass)?;
         for block in &self.blocks {
-            let out = block.conv1.forward(tape, params, &h)?;
-            let out = block.bn1.forward_relu(tape, params, &out, pass)?;
-            let out = block.conv2.forward(tape, params, &out)?;
-            let out = block.bn2.forward(tape, params, &out, pass)?;
+            // Reassigned, not shadowed: see Wrn::forward.
+            let mut out = block.conv1.forward(tape, params, &h)?;
+            out = block.bn1.forward_relu(tape, params, &out, pass)?;
+            out = block.conv2.forward(tape, params, &out)?;
+            out = block.bn2.forward(tape, params, &out, pass)?;
             let shortcut = match block.shortcut_pad {
                 Some(pad) => ops::shortcut(tape, &h, pad)?,
                 None => h,
