@@ -200,11 +200,20 @@ impl Tape {
             };
             let needs: Vec<bool> = node.inputs.iter().map(Option::is_some).collect();
             let input_grads = backward(&gpu, &grad, &needs)?;
+            // Dead now; released before the sums below allocate, which lowers the peak.
+            drop(grad);
             for (input, g) in node.inputs.iter().zip(input_grads) {
                 let (Some(i), Some(g)) = (input, g) else {
                     continue;
                 };
                 grads[*i] = Some(match grads[*i].take() {
+                    // Summed in place when nothing else holds the gradient (the residual hands
+                    // one tensor to both branches, so that one is copied): one activation-sized
+                    // buffer fewer at every join.
+                    Some(existing) if existing.is_sole_owner() => {
+                        ops::accumulate(&gpu, &existing, &g)?;
+                        existing
+                    }
                     Some(existing) => ops::add(&gpu, &existing, &g)?,
                     None => g,
                 });
