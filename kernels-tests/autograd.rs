@@ -1,5 +1,5 @@
-//! The tape: gradient summing over shared values, accumulation into parameters until zeroed,
-//! no-grad mode, and errors for misuse.
+//! The tape: gradient summing over shared values (in place only when safe), accumulation into
+//! parameters until zeroed, no-grad mode, and errors for misuse.
 
 mod common;
 use common::*;
@@ -109,4 +109,57 @@ fn duplicate_parameter_names_are_rejected() {
     builder.buffer("fc.weight", &[1], vec![0.0]);
     let msg = builder.build(&gpu).err().unwrap().to_string();
     assert!(msg.contains("`fc.weight` is used twice"), "{msg}");
+}
+
+#[test]
+fn a_gradient_summed_in_place_leaves_the_residuals_other_branch_alone() {
+    // t = (p + q) + relu(p): the residual hands one gradient tensor to p and q, then relu's
+    // gradient is summed into p's. Summing in place there would also change q's gradient.
+    let gpu = gpu();
+    let mut rng = rng(31);
+    let p: Vec<f64> = random(&mut rng, 4).iter().map(|v| v.abs() + 0.1).collect();
+    let (q, w, b) = (
+        random(&mut rng, 4),
+        random(&mut rng, 12),
+        random(&mut rng, 3),
+    );
+    let mut builder = ParamStore::builder();
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    let ids = [
+        builder.param("p", &[1, 4], f32s(&p)),
+        builder.param("q", &[1, 4], f32s(&q)),
+        builder.param("w", &[3, 4], f32s(&w)),
+        builder.param("b", &[3], f32s(&b)),
+    ];
+    let store = builder.build(&gpu).unwrap();
+    let mut tape = Tape::new(&gpu);
+    let [pv, qv, wv, bv] = ids.map(|id| tape.param(&store, id));
+    let s = ops::relu(&mut tape, &pv).unwrap();
+    let r = ops::residual_add(&mut tape, &pv, &qv).unwrap();
+    let t = ops::residual_add(&mut tape, &r, &s).unwrap();
+    let logits = ops::linear(&mut tape, &t, &wv, &bv).unwrap();
+    let labels = ops::loss::upload_labels(&gpu, &[1], 3).unwrap();
+    let loss = ops::cross_entropy(&mut tape, &logits, &labels).unwrap();
+    store.zero_grad();
+    tape.backward(&loss, &store).unwrap();
+
+    let tv: Vec<f64> = p.iter().zip(&q).map(|(p, q)| 2.0 * p + q).collect();
+    let logits = reference::linear(&tv, &w, &b, 1, 4, 3);
+    let (_, dlogits) = reference::cross_entropy(&logits, &[1], 3);
+    let (dt, _, _) = reference::linear_backward(&tv, &w, &dlogits, 1, 4, 3);
+    let twice: Vec<f64> = dt.iter().map(|g| 2.0 * g).collect();
+    assert_close(
+        "grad of q",
+        &read(&gpu, &store.grad(ids[1])),
+        &dt,
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        "grad of p",
+        &read(&gpu, &store.grad(ids[0])),
+        &twice,
+        1e-6,
+        1e-5,
+    );
 }

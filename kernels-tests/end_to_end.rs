@@ -100,8 +100,9 @@ impl GpuNet {
             running_mean: s(0),
             running_var: s(1),
         };
-        let h = ops::batch_norm(&mut tape, &h, bn1, None, None, true).unwrap();
-        let a = ops::relu(&mut tape, &h).unwrap();
+        // The first BN -> ReLU fused (its output recomputed for the conv's weight gradient),
+        // the second as two ops: both paths must give the reference's gradients.
+        let a = ops::batch_norm(&mut tape, &h, bn1, None, None, true, true).unwrap();
         let h = ops::conv2d(&mut tape, &a, &p[3], 1, 1).unwrap();
         let bn2 = BnVars {
             gamma: &p[4],
@@ -109,7 +110,7 @@ impl GpuNet {
             running_mean: s(2),
             running_var: s(3),
         };
-        let h = ops::batch_norm(&mut tape, &h, bn2, None, None, true).unwrap();
+        let h = ops::batch_norm(&mut tape, &h, bn2, None, None, true, false).unwrap();
         let b = ops::relu(&mut tape, &h).unwrap();
         let c = ops::residual_add(&mut tape, &a, &b).unwrap();
         let pooled = ops::global_avg_pool(&mut tape, &c).unwrap();

@@ -1,15 +1,19 @@
-//! Batch norm in its three forms — ordinary, DAR-BN and AuxBN — in training and eval mode,
-//! against a reference composed from plain f64 batch norm applied to the natural and the noise
-//! samples separately; gradient checks; and the properties the paper relies on.
+//! Batch norm in its three forms — ordinary, DAR-BN and AuxBN — in training and eval mode, alone
+//! and with the fused ReLU, against a reference composed from plain f64 batch norm (and ReLU)
+//! applied to the natural and the noise samples separately; gradient checks; the properties the
+//! paper relies on; and what the fused op keeps for backward.
 
 mod common;
 use common::*;
+use purenoise::autograd::Tape;
 use purenoise::gpu::Gpu;
+use purenoise::ops;
 use purenoise::ops::noise::NoiseMask;
 use purenoise::ops::norm::{
-    batch_norm_backward, batch_norm_eval_forward, batch_norm_train_forward, unpack_gradients,
-    BatchNorm, BnParams,
+    batch_norm, batch_norm_backward, batch_norm_eval_forward, batch_norm_recompute,
+    batch_norm_train_forward, unpack_gradients, BatchNorm, BnParams, BnVars,
 };
+use purenoise::params::ParamStore;
 use purenoise::reference::{self as r, Shape4};
 use purenoise::tensor::Tensor;
 use rand::Rng;
@@ -22,7 +26,7 @@ enum Mode {
 }
 
 const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
-const SHAPES: [Shape4; 3] = [[6, 5, 3, 3], [4, 3, 2, 5], [3, 17, 9, 9]];
+const SHAPES: [Shape4; 4] = [[6, 5, 3, 3], [4, 3, 2, 5], [3, 17, 9, 9], [1, 3, 3, 5]];
 
 #[derive(Clone)]
 struct Layer {
@@ -133,20 +137,23 @@ struct RefResult {
     dparams: [(Vec<f64>, Vec<f64>); 2],
 }
 
-/// The reference: plain batch norm applied to each group on its own.
-/// How a case routes samples: the mode, the noise mask and training or eval mode.
+/// How a case routes samples: the mode, the noise mask, training or eval mode, and whether a
+/// ReLU is fused after the batch norm.
 #[derive(Clone, Copy)]
 struct Setup<'a> {
     mode: Mode,
     mask: &'a [bool],
     training: bool,
+    relu: bool,
 }
 
+/// The reference: plain batch norm (then ReLU) applied to each group on its own.
 fn reference(setup: Setup, s: Shape4, x: &[f64], dy: &[f64], layers: &[Layer; 2]) -> RefResult {
     let Setup {
         mode,
         mask,
         training,
+        relu,
     } = setup;
     let c = s[1];
     let mut out = RefResult {
@@ -161,18 +168,18 @@ fn reference(setup: Setup, s: Shape4, x: &[f64], dy: &[f64], layers: &[Layer; 2]
         }
         let l = &layers[g.layer];
         let (xs, ss) = r::gather(x, s, &g.samples);
-        let (dys, _) = r::gather(dy, s, &g.samples);
+        let (mut dys, _) = r::gather(dy, s, &g.samples);
         let (mean, var) = if training {
             r::channel_stats(&xs, ss)
         } else {
             (l.rm.clone(), l.rv.clone())
         };
-        r::scatter(
-            &mut out.y,
-            s,
-            &g.samples,
-            &r::bn_apply(&xs, ss, &mean, &var, &l.gamma, &l.beta),
-        );
+        let mut ys = r::bn_apply(&xs, ss, &mean, &var, &l.gamma, &l.beta);
+        if relu {
+            ys = r::relu(&ys);
+            dys = r::relu_backward(&ys, &dys);
+        }
+        r::scatter(&mut out.y, s, &g.samples, &ys);
         let count = ss[0] * ss[2] * ss[3];
         if training && g.keeps_running && count >= 2 {
             let (rm, rv) = r::bn_running_update(&l.rm, &l.rv, &mean, &var, count, 0.1);
@@ -235,6 +242,7 @@ fn run_gpu(
         mode,
         mask,
         training,
+        relu,
     } = setup;
     let g = [
         GpuLayer::new(gpu, &layers[0]),
@@ -245,6 +253,7 @@ fn run_gpu(
         main: g[0].params(),
         aux: (mode == Mode::AuxBn).then(|| g[1].params()),
         mask: (mode != Mode::Standard).then_some(&noise_mask),
+        relu,
     };
     let xt = upload(gpu, x, &s);
     let [y, stats] = if training {
@@ -253,6 +262,9 @@ fn run_gpu(
         batch_norm_eval_forward(gpu, &xt, &bn)
     }
     .unwrap();
+    // What backward rebuilds for a convolution's weight gradient must be the forward's output.
+    let again = batch_norm_recompute(gpu, &xt, &stats, &bn).unwrap();
+    assert_eq!(read(gpu, &again), read(gpu, &y), "recomputed output");
     let [dx, dterms] =
         batch_norm_backward(gpu, &xt, &upload(gpu, dy, &s), &stats, &bn, training).unwrap();
     let grads = unpack_gradients(gpu, &dterms).unwrap();
@@ -308,7 +320,8 @@ fn every_mode_matches_the_reference_on_every_mask() {
     for s in SHAPES {
         for mask in masks(s[0], &mut rng) {
             for mode in MODES {
-                for training in [true, false] {
+                for (training, relu) in [(true, false), (false, false), (true, true), (false, true)]
+                {
                     let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
                     let x = input(&mut rng, s, &mask);
                     let dy = random(&mut rng, x.len());
@@ -316,10 +329,12 @@ fn every_mode_matches_the_reference_on_every_mask() {
                         mode,
                         mask: &mask,
                         training,
+                        relu,
                     };
                     let got = run_gpu(&gpu, setup, s, &x, &dy, &layers);
                     let want = reference(setup, s, &x, &dy, &layers);
-                    let case = format!("{mode:?} {s:?} mask {mask:?} training {training}");
+                    let case =
+                        format!("{mode:?} {s:?} mask {mask:?} training {training} relu {relu}");
                     compare(&case, &got, &want, mode == Mode::AuxBn);
                 }
             }
@@ -341,6 +356,7 @@ fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
             mode: Mode::DarBn,
             mask: &mask,
             training: true,
+            relu: false,
         },
         s,
         &x,
@@ -371,13 +387,14 @@ fn darbn_without_noise_is_exactly_ordinary_bn() {
     let layers = [layer(&mut rng, 6), layer(&mut rng, 6)];
     let x = input(&mut rng, s, &mask);
     let dy = random(&mut rng, x.len());
-    for training in [true, false] {
+    for (training, relu) in [(true, false), (false, false), (true, true)] {
         let plain = run_gpu(
             &gpu,
             Setup {
                 mode: Mode::Standard,
                 mask: &mask,
                 training,
+                relu,
             },
             s,
             &x,
@@ -390,6 +407,7 @@ fn darbn_without_noise_is_exactly_ordinary_bn() {
                 mode: Mode::DarBn,
                 mask: &mask,
                 training,
+                relu,
             },
             s,
             &x,
@@ -418,6 +436,7 @@ fn darbn_noise_branch_carries_no_gradient() {
             mode: Mode::DarBn,
             mask: &mask,
             training: true,
+            relu: false,
         },
         s,
         &x,
@@ -444,6 +463,7 @@ fn darbn_noise_branch_carries_no_gradient() {
             mode: Mode::DarBn,
             mask: &mask,
             training: true,
+            relu: false,
         },
         s,
         &x,
@@ -462,7 +482,7 @@ fn gradients_match_finite_differences() {
     let mask = [false, true, false, false, true];
     let per = 12;
     for mode in MODES {
-        for training in [true, false] {
+        for (training, relu) in [(true, false), (false, false), (true, true), (false, true)] {
             let layers = [layer(&mut rng, 2), layer(&mut rng, 2)];
             let x = input(&mut rng, s, &mask);
             let mut dy = random(&mut rng, x.len());
@@ -480,19 +500,21 @@ fn gradients_match_finite_differences() {
                     mode,
                     mask: &mask,
                     training,
+                    relu,
                 },
                 s,
                 &x,
                 &dy,
                 &layers,
             );
-            let case = format!("{mode:?} training {training}");
+            let case = format!("{mode:?} training {training} relu {relu}");
             let forward = |x: &[f64], layers: &[Layer; 2]| {
                 reference(
                     Setup {
                         mode,
                         mask: &mask,
                         training,
+                        relu,
                     },
                     s,
                     x,
@@ -540,6 +562,77 @@ fn gradients_match_finite_differences() {
     }
 }
 
+/// x -> BN -> ReLU -> conv -> pool -> cross-entropy on the tape, DAR-BN routed, the BN and ReLU
+/// fused or as two ops. Returns the gradients (x, gamma, beta, conv weight) and the bytes the
+/// pool got back when the model dropped the ReLU's output after the conv consumed it.
+fn bn_relu_conv_step(gpu: &Gpu, fused: bool) -> (Vec<Vec<f64>>, u64) {
+    let mut rng = rng(45);
+    let (s, k) = ([3, 4, 5, 3], 3);
+    let mask = [false, true, false];
+    let l = layer(&mut rng, s[1]);
+    let mut b = ParamStore::builder();
+    let x_id = b.param("x", &s, f32s(&input(&mut rng, s, &mask)));
+    let gamma_id = b.param("bn.weight", &[s[1]], f32s(&l.gamma));
+    let beta_id = b.param("bn.bias", &[s[1]], f32s(&l.beta));
+    let w_id = b.param(
+        "conv.weight",
+        &[k, s[1], 3, 3],
+        f32s(&random(&mut rng, k * s[1] * 9)),
+    );
+    let rm = b.buffer("bn.running_mean", &[s[1]], f32s(&l.rm));
+    let rv = b.buffer("bn.running_var", &[s[1]], f32s(&l.rv));
+    let params = b.build(gpu).unwrap();
+    let noise = NoiseMask::new(gpu, &mask).unwrap();
+    let labels = ops::loss::upload_labels(gpu, &[0, 2, 1], k).unwrap();
+    let mut tape = Tape::new(gpu);
+    let [x, gamma, beta, w] = [x_id, gamma_id, beta_id, w_id].map(|id| tape.param(&params, id));
+    let vars = BnVars {
+        gamma: &gamma,
+        beta: &beta,
+        running_mean: params.buffer(rm),
+        running_var: params.buffer(rv),
+    };
+    let a = if fused {
+        batch_norm(&mut tape, &x, vars, None, Some(&noise), true, true).unwrap()
+    } else {
+        let h = batch_norm(&mut tape, &x, vars, None, Some(&noise), true, false).unwrap();
+        ops::relu(&mut tape, &h).unwrap()
+    };
+    let h = ops::conv2d(&mut tape, &a, &w, 1, 1).unwrap();
+    let in_use = gpu.memory_stats().in_use;
+    drop(a);
+    let released = in_use - gpu.memory_stats().in_use;
+    let pooled = ops::global_avg_pool(&mut tape, &h).unwrap();
+    let loss = ops::cross_entropy(&mut tape, &pooled, &labels).unwrap();
+    tape.backward(&loss, &params).unwrap();
+    let grads = [x_id, gamma_id, beta_id, w_id].map(|id| read(gpu, &params.grad(id)));
+    (grads.to_vec(), released)
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+#[test]
+fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu() {
+    let gpu = gpu();
+    let (fused, released) = bn_relu_conv_step(&gpu, true);
+    let (separate, kept) = bn_relu_conv_step(&gpu, false);
+    let output_bytes = 3 * 4 * 5 * 3 * 4;
+    // Fused, the conv keeps the recipe (x and the statistics, kept anyway), not the output.
+    assert_eq!(released, output_bytes, "fused output not released");
+    assert_eq!(
+        kept, 0,
+        "the unfused ReLU output should be kept by the conv"
+    );
+    for (name, (f, s)) in ["dx", "dgamma", "dbeta", "dweight"]
+        .iter()
+        .zip(fused.iter().zip(&separate))
+    {
+        assert_close(name, f, s, 1e-6, 1e-5);
+    }
+}
+
 #[test]
 fn bad_input_is_named() {
     let gpu = gpu();
@@ -554,6 +647,7 @@ fn bad_input_is_named() {
         main: p,
         aux: None,
         mask: None,
+        relu: false,
     };
     let x = gpu.zeros("test", &[1, 3, 1, 1]).unwrap();
     let msg = batch_norm_train_forward(&gpu, &x, &plain)

@@ -1,7 +1,9 @@
 // bn_apply: y = (x - mean_s[c]) / sqrt(var_s[c] + eps) * gamma_s[c] + beta_s[c], where s is the
 // sample's slot (lib/bn_routing.wgsl). Training mode passes the batch statistics from bn_stats,
 // eval mode the running statistics packed the same way. DAR-BN binds the same gamma/beta for
-// both slots; AuxBN binds its auxiliary layer's as slot 1.
+// both slots; AuxBN binds its auxiliary layer's as slot 1. Override RELU: y = max(that, 0), the
+// pre-activation units' BN -> ReLU in one pass (also run again in backward to recompute y for
+// the convolution that consumed it, instead of keeping y).
 // Layouts: x, y [N,C,H,W] f32; mask [N] u32; stats [4C]; gamma0, beta0, gamma1, beta1 [C].
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
@@ -28,5 +30,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let s = slot_of(i / (p.c * p.hw));
     let gamma = select(gamma0[c], gamma1[c], s == 1u);
     let beta = select(beta0[c], beta1[c], s == 1u);
-    y[i] = (x[i] - mean_of(s, c)) * invstd_of(s, c) * gamma + beta;
+    let v = bn_value(x[i], s, c, gamma, beta);
+    y[i] = select(v, max(v, 0.0), RELU);
 }

@@ -3,10 +3,13 @@
 // Training mode (batch statistics, which depend on x), M = m_s:
 //   dx = gamma_s * invstd_s * (dy - dbeta_s[c] / M - xhat * dgamma_s[c] / M)
 // Eval mode (running statistics are constants): dx = gamma_s * invstd_s * dy.
-// Layouts: x, dy, dx [N,C,H,W] f32; mask [N] u32; stats, dterms [4C]; gamma0, gamma1 [C].
+// With override RELU (fused BN -> ReLU), dy is first zeroed where xhat * gamma_s + beta_s <= 0,
+// the ReLU mask recomputed from x (dterms come from bn_backward_reduce with the same gate).
+// Layouts: x, dy, dx [N,C,H,W] f32; mask [N] u32; stats, dterms [4C]; gamma0, gamma1, beta0,
+// beta1 [C] (betas read only with RELU).
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
-// 6 gamma1, 7 dterms (read), 8 dx (read_write).
+// 6 gamma1, 7 beta0, 8 beta1, 9 dterms (read), 10 dx (read_write).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -15,8 +18,10 @@
 @group(0) @binding(4) var<storage, read> stats: array<f32>;
 @group(0) @binding(5) var<storage, read> gamma0: array<f32>;
 @group(0) @binding(6) var<storage, read> gamma1: array<f32>;
-@group(0) @binding(7) var<storage, read> dterms: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(7) var<storage, read> beta0: array<f32>;
+@group(0) @binding(8) var<storage, read> beta1: array<f32>;
+@group(0) @binding(9) var<storage, read> dterms: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
 
 //!include bn_routing.wgsl
 
@@ -31,10 +36,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         dx[i] = 0.0;
         return;
     }
+    let gamma = select(gamma0[c], gamma1[c], s == 1u);
+    let beta = select(beta0[c], beta1[c], s == 1u);
+    let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
     let invstd = invstd_of(s, c);
     let xhat = (x[i] - mean_of(s, c)) * invstd;
     let dgamma = dterms[s * p.c + c];
     let dbeta = dterms[(2u + s) * p.c + c];
     let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(s), p.training == 1u);
-    dx[i] = select(gamma0[c], gamma1[c], s == 1u) * invstd * (dy[i] - correction);
+    dx[i] = gamma * invstd * (g - correction);
 }

@@ -22,6 +22,12 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// Whether no other tensor (clone or view) shares this one's buffer, so writing it in place
+    /// cannot change a value anyone else reads.
+    pub fn is_sole_owner(&self) -> bool {
+        Rc::strong_count(&self.storage) == 1
+    }
+
     pub fn from_storage(
         storage: Rc<Storage>,
         offset: u64,

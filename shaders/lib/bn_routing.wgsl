@@ -3,6 +3,9 @@
 // (0 = natural image, 1 = pure noise; DAR-BN and AuxBN), otherwise every sample is in slot 0
 // (ordinary batch norm). Per-slot vectors are packed [slot 0: C values | slot 1: C values]:
 // stats = [mean0 | mean1 | var0 | var1], dterms = [dgamma0 | dgamma1 | dbeta0 | dbeta1].
+// Override RELU (bn_apply and the two backward kernels): a ReLU follows the normalization, fused
+// into the same pass. The backward kernels recompute its mask from x and the statistics, so
+// neither the normalized values nor the ReLU's output need to be kept for backward.
 struct Params {
     n: u32, c: u32, hw: u32, eps: f32,
     momentum: f32,
@@ -26,3 +29,17 @@ fn slot_count(slot: u32) -> f32 {
 fn mean_of(slot: u32, c: u32) -> f32 { return stats[slot * p.c + c]; }
 
 fn invstd_of(slot: u32, c: u32) -> f32 { return inverseSqrt(stats[(2u + slot) * p.c + c] + p.eps); }
+
+override RELU: bool = false;
+
+// The normalized, scaled and shifted value of input xv in slot s, channel c: bn_apply's output
+// before the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
+fn bn_value(xv: f32, s: u32, c: u32, gamma: f32, beta: f32) -> f32 {
+    return (xv - mean_of(s, c)) * invstd_of(s, c) * gamma + beta;
+}
+
+// The gradient reaching the normalization from the output gradient dy at an element whose
+// bn_value is v: with RELU, 0 where the ReLU was off (subgradient 0 at 0, as in PyTorch).
+fn relu_gate(dy: f32, v: f32) -> f32 {
+    return select(dy, select(0.0, dy, v > 0.0), RELU);
+}

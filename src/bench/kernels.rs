@@ -279,6 +279,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
             },
             aux: None,
             mask: None,
+            relu: false,
         };
         // Statistics read x; normalizing reads x and writes y.
         let t = time(&mut || batch_norm_train_forward(gpu, &x, &bn).map(drop))?;

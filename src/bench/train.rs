@@ -63,6 +63,9 @@ pub struct TrainReport {
     /// Everything held at once at the worst moment: parameter, gradient, momentum and BN-buffer
     /// arenas plus the buffer pool's tensors.
     pub peak_memory_bytes: u64,
+    /// The arenas plus the most the pool's tensors were using at once: what a pool that could
+    /// lend a free buffer to a tensor of another size would need.
+    pub peak_in_use_bytes: u64,
     pub kernels: Vec<KernelShare>,
     pub split_note: &'static str,
     pub measured_at_unix: u64,
@@ -153,6 +156,7 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         step_seconds,
         images_per_s: n as f64 / step_seconds,
         peak_memory_bytes: gpu.memory_stats().peak,
+        peak_in_use_bytes: gpu.memory_stats().peak_in_use,
         kernels,
         split_note: SPLIT_NOTE,
         measured_at_unix: unix_time(),
@@ -174,8 +178,9 @@ impl fmt::Display for TrainReport {
         )?;
         writeln!(
             f,
-            "peak GPU memory {:.1} MiB (parameter arenas + buffer pool)",
-            self.peak_memory_bytes as f64 / 1048576.0
+            "peak GPU memory {:.1} MiB (parameter arenas + buffer pool; {:.1} MiB in use at once)",
+            self.peak_memory_bytes as f64 / 1048576.0,
+            self.peak_in_use_bytes as f64 / 1048576.0
         )?;
         writeln!(f, "time by kernel ({}):", self.split_note)?;
         for k in &self.kernels {

@@ -18,6 +18,9 @@ pub struct MemoryStats {
     pub held: u64,
     /// Most ever held, pooled and owned together: the process's peak GPU memory.
     pub peak: u64,
+    /// Most ever in use at once by live tensors and owned buffers. Below `peak` by what reuse
+    /// by exact size cannot share: free buffers of one size are not lent to tensors of another.
+    pub peak_in_use: u64,
     /// Buffers created rather than reused; constant once a training step is warm.
     pub allocations: u64,
     /// Held outside the pool by dedicated buffers (parameter arenas).
@@ -41,12 +44,20 @@ impl Pool {
     pub fn take(&mut self, size: u64) -> Option<wgpu::Buffer> {
         let buffer = self.free.get_mut(&size).and_then(Vec::pop)?;
         self.stats.in_use += size;
+        self.stats.peak_in_use = self
+            .stats
+            .peak_in_use
+            .max(self.stats.in_use + self.stats.owned);
         Some(buffer)
     }
 
     pub fn record_owned(&mut self, size: u64) {
         self.stats.owned += size;
         self.stats.peak = self.stats.peak.max(self.stats.total());
+        self.stats.peak_in_use = self
+            .stats
+            .peak_in_use
+            .max(self.stats.in_use + self.stats.owned);
     }
 
     pub fn record_new(&mut self, size: u64) {
@@ -54,6 +65,7 @@ impl Pool {
         s.in_use += size;
         s.held += size;
         s.peak = s.peak.max(s.total());
+        s.peak_in_use = s.peak_in_use.max(s.in_use + s.owned);
         s.allocations += 1;
     }
 

@@ -146,6 +146,29 @@ impl Bn {
         x: &Var,
         pass: &Pass,
     ) -> Result<Var> {
+        self.apply(tape, params, x, pass, false)
+    }
+
+    /// BN -> ReLU, fused: keeps only x and the statistics for backward, and its output is
+    /// recomputed there rather than kept by the convolution that reads it.
+    pub fn forward_relu(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Var,
+        pass: &Pass,
+    ) -> Result<Var> {
+        self.apply(tape, params, x, pass, true)
+    }
+
+    fn apply(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        x: &Var,
+        pass: &Pass,
+        relu: bool,
+    ) -> Result<Var> {
         let vars = |tape: &mut Tape, ids: &BnIds| {
             (tape.param(params, ids.gamma), tape.param(params, ids.beta))
         };
@@ -168,7 +191,7 @@ impl Bn {
             running_mean: params.buffer(ids.running_mean),
             running_var: params.buffer(ids.running_var),
         });
-        ops::batch_norm(tape, x, layer, aux, mask, pass.training)
+        ops::batch_norm(tape, x, layer, aux, mask, pass.training, relu)
     }
 }
 

@@ -74,14 +74,13 @@ impl ResNet {
         pass: &Pass,
     ) -> Result<Var> {
         let h = self.conv1.forward(tape, params, x)?;
-        let h = self.bn1.forward(tape, params, &h, pass)?;
-        let mut h = ops::relu(tape, &h)?;
+        let mut h = self.bn1.forward_relu(tape, params, &h, pass)?;
         for block in &self.blocks {
-            let out = block.conv1.forward(tape, params, &h)?;
-            let out = block.bn1.forward(tape, params, &out, pass)?;
-            let out = ops::relu(tape, &out)?;
-            let out = block.conv2.forward(tape, params, &out)?;
-            let out = block.bn2.forward(tape, params, &out, pass)?;
+            // Reassigned, not shadowed: see Wrn::forward.
+            let mut out = block.conv1.forward(tape, params, &h)?;
+            out = block.bn1.forward_relu(tape, params, &out, pass)?;
+            out = block.conv2.forward(tape, params, &out)?;
+            out = block.bn2.forward(tape, params, &out, pass)?;
             let shortcut = match block.shortcut_pad {
                 Some(pad) => ops::shortcut(tape, &h, pad)?,
                 None => h,

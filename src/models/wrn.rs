@@ -87,29 +87,27 @@ impl Wrn {
     ) -> Result<Var> {
         let mut h = self.conv1.forward(tape, params, x)?;
         for block in &self.blocks {
-            let out = block.bn1.forward(tape, params, &h, pass)?;
-            let out = ops::relu(tape, &out)?;
-            let out = block.conv1.forward(tape, params, &out)?;
-            let out = if pass.training {
+            // One `out`, reassigned rather than shadowed, so each value no backward keeps (the
+            // fused BN+ReLU outputs, the conv output before dropout) returns to the pool as soon
+            // as the next one exists instead of at the end of the block.
+            let mut out = block.bn1.forward_relu(tape, params, &h, pass)?;
+            out = block.conv1.forward(tape, params, &out)?;
+            if pass.training {
                 let seed = DropoutSeed {
                     seed: pass.dropout_seed,
                     stream: block.stream,
                 };
-                ops::dropout(tape, &out, self.dropout, seed)?
-            } else {
-                out
-            };
-            let out = block.bn2.forward(tape, params, &out, pass)?;
-            let out = ops::relu(tape, &out)?;
-            let out = block.conv2.forward(tape, params, &out)?;
+                out = ops::dropout(tape, &out, self.dropout, seed)?;
+            }
+            out = block.bn2.forward_relu(tape, params, &out, pass)?;
+            out = block.conv2.forward(tape, params, &out)?;
             let shortcut = match &block.shortcut {
                 Some(conv) => conv.forward(tape, params, &h)?,
                 None => h,
             };
             h = ops::residual_add(tape, &out, &shortcut)?;
         }
-        let h = self.bn1.forward(tape, params, &h, pass)?;
-        let h = ops::relu(tape, &h)?;
+        let h = self.bn1.forward_relu(tape, params, &h, pass)?;
         let h = ops::global_avg_pool(tape, &h)?;
         self.fc.forward(tape, params, &h)
     }

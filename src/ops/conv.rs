@@ -459,14 +459,16 @@ pub fn conv2d_backward_weight_with(
 pub fn conv2d(tape: &mut Tape, x: &Var, weight: &Var, stride: usize, pad: usize) -> Result<Var> {
     let s = ConvShape::new(&x.value, &weight.value, stride, pad)?;
     let y = conv2d_forward(tape.gpu(), &x.value, &weight.value, &s)?;
-    let (x_saved, w_saved) = (x.value.clone(), weight.value.clone());
+    // The input may be a recomputable activation (fused BN+ReLU): then only its recipe is kept.
+    let (x_saved, w_saved) = (x.save(), weight.value.clone());
     Ok(tape.record(y, &[x, weight], move |gpu, dy, needs| {
-        let dx = match needs[0] {
-            true => Some(conv2d_backward_input(gpu, dy, &w_saved, &s)?),
+        // The weight gradient first, so a recomputed input is released before dx is allocated.
+        let dw = match needs[1] {
+            true => Some(conv2d_backward_weight(gpu, &x_saved.get(gpu)?, dy, &s)?),
             false => None,
         };
-        let dw = match needs[1] {
-            true => Some(conv2d_backward_weight(gpu, &x_saved, dy, &s)?),
+        let dx = match needs[0] {
+            true => Some(conv2d_backward_input(gpu, dy, &w_saved, &s)?),
             false => None,
         };
         Ok(vec![dx, dw])

@@ -12,6 +12,14 @@
 //!
 //! All three run on the same four kernels, which route each sample to one of two statistic slots
 //! from the mask on the GPU (shaders/lib/bn_routing.wgsl); nothing is copied apart.
+//!
+//! A ReLU after the batch norm (the models' pre-activation units) can be fused in (`relu`): the
+//! forward writes max(bn(x), 0) in the same pass, and the backward recomputes the ReLU's mask
+//! from x and the statistics, so only x and the per-channel statistics are kept for backward.
+//! On the tape the fused output is also recomputable: a convolution consuming it keeps the
+//! recipe (one more `bn_apply`) instead of the tensor (see `autograd::Saved`).
+
+use std::rc::Rc;
 
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
@@ -47,12 +55,14 @@ pub struct BnParams<'a> {
     pub running_var: &'a Tensor,
 }
 
-/// One batch-norm application: the layer, AuxBN's auxiliary layer, and the noise mask.
+/// One batch-norm application: the layer, AuxBN's auxiliary layer, the noise mask, and whether
+/// a ReLU follows, fused in.
 #[derive(Clone, Copy)]
 pub struct BatchNorm<'a> {
     pub main: BnParams<'a>,
     pub aux: Option<BnParams<'a>>,
     pub mask: Option<&'a NoiseMask>,
+    pub relu: bool,
 }
 
 /// Sizes and routing of one call, checked once.
@@ -113,6 +123,11 @@ impl BatchNorm<'_> {
         ]
     }
 
+    /// The override constants of bn_apply and the backward kernels (lib/bn_routing.wgsl).
+    fn overrides(&self) -> [(&'static str, f64); 1] {
+        [("RELU", f64::from(u8::from(self.relu)))]
+    }
+
     /// The mask to bind; ordinary BN never reads it, so any u32 buffer will do.
     fn mask_tensor(&self, gpu: &Gpu) -> Result<Tensor> {
         match self.mask {
@@ -123,7 +138,8 @@ impl BatchNorm<'_> {
 }
 
 /// Training-mode forward: returns (y, packed batch statistics [mean0|mean1|var0|var1]) and
-/// updates the running statistics of the layers that keep them.
+/// updates the running statistics of the layers that keep them. With `bn.relu`, y is the ReLU's
+/// output.
 pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
@@ -176,6 +192,20 @@ pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<
     Ok([y, stats])
 }
 
+/// The forward's output again, from its input and the statistics it normalized with
+/// (bit-identical: the same kernel on the same values). Backward uses it to recompute the fused
+/// BN+ReLU output a convolution consumed, rather than keep it.
+pub fn batch_norm_recompute(
+    gpu: &Gpu,
+    x: &Tensor,
+    stats: &Tensor,
+    bn: &BatchNorm,
+) -> Result<Tensor> {
+    let plan = bn.plan("batch_norm", x)?;
+    stats.expect_shape("batch_norm", "statistics", &[4 * plan.c])?;
+    apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, stats)
+}
+
 fn apply(
     gpu: &Gpu,
     x: &Tensor,
@@ -188,7 +218,7 @@ fn apply(
     let aux = bn.slot1();
     gpu.dispatch(
         &kernels::BN_APPLY,
-        &[],
+        &bn.overrides(),
         &bn.params(plan, 0, false, true),
         &[
             ("input", x),
@@ -208,6 +238,7 @@ fn apply(
 /// Gradients: (dx, packed [dgamma0|dgamma1|dbeta0|dbeta1]). `stats` are those the forward
 /// normalized with; `training` says whether they were the batch's own (and so depend on x).
 /// Slots without a gradient (DAR-BN's noise samples) get dx = 0 and add nothing to dγ/dβ.
+/// With `bn.relu`, `dy` is the gradient of the ReLU's output; β is read to recompute its mask.
 pub fn batch_norm_backward(
     gpu: &Gpu,
     x: &Tensor,
@@ -223,19 +254,24 @@ pub fn batch_norm_backward(
     let mask = bn.mask_tensor(gpu)?;
     let dterms = gpu.zeros(OP, &[4 * plan.c])?;
     let grad_slots = if bn.aux.is_some() { 2 } else { 1 };
-    for slot in 0..grad_slots {
+    for (slot, layer) in [(0, &bn.main), (1, bn.slot1())]
+        .into_iter()
+        .take(grad_slots)
+    {
         if plan.m[slot] == 0 {
             continue;
         }
         gpu.dispatch(
             &kernels::BN_BACKWARD_REDUCE,
-            &[],
+            &bn.overrides(),
             &bn.params(&plan, slot as u32, false, training),
             &[
                 ("input", x),
                 ("output gradient", dy),
                 ("mask", &mask),
                 ("stats", stats),
+                ("gamma", layer.gamma),
+                ("beta", layer.beta),
                 ("gamma/beta gradients", &dterms),
             ],
             [plan.c as u32, 1, 1],
@@ -244,7 +280,7 @@ pub fn batch_norm_backward(
     let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
     gpu.dispatch(
         &kernels::BN_BACKWARD_INPUT,
-        &[],
+        &bn.overrides(),
         &bn.params(&plan, 0, false, training),
         &[
             ("input", x),
@@ -253,6 +289,8 @@ pub fn batch_norm_backward(
             ("stats", stats),
             ("gamma", bn.main.gamma),
             ("aux gamma", bn.slot1().gamma),
+            ("beta", bn.main.beta),
+            ("aux beta", bn.slot1().beta),
             ("gamma/beta gradients", &dterms),
             ("input gradient", &dx),
         ],
@@ -292,8 +330,50 @@ impl<'a> BnVars<'a> {
     }
 }
 
+/// A layer's tensors, owned by a backward closure (which outlives the forward's borrows).
+struct OwnedParams([Tensor; 4]);
+
+impl OwnedParams {
+    fn of(p: &BnParams) -> OwnedParams {
+        OwnedParams([p.gamma, p.beta, p.running_mean, p.running_var].map(Tensor::clone))
+    }
+
+    fn params(&self) -> BnParams<'_> {
+        let [gamma, beta, running_mean, running_var] = &self.0;
+        BnParams {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+        }
+    }
+}
+
+/// What a batch norm's backward (and the recomputation of a fused BN+ReLU output) needs: the
+/// input, the statistics it was normalized with, the layers and the routing. No output.
+struct SavedBn {
+    x: Tensor,
+    stats: Tensor,
+    main: OwnedParams,
+    aux: Option<OwnedParams>,
+    mask: Option<NoiseMask>,
+    relu: bool,
+    training: bool,
+}
+
+impl SavedBn {
+    fn bn(&self) -> BatchNorm<'_> {
+        BatchNorm {
+            main: self.main.params(),
+            aux: self.aux.as_ref().map(OwnedParams::params),
+            mask: self.mask.as_ref(),
+            relu: self.relu,
+        }
+    }
+}
+
 /// Batch norm on the tape: ordinary (`mask` None), DAR-BN (`mask`), or AuxBN (`mask` and `aux`);
-/// training mode when `training`, else eval mode.
+/// training mode when `training`, else eval mode; `relu` fuses the ReLU that follows it.
 pub fn batch_norm(
     tape: &mut Tape,
     x: &Var,
@@ -301,11 +381,13 @@ pub fn batch_norm(
     aux: Option<BnVars>,
     mask: Option<&NoiseMask>,
     training: bool,
+    relu: bool,
 ) -> Result<Var> {
     let bn = BatchNorm {
         main: layer.params(),
         aux: aux.map(|a| a.params()),
         mask,
+        relu,
     };
     let [y, stats] = if training {
         batch_norm_train_forward(tape.gpu(), &x.value, &bn)?
@@ -316,34 +398,36 @@ pub fn batch_norm(
     if let Some(a) = &aux {
         inputs.extend([a.gamma, a.beta]);
     }
-    // What the backward needs, owned: the closure outlives this call's borrows.
-    let x_saved = x.value.clone();
-    let gammas = (
-        layer.gamma.value.clone(),
-        aux.map(|a| a.gamma.value.clone()),
-    );
-    let mask = mask.cloned();
-    let (running_mean, running_var) = (layer.running_mean.clone(), layer.running_var.clone());
-    Ok(tape.record(y, &inputs, move |gpu, dy, _| {
-        let main = BnParams {
-            gamma: &gammas.0,
-            beta: &gammas.0,
-            running_mean: &running_mean,
-            running_var: &running_var,
-        };
-        // Only γ of each slot matters to the backward; β and running statistics are placeholders.
-        let aux = gammas.1.as_ref().map(|g| BnParams { gamma: g, ..main });
-        let bn = BatchNorm {
-            main,
-            aux,
-            mask: mask.as_ref(),
-        };
-        let [dx, dterms] = batch_norm_backward(gpu, &x_saved, dy, &stats, &bn, training)?;
-        let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
-        let mut grads = vec![Some(dx), Some(dgamma), Some(dbeta)];
-        if bn.aux.is_some() {
-            grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
+    let saved = Rc::new(SavedBn {
+        x: x.value.clone(),
+        stats,
+        main: OwnedParams::of(&bn.main),
+        aux: bn.aux.as_ref().map(OwnedParams::of),
+        mask: mask.cloned(),
+        relu,
+        training,
+    });
+    let backward = {
+        let saved = saved.clone();
+        move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
+            let bn = saved.bn();
+            let [dx, dterms] =
+                batch_norm_backward(gpu, &saved.x, dy, &saved.stats, &bn, saved.training)?;
+            let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
+            let mut grads = vec![Some(dx), Some(dgamma), Some(dbeta)];
+            if bn.aux.is_some() {
+                grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
+            }
+            Ok(grads)
         }
-        Ok(grads)
-    }))
+    };
+    Ok(if relu {
+        // The output is cheap to recompute from what the backward keeps anyway; a convolution
+        // consuming it then holds the recipe, not an activation as large as x.
+        tape.record_recomputable(y, &inputs, backward, move |gpu| {
+            batch_norm_recompute(gpu, &saved.x, &saved.stats, &saved.bn())
+        })
+    } else {
+        tape.record(y, &inputs, backward)
+    })
 }
