@@ -187,13 +187,13 @@ impl std::fmt::Display for KernelsReport {
         }
         writeln!(
             f,
-            "\n{:<22} {:<20} {:>9} {:>8} {:>6}",
+            "\n{:<24} {:<20} {:>9} {:>8} {:>6}",
             "elementwise", "shape", "ms", "GB/s", "peak"
         )?;
         for r in &self.elementwise {
             writeln!(
                 f,
-                "{:<22} {:<20} {:>9.3} {:>8.2} {:>5.1}%",
+                "{:<24} {:<20} {:>9.3} {:>8.2} {:>5.1}%",
                 r.op,
                 format!("{:?}", r.shape),
                 r.timing.ms,
@@ -270,24 +270,31 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         let dy = filled(gpu, &shape, 0.1)?;
         let (gamma, beta) = (filled(gpu, &[c], 1.0)?, filled(gpu, &[c], 0.0)?);
         let (mean, var) = (filled(gpu, &[c], 0.0)?, filled(gpu, &[c], 1.0)?);
-        let bn = BatchNorm {
-            main: BnParams {
-                gamma: &gamma,
-                beta: &beta,
-                running_mean: &mean,
-                running_var: &var,
-            },
-            aux: None,
-            mask: None,
-            relu: false,
-        };
-        // Statistics read x; normalizing reads x and writes y.
-        let t = time(&mut || batch_norm_train_forward(gpu, &x, &bn).map(drop))?;
-        push("batch_norm forward", shape, 3, t);
-        let [_, stats] = batch_norm_train_forward(gpu, &x, &bn)?;
-        // The reduction reads x and dy; the input gradient reads both and writes dx.
-        let t = time(&mut || batch_norm_backward(gpu, &x, &dy, &stats, &bn, true).map(drop))?;
-        push("batch_norm backward", shape, 5, t);
+        // Plain, and with the ReLU fused in as the models' pre-activation units run it (the
+        // same passes: the fused backward recomputes the ReLU mask from x).
+        for (relu, forward, backward) in [
+            (false, "batch_norm forward", "batch_norm backward"),
+            (true, "batch_norm+relu forward", "batch_norm+relu backward"),
+        ] {
+            let bn = BatchNorm {
+                main: BnParams {
+                    gamma: &gamma,
+                    beta: &beta,
+                    running_mean: &mean,
+                    running_var: &var,
+                },
+                aux: None,
+                mask: None,
+                relu,
+            };
+            // Statistics read x; normalizing reads x and writes y.
+            let t = time(&mut || batch_norm_train_forward(gpu, &x, &bn).map(drop))?;
+            push(forward, shape, 3, t);
+            let [_, stats] = batch_norm_train_forward(gpu, &x, &bn)?;
+            // The reduction reads x and dy; the input gradient reads both and writes dx.
+            let t = time(&mut || batch_norm_backward(gpu, &x, &dy, &stats, &bn, true).map(drop))?;
+            push(backward, shape, 5, t);
+        }
         let t = time(&mut || relu_forward(gpu, &x).map(drop))?;
         push("relu forward", shape, 2, t);
         let t = time(&mut || relu_backward(gpu, &x, &dy).map(drop))?;
