@@ -1,5 +1,6 @@
 //! `dataset fetch` against a local HTTP server on 127.0.0.1: a good archive, a wrong checksum,
-//! a truncated transfer that is then resumed, a server error and an archive of the wrong dataset.
+//! a truncated transfer that is then resumed, a server error, an archive of the wrong dataset,
+//! and the real binary killed mid-download.
 
 mod data_common;
 
@@ -23,6 +24,10 @@ enum Route {
     /// First request: announce the full length but send only `cut` bytes, then hang up.
     /// Later requests behave like `File`.
     TruncateOnce(Vec<u8>, usize),
+    /// First request: announce the full length, send `cut` bytes, then hold the connection open
+    /// without sending more (a stalled transfer to kill the client in). Later requests behave
+    /// like `File`.
+    StallOnce(Vec<u8>, usize),
     Status(u16),
 }
 
@@ -63,6 +68,7 @@ fn serve(routes: HashMap<String, Route>) -> Server {
             }
             log2.lock().unwrap().push((path.clone(), range.clone()));
             let route = routes.get(&path).cloned().unwrap_or(Route::Status(404));
+            let mut stall = false;
             let (bytes, cut) = match route {
                 Route::Status(code) => {
                     let _ = write!(
@@ -72,6 +78,11 @@ fn serve(routes: HashMap<String, Route>) -> Server {
                     continue;
                 }
                 Route::File(b) => (b, None),
+                Route::StallOnce(b, cut) => {
+                    stall = !truncated_once;
+                    truncated_once = true;
+                    (b, stall.then_some(cut))
+                }
                 Route::TruncateOnce(b, cut) => {
                     let c = (!truncated_once).then_some(cut);
                     truncated_once = true;
@@ -102,6 +113,14 @@ fn serve(routes: HashMap<String, Route>) -> Server {
             let send = cut.map_or(body.len(), |c| c.min(body.len()));
             let _ = stream.write_all(&body[..send]);
             let _ = stream.flush();
+            if stall {
+                // Held open on its own thread, so the server goes on answering others.
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                    drop(stream);
+                });
+                continue;
+            }
             // Dropping the stream closes the connection, short of Content-Length if cut.
         }
     });
@@ -290,4 +309,68 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     ] {
         let _ = fs::remove_dir_all(temp_dir(d));
     }
+}
+
+/// SIGKILL during the transfer leaves only the partial download: no archive, no dataset folder.
+/// The next fetch resumes from where the file ends and yields the whole dataset.
+#[test]
+fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
+    let good = archive_bytes("fetch-kill-src");
+    let dir = temp_dir("fetch-kill");
+    let md5 = md5_of(&good, &dir);
+    let name = "cifar-100-binary.tar.gz";
+    let cut = good.len() / 2;
+    let server = serve(
+        [(
+            format!("/stall/{name}"),
+            Route::StallOnce(good.clone(), cut),
+        )]
+        .into(),
+    );
+    let mirror = format!("{}/stall/", server.base);
+    let data = dir.join("data");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"))
+        .args([
+            "dataset", "fetch", "cifar100", "--mirror", &mirror, "--md5", &md5,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let part = data.join(format!("{name}.part"));
+    let started = std::time::Instant::now();
+    // The transfer is stalled once half the archive is on disk: the kill lands mid-download.
+    while fs::metadata(&part).map_or(0, |m| m.len()) < cut as u64 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the download never reached {cut} bytes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(entries(&data), [format!("{name}.part")]);
+    let partial = fs::read(&part).unwrap();
+    assert_eq!(partial[..], good[..cut]);
+
+    run(DatasetCommand::Fetch(FetchArgs {
+        dataset: DatasetKind::Cifar100,
+        data_dir: Some(data.clone()),
+        mirror: Some(mirror),
+        md5: Some(md5),
+    }))
+    .unwrap();
+    let last = server.log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last.1, Some(format!("bytes={cut}-")));
+    assert_eq!(entries(&data), ["cifar-100-binary", name]);
+    assert_eq!(fs::read(data.join(name)).unwrap(), good);
+    assert_eq!(
+        Cifar::load(DatasetKind::Cifar100, &data)
+            .unwrap()
+            .train
+            .len(),
+        300
+    );
+    let _ = fs::remove_dir_all(&dir);
 }
