@@ -5,7 +5,10 @@
 // pre-activation units' BN -> ReLU in one pass (also run again in backward to recompute y for
 // the convolution that consumed it, instead of keeping y).
 // Layouts: x, y [N,C,H,W] f32; mask [N] u32; stats [4C]; gamma0, beta0, gamma1, beta1 [C].
-// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Workgroup: 64 threads per (sample, channel) plane, striding over its H·W pixels, so the slot,
+// channel and parameters are the same across the workgroup and only x and y vary per thread
+// (per-thread addresses are what cost on CPU adapters); one workgroup per plane, a grid too
+// large for x spilling into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
 // 6 gamma1, 7 beta1 (read), 8 y (read_write).
 
@@ -21,15 +24,17 @@
 
 //!include bn_routing.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (i >= p.n * p.c * p.hw) { return; }
-    let c = (i / p.hw) % p.c;
-    let s = slot_of(i / (p.c * p.hw));
+    let plane = wid.y * nwg.x + wid.x;
+    if (plane >= p.n * p.c) { return; }
+    let c = plane % p.c;
+    let s = slot_of(plane / p.c);
     let gamma = select(gamma0[c], gamma1[c], s == 1u);
     let beta = select(beta0[c], beta1[c], s == 1u);
-    let v = bn_value(x[i], s, c, gamma, beta);
-    y[i] = select(v, max(v, 0.0), RELU);
+    for (var i = plane * p.hw + lid; i < (plane + 1u) * p.hw; i += 64u) {
+        let v = bn_value(x[i], s, c, gamma, beta);
+        y[i] = select(v, max(v, 0.0), RELU);
+    }
 }

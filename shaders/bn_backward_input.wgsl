@@ -7,7 +7,8 @@
 // the ReLU mask recomputed from x (dterms come from bn_backward_reduce with the same gate).
 // Layouts: x, dy, dx [N,C,H,W] f32; mask [N] u32; stats, dterms [4C]; gamma0, gamma1, beta0,
 // beta1 [C] (betas read only with RELU).
-// Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Workgroup: 64 threads per (sample, channel) plane, striding over its pixels, as in
+// bn_apply.wgsl; one workgroup per plane, a grid too large for x spilling into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
 // 6 gamma1, 7 beta0, 8 beta1, 9 dterms (read), 10 dx (read_write).
 
@@ -25,24 +26,29 @@
 
 //!include bn_routing.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (i >= p.n * p.c * p.hw) { return; }
-    let c = (i / p.hw) % p.c;
-    let s = slot_of(i / (p.c * p.hw));
+    let plane = wid.y * nwg.x + wid.x;
+    if (plane >= p.n * p.c) { return; }
+    let c = plane % p.c;
+    let s = slot_of(plane / p.c);
+    let end = (plane + 1u) * p.hw;
     if (((p.grad_slots >> s) & 1u) == 0u) {
-        dx[i] = 0.0;
+        for (var i = plane * p.hw + lid; i < end; i += 64u) { dx[i] = 0.0; }
         return;
     }
     let gamma = select(gamma0[c], gamma1[c], s == 1u);
     let beta = select(beta0[c], beta1[c], s == 1u);
-    let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
     let invstd = invstd_of(s, c);
-    let xhat = (x[i] - mean_of(s, c)) * invstd;
+    let mu = mean_of(s, c);
     let dgamma = dterms[s * p.c + c];
     let dbeta = dterms[(2u + s) * p.c + c];
-    let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(s), p.training == 1u);
-    dx[i] = gamma * invstd * (g - correction);
+    let training = p.training == 1u;
+    for (var i = plane * p.hw + lid; i < end; i += 64u) {
+        let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
+        let xhat = (x[i] - mu) * invstd;
+        let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(s), training);
+        dx[i] = gamma * invstd * (g - correction);
+    }
 }

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::{kernels, Gpu};
 use crate::tensor::{DType, Tensor};
 
 /// How a model's batch norms treat pure-noise samples (`--bn`).
@@ -45,6 +45,8 @@ pub enum BnMode {
 
 pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
+/// Threads per (sample, channel) plane in bn_apply and bn_backward_input (their workgroup size).
+const PLANE_THREADS: usize = 64;
 
 /// Per-channel tensors of one batch-norm layer.
 #[derive(Clone, Copy)]
@@ -230,7 +232,10 @@ fn apply(
             ("aux beta", aux.beta),
             ("output", &y),
         ],
-        gpu.grid(x.numel() as u64, WORKGROUP),
+        gpu.grid(
+            (plan.n * plan.c * PLANE_THREADS) as u64,
+            PLANE_THREADS as u32,
+        ),
     )?;
     Ok(y)
 }
@@ -294,7 +299,10 @@ pub fn batch_norm_backward(
             ("gamma/beta gradients", &dterms),
             ("input gradient", &dx),
         ],
-        gpu.grid(x.numel() as u64, WORKGROUP),
+        gpu.grid(
+            (plan.n * plan.c * PLANE_THREADS) as u64,
+            PLANE_THREADS as u32,
+        ),
     )?;
     Ok([dx, dterms])
 }
