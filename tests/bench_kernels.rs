@@ -44,10 +44,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         );
     }
     assert!(report.elementwise.iter().all(|r| r.timing.ms > 0.0));
-    let timestamps = gpu
-        .device()
-        .features()
-        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    let timestamps = gpu.has_timestamps();
     assert_eq!(report.clock.starts_with("GPU timestamp"), timestamps);
     let json: serde_json::Value = serde_json::from_str(&render(&report, true)).unwrap();
     assert_eq!(json["model"], "resnet-8");

@@ -36,11 +36,7 @@ impl Clock {
     /// Timestamps where the adapter has them: a kernel's time then excludes the fixed cost of
     /// a submission, which on a fast GPU can exceed the kernel itself.
     pub fn for_kernels(gpu: &Gpu) -> Clock {
-        if gpu
-            .device()
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-        {
+        if gpu.has_timestamps() {
             Clock::GpuTimestamps
         } else {
             Clock::WallClock
@@ -81,10 +77,7 @@ impl AdapterRecord {
             device_type: format!("{:?}", info.device_type),
             driver: info.driver.clone(),
             driver_info: info.driver_info.clone(),
-            timestamp_queries: gpu
-                .device()
-                .features()
-                .contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamp_queries: gpu.has_timestamps(),
         }
     }
 }

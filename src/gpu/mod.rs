@@ -198,6 +198,11 @@ impl Gpu {
         self.0.pool.borrow().stats
     }
 
+    /// Whether compute passes can be timed on the GPU (`time_on_gpu`).
+    pub fn has_timestamps(&self) -> bool {
+        self.0.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
     /// Caps every GPU buffer this process holds at `bytes` (None: only the driver's limit), so a
     /// run sized for a smaller GPU fails here the way it would there, with the numbers.
     pub fn set_memory_limit(&self, bytes: Option<u64>) {
@@ -446,7 +451,7 @@ impl Gpu {
     /// queries, summed per pass), or None where the adapter has no timestamp queries or `f`
     /// ran more passes than one query set holds; the work is flushed and finished either way.
     pub fn time_on_gpu(&self, f: impl FnOnce() -> Result<()>) -> Result<Option<f64>> {
-        if !self.0.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        if !self.has_timestamps() {
             f()?;
             self.flush()?;
             self.wait()?;
