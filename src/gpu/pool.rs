@@ -32,6 +32,12 @@ impl MemoryStats {
     pub fn total(&self) -> u64 {
         self.held + self.owned
     }
+
+    /// Raises the peaks to what is held and in use now.
+    fn note_peaks(&mut self) {
+        self.peak = self.peak.max(self.total());
+        self.peak_in_use = self.peak_in_use.max(self.in_use + self.owned);
+    }
 }
 
 #[derive(Default)]
@@ -44,28 +50,20 @@ impl Pool {
     pub fn take(&mut self, size: u64) -> Option<wgpu::Buffer> {
         let buffer = self.free.get_mut(&size).and_then(Vec::pop)?;
         self.stats.in_use += size;
-        self.stats.peak_in_use = self
-            .stats
-            .peak_in_use
-            .max(self.stats.in_use + self.stats.owned);
+        self.stats.note_peaks();
         Some(buffer)
     }
 
     pub fn record_owned(&mut self, size: u64) {
         self.stats.owned += size;
-        self.stats.peak = self.stats.peak.max(self.stats.total());
-        self.stats.peak_in_use = self
-            .stats
-            .peak_in_use
-            .max(self.stats.in_use + self.stats.owned);
+        self.stats.note_peaks();
     }
 
     pub fn record_new(&mut self, size: u64) {
         let s = &mut self.stats;
         s.in_use += size;
         s.held += size;
-        s.peak = s.peak.max(s.total());
-        s.peak_in_use = s.peak_in_use.max(s.in_use + s.owned);
+        s.note_peaks();
         s.allocations += 1;
     }
 
