@@ -1,6 +1,8 @@
 //! Checkpoint files: exact round trip, standard safetensors layout, every kind of bad file, the
 //! compatibility report, and atomic saves that never damage the previous file.
 
+mod data_common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,10 +14,7 @@ use purenoise::train::checkpoint::{
 use serde_json::json;
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("purenoise-ckpt-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    data_common::temp_dir(&format!("ckpt-{name}"))
 }
 
 fn tensor(name: &str, shape: &[usize], data: Vec<f32>) -> NamedTensor {
@@ -310,15 +309,6 @@ fn compatibility_report_names_every_difference() {
     assert!(msg.contains("saved for another model"), "{msg}");
 }
 
-fn folder_listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn failed_saves_keep_the_old_file_and_leave_no_temp() {
     let dir = tmpdir("atomic");
@@ -342,7 +332,7 @@ fn failed_saves_keep_the_old_file_and_leave_no_temp() {
             "{msg}"
         );
         assert_eq!(fs::read(&path).unwrap(), old_bytes);
-        assert_eq!(folder_listing(&dir), ["last.safetensors"]);
+        assert_eq!(data_common::entries(&dir), ["last.safetensors"]);
     }
 
     // The rename fails (the target is a non-empty folder): the temporary file is removed.
@@ -352,10 +342,10 @@ fn failed_saves_keep_the_old_file_and_leave_no_temp() {
     let msg = save(&blocked, &new).unwrap_err().to_string();
     assert!(msg.contains("renaming"), "{msg}");
     assert_eq!(
-        folder_listing(&dir),
+        data_common::entries(&dir),
         ["blocked.safetensors", "last.safetensors"]
     );
-    assert_eq!(folder_listing(&blocked), ["keep"]);
+    assert_eq!(data_common::entries(&blocked), ["keep"]);
 
     // A folder that does not exist.
     let msg = save(&dir.join("no/such/last.safetensors"), &new)
@@ -378,7 +368,7 @@ fn failed_saves_keep_the_old_file_and_leave_no_temp() {
             let msg = save(&target, &new).unwrap_err().to_string();
             assert!(msg.contains("is the folder writable"), "{msg}");
             assert_eq!(fs::read(&target).unwrap(), old_bytes);
-            assert_eq!(folder_listing(&ro), ["last.safetensors"]);
+            assert_eq!(data_common::entries(&ro), ["last.safetensors"]);
         }
         fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     }

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use data_common::{tar_gz, temp_dir, write_cifar100};
+use data_common::{entries, tar_gz, temp_dir, write_cifar100};
 use purenoise::data::cifar::{Cifar, DatasetKind};
 use purenoise::data::cli::{run, DatasetCommand, FetchArgs};
 use purenoise::data::fetch::{fetch, file_md5, FetchRequest};
@@ -45,7 +45,7 @@ fn serve(routes: HashMap<String, Route>) -> Server {
     let log: RequestLog = Arc::new(Mutex::new(Vec::new()));
     let log2 = log.clone();
     std::thread::spawn(move || {
-        let mut truncated_once = false;
+        let mut cut_done = false;
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -79,13 +79,13 @@ fn serve(routes: HashMap<String, Route>) -> Server {
                 }
                 Route::File(b) => (b, None),
                 Route::StallOnce(b, cut) => {
-                    stall = !truncated_once;
-                    truncated_once = true;
+                    stall = !cut_done;
+                    cut_done = true;
                     (b, stall.then_some(cut))
                 }
                 Route::TruncateOnce(b, cut) => {
-                    let c = (!truncated_once).then_some(cut);
-                    truncated_once = true;
+                    let c = (!cut_done).then_some(cut);
+                    cut_done = true;
                     (b, c)
                 }
             };
@@ -155,15 +155,6 @@ fn request(kind: DatasetKind, url: String, md5: &str, dir: &Path) -> FetchReques
         data_dir: dir.to_path_buf(),
         progress: false,
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Shared helpers of the data tests: temporary folders, synthetic files in the official CIFAR
-//! binary formats, and the real-data folder from `PURENOISE_DATA_DIR`.
+//! Shared helpers of the tests in tests/: temporary folders and their listings, synthetic files in
+//! the official CIFAR binary formats, and the real-data folder from `PURENOISE_DATA_DIR`.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 use std::fs;
@@ -20,6 +20,16 @@ pub fn real_data_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The names in a folder, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 /// A fresh, empty temporary folder unique to this test.
