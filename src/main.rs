@@ -90,6 +90,8 @@ enum BenchCommand {
     Kernels(bench::KernelsArgs),
     /// Images/s of complete training steps, time by kernel, peak GPU memory.
     Train(bench::TrainBenchArgs),
+    /// Peak GPU memory of one training step, accounted without running its kernels.
+    Memory(bench::MemoryArgs),
     /// Images per second of the CPU data pipeline (sampling, augmentation, batching).
     Data(BenchDataArgs),
 }
@@ -212,6 +214,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             BenchCommand::Train(args) => println!(
                 "{}",
                 bench::render(&bench::bench_train(&open_gpu()?, &args)?, args.json)
+            ),
+            BenchCommand::Memory(args) => println!(
+                "{}",
+                bench::render(&bench::bench_memory(&open_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
         },

@@ -1,7 +1,8 @@
 //! `bench train` measures what it says: a full step of the named model, with its noise share,
-//! the kernels it ran, and memory at least the size of the parameter arenas.
+//! the kernels it ran, and memory at least the size of the parameter arenas; `bench memory`
+//! accounts exactly the memory of such a step without running its kernels.
 
-use purenoise::bench::{bench_train, render, TrainBenchArgs};
+use purenoise::bench::{bench_memory, bench_train, render, MemoryArgs, StepArgs, TrainBenchArgs};
 use purenoise::gpu::Gpu;
 use purenoise::ops::norm::BnMode;
 
@@ -9,12 +10,14 @@ use purenoise::ops::norm::BnMode;
 fn bench_train_reports_a_full_step() {
     let gpu = Gpu::new(None).unwrap_or_else(|e| panic!("needs a GPU adapter: {e}"));
     let args = TrainBenchArgs {
-        model: "resnet-8".into(),
-        batch: 4,
+        step: StepArgs {
+            model: "resnet-8".into(),
+            batch: 4,
+            noise_fraction: 0.5,
+            bn: BnMode::DarBn,
+            classes: 10,
+        },
         steps: 1,
-        noise_fraction: 0.5,
-        bn: BnMode::DarBn,
-        classes: 10,
         json: true,
     };
     let report = bench_train(&gpu, &args).unwrap();
@@ -46,8 +49,82 @@ fn bench_train_reports_a_full_step() {
     assert!(report.peak_memory_bytes > 3 * 4 * 75_290);
     let json: serde_json::Value = serde_json::from_str(&render(&report, true)).unwrap();
     assert_eq!(json["adapter"]["name"], gpu.info().name.as_str());
-    let msg = bench_train(&gpu, &TrainBenchArgs { batch: 0, ..args })
-        .unwrap_err()
-        .to_string();
+    let zero_batch = StepArgs {
+        batch: 0,
+        ..args.step.clone()
+    };
+    let msg = bench_train(
+        &gpu,
+        &TrainBenchArgs {
+            step: zero_batch,
+            ..args
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(msg.contains("--batch"), "{msg}");
+}
+
+fn open() -> Gpu {
+    Gpu::new(None).unwrap_or_else(|e| panic!("needs a GPU adapter: {e}"))
+}
+
+/// `bench memory` skips every kernel, so it must show that nothing ran and still hold exactly
+/// what a real step holds, on both model families and with AuxBN's extra layers.
+#[test]
+fn bench_memory_accounts_what_a_real_step_holds() {
+    for (model, batch, bn) in [
+        ("resnet-8", 4, BnMode::DarBn),
+        ("wrn-10-1", 3, BnMode::AuxBn),
+    ] {
+        let step = StepArgs {
+            model: model.into(),
+            batch,
+            noise_fraction: 0.34,
+            bn,
+            classes: 10,
+        };
+        let real = bench_train(
+            &open(),
+            &TrainBenchArgs {
+                step: step.clone(),
+                steps: 1,
+                json: false,
+            },
+        )
+        .unwrap();
+        let gpu = open();
+        gpu.set_profiling(true);
+        let args = MemoryArgs { step, json: false };
+        let planned = bench_memory(&gpu, &args).unwrap();
+        let ran = gpu.profile().unwrap();
+        assert!(ran.is_empty(), "{model}: kernels ran: {ran:?}");
+        assert_eq!(
+            (planned.peak_memory_bytes, planned.peak_in_use_bytes),
+            (real.peak_memory_bytes, real.peak_in_use_bytes),
+            "{model}"
+        );
+        assert_eq!(planned.parameters, real.parameters);
+        assert!(planned.arena_bytes >= 3 * 4 * planned.parameters as u64);
+        assert!(planned.peak_memory_bytes > planned.arena_bytes);
+        assert!(planned.to_string().contains("peak GPU memory"));
+
+        // Under a memory limit the step fails exactly when it could not fit: below what it
+        // uses at once (free pooled buffers can be released; tensors in use cannot), and
+        // not at the peak it reported.
+        let gpu = open();
+        gpu.set_memory_limit(Some(planned.peak_in_use_bytes - 1));
+        let msg = bench_memory(&gpu, &args).unwrap_err().to_string();
+        assert!(
+            msg.contains("out of GPU memory") && msg.contains("memory limit"),
+            "{msg}"
+        );
+        let gpu = open();
+        gpu.set_memory_limit(Some(planned.peak_memory_bytes));
+        let fits = bench_memory(&gpu, &args).unwrap();
+        assert!(
+            fits.to_string().contains("fits under --memory-limit"),
+            "{fits}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
-//! `purenoise bench peak|kernels`: the adapter's own ceilings (f32 FMA throughput, memory
-//! bandwidth) measured in the same run, and every convolution shape of a model (forward,
-//! backward-data, backward-weight) plus the elementwise kernels against them. Every report is
-//! a table (`Display`) and a JSON record (`Serialize`) naming the adapter, driver and settings.
+//! `purenoise bench peak|kernels|train|memory`: the adapter's own ceilings (f32 FMA
+//! throughput, memory bandwidth) measured in the same run; every convolution shape of a model
+//! (forward, backward-data, backward-weight) plus the elementwise kernels against them; whole
+//! training steps; and a step's peak memory. Every report is a table (`Display`) and a JSON
+//! record (`Serialize`) naming the adapter, driver and settings.
 //!
 //! Kernels are timed by the GPU's timestamp queries where the adapter has them (the time of
 //! their compute passes, without the submit and wait around them), else by wall clock around
@@ -9,6 +10,7 @@
 //! repeats after warm-up; each report names its clock in its `clock` field.
 
 pub mod kernels;
+pub mod memory;
 pub mod peak;
 pub mod train;
 
@@ -20,8 +22,9 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
+pub use memory::{bench_memory, MemoryArgs, MemoryReport};
 pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
-pub use train::{bench_train, TrainBenchArgs, TrainReport};
+pub use train::{bench_train, StepArgs, TrainBenchArgs, TrainReport};
 
 /// How times are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,16 +17,15 @@ use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats, CIFAR10_MEAN, CIFAR10
 use crate::ops::norm::BnMode;
 use crate::ops::{cross_entropy, loss::upload_labels};
 use crate::optim::Sgd;
+use crate::tensor::Tensor;
 
+/// The model and the synthetic batch of a benchmarked training step.
 #[derive(clap::Args, Debug, Clone)]
-pub struct TrainBenchArgs {
+pub struct StepArgs {
     #[arg(long, default_value = "resnet-32")]
     pub model: String,
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    /// Timed steps (after two warm-up steps); the median is reported.
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
     /// Share of each batch replaced by pure noise (OPeN on CIFAR-10-LT replaces about a quarter).
     #[arg(long, default_value_t = 0.25)]
     pub noise_fraction: f64,
@@ -34,6 +33,15 @@ pub struct TrainBenchArgs {
     pub bn: BnMode,
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainBenchArgs {
+    #[command(flatten)]
+    pub step: StepArgs,
+    /// Timed steps (after two warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
     /// Print one JSON record instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -73,65 +81,97 @@ pub struct TrainReport {
 
 const SPLIT_NOTE: &str = "one extra step with every dispatch submitted and waited for alone";
 
-pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
-    if args.batch == 0 || args.steps == 0 || !(0.0..=1.0).contains(&args.noise_fraction) {
-        return Err(Error::Invalid(format!(
-            "bench train: need --batch ≥ 1, --steps ≥ 1 and --noise-fraction in [0, 1]; got {}, {}, {}",
-            args.batch, args.steps, args.noise_fraction
-        )));
-    }
-    let kind: ModelKind = args.model.parse()?;
-    let model = Model::new(
-        gpu,
-        ModelConfig {
+/// A model and a fixed synthetic batch, taking complete training steps: noise synthesis into
+/// the batch's noise share, forward, cross-entropy, backward, SGD, and reading the loss back.
+pub(super) struct SyntheticStep {
+    pub model: Model,
+    pub kind: ModelKind,
+    pub noise_images: usize,
+    images: Vec<f32>,
+    mask: NoiseMask,
+    labels: Tensor,
+    noise: NoiseStats,
+    index: u32,
+}
+
+impl SyntheticStep {
+    pub fn new(gpu: &Gpu, args: &StepArgs) -> Result<SyntheticStep> {
+        if args.batch == 0 || !(0.0..=1.0).contains(&args.noise_fraction) {
+            return Err(Error::Invalid(format!(
+                "bench: need --batch ≥ 1 and --noise-fraction in [0, 1]; got {} and {}",
+                args.batch, args.noise_fraction
+            )));
+        }
+        let kind: ModelKind = args.model.parse()?;
+        let model = Model::new(
+            gpu,
+            ModelConfig {
+                kind,
+                classes: args.classes,
+                bn: args.bn,
+                dropout: 0.3,
+            },
+            0,
+        )?;
+        let mut rng = Pcg64::seed_from_u64(0);
+        let n = args.batch;
+        let images: Vec<f32> = (0..n * 3 * 32 * 32)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let labels: Vec<u32> = (0..n)
+            .map(|_| rng.random_range(0..args.classes as u32))
+            .collect();
+        let noise_images = (n as f64 * args.noise_fraction).round() as usize;
+        let is_noise: Vec<bool> = (0..n).map(|i| i < noise_images).collect();
+        Ok(SyntheticStep {
+            model,
             kind,
-            classes: args.classes,
-            bn: args.bn,
-            dropout: 0.3,
-        },
-        0,
-    )?;
-    let mut rng = Pcg64::seed_from_u64(0);
-    let n = args.batch;
-    let images: Vec<f32> = (0..n * 3 * 32 * 32)
-        .map(|_| rng.random_range(-2.0..2.0))
-        .collect();
-    let labels: Vec<u32> = (0..n)
-        .map(|_| rng.random_range(0..args.classes as u32))
-        .collect();
-    let noise_images = (n as f64 * args.noise_fraction).round() as usize;
-    let is_noise: Vec<bool> = (0..n).map(|i| i < noise_images).collect();
-    let mask = NoiseMask::new(gpu, &is_noise)?;
-    let labels = upload_labels(gpu, &labels, args.classes)?;
-    let noise = NoiseStats::new(gpu, &CIFAR10_MEAN, &CIFAR10_STD, None)?;
-    let sgd = Sgd {
-        lr: 0.01,
-        momentum: 0.9,
-        weight_decay: 2e-4,
-    };
-    let mut step_index = 0u32;
-    let mut step = || -> Result<()> {
-        let x = gpu.upload(&images, &[n, 3, 32, 32])?;
-        fill_noise(gpu, &x, &mask, &noise, 1, step_index)?;
-        model.params.zero_grad();
+            noise_images,
+            images,
+            mask: NoiseMask::new(gpu, &is_noise)?,
+            labels: upload_labels(gpu, &labels, args.classes)?,
+            noise: NoiseStats::new(gpu, &CIFAR10_MEAN, &CIFAR10_STD, None)?,
+            index: 0,
+        })
+    }
+
+    pub fn run(&mut self, gpu: &Gpu) -> Result<()> {
+        const SGD: Sgd = Sgd {
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 2e-4,
+        };
+        let n = self.images.len() / (3 * 32 * 32);
+        let x = gpu.upload(&self.images, &[n, 3, 32, 32])?;
+        fill_noise(gpu, &x, &self.mask, &self.noise, 1, self.index)?;
+        self.model.params.zero_grad();
         let mut tape = Tape::new(gpu);
         let x = tape.constant(x);
         let pass = Pass {
             training: true,
-            mask: Some(&mask),
-            dropout_seed: step_index as u64,
+            mask: Some(&self.mask),
+            dropout_seed: self.index as u64,
         };
-        let logits = model.forward(&mut tape, &x, &pass)?;
-        let loss = cross_entropy(&mut tape, &logits, &labels)?;
-        tape.backward(&loss, &model.params)?;
-        sgd.step(&model.params)?;
-        step_index += 1;
+        let logits = self.model.forward(&mut tape, &x, &pass)?;
+        let loss = cross_entropy(&mut tape, &logits, &self.labels)?;
+        tape.backward(&loss, &self.model.params)?;
+        SGD.step(&self.model.params)?;
+        self.index += 1;
         // A real step reads its loss back; so does this one.
         gpu.read(&loss.value).map(|_| ())
-    };
-    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, &mut step)?;
+    }
+}
+
+pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
+    if args.steps == 0 {
+        return Err(Error::Invalid(
+            "bench train: --steps must be at least 1".into(),
+        ));
+    }
+    let mut step = SyntheticStep::new(gpu, &args.step)?;
+    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, || step.run(gpu))?;
     gpu.set_profiling(true);
-    step()?;
+    step.run(gpu)?;
     let rows = gpu.profile().unwrap_or_default();
     gpu.set_profiling(false);
     let total: f64 = rows.iter().map(|r| r.2.as_secs_f64()).sum();
@@ -144,13 +184,14 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
             share: time.as_secs_f64() / total.max(1e-12),
         })
         .collect();
+    let n = args.step.batch;
     Ok(TrainReport {
         adapter: AdapterRecord::of(gpu),
-        model: kind.to_string(),
-        parameters: model.params.count(),
+        model: step.kind.to_string(),
+        parameters: step.model.params.count(),
         batch: n,
-        noise_images,
-        bn: args.bn,
+        noise_images: step.noise_images,
+        bn: args.step.bn,
         steps: args.steps,
         clock: Clock::WallClock.describe(),
         step_seconds,

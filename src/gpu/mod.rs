@@ -67,6 +67,8 @@ pub struct Inner {
     timing: RefCell<Option<Timing>>,
     /// A budget for all GPU buffers, below what the adapter could hold.
     memory_limit: Cell<Option<u64>>,
+    /// Dispatches are checked but not run (`set_skip_kernels`).
+    skip_kernels: Cell<bool>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
@@ -176,6 +178,7 @@ impl Gpu {
             errors,
             timing: RefCell::default(),
             memory_limit: Cell::new(None),
+            skip_kernels: Cell::new(false),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
         })))
@@ -211,6 +214,14 @@ impl Gpu {
 
     pub fn memory_limit(&self) -> Option<u64> {
         self.0.memory_limit.get()
+    }
+
+    /// With `on`, dispatches are checked against the adapter's limits but no kernel runs, while
+    /// tensors are allocated, pooled and freed exactly as in a real run: a training step then
+    /// shows the memory it needs in a fraction of its time (`bench memory`). What is read back
+    /// meanwhile is not computed.
+    pub fn set_skip_kernels(&self, on: bool) {
+        self.0.skip_kernels.set(on);
     }
 
     /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled
@@ -637,7 +648,7 @@ impl Gpu {
                 limit: max_groups as u64,
             });
         }
-        if groups.contains(&0) {
+        if groups.contains(&0) || self.0.skip_kernels.get() {
             return Ok(());
         }
         let (pipeline, bindings) = self.pipeline(kernel, overrides)?;
