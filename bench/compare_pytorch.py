@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Training-step throughput of purenoise against PyTorch on the CPU, in one invocation.
+"""Training-step throughput of purenoise against PyTorch, on the CPU or a CUDA GPU, in one
+invocation.
 
-Install PyTorch first (the CPU build is enough; nothing else beyond the standard library):
+Install PyTorch first (the CPU build is enough for --device cpu; nothing else beyond the
+standard library):
 
     pip install torch
 
 Usage (from the repository root):
 
     python3 bench/compare_pytorch.py --models resnet-32,wrn-16-4 --batch 128 --steps 5 \
-        [--purenoise target/release/purenoise] [--json OUT]
+        [--device cpu|cuda] [--adapter SPEC] [--purenoise target/release/purenoise] [--json OUT]
+
+With --device cuda, PyTorch runs on the GPU in float32 with TF32 off (cuBLAS and cuDNN), cuDNN's
+autotuner on, and its peak is torch.cuda.max_memory_allocated over model creation plus two steps
+(the caching allocator's live bytes, what purenoise's pool accounting also counts);
+purenoise runs on the adapter --adapter names (default: the best one, a discrete GPU first).
+The CPU-specific notes below (threads, OpenMP, the profiler's memory events) apply to
+--device cpu.
 
 For each model the script
   1. builds the same network in PyTorch as src/models/ builds in purenoise (akamaster's CIFAR
@@ -173,11 +182,12 @@ def parameter_count(model):
 # --- PyTorch measurements ----------------------------------------------------------------------
 
 
-def training_step_fn(model, batch):
+def training_step_fn(model, batch, device):
     """A step closure over fixed synthetic data, as purenoise's bench train uses."""
     gen = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, 32, 32, generator=gen)
-    labels = torch.randint(0, CLASSES, (batch,), generator=gen)
+    images = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
+    labels = torch.randint(0, CLASSES, (batch,), generator=gen).to(device)
+    model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     model.train()
 
@@ -186,15 +196,16 @@ def training_step_fn(model, batch):
         loss = F.cross_entropy(model(images), labels)
         loss.backward()
         opt.step()
-        # Like a real step (and purenoise's), read the loss back.
+        # Like a real step (and purenoise's), read the loss back; on a GPU this also waits for
+        # the step to finish, so wall-clock timing is fair.
         return loss.item()
 
     return step
 
 
-def time_pytorch(name, batch, steps):
+def time_pytorch(name, batch, steps, device):
     model = build(name)
-    step = training_step_fn(model, batch)
+    step = training_step_fn(model, batch, device)
     for _ in range(2):
         step()
     times = []
@@ -205,12 +216,24 @@ def time_pytorch(name, batch, steps):
     return statistics.median(times)
 
 
-def pytorch_peak_bytes(name, batch):
+def pytorch_peak_bytes(name, batch, device):
+    """Highest total of live bytes in PyTorch's allocator over model creation + two steps."""
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        step = training_step_fn(build(name), batch, device)
+        step()
+        step()
+        return torch.cuda.max_memory_allocated()
+    return pytorch_cpu_peak_bytes(name, batch)
+
+
+def pytorch_cpu_peak_bytes(name, batch):
     """Highest total of live bytes in PyTorch's CPU allocator over model creation + two steps,
     from the profiler's memory events (each carries the allocation or free in bytes)."""
     activities = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
-        step = training_step_fn(build(name), batch)
+        step = training_step_fn(build(name), batch, "cpu")
         step()
         step()
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,8 +269,8 @@ def purenoise_command(path):
     sys.exit("no purenoise binary: build it (cargo build --release) or pass --purenoise PATH")
 
 
-def run_purenoise(command, name, batch, steps):
-    args = command + [
+def run_purenoise(command, adapter, name, batch, steps):
+    args = command + (["--adapter", adapter] if adapter else []) + [
         "bench", "train", "--model", name, "--batch", str(batch), "--steps", str(steps), "--json",
     ]
     done = subprocess.run(args, capture_output=True, text=True)
@@ -274,8 +297,18 @@ def main():
     parser.add_argument("--purenoise", help="the purenoise binary [target/release/purenoise]")
     parser.add_argument("--json", help="also write every row, with settings, to this file")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where PyTorch runs (cuda: float32, TF32 off)")
+    parser.add_argument("--adapter", help="purenoise's --adapter (index or part of the name)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("--device cuda: this PyTorch sees no CUDA GPU (torch.cuda.is_available())")
+        # The issue's reference is float32 arithmetic, as purenoise's kernels do.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     command = purenoise_command(args.purenoise)
 
     rows = []
@@ -285,10 +318,10 @@ def main():
         assert expected is None or count == expected, f"{name}: {count} parameters, want {expected}"
 
         load_torch = load()
-        torch_s = time_pytorch(name, args.batch, args.steps)
-        torch_peak = pytorch_peak_bytes(name, args.batch)
+        torch_s = time_pytorch(name, args.batch, args.steps, args.device)
+        torch_peak = pytorch_peak_bytes(name, args.batch, args.device)
         load_ours = load()
-        ours = run_purenoise(command, name, args.batch, args.steps)
+        ours = run_purenoise(command, args.adapter, name, args.batch, args.steps)
         if ours["parameters"] != count:
             sys.exit(f"{name}: purenoise has {ours['parameters']} parameters, PyTorch {count}")
         row = {
@@ -318,9 +351,13 @@ def main():
             file=sys.stderr,
         )
 
+    where = (
+        f"on {torch.cuda.get_device_name()} (TF32 off)"
+        if args.device == "cuda"
+        else f"{args.threads} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})"
+    )
     print(
-        f"PyTorch {torch.__version__}, {args.threads} threads "
-        f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), float32, plain BN; "
+        f"PyTorch {torch.__version__} {where}, float32, plain BN; "
         f"purenoise on {rows[0]['ours_adapter']}, DAR-BN with "
         f"{rows[0]['ours_noise_images']}/{args.batch} noise images; "
         f"median of {args.steps} steps after 2 warm-up"
@@ -345,6 +382,9 @@ def main():
         record = {
             "measured_at_unix": int(time.time()),
             "pytorch_version": torch.__version__,
+            "pytorch_device": (
+                torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+            ),
             "threads": args.threads,
             "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
             "rows": rows,
