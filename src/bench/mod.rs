@@ -24,7 +24,7 @@ use crate::gpu::Gpu;
 pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
 pub use memory::{bench_memory, MemoryArgs, MemoryReport};
 pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
-pub use train::{bench_train, StepArgs, TrainBenchArgs, TrainReport};
+pub use train::{bench_train, StepArgs, StepMemory, StepRecord, TrainBenchArgs, TrainReport};
 
 /// How times are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

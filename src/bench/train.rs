@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::autograd::Tape;
-use crate::error::{Error, Result};
+use crate::error::{human_bytes, Error, Result};
 use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
@@ -56,24 +56,73 @@ pub struct KernelShare {
     pub share: f64,
 }
 
+/// What a benchmarked step ran: where, which model, and its batch.
 #[derive(Debug, Clone, Serialize)]
-pub struct TrainReport {
+pub struct StepRecord {
     pub adapter: AdapterRecord,
     pub model: String,
     pub parameters: usize,
     pub batch: usize,
     pub noise_images: usize,
     pub bn: BnMode,
+}
+
+impl fmt::Display for StepRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "on {}", self.adapter)?;
+        write!(
+            f,
+            "{} ({} parameters), batch {} with {} noise images, bn {:?}",
+            self.model, self.parameters, self.batch, self.noise_images, self.bn
+        )
+    }
+}
+
+/// The GPU memory a step needed at its peak.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepMemory {
+    /// Parameter, gradient, momentum and batch-norm-buffer arenas: fixed, whatever the batch.
+    pub arena_bytes: u64,
+    /// Everything held at once at the worst moment: the arenas plus the buffer pool's tensors
+    /// (in use, or free for reuse by a tensor of the same size).
+    pub peak_memory_bytes: u64,
+    /// The arenas plus the most the pool's tensors were using at once.
+    pub peak_in_use_bytes: u64,
+}
+
+impl StepMemory {
+    pub fn of(gpu: &Gpu) -> StepMemory {
+        let stats = gpu.memory_stats();
+        StepMemory {
+            arena_bytes: stats.owned,
+            peak_memory_bytes: stats.peak,
+            peak_in_use_bytes: stats.peak_in_use,
+        }
+    }
+}
+
+impl fmt::Display for StepMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "peak GPU memory {} ({} of parameter, gradient and momentum arenas; {} in use at once)",
+            human_bytes(self.peak_memory_bytes),
+            human_bytes(self.arena_bytes),
+            human_bytes(self.peak_in_use_bytes)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    #[serde(flatten)]
+    pub step: StepRecord,
     pub steps: usize,
     pub clock: &'static str,
     pub step_seconds: f64,
     pub images_per_s: f64,
-    /// Everything held at once at the worst moment: parameter, gradient, momentum and BN-buffer
-    /// arenas plus the buffer pool's tensors.
-    pub peak_memory_bytes: u64,
-    /// The arenas plus the most the pool's tensors were using at once: what a pool that could
-    /// lend a free buffer to a tensor of another size would need.
-    pub peak_in_use_bytes: u64,
+    #[serde(flatten)]
+    pub memory: StepMemory,
     pub kernels: Vec<KernelShare>,
     pub split_note: &'static str,
     pub measured_at_unix: u64,
@@ -84,9 +133,10 @@ const SPLIT_NOTE: &str = "one extra step with every dispatch submitted and waite
 /// A model and a fixed synthetic batch, taking complete training steps: noise synthesis into
 /// the batch's noise share, forward, cross-entropy, backward, SGD, and reading the loss back.
 pub(super) struct SyntheticStep {
-    pub model: Model,
-    pub kind: ModelKind,
-    pub noise_images: usize,
+    model: Model,
+    kind: ModelKind,
+    noise_images: usize,
+    bn: BnMode,
     images: Vec<f32>,
     mask: NoiseMask,
     labels: Tensor,
@@ -127,12 +177,24 @@ impl SyntheticStep {
             model,
             kind,
             noise_images,
+            bn: args.bn,
             images,
             mask: NoiseMask::new(gpu, &is_noise)?,
             labels: upload_labels(gpu, &labels, args.classes)?,
             noise: NoiseStats::new(gpu, &CIFAR10_MEAN, &CIFAR10_STD, None)?,
             index: 0,
         })
+    }
+
+    pub fn record(&self, gpu: &Gpu) -> StepRecord {
+        StepRecord {
+            adapter: AdapterRecord::of(gpu),
+            model: self.kind.to_string(),
+            parameters: self.model.params.count(),
+            batch: self.images.len() / (3 * 32 * 32),
+            noise_images: self.noise_images,
+            bn: self.bn,
+        }
     }
 
     pub fn run(&mut self, gpu: &Gpu) -> Result<()> {
@@ -186,18 +248,12 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         .collect();
     let n = args.step.batch;
     Ok(TrainReport {
-        adapter: AdapterRecord::of(gpu),
-        model: step.kind.to_string(),
-        parameters: step.model.params.count(),
-        batch: n,
-        noise_images: step.noise_images,
-        bn: args.step.bn,
+        step: step.record(gpu),
         steps: args.steps,
         clock: Clock::WallClock.describe(),
         step_seconds,
         images_per_s: n as f64 / step_seconds,
-        peak_memory_bytes: gpu.memory_stats().peak,
-        peak_in_use_bytes: gpu.memory_stats().peak_in_use,
+        memory: StepMemory::of(gpu),
         kernels,
         split_note: SPLIT_NOTE,
         measured_at_unix: unix_time(),
@@ -206,23 +262,13 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
 
 impl fmt::Display for TrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "training step on {}", self.adapter)?;
-        writeln!(
-            f,
-            "{} ({} parameters), batch {} with {} noise images, bn {:?}",
-            self.model, self.parameters, self.batch, self.noise_images, self.bn
-        )?;
+        writeln!(f, "training step {}", self.step)?;
         writeln!(
             f,
             "{:.3} s per step, {:.1} images/s ({}; {} steps)",
             self.step_seconds, self.images_per_s, self.clock, self.steps
         )?;
-        writeln!(
-            f,
-            "peak GPU memory {:.1} MiB (parameter arenas + buffer pool; {:.1} MiB in use at once)",
-            self.peak_memory_bytes as f64 / 1048576.0,
-            self.peak_in_use_bytes as f64 / 1048576.0
-        )?;
+        writeln!(f, "{}", self.memory)?;
         writeln!(f, "time by kernel ({}):", self.split_note)?;
         for k in &self.kernels {
             writeln!(
