@@ -15,9 +15,10 @@ struct Params { n: u32, k: u32 }
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 
+const REDUCE_THREADS: u32 = 256u;
 //!include reduce.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(local_invocation_index) lid: u32) {
     let inv_n = 1.0 / f32(p.n);
     var total = 0.0;
