@@ -9,9 +9,8 @@
 // only with RELU); partials [N, 4C]: row n holds plane (n, c)'s share of
 // dterms = [dgamma0 | dgamma1 | dbeta0 | dbeta1]: sum g * xhat at s·C + c, sum g at (2 + s)·C + c
 // and 0 in the other slot's two entries, so dterms is the column sums of partials.
-// Workgroup: 64 threads per plane, striding over its pixels (as bn_apply.wgsl), summed with
-// workgroup_sum (lib/reduce.wgsl); one workgroup per plane, a grid too large for x spilling
-// into y.
+// Workgroup: 64 threads; override REDUCE_GROUP threads per plane, as in bn_plane_stats.wgsl,
+// both sums in one group_sum of a vec2 (lib/reduce.wgsl). A grid too large for x spills into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
 // 6 gamma1, 7 beta0, 8 beta1 (read), 9 partials (read_write).
 
@@ -28,14 +27,18 @@
 
 //!include bn_routing.wgsl
 const REDUCE_THREADS: u32 = 64u;
+override REDUCE_GROUP: u32 = 64u;
+alias Reduced = vec2f; // (sum g, sum g * xhat)
 //!include reduce.wgsl
 
 @compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let plane = wid.y * nwg.x + wid.x;
-    // Uniform per workgroup, so every thread still reaches workgroup_sum's barriers.
-    if (plane >= p.n * p.c) { return; }
+    let index = (wid.y * nwg.x + wid.x) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
+    let t = lid % REDUCE_GROUP;
+    // Threads past the last plane redo it and write nothing, but still reach group_sum's barriers.
+    let valid = index < p.n * p.c;
+    let plane = min(index, p.n * p.c - 1u);
     let n = plane / p.c;
     let c = plane % p.c;
     let s = slot_of(n);
@@ -46,20 +49,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let start = plane * p.hw;
     // A slot without a gradient sums nothing.
     let end = select(start, start + p.hw, ((p.trained_slots >> s) & 1u) == 1u);
-    var sum_g = 0.0;
-    var sum_g_xhat = 0.0;
-    for (var i = start + lid; i < end; i += REDUCE_THREADS) {
+    var sums = vec2f(0.0);
+    for (var i = start + t; i < end; i += REDUCE_GROUP) {
         let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
-        sum_g += g;
-        sum_g_xhat += g * (x[i] - mu) * invstd;
+        sums += vec2f(g, g * (x[i] - mu) * invstd);
     }
-    let db = workgroup_sum(lid, sum_g);
-    let dg = workgroup_sum(lid, sum_g_xhat);
-    if (lid == 0u) {
+    let total = group_sum(lid, sums);
+    if (valid && t == 0u) {
         let row = n * 4u * p.c + c;
-        partials[row + s * p.c] = dg;
+        partials[row + s * p.c] = total.y;
         partials[row + (1u - s) * p.c] = 0.0;
-        partials[row + (2u + s) * p.c] = db;
+        partials[row + (2u + s) * p.c] = total.x;
         partials[row + (3u - s) * p.c] = 0.0;
     }
 }

@@ -52,8 +52,8 @@ pub enum BnMode {
 
 pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
-/// Threads per (sample, channel) plane in bn_plane_stats, bn_apply, bn_backward_plane_sums and
-/// bn_backward_input (their workgroup size).
+/// Threads per (sample, channel) plane in bn_apply and bn_backward_input, and the workgroup size
+/// of bn_plane_stats and bn_backward_plane_sums.
 const PLANE_THREADS: usize = 64;
 /// Threads per workgroup of bn_stats (one channel each).
 const STATS_THREADS: u32 = 64;
@@ -92,6 +92,23 @@ impl Plan {
         gpu.grid(
             (self.n * self.c * PLANE_THREADS) as u64,
             PLANE_THREADS as u32,
+        )
+    }
+
+    /// Threads per plane in the per-plane reductions (their override REDUCE_GROUP): about 8
+    /// pixels each, from 8 to 64 threads. Small planes then share a workgroup, whose barriers
+    /// are what a reduction costs on CPU adapters, instead of each paying for its own.
+    fn reduce_group(&self) -> usize {
+        let per_8_pixels = (self.hw / 8).max(1);
+        (1 << per_8_pixels.ilog2()).clamp(8, PLANE_THREADS)
+    }
+
+    /// The per-plane reductions' override and grid: REDUCE_GROUP threads per plane.
+    fn reduction(&self, gpu: &Gpu) -> ((&'static str, f64), [u32; 3]) {
+        let group = self.reduce_group();
+        (
+            ("REDUCE_GROUP", group as f64),
+            gpu.grid((self.n * self.c * group) as u64, PLANE_THREADS as u32),
         )
     }
 }
@@ -176,12 +193,13 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
     }
     let mask = bn.mask_tensor(gpu)?;
     let partials = gpu.alloc(OP, &[2 * plan.n * plan.c], DType::F32)?;
+    let (group, grid) = plan.reduction(gpu);
     gpu.dispatch(
         &kernels::BN_PLANE_STATS,
-        &[],
+        &[group],
         &[plan.n as u32, plan.c as u32, plan.hw as u32],
         &[("input", x), ("plane statistics", &partials)],
-        plan.plane_grid(gpu),
+        grid,
     )?;
     let stats = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
     // Slot 1's running statistics are written only for AuxBN (`params`' trained slots); DAR-BN
@@ -284,9 +302,11 @@ pub fn batch_norm_backward(
     let aux = bn.slot1();
     // Row n: the planes of sample n, laid out as dterms; their column sums are dterms.
     let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
+    let (group, grid) = plan.reduction(gpu);
+    let [relu] = bn.overrides();
     gpu.dispatch(
         &kernels::BN_BACKWARD_PLANE_SUMS,
-        &bn.overrides(),
+        &[relu, group],
         &params,
         &[
             ("input", x),
@@ -299,7 +319,7 @@ pub fn batch_norm_backward(
             ("aux beta", aux.beta),
             ("partial gamma/beta gradients", &partials),
         ],
-        plan.plane_grid(gpu),
+        grid,
     )?;
     let dterms = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
     gpu.dispatch(
