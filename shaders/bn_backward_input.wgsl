@@ -46,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let dbeta = dterms[(2u + s) * p.c + c];
     let training = p.training == 1u;
     for (var i = plane * p.hw + lid; i < end; i += 64u) {
-        let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
+        let g = relu_gate(dy[i], bn_value(x[i], mu, invstd, gamma, beta));
         let xhat = (x[i] - mu) * invstd;
         let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(s), training);
         dx[i] = gamma * invstd * (g - correction);

@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let end = select(start, start + p.hw, ((p.trained_slots >> s) & 1u) == 1u);
     var sums = vec2f(0.0);
     for (var i = start + t; i < end; i += REDUCE_GROUP) {
-        let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
+        let g = relu_gate(dy[i], bn_value(x[i], mu, invstd, gamma, beta));
         sums += vec2f(g, g * (x[i] - mu) * invstd);
     }
     let total = group_sum(lid, sums);

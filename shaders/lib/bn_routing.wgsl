@@ -34,10 +34,11 @@ fn invstd_of(slot: u32, c: u32) -> f32 { return inverseSqrt(stats[(2u + slot) * 
 
 override RELU: bool = false;
 
-// The normalized, scaled and shifted value of input xv in slot s, channel c: bn_apply's output
-// before the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
-fn bn_value(xv: f32, s: u32, c: u32, gamma: f32, beta: f32) -> f32 {
-    return (xv - mean_of(s, c)) * invstd_of(s, c) * gamma + beta;
+// The normalized, scaled and shifted value of input xv given its slot and channel's mean_of,
+// invstd_of, gamma and beta (read once per thread, not per element): bn_apply's output before
+// the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
+fn bn_value(xv: f32, mean: f32, invstd: f32, gamma: f32, beta: f32) -> f32 {
+    return (xv - mean) * invstd * gamma + beta;
 }
 
 // The gradient reaching the normalization from the output gradient dy at an element whose
