@@ -13,12 +13,13 @@
 //! All three run on the same kernels, which route each sample to one of two statistic slots
 //! from the mask on the GPU (shaders/lib/bn_routing.wgsl); nothing is copied apart.
 //!
-//! The per-channel reductions run in two stages, both slots at once: one workgroup per
-//! (sample, channel) plane sums the plane (a plane lies wholly in its sample's slot), then a
-//! small pass per channel combines the N planes into each slot's total. Training statistics:
-//! `bn_plane_stats` (each plane's mean and sum of squared deviations), then `bn_stats` (Chan's
-//! exact combination per slot, and the running statistics). Backward: `bn_backward_plane_sums`
-//! (each plane's Σg and Σg·x̂), then `sum_rows` over the samples.
+//! The per-channel reductions run in two stages, both slots at once: a group of threads per
+//! (sample, channel) plane sums the plane (a plane lies wholly in its sample's slot;
+//! `Plan::reduce_group` sizes the group), then a small pass per channel combines the N planes
+//! into each slot's total. Training statistics: `bn_plane_stats` (each plane's mean and sum of
+//! squared deviations), then `bn_stats` (Chan's exact combination per slot, and the running
+//! statistics). Backward: `bn_backward_plane_sums` (each plane's Σg and Σg·x̂), then `sum_rows`
+//! over the samples.
 //!
 //! A ReLU after the batch norm (the models' pre-activation units) can be fused in (`relu`): the
 //! forward writes max(bn(x), 0) in the same pass, and the backward recomputes the ReLU's mask
