@@ -26,7 +26,18 @@ enum Mode {
 }
 
 const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
-const SHAPES: [Shape4; 4] = [[6, 5, 3, 3], [4, 3, 2, 5], [3, 17, 9, 9], [1, 3, 3, 5]];
+/// Plane sizes (H·W) that give each per-plane reduction width (src/ops/norm.rs: 8 threads per
+/// plane up to 81 pixels, 16 at 143, 32 at 400, 64 at 529), none a multiple of its width, and
+/// plane counts that leave the last workgroup's planes partly unused; and a batch of one.
+const SHAPES: [Shape4; 7] = [
+    [6, 5, 3, 3],
+    [4, 3, 2, 5],
+    [3, 17, 9, 9],
+    [3, 2, 13, 11],
+    [2, 3, 20, 20],
+    [2, 2, 23, 23],
+    [1, 3, 3, 5],
+];
 
 #[derive(Clone)]
 struct Layer {
@@ -340,6 +351,67 @@ fn every_mode_matches_the_reference_on_every_mask() {
             }
         }
     }
+}
+
+/// Channels whose mean is large next to their spread (offsets up to 3000, noise ±0.1), in both
+/// slots: the batch statistics keep the two-pass accuracy, where E[x²] − E[x]² in f32 loses the
+/// variance to cancellation (checked below: it misses by far more than the tolerance).
+#[test]
+fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
+    let gpu = gpu();
+    let mut rng = rng(46);
+    let s = [6, 3, 13, 11];
+    let mask = [false, true, false, false, true, false];
+    let per = s[1] * s[2] * s[3];
+    // f32 values (as the GPU sees them) widened to f64 for the reference.
+    let x: Vec<f64> = random(&mut rng, s.iter().product())
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c = (i / (s[2] * s[3])) % s[1];
+            let offset = if mask[i / per] { -500.0 } else { 1000.0 } * (c + 1) as f64;
+            (offset + 0.1 * v) as f32 as f64
+        })
+        .collect();
+    let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])].map(|l| GpuLayer::new(&gpu, &l));
+    let noise_mask = NoiseMask::new(&gpu, &mask).unwrap();
+    let bn = BatchNorm {
+        main: layers[0].params(),
+        aux: Some(layers[1].params()),
+        mask: Some(&noise_mask),
+        relu: false,
+    };
+    let [_, stats] = batch_norm_train_forward(&gpu, &upload(&gpu, &x, &s), &bn).unwrap();
+    let stats = read(&gpu, &stats);
+    let c = s[1];
+    let mut naive_error: f64 = 0.0;
+    for slot in 0..2 {
+        let samples: Vec<usize> = (0..s[0]).filter(|&n| mask[n] == (slot == 1)).collect();
+        let (xs, ss) = r::gather(&x, s, &samples);
+        let (mean, var) = r::channel_stats(&xs, ss);
+        let got_mean = &stats[slot * c..(slot + 1) * c];
+        let got_var = &stats[(2 + slot) * c..(3 + slot) * c];
+        assert_close(&format!("mean of slot {slot}"), got_mean, &mean, 0.0, 1e-6);
+        assert_close(&format!("var of slot {slot}"), got_var, &var, 0.0, 1e-3);
+        // The one-pass formula in f32, summed in order.
+        let m = (ss[0] * ss[2] * ss[3]) as f32;
+        for ch in 0..c {
+            let (mut sum, mut sum_sq) = (0.0f32, 0.0f32);
+            for n in 0..ss[0] {
+                for j in 0..ss[2] * ss[3] {
+                    let v = xs[(n * c + ch) * ss[2] * ss[3] + j] as f32;
+                    sum += v;
+                    sum_sq += v * v;
+                }
+            }
+            let naive = sum_sq / m - (sum / m) * (sum / m);
+            naive_error = naive_error.max((f64::from(naive) - var[ch]).abs() / var[ch]);
+        }
+    }
+    assert!(
+        naive_error > 100.0 * 1e-3,
+        "E[x²] − E[x]² in f32 is only off by {naive_error} here: the case tests nothing"
+    );
 }
 
 #[test]

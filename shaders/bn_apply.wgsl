@@ -33,8 +33,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let s = slot_of(plane / p.c);
     let gamma = select(gamma0[c], gamma1[c], s == 1u);
     let beta = select(beta0[c], beta1[c], s == 1u);
+    let mean = mean_of(s, c);
+    let invstd = invstd_of(s, c);
     for (var i = plane * p.hw + lid; i < (plane + 1u) * p.hw; i += 64u) {
-        let v = bn_value(x[i], s, c, gamma, beta);
+        let v = bn_value(x[i], mean, invstd, gamma, beta);
         y[i] = select(v, max(v, 0.0), RELU);
     }
 }

@@ -4,7 +4,7 @@
 //   dx = gamma_s * invstd_s * (dy - dbeta_s[c] / M - xhat * dgamma_s[c] / M)
 // Eval mode (running statistics are constants): dx = gamma_s * invstd_s * dy.
 // With override RELU (fused BN -> ReLU), dy is first zeroed where xhat * gamma_s + beta_s <= 0,
-// the ReLU mask recomputed from x (dterms come from bn_backward_reduce with the same gate).
+// the ReLU mask recomputed from x (dterms come from bn_backward_plane_sums with the same gate).
 // Layouts: x, dy, dx [N,C,H,W] f32; mask [N] u32; stats, dterms [4C]; gamma0, gamma1, beta0,
 // beta1 [C] (betas read only with RELU).
 // Workgroup: 64 threads per (sample, channel) plane, striding over its pixels, as in
@@ -34,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let c = plane % p.c;
     let s = slot_of(plane / p.c);
     let end = (plane + 1u) * p.hw;
-    if (((p.grad_slots >> s) & 1u) == 0u) {
+    if (((p.trained_slots >> s) & 1u) == 0u) {
         for (var i = plane * p.hw + lid; i < end; i += 64u) { dx[i] = 0.0; }
         return;
     }
@@ -46,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let dbeta = dterms[(2u + s) * p.c + c];
     let training = p.training == 1u;
     for (var i = plane * p.hw + lid; i < end; i += 64u) {
-        let g = relu_gate(dy[i], bn_value(x[i], s, c, gamma, beta));
+        let g = relu_gate(dy[i], bn_value(x[i], mu, invstd, gamma, beta));
         let xhat = (x[i] - mu) * invstd;
         let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(s), training);
         dx[i] = gamma * invstd * (g - correction);

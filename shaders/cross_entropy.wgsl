@@ -4,7 +4,7 @@
 // logits finite.
 // Layouts: logits, dlogits [N,K] row-major f32; labels [N] u32 (checked < K on the host); loss [1].
 // Workgroup: one workgroup of 256 threads; thread t handles rows t, t+256, …; the loss is summed
-// with workgroup_sum (lib/reduce.wgsl). Dispatch exactly 1 workgroup.
+// with group_sum (lib/reduce.wgsl). Dispatch exactly 1 workgroup.
 // Bindings: 0 params (uniform), 1 logits (read), 2 labels (read), 3 loss, 4 dlogits (read_write).
 
 struct Params { n: u32, k: u32 }
@@ -15,9 +15,12 @@ struct Params { n: u32, k: u32 }
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 
+const REDUCE_THREADS: u32 = 256u;
+const REDUCE_GROUP: u32 = REDUCE_THREADS;
+alias Reduced = f32;
 //!include reduce.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(local_invocation_index) lid: u32) {
     let inv_n = 1.0 / f32(p.n);
     var total = 0.0;
@@ -35,6 +38,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             dlogits[base + j] = (exp(logits[base + j] - lse) - one_hot) * inv_n;
         }
     }
-    let sum = workgroup_sum(lid, total);
+    let sum = group_sum(lid, total);
     if (lid == 0u) { loss[0] = sum * inv_n; }
 }

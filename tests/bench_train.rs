@@ -41,7 +41,9 @@ fn bench_train_reports_a_full_step() {
     for k in [
         "conv2d_forward",
         "conv2d_backward_weight",
+        "bn_plane_stats",
         "bn_stats",
+        "bn_backward_plane_sums",
         "noise",
         "sgd",
         "cross_entropy",

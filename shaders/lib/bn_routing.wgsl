@@ -1,4 +1,5 @@
-// Shared by the four batch-norm kernels (src/ops/norm.rs fills Params in this order).
+// Shared by the batch-norm kernels that route samples (bn_stats, bn_apply,
+// bn_backward_plane_sums, bn_backward_input; src/ops/norm.rs fills Params in this order).
 // A batch norm has two statistic slots: with `routed` = 1, sample n goes to slot mask[n]
 // (0 = natural image, 1 = pure noise; DAR-BN and AuxBN), otherwise every sample is in slot 0
 // (ordinary batch norm). Per-slot vectors are packed [slot 0: C values | slot 1: C values]:
@@ -10,10 +11,11 @@ struct Params {
     n: u32, c: u32, hw: u32, eps: f32,
     momentum: f32,
     routed: u32,
-    slot: u32,            // the slot a per-slot dispatch (bn_stats, bn_backward_reduce) handles
-    update_running: u32,  // bn_stats: 1 = update the running statistics from this slot
     m0: f32, m1: f32,     // elements per channel in slot 0 and slot 1 (samples * H * W)
-    grad_slots: u32,      // bn_backward_input: bit s set = slot s receives a gradient
+    // Bit s set: slot s's samples train slot s's layer, so its running statistics follow them
+    // (bn_stats) and they carry gradients (the backward kernels). Clear for DAR-BN's noise slot,
+    // which PyTorch's reference computes under no_grad with the running statistics left alone.
+    trained_slots: u32,
     training: u32,        // 1 = the statistics are the batch's own (they depend on x)
 }
 
@@ -32,10 +34,11 @@ fn invstd_of(slot: u32, c: u32) -> f32 { return inverseSqrt(stats[(2u + slot) * 
 
 override RELU: bool = false;
 
-// The normalized, scaled and shifted value of input xv in slot s, channel c: bn_apply's output
-// before the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
-fn bn_value(xv: f32, s: u32, c: u32, gamma: f32, beta: f32) -> f32 {
-    return (xv - mean_of(s, c)) * invstd_of(s, c) * gamma + beta;
+// The normalized, scaled and shifted value of input xv given its slot and channel's mean_of,
+// invstd_of, gamma and beta (read once per thread, not per element): bn_apply's output before
+// the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
+fn bn_value(xv: f32, mean: f32, invstd: f32, gamma: f32, beta: f32) -> f32 {
+    return (xv - mean) * invstd * gamma + beta;
 }
 
 // The gradient reaching the normalization from the output gradient dy at an element whose

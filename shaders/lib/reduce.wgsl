@@ -1,15 +1,30 @@
-// Workgroup-wide sum for 256-thread workgroups. Every thread of the workgroup must call it (from
-// uniform control flow) with its own value; every thread gets the total.
-var<workgroup> reduce_scratch: array<f32, 256>;
+// Sums over groups of threads. The including kernel declares `const REDUCE_THREADS: u32`, its
+// workgroup size (used in @workgroup_size); `REDUCE_GROUP: u32`, a const or override, a power of
+// two that divides REDUCE_THREADS: threads lid with the same lid / REDUCE_GROUP form a group; and
+// `alias Reduced = …;`, what it sums (f32, or a vector to sum several quantities at the cost of
+// one). Every thread of the workgroup must call group_sum (from uniform control flow) with its
+// own value; every thread gets its group's total.
+// Each round folds runs of 8 entries (fewer in the last) into one, so 64 threads take two rounds
+// and 256 three: few barriers, which are what a workgroup reduction costs on CPU adapters.
+var<workgroup> reduce_scratch: array<Reduced, REDUCE_THREADS>;
 
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
+fn group_sum(lid: u32, value: Reduced) -> Reduced {
     reduce_scratch[lid] = value;
     workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lid < half) { reduce_scratch[lid] += reduce_scratch[lid + half]; }
+    let first = lid - lid % REDUCE_GROUP;
+    for (var width = REDUCE_GROUP; width > 1u; ) {
+        let next = max(width / 8u, 1u);
+        // Entry lid (< first + next) takes lid + next, lid + 2 next, …: other threads read only
+        // entries from first + next on, so writing entry lid races with nothing.
+        if (lid < first + next) {
+            var s = reduce_scratch[lid];
+            for (var j = lid + next; j < first + width; j += next) { s += reduce_scratch[j]; }
+            reduce_scratch[lid] = s;
+        }
         workgroupBarrier();
+        width = next;
     }
-    let total = reduce_scratch[0];
+    let total = reduce_scratch[first];
     // Lets the next call overwrite the scratch only after everyone has read the total.
     workgroupBarrier();
     return total;

@@ -10,8 +10,16 @@
 //! - AuxBN (`mask` and `aux`): noise samples go through a second BN layer with its own γ/β and
 //!   running statistics; gradients flow in both.
 //!
-//! All three run on the same four kernels, which route each sample to one of two statistic slots
+//! All three run on the same kernels, which route each sample to one of two statistic slots
 //! from the mask on the GPU (shaders/lib/bn_routing.wgsl); nothing is copied apart.
+//!
+//! The per-channel reductions run in two stages, both slots at once: a group of threads per
+//! (sample, channel) plane sums the plane (a plane lies wholly in its sample's slot;
+//! `Plan::reduce_group` sizes the group), then a small pass per channel combines the N planes
+//! into each slot's total. Training statistics: `bn_plane_stats` (each plane's mean and sum of
+//! squared deviations), then `bn_stats` (Chan's exact combination per slot, and the running
+//! statistics). Backward: `bn_backward_plane_sums` (each plane's Σg and Σg·x̂), then `sum_rows`
+//! over the samples.
 //!
 //! A ReLU after the batch norm (the models' pre-activation units) can be fused in (`relu`): the
 //! forward writes max(bn(x), 0) in the same pass, and the backward recomputes the ReLU's mask
@@ -24,7 +32,7 @@ use std::rc::Rc;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu};
+use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::tensor::{DType, Tensor};
 
 /// How a model's batch norms treat pure-noise samples (`--bn`).
@@ -45,8 +53,11 @@ pub enum BnMode {
 
 pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
-/// Threads per (sample, channel) plane in bn_apply and bn_backward_input (their workgroup size).
+/// Threads per (sample, channel) plane in bn_apply and bn_backward_input, and the workgroup size
+/// of bn_plane_stats and bn_backward_plane_sums.
 const PLANE_THREADS: usize = 64;
+/// Threads per workgroup of bn_stats (one channel each).
+const STATS_THREADS: u32 = 64;
 
 /// Per-channel tensors of one batch-norm layer.
 #[derive(Clone, Copy)]
@@ -74,6 +85,33 @@ struct Plan {
     hw: usize,
     /// Elements per channel in slot 0 (natural) and slot 1 (noise).
     m: [usize; 2],
+}
+
+impl Plan {
+    /// One workgroup per (sample, channel) plane.
+    fn plane_grid(&self, gpu: &Gpu) -> [u32; 3] {
+        gpu.grid(
+            (self.n * self.c * PLANE_THREADS) as u64,
+            PLANE_THREADS as u32,
+        )
+    }
+
+    /// Threads per plane in the per-plane reductions (their override REDUCE_GROUP): about 8
+    /// pixels each, from 8 to 64 threads. Small planes then share a workgroup, whose barriers
+    /// are what a reduction costs on CPU adapters, instead of each paying for its own.
+    fn reduce_group(&self) -> usize {
+        let per_8_pixels = (self.hw / 8).max(1);
+        (1 << per_8_pixels.ilog2()).clamp(8, PLANE_THREADS)
+    }
+
+    /// The per-plane reductions' override and grid: REDUCE_GROUP threads per plane.
+    fn reduction(&self, gpu: &Gpu) -> ((&'static str, f64), [u32; 3]) {
+        let group = self.reduce_group();
+        (
+            ("REDUCE_GROUP", group as f64),
+            gpu.grid((self.n * self.c * group) as u64, PLANE_THREADS as u32),
+        )
+    }
 }
 
 impl BatchNorm<'_> {
@@ -106,9 +144,11 @@ impl BatchNorm<'_> {
         Ok(Plan { n, c, hw, m })
     }
 
-    /// The kernels' `Params` (shaders/lib/bn_routing.wgsl), in order.
-    fn params(&self, plan: &Plan, slot: u32, update_running: bool, training: bool) -> [u32; 12] {
-        let grad_slots = if self.aux.is_some() { 0b11 } else { 0b01 };
+    /// The routing kernels' `Params` (shaders/lib/bn_routing.wgsl), in order.
+    fn params(&self, plan: &Plan, training: bool) -> [u32; 10] {
+        // Slot 1 trains a layer only in AuxBN: DAR-BN's noise statistics update nothing and pass
+        // no gradient back; ordinary BN has no slot 1.
+        let trained_slots = if self.aux.is_some() { 0b11 } else { 0b01 };
         [
             plan.n as u32,
             plan.c as u32,
@@ -116,11 +156,9 @@ impl BatchNorm<'_> {
             EPS.to_bits(),
             MOMENTUM.to_bits(),
             u32::from(self.mask.is_some()),
-            slot,
-            u32::from(update_running),
             (plan.m[0] as f32).to_bits(),
             (plan.m[1] as f32).to_bits(),
-            grad_slots,
+            trained_slots,
             u32::from(training),
         ]
     }
@@ -139,9 +177,9 @@ impl BatchNorm<'_> {
     }
 }
 
-/// Training-mode forward: returns (y, packed batch statistics [mean0|mean1|var0|var1]) and
-/// updates the running statistics of the layers that keep them. With `bn.relu`, y is the ReLU's
-/// output.
+/// Training-mode forward: returns (y, packed batch statistics [mean0|mean1|var0|var1]; an empty
+/// slot's are 0) and updates the running statistics of the layers that keep them. With
+/// `bn.relu`, y is the ReLU's output.
 pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
@@ -155,27 +193,34 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
         );
     }
     let mask = bn.mask_tensor(gpu)?;
-    let stats = gpu.zeros(OP, &[4 * plan.c])?;
-    for (slot, layer) in [(0, &bn.main), (1, bn.slot1())] {
-        if plan.m[slot] == 0 {
-            continue; // no sample in this slot: nothing to measure, nothing reads it
-        }
-        // DAR-BN's noise statistics never reach the running statistics.
-        let update_running = slot == 0 || bn.aux.is_some();
-        gpu.dispatch(
-            &kernels::BN_STATS,
-            &[],
-            &bn.params(&plan, slot as u32, update_running, true),
-            &[
-                ("input", x),
-                ("mask", &mask),
-                ("stats", &stats),
-                ("running_mean", layer.running_mean),
-                ("running_var", layer.running_var),
-            ],
-            [plan.c as u32, 1, 1],
-        )?;
-    }
+    let partials = gpu.alloc(OP, &[2 * plan.n * plan.c], DType::F32)?;
+    let (group, grid) = plan.reduction(gpu);
+    gpu.dispatch(
+        &kernels::BN_PLANE_STATS,
+        &[group],
+        &[plan.n as u32, plan.c as u32, plan.hw as u32],
+        &[("input", x), ("plane statistics", &partials)],
+        grid,
+    )?;
+    let stats = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
+    // Slot 1's running statistics are written only for AuxBN (`params`' trained slots); DAR-BN
+    // and ordinary BN bind the main layer's there too.
+    let aux = bn.slot1();
+    gpu.dispatch(
+        &kernels::BN_STATS,
+        &[],
+        &bn.params(&plan, true),
+        &[
+            ("plane statistics", &partials),
+            ("mask", &mask),
+            ("stats", &stats),
+            ("running_mean", bn.main.running_mean),
+            ("running_var", bn.main.running_var),
+            ("aux running_mean", aux.running_mean),
+            ("aux running_var", aux.running_var),
+        ],
+        gpu.grid(plan.c as u64, STATS_THREADS),
+    )?;
     let y = apply(gpu, x, bn, &plan, &mask, &stats)?;
     Ok([y, stats])
 }
@@ -221,7 +266,7 @@ fn apply(
     gpu.dispatch(
         &kernels::BN_APPLY,
         &bn.overrides(),
-        &bn.params(plan, 0, false, true),
+        &bn.params(plan, true),
         &[
             ("input", x),
             ("mask", mask),
@@ -232,10 +277,7 @@ fn apply(
             ("aux beta", aux.beta),
             ("output", &y),
         ],
-        gpu.grid(
-            (plan.n * plan.c * PLANE_THREADS) as u64,
-            PLANE_THREADS as u32,
-        ),
+        plan.plane_grid(gpu),
     )?;
     Ok(y)
 }
@@ -257,52 +299,58 @@ pub fn batch_norm_backward(
     dy.expect_shape(OP, "output gradient", x.shape())?;
     stats.expect_shape(OP, "statistics", &[4 * plan.c])?;
     let mask = bn.mask_tensor(gpu)?;
-    let dterms = gpu.zeros(OP, &[4 * plan.c])?;
-    let grad_slots = if bn.aux.is_some() { 2 } else { 1 };
-    for (slot, layer) in [(0, &bn.main), (1, bn.slot1())]
-        .into_iter()
-        .take(grad_slots)
-    {
-        if plan.m[slot] == 0 {
-            continue;
-        }
-        gpu.dispatch(
-            &kernels::BN_BACKWARD_REDUCE,
-            &bn.overrides(),
-            &bn.params(&plan, slot as u32, false, training),
-            &[
-                ("input", x),
-                ("output gradient", dy),
-                ("mask", &mask),
-                ("stats", stats),
-                ("gamma", layer.gamma),
-                ("beta", layer.beta),
-                ("gamma/beta gradients", &dterms),
-            ],
-            [plan.c as u32, 1, 1],
-        )?;
-    }
-    let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
+    let params = bn.params(&plan, training);
+    let aux = bn.slot1();
+    // Row n: the planes of sample n, laid out as dterms; their column sums are dterms.
+    let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
+    let (group, grid) = plan.reduction(gpu);
+    let [relu] = bn.overrides();
     gpu.dispatch(
-        &kernels::BN_BACKWARD_INPUT,
-        &bn.overrides(),
-        &bn.params(&plan, 0, false, training),
+        &kernels::BN_BACKWARD_PLANE_SUMS,
+        &[relu, group],
+        &params,
         &[
             ("input", x),
             ("output gradient", dy),
             ("mask", &mask),
             ("stats", stats),
             ("gamma", bn.main.gamma),
-            ("aux gamma", bn.slot1().gamma),
+            ("aux gamma", aux.gamma),
             ("beta", bn.main.beta),
-            ("aux beta", bn.slot1().beta),
+            ("aux beta", aux.beta),
+            ("partial gamma/beta gradients", &partials),
+        ],
+        grid,
+    )?;
+    let dterms = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
+    gpu.dispatch(
+        &kernels::SUM_ROWS,
+        &[],
+        &[plan.n as u32, 4 * plan.c as u32],
+        &[
+            ("partial gamma/beta gradients", &partials),
+            ("gamma/beta gradients", &dterms),
+        ],
+        gpu.grid(4 * plan.c as u64, WORKGROUP),
+    )?;
+    let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
+    gpu.dispatch(
+        &kernels::BN_BACKWARD_INPUT,
+        &bn.overrides(),
+        &params,
+        &[
+            ("input", x),
+            ("output gradient", dy),
+            ("mask", &mask),
+            ("stats", stats),
+            ("gamma", bn.main.gamma),
+            ("aux gamma", aux.gamma),
+            ("beta", bn.main.beta),
+            ("aux beta", aux.beta),
             ("gamma/beta gradients", &dterms),
             ("input gradient", &dx),
         ],
-        gpu.grid(
-            (plan.n * plan.c * PLANE_THREADS) as u64,
-            PLANE_THREADS as u32,
-        ),
+        plan.plane_grid(gpu),
     )?;
     Ok([dx, dterms])
 }

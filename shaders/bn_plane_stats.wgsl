@@ -1,0 +1,45 @@
+// bn_plane_stats: stage 1 of the batch statistics (stage 2: bn_stats.wgsl). For every
+// (sample, channel) plane p of x, over its HW values: the plane's mean, and (a second pass over
+// the plane, now in cache) M2 = sum (x - mean)^2, the two-pass form that avoids
+// E[x^2] - E[x]^2 cancellation. No routing here: a plane lies wholly in its sample's slot.
+// Layouts: x [N,C,H,W] f32; partials [2·N·C]: plane means at p = n·C + c, M2 at N·C + p.
+// Workgroup: 64 threads; override REDUCE_GROUP (8…64, src/ops/norm.rs picks it from HW) threads
+// per plane stride over its pixels and are summed with group_sum (lib/reduce.wgsl), so a
+// workgroup takes 64 / REDUCE_GROUP consecutive planes: small planes share a workgroup rather
+// than each pay a workgroup's barriers. A grid too large for x spills into y.
+// Bindings: 0 params (uniform), 1 x (read), 2 partials (read_write).
+
+struct Params { n: u32, c: u32, hw: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+
+const REDUCE_THREADS: u32 = 64u;
+override REDUCE_GROUP: u32 = 64u;
+alias Reduced = f32;
+//!include reduce.wgsl
+
+@compute @workgroup_size(REDUCE_THREADS)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let plane = (wid.y * nwg.x + wid.x) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
+    let t = lid % REDUCE_GROUP;
+    // Threads past the last plane sum nothing, but still reach group_sum's barriers.
+    let valid = plane < p.n * p.c;
+    let start = plane * p.hw;
+    let end = select(start, start + p.hw, valid);
+    var s = 0.0;
+    for (var i = start + t; i < end; i += REDUCE_GROUP) { s += x[i]; }
+    let mean = group_sum(lid, s) / f32(p.hw);
+    var q = 0.0;
+    for (var i = start + t; i < end; i += REDUCE_GROUP) {
+        let d = x[i] - mean;
+        q += d * d;
+    }
+    let m2 = group_sum(lid, q);
+    if (valid && t == 0u) {
+        partials[plane] = mean;
+        partials[p.n * p.c + plane] = m2;
+    }
+}
