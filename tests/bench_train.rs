@@ -61,6 +61,7 @@ fn bench_train_reports_a_full_step() {
     // Top-level keys bench/compare_pytorch.py reads.
     assert_eq!(json["parameters"], 75_290);
     assert_eq!(json["noise_images"], 2);
+    assert_eq!(json["classes"], 10);
     assert_eq!(json["peak_memory_bytes"], report.memory.peak_memory_bytes);
     let zero_batch = StepArgs {
         batch: 0,

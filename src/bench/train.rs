@@ -65,6 +65,7 @@ pub struct StepRecord {
     pub batch: usize,
     pub noise_images: usize,
     pub bn: BnMode,
+    pub classes: usize,
 }
 
 impl fmt::Display for StepRecord {
@@ -137,6 +138,7 @@ pub(super) struct SyntheticStep {
     kind: ModelKind,
     noise_images: usize,
     bn: BnMode,
+    classes: usize,
     images: Vec<f32>,
     mask: NoiseMask,
     labels: Tensor,
@@ -178,6 +180,7 @@ impl SyntheticStep {
             kind,
             noise_images,
             bn: args.bn,
+            classes: args.classes,
             images,
             mask: NoiseMask::new(gpu, &is_noise)?,
             labels: upload_labels(gpu, &labels, args.classes)?,
@@ -194,6 +197,7 @@ impl SyntheticStep {
             batch: self.images.len() / (3 * 32 * 32),
             noise_images: self.noise_images,
             bn: self.bn,
+            classes: self.classes,
         }
     }
 
