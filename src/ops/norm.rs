@@ -301,6 +301,17 @@ pub fn batch_norm_backward(
     let mask = bn.mask_tensor(gpu)?;
     let params = bn.params(&plan, training);
     let aux = bn.slot1();
+    // What both backward kernels read, bound first in this order.
+    let inputs = [
+        ("input", x),
+        ("output gradient", dy),
+        ("mask", &mask),
+        ("stats", stats),
+        ("gamma", bn.main.gamma),
+        ("aux gamma", aux.gamma),
+        ("beta", bn.main.beta),
+        ("aux beta", aux.beta),
+    ];
     // Row n: the planes of sample n, laid out as dterms; their column sums are dterms.
     let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
     let (group, grid) = plan.reduction(gpu);
@@ -309,17 +320,7 @@ pub fn batch_norm_backward(
         &kernels::BN_BACKWARD_PLANE_SUMS,
         &[relu, group],
         &params,
-        &[
-            ("input", x),
-            ("output gradient", dy),
-            ("mask", &mask),
-            ("stats", stats),
-            ("gamma", bn.main.gamma),
-            ("aux gamma", aux.gamma),
-            ("beta", bn.main.beta),
-            ("aux beta", aux.beta),
-            ("partial gamma/beta gradients", &partials),
-        ],
+        &[&inputs[..], &[("partial gamma/beta gradients", &partials)]].concat(),
         grid,
     )?;
     let dterms = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
@@ -339,17 +340,10 @@ pub fn batch_norm_backward(
         &bn.overrides(),
         &params,
         &[
-            ("input", x),
-            ("output gradient", dy),
-            ("mask", &mask),
-            ("stats", stats),
-            ("gamma", bn.main.gamma),
-            ("aux gamma", aux.gamma),
-            ("beta", bn.main.beta),
-            ("aux beta", aux.beta),
-            ("gamma/beta gradients", &dterms),
-            ("input gradient", &dx),
-        ],
+            &inputs[..],
+            &[("gamma/beta gradients", &dterms), ("input gradient", &dx)],
+        ]
+        .concat(),
         plan.plane_grid(gpu),
     )?;
     Ok([dx, dterms])
