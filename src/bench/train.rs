@@ -137,8 +137,7 @@ pub(super) struct SyntheticStep {
     model: Model,
     kind: ModelKind,
     noise_images: usize,
-    bn: BnMode,
-    classes: usize,
+    args: StepArgs,
     images: Vec<f32>,
     mask: NoiseMask,
     labels: Tensor,
@@ -179,8 +178,7 @@ impl SyntheticStep {
             model,
             kind,
             noise_images,
-            bn: args.bn,
-            classes: args.classes,
+            args: args.clone(),
             images,
             mask: NoiseMask::new(gpu, &is_noise)?,
             labels: upload_labels(gpu, &labels, args.classes)?,
@@ -194,10 +192,10 @@ impl SyntheticStep {
             adapter: AdapterRecord::of(gpu),
             model: self.kind.to_string(),
             parameters: self.model.params.count(),
-            batch: self.images.len() / (3 * 32 * 32),
+            batch: self.args.batch,
             noise_images: self.noise_images,
-            bn: self.bn,
-            classes: self.classes,
+            bn: self.args.bn,
+            classes: self.args.classes,
         }
     }
 
@@ -207,8 +205,7 @@ impl SyntheticStep {
             momentum: 0.9,
             weight_decay: 2e-4,
         };
-        let n = self.images.len() / (3 * 32 * 32);
-        let x = gpu.upload(&self.images, &[n, 3, 32, 32])?;
+        let x = gpu.upload(&self.images, &[self.args.batch, 3, 32, 32])?;
         fill_noise(gpu, &x, &self.mask, &self.noise, 1, self.index)?;
         self.model.params.zero_grad();
         let mut tape = Tape::new(gpu);
