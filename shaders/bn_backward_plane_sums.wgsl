@@ -34,7 +34,7 @@ alias Reduced = vec2f; // (sum g, sum g * xhat)
 @compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let index = (wid.y * nwg.x + wid.x) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
+    let index = group_index(wid, nwg, lid);
     let t = lid % REDUCE_GROUP;
     // Threads past the last plane redo it and write nothing, but still reach group_sum's barriers.
     let valid = index < p.n * p.c;

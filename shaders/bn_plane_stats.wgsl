@@ -23,7 +23,7 @@ alias Reduced = f32;
 @compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let plane = (wid.y * nwg.x + wid.x) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
+    let plane = group_index(wid, nwg, lid);
     let t = lid % REDUCE_GROUP;
     // Threads past the last plane sum nothing, but still reach group_sum's barriers.
     let valid = plane < p.n * p.c;
