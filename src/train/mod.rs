@@ -6,6 +6,7 @@ pub mod error;
 pub mod files;
 pub mod metrics;
 pub mod run;
+pub mod run_config;
 pub mod schedule;
 pub mod state;
 pub mod trainer;

@@ -13,6 +13,7 @@ use super::files::{
     check_free_space, remove_stale_temporaries, trim_metrics, write_atomic, BEST, CONFIG_FILE, LAST,
 };
 use super::metrics::EvalReport;
+use super::run_config::RunConfig;
 use super::state;
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
@@ -41,7 +42,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
             ),
         ));
     }
-    let trainer = Trainer::new(gpu, args, run_dir.clone())?;
+    let trainer = Trainer::new(gpu, RunConfig::new(args), run_dir.clone())?;
     trainer.init_from()?;
     // An occupied folder's old checkpoints are about to go, so they do not count as used.
     check_free_space(&run_dir, 3 * trainer.checkpoint_bytes())?;
@@ -49,8 +50,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
         fs::remove_dir_all(&run_dir).map_err(|e| TrainError::io("clear", &run_dir, e))?;
     }
     fs::create_dir_all(&run_dir).map_err(|e| TrainError::io("create", &run_dir, e))?;
-    let config = serde_json::to_vec_pretty(&trainer.args).expect("flags serialize");
-    write_atomic(&run_dir.join(CONFIG_FILE), &config)?;
+    write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())?;
     trainer.run(Position::default(), stop)
 }
 
@@ -62,32 +62,22 @@ pub fn resume(
     max_steps: Option<usize>,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let config_path = run_dir.join(CONFIG_FILE);
-    let text = fs::read_to_string(&config_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            TrainError::Other(format!(
-                "{} holds no run to resume: {CONFIG_FILE} is missing (the run was stopped before \
-                 it started, or this is not a run folder); start it again with the same flags \
-                 and --overwrite",
-                run_dir.display()
-            ))
-        } else {
-            TrainError::io("read the run configuration", &config_path, e)
-        }
-    })?;
-    let mut args: TrainArgs = serde_json::from_str(&text).map_err(|e| {
-        TrainError::Other(format!(
-            "{}: not a purenoise run configuration: {e}",
-            config_path.display()
-        ))
-    })?;
-    args.max_steps = max_steps;
+    if !run_dir.join(CONFIG_FILE).exists() {
+        return Err(TrainError::Other(format!(
+            "{} holds no run to resume: {CONFIG_FILE} is missing (the run was stopped before \
+             it started, or this is not a run folder); start it again with the same flags \
+             and --overwrite",
+            run_dir.display()
+        )));
+    }
+    let mut config = RunConfig::read(run_dir)?;
+    config.args.max_steps = max_steps;
     remove_stale_temporaries(run_dir);
     let ckpt_path = run_dir.join(LAST);
     if !ckpt_path.exists() {
         // Stopped after config.json was written but before the first checkpoint: nothing was
         // learned yet, so the kind thing is to start the same run over.
-        let trainer = Trainer::new(gpu, args, run_dir.to_path_buf())?;
+        let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
         trainer.init_from()?;
         check_free_space(run_dir, 3 * trainer.checkpoint_bytes())?;
         trim_metrics(run_dir, 0)?;
@@ -105,7 +95,7 @@ pub fn resume(
                 ckpt_path.display()
             ))
         })?;
-    let trainer = Trainer::new(gpu, args, run_dir.to_path_buf())?;
+    let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
     state::restore(gpu, &trainer.model, &ckpt_path, ckpt, true)?;
     // last (and best) already exist; their replacements need room beside them.
     let existing: u64 = [LAST, BEST]
@@ -159,7 +149,7 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let trainer = Trainer::new(gpu, args, dir)?;
+    let trainer = Trainer::new(gpu, RunConfig::new(args), dir)?;
     let global_step = epoch * trainer.data.loader.batches_per_epoch();
     let batch = trainer
         .data
@@ -243,7 +233,7 @@ pub fn eval_checkpoint(
     args.no_download = true;
     let trainer = Trainer::new(
         gpu,
-        args,
+        RunConfig::new(args),
         path.parent().unwrap_or(Path::new(".")).to_path_buf(),
     )?;
     state::restore(gpu, &trainer.model, path, ckpt, false)?;

@@ -16,6 +16,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE};
 use super::metrics::{self, EvalReport};
+use super::run_config::RunConfig;
 use super::schedule::Schedule;
 use super::state;
 use crate::autograd::Tape;
@@ -135,6 +136,8 @@ fn load_data(args: &TrainArgs) -> Result<DataPipeline> {
 pub(super) struct Trainer {
     pub(super) gpu: Gpu,
     pub(super) args: TrainArgs,
+    /// The run's identity and flags as `config.json` holds them (`args` is `config.args`).
+    pub(super) config: RunConfig,
     pub(super) run_dir: PathBuf,
     pub(super) data: DataPipeline,
     pub(super) model: Model,
@@ -147,20 +150,21 @@ pub(super) struct Trainer {
 }
 
 impl Trainer {
-    pub(super) fn new(gpu: &Gpu, args: TrainArgs, run_dir: PathBuf) -> Result<Trainer> {
+    pub(super) fn new(gpu: &Gpu, config: RunConfig, run_dir: PathBuf) -> Result<Trainer> {
+        let args = config.args.clone();
         args.validate()?;
         // Flags first, data second: a typo should not wait for (or trigger) a download.
         let kind: ModelKind = args.model.parse()?;
         check_batch_fits(gpu, kind, args.batch_size)?;
         let data = load_data(&args)?;
         let classes = data.cifar.class_names.len();
-        let config = ModelConfig {
+        let model_config = ModelConfig {
             kind,
             classes,
             bn: args.bn,
             dropout: args.dropout,
         };
-        let model = Model::new(gpu, config, args.seed)?;
+        let model = Model::new(gpu, model_config, args.seed)?;
         let (mean, std) = match args.noise_stats {
             NoiseStatsSource::Dataset => data.cifar.kind.standard_mean_std(),
             NoiseStatsSource::Subset => {
@@ -210,6 +214,7 @@ impl Trainer {
         Ok(Trainer {
             gpu: gpu.clone(),
             args,
+            config,
             run_dir,
             data,
             model,
@@ -605,6 +610,7 @@ impl Trainer {
         let path = self.run_dir.join(name);
         let state = json!({
             "model": self.args.model,
+            "run_id": self.config.run_id,
             "position": pos,
             "config": self.args,
         });

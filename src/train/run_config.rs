@@ -1,0 +1,108 @@
+//! `config.json`: a run's flags, and the proof that purenoise wrote the folder.
+//!
+//! The file marks its folder as a purenoise run (`purenoise_run`, the format version) and names
+//! the run (`run_id`, random, chosen when the run is created and recorded in every checkpoint),
+//! so a folder can be recognized before anything in it is replaced, and a checkpoint can be
+//! matched to its run. Folders written before this format hold the bare flags; they are read
+//! as runs without an id.
+
+use std::fs;
+use std::path::Path;
+
+use super::args::TrainArgs;
+use super::error::{Result, TrainError};
+use super::files::CONFIG_FILE;
+
+/// The `purenoise_run` value this build writes.
+pub const RUN_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunConfig {
+    /// Format version of this file; its presence marks the folder as a purenoise run.
+    pub purenoise_run: u32,
+    /// Random hex id chosen at creation (`None` for folders from before run ids).
+    pub run_id: Option<String>,
+    /// The program version that created the run.
+    pub program_version: String,
+    pub args: TrainArgs,
+    /// Flags changed on resume, oldest first (free-form records).
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
+}
+
+impl RunConfig {
+    /// A new run's configuration with a fresh id.
+    pub fn new(args: TrainArgs) -> RunConfig {
+        RunConfig {
+            purenoise_run: RUN_FORMAT,
+            run_id: Some(format!("{:032x}", rand::random::<u128>())),
+            program_version: env!("CARGO_PKG_VERSION").to_string(),
+            args,
+            history: Vec::new(),
+        }
+    }
+
+    /// Parses `config.json`'s text: this format, or the bare flags older runs saved.
+    pub fn parse(text: &str) -> std::result::Result<RunConfig, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        if value.get("purenoise_run").is_some() {
+            return serde_json::from_value(value);
+        }
+        Ok(RunConfig {
+            purenoise_run: 0,
+            run_id: None,
+            program_version: String::new(),
+            args: serde_json::from_value(value)?,
+            history: Vec::new(),
+        })
+    }
+
+    /// Reads `run_dir/config.json`, naming the file in every error.
+    pub fn read(run_dir: &Path) -> Result<RunConfig> {
+        let path = run_dir.join(CONFIG_FILE);
+        let text = fs::read_to_string(&path)
+            .map_err(|e| TrainError::io("read the run configuration", &path, e))?;
+        RunConfig::parse(&text).map_err(|e| {
+            TrainError::Other(format!(
+                "{}: not a purenoise run configuration: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a run configuration serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    #[test]
+    fn round_trips_and_reads_the_bare_flags_of_older_runs() {
+        let args = Cli::parse_from(["train", "--model", "resnet-8"]).args;
+        let config = RunConfig::new(args.clone());
+        let id = config.run_id.clone().unwrap();
+        assert_eq!(id.len(), 32);
+        assert_ne!(RunConfig::new(args.clone()).run_id, config.run_id);
+        let back = RunConfig::parse(std::str::from_utf8(&config.to_json()).unwrap()).unwrap();
+        assert_eq!(
+            (back.purenoise_run, back.run_id.as_deref()),
+            (RUN_FORMAT, Some(id.as_str()))
+        );
+        assert_eq!(back.args.model, "resnet-8");
+        let legacy = RunConfig::parse(&serde_json::to_string(&args).unwrap()).unwrap();
+        assert_eq!((legacy.purenoise_run, legacy.run_id), (0, None));
+        assert_eq!(legacy.args.model, "resnet-8");
+        assert!(RunConfig::parse(r#"{"model": "resnet-8"}"#).is_err());
+        assert!(RunConfig::parse("{}").is_err());
+    }
+}
