@@ -270,6 +270,17 @@ fn one_process_per_run_folder_and_the_lock_dies_with_its_holder() {
         std::thread::sleep(Duration::from_millis(50));
     }
     signal(&child, libc::SIGSTOP);
+    // kill(2) returns before the stop takes effect: wait until the process is seen stopped, so
+    // it cannot change the folder while the others are tried.
+    let stat = format!("/proc/{}/stat", child.id());
+    while !std::fs::read_to_string(&stat)
+        .unwrap()
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('T'))
+    {
+        assert!(Instant::now() < deadline, "the run did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let holder = format!("purenoise process {}", child.id());
     let resume = ["train", "--resume", run.to_str().unwrap()];
 

@@ -173,10 +173,10 @@ pub fn trim_metrics(run_dir: &Path, epochs_done: usize) -> Result<()> {
             Err(why) => {
                 return Err(TrainError::Other(format!(
                     "{}, line {}: not an epoch record ({why}): the file is corrupted, and \
-                     resuming would lose that epoch's metrics; the file was left as it is. Repair or \
-                     delete that line (each line is one epoch's JSON record; the epochs before \
-                     the checkpoint's epoch {epochs_done} must all be there) and resume again, \
-                     or start the run over with --overwrite",
+                     resuming would lose that epoch's metrics; the file was left as it is. \
+                     Repair or delete that line (each line is one epoch's JSON record; the \
+                     epochs before the checkpoint's epoch {epochs_done} must all be there) and \
+                     resume again, or start the run over with --overwrite",
                     path.display(),
                     i + 1
                 )));

@@ -99,15 +99,20 @@ fn check_replaceable(dir: &Path, state: &FolderState, overwrite: bool) -> Result
         )),
         FolderState::Run { foreign, .. } if foreign.is_empty() => Ok(()),
         FolderState::Run { foreign, .. } => {
+            let entries = if foreign.len() == 1 {
+                "an entry"
+            } else {
+                "entries"
+            };
             Err(TrainError::arg(
                 "--overwrite",
                 format!(
-                "refusing to clear the run folder {shown}: it also holds {} that purenoise did \
-                 not write ({}), and --overwrite only ever removes a run's own files. Nothing \
-                 was deleted. Move them out of the folder and try again, or choose another --out",
-                if foreign.len() == 1 { "an entry" } else { "entries" },
-                list_names(foreign)
-            ),
+                    "refusing to clear the run folder {shown}: it also holds {entries} that \
+                     purenoise did not write ({}), and --overwrite only ever removes a run's own \
+                     files. Nothing was deleted. Move them out of the folder and try again, or \
+                     choose another --out",
+                    list_names(foreign)
+                ),
             ))
         }
         FolderState::NotARun { why } if overwrite => Err(TrainError::arg(
