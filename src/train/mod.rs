@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod resume;
 pub mod run;
 pub mod run_config;
 pub mod schedule;
