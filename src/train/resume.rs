@@ -264,19 +264,16 @@ pub fn verify(config: &RunConfig, path: &Path, ckpt: &Checkpoint) -> Result<()> 
     )))
 }
 
-/// What became of `last.safetensors` when it cannot be resumed from.
-fn describe_last(path: &Path) -> Option<String> {
+/// `last.safetensors`, or what became of it when it cannot be resumed from.
+fn read_last(path: &Path) -> std::result::Result<Checkpoint, String> {
     match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => Some(format!("{LAST} is missing")),
-        Err(e) => Some(format!("{LAST} cannot be examined: {e}")),
-        Ok(m) if m.file_type().is_symlink() && fs::metadata(path).is_err() => Some(format!(
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(format!("{LAST} is missing")),
+        Err(e) => Err(format!("{LAST} cannot be examined: {e}")),
+        Ok(m) if m.file_type().is_symlink() && fs::metadata(path).is_err() => Err(format!(
             "{LAST} is a link to {}, which does not exist",
             fs::read_link(path).map_or("?".into(), |t| t.display().to_string())
         )),
-        Ok(_) => match checkpoint::load(path) {
-            Ok(_) => None,
-            Err(e) => Some(format!("{LAST} cannot be read: {e}")),
-        },
+        Ok(_) => checkpoint::load(path).map_err(|e| format!("{LAST} cannot be read: {e}")),
     }
 }
 
@@ -301,8 +298,9 @@ pub fn choose_checkpoint(
         return Ok(Some((path.clone(), checkpoint::load(&path)?)));
     }
     let path = run_dir.join(LAST);
-    let Some(problem) = describe_last(&path) else {
-        return Ok(Some((path.clone(), checkpoint::load(&path)?)));
+    let problem = match read_last(&path) {
+        Ok(ckpt) => return Ok(Some((path, ckpt))),
+        Err(problem) => problem,
     };
     let epochs = metrics_epochs(run_dir);
     let best = run_dir.join(BEST);
@@ -360,12 +358,12 @@ pub fn choose_checkpoint(
     )))
 }
 
-/// Number of lines of `metrics.jsonl` (0 when it is missing or empty).
+/// Epoch lines in `metrics.jsonl` (0 when it is missing or holds only a line a kill tore).
 fn metrics_epochs(run_dir: &Path) -> usize {
     fs::read(run_dir.join(METRICS_FILE)).map_or(0, |b| {
         String::from_utf8_lossy(&b)
             .lines()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v.get("epoch").is_some()))
             .count()
     })
 }
@@ -394,7 +392,7 @@ pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
         kept.push(format!("{LAST} is kept as {}", to.display()));
     }
     let metrics = run_dir.join(METRICS_FILE);
-    if metrics_epochs(run_dir) > 0 {
+    if fs::metadata(&metrics).is_ok_and(|m| m.len() > 0) {
         let to = unused_name(run_dir, "metrics-before-resume-from-best", "jsonl");
         let bytes = fs::read(&metrics).map_err(|e| TrainError::io("read", &metrics, e))?;
         super::files::write_atomic(&to, &bytes)?;
