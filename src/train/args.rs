@@ -325,5 +325,45 @@ mod tests {
             ),
             (32, Some(200), Some(100))
         );
+        // An index list chooses the images, so the preset's class-size cap stays out of it.
+        let listed = parse(&["--preset", "quick", "--subset-indices", "list.txt"]);
+        assert_eq!(listed.data.subset.max_class_size, None);
+        assert!(listed.warnings().is_empty(), "{:?}", listed.warnings());
+    }
+
+    #[test]
+    fn milestones_out_of_order_are_refused_and_useless_settings_warned() {
+        let e = parse(&["--milestones", "5,5"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--milestones") && e.contains("5 is followed by 5"),
+            "{e}"
+        );
+        let w = parse(&[
+            "--epochs",
+            "4",
+            "--milestones",
+            "2,4,6",
+            "--defer-epoch",
+            "4",
+        ])
+        .warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "--method open starts at --defer-epoch 4, but the run has only 4 epochs"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with(
+                "--milestones: 4,6 are at or past the end of the run (4 epochs, 0 to 3)"
+            ),
+            "{w:?}"
+        );
+        let erm = parse(&["--epochs", "4", "--milestones", "2", "--method", "erm"]);
+        assert!(erm.warnings().is_empty());
     }
 }
