@@ -9,6 +9,7 @@ use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::report::plot::{self, PlotArgs};
 use purenoise::train::args::TrainArgs;
+use purenoise::train::resume::{ResumeFrom, ResumeRequest};
 use purenoise::train::run;
 
 #[derive(Parser)]
@@ -37,9 +38,14 @@ enum Command {
     Train {
         #[command(flatten)]
         args: Box<TrainArgs>,
-        /// Continue the interrupted run in RUN_DIR with its saved settings (other flags are ignored).
+        /// Continue the interrupted run in RUN_DIR with its saved settings; only --epochs, --lr,
+        /// --milestones, --max-steps, --eval-every and --nan-policy may be given to change them.
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
+        /// Which checkpoint --resume continues from (best: the later checkpoint and metrics are
+        /// kept aside under new names).
+        #[arg(long, value_enum, default_value_t = ResumeFrom::Last, requires = "resume")]
+        resume_from: ResumeFrom,
     },
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
@@ -51,7 +57,8 @@ enum Command {
         /// Evaluate on the first N test images only.
         #[arg(long)]
         limit: Option<usize>,
-        /// Where to write metrics.json and per_class.csv [default: the checkpoint's folder].
+        /// Where to write eval-<checkpoint>.json and eval-<checkpoint>-per_class.csv [default:
+        /// the checkpoint's folder].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -65,6 +72,7 @@ enum Command {
         /// Which epoch's first batch to use (OPeN's noise starts at --defer-epoch).
         #[arg(long, default_value_t = 0)]
         epoch: usize,
+        /// An existing file here is replaced only when it is an earlier dump, or with --overwrite.
         #[arg(long, default_value = "step.safetensors")]
         output: PathBuf,
     },
@@ -117,12 +125,30 @@ fn main() {
     }
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut resume_request = None;
     if let (Command::Train { args, .. } | Command::DumpStep { args, .. }, Some((_, sub))) =
         (&mut cli.command, matches.subcommand())
     {
         args.apply_preset(sub);
     }
-    match run(cli) {
+    if let (
+        Command::Train {
+            args,
+            resume: Some(_),
+            resume_from,
+        },
+        Some((_, sub)),
+    ) = (&cli.command, matches.subcommand())
+    {
+        match ResumeRequest::from_matches(args, sub, *resume_from) {
+            Ok(r) => resume_request = Some(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    match run(cli, resume_request) {
         Ok(0) => {}
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -191,7 +217,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Runs the command; returns the exit status (0, or 128 + the signal that interrupted a run).
-fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error>> {
+fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn std::error::Error>> {
     let adapter = cli.adapter.as_deref();
     let memory_limit = cli.memory_limit;
     let open_gpu = || -> purenoise::Result<Gpu> {
@@ -200,12 +226,12 @@ fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error>> {
         Ok(gpu)
     };
     match cli.command {
-        Command::Train { args, resume } => {
+        Command::Train { args, resume, .. } => {
             // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
             stop_on_signals()?;
             let gpu = open_gpu()?;
             let outcome = match resume {
-                Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
+                Some(dir) => run::resume(&gpu, &dir, &resume_request.unwrap_or_default(), &STOP)?,
                 None => run::train(&gpu, *args, &STOP)?,
             };
             if let Some(rows) = gpu.profile() {
@@ -234,8 +260,12 @@ fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error>> {
             out,
         } => {
             let gpu = open_gpu()?;
-            let report = run::eval_checkpoint(&gpu, &checkpoint, data_dir, limit, out)?;
-            println!("{}", report.table());
+            let evaluation = run::eval_checkpoint(&gpu, &checkpoint, data_dir, limit, out)?;
+            println!("{}", evaluation.heading());
+            println!("{}", evaluation.report.table());
+            for file in &evaluation.files {
+                println!("wrote {}", file.display());
+            }
         }
         Command::DumpStep {
             args,

@@ -136,7 +136,8 @@ fn assert_clean(out: &Output, what: &str) {
     );
 }
 
-/// Resumes, or starts over when the kill came before config.json was written.
+/// Resumes; when the kill came before config.json or the first `last` was written, does what
+/// the refusal advises: continue from `best`, or start over.
 fn finish(flags: &[String], out: &Path) {
     let r = resume(out);
     assert_clean(&r, "resume");
@@ -144,8 +145,24 @@ fn finish(flags: &[String], out: &Path) {
         return;
     }
     let err = stderr(&r);
+    if err.contains("--resume-from best") {
+        let r = output(&[
+            "train".into(),
+            "--resume".into(),
+            out.display().to_string(),
+            "--resume-from".into(),
+            "best".into(),
+        ]);
+        assert!(
+            r.status.success(),
+            "resume from best failed:\n{}",
+            stderr(&r)
+        );
+        return;
+    }
     assert!(
-        err.contains("config.json is missing") && err.contains("--overwrite"),
+        (err.contains("config.json is missing") || err.contains("last.safetensors is missing"))
+            && err.contains("--overwrite"),
         "resume failed with an unexpected message:\n{err}"
     );
     let mut again = flags.to_vec();

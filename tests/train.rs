@@ -12,6 +12,7 @@ use purenoise::data::cifar::{Cifar, DatasetKind, Split};
 use purenoise::gpu::Gpu;
 use purenoise::models::{Model, ModelConfig};
 use purenoise::train::args::TrainArgs;
+use purenoise::train::resume::ResumeRequest;
 use purenoise::train::{checkpoint, run, state, trainer};
 
 #[derive(Parser)]
@@ -148,7 +149,7 @@ fn loss_goes_down_and_a_resumed_run_equals_an_uninterrupted_one() {
     interrupted.max_steps = Some(6);
     assert!(run::train(&gpu, interrupted, &stop).unwrap().interrupted);
     assert_eq!(metrics(&split).len(), 1);
-    run::resume(&gpu, &split, None, &stop).unwrap();
+    run::resume(&gpu, &split, &ResumeRequest::default(), &stop).unwrap();
     let resumed = metrics(&split);
     assert_eq!(
         resumed.iter().map(timeless).collect::<Vec<_>>(),
@@ -299,7 +300,7 @@ fn eval_dump_step_and_a_diverging_run() {
     run::train(&gpu, parse(base(&run_dir, "0.05")), &stop).unwrap();
     let last_top1 = metrics(&run_dir)[1]["test_top1"].as_f64().unwrap();
     let eval_dir = dir.join("eval");
-    let report = run::eval_checkpoint(
+    let evaluation = run::eval_checkpoint(
         &gpu,
         &run_dir.join("last.safetensors"),
         None,
@@ -307,8 +308,16 @@ fn eval_dump_step_and_a_diverging_run() {
         Some(eval_dir.clone()),
     )
     .unwrap();
-    assert_eq!(report.top1, last_top1);
-    assert!(eval_dir.join("metrics.json").exists() && eval_dir.join("per_class.csv").exists());
+    assert_eq!(evaluation.report.top1, last_top1);
+    assert_eq!(evaluation.epochs_done, Some(2));
+    assert_eq!(
+        evaluation.files,
+        [
+            eval_dir.join("eval-last.json"),
+            eval_dir.join("eval-last-per_class.csv")
+        ]
+    );
+    assert!(evaluation.files.iter().all(|f| f.exists()));
 
     // dump-step: every tensor of one step, consistent with SGD's update rule.
     let dump = dir.join("step.safetensors");
@@ -352,7 +361,10 @@ fn eval_dump_step_and_a_diverging_run() {
         .expect("a diverging run fails")
         .to_string();
     assert!(
-        err.contains("the loss became") && err.contains("at step"),
+        err.contains("the loss became")
+            && err.contains("at step")
+            && err.contains("no checkpoint had been written yet")
+            && err.contains("--lr 1e29"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

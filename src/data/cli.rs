@@ -94,9 +94,16 @@ impl SubsetArgs {
     pub fn select(&self, cifar: &Cifar) -> Result<Subset> {
         let train = &cifar.train;
         if let Some(path) = &self.subset_indices {
+            let note = self.max_class_size.map(|m| {
+                format!(
+                    "warning: --max-class-size {m} is ignored: --subset-indices {} chooses the \
+                     training images (leave out one of the two)",
+                    path.display()
+                )
+            });
             return Ok(Subset {
                 indices: read_indices(path, train.len())?,
-                note: None,
+                note,
             });
         }
         let Some(r) = self.imbalance else {

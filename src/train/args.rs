@@ -8,6 +8,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::error::{Result, TrainError};
+use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
 use crate::ops::norm::BnMode;
 
@@ -171,6 +172,16 @@ impl TrainArgs {
         if self.eval_every == 0 {
             return Err(TrainError::arg("--eval-every", "must be at least 1"));
         }
+        if let Some(w) = self.milestones.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(TrainError::arg(
+                "--milestones",
+                format!(
+                    "must be increasing epochs (each decays the rate once), but {} is followed by \
+                     {}; give them in order, e.g. --milestones 160,180",
+                    w[0], w[1]
+                ),
+            ));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(TrainError::arg(
                 "--dropout",
@@ -178,6 +189,39 @@ impl TrainArgs {
             ));
         }
         Ok(())
+    }
+
+    /// Settings that cannot act in this run (the run still works; the user should know).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let sampler = &self.data.sampler;
+        if matches!(sampler.sampler, SamplerKind::Drs | SamplerKind::Open)
+            && sampler.defer_epoch >= self.epochs
+        {
+            out.push(format!(
+                "--method {} starts at --defer-epoch {}, but the run has only {} epochs, so it \
+                 never acts and this is plain ERM; lower --defer-epoch below --epochs (or use \
+                 --method erm)",
+                format!("{:?}", sampler.sampler).to_lowercase(),
+                sampler.defer_epoch,
+                self.epochs
+            ));
+        }
+        let late: Vec<String> = (self.milestones.iter())
+            .filter(|&&m| m >= self.epochs)
+            .map(usize::to_string)
+            .collect();
+        if !late.is_empty() {
+            out.push(format!(
+                "--milestones: {} {} at or past the end of the run ({} epochs, 0 to {}), so the \
+                 learning rate never decays there",
+                late.join(","),
+                if late.len() == 1 { "is" } else { "are" },
+                self.epochs,
+                self.epochs - 1
+            ));
+        }
+        out
     }
 
     /// The long-tail ratio: training defaults to the paper's 100 (`--imbalance 1` = balanced).
@@ -209,7 +253,8 @@ impl TrainArgs {
         if unset("lr_decay") {
             self.lr_decay = 0.1;
         }
-        if unset("max_class_size") {
+        // An index list chooses the images itself; a class-size cap would only be ignored.
+        if unset("max_class_size") && self.data.subset.subset_indices.is_none() {
             self.data.subset.max_class_size = Some(100);
         }
         if unset("defer_epoch") {
@@ -280,5 +325,45 @@ mod tests {
             ),
             (32, Some(200), Some(100))
         );
+        // An index list chooses the images, so the preset's class-size cap stays out of it.
+        let listed = parse(&["--preset", "quick", "--subset-indices", "list.txt"]);
+        assert_eq!(listed.data.subset.max_class_size, None);
+        assert!(listed.warnings().is_empty(), "{:?}", listed.warnings());
+    }
+
+    #[test]
+    fn milestones_out_of_order_are_refused_and_useless_settings_warned() {
+        let e = parse(&["--milestones", "5,5"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--milestones") && e.contains("5 is followed by 5"),
+            "{e}"
+        );
+        let w = parse(&[
+            "--epochs",
+            "4",
+            "--milestones",
+            "2,4,6",
+            "--defer-epoch",
+            "4",
+        ])
+        .warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "--method open starts at --defer-epoch 4, but the run has only 4 epochs"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with(
+                "--milestones: 4,6 are at or past the end of the run (4 epochs, 0 to 3)"
+            ),
+            "{w:?}"
+        );
+        let erm = parse(&["--epochs", "4", "--milestones", "2", "--method", "erm"]);
+        assert!(erm.warnings().is_empty());
     }
 }

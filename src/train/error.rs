@@ -31,6 +31,8 @@ pub enum TrainError {
         epoch: usize,
         what: String,
         checkpoint: Option<PathBuf>,
+        /// The run's base learning rate (`--lr`), for the advice.
+        lr: f32,
     },
     /// The GPU failed during a step (out of memory, device lost): `advice` says what is safe
     /// and what to do.
@@ -62,6 +64,16 @@ impl TrainError {
     }
 }
 
+/// A tenth of `lr`, written as a user would type it.
+fn lower_lr(lr: f32) -> String {
+    let v = lr / 10.0;
+    if (1e-4..1e4).contains(&v) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -81,11 +93,24 @@ impl fmt::Display for TrainError {
                 epoch,
                 what,
                 checkpoint,
+                lr,
             } => {
                 write!(f, "{what} at step {step} (epoch {epoch}); training stopped")?;
+                let lower = lower_lr(*lr);
                 match checkpoint {
-                    Some(c) => write!(f, "; the last good checkpoint is {} (resume with --resume on its run folder, perhaps with a lower --lr)", c.display()),
-                    None => write!(f, "; no checkpoint had been written yet (try a lower --lr)"),
+                    Some(c) => write!(
+                        f,
+                        "; the last good checkpoint is {}. Continue from it at a lower learning \
+                         rate with: purenoise train --resume {} --lr {lower}",
+                        c.display(),
+                        c.parent().unwrap_or(std::path::Path::new(".")).display()
+                    ),
+                    None => write!(
+                        f,
+                        "; no checkpoint had been written yet. Start the run again at a lower \
+                         learning rate, e.g. --lr {lower} (with --overwrite to replace this run's \
+                         folder)"
+                    ),
                 }
             }
             TrainError::StepFailed {

@@ -32,12 +32,27 @@ pub const RUN_FILES: &[&str] = &[
     "loss.png",
     "test_top1.png",
     "per_class_recall.png",
+    super::run_config::SUBSET_COPY_FILE,
+];
+
+/// Families of names purenoise writes in a run folder: (prefix, suffix). `eval` names its files
+/// after the checkpoint, and `--resume-from best` keeps what it replaces under numbered names.
+const RUN_FILE_PATTERNS: &[(&str, &str)] = &[
+    ("eval-", ".json"),
+    ("eval-", "-per_class.csv"),
+    ("last-before-resume-from-best", ".safetensors"),
+    ("metrics-before-resume-from-best", ".jsonl"),
 ];
 
 /// Whether purenoise writes a file of this name in a run folder (its temporary files included;
 /// the lock file is not: it is never removed by a clear).
 pub fn is_run_file(name: &std::ffi::OsStr) -> bool {
-    RUN_FILES.iter().any(|f| name == *f) || atomic::temporary_writer(name).is_some()
+    let patterned = name.to_str().is_some_and(|n| {
+        RUN_FILE_PATTERNS
+            .iter()
+            .any(|(prefix, suffix)| n.starts_with(prefix) && n.ends_with(suffix))
+    });
+    RUN_FILES.iter().any(|f| name == *f) || patterned || atomic::temporary_writer(name).is_some()
 }
 
 /// Writes `bytes` to `path` atomically (see [`crate::atomic`]).

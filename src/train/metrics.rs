@@ -219,6 +219,16 @@ impl EvalReport {
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, MetricsError> {
         let json_path = dir.join("metrics.json");
         let json = serde_json::to_string_pretty(self).expect("a report always serializes");
+        let csv = self.per_class_csv();
+        let csv_path = dir.join("per_class.csv");
+        for (path, text) in [(&json_path, json + "\n"), (&csv_path, csv)] {
+            atomic::write(path, text.as_bytes())?;
+        }
+        Ok(vec![json_path, csv_path])
+    }
+
+    /// One CSV row per class: training images, test samples, correct predictions, recall.
+    pub fn per_class_csv(&self) -> String {
         let mut csv = String::from("class,name,train_images,test_samples,correct,recall\n");
         for k in 0..self.class_names.len() {
             let _ = writeln!(
@@ -231,10 +241,6 @@ impl EvalReport {
                 self.per_class_recall[k].map_or(String::new(), |r| r.to_string())
             );
         }
-        let csv_path = dir.join("per_class.csv");
-        for (path, text) in [(&json_path, json + "\n"), (&csv_path, csv)] {
-            atomic::write(path, text.as_bytes())?;
-        }
-        Ok(vec![json_path, csv_path])
+        csv
     }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod files;
 pub mod lock;
 pub mod metrics;
+pub mod resume;
 pub mod run;
 pub mod run_config;
 pub mod schedule;

@@ -15,7 +15,8 @@ use super::files::{
 };
 use super::lock::RunLock;
 use super::metrics::EvalReport;
-use super::run_config::RunConfig;
+use super::resume::{self, ResumeFrom, ResumeRequest};
+use super::run_config::{RunConfig, SubsetCopy};
 use super::state;
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
@@ -42,8 +43,9 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
     // once; a new folder is created (and locked) only once the run is known to start.
     let existed = run_dir.is_dir();
     let early_lock = existed.then(|| RunLock::acquire(&run_dir)).transpose()?;
-    let trainer = Trainer::new(gpu, RunConfig::new(args), run_dir.clone())?;
+    let mut trainer = Trainer::new(gpu, RunConfig::new(args), run_dir.clone())?;
     trainer.init_from()?;
+    print_warnings(&trainer);
     // The old run's files are about to go, so the space they hold counts as free.
     let replaced: u64 = match inspect_folder(&run_dir)? {
         FolderState::Run { ours, .. } => ours
@@ -68,6 +70,11 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
         check_replaceable(&run_dir, &state, overwrite)?;
         if let FolderState::Run { ours, .. } = &state {
             clear_run(&run_dir, ours)?;
+        }
+        if trainer.args.data.subset.subset_indices.is_some() {
+            // The list as loaded, so the run never depends on the file outside its folder.
+            trainer.config.subset_indices =
+                Some(SubsetCopy::write(&run_dir, &trainer.data.subset.indices)?);
         }
         write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())
     })();
@@ -154,12 +161,18 @@ fn clear_run(run_dir: &Path, ours: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Continues an interrupted run from its folder's last checkpoint, with its saved flags
-/// (`max_steps` is this invocation's own limit).
+fn print_warnings(trainer: &Trainer) {
+    for w in trainer.warnings() {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Continues an interrupted run from its folder's last (or best) checkpoint, with the settings
+/// that checkpoint saved and the changes `request` allows (see [`ResumeRequest`]).
 pub fn resume(
     gpu: &Gpu,
     run_dir: &Path,
-    max_steps: Option<usize>,
+    request: &ResumeRequest,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     let no_run = || {
@@ -179,23 +192,23 @@ pub fn resume(
         return Err(no_run());
     }
     let mut config = RunConfig::read(run_dir)?;
-    config.args.max_steps = max_steps;
     remove_stale_temporaries(run_dir);
-    let ckpt_path = run_dir.join(LAST);
-    if !ckpt_path.exists() {
+    let Some((ckpt_path, ckpt)) = resume::choose_checkpoint(run_dir, request.from)? else {
         // Stopped after config.json was written but before the first checkpoint: nothing was
         // learned yet, so the kind thing is to start the same run over.
+        let changes = request.apply(&mut config, 0, 0)?;
         let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
         trainer.init_from()?;
         check_free_space(run_dir, 3 * trainer.checkpoint_bytes())?;
         trim_metrics(run_dir, 0)?;
+        record_changes(&trainer, &changes)?;
+        print_warnings(&trainer);
         eprintln!(
             "{} has no checkpoint yet (the run stopped before its first one); starting it from the beginning",
             run_dir.display()
         );
         return trainer.run(Position::default(), stop);
-    }
-    let ckpt = checkpoint::load(&ckpt_path)?;
+    };
     let position: Position =
         serde_json::from_value(ckpt.state["position"].clone()).map_err(|e| {
             TrainError::Other(format!(
@@ -203,6 +216,8 @@ pub fn resume(
                 ckpt_path.display()
             ))
         })?;
+    resume::verify(&config, &ckpt_path, &ckpt)?;
+    let changes = request.apply(&mut config, position.epoch, position.batch)?;
     let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
     state::restore(gpu, &trainer.model, &ckpt_path, ckpt, true)?;
     // last (and best) already exist; their replacements need room beside them.
@@ -215,14 +230,37 @@ pub fn resume(
         run_dir,
         (3 * trainer.checkpoint_bytes()).saturating_sub(existing),
     )?;
+    if request.from == ResumeFrom::Best {
+        for kept in resume::keep_aside_for_best(run_dir)? {
+            eprintln!("{kept}");
+        }
+    }
     trim_metrics(run_dir, position.epoch)?;
+    record_changes(&trainer, &changes)?;
+    print_warnings(&trainer);
     eprintln!(
-        "resuming {} at epoch {}, batch {}",
+        "resuming {} from {} at epoch {}, batch {}",
         run_dir.display(),
+        ckpt_path.display(),
         position.epoch,
         position.batch
     );
     trainer.run(position, stop)
+}
+
+/// Prints the flags changed on resume and saves them in config.json's history.
+fn record_changes(trainer: &Trainer, changes: &[String]) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    write_atomic(
+        &trainer.run_dir.join(CONFIG_FILE),
+        &trainer.config.to_json(),
+    )?;
+    for c in changes {
+        eprintln!("{c}");
+    }
+    Ok(())
 }
 
 fn default_run_dir(args: &TrainArgs) -> PathBuf {
@@ -249,7 +287,11 @@ fn default_run_dir(args: &TrainArgs) -> PathBuf {
 /// input (after augmentation, normalization and noise), labels, noise mask, logits, loss, the
 /// gradient of every parameter (`grad.<name>`), and parameters and BN buffers after the
 /// optimizer step (`next.<name>`).
+///
+/// An existing `output` is replaced when it is an earlier dump; any other file (a checkpoint,
+/// say) only with `--overwrite`.
 pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) -> Result<()> {
+    check_dump_output(output, args.overwrite)?;
     args.data.subset.imbalance.get_or_insert(100.0);
     args.dropout = 0.0;
     let dir = output
@@ -317,39 +359,117 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
     Ok(())
 }
 
+/// Refuses to replace anything at `output` but an earlier dump (whose state holds `dump_step`),
+/// unless `overwrite`; a folder is never replaced.
+fn check_dump_output(output: &Path, overwrite: bool) -> Result<()> {
+    let meta = match fs::symlink_metadata(output) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TrainError::io("examine", output, e)),
+    };
+    if meta.is_dir() {
+        return Err(TrainError::arg(
+            "--output",
+            format!("{} is a folder; name a file", output.display()),
+        ));
+    }
+    let what = match checkpoint::load(output) {
+        Ok(c) if c.state.get("dump_step").is_some() => return Ok(()),
+        Ok(c) if c.state.get("position").is_some() => "a training checkpoint",
+        Ok(_) => "a safetensors file that is not a dump",
+        Err(_) => "not a dump of dump-step",
+    };
+    if overwrite {
+        return Ok(());
+    }
+    Err(TrainError::arg(
+        "--output",
+        format!(
+            "{} already exists and is {what}; choose another --output, or pass --overwrite to \
+             replace it",
+            output.display()
+        ),
+    ))
+}
+
+/// What `eval` measured, of which checkpoint, and where it wrote it.
+pub struct Evaluation {
+    pub report: EvalReport,
+    pub checkpoint: PathBuf,
+    /// Epochs the checkpoint had completed, and batches into the next (when it records them).
+    pub epochs_done: Option<u64>,
+    pub batch: Option<u64>,
+    pub files: Vec<PathBuf>,
+}
+
+impl Evaluation {
+    /// One line naming the checkpoint and its epoch.
+    pub fn heading(&self) -> String {
+        let when = match (self.epochs_done, self.batch) {
+            (Some(e), Some(b)) if b > 0 => {
+                format!("saved at batch {b} of epoch {e} (0-based), after {e} complete epochs")
+            }
+            (Some(e), _) => format!("saved after {e} complete epochs"),
+            _ => "its epoch is not recorded".into(),
+        };
+        format!("checkpoint {} ({when})", self.checkpoint.display())
+    }
+}
+
 /// `purenoise eval`: the checkpoint's model on the test split (or the first `limit` images),
 /// with the training subset's class counts for the many/medium/few groups. Writes
-/// `metrics.json` and `per_class.csv` into `out` (default: the checkpoint's folder).
+/// `eval-<checkpoint name>.json` (the report, naming the checkpoint and its epoch) and
+/// `eval-<checkpoint name>-per_class.csv` into `out` (default: the checkpoint's folder), so a
+/// run's own results are never replaced.
 pub fn eval_checkpoint(
     gpu: &Gpu,
     path: &Path,
     data_dir: Option<PathBuf>,
     limit: Option<usize>,
     out: Option<PathBuf>,
-) -> Result<EvalReport> {
+) -> Result<Evaluation> {
     let ckpt = checkpoint::load(path)?;
-    let mut args: TrainArgs =
-        serde_json::from_value(ckpt.state["config"].clone()).map_err(|e| {
-            TrainError::Other(format!(
-                "{}: the checkpoint does not record its training configuration: {e}",
-                path.display()
-            ))
-        })?;
+    let mut args = resume::saved_args(path, &ckpt)?;
     if data_dir.is_some() {
         args.data.subset.data_dir = data_dir;
     }
     args.no_download = true;
-    let trainer = Trainer::new(
-        gpu,
-        RunConfig::new(args),
-        path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-    )?;
+    let mut config = RunConfig::new(args);
+    config.subset_indices = serde_json::from_value(ckpt.state["subset_indices"].clone()).ok();
+    let epochs_done = ckpt.state["position"]["epoch"].as_u64();
+    let batch = ckpt.state["position"]["batch"].as_u64();
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, false)?;
-    let mut trainer = trainer;
     trainer.args.eval_limit = limit;
     let report = trainer.evaluate()?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
-    report.write(&out)?;
-    Ok(report)
+    let name = path
+        .file_stem()
+        .map_or("checkpoint".into(), |s| s.to_string_lossy().into_owned());
+    let mut json = serde_json::to_value(&report).expect("a report serializes");
+    json["checkpoint"] = json!({
+        "path": path.display().to_string(),
+        "epochs_done": epochs_done,
+        "batch": batch,
+    });
+    let files = vec![
+        out.join(format!("eval-{name}.json")),
+        out.join(format!("eval-{name}-per_class.csv")),
+    ];
+    let json_text = serde_json::to_string_pretty(&json).expect("JSON prints") + "\n";
+    write_atomic(&files[0], json_text.as_bytes())?;
+    write_atomic(&files[1], report.per_class_csv().as_bytes())?;
+    Ok(Evaluation {
+        report,
+        checkpoint: path.to_path_buf(),
+        epochs_done,
+        batch,
+        files,
+    })
 }

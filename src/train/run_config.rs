@@ -7,11 +7,11 @@
 //! as runs without an id.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::args::TrainArgs;
 use super::error::{Result, TrainError};
-use super::files::CONFIG_FILE;
+use super::files::{write_atomic, CONFIG_FILE};
 
 /// The `purenoise_run` value this build writes.
 pub const RUN_FORMAT: u32 = 1;
@@ -28,6 +28,62 @@ pub struct RunConfig {
     /// Flags changed on resume, oldest first (free-form records).
     #[serde(default)]
     pub history: Vec<serde_json::Value>,
+    /// The run's own copy of the `--subset-indices` list (None without that flag, and for runs
+    /// from before copies were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_indices: Option<SubsetCopy>,
+}
+
+/// The copy of the `--subset-indices` list kept in the run folder, so the run does not depend on
+/// a file outside it, and the SHA-256 of its bytes, so a changed copy is noticed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubsetCopy {
+    /// File name inside the run folder.
+    pub file: String,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// The fixed name of the copy.
+pub const SUBSET_COPY_FILE: &str = "subset_indices.txt";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl SubsetCopy {
+    /// Writes `indices` (the list the run loaded, one per line) into `run_dir`.
+    pub fn write(run_dir: &Path, indices: &[usize]) -> Result<SubsetCopy> {
+        let text: String = indices.iter().map(|i| format!("{i}\n")).collect();
+        write_atomic(&run_dir.join(SUBSET_COPY_FILE), text.as_bytes())?;
+        Ok(SubsetCopy {
+            file: SUBSET_COPY_FILE.into(),
+            sha256: sha256_hex(text.as_bytes()),
+        })
+    }
+
+    /// The copy's path in `run_dir`, once its bytes are proven to be the ones recorded.
+    pub fn verify(&self, run_dir: &Path) -> Result<PathBuf> {
+        let path = run_dir.join(&self.file);
+        let bytes = fs::read(&path).map_err(|e| {
+            TrainError::io("read the run's copy of its --subset-indices list", &path, e)
+        })?;
+        let found = sha256_hex(&bytes);
+        if found != self.sha256 {
+            return Err(TrainError::Other(format!(
+                "{}: the run's copy of its --subset-indices list was changed after the run \
+                 started (SHA-256 {found}, but the run recorded {}); restore the original list \
+                 there, or start a new run with the new list",
+                path.display(),
+                self.sha256
+            )));
+        }
+        Ok(path)
+    }
 }
 
 impl RunConfig {
@@ -39,6 +95,7 @@ impl RunConfig {
             program_version: env!("CARGO_PKG_VERSION").to_string(),
             args,
             history: Vec::new(),
+            subset_indices: None,
         }
     }
 
@@ -54,6 +111,7 @@ impl RunConfig {
             program_version: String::new(),
             args: serde_json::from_value(value)?,
             history: Vec::new(),
+            subset_indices: None,
         })
     }
 

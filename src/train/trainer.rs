@@ -156,7 +156,15 @@ impl Trainer {
         // Flags first, data second: a typo should not wait for (or trigger) a download.
         let kind: ModelKind = args.model.parse()?;
         check_batch_fits(gpu, kind, args.batch_size)?;
-        let data = load_data(&args)?;
+        // A run that keeps a copy of its index list reads the copy, once proven unchanged.
+        let data = match (&args.data.subset.subset_indices, &config.subset_indices) {
+            (Some(_), Some(copy)) => {
+                let mut from_copy = args.clone();
+                from_copy.data.subset.subset_indices = Some(copy.verify(&run_dir)?);
+                load_data(&from_copy)?
+            }
+            _ => load_data(&args)?,
+        };
         let classes = data.cifar.class_names.len();
         let model_config = ModelConfig {
             kind,
@@ -232,6 +240,25 @@ impl Trainer {
             eprintln!("initialized from {}", path.display());
         }
         Ok(())
+    }
+
+    /// Settings that make part of the run pointless, for the user to see before it starts.
+    pub(super) fn warnings(&self) -> Vec<String> {
+        let mut out = self.args.warnings();
+        let empty: Vec<String> = (self.train_counts.iter().enumerate())
+            .filter(|(_, &n)| n == 0)
+            .map(|(k, _)| format!("{k} ({})", self.data.cifar.class_names[k]))
+            .collect();
+        if !empty.is_empty() {
+            out.push(format!(
+                "{} of {} classes have no training images: {}; the model can still predict \
+                 them, but never learns them, and their test images count as errors",
+                empty.len(),
+                self.train_counts.len(),
+                empty.join(", ")
+            ));
+        }
+        out
     }
 
     /// Size of one checkpoint: parameters, BN buffers and momentum as f32, plus a header.
@@ -317,6 +344,7 @@ impl Trainer {
                             epoch: pos.epoch,
                             what: format!("the loss became {loss} ({})", self.first_not_finite()?),
                             checkpoint: last_checkpoint,
+                            lr: self.args.lr,
                         });
                     }
                     StepResult::NotFinite { loss } => {
@@ -341,6 +369,7 @@ impl Trainer {
                                     self.first_not_finite()?
                                 ),
                                 checkpoint: last_checkpoint,
+                                lr: self.args.lr,
                             });
                         }
                         loss
@@ -613,6 +642,7 @@ impl Trainer {
             "run_id": self.config.run_id,
             "position": pos,
             "config": self.args,
+            "subset_indices": self.config.subset_indices,
         });
         let ckpt = Checkpoint {
             tensors: state::snapshot(&self.gpu, &self.model, true)?,
