@@ -199,7 +199,9 @@ fn column_sums_match_the_reference_for_every_slicing() {
         (5, 70_001),
     ];
     let mut slicings = Vec::new();
-    for (rows, cols) in shapes {
+    // Sized for this adapter, then as for a GPU (slices even on lavapipe).
+    for ((rows, cols), as_gpu) in shapes.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        gpu.set_size_as_gpu(as_gpu);
         let ((_, slices), _) = ops::column_reduction(&gpu, rows, cols);
         slicings.push(slices as usize);
         let x = random(&mut rng, rows * cols);
@@ -213,7 +215,7 @@ fn column_sums_match_the_reference_for_every_slicing() {
         )
         .unwrap();
         assert_close(
-            &format!("sum_rows {rows}x{cols} in {slices} slices"),
+            &format!("sum_rows {rows}x{cols} in {slices} slices (sized as for a GPU: {as_gpu})"),
             &read(&gpu, &out),
             &reference::sum_rows(&x, rows, cols),
             1e-5,

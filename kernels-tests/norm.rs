@@ -30,9 +30,9 @@ const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
 /// plane up to 81 pixels, 16 at 143, 32 at 400, 64 at 529), none a multiple of its width, and
 /// plane counts that leave the last workgroup's planes partly unused; and a batch of one.
 /// The last three batches split each channel's samples into 2, 8 and 16 slices in the second
-/// stages (`ops::column_reduction`: bn_stats over N × C, sum_rows over N × 4C), none a multiple
-/// of its slices, with channel counts that leave the last workgroup's channels (256 / slices)
-/// partly unused, on 1×1 and 8×8 planes.
+/// stages when work is sized as for a GPU (`ops::column_slices`: bn_stats over N × C, sum_rows
+/// over N × 4C; CPU adapters take 1), none a multiple of its slices, with channel counts that
+/// leave the last workgroup's channels (256 / slices) partly unused, on 1×1 and 8×8 planes.
 const SHAPES: [Shape4; 10] = [
     [6, 5, 3, 3],
     [4, 3, 2, 5],
@@ -335,7 +335,9 @@ fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
 fn every_mode_matches_the_reference_on_every_mask() {
     let gpu = gpu();
     let mut rng = rng(40);
-    for s in SHAPES {
+    // Sized for this adapter, then as for a GPU (the second stages' slices, even on lavapipe).
+    for (s, as_gpu) in SHAPES.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        gpu.set_size_as_gpu(as_gpu);
         for mask in masks(s[0], &mut rng) {
             for mode in MODES {
                 for (training, relu) in [(true, false), (false, false), (true, true), (false, true)]
@@ -351,8 +353,10 @@ fn every_mode_matches_the_reference_on_every_mask() {
                     };
                     let got = run_gpu(&gpu, setup, s, &x, &dy, &layers);
                     let want = reference(setup, s, &x, &dy, &layers);
-                    let case =
-                        format!("{mode:?} {s:?} mask {mask:?} training {training} relu {relu}");
+                    let case = format!(
+                        "{mode:?} {s:?} mask {mask:?} training {training} relu {relu} \
+                         sized as for a GPU {as_gpu}"
+                    );
                     compare(&case, &got, &want, mode == Mode::AuxBn);
                 }
             }
@@ -368,8 +372,14 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
     let gpu = gpu();
     let mut rng = rng(46);
     let mut naive_error: f64 = 0.0;
-    // The second: 37 samples in 8 slices per channel (bn_stats' parallel combination).
-    for s in [[6, 3, 13, 11], [37, 5, 11, 13]] {
+    // The second: 37 samples in 8 slices per channel when sized as for a GPU (bn_stats'
+    // parallel combination).
+    for (s, as_gpu) in [
+        ([6, 3, 13, 11], false),
+        ([37, 5, 11, 13], false),
+        ([37, 5, 11, 13], true),
+    ] {
+        gpu.set_size_as_gpu(as_gpu);
         let mask: Vec<bool> = (0..s[0]).map(|n| n % 3 == 1).collect();
         naive_error = naive_error.max(mean_dwarfs_spread_case(&gpu, &mut rng, s, &mask));
     }

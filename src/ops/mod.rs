@@ -47,18 +47,27 @@ const COLUMN_THREADS: usize = 256;
 
 /// How a column reduction (`sum_rows`, `bn_stats`) covers an array of `rows` × `cols`: its
 /// override REDUCE_GROUP, the row slices S that share a column, and the grid (S threads per
-/// column, 256 / S columns per workgroup). S doubles, up to 16, while each slice keeps at least
-/// 4 rows and the columns × slices stay within 64 Ki threads: a few wide columns (batch norm's
-/// channels, a bias) spread over many threads, the millions of a split-K sum need no slicing.
+/// column, 256 / S columns per workgroup). See [`column_slices`].
 pub fn column_reduction(gpu: &Gpu, rows: usize, cols: usize) -> ((&'static str, f64), [u32; 3]) {
-    let mut slices = 1;
-    while slices < 16 && rows >= 8 * slices && cols * slices * 2 <= 1 << 16 {
-        slices *= 2;
-    }
+    let slices = column_slices(gpu.sized_as_cpu(), rows, cols);
     (
         ("REDUCE_GROUP", slices as f64),
         gpu.grid((cols * slices) as u64, COLUMN_THREADS as u32),
     )
+}
+
+/// Row slices per column of a column reduction on a CPU or GPU adapter. On GPUs S doubles, up
+/// to 16, while each slice keeps at least 4 rows and the columns × slices stay within 64 Ki
+/// threads: a few columns (batch norm's channels, a bias) spread over many threads, the
+/// millions of a split-K sum need no slicing. CPU adapters get 1: on lavapipe (2 cores of 8
+/// lanes, which the columns alone fill) the slices' barriers made every measured shape 1.3–3×
+/// slower (bench/README.md).
+pub fn column_slices(cpu: bool, rows: usize, cols: usize) -> usize {
+    let mut slices = 1;
+    while !cpu && slices < 16 && rows >= 8 * slices && cols * slices * 2 <= 1 << 16 {
+        slices *= 2;
+    }
+    slices
 }
 
 /// out[j] = Σᵢ x[i, j] over a row-major `rows` × `cols` array (kernel `sum_rows`).
