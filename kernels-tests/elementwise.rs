@@ -1,10 +1,12 @@
-//! ReLU, add, accumulate, scale, dropout and global average pooling against the f64 reference,
-//! with gradient checks for each backward.
+//! ReLU, add (and add+ReLU), accumulate, scale, dropout, global average pooling and column sums
+//! against the f64 reference, with gradient checks for each backward.
 
 mod common;
 use common::*;
+use purenoise::autograd::Tape;
 use purenoise::ops::activation::{self, DropoutSeed};
-use purenoise::ops::pool;
+use purenoise::ops::{self, pool};
+use purenoise::params::ParamStore;
 use purenoise::reference;
 
 #[test]
@@ -177,4 +179,148 @@ fn global_avg_pool_forward_backward() {
         );
         grad_check("avg pool fd", &dx, &x, &dy, |x| reference::avg_pool(x, s));
     }
+}
+
+#[test]
+fn column_sums_match_the_reference_for_every_slicing() {
+    let gpu = gpu();
+    let mut rng = rng(12);
+    // (rows, columns): a batch of 1; rows that no slice count divides; columns that leave the
+    // last workgroup (256 / slices columns) partly unused; a split-K-sized sum left unsliced.
+    let shapes = [
+        (1, 1),
+        (1, 300),
+        (9, 17),
+        (11, 130),
+        (37, 3),
+        (37, 70),
+        (130, 19),
+        (130, 1000),
+        (5, 70_001),
+    ];
+    let mut slicings = Vec::new();
+    // Sized for this adapter, then as for a GPU (slices even on lavapipe).
+    for ((rows, cols), as_gpu) in shapes.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        gpu.set_size_as_gpu(as_gpu);
+        let ((_, slices), _) = ops::column_reduction(&gpu, rows, cols);
+        slicings.push(slices as usize);
+        let x = random(&mut rng, rows * cols);
+        let out = gpu.zeros("test", &[cols]).unwrap();
+        ops::sum_rows(
+            &gpu,
+            ("x", &upload(&gpu, &x, &[rows, cols])),
+            ("out", &out),
+            rows,
+            cols,
+        )
+        .unwrap();
+        assert_close(
+            &format!("sum_rows {rows}x{cols} in {slices} slices (sized as for a GPU: {as_gpu})"),
+            &read(&gpu, &out),
+            &reference::sum_rows(&x, rows, cols),
+            1e-5,
+            1e-5,
+        );
+    }
+    for s in [1, 2, 8, 16] {
+        assert!(
+            slicings.contains(&s),
+            "no shape sums in {s} slices: {slicings:?}"
+        );
+    }
+}
+
+#[test]
+fn add_relu_forward_and_gradients() {
+    let gpu = gpu();
+    let mut rng = rng(13);
+    for len in [1, 255, 257, 1000] {
+        let (a, b) = (random(&mut rng, len), random(&mut rng, len));
+        let (at, bt) = (upload(&gpu, &a, &[len]), upload(&gpu, &b, &[len]));
+        for relu in [false, true] {
+            let got = match relu {
+                false => activation::add(&gpu, &at, &bt),
+                true => activation::add_relu(&gpu, &at, &bt),
+            };
+            assert_close(
+                &format!("add relu {relu}, {len} values"),
+                &read(&gpu, &got.unwrap()),
+                &reference::add(&a, &b, relu),
+                1e-6,
+                1e-6,
+            );
+        }
+    }
+    let msg = activation::add_relu(
+        &gpu,
+        &gpu.zeros("test", &[2, 3]).unwrap(),
+        &gpu.zeros("test", &[3, 2]).unwrap(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        msg.contains("add_relu") && msg.contains("[2, 3]") && msg.contains("[3, 2]"),
+        "{msg}"
+    );
+
+    // On the tape: loss = CE(linear(relu(a + b))), gradients of a and b against finite
+    // differences of the reference, and equal to the unfused residual_add then relu.
+    let (n, classes) = (7, 3);
+    let a = random(&mut rng, n);
+    // Sums at least 0.05 away from the kink, far beyond the difference step.
+    let b: Vec<f64> = random(&mut rng, n)
+        .iter()
+        .zip(&a)
+        .map(|(v, a)| {
+            let s = a + v;
+            if s.abs() < 0.05 {
+                (0.1 - a) as f32 as f64
+            } else {
+                *v
+            }
+        })
+        .collect();
+    let (w, bias) = (random(&mut rng, classes * n), random(&mut rng, classes));
+    let label = [1];
+    let loss_of = |a: &[f64], b: &[f64]| {
+        let h = reference::add(a, b, true);
+        reference::cross_entropy(&reference::linear(&h, &w, &bias, 1, n, classes), &label, 3).0
+    };
+    let want_a = numeric_grad(&a, |a| loss_of(a, &b));
+    let want_b = numeric_grad(&b, |b| loss_of(&a, b));
+    let mut grads = Vec::new();
+    for fused in [true, false] {
+        let mut builder = ParamStore::builder();
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let ids = [
+            builder.param("a", &[1, n], f32s(&a)),
+            builder.param("b", &[1, n], f32s(&b)),
+            builder.param("w", &[classes, n], f32s(&w)),
+            builder.param("bias", &[classes], f32s(&bias)),
+        ];
+        let store = builder.build(&gpu).unwrap();
+        let mut tape = Tape::new(&gpu);
+        let [av, bv, wv, biasv] = ids.map(|id| tape.param(&store, id));
+        let h = match fused {
+            true => ops::residual_add_relu(&mut tape, &av, &bv).unwrap(),
+            false => {
+                let sum = ops::residual_add(&mut tape, &av, &bv).unwrap();
+                ops::relu(&mut tape, &sum).unwrap()
+            }
+        };
+        let logits = ops::linear(&mut tape, &h, &wv, &biasv).unwrap();
+        let labels = ops::loss::upload_labels(&gpu, &label, classes).unwrap();
+        let loss = ops::cross_entropy(&mut tape, &logits, &labels).unwrap();
+        store.zero_grad();
+        tape.backward(&loss, &store).unwrap();
+        let (ga, gb) = (
+            read(&gpu, &store.grad(ids[0])),
+            read(&gpu, &store.grad(ids[1])),
+        );
+        assert_close(&format!("da fd, fused {fused}"), &ga, &want_a, 1e-4, 1e-3);
+        assert_close(&format!("db fd, fused {fused}"), &gb, &want_b, 1e-4, 1e-3);
+        grads.push([ga, gb]);
+    }
+    assert_eq!(grads[0], grads[1], "fused and unfused gradients");
 }

@@ -29,7 +29,11 @@ const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
 /// Plane sizes (H·W) that give each per-plane reduction width (src/ops/norm.rs: 8 threads per
 /// plane up to 81 pixels, 16 at 143, 32 at 400, 64 at 529), none a multiple of its width, and
 /// plane counts that leave the last workgroup's planes partly unused; and a batch of one.
-const SHAPES: [Shape4; 7] = [
+/// The last three batches split each channel's samples into 2, 8 and 16 slices in the second
+/// stages when work is sized as for a GPU (`ops::column_slices`: bn_stats over N × C, sum_rows
+/// over N × 4C; CPU adapters take 1), none a multiple of its slices, with channel counts that
+/// leave the last workgroup's channels (256 / slices) partly unused, on 1×1 and 8×8 planes.
+const SHAPES: [Shape4; 10] = [
     [6, 5, 3, 3],
     [4, 3, 2, 5],
     [3, 17, 9, 9],
@@ -37,6 +41,9 @@ const SHAPES: [Shape4; 7] = [
     [2, 3, 20, 20],
     [2, 2, 23, 23],
     [1, 3, 3, 5],
+    [11, 19, 1, 1],
+    [33, 35, 8, 8],
+    [70, 19, 1, 1],
 ];
 
 #[derive(Clone)]
@@ -328,7 +335,9 @@ fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
 fn every_mode_matches_the_reference_on_every_mask() {
     let gpu = gpu();
     let mut rng = rng(40);
-    for s in SHAPES {
+    // Sized for this adapter, then as for a GPU (the second stages' slices, even on lavapipe).
+    for (s, as_gpu) in SHAPES.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        gpu.set_size_as_gpu(as_gpu);
         for mask in masks(s[0], &mut rng) {
             for mode in MODES {
                 for (training, relu) in [(true, false), (false, false), (true, true), (false, true)]
@@ -344,8 +353,10 @@ fn every_mode_matches_the_reference_on_every_mask() {
                     };
                     let got = run_gpu(&gpu, setup, s, &x, &dy, &layers);
                     let want = reference(setup, s, &x, &dy, &layers);
-                    let case =
-                        format!("{mode:?} {s:?} mask {mask:?} training {training} relu {relu}");
+                    let case = format!(
+                        "{mode:?} {s:?} mask {mask:?} training {training} relu {relu} \
+                         sized as for a GPU {as_gpu}"
+                    );
                     compare(&case, &got, &want, mode == Mode::AuxBn);
                 }
             }
@@ -360,29 +371,47 @@ fn every_mode_matches_the_reference_on_every_mask() {
 fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
     let gpu = gpu();
     let mut rng = rng(46);
-    let s = [6, 3, 13, 11];
-    let mask = [false, true, false, false, true, false];
+    let mut naive_error: f64 = 0.0;
+    // The second: 37 samples in 8 slices per channel when sized as for a GPU (bn_stats'
+    // parallel combination).
+    for (s, as_gpu) in [
+        ([6, 3, 13, 11], false),
+        ([37, 5, 11, 13], false),
+        ([37, 5, 11, 13], true),
+    ] {
+        gpu.set_size_as_gpu(as_gpu);
+        let mask: Vec<bool> = (0..s[0]).map(|n| n % 3 == 1).collect();
+        naive_error = naive_error.max(mean_dwarfs_spread_case(&gpu, &mut rng, s, &mask));
+    }
+    assert!(
+        naive_error > 100.0 * 1e-3,
+        "E[x²] − E[x]² in f32 is only off by {naive_error} here: the case tests nothing"
+    );
+}
+
+/// One shape of the test above; returns the relative error of the one-pass f32 formula.
+fn mean_dwarfs_spread_case(gpu: &Gpu, rng: &mut rand_pcg::Pcg64, s: Shape4, mask: &[bool]) -> f64 {
     let per = s[1] * s[2] * s[3];
     // f32 values (as the GPU sees them) widened to f64 for the reference.
-    let x: Vec<f64> = random(&mut rng, s.iter().product())
+    let x: Vec<f64> = random(rng, s.iter().product())
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let c = (i / (s[2] * s[3])) % s[1];
-            let offset = if mask[i / per] { -500.0 } else { 1000.0 } * (c + 1) as f64;
+            let offset = if mask[i / per] { -500.0 } else { 1000.0 } * (c % 3 + 1) as f64;
             (offset + 0.1 * v) as f32 as f64
         })
         .collect();
-    let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])].map(|l| GpuLayer::new(&gpu, &l));
-    let noise_mask = NoiseMask::new(&gpu, &mask).unwrap();
+    let layers = [layer(rng, s[1]), layer(rng, s[1])].map(|l| GpuLayer::new(gpu, &l));
+    let noise_mask = NoiseMask::new(gpu, mask).unwrap();
     let bn = BatchNorm {
         main: layers[0].params(),
         aux: Some(layers[1].params()),
         mask: Some(&noise_mask),
         relu: false,
     };
-    let [_, stats] = batch_norm_train_forward(&gpu, &upload(&gpu, &x, &s), &bn).unwrap();
-    let stats = read(&gpu, &stats);
+    let [_, stats] = batch_norm_train_forward(gpu, &upload(gpu, &x, &s), &bn).unwrap();
+    let stats = read(gpu, &stats);
     let c = s[1];
     let mut naive_error: f64 = 0.0;
     for slot in 0..2 {
@@ -391,8 +420,20 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
         let (mean, var) = r::channel_stats(&xs, ss);
         let got_mean = &stats[slot * c..(slot + 1) * c];
         let got_var = &stats[(2 + slot) * c..(3 + slot) * c];
-        assert_close(&format!("mean of slot {slot}"), got_mean, &mean, 0.0, 1e-6);
-        assert_close(&format!("var of slot {slot}"), got_var, &var, 0.0, 1e-3);
+        assert_close(
+            &format!("mean of slot {slot}, {s:?}"),
+            got_mean,
+            &mean,
+            0.0,
+            1e-6,
+        );
+        assert_close(
+            &format!("var of slot {slot}, {s:?}"),
+            got_var,
+            &var,
+            0.0,
+            1e-3,
+        );
         // The one-pass formula in f32, summed in order.
         let m = (ss[0] * ss[2] * ss[3]) as f32;
         for ch in 0..c {
@@ -408,10 +449,7 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
             naive_error = naive_error.max((f64::from(naive) - var[ch]).abs() / var[ch]);
         }
     }
-    assert!(
-        naive_error > 100.0 * 1e-3,
-        "E[x²] − E[x]² in f32 is only off by {naive_error} here: the case tests nothing"
-    );
+    naive_error
 }
 
 #[test]

@@ -1,4 +1,6 @@
-// add: out = a + b, elementwise (residual connections, gradient sums).
+// add: out = a + b, elementwise (residual connections, gradient sums); with override RELU,
+// out = max(a + b, 0): a post-activation residual block's sum and ReLU in one pass (its
+// backward, relu_backward, reads only out).
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 out (read_write).
 
@@ -9,10 +11,13 @@ struct Params { len: u32 }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+override RELU: bool = false;
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p.len) { return; }
-    out[i] = a[i] + b[i];
+    let sum = a[i] + b[i];
+    out[i] = select(sum, max(sum, 0.0), RELU);
 }

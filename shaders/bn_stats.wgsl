@@ -12,8 +12,12 @@
 // u32; stats [4C]; running_mean0, running_var0 (slot 0's layer), running_mean1, running_var1
 // (slot 1's: AuxBN's auxiliary layer; DAR-BN and ordinary BN bind the main layer again, which
 // slot 1 never updates) [C].
-// Workgroup: 64 threads, one channel each, looping over the samples (N·C values in all, little
-// next to stage 1's N·C·HW); dispatch ceil(C / 64) workgroups.
+// Workgroup: 256 threads = 256 / S channels × S sample slices, S = override REDUCE_GROUP (a
+// power of two up to 16; src/ops/norm.rs picks it with ops::column_reduction from N and C).
+// Neighbouring threads take neighbouring channels (interleaved, lib/reduce.wgsl), so loads of
+// partials[n·C + c] are coalesced; slice s walks samples s, s + S, …, and group_sum adds the
+// slices (both passes: the slot means first, then the M2 combination about them). Dispatch
+// ceil(C·S / 256) workgroups; a grid too large spills into y.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 partials, 2 mask (read), 3 stats,
 // 4 running_mean0, 5 running_var0, 6 running_mean1, 7 running_var1 (read_write).
 
@@ -37,23 +41,35 @@ fn blend(running: f32, batch: f32) -> f32 {
     return (1.0 - p.momentum) * running + p.momentum * batch;
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-    let c = gid.x;
-    if (c >= p.c) { return; }
+const REDUCE_THREADS: u32 = 256u;
+override REDUCE_GROUP: u32 = 1u;
+alias Reduced = vec2f; // one sum per slot
+//!include reduce.wgsl
+
+@compute @workgroup_size(REDUCE_THREADS)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let r = interleaved(lid);
+    let c = group_index(wid, nwg, r);
+    let slice = r % REDUCE_GROUP;
+    // Threads past the last channel sum nothing, but still reach group_sum's barriers.
+    let samples = select(0u, p.n, c < p.c);
     let hw = f32(p.hw);
     let m = vec2f(p.m0, p.m1);
     var sum = vec2f(0.0);
-    for (var n = 0u; n < p.n; n++) { sum[slot_of(n)] += partials[n * p.c + c]; }
+    for (var n = slice; n < samples; n += REDUCE_GROUP) {
+        sum[slot_of(n)] += partials[n * p.c + c];
+    }
     // Planes per slot are m / HW; max() only keeps an empty slot's 0 / 0 finite.
-    let mean = sum * hw / max(m, vec2f(1.0));
+    let mean = group_sum(r, sum) * hw / max(m, vec2f(1.0));
     var m2 = vec2f(0.0);
-    for (var n = 0u; n < p.n; n++) {
+    for (var n = slice; n < samples; n += REDUCE_GROUP) {
         let s = slot_of(n);
         let d = partials[n * p.c + c] - mean[s];
         m2[s] += partials[(p.n + n) * p.c + c] + hw * d * d;
     }
-    let v = m2 / max(m, vec2f(1.0));
+    let v = group_sum(r, m2) / max(m, vec2f(1.0));
+    if (c >= p.c || slice != 0u) { return; }
     for (var s = 0u; s < 2u; s++) {
         stats[s * p.c + c] = mean[s];
         stats[(2u + s) * p.c + c] = v[s];

@@ -1,6 +1,11 @@
-// sum_rows: out[n] = sum over m of x[m,n] (column sums: the bias gradient of a linear layer).
-// Layouts: x [M,N] row-major f32, out [N].
-// Workgroup: 256 threads, one column each; a grid too large for x spills into y.
+// sum_rows: out[j] = sum over i of x[i, j] (column sums): a linear layer's bias gradient, the sum
+// of split-K partial weight gradients, batch norm's dγ/dβ over the samples.
+// Layouts: x [M, N] row-major f32, out [N].
+// Workgroup: 256 threads = 256 / S columns × S row slices, S = override REDUCE_GROUP (a power of
+// two up to 16; ops::column_reduction picks it from M and N). Neighbouring threads take
+// neighbouring columns (interleaved, lib/reduce.wgsl), so a row's loads are coalesced; slice s
+// sums rows s, s + S, …, and group_sum adds the S slices of a column (no barriers when S = 1).
+// A grid too large for x spills into y.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
 
 struct Params { m: u32, n: u32 }
@@ -9,12 +14,21 @@ struct Params { m: u32, n: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+const REDUCE_THREADS: u32 = 256u;
+override REDUCE_GROUP: u32 = 1u;
+alias Reduced = f32;
+//!include reduce.wgsl
+
+@compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let col = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (col >= p.n) { return; }
+    let r = interleaved(lid);
+    let col = group_index(wid, nwg, r);
+    let slice = r % REDUCE_GROUP;
+    // Threads past the last column sum nothing, but still reach group_sum's barriers.
+    let rows = select(0u, p.m, col < p.n);
     var s = 0.0;
-    for (var row = 0u; row < p.m; row++) { s += x[row * p.n + col]; }
-    out[col] = s;
+    for (var row = slice; row < rows; row += REDUCE_GROUP) { s += x[row * p.n + col]; }
+    let total = group_sum(r, s);
+    if (col < p.n && slice == 0u) { out[col] = total; }
 }

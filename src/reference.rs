@@ -186,6 +186,21 @@ pub fn relu(x: &[f64]) -> Vec<f64> {
     x.iter().map(|v| v.max(0.0)).collect()
 }
 
+/// a + b elementwise, then max(·, 0) with `relu` (kernel `add`, override RELU).
+pub fn add(a: &[f64], b: &[f64], relu: bool) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| if relu { (a + b).max(0.0) } else { a + b })
+        .collect()
+}
+
+/// Column sums of a row-major [rows, cols] array (kernel `sum_rows`).
+pub fn sum_rows(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..cols)
+        .map(|j| (0..rows).map(|i| x[i * cols + j]).sum())
+        .collect()
+}
+
 pub fn relu_backward(y: &[f64], dy: &[f64]) -> Vec<f64> {
     y.iter()
         .zip(dy)

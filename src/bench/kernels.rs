@@ -11,7 +11,7 @@ use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak}
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
-use crate::ops::activation::{add, relu_backward, relu_forward};
+use crate::ops::activation::{add, add_relu, relu_backward, relu_forward};
 use crate::ops::conv::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_forward, weight_splits, ConvShape, Pass,
     Tile,
@@ -301,6 +301,8 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         push("relu backward", shape, 3, t);
         let t = time(&mut || add(gpu, &x, &dy).map(drop))?;
         push("add", shape, 3, t);
+        let t = time(&mut || add_relu(gpu, &x, &dy).map(drop))?;
+        push("add+relu", shape, 3, t);
     }
     if let Some(&shape) = activations.last() {
         let x = filled(gpu, &shape, 0.5)?;

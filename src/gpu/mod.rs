@@ -69,6 +69,8 @@ pub struct Inner {
     memory_limit: Cell<Option<u64>>,
     /// Dispatches are checked but not run (`set_skip_kernels`).
     skip_kernels: Cell<bool>,
+    /// Work is sized as for a GPU even on a CPU adapter (`set_size_as_gpu`).
+    size_as_gpu: Cell<bool>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
@@ -179,6 +181,7 @@ impl Gpu {
             timing: RefCell::default(),
             memory_limit: Cell::new(None),
             skip_kernels: Cell::new(false),
+            size_as_gpu: Cell::new(false),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
         })))
@@ -222,6 +225,18 @@ impl Gpu {
     /// meanwhile is not computed.
     pub fn set_skip_kernels(&self, on: bool) {
         self.0.skip_kernels.set(on);
+    }
+
+    /// With `on`, kernels whose work division depends on the adapter (`ops::column_reduction`)
+    /// divide it as on a GPU even on a CPU adapter, so tests on lavapipe run what a GPU would.
+    pub fn set_size_as_gpu(&self, on: bool) {
+        self.0.size_as_gpu.set(on);
+    }
+
+    /// Whether work is sized for a CPU adapter (lavapipe): its type is CPU and
+    /// `set_size_as_gpu` is off.
+    pub fn sized_as_cpu(&self) -> bool {
+        self.info().device_type == wgpu::DeviceType::Cpu && !self.0.size_as_gpu.get()
     }
 
     /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled

@@ -85,8 +85,7 @@ impl ResNet {
                 Some(pad) => ops::shortcut(tape, &h, pad)?,
                 None => h,
             };
-            let sum = ops::residual_add(tape, &out, &shortcut)?;
-            h = ops::relu(tape, &sum)?;
+            h = ops::residual_add_relu(tape, &out, &shortcut)?;
         }
         let h = ops::global_avg_pool(tape, &h)?;
         self.linear.forward(tape, params, &h)

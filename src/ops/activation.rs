@@ -4,7 +4,7 @@
 use super::{elementwise, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
-use crate::gpu::{kernels, Gpu};
+use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::tensor::{DType, Tensor};
 
 pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
@@ -42,14 +42,23 @@ pub fn relu(tape: &mut Tape, x: &Var) -> Result<Var> {
 
 /// out = a + b (same shapes).
 pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_shape("add", ("a", a), ("b", b))?;
-    let out = gpu.alloc("add", a.shape(), DType::F32)?;
-    elementwise(
-        gpu,
+    add_kernel(gpu, "add", a, b, false)
+}
+
+/// out = max(a + b, 0) (same shapes), in one pass.
+pub fn add_relu(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    add_kernel(gpu, "add_relu", a, b, true)
+}
+
+fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    same_shape(op, ("a", a), ("b", b))?;
+    let out = gpu.alloc(op, a.shape(), DType::F32)?;
+    gpu.dispatch(
         &kernels::ADD,
-        &[],
+        &[("RELU", f64::from(u8::from(relu)))],
+        &[a.numel() as u32],
         &[("a", a), ("b", b), ("out", &out)],
-        a.numel(),
+        gpu.grid(a.numel() as u64, WORKGROUP),
     )?;
     Ok(out)
 }
@@ -90,6 +99,17 @@ pub fn residual_add(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
     let out = add(tape.gpu(), &a.value, &b.value)?;
     Ok(tape.record(out, &[a, b], |_, dy, _| {
         Ok(vec![Some(dy.clone()), Some(dy.clone())])
+    }))
+}
+
+/// relu(a + b), the end of a post-activation residual block, in one pass; the backward rebuilds
+/// the ReLU's mask from the saved output and hands the same gradient to both inputs.
+pub fn residual_add_relu(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
+    let y = add_relu(tape.gpu(), &a.value, &b.value)?;
+    let saved = y.clone();
+    Ok(tape.record(y, &[a, b], move |gpu, dy, _| {
+        let dx = relu_backward(gpu, &saved, dy)?;
+        Ok(vec![Some(dx.clone()), Some(dx)])
     }))
 }
 

@@ -3,7 +3,7 @@
 
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::{kernels, Gpu};
 use crate::tensor::{DType, Tensor};
 
 /// The sizes of one convolution, checked once and shared by its three kernels.
@@ -443,15 +443,12 @@ pub fn conv2d_backward_weight_with(
         &tensors(&part),
     )?;
     let dw = gpu.alloc(OP, &shape, DType::F32)?;
-    gpu.dispatch(
-        &kernels::SUM_ROWS,
-        &[],
-        &[splits as u32, len as u32],
-        &[
-            ("partial weight gradients", &part),
-            ("weight gradient", &dw),
-        ],
-        gpu.grid(len as u64, WORKGROUP),
+    super::sum_rows(
+        gpu,
+        ("partial weight gradients", &part),
+        ("weight gradient", &dw),
+        splits,
+        len,
     )?;
     Ok(dw)
 }

@@ -105,12 +105,12 @@ pub fn linear_backward(gpu: &Gpu, x: &Tensor, weight: &Tensor, dy: &Tensor) -> R
     )?;
     let [rows, cols] = dy.matrix(OP, "output gradient")?;
     let db = gpu.alloc(OP, &[cols], DType::F32)?;
-    gpu.dispatch(
-        &kernels::SUM_ROWS,
-        &[],
-        &[rows as u32, cols as u32],
-        &[("output gradient", dy), ("bias gradient", &db)],
-        gpu.grid(cols as u64, WORKGROUP),
+    super::sum_rows(
+        gpu,
+        ("output gradient", dy),
+        ("bias gradient", &db),
+        rows,
+        cols,
     )?;
     Ok([dx, dw, db])
 }

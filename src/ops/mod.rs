@@ -11,7 +11,7 @@ pub mod norm;
 pub mod pool;
 pub mod shortcut;
 
-pub use activation::{accumulate, add, dropout, relu, residual_add, scale_by};
+pub use activation::{accumulate, add, dropout, relu, residual_add, residual_add_relu, scale_by};
 pub use conv::conv2d;
 pub use linear::linear;
 pub use loss::cross_entropy;
@@ -20,7 +20,7 @@ pub use pool::global_avg_pool;
 pub use shortcut::shortcut;
 
 use crate::error::{shape_err, Result};
-use crate::gpu::{Gpu, Kernel, WORKGROUP};
+use crate::gpu::{kernels, Gpu, Kernel, WORKGROUP};
 use crate::tensor::Tensor;
 
 /// Dispatches a one-thread-per-element kernel whose `Params` start with the element count.
@@ -39,6 +39,52 @@ fn elementwise(
         &params,
         tensors,
         gpu.grid(len as u64, WORKGROUP),
+    )
+}
+
+/// Threads per workgroup of the column reductions (`sum_rows`, `bn_stats`).
+const COLUMN_THREADS: usize = 256;
+
+/// How a column reduction (`sum_rows`, `bn_stats`) covers an array of `rows` × `cols`: its
+/// override REDUCE_GROUP, the row slices S that share a column, and the grid (S threads per
+/// column, 256 / S columns per workgroup). See [`column_slices`].
+pub fn column_reduction(gpu: &Gpu, rows: usize, cols: usize) -> ((&'static str, f64), [u32; 3]) {
+    let slices = column_slices(gpu.sized_as_cpu(), rows, cols);
+    (
+        ("REDUCE_GROUP", slices as f64),
+        gpu.grid((cols * slices) as u64, COLUMN_THREADS as u32),
+    )
+}
+
+/// Row slices per column of a column reduction on a CPU or GPU adapter. On GPUs S doubles, up
+/// to 16, while each slice keeps at least 4 rows and the columns × slices stay within 64 Ki
+/// threads: a few columns (batch norm's channels, a bias) spread over many threads, the
+/// millions of a split-K sum need no slicing. CPU adapters get 1: on lavapipe (2 cores of 8
+/// lanes, which the columns alone fill) the slices' barriers made every measured shape 1.3–3×
+/// slower (bench/README.md).
+pub fn column_slices(cpu: bool, rows: usize, cols: usize) -> usize {
+    let mut slices = 1;
+    while !cpu && slices < 16 && rows >= 8 * slices && cols * slices * 2 <= 1 << 16 {
+        slices *= 2;
+    }
+    slices
+}
+
+/// out[j] = Σᵢ x[i, j] over a row-major `rows` × `cols` array (kernel `sum_rows`).
+pub fn sum_rows(
+    gpu: &Gpu,
+    x: (&str, &Tensor),
+    out: (&str, &Tensor),
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    let (slices, grid) = column_reduction(gpu, rows, cols);
+    gpu.dispatch(
+        &kernels::SUM_ROWS,
+        &[slices],
+        &[rows as u32, cols as u32],
+        &[x, out],
+        grid,
     )
 }
 

@@ -19,7 +19,8 @@
 //! into each slot's total. Training statistics: `bn_plane_stats` (each plane's mean and sum of
 //! squared deviations), then `bn_stats` (Chan's exact combination per slot, and the running
 //! statistics). Backward: `bn_backward_plane_sums` (each plane's Σg and Σg·x̂), then `sum_rows`
-//! over the samples.
+//! over the samples. Both second stages spread each channel's N planes over several threads
+//! (`super::column_reduction`).
 //!
 //! A ReLU after the batch norm (the models' pre-activation units) can be fused in (`relu`): the
 //! forward writes max(bn(x), 0) in the same pass, and the backward recomputes the ReLU's mask
@@ -32,7 +33,7 @@ use std::rc::Rc;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::{kernels, Gpu};
 use crate::tensor::{DType, Tensor};
 
 /// How a model's batch norms treat pure-noise samples (`--bn`).
@@ -56,8 +57,6 @@ pub const EPS: f32 = 1e-5;
 /// Threads per (sample, channel) plane in bn_apply and bn_backward_input, and the workgroup size
 /// of bn_plane_stats and bn_backward_plane_sums.
 const PLANE_THREADS: usize = 64;
-/// Threads per workgroup of bn_stats (one channel each).
-const STATS_THREADS: u32 = 64;
 
 /// Per-channel tensors of one batch-norm layer.
 #[derive(Clone, Copy)]
@@ -206,9 +205,10 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
     // Slot 1's running statistics are written only for AuxBN (`params`' trained slots); DAR-BN
     // and ordinary BN bind the main layer's there too.
     let aux = bn.slot1();
+    let (slices, grid) = super::column_reduction(gpu, plan.n, plan.c);
     gpu.dispatch(
         &kernels::BN_STATS,
-        &[],
+        &[slices],
         &bn.params(&plan, true),
         &[
             ("plane statistics", &partials),
@@ -219,7 +219,7 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
             ("aux running_mean", aux.running_mean),
             ("aux running_var", aux.running_var),
         ],
-        gpu.grid(plan.c as u64, STATS_THREADS),
+        grid,
     )?;
     let y = apply(gpu, x, bn, &plan, &mask, &stats)?;
     Ok([y, stats])
@@ -324,15 +324,12 @@ pub fn batch_norm_backward(
         grid,
     )?;
     let dterms = gpu.alloc(OP, &[4 * plan.c], DType::F32)?;
-    gpu.dispatch(
-        &kernels::SUM_ROWS,
-        &[],
-        &[plan.n as u32, 4 * plan.c as u32],
-        &[
-            ("partial gamma/beta gradients", &partials),
-            ("gamma/beta gradients", &dterms),
-        ],
-        gpu.grid(4 * plan.c as u64, WORKGROUP),
+    super::sum_rows(
+        gpu,
+        ("partial gamma/beta gradients", &partials),
+        ("gamma/beta gradients", &dterms),
+        plan.n,
+        4 * plan.c,
     )?;
     let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
     gpu.dispatch(
