@@ -10,6 +10,7 @@ use purenoise::gpu::{adapter, Gpu};
 use purenoise::report::plot::{self, PlotArgs};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::run;
+use purenoise::tune::{self, Cache, TuneMode};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,10 @@ enum Command {
         /// Continue the interrupted run in RUN_DIR with its saved settings (other flags are ignored).
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
+        /// Convolution kernels: `cached` uses the tuning cache and first tunes the shapes it
+        /// lacks, `full` retunes all, `off` runs the untuned defaults (see README: tuning cache).
+        #[arg(long, value_enum, default_value_t = TuneMode::Cached)]
+        tune: TuneMode,
     },
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
@@ -88,6 +93,8 @@ enum BenchCommand {
     Peak(bench::PeakArgs),
     /// Every convolution shape of a model and the elementwise kernels, against the peaks.
     Kernels(bench::KernelsArgs),
+    /// Tune the convolution kernels of a model (saved in the tuning cache) and report them.
+    Tune(bench::TuneArgs),
     /// Images/s of complete training steps, time by kernel, peak GPU memory.
     Train(bench::TrainBenchArgs),
     /// Peak GPU memory of one training step, accounted without running its kernels.
@@ -152,8 +159,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         gpu.set_memory_limit(memory_limit);
         Ok(gpu)
     };
+    // Benchmarks run the kernels an earlier `bench tune` or training run chose, tuning nothing.
+    let tuned_gpu = || -> purenoise::Result<Gpu> {
+        let gpu = open_gpu()?;
+        tune::use_cached(&gpu, &Cache::user());
+        Ok(gpu)
+    };
     match cli.command {
-        Command::Train { args, resume } => {
+        Command::Train { args, resume, tune } => {
             // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
             ctrlc::set_handler(|| {
                 if STOP.swap(true, Ordering::SeqCst) {
@@ -164,8 +177,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             })?;
             let gpu = open_gpu()?;
             let outcome = match resume {
-                Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
-                None => run::train(&gpu, *args, &STOP)?,
+                Some(dir) => run::resume(&gpu, &dir, args.max_steps, tune, &STOP)?,
+                None => run::train(&gpu, *args, tune, &STOP)?,
             };
             if let Some(rows) = gpu.profile() {
                 eprintln!("kernel time (PURENOISE_PROFILE: each dispatch timed alone)");
@@ -209,11 +222,18 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             ),
             BenchCommand::Kernels(args) => println!(
                 "{}",
-                bench::render(&bench::kernels(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::kernels(&tuned_gpu()?, &args)?, args.json)
+            ),
+            BenchCommand::Tune(args) => println!(
+                "{}",
+                bench::render(
+                    &bench::bench_tune(&open_gpu()?, &args, &Cache::user())?,
+                    args.json
+                )
             ),
             BenchCommand::Train(args) => println!(
                 "{}",
-                bench::render(&bench::bench_train(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::bench_train(&tuned_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Memory(args) => println!(
                 "{}",

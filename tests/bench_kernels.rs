@@ -14,6 +14,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         batch: 1,
         warmup: 0,
         repeats: 1,
+        tile: None,
         json: true,
     };
     let report = kernels(&gpu, &args).unwrap();

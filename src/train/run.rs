@@ -18,10 +18,12 @@ use super::state;
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::gpu::Gpu;
+use crate::models::ModelKind;
 use crate::optim::Sgd;
+use crate::tune::{self, Cache, TuneMode};
 
-/// Starts a new run from the parsed flags.
-pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcome> {
+/// Starts a new run from the parsed flags, the convolutions first tuned per `tune`.
+pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) -> Result<Outcome> {
     // Training defaults to the paper's long tail.
     args.data.subset.imbalance.get_or_insert(100.0);
     let run_dir = match &args.out {
@@ -51,7 +53,38 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
     }
     fs::create_dir_all(&run_dir).map_err(|e| TrainError::io("create", &run_dir, e))?;
     write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())?;
+    tune_convolutions(gpu, &trainer.args, tune)?;
     trainer.run(Position::default(), stop)
+}
+
+/// `--tune`: the model's convolutions at the run's batch size, with a progress line; the
+/// choices go to the ops through `gpu` and to the user's tuning cache.
+fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> {
+    let kind: ModelKind = args.model.parse()?;
+    let problems = tune::problems(kind, args.batch_size);
+    let cache = Cache::user();
+    let outcome = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
+        if done == 0 {
+            eprintln!(
+                "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
+                problems.len(),
+                args.batch_size
+            );
+        }
+        eprint!("\rtuning {}/{total}: {:<40}", done + 1, p.describe());
+    })?;
+    let measured = outcome.decisions.iter().filter(|d| d.measured).count();
+    if measured > 0 {
+        let cached = outcome.decisions.len() - measured;
+        let place = outcome
+            .cache
+            .map_or("nowhere".into(), |p| p.display().to_string());
+        eprintln!(
+            "\rtuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
+            outcome.seconds
+        );
+    }
+    Ok(())
 }
 
 /// Continues an interrupted run from its folder's last checkpoint, with its saved flags
@@ -60,6 +93,7 @@ pub fn resume(
     gpu: &Gpu,
     run_dir: &Path,
     max_steps: Option<usize>,
+    tune: TuneMode,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     if !run_dir.join(CONFIG_FILE).exists() {
@@ -85,6 +119,7 @@ pub fn resume(
             "{} has no checkpoint yet (the run stopped before its first one); starting it from the beginning",
             run_dir.display()
         );
+        tune_convolutions(gpu, &trainer.args, tune)?;
         return trainer.run(Position::default(), stop);
     }
     let ckpt = checkpoint::load(&ckpt_path)?;
@@ -114,6 +149,7 @@ pub fn resume(
         position.epoch,
         position.batch
     );
+    tune_convolutions(gpu, &trainer.args, tune)?;
     trainer.run(position, stop)
 }
 
