@@ -308,7 +308,7 @@ impl Tile {
             Ok(())
         } else {
             Err(crate::Error::Invalid(format!(
-                "conv2d: unsupported tile {self} on `{}`",
+                "conv2d: unsupported tile {self} ({self:?}) on `{}`",
                 gpu.info().name
             )))
         }
