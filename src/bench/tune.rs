@@ -175,9 +175,9 @@ pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneRepor
     Ok(TuneReport {
         adapter: AdapterRecord::of(gpu),
         clock: if gpu.has_timestamps() {
-            "GPU timestamp queries, faster of up to two runs per candidate"
+            "GPU timestamp queries, fastest of up to three runs per candidate"
         } else {
-            "wall clock from submission to idle, faster of up to two runs per candidate"
+            "wall clock from submission to idle, fastest of up to three runs per candidate"
         },
         model: kind.to_string(),
         batch: args.batch_size,
