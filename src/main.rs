@@ -159,7 +159,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         gpu.set_memory_limit(memory_limit);
         Ok(gpu)
     };
-    // Benchmarks run the kernels an earlier `bench tune` or training run chose, tuning nothing.
+    // Benchmarks run the kernels an earlier `bench tune` or training run chose, tuning nothing
+    // (`bench memory` too: split-K counts size the weight gradients' partial sums).
     let tuned_gpu = || -> purenoise::Result<Gpu> {
         let gpu = open_gpu()?;
         tune::use_cached(&gpu, &Cache::user());
@@ -237,7 +238,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             ),
             BenchCommand::Memory(args) => println!(
                 "{}",
-                bench::render(&bench::bench_memory(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::bench_memory(&tuned_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
         },

@@ -444,6 +444,37 @@ fn train_accepts_tune_modes() {
     assert!(stderr.contains("tuned 17 convolution passes"), "{stderr}");
     assert!(cache_dir.join(cache::FILE).exists());
 
+    // Tuning that runs out of memory gives way to the untuned kernels; the step then fails
+    // with training's own account of the limit.
+    let oom = purenoise(
+        &cache_dir,
+        &[
+            "--memory-limit",
+            "2MiB",
+            "train",
+            "--preset",
+            "quick",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+            "--no-download",
+            "--tune",
+            "full",
+            "--out",
+            dir.join("run-oom").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&oom.stderr);
+    assert!(!oom.status.success(), "{stderr}");
+    let stopped = stderr
+        .find("tuning stopped, the untuned kernels run: out of GPU memory")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        stderr[stopped..].contains("--memory-limit of 2.0 MiB"),
+        "{stderr}"
+    );
+
     let bad = purenoise(&cache_dir, &["train", "--tune", "sometimes"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--tune"));

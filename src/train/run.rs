@@ -63,7 +63,7 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
     let kind: ModelKind = args.model.parse()?;
     let problems = tune::problems(kind, args.batch_size);
     let cache = Cache::user();
-    let outcome = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
+    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
         if done == 0 {
             eprintln!(
                 "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
@@ -72,7 +72,17 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
             );
         }
         eprint!("\rtuning {}/{total}: {:<40}", done + 1, p.describe());
-    })?;
+    });
+    let outcome = match tuned {
+        Ok(outcome) => outcome,
+        // Training then meets the same limit and says what to change, with the step's numbers.
+        Err(e @ crate::Error::OutOfMemory { .. }) => {
+            eprintln!("\ntuning stopped, the untuned kernels run: {e}");
+            gpu.trim_pool();
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let measured = outcome.decisions.iter().filter(|d| d.measured).count();
     if measured > 0 {
         let cached = outcome.decisions.len() - measured;

@@ -144,12 +144,13 @@ pub struct Outcome {
     pub timed_runs: usize,
     pub seconds: f64,
     pub cache: Option<std::path::PathBuf>,
-    /// One line each, also printed to stderr.
+    /// About the cache file, one line each (also printed to stderr).
     pub warnings: Vec<String>,
 }
 
 /// Tunes `problems` on `gpu` (per `mode`, see [`TuneMode`]), stores the choices in `gpu` for the
-/// ops and in `cache`. `progress(done, to_measure)` is called before each measurement.
+/// ops and in `cache`. `progress(done, to_measure, problem)` is called before each measurement;
+/// warnings about the cache are printed to stderr as they arise.
 pub fn tune(
     gpu: &Gpu,
     problems: &[Problem],
@@ -167,7 +168,7 @@ pub fn tune(
     }
     let key = AdapterKey::of(gpu);
     let (mut stored, warning) = cache.load(&key);
-    out.warnings.extend(warning);
+    warn(&mut out, warning);
     let cached = |p: &Problem, stored: &BTreeMap<String, Choice>| {
         let choice = stored.get(&p.shape.tuning_key(p.pass))?;
         (mode == TuneMode::Cached && choice.usable(gpu).is_some()).then(|| choice.clone())
@@ -203,16 +204,21 @@ pub fn tune(
         });
     }
     if done > 0 {
-        out.warnings.extend(cache.save(&key, &stored));
+        warn(&mut out, cache.save(&key, &stored));
     }
     // The candidates' odd-sized buffers would otherwise stay pooled through training.
     gpu.trim_pool();
     out.timed_runs = timer.runs;
     out.seconds = start.elapsed().as_secs_f64();
-    for w in &out.warnings {
-        eprintln!("{w}");
-    }
     Ok(out)
+}
+
+/// Says a cache warning at once (tuning may take minutes) and keeps it for the caller.
+fn warn(out: &mut Outcome, warning: Option<String>) {
+    if let Some(w) = warning {
+        eprintln!("{w}");
+        out.warnings.push(w);
+    }
 }
 
 /// Hands every choice the cache holds for this adapter to the ops, timing nothing; returns how
