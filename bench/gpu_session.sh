@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One device-tool call's worth of real-GPU checks, prepared here and run there in one go:
-# the kernel reference tests on the GPU, then bench peak / memory / train / kernels and the
-# PyTorch comparison (float32, TF32 off) on the same GPU, every record under $OUT.
+# `bench tune` first (its choices, cached in a folder of this session, are what every later
+# bench and the PyTorch comparison's `bench train` run), the kernel reference tests on the GPU,
+# then bench peak / memory / train / kernels and the PyTorch comparison (float32, TF32 off) on
+# the same GPU, every record under $OUT.
 #
 #   bash bench/gpu_session.sh prepare   # here: builds, strips the binaries into .gpu/ and
 #                                       # downloads the Vulkan loader into .gl/ (both ignored)
@@ -13,7 +15,7 @@
 # leaves the others their time and the call ends inside the tool's 10 minutes. MODEL, BATCH
 # and DEVICE (PyTorch's: cuda, or cpu to try the script on a machine without CUDA) override
 # the defaults. Back come session.log and one JSON record per bench (the tool returns at most
-# 8 files).
+# 8 files; the tuning cache itself stays behind, tune.json holds every choice).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,10 +59,13 @@ run() {
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES="$icd"; fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+  # A fresh tuning cache: this session's choices, not a stale one's.
+  export PURENOISE_CACHE_DIR="/tmp/gpu-session-cache.$$"
   local pn=.gpu/purenoise
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
   stage 30 "" "$pn" devices
+  stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   for t in "${GPU_TESTS[@]}"; do stage 90 "" ".gpu/tests/$t" --test-threads 1; done
   stage 30 "$out/peak.json" "$pn" bench peak --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch "$BATCH" --json

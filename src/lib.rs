@@ -20,5 +20,6 @@ pub mod reference;
 pub mod report;
 pub mod tensor;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};

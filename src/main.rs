@@ -11,6 +11,7 @@ use purenoise::report::plot::{self, PlotArgs};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::{ResumeFrom, ResumeRequest};
 use purenoise::train::run;
+use purenoise::tune::{self, Cache, TuneMode};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,10 @@ enum Command {
         /// kept aside under new names).
         #[arg(long, value_enum, default_value_t = ResumeFrom::Last, requires = "resume")]
         resume_from: ResumeFrom,
+        /// Convolution kernels: `cached` uses the tuning cache and first tunes the shapes it
+        /// lacks, `full` retunes all, `off` runs the untuned defaults (see README: tuning cache).
+        #[arg(long, value_enum, env = "PURENOISE_TUNE", default_value_t = TuneMode::Cached)]
+        tune: TuneMode,
     },
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
@@ -96,6 +101,8 @@ enum BenchCommand {
     Peak(bench::PeakArgs),
     /// Every convolution shape of a model and the elementwise kernels, against the peaks.
     Kernels(bench::KernelsArgs),
+    /// Tune the convolution kernels of a model (saved in the tuning cache) and report them.
+    Tune(bench::TuneArgs),
     /// Images/s of complete training steps, time by kernel, peak GPU memory.
     Train(bench::TrainBenchArgs),
     /// Peak GPU memory of one training step, accounted without running its kernels.
@@ -136,6 +143,7 @@ fn main() {
             args,
             resume: Some(_),
             resume_from,
+            ..
         },
         Some((_, sub)),
     ) = (&cli.command, matches.subcommand())
@@ -225,14 +233,25 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
         gpu.set_memory_limit(memory_limit);
         Ok(gpu)
     };
+    // Benchmarks run the kernels an earlier `bench tune` or training run chose, tuning nothing
+    // (`bench memory` too: split-K counts size the weight gradients' partial sums).
+    let tuned_gpu = || -> purenoise::Result<Gpu> {
+        let gpu = open_gpu()?;
+        tune::use_cached(&gpu, &Cache::user());
+        Ok(gpu)
+    };
     match cli.command {
-        Command::Train { args, resume, .. } => {
+        Command::Train {
+            args, resume, tune, ..
+        } => {
             // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
             stop_on_signals()?;
             let gpu = open_gpu()?;
             let outcome = match resume {
-                Some(dir) => run::resume(&gpu, &dir, &resume_request.unwrap_or_default(), &STOP)?,
-                None => run::train(&gpu, *args, &STOP)?,
+                Some(dir) => {
+                    run::resume(&gpu, &dir, &resume_request.unwrap_or_default(), tune, &STOP)?
+                }
+                None => run::train(&gpu, *args, tune, &STOP)?,
             };
             if let Some(rows) = gpu.profile() {
                 eprintln!("kernel time (PURENOISE_PROFILE: each dispatch timed alone)");
@@ -286,15 +305,22 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
             ),
             BenchCommand::Kernels(args) => println!(
                 "{}",
-                bench::render(&bench::kernels(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::kernels(&tuned_gpu()?, &args)?, args.json)
+            ),
+            BenchCommand::Tune(args) => println!(
+                "{}",
+                bench::render(
+                    &bench::bench_tune(&open_gpu()?, &args, &Cache::user())?,
+                    args.json
+                )
             ),
             BenchCommand::Train(args) => println!(
                 "{}",
-                bench::render(&bench::bench_train(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::bench_train(&tuned_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Memory(args) => println!(
                 "{}",
-                bench::render(&bench::bench_memory(&open_gpu()?, &args)?, args.json)
+                bench::render(&bench::bench_memory(&tuned_gpu()?, &args)?, args.json)
             ),
             BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
         },

@@ -14,6 +14,11 @@ fn purenoise(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_purenoise"))
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        // Never the user's tuning cache (these runs fail before tuning would start).
+        .env(
+            "PURENOISE_CACHE_DIR",
+            std::env::temp_dir().join(format!("purenoise-bad-input-cache-{}", std::process::id())),
+        )
         .output()
         .expect("the binary runs")
 }

@@ -2,9 +2,10 @@
 //! three timed passes and their FLOP counts, every elementwise kernel (fused batch norm + ReLU
 //! included) at every activation shape, the clock that timed them, and a JSON record.
 
-use purenoise::bench::{conv_layers, kernels, peak, render, KernelsArgs, PeakArgs};
+use purenoise::bench::{conv_layers, kernels, peak, render, KernelsArgs, KernelsReport, PeakArgs};
 use purenoise::gpu::Gpu;
 use purenoise::models::ModelKind;
+use purenoise::ops::conv::Tile;
 
 #[test]
 fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
@@ -14,6 +15,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         batch: 1,
         warmup: 0,
         repeats: 1,
+        tile: None,
         json: true,
     };
     let report = kernels(&gpu, &args).unwrap();
@@ -44,6 +46,9 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         );
     }
     assert!(report.elementwise.iter().all(|r| r.timing.ms > 0.0));
+    assert_eq!(report.tile, "chosen");
+    assert!(report.candidates.is_empty());
+    check_total(&report);
     let timestamps = gpu.has_timestamps();
     assert_eq!(report.clock.starts_with("GPU timestamp"), timestamps);
     let json: serde_json::Value = serde_json::from_str(&render(&report, true)).unwrap();
@@ -60,4 +65,93 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
     .unwrap();
     assert!(peak.peak.fma_gflops > 0.0 && peak.peak.bandwidth_gbs > 0.0);
     assert!(render(&peak, false).contains("GFLOP/s"));
+}
+
+/// The FLOP-weighted total: every layer's passes (count times), the image convolution's input
+/// gradient excluded, FLOPs over summed time, against the same run's peak.
+fn check_total(report: &KernelsReport) {
+    let (mut gflop, mut ms) = (0.0, 0.0);
+    for r in &report.convolutions {
+        let n = r.layer.count as f64;
+        let passes = if r.layer.c_in == 3 {
+            vec![&r.forward, &r.backward_weight]
+        } else {
+            vec![&r.forward, &r.backward_data, &r.backward_weight]
+        };
+        for t in passes {
+            gflop += n * r.gflop;
+            ms += n * t.ms;
+        }
+    }
+    let t = &report.convolution_total;
+    assert!((t.gflop - gflop).abs() < 1e-9 * gflop, "{t:?}");
+    assert!((t.ms - ms).abs() < 1e-9 * ms, "{t:?}");
+    assert!(
+        (t.gflops - gflop / ms * 1e3).abs() < 1e-9 * t.gflops,
+        "{t:?}"
+    );
+    assert!(
+        (t.of_peak - t.gflops / report.peak.fma_gflops).abs() < 1e-12,
+        "{t:?}"
+    );
+    assert!(render(report, false).contains("FLOP-weighted"));
+}
+
+/// `--tile NAME` runs that candidate on every pass; `--tile all` also times every candidate the
+/// adapter runs on every pass, by name; an unknown name is refused with the candidates listed.
+#[test]
+fn bench_kernels_tile_flag_names_one_or_all_candidates() {
+    let gpu = Gpu::new(None).unwrap_or_else(|e| panic!("needs a GPU adapter: {e}"));
+    let args = |tile: &str| KernelsArgs {
+        model: "resnet-8".into(),
+        batch: 1,
+        warmup: 0,
+        repeats: 1,
+        tile: Some(tile.into()),
+        json: false,
+    };
+    let runnable: Vec<String> = Tile::ALL
+        .into_iter()
+        .filter(|t| t.runs_on(&gpu))
+        .map(|t| t.to_string())
+        .collect();
+    let layers = conv_layers("resnet-8".parse().unwrap());
+
+    let name = runnable.last().unwrap();
+    let one = kernels(&gpu, &args(name)).unwrap();
+    assert_eq!(&one.tile, name);
+    for row in &one.convolutions {
+        assert_eq!(row.tiles, [name.clone(), name.clone(), name.clone()]);
+    }
+    assert!(one.candidates.is_empty());
+    check_total(&one);
+
+    let all = kernels(&gpu, &args("all")).unwrap();
+    assert_eq!(all.tile, "all");
+    assert_eq!(all.candidates.len(), layers.len() * runnable.len() * 3);
+    for layer in &layers {
+        for pass in ["forward", "backward-data", "backward-weight"] {
+            let mut timed: Vec<&str> = all
+                .candidates
+                .iter()
+                .filter(|c| c.layer == *layer && c.pass == pass)
+                .map(|c| c.kernel.as_str())
+                .collect();
+            timed.sort();
+            let mut want: Vec<&str> = runnable.iter().map(String::as_str).collect();
+            want.sort();
+            assert_eq!(timed, want, "{layer:?} {pass}");
+        }
+    }
+    assert!(all.candidates.iter().all(|c| c.timing.ms > 0.0));
+    check_total(&all);
+    assert!(render(&all, false).contains(name.as_str()));
+
+    let err = kernels(&gpu, &args("sg9x9-t1x1-k1"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--tile sg9x9-t1x1-k1") && err.contains(&runnable[0]),
+        "{err}"
+    );
 }

@@ -71,9 +71,7 @@ fn flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn run(args: &[String]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
+    let out = data_common::untuned(Command::new(BIN).args(args))
         .output()
         .expect("the binary runs");
     let err = String::from_utf8_lossy(&out.stderr);

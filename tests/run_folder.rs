@@ -75,7 +75,7 @@ fn train_args(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
 
 fn purenoise<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).env("RUST_BACKTRACE", "1");
+    data_common::untuned(c.args(args));
     c
 }
 

@@ -14,6 +14,10 @@ use purenoise::models::{Model, ModelConfig};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::ResumeRequest;
 use purenoise::train::{checkpoint, run, state, trainer};
+use purenoise::tune::TuneMode;
+
+/// These tests train with the untuned kernels; tuning has its own tests (tests/tune.rs).
+const OFF: TuneMode = TuneMode::Off;
 
 #[derive(Parser)]
 struct Cli {
@@ -134,7 +138,7 @@ fn loss_goes_down_and_a_resumed_run_equals_an_uninterrupted_one() {
     let stop = AtomicBool::new(false);
 
     let whole = dir.join("whole");
-    let outcome = run::train(&gpu, parse(&whole), &stop).unwrap();
+    let outcome = run::train(&gpu, parse(&whole), OFF, &stop).unwrap();
     assert!(!outcome.interrupted);
     let full = metrics(&whole);
     assert_eq!(full.len(), 3);
@@ -147,9 +151,13 @@ fn loss_goes_down_and_a_resumed_run_equals_an_uninterrupted_one() {
     let split = dir.join("split");
     let mut interrupted = parse(&split);
     interrupted.max_steps = Some(6);
-    assert!(run::train(&gpu, interrupted, &stop).unwrap().interrupted);
+    assert!(
+        run::train(&gpu, interrupted, OFF, &stop)
+            .unwrap()
+            .interrupted
+    );
     assert_eq!(metrics(&split).len(), 1);
-    run::resume(&gpu, &split, &ResumeRequest::default(), &stop).unwrap();
+    run::resume(&gpu, &split, &ResumeRequest::default(), OFF, &stop).unwrap();
     let resumed = metrics(&split);
     assert_eq!(
         resumed.iter().map(timeless).collect::<Vec<_>>(),
@@ -207,7 +215,7 @@ fn a_small_model_learns_two_classes_well_above_chance() {
         out.to_str().unwrap(),
     ];
     let gpu = gpu();
-    run::train(&gpu, args(&flags), &AtomicBool::new(false)).unwrap();
+    run::train(&gpu, args(&flags), OFF, &AtomicBool::new(false)).unwrap();
 
     // Test images of the two classes only.
     let keep: Vec<usize> = (0..cifar.test.len())
@@ -297,7 +305,7 @@ fn eval_dump_step_and_a_diverging_run() {
 
     // eval of the last checkpoint reproduces the last epoch's test accuracy.
     let run_dir = dir.join("run");
-    run::train(&gpu, parse(base(&run_dir, "0.05")), &stop).unwrap();
+    run::train(&gpu, parse(base(&run_dir, "0.05")), OFF, &stop).unwrap();
     let last_top1 = metrics(&run_dir)[1]["test_top1"].as_f64().unwrap();
     let eval_dir = dir.join("eval");
     let evaluation = run::eval_checkpoint(
@@ -356,7 +364,7 @@ fn eval_dump_step_and_a_diverging_run() {
 
     // A learning rate that makes the loss blow up stops with the step named.
     let diverge = dir.join("diverge");
-    let err = run::train(&gpu, parse(base(&diverge, "1e30")), &stop)
+    let err = run::train(&gpu, parse(base(&diverge, "1e30")), OFF, &stop)
         .err()
         .expect("a diverging run fails")
         .to_string();
@@ -408,6 +416,7 @@ fn a_checkpoint_of_another_model_and_an_occupied_run_folder_are_refused() {
     let err = run::train(
         &gpu,
         flags(&["--init-from", other.to_str().unwrap()]),
+        OFF,
         &stop,
     )
     .err()
@@ -424,7 +433,7 @@ fn a_checkpoint_of_another_model_and_an_occupied_run_folder_are_refused() {
     assert!(!out.exists(), "a refused start leaves no run folder");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("config.json"), "{}").unwrap();
-    let err = run::train(&gpu, flags(&[]), &stop)
+    let err = run::train(&gpu, flags(&[]), OFF, &stop)
         .err()
         .unwrap()
         .to_string();

@@ -3,18 +3,17 @@
 //! the elementwise kernels (batch norm, ReLU, add, pooling) in GB/s against the measured
 //! bandwidth.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
+pub use crate::models::{conv_layers, ConvLayer};
 use crate::ops::activation::{add, add_relu, relu_backward, relu_forward};
 use crate::ops::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, weight_splits, ConvShape, Pass,
-    Tile,
+    choice, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
+    weight_splits, ConvShape, Pass, Tile,
 };
 use crate::ops::norm::{batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams};
 use crate::ops::pool::{avg_pool_backward, avg_pool_forward};
@@ -33,62 +32,14 @@ pub struct KernelsArgs {
     /// Timed runs per kernel (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// The convolution kernels: a candidate's name (e.g. sg8x4-t8x32-k16) for every pass, or
+    /// `all` to time every candidate besides the chosen ones [default: the chosen ones: tuned
+    /// where the tuning cache holds a choice, else the untuned default].
+    #[arg(long, value_name = "all|NAME")]
+    pub tile: Option<String>,
     /// Print one JSON record instead of the tables.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One distinct convolution of a model (batch excluded) and how many layers share it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ConvLayer {
-    pub c_in: usize,
-    pub c_out: usize,
-    /// Input height = width.
-    pub size: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub count: usize,
-}
-
-/// The convolutions of a model, from its layout (CIFAR, 32x32 inputs): WRN-d-k has a 3->16 stem
-/// and three stages of (d-4)/6 pre-activation blocks of widths 16k, 32k, 64k (strides 1, 2, 2),
-/// each conv1 3x3 (stride s), conv2 3x3, and a 1x1 stride-s shortcut where the shape changes;
-/// ResNet-d has a 3->16 stem and stages of (d-2)/6 blocks of widths 16, 32, 64 whose shortcuts
-/// have no convolution (option A).
-pub fn conv_layers(kind: ModelKind) -> Vec<ConvLayer> {
-    let (per_stage, widths, shortcut_convs) = match kind {
-        ModelKind::Wrn { depth, widen } => ((depth - 4) / 6, [16, 32, 64].map(|w| w * widen), true),
-        ModelKind::ResNet { depth } => ((depth - 2) / 6, [16, 32, 64], false),
-    };
-    let mut counts: BTreeMap<(usize, usize, usize, usize, usize), usize> = BTreeMap::new();
-    let mut add_conv = |c_in, c_out, size, k, stride| {
-        *counts.entry((c_in, c_out, size, k, stride)).or_default() += 1;
-    };
-    add_conv(3, 16, 32, 3, 1);
-    let (mut c_in, mut size) = (16, 32);
-    for (width, stage_stride) in widths.into_iter().zip([1, 2, 2]) {
-        for i in 0..per_stage {
-            let stride = if i == 0 { stage_stride } else { 1 };
-            add_conv(c_in, width, size, 3, stride);
-            if shortcut_convs && (stride != 1 || c_in != width) {
-                add_conv(c_in, width, size, 1, stride);
-            }
-            size /= stride;
-            add_conv(width, width, size, 3, 1);
-            c_in = width;
-        }
-    }
-    counts
-        .into_iter()
-        .map(|((c_in, c_out, size, k, stride), count)| ConvLayer {
-            c_in,
-            c_out,
-            size,
-            k,
-            stride,
-            count,
-        })
-        .collect()
 }
 
 /// One timed kernel: seconds, and its rate against the measured ceiling.
@@ -107,12 +58,33 @@ pub struct ConvRow {
     /// [N, Cin, H, W] of the input.
     pub input: [usize; 4],
     pub gflop: f64,
-    /// The tiles of the forward, backward-data and backward-weight kernels.
+    /// The kernels (tile names) of the forward, backward-data and backward-weight passes.
     pub tiles: [String; 3],
+    /// The weight gradient's reduction splits.
     pub weight_splits: usize,
     pub forward: Timing,
     pub backward_data: Timing,
     pub backward_weight: Timing,
+}
+
+/// One candidate kernel on one pass (`--tile all`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateRow {
+    pub layer: ConvLayer,
+    pub pass: &'static str,
+    pub kernel: String,
+    pub splits: usize,
+    pub timing: Timing,
+}
+
+/// All convolution passes a training step runs (every layer, the image convolution's input
+/// gradient excluded), FLOP-weighted: their FLOPs over their summed time.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvTotal {
+    pub gflop: f64,
+    pub ms: f64,
+    pub gflops: f64,
+    pub of_peak: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,7 +106,13 @@ pub struct KernelsReport {
     pub repeats: usize,
     pub unix_time: u64,
     pub peak: Peak,
+    /// `--tile`: "chosen" (tuned or default), a candidate's name, or "all".
+    pub tile: String,
     pub convolutions: Vec<ConvRow>,
+    /// FLOP-weighted over `convolutions`.
+    pub convolution_total: ConvTotal,
+    /// Every candidate on every pass (`--tile all`), else empty.
+    pub candidates: Vec<CandidateRow>,
     pub elementwise: Vec<ElementwiseRow>,
 }
 
@@ -183,7 +161,43 @@ impl std::fmt::Display for KernelsReport {
                     100.0 * t.of_peak
                 )?;
             }
-            writeln!(f)?;
+            let [fw, bd, bw] = &r.tiles;
+            writeln!(f, "   {fw} {bd} {bw}/{}", r.weight_splits)?;
+        }
+        let t = &self.convolution_total;
+        writeln!(
+            f,
+            "all convolutions of a step (FLOP-weighted, kernels: {}): {:.3} GFLOP in {:.2} ms, \
+             {:.2} GFLOP/s, {:.1}% of peak",
+            self.tile,
+            t.gflop,
+            t.ms,
+            t.gflops,
+            100.0 * t.of_peak
+        )?;
+        if !self.candidates.is_empty() {
+            writeln!(
+                f,
+                "\n{:<24} {:<16} {:<17} {:>5} {:>9} {:>7} {:>6}",
+                "candidate on", "pass", "kernel", "split", "ms", "GFLOP/s", "peak"
+            )?;
+        }
+        for c in &self.candidates {
+            let l = c.layer;
+            writeln!(
+                f,
+                "{:<24} {:<16} {:<17} {:>5} {:>9.2} {:>7.2} {:>5.1}%",
+                format!(
+                    "{}>{}@{}x{} k{}/s{}",
+                    l.c_in, l.c_out, l.size, l.size, l.k, l.stride
+                ),
+                c.pass,
+                c.kernel,
+                c.splits,
+                c.timing.ms,
+                c.timing.rate,
+                100.0 * c.timing.of_peak
+            )?;
         }
         writeln!(
             f,
@@ -223,8 +237,36 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         of_peak: amount / seconds / 1e9 / ceiling,
     };
 
+    // `--tile`: one candidate for every pass, or every candidate besides the chosen ones.
+    let (forced, all) = match args.tile.as_deref() {
+        None => (None, false),
+        Some("all") => (None, true),
+        Some(name) => {
+            let tile = name
+                .parse::<Tile>()
+                .ok()
+                .filter(|t| Tile::ALL.contains(t))
+                .ok_or_else(|| {
+                    crate::Error::Invalid(format!(
+                        "--tile {name}: no such candidate; use `all` or one of {}",
+                        Tile::ALL.map(|t| t.to_string()).join(", ")
+                    ))
+                })?;
+            if !tile.runs_on(gpu) {
+                return Err(crate::Error::Invalid(format!(
+                    "--tile {name}: `{}` cannot run it (it needs subgroups of exactly {})",
+                    gpu.info().name,
+                    tile.wm
+                )));
+            }
+            (Some(tile), false)
+        }
+    };
+
     let mut convolutions = Vec::new();
+    let mut candidates = Vec::new();
     let mut activations = Vec::new();
+    let (mut total_flops, mut total_seconds) = (0.0, 0.0);
     for layer in conv_layers(kind) {
         let input = [args.batch, layer.c_in, layer.size, layer.size];
         let x = filled(gpu, &input, 0.5)?;
@@ -233,25 +275,67 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         let dy = filled(gpu, &s.output_shape(), 0.1)?;
         let flops = 2.0 * s.macs() as f64;
         let fma = peak.fma_gflops;
-        let forward = time(&mut || conv2d_forward(gpu, &x, &w, &s).map(drop))?;
-        let backward_data = time(&mut || conv2d_backward_input(gpu, &dy, &w, &s).map(drop))?;
-        let backward_weight = time(&mut || conv2d_backward_weight(gpu, &x, &dy, &s).map(drop))?;
-        let tiles = [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight]
-            .map(|pass| Tile::choose(gpu, s.gemm(pass)[1]));
+        let run = |pass: Pass, tile: Tile, splits: usize| -> Result<f64> {
+            time(&mut || match pass {
+                Pass::Forward => conv2d_forward_with(gpu, &x, &w, &s, tile).map(drop),
+                Pass::BackwardInput => conv2d_backward_input_with(gpu, &dy, &w, &s, tile).map(drop),
+                Pass::BackwardWeight => {
+                    conv2d_backward_weight_with(gpu, &x, &dy, &s, tile, splits).map(drop)
+                }
+            })
+        };
+        let chosen = Pass::ALL.map(|pass| match forced {
+            Some(tile) if pass == Pass::BackwardWeight => (tile, weight_splits(&s, tile)),
+            Some(tile) => (tile, 1),
+            None => choice(gpu, &s, pass),
+        });
+        let mut seconds = [0.0; 3];
+        for (i, pass) in Pass::ALL.into_iter().enumerate() {
+            seconds[i] = run(pass, chosen[i].0, chosen[i].1)?;
+            // Training never asks for the gradient of the input images.
+            if !(pass == Pass::BackwardInput && layer.c_in == 3) {
+                total_flops += layer.count as f64 * flops;
+                total_seconds += layer.count as f64 * seconds[i];
+            }
+        }
+        if all {
+            for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(gpu)) {
+                for pass in Pass::ALL {
+                    let splits = match pass {
+                        Pass::BackwardWeight => weight_splits(&s, tile),
+                        _ => 1,
+                    };
+                    let t = run(pass, tile, splits)?;
+                    candidates.push(CandidateRow {
+                        layer,
+                        pass: pass.name(),
+                        kernel: tile.to_string(),
+                        splits,
+                        timing: rate(t, flops, fma),
+                    });
+                }
+            }
+        }
         convolutions.push(ConvRow {
             layer,
             input,
             gflop: flops / 1e9,
-            tiles: tiles.map(|t| format!("{t:?}")),
-            weight_splits: weight_splits(&s, tiles[2]),
-            forward: rate(forward, flops, fma),
-            backward_data: rate(backward_data, flops, fma),
-            backward_weight: rate(backward_weight, flops, fma),
+            tiles: chosen.map(|(t, _)| t.to_string()),
+            weight_splits: chosen[2].1,
+            forward: rate(seconds[0], flops, fma),
+            backward_data: rate(seconds[1], flops, fma),
+            backward_weight: rate(seconds[2], flops, fma),
         });
         if !activations.contains(&s.output_shape()) {
             activations.push(s.output_shape());
         }
     }
+    let convolution_total = ConvTotal {
+        gflop: total_flops / 1e9,
+        ms: total_seconds * 1e3,
+        gflops: total_flops / total_seconds / 1e9,
+        of_peak: total_flops / total_seconds / 1e9 / peak.fma_gflops,
+    };
 
     let bw = peak.bandwidth_gbs;
     let mut elementwise = Vec::new();
@@ -322,7 +406,14 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         repeats: args.repeats,
         unix_time: unix_time(),
         peak,
+        tile: match (forced, all) {
+            (Some(tile), _) => tile.to_string(),
+            (None, true) => "all".into(),
+            (None, false) => "chosen".into(),
+        },
         convolutions,
+        convolution_total,
+        candidates,
         elementwise,
     })
 }

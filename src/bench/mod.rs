@@ -1,7 +1,7 @@
-//! `purenoise bench peak|kernels|train|memory`: the adapter's own ceilings (f32 FMA
+//! `purenoise bench peak|kernels|tune|train|memory`: the adapter's own ceilings (f32 FMA
 //! throughput, memory bandwidth) measured in the same run; every convolution shape of a model
-//! (forward, backward-data, backward-weight) plus the elementwise kernels against them; whole
-//! training steps; and a step's peak memory. Every report is a table (`Display`) and a JSON
+//! (forward, backward-data, backward-weight) plus the elementwise kernels against them; the
+//! tuner's choices per convolution pass; whole training steps; and a step's peak memory. Every report is a table (`Display`) and a JSON
 //! record (`Serialize`) naming the adapter, driver and settings.
 //!
 //! Kernels are timed by the GPU's timestamp queries where the adapter has them (the time of
@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod memory;
 pub mod peak;
 pub mod train;
+pub mod tune;
 
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ pub use kernels::{conv_layers, kernels, ConvLayer, KernelsArgs, KernelsReport};
 pub use memory::{bench_memory, MemoryArgs, MemoryReport};
 pub use peak::{measure_peak, peak, Peak, PeakArgs, PeakReport};
 pub use train::{bench_train, StepArgs, StepMemory, StepRecord, TrainBenchArgs, TrainReport};
+pub use tune::{bench_tune, TuneArgs, TuneReport, TuneRow};
 
 /// How times are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

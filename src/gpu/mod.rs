@@ -74,6 +74,8 @@ pub struct Inner {
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
+    /// Kernel variants measured fastest on this adapter (`set_tuned`).
+    tuned: RefCell<HashMap<String, String>>,
 }
 
 /// Timestamp queries for `Gpu::time_on_gpu`: a begin/end pair per compute pass.
@@ -184,6 +186,7 @@ impl Gpu {
             size_as_gpu: Cell::new(false),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
+            tuned: RefCell::default(),
         })))
     }
 
@@ -237,6 +240,22 @@ impl Gpu {
     /// `set_size_as_gpu` is off.
     pub fn sized_as_cpu(&self) -> bool {
         self.info().device_type == wgpu::DeviceType::Cpu && !self.0.size_as_gpu.get()
+    }
+
+    /// The variant the tuner (crate::tune) chose for the problem an op names `key`, in that op's
+    /// own spelling; the runtime keeps the table without reading it, so ops keep their
+    /// signatures and fall back to their defaults where it holds nothing.
+    pub fn tuned(&self, key: &str) -> Option<String> {
+        self.0.tuned.borrow().get(key).cloned()
+    }
+
+    /// Records (`Some`) or forgets (`None`) the tuned variant for `key`.
+    pub fn set_tuned(&self, key: String, choice: Option<String>) {
+        let mut table = self.0.tuned.borrow_mut();
+        match choice {
+            Some(c) => table.insert(key, c),
+            None => table.remove(&key),
+        };
     }
 
     /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled

@@ -2,6 +2,7 @@
 //! checkpoint loads into the reference implementations.
 
 mod layers;
+mod layout;
 mod resnet;
 mod wrn;
 
@@ -10,6 +11,8 @@ use std::str::FromStr;
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
+
+pub use layout::{conv_layers, ConvLayer};
 
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};

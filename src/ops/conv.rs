@@ -90,6 +90,22 @@ impl ConvShape {
         }
     }
 
+    /// Names this shape and pass in the tuner's choice table (`Gpu::tuned`) and its cache.
+    pub fn tuning_key(&self, pass: Pass) -> String {
+        format!(
+            "{}x{}x{}x{}>{} k{} s{} p{} {}",
+            self.n,
+            self.c_in,
+            self.h,
+            self.w,
+            self.c_out,
+            self.k,
+            self.stride,
+            self.pad,
+            pass.name()
+        )
+    }
+
     /// Dispatches one GEMM of `pass`: `mnk` rows, columns and reduction length, `phase` the
     /// backward-data stride phase (see shaders/conv2d_backward_input.wgsl; zeros otherwise).
     #[allow(clippy::too_many_arguments)] // one private call site per pass
@@ -146,6 +162,19 @@ pub enum Pass {
     Forward,
     BackwardInput,
     BackwardWeight,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 3] = [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight];
+
+    /// For tables, JSON and the tuning cache.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::BackwardInput => "backward-data",
+            Pass::BackwardWeight => "backward-weight",
+        }
+    }
 }
 
 /// The blocking of the implicit-GEMM kernels (override constants of lib/conv_gemm*.wgsl): a
@@ -279,7 +308,7 @@ impl Tile {
             Ok(())
         } else {
             Err(crate::Error::Invalid(format!(
-                "conv2d: unsupported tile {self:?} on `{}`",
+                "conv2d: unsupported tile {self} ({self:?}) on `{}`",
                 gpu.info().name
             )))
         }
@@ -303,6 +332,87 @@ impl Tile {
     }
 }
 
+/// The readable name of a tile, from all its fields: `{core}{wm}x{wn}-t{tm}x{tn}-k{bk}` with core
+/// `wg` (workgroup-memory core) or `sg` (subgroup core), e.g. `sg8x4-t8x32-k16`.
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let core = if self.subgroup { "sg" } else { "wg" };
+        let Tile {
+            wm, wn, tm, tn, bk, ..
+        } = self;
+        write!(f, "{core}{wm}x{wn}-t{tm}x{tn}-k{bk}")
+    }
+}
+
+impl std::str::FromStr for Tile {
+    type Err = crate::Error;
+
+    /// Parses a name written by `Display`; any tile of that form, not only one of `ALL`.
+    fn from_str(name: &str) -> Result<Tile> {
+        let parsed = (|| {
+            let subgroup = match name.get(..2)? {
+                "sg" => true,
+                "wg" => false,
+                _ => return None,
+            };
+            let mut parts = name[2..].split('-');
+            let pair = |part: Option<&str>, prefix: &str| -> Option<(usize, usize)> {
+                let (a, b) = part?.strip_prefix(prefix)?.split_once('x')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            };
+            let (wm, wn) = pair(parts.next(), "")?;
+            let (tm, tn) = pair(parts.next(), "t")?;
+            let bk = parts.next()?.strip_prefix('k')?.parse().ok()?;
+            let tile = Tile {
+                wm,
+                wn,
+                tm,
+                tn,
+                bk,
+                subgroup,
+            };
+            // One spelling per tile: "08" or trailing parts do not round-trip.
+            (parts.next().is_none() && tile.to_string() == name).then_some(tile)
+        })();
+        parsed.ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "`{name}` is not a convolution kernel name (CORE WMxWN-tTMxTN-kBK, e.g. {}); the candidates are {}",
+                Tile::SUBGROUP,
+                Tile::ALL.map(|t| t.to_string()).join(", ")
+            ))
+        })
+    }
+}
+
+/// The tile and reduction splits (1 except for the weight gradient) a pass runs with: the
+/// tuner's measured choice for this shape on this adapter where `Gpu::tuned` holds one
+/// (crate::tune), else [`Tile::choose`] and [`weight_splits`].
+pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
+    gpu.tuned(&s.tuning_key(pass))
+        .and_then(|c| parse_choice(&c))
+        .filter(|(tile, _)| tile.runs_on(gpu))
+        .unwrap_or_else(|| default_choice(gpu, s, pass))
+}
+
+/// The untuned choice: [`Tile::choose`], with [`weight_splits`] for the weight gradient.
+pub fn default_choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
+    let tile = Tile::choose(gpu, s.gemm(pass)[1]);
+    match pass {
+        Pass::BackwardWeight => (tile, weight_splits(s, tile)),
+        _ => (tile, 1),
+    }
+}
+
+/// A choice as `Gpu::tuned` holds it: `NAME/SPLITS`.
+pub fn choice_text(tile: Tile, splits: usize) -> String {
+    format!("{tile}/{splits}")
+}
+
+fn parse_choice(text: &str) -> Option<(Tile, usize)> {
+    let (name, splits) = text.rsplit_once('/')?;
+    Some((name.parse().ok()?, splits.parse().ok().filter(|&s| s > 0)?))
+}
+
 /// Reduction splits for the weight gradient: enough workgroups to fill a device (a few hundred),
 /// while every split keeps at least a few tiles of the reduction.
 pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
@@ -314,8 +424,7 @@ pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    let [_, n, _] = s.gemm(Pass::Forward);
-    conv2d_forward_with(gpu, x, weight, s, Tile::choose(gpu, n))
+    conv2d_forward_with(gpu, x, weight, s, choice(gpu, s, Pass::Forward).0)
 }
 
 pub fn conv2d_forward_with(
@@ -344,8 +453,8 @@ pub fn conv2d_backward_input(
     weight: &Tensor,
     s: &ConvShape,
 ) -> Result<Tensor> {
-    let [_, n, _] = s.gemm(Pass::BackwardInput);
-    conv2d_backward_input_with(gpu, dy, weight, s, Tile::choose(gpu, n))
+    let (tile, _) = choice(gpu, s, Pass::BackwardInput);
+    conv2d_backward_input_with(gpu, dy, weight, s, tile)
 }
 
 pub fn conv2d_backward_input_with(
@@ -388,9 +497,8 @@ pub fn conv2d_backward_input_with(
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    let [_, n, _] = s.gemm(Pass::BackwardWeight);
-    let tile = Tile::choose(gpu, n);
-    conv2d_backward_weight_with(gpu, x, dy, s, tile, weight_splits(s, tile))
+    let (tile, splits) = choice(gpu, s, Pass::BackwardWeight);
+    conv2d_backward_weight_with(gpu, x, dy, s, tile, splits)
 }
 
 /// The weight gradient with the reduction over N*Ho*Wo split `splits` ways: each split writes

@@ -22,15 +22,17 @@ pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::atomic;
 use crate::gpu::Gpu;
+use crate::models::ModelKind;
 use crate::optim::Sgd;
+use crate::tune::{self, Cache, TuneMode};
 
-/// Starts a new run from the parsed flags.
+/// Starts a new run from the parsed flags, the convolutions first tuned per `tune`.
 ///
 /// Order matters: the folder is refused if it is not ours to fill or clear, then locked (when
 /// it exists), then every flag, the data, the adapter and `--init-from` are checked, and only
 /// then is an old run's content removed, under the lock. A run that fails to start leaves the
 /// folder as it found it.
-pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcome> {
+pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) -> Result<Outcome> {
     // Training defaults to the paper's long tail.
     args.data.subset.imbalance.get_or_insert(100.0);
     let run_dir = match &args.out {
@@ -86,7 +88,8 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
         }
         return Err(e);
     }
-    let outcome = trainer.run(Position::default(), stop);
+    let outcome = tune_convolutions(gpu, &trainer.args, tune)
+        .and_then(|()| trainer.run(Position::default(), stop));
     drop(lock);
     outcome
 }
@@ -167,12 +170,53 @@ fn print_warnings(trainer: &Trainer) {
     }
 }
 
+/// `--tune`: the model's convolutions at the run's batch size, with a progress line; the
+/// choices go to the ops through `gpu` and to the user's tuning cache.
+fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> {
+    let kind: ModelKind = args.model.parse()?;
+    let problems = tune::problems(kind, args.batch_size);
+    let cache = Cache::user();
+    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
+        if done == 0 {
+            eprintln!(
+                "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
+                problems.len(),
+                args.batch_size
+            );
+        }
+        eprint!("\rtuning {}/{total}: {:<40}", done + 1, p.describe());
+    });
+    let outcome = match tuned {
+        Ok(outcome) => outcome,
+        // Training then meets the same limit and says what to change, with the step's numbers.
+        Err(e @ crate::Error::OutOfMemory { .. }) => {
+            eprintln!("\ntuning stopped, the untuned kernels run: {e}");
+            gpu.trim_pool();
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let measured = outcome.decisions.iter().filter(|d| d.measured).count();
+    if measured > 0 {
+        let cached = outcome.decisions.len() - measured;
+        let place = outcome
+            .cache
+            .map_or("nowhere".into(), |p| p.display().to_string());
+        eprintln!(
+            "\rtuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
+            outcome.seconds
+        );
+    }
+    Ok(())
+}
+
 /// Continues an interrupted run from its folder's last (or best) checkpoint, with the settings
 /// that checkpoint saved and the changes `request` allows (see [`ResumeRequest`]).
 pub fn resume(
     gpu: &Gpu,
     run_dir: &Path,
     request: &ResumeRequest,
+    tune: TuneMode,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     let no_run = || {
@@ -207,6 +251,7 @@ pub fn resume(
             "{} has no checkpoint yet (the run stopped before its first one); starting it from the beginning",
             run_dir.display()
         );
+        tune_convolutions(gpu, &trainer.args, tune)?;
         return trainer.run(Position::default(), stop);
     };
     let position: Position =
@@ -245,6 +290,7 @@ pub fn resume(
         position.epoch,
         position.batch
     );
+    tune_convolutions(gpu, &trainer.args, tune)?;
     trainer.run(position, stop)
 }
 

@@ -110,3 +110,14 @@ pub fn tar_gz(dir: &Path, out: &Path) {
     t.append_dir_all(dir.file_name().unwrap(), dir).unwrap();
     t.into_inner().unwrap().finish().unwrap();
 }
+
+/// A spawned `purenoise` with the untuned convolution kernels and a tuning cache of its own:
+/// tuning has its own tests (tests/tune.rs), and a test never touches the user's cache.
+pub fn untuned(c: &mut std::process::Command) -> &mut std::process::Command {
+    c.env("RUST_BACKTRACE", "1")
+        .env("PURENOISE_TUNE", "off")
+        .env(
+            "PURENOISE_CACHE_DIR",
+            std::env::temp_dir().join(format!("purenoise-test-cache-{}", std::process::id())),
+        )
+}

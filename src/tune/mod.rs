@@ -1,0 +1,382 @@
+//! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
+//! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
+//! gradient, reduction split counts), keep the fastest, cache it per adapter and shape
+//! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
+//! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
+//!
+//! Every candidate computes the same convolution within the tolerance the kernel tests hold each
+//! one to, so a choice changes speed only. The work is bounded so that a model tunes in a couple
+//! of minutes on a software adapter: tiles that would compute over twice the padded work of the
+//! tightest are skipped; every other candidate runs once (the untuned default first); split
+//! counts are searched by doubling and halving from the default, for the two best tiles only,
+//! stopping at the first that does not help; then two interleaved rounds re-time the candidates
+//! within 2x and within 1.25x of the best, each keeping its fastest run (a busy machine only ever
+//! slows a run down). Times are the GPU's own (timestamp queries) where
+//! the adapter has them, else wall clock from submission to idle (pipeline compilation and
+//! recording excluded).
+
+pub mod cache;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::models::{conv_layers, ConvLayer, ModelKind};
+use crate::ops::conv::{
+    choice_text, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
+    default_choice, weight_splits, ConvShape, Pass, Tile,
+};
+pub use cache::{AdapterKey, Cache};
+
+/// `--tune`: what to do before convolutions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TuneMode {
+    /// The untuned defaults.
+    Off,
+    /// Choices from the cache; tune the shapes it lacks.
+    #[default]
+    Cached,
+    /// Retune every shape.
+    Full,
+}
+
+/// One convolution pass of a model at a batch size.
+#[derive(Debug, Clone, Copy)]
+pub struct Problem {
+    pub layer: ConvLayer,
+    pub shape: ConvShape,
+    pub pass: Pass,
+}
+
+impl Problem {
+    pub fn flops(&self) -> f64 {
+        2.0 * self.shape.macs() as f64
+    }
+
+    /// E.g. `16>32@32x32 k3/s2 backward-weight`.
+    pub fn describe(&self) -> String {
+        let l = self.layer;
+        format!(
+            "{}>{}@{}x{} k{}/s{} {}",
+            l.c_in,
+            l.c_out,
+            l.size,
+            l.size,
+            l.k,
+            l.stride,
+            self.pass.name()
+        )
+    }
+}
+
+/// The passes training runs for `kind` at `batch`: all three of every distinct convolution
+/// except the input gradient of the one on the images (3 input channels), never asked for.
+pub fn problems(kind: ModelKind, batch: usize) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for layer in conv_layers(kind) {
+        let pad = layer.k / 2;
+        let side = (layer.size + 2 * pad - layer.k) / layer.stride + 1;
+        let shape = ConvShape {
+            n: batch,
+            c_in: layer.c_in,
+            h: layer.size,
+            w: layer.size,
+            c_out: layer.c_out,
+            k: layer.k,
+            stride: layer.stride,
+            pad,
+            h_out: side,
+            w_out: side,
+        };
+        for pass in Pass::ALL {
+            if !(pass == Pass::BackwardInput && layer.c_in == 3) {
+                out.push(Problem { layer, shape, pass });
+            }
+        }
+    }
+    out
+}
+
+/// One timed candidate: a tile by name and the reduction splits it ran with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub kernel: String,
+    pub splits: usize,
+    pub ms: f64,
+}
+
+/// The outcome of tuning one problem, as cached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Choice {
+    pub chosen: Measured,
+    /// The second fastest candidate timed, if any.
+    pub runner_up: Option<Measured>,
+    /// The untuned default (`Tile::choose`, `weight_splits`), timed the same way.
+    pub default: Measured,
+    /// How many candidates were timed.
+    pub candidates: usize,
+}
+
+impl Choice {
+    /// The tile and splits, if this build still has that tile and the adapter runs it.
+    fn usable(&self, gpu: &Gpu) -> Option<(Tile, usize)> {
+        let tile: Tile = self.chosen.kernel.parse().ok()?;
+        (Tile::ALL.contains(&tile) && tile.runs_on(gpu) && self.chosen.splits > 0)
+            .then_some((tile, self.chosen.splits))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub problem: Problem,
+    pub choice: Choice,
+    /// Measured in this call (false: from the cache).
+    pub measured: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub decisions: Vec<Decision>,
+    /// Timed kernel runs in this call (0 when every choice came from the cache).
+    pub timed_runs: usize,
+    pub seconds: f64,
+    pub cache: Option<std::path::PathBuf>,
+    /// About the cache file, one line each (also printed to stderr).
+    pub warnings: Vec<String>,
+}
+
+/// Tunes `problems` on `gpu` (per `mode`, see [`TuneMode`]), stores the choices in `gpu` for the
+/// ops and in `cache`. `progress(done, to_measure, problem)` is called before each measurement;
+/// warnings about the cache are printed to stderr as they arise.
+pub fn tune(
+    gpu: &Gpu,
+    problems: &[Problem],
+    mode: TuneMode,
+    cache: &Cache,
+    progress: &mut dyn FnMut(usize, usize, &Problem),
+) -> Result<Outcome> {
+    let start = Instant::now();
+    let mut out = Outcome {
+        cache: cache.path(),
+        ..Outcome::default()
+    };
+    if mode == TuneMode::Off {
+        return Ok(out);
+    }
+    let key = AdapterKey::of(gpu);
+    let (mut stored, warning) = cache.load(&key);
+    warn(&mut out, warning);
+    let cached = |p: &Problem, stored: &BTreeMap<String, Choice>| {
+        let choice = stored.get(&p.shape.tuning_key(p.pass))?;
+        (mode == TuneMode::Cached && choice.usable(gpu).is_some()).then(|| choice.clone())
+    };
+    let to_measure = problems
+        .iter()
+        .filter(|p| cached(p, &stored).is_none())
+        .count();
+    let mut timer = Timer {
+        gpu,
+        runs: 0,
+        wall_clock: !gpu.has_timestamps(),
+    };
+    let mut done = 0;
+    for p in problems {
+        let key = p.shape.tuning_key(p.pass);
+        let (choice, measured) = match cached(p, &stored) {
+            Some(c) => (c, false),
+            None => {
+                progress(done, to_measure, p);
+                done += 1;
+                let c = measure(gpu, p, &mut timer)?;
+                stored.insert(key.clone(), c.clone());
+                (c, true)
+            }
+        };
+        let (tile, splits) = choice.usable(gpu).expect("measured or checked above");
+        gpu.set_tuned(key, Some(choice_text(tile, splits)));
+        out.decisions.push(Decision {
+            problem: *p,
+            choice,
+            measured,
+        });
+    }
+    if done > 0 {
+        warn(&mut out, cache.save(&key, &stored));
+    }
+    // The candidates' odd-sized buffers would otherwise stay pooled through training.
+    gpu.trim_pool();
+    out.timed_runs = timer.runs;
+    out.seconds = start.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Says a cache warning at once (tuning may take minutes) and keeps it for the caller.
+fn warn(out: &mut Outcome, warning: Option<String>) {
+    if let Some(w) = warning {
+        eprintln!("{w}");
+        out.warnings.push(w);
+    }
+}
+
+/// Hands every choice the cache holds for this adapter to the ops, timing nothing; returns how
+/// many. For benchmarks that should run the tuned kernels of an earlier `bench tune` or run.
+pub fn use_cached(gpu: &Gpu, cache: &Cache) -> usize {
+    let (stored, warning) = cache.load(&AdapterKey::of(gpu));
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    let mut used = 0;
+    for (key, choice) in stored {
+        if let Some((tile, splits)) = choice.usable(gpu) {
+            gpu.set_tuned(key, Some(choice_text(tile, splits)));
+            used += 1;
+        }
+    }
+    used
+}
+
+/// Counts and times single runs of a candidate.
+struct Timer<'a> {
+    gpu: &'a Gpu,
+    runs: usize,
+    wall_clock: bool,
+}
+
+impl Timer<'_> {
+    fn once(&mut self, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+        self.runs += 1;
+        let gpu = self.gpu;
+        gpu.flush()?;
+        gpu.wait()?;
+        if !self.wall_clock {
+            if let Some(seconds) = gpu.time_on_gpu(&mut *f)? {
+                return Ok(seconds);
+            }
+        }
+        // Recording compiles the pipelines; only the execution is timed.
+        f()?;
+        let start = Instant::now();
+        gpu.flush()?;
+        gpu.wait()?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+}
+
+fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
+    let s = &p.shape;
+    let x = gpu.upload(
+        &vec![0.5; s.n * s.c_in * s.h * s.w],
+        &[s.n, s.c_in, s.h, s.w],
+    )?;
+    let w = gpu.upload(
+        &vec![0.01; s.c_out * s.c_in * s.k * s.k],
+        &[s.c_out, s.c_in, s.k, s.k],
+    )?;
+    let out = s.output_shape();
+    let dy = gpu.upload(&vec![0.1; out.iter().product()], &out)?;
+    let run = |tile: Tile, splits: usize| -> Result<()> {
+        match p.pass {
+            Pass::Forward => conv2d_forward_with(gpu, &x, &w, s, tile).map(drop),
+            Pass::BackwardInput => conv2d_backward_input_with(gpu, &dy, &w, s, tile).map(drop),
+            Pass::BackwardWeight => {
+                conv2d_backward_weight_with(gpu, &x, &dy, s, tile, splits).map(drop)
+            }
+        }
+    };
+
+    let (default_tile, default_splits) = default_choice(gpu, s, p.pass);
+    // (tile, splits, fastest run so far in seconds)
+    let mut timed: Vec<(Tile, usize, f64)> = Vec::new();
+    for tile in candidate_tiles(gpu, s, p.pass, default_tile) {
+        let splits = match p.pass {
+            _ if tile == default_tile => default_splits,
+            Pass::BackwardWeight => weight_splits(s, tile),
+            _ => 1,
+        };
+        match timer.once(&mut || run(tile, splits)) {
+            Ok(t) => timed.push((tile, splits, t)),
+            // The default must run; another candidate the adapter rejects is no candidate.
+            Err(e) if tile == default_tile => return Err(e),
+            Err(_) => {}
+        }
+    }
+    if p.pass == Pass::BackwardWeight {
+        let mut ranked = timed.clone();
+        ranked.sort_by(|a, b| a.2.total_cmp(&b.2));
+        for &(tile, start, start_time) in ranked.iter().take(2) {
+            for up in [true, false] {
+                let (mut splits, mut time) = (start, start_time);
+                loop {
+                    let next = if up { splits * 2 } else { splits / 2 };
+                    if next == 0 || next > max_splits(s, tile) {
+                        break;
+                    }
+                    let t = timer.once(&mut || run(tile, next))?;
+                    timed.push((tile, next, t));
+                    // Stop at the first count that does not help by more than noise.
+                    if t >= 0.97 * time {
+                        break;
+                    }
+                    (splits, time) = (next, t);
+                }
+            }
+        }
+    }
+    // Two more rounds over the contenders, interleaved so that a busy spell of the machine
+    // slows all of them rather than one; each keeps its fastest run.
+    for margin in [2.0, 1.25] {
+        let best = timed.iter().map(|t| t.2).fold(f64::INFINITY, f64::min);
+        for (tile, splits, seconds) in timed.iter_mut() {
+            if *seconds <= margin * best {
+                *seconds = seconds.min(timer.once(&mut || run(*tile, *splits))?);
+            }
+        }
+    }
+    timed.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let measured = |&(tile, splits, seconds): &(Tile, usize, f64)| Measured {
+        kernel: tile.to_string(),
+        splits,
+        ms: seconds * 1e3,
+    };
+    let default = timed
+        .iter()
+        .find(|t| (t.0, t.1) == (default_tile, default_splits))
+        .expect("the default was timed");
+    Ok(Choice {
+        chosen: measured(&timed[0]),
+        runner_up: timed.get(1).map(measured),
+        default: measured(default),
+        candidates: timed.len(),
+    })
+}
+
+/// The tiles worth timing for one pass, the default first: those of `Tile::ALL` the adapter runs
+/// whose padded GEMM (rows and columns rounded up to the tile) is at most twice the tightest's.
+fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<Tile> {
+    let [m, n, _] = s.gemm(pass);
+    let max_threads = gpu.limits().max_compute_invocations_per_workgroup as usize;
+    let runnable: Vec<Tile> = Tile::ALL
+        .into_iter()
+        .filter(|t| t.runs_on(gpu) && t.wm * t.wn <= max_threads)
+        .collect();
+    let padded = |t: &Tile| m.next_multiple_of(t.wm * t.tm) * n.next_multiple_of(t.wn * t.tn);
+    let tightest = runnable.iter().map(padded).min().unwrap_or(0);
+    let mut tiles = vec![default];
+    tiles.extend(
+        runnable
+            .into_iter()
+            .filter(|t| *t != default && padded(t) <= 2 * tightest),
+    );
+    tiles
+}
+
+/// More weight-gradient splits cannot help once each keeps fewer than 8 k-tiles of the
+/// reduction (as `weight_splits` requires) or the dispatch already has 4096 workgroups.
+fn max_splits(s: &ConvShape, tile: Tile) -> usize {
+    let [m, n, k] = s.gemm(Pass::BackwardWeight);
+    let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
+    (k / (tile.bk * 8)).max(1).min(4096usize.div_ceil(tiles))
+}

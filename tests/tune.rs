@@ -1,0 +1,482 @@
+//! The convolution tuner: tile names round-trip, the cache (hit, miss, another adapter, corrupt
+//! and foreign files), tuned convolutions against the f64 reference, and `bench tune` / `train
+//! --tune` through the binary. Every test uses its own temporary cache folder.
+
+#[path = "../kernels-tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use purenoise::models::ConvLayer;
+use purenoise::ops::conv::{
+    choice, choice_text, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
+    default_choice, ConvShape, Pass, Tile,
+};
+use purenoise::reference;
+use purenoise::tune::{self, cache, Cache, Problem, TuneMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("purenoise-tune-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn tile_names_round_trip_and_bad_names_are_refused() {
+    let names: Vec<String> = Tile::ALL.iter().map(Tile::to_string).collect();
+    for (tile, name) in Tile::ALL.iter().zip(&names) {
+        assert_eq!(name.parse::<Tile>().unwrap(), *tile, "{name}");
+        assert!(name.starts_with(if tile.subgroup { "sg" } else { "wg" }));
+    }
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    assert_eq!(Tile::SUBGROUP.to_string(), "sg8x4-t8x32-k16");
+    for bad in [
+        "",
+        "sg",
+        "xx8x4-t8x32-k16",
+        "sg8x4-t8x32",
+        "sg8x4-t8x32-k16-extra",
+        "sg08x4-t8x32-k16",
+        "sg8x4-8x32-k16",
+        "wg8xfour-t8x8-k16",
+    ] {
+        let err = bad.parse::<Tile>().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("`{bad}`")) && err.contains(&names[0]),
+            "{bad}: {err}"
+        );
+    }
+}
+
+/// A small model's passes, two shapes only, so each tuning call stays short.
+fn small_problems() -> Vec<Problem> {
+    let all = tune::problems("resnet-8".parse().unwrap(), 1);
+    all.into_iter()
+        .filter(|p| (p.layer.c_in, p.layer.c_out) == (16, 32) || p.layer.c_in == 64)
+        .collect()
+}
+
+fn tune_with(gpu: &purenoise::gpu::Gpu, cache: &Cache, mode: TuneMode) -> tune::Outcome {
+    let mut calls = 0;
+    let out = tune::tune(gpu, &small_problems(), mode, cache, &mut |_, _, _| {
+        calls += 1
+    })
+    .unwrap();
+    assert_eq!(
+        calls,
+        out.decisions.iter().filter(|d| d.measured).count(),
+        "one progress call per measured pass"
+    );
+    out
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn tuner_cache_hit_miss_other_adapter_and_full() {
+    let gpu = gpu();
+    let dir = temp_dir("cache");
+    let cache = Cache::in_dir(&dir);
+    let file = dir.join(cache::FILE);
+    let problems = small_problems();
+    assert_eq!(problems.len(), 6);
+
+    // Miss: everything measured, saved, and handed to the ops.
+    let first = tune_with(&gpu, &cache, TuneMode::Cached);
+    assert!(first.timed_runs >= problems.len(), "{}", first.timed_runs);
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    assert_eq!(first.cache.as_deref(), Some(file.as_path()));
+    for d in &first.decisions {
+        assert!(d.measured);
+        let c = &d.choice;
+        let tile: Tile = c.chosen.kernel.parse().unwrap();
+        assert!(Tile::ALL.contains(&tile) && tile.runs_on(&gpu));
+        // The default is a candidate, so the choice is never slower than it.
+        assert!(c.chosen.ms <= c.default.ms, "{c:?}");
+        assert!(c.candidates >= 1 && c.chosen.ms > 0.0);
+        if let Some(r) = &c.runner_up {
+            assert!(r.ms >= c.chosen.ms);
+        }
+        let s = d.problem.shape;
+        assert_eq!(
+            gpu.tuned(&s.tuning_key(d.problem.pass)),
+            Some(choice_text(tile, c.chosen.splits))
+        );
+        assert_eq!(choice(&gpu, &s, d.problem.pass), (tile, c.chosen.splits));
+        if d.problem.pass != Pass::BackwardWeight {
+            assert_eq!(c.chosen.splits, 1);
+        }
+    }
+    let saved = read_json(&file);
+    assert_eq!(saved["format"], "purenoise-conv-tuning");
+    assert_eq!(saved["adapters"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        saved["adapters"][0]["choices"].as_object().unwrap().len(),
+        problems.len()
+    );
+
+    // Hit: a fresh device (nothing tuned in it yet) reads every choice, timing nothing.
+    let fresh = common::gpu();
+    let (s, pass) = (problems[0].shape, problems[0].pass);
+    assert_eq!(choice(&fresh, &s, pass), default_choice(&fresh, &s, pass));
+    let second = tune_with(&fresh, &cache, TuneMode::Cached);
+    assert_eq!(second.timed_runs, 0);
+    assert!(second.decisions.iter().all(|d| !d.measured));
+    for (a, b) in first.decisions.iter().zip(&second.decisions) {
+        let (a, b) = (&a.choice.chosen, &b.choice.chosen);
+        assert_eq!((&a.kernel, a.splits), (&b.kernel, b.splits));
+        assert!((a.ms - b.ms).abs() < 1e-9 * a.ms, "{a:?} {b:?}");
+    }
+    assert_eq!(
+        fresh.tuned(&s.tuning_key(pass)),
+        gpu.tuned(&s.tuning_key(pass))
+    );
+    assert_eq!(tune::use_cached(&common::gpu(), &cache), problems.len());
+
+    // Off: nothing timed, nothing read or written.
+    let before = std::fs::read(&file).unwrap();
+    let off = tune_with(&common::gpu(), &cache, TuneMode::Off);
+    assert_eq!((off.timed_runs, off.decisions.len()), (0, 0));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    // Another adapter: the file holds only another device's choices, so this one misses; the
+    // other's entry is kept beside the new one. A different kernel fingerprint of the same
+    // adapter is a miss too, and is replaced rather than kept.
+    for (field, value, kept) in [("name", "Other GPU", 2), ("kernels", "0123456789abcdef", 1)] {
+        let mut other = read_json(&file);
+        let adapters = other["adapters"].as_array_mut().unwrap();
+        // Ours is the entry saved last.
+        let ours = adapters.pop().unwrap();
+        *adapters = vec![ours];
+        other["adapters"][0]["adapter"][field] = value.into();
+        std::fs::write(&file, serde_json::to_vec(&other).unwrap()).unwrap();
+        let out = tune_with(&common::gpu(), &cache, TuneMode::Cached);
+        assert!(out.timed_runs > 0 && out.decisions.iter().all(|d| d.measured));
+        let saved = read_json(&file);
+        let adapters = saved["adapters"].as_array().unwrap();
+        assert_eq!(adapters.len(), kept, "{field}");
+        assert_eq!(
+            adapters
+                .iter()
+                .filter(|a| a["adapter"][field] == value)
+                .count(),
+            kept - 1,
+            "{field}"
+        );
+    }
+
+    // Full retunes what the cache holds.
+    let full = tune_with(&common::gpu(), &cache, TuneMode::Full);
+    assert!(full.timed_runs > 0 && full.decisions.iter().all(|d| d.measured));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn corrupt_cache_is_set_aside_and_foreign_file_left_alone() {
+    let gpu = gpu();
+    let dir = temp_dir("corrupt");
+    let cache = Cache::in_dir(&dir);
+    let file = dir.join(cache::FILE);
+
+    std::fs::write(&file, b"{\"format\": \"purenoise-conv-tun").unwrap();
+    let out = tune_with(&gpu, &cache, TuneMode::Cached);
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    let warning = &out.warnings[0];
+    assert!(
+        warning.starts_with("warning: ")
+            && warning.contains(&file.display().to_string())
+            && warning.contains("not valid JSON")
+            && !warning.contains('\n'),
+        "{warning}"
+    );
+    assert!(out.decisions.iter().all(|d| d.measured));
+    // Replaced by a valid cache; the damaged one kept aside, not deleted.
+    assert_eq!(read_json(&file)["format"], "purenoise-conv-tuning");
+    assert_eq!(
+        std::fs::read(dir.join(format!("{}.corrupt", cache::FILE))).unwrap(),
+        b"{\"format\": \"purenoise-conv-tun"
+    );
+    assert_eq!(tune_with(&gpu, &cache, TuneMode::Cached).timed_runs, 0);
+
+    // Our format, damaged inside: also corrupt.
+    std::fs::write(
+        &file,
+        br#"{"format": "purenoise-conv-tuning", "version": 1, "adapters": 3}"#,
+    )
+    .unwrap();
+    let out = tune_with(&gpu, &cache, TuneMode::Cached);
+    assert!(out.warnings.len() == 1 && out.warnings[0].contains("damaged"));
+    assert_eq!(read_json(&file)["adapters"].as_array().unwrap().len(), 1);
+
+    // Another program's file (or a newer purenoise's) is never overwritten.
+    for foreign in [
+        r#"{"someone": "else"}"#,
+        r#"{"format": "purenoise-conv-tuning", "version": 99, "adapters": []}"#,
+    ] {
+        std::fs::write(&file, foreign).unwrap();
+        let out = tune_with(&gpu, &cache, TuneMode::Cached);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("will not be saved"));
+        assert!(out.decisions.iter().all(|d| d.measured));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), foreign);
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "no temporary files left"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Convolutions after tuning (the ops then run the tuner's choices through `Gpu::tuned`) match
+/// the f64 reference within the tolerance every candidate is held to in kernels-tests/conv.rs,
+/// on awkward shapes; so do forced choices of every candidate and split count.
+#[test]
+fn tuned_convolutions_match_reference() {
+    let gpu = gpu();
+    let dir = temp_dir("reference");
+    let cache = Cache::in_dir(&dir);
+    let mut rng = rng(7);
+    // (input, weight, stride, pad)
+    let cases: [([usize; 4], [usize; 4], usize, usize); 3] = [
+        ([3, 9, 11, 9], [70, 9, 3, 3], 1, 1),
+        ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1),
+        ([3, 7, 6, 6], [11, 7, 1, 1], 2, 0),
+    ];
+    for (xs, ws, stride, pad) in cases {
+        let x = random(&mut rng, xs.iter().product());
+        let w = random(&mut rng, ws.iter().product());
+        let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
+        let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
+        let want_y = reference::conv2d(&x, xs, &w, ws, stride, pad);
+        let dy = random(&mut rng, want_y.len());
+        let dyt = upload(&gpu, &dy, &s.output_shape());
+        let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
+        let layer = ConvLayer {
+            c_in: xs[1],
+            c_out: ws[0],
+            size: xs[2],
+            k: ws[2],
+            stride,
+            count: 1,
+        };
+        let problems: Vec<Problem> = Pass::ALL
+            .map(|pass| Problem {
+                layer,
+                shape: s,
+                pass,
+            })
+            .into();
+        let out = tune::tune(&gpu, &problems, TuneMode::Full, &cache, &mut |_, _, _| {}).unwrap();
+        let check = |what: &str| {
+            let case = format!("{what} {xs:?} * {ws:?} stride {stride}");
+            let got = |t| read(&gpu, &t);
+            let y = conv2d_forward(&gpu, &xt, &wt, &s).unwrap();
+            assert_close(&format!("forward {case}"), &got(y), &want_y, 1e-4, 1e-4);
+            let dx = conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap();
+            assert_close(
+                &format!("input grad {case}"),
+                &got(dx),
+                &want_dx,
+                1e-4,
+                1e-4,
+            );
+            let dw = conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap();
+            assert_close(
+                &format!("weight grad {case}"),
+                &got(dw),
+                &want_dw,
+                1e-4,
+                1e-4,
+            );
+        };
+        for d in &out.decisions {
+            let chosen: Tile = d.choice.chosen.kernel.parse().unwrap();
+            assert_eq!(
+                choice(&gpu, &s, d.problem.pass),
+                (chosen, d.choice.chosen.splits)
+            );
+        }
+        check("tuned");
+        for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)) {
+            for splits in [1, 3] {
+                for pass in Pass::ALL {
+                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(tile, splits)));
+                }
+                check(&format!("{tile}/{splits}"));
+            }
+        }
+        // A choice this build cannot read falls back to the default.
+        gpu.set_tuned(s.tuning_key(Pass::Forward), Some("no-such-kernel/1".into()));
+        assert_eq!(
+            choice(&gpu, &s, Pass::Forward),
+            default_choice(&gpu, &s, Pass::Forward)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn purenoise(cache_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env(cache::ENV, cache_dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bench_tune_reports_a_row_per_pass_and_reuses_the_cache() {
+    let dir = temp_dir("bench");
+    let args = [
+        "bench",
+        "tune",
+        "--model",
+        "resnet-8",
+        "--batch-size",
+        "2",
+        "--json",
+    ];
+    let out = purenoise(&dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = tune::problems("resnet-8".parse().unwrap(), 2);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), problems.len());
+    // The image convolution's input gradient is never tuned (training never runs it).
+    assert_eq!(problems.len(), 6 * 3 - 1);
+    for (row, p) in rows.iter().zip(&problems) {
+        assert_eq!(row["pass"], p.pass.name());
+        assert_eq!(row["layer"]["c_in"], p.layer.c_in);
+        assert_eq!(row["input"][0], 2);
+        assert_eq!(row["measured"], true);
+        let kernel = row["chosen"]["kernel"].as_str().unwrap();
+        assert!(Tile::ALL.contains(&kernel.parse().unwrap()), "{kernel}");
+        let (gflops, of_peak) = (
+            row["chosen"]["gflops"].as_f64().unwrap(),
+            row["chosen"]["of_peak"].as_f64().unwrap(),
+        );
+        assert!(gflops > 0.0 && of_peak > 0.0);
+        let peak = report["peak"]["fma_gflops"].as_f64().unwrap();
+        assert!((gflops / peak - of_peak).abs() < 1e-9);
+        assert!(row["gain"].as_f64().unwrap() >= 1.0, "{row}");
+    }
+    assert!(report["timed_runs"].as_u64().unwrap() >= rows.len() as u64);
+    assert_eq!(
+        report["cache"],
+        dir.join(cache::FILE).display().to_string().as_str()
+    );
+
+    let cached = purenoise(&dir, &[&args[..], &["--cached"][..]].concat());
+    assert!(cached.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&cached.stdout).unwrap();
+    assert_eq!(report["timed_runs"], 0);
+    assert!(report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["measured"] == false));
+
+    // The table, from the same cache: the choices of the first run.
+    let table = purenoise(&dir, &[&args[..6], &["--cached"][..]].concat());
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("runner-up") && text.contains("(cached)"),
+        "{text}"
+    );
+    for row in rows {
+        assert!(text.contains(row["chosen"]["kernel"].as_str().unwrap()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn train_accepts_tune_modes() {
+    let dir = temp_dir("train");
+    let run = |mode: &str, cache_dir: &Path| {
+        let out_dir = dir.join(format!("run-{mode}"));
+        purenoise(
+            cache_dir,
+            &[
+                "train",
+                "--preset",
+                "quick",
+                "--batch-size",
+                "4",
+                "--max-steps",
+                "1",
+                "--no-download",
+                "--tune",
+                mode,
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let off_cache = dir.join("off-cache");
+    let out = run("off", &off_cache);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("tuning"), "{stderr}");
+    assert!(!off_cache.exists());
+
+    let cache_dir = dir.join("cache");
+    let out = run("cached", &cache_dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("tuning 17 of 17 convolution passes of resnet-8 at batch 4"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tuned 17 convolution passes"), "{stderr}");
+    assert!(cache_dir.join(cache::FILE).exists());
+
+    // Tuning that runs out of memory gives way to the untuned kernels; the step then fails
+    // with training's own account of the limit.
+    let oom = purenoise(
+        &cache_dir,
+        &[
+            "--memory-limit",
+            "2MiB",
+            "train",
+            "--preset",
+            "quick",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+            "--no-download",
+            "--tune",
+            "full",
+            "--out",
+            dir.join("run-oom").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&oom.stderr);
+    assert!(!oom.status.success(), "{stderr}");
+    let stopped = stderr
+        .find("tuning stopped, the untuned kernels run: out of GPU memory")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        stderr[stopped..].contains("--memory-limit of 2.0 MiB"),
+        "{stderr}"
+    );
+
+    let bad = purenoise(&cache_dir, &["train", "--tune", "sometimes"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--tune"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
