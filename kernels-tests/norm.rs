@@ -324,9 +324,8 @@ fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
     }
 }
 
-#[test]
-fn every_mode_matches_the_reference_on_every_mask() {
-    let gpu = gpu();
+each_mode!(every_mode_matches_the_reference_on_every_mask);
+fn every_mode_matches_the_reference_on_every_mask(gpu: Gpu) {
     let mut rng = rng(40);
     for s in SHAPES {
         for mask in masks(s[0], &mut rng) {
@@ -353,12 +352,11 @@ fn every_mode_matches_the_reference_on_every_mask() {
     }
 }
 
+each_mode!(statistics_stay_accurate_when_the_mean_dwarfs_the_spread);
 /// Channels whose mean is large next to their spread (offsets up to 3000, noise ±0.1), in both
 /// slots: the batch statistics keep the two-pass accuracy, where E[x²] − E[x]² in f32 loses the
 /// variance to cancellation (checked below: it misses by far more than the tolerance).
-#[test]
-fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
-    let gpu = gpu();
+fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu) {
     let mut rng = rng(46);
     let s = [6, 3, 13, 11];
     let mask = [false, true, false, false, true, false];
@@ -414,9 +412,8 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
     );
 }
 
-#[test]
-fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
-    let gpu = gpu();
+each_mode!(darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples);
+fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples(gpu: Gpu) {
     let mut rng = rng(41);
     let s = [8, 4, 3, 3];
     let mask = [false, true, true, false, false, true, false, true];
@@ -450,9 +447,8 @@ fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
     assert_close("running var", &got.running[0][1], &rv, 1e-5, 1e-4);
 }
 
-#[test]
-fn darbn_without_noise_is_exactly_ordinary_bn() {
-    let gpu = gpu();
+each_mode!(darbn_without_noise_is_exactly_ordinary_bn);
+fn darbn_without_noise_is_exactly_ordinary_bn(gpu: Gpu) {
     let mut rng = rng(42);
     let s = [5, 6, 4, 3];
     let mask = [false; 5];
@@ -493,9 +489,8 @@ fn darbn_without_noise_is_exactly_ordinary_bn() {
     }
 }
 
-#[test]
-fn darbn_noise_branch_carries_no_gradient() {
-    let gpu = gpu();
+each_mode!(darbn_noise_branch_carries_no_gradient);
+fn darbn_noise_branch_carries_no_gradient(gpu: Gpu) {
     let mut rng = rng(43);
     let s = [6, 3, 3, 3];
     let mask = [false, true, false, true, true, false];
@@ -546,9 +541,8 @@ fn darbn_noise_branch_carries_no_gradient() {
     assert_eq!(base.dparams[0], changed.dparams[0]);
 }
 
-#[test]
-fn gradients_match_finite_differences() {
-    let gpu = gpu();
+each_mode!(gradients_match_finite_differences);
+fn gradients_match_finite_differences(gpu: Gpu) {
     let mut rng = rng(44);
     let s = [5, 2, 2, 3];
     let mask = [false, true, false, false, true];
@@ -685,9 +679,8 @@ fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-#[test]
-fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu() {
-    let gpu = gpu();
+each_mode!(fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu);
+fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu(gpu: Gpu) {
     let (fused, released) = bn_relu_conv_step(&gpu, true);
     let (separate, kept) = bn_relu_conv_step(&gpu, false);
     let output_bytes = 3 * 4 * 5 * 3 * 4;

@@ -14,6 +14,9 @@
 // slot 1 never updates) [C].
 // Workgroup: 64 threads, one channel each, looping over the samples (N·C values in all, little
 // next to stage 1's N·C·HW); dispatch ceil(C / 64) workgroups.
+// Bounds: trusted: c < C by the guard; partials at (n' · C + c) < 2·N·C; stats at < 4C; slots are 0
+// or 1 (lib/bn_routing.wgsl clamps the mask); mask is read only when routed, and then has N entries
+// (checked on the host).
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 partials, 2 mask (read), 3 stats,
 // 4 running_mean0, 5 running_var0, 6 running_mean1, 7 running_var1 (read_write).
 

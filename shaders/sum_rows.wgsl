@@ -1,6 +1,7 @@
 // sum_rows: out[n] = sum over m of x[m,n] (column sums: the bias gradient of a linear layer).
 // Layouts: x [M,N] row-major f32, out [N].
 // Workgroup: 256 threads, one column each; a grid too large for x spills into y.
+// Bounds: trusted: x at row·n + col < m·n, its length (col < n by the guard); out at col < n.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
 
 struct Params { m: u32, n: u32 }
