@@ -20,12 +20,11 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
 ];
 
+each_mode!(conv_kernels_match_reference);
 /// Every tile the kernels can be dispatched with on this adapter (the subgroup core where the
 /// subgroups are 8 wide), and weight-gradient reduction splits that do and do not divide the
 /// reduction evenly (the automatic choice is tested too).
-#[test]
-fn conv_kernels_match_reference() {
-    let gpu = gpu();
+fn conv_kernels_match_reference(gpu: Gpu) {
     let mut rng = rng(1);
     for &(xs, ws, stride, pad) in CASES {
         let x = random(&mut rng, xs.iter().product());
@@ -97,9 +96,8 @@ fn tile_choice_falls_back_without_subgroups() {
     }
 }
 
-#[test]
-fn conv_gradients_match_finite_differences() {
-    let gpu = gpu();
+each_mode!(conv_gradients_match_finite_differences);
+fn conv_gradients_match_finite_differences(gpu: Gpu) {
     let mut rng = rng(2);
     for &(xs, ws, stride, pad) in &[
         ([1, 2, 5, 5], [3, 2, 3, 3], 2, 1),

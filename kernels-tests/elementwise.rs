@@ -9,9 +9,8 @@ use purenoise::ops::{self, pool};
 use purenoise::params::ParamStore;
 use purenoise::reference;
 
-#[test]
-fn relu_forward_backward() {
-    let gpu = gpu();
+each_mode!(relu_forward_backward);
+fn relu_forward_backward(gpu: Gpu) {
     let mut rng = rng(6);
     for len in [1, 255, 257, 1000] {
         let x = random(&mut rng, len);
@@ -36,9 +35,8 @@ fn relu_forward_backward() {
     }
 }
 
-#[test]
-fn add_accumulate_and_scale() {
-    let gpu = gpu();
+each_mode!(add_accumulate_and_scale);
+fn add_accumulate_and_scale(gpu: Gpu) {
     let mut rng = rng(7);
     let shape = [3, 5, 7, 3];
     let len = shape.iter().product();
@@ -78,9 +76,8 @@ fn add_accumulate_and_scale() {
     );
 }
 
-#[test]
-fn dropout_mask_is_exact_reproducible_and_unbiased() {
-    let gpu = gpu();
+each_mode!(dropout_mask_is_exact_reproducible_and_unbiased);
+fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu) {
     let mut rng = rng(8);
     let len = 100_003;
     let x = random(&mut rng, len);
@@ -150,9 +147,8 @@ fn philox_matches_known_answers() {
     );
 }
 
-#[test]
-fn global_avg_pool_forward_backward() {
-    let gpu = gpu();
+each_mode!(global_avg_pool_forward_backward);
+fn global_avg_pool_forward_backward(gpu: Gpu) {
     let mut rng = rng(9);
     for s in [[1, 1, 1, 1], [2, 3, 5, 7], [3, 17, 8, 8]] {
         let x = random(&mut rng, s.iter().product());

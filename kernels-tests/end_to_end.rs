@@ -167,9 +167,8 @@ fn batch(rng: &mut rand_pcg::Pcg64) -> (Vec<f64>, Vec<u32>) {
     (x, labels)
 }
 
-#[test]
-fn small_network_matches_reference_for_three_sgd_steps() {
-    let gpu = gpu();
+each_mode!(small_network_matches_reference_for_three_sgd_steps);
+fn small_network_matches_reference_for_three_sgd_steps(gpu: Gpu) {
     let mut rng = rng(20);
     let mut p = init(&mut rng);
     let net = GpuNet::new(&gpu, &p);

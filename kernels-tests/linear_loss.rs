@@ -7,9 +7,8 @@ use purenoise::optim::Sgd;
 use purenoise::params::ParamStore;
 use purenoise::reference;
 
-#[test]
-fn linear_forward_backward() {
-    let gpu = gpu();
+each_mode!(linear_forward_backward);
+fn linear_forward_backward(gpu: Gpu) {
     let mut rng = rng(10);
     for (rows, inp, out) in [(1, 1, 1), (3, 17, 10), (128, 64, 10), (5, 300, 7)] {
         let (x, w, b) = (
@@ -83,9 +82,8 @@ fn linear_forward_backward() {
     );
 }
 
-#[test]
-fn cross_entropy_matches_reference_and_is_stable() {
-    let gpu = gpu();
+each_mode!(cross_entropy_matches_reference_and_is_stable);
+fn cross_entropy_matches_reference_and_is_stable(gpu: Gpu) {
     let mut rng = rng(11);
     for (rows, classes, scale) in [(1, 2, 1.0), (7, 10, 3.0), (300, 100, 1.0), (4, 10, 1e4)] {
         // scale 1e4: logits far beyond exp's f32 range, the max subtraction must keep it finite.
@@ -134,9 +132,8 @@ fn cross_entropy_matches_reference_and_is_stable() {
     );
 }
 
-#[test]
-fn sgd_updates_every_parameter_like_pytorch() {
-    let gpu = gpu();
+each_mode!(sgd_updates_every_parameter_like_pytorch);
+fn sgd_updates_every_parameter_like_pytorch(gpu: Gpu) {
     let mut rng = rng(12);
     // Sizes that leave padding between parameters in the arena.
     let shapes: [&[usize]; 3] = [&[3, 5], &[1], &[7, 2, 3]];

@@ -35,9 +35,8 @@ fn correlation(pairs: &[(f64, f64)]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-#[test]
-fn noise_fills_masked_samples_exactly_and_with_the_right_distribution() {
-    let gpu = gpu();
+each_mode!(noise_fills_masked_samples_exactly_and_with_the_right_distribution);
+fn noise_fills_masked_samples_exactly_and_with_the_right_distribution(gpu: Gpu) {
     let (n, c, hw) = (64, 3, 32 * 32);
     let mask: Vec<bool> = (0..n).map(|s| s % 2 == 0 || s == n - 1).collect();
     let batch = gpu.upload(&vec![7.0; n * c * hw], &[n, c, 32, 32]).unwrap();
@@ -121,9 +120,8 @@ fn noise_fills_masked_samples_exactly_and_with_the_right_distribution() {
     }
 }
 
-#[test]
-fn noise_is_reproducible_from_seed_and_step() {
-    let gpu = gpu();
+each_mode!(noise_is_reproducible_from_seed_and_step);
+fn noise_is_reproducible_from_seed_and_step(gpu: Gpu) {
     let stats = NoiseStats::new(&gpu, &[0.5], &[0.25], None).unwrap();
     let mask = NoiseMask::new(&gpu, &[true, true]).unwrap();
     let draw = |seed: u64, step: u32| {
@@ -138,9 +136,8 @@ fn noise_is_reproducible_from_seed_and_step() {
     assert_ne!(first[..25], first[25..], "two samples of one batch differ");
 }
 
-#[test]
-fn noise_can_be_normalized_like_natural_images() {
-    let gpu = gpu();
+each_mode!(noise_can_be_normalized_like_natural_images);
+fn noise_can_be_normalized_like_natural_images(gpu: Gpu) {
     let (mean, std) = ([0.3f32, 0.6], [0.1f32, 0.3]);
     let (norm_mean, norm_std) = ([0.5f32, 0.4], [0.2f32, 0.25]);
     let stats = NoiseStats::new(&gpu, &mean, &std, Some((&norm_mean, &norm_std))).unwrap();

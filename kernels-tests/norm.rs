@@ -331,9 +331,8 @@ fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
     }
 }
 
-#[test]
-fn every_mode_matches_the_reference_on_every_mask() {
-    let gpu = gpu();
+each_mode!(every_mode_matches_the_reference_on_every_mask);
+fn every_mode_matches_the_reference_on_every_mask(gpu: Gpu) {
     let mut rng = rng(40);
     // Sized for this adapter, then as for a GPU (the second stages' slices, even on lavapipe).
     for (s, as_gpu) in SHAPES.iter().flat_map(|&s| [(s, false), (s, true)]) {
@@ -364,12 +363,11 @@ fn every_mode_matches_the_reference_on_every_mask() {
     }
 }
 
+each_mode!(statistics_stay_accurate_when_the_mean_dwarfs_the_spread);
 /// Channels whose mean is large next to their spread (offsets up to 3000, noise ±0.1), in both
 /// slots: the batch statistics keep the two-pass accuracy, where E[x²] − E[x]² in f32 loses the
 /// variance to cancellation (checked below: it misses by far more than the tolerance).
-#[test]
-fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread() {
-    let gpu = gpu();
+fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu) {
     let mut rng = rng(46);
     let mut naive_error: f64 = 0.0;
     // The second: 37 samples in 8 slices per channel when sized as for a GPU (bn_stats'
@@ -452,9 +450,8 @@ fn mean_dwarfs_spread_case(gpu: &Gpu, rng: &mut rand_pcg::Pcg64, s: Shape4, mask
     naive_error
 }
 
-#[test]
-fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
-    let gpu = gpu();
+each_mode!(darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples);
+fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples(gpu: Gpu) {
     let mut rng = rng(41);
     let s = [8, 4, 3, 3];
     let mask = [false, true, true, false, false, true, false, true];
@@ -488,9 +485,8 @@ fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples() {
     assert_close("running var", &got.running[0][1], &rv, 1e-5, 1e-4);
 }
 
-#[test]
-fn darbn_without_noise_is_exactly_ordinary_bn() {
-    let gpu = gpu();
+each_mode!(darbn_without_noise_is_exactly_ordinary_bn);
+fn darbn_without_noise_is_exactly_ordinary_bn(gpu: Gpu) {
     let mut rng = rng(42);
     let s = [5, 6, 4, 3];
     let mask = [false; 5];
@@ -531,9 +527,8 @@ fn darbn_without_noise_is_exactly_ordinary_bn() {
     }
 }
 
-#[test]
-fn darbn_noise_branch_carries_no_gradient() {
-    let gpu = gpu();
+each_mode!(darbn_noise_branch_carries_no_gradient);
+fn darbn_noise_branch_carries_no_gradient(gpu: Gpu) {
     let mut rng = rng(43);
     let s = [6, 3, 3, 3];
     let mask = [false, true, false, true, true, false];
@@ -584,9 +579,8 @@ fn darbn_noise_branch_carries_no_gradient() {
     assert_eq!(base.dparams[0], changed.dparams[0]);
 }
 
-#[test]
-fn gradients_match_finite_differences() {
-    let gpu = gpu();
+each_mode!(gradients_match_finite_differences);
+fn gradients_match_finite_differences(gpu: Gpu) {
     let mut rng = rng(44);
     let s = [5, 2, 2, 3];
     let mask = [false, true, false, false, true];
@@ -723,9 +717,8 @@ fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-#[test]
-fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu() {
-    let gpu = gpu();
+each_mode!(fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu);
+fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu(gpu: Gpu) {
     let (fused, released) = bn_relu_conv_step(&gpu, true);
     let (separate, kept) = bn_relu_conv_step(&gpu, false);
     let output_bytes = 3 * 4 * 5 * 3 * 4;

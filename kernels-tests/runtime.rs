@@ -144,7 +144,7 @@ fn a_dispatch_with_the_wrong_bindings_is_refused_before_the_device_sees_it() {
         .dispatch(
             &purenoise::gpu::kernels::RELU_FORWARD,
             &[],
-            &[4],
+            &purenoise::ops::LenParams { len: 4 },
             &[("x", &t), ("y", &t), ("z", &t)],
             [1, 1, 1],
         )
@@ -153,6 +153,67 @@ fn a_dispatch_with_the_wrong_bindings_is_refused_before_the_device_sees_it() {
     assert!(
         msg.contains("`relu_forward` declares 3 bindings") && msg.contains("3 tensors"),
         "{msg}"
+    );
+}
+
+purenoise::kernel_params! {
+    /// relu_forward's `{ len: u32 }` under another name.
+    struct Count {
+        count: u32,
+    }
+}
+
+/// The uniform check runs where the pipeline is created, before anything reaches the device.
+#[test]
+fn a_dispatch_with_a_mismatched_params_struct_is_refused_at_pipeline_creation() {
+    let gpu = gpu();
+    let t = gpu.zeros("test", &[4]).unwrap();
+    let kernel = purenoise::gpu::Kernel::<Count>::new(
+        "relu_forward",
+        purenoise::gpu::kernels::RELU_FORWARD.shader.source,
+        true,
+    );
+    let msg = gpu
+        .dispatch(
+            &kernel,
+            &[],
+            &Count { count: 4 },
+            &[("x", &t), ("y", &t)],
+            [1, 1, 1],
+        )
+        .expect_err("`count` is not the shader's `len`")
+        .to_string();
+    assert!(
+        msg.contains("kernel `shaders/relu_forward.wgsl`")
+            && msg.contains("field 0 is `len: u32` at byte 0 in the shader but `count: u32`"),
+        "{msg}"
+    );
+    gpu.flush().unwrap();
+}
+
+#[test]
+fn shader_checks_follow_the_environment_and_the_setter() {
+    use purenoise::gpu::shader_checks_from_env;
+    use std::ffi::OsStr;
+    assert!(!shader_checks_from_env(None));
+    assert!(!shader_checks_from_env(Some(OsStr::new("0"))));
+    assert!(shader_checks_from_env(Some(OsStr::new("1"))));
+    assert!(shader_checks_from_env(Some(OsStr::new(""))));
+    // Both modes compile side by side on one device, and give the same results.
+    let gpu = gpu();
+    let x = gpu.upload(&[-1.0, 2.0, -3.0, 4.0], &[4]).unwrap();
+    let mut outputs = Vec::new();
+    for checks in [false, true, false] {
+        gpu.set_shader_checks(checks);
+        assert_eq!(gpu.shader_checks(), checks);
+        outputs.push(
+            gpu.read(&activation::relu_forward(&gpu, &x).unwrap())
+                .unwrap(),
+        );
+    }
+    assert!(
+        outputs.iter().all(|o| o == &[0.0, 2.0, 0.0, 4.0]),
+        "{outputs:?}"
     );
 }
 

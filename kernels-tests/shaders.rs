@@ -1,8 +1,11 @@
 //! Portability without a GPU: every kernel in shaders/ is validated by naga and translated by its
 //! SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12) backends, so a shader one of them would reject
-//! fails here on any machine.
+//! fails here on any machine; and every kernel's uniform `Params` matches the Rust struct that
+//! fills it.
 
-use purenoise::gpu::kernels::{self, Kernel};
+use purenoise::gpu::kernels::{self, Kernel, Shader};
+use purenoise::kernel_params;
+use purenoise::ops::LenParams;
 
 #[test]
 fn every_shader_file_is_registered() {
@@ -35,11 +38,22 @@ fn every_shader_opens_with_a_header_comment() {
             "shaders/{}.wgsl: header must list workgroup and bindings",
             k.name
         );
+        // Whether the kernel keeps its accesses in bounds on its own, as the registry says.
+        let bounds = if k.trusted {
+            "// Bounds: trusted"
+        } else {
+            "// Bounds: checked"
+        };
+        assert!(
+            k.source.contains(bounds),
+            "shaders/{}.wgsl: header must say `{bounds}` and why",
+            k.name
+        );
     }
 }
 
 /// naga's backends need override constants resolved first, as wgpu does at pipeline creation.
-fn resolved(kernel: &Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
+fn resolved(kernel: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
     let (module, info) = kernels::validate(kernel).unwrap_or_else(|e| panic!("{e}"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(
         &module,
@@ -73,19 +87,113 @@ fn every_shader_translates_to_spirv_msl_and_hlsl() {
 
 #[test]
 fn a_broken_shader_is_reported_with_its_file_and_line() {
-    let broken = Kernel {
-        name: "broken",
-        source: "// broken: test\nfn main() { let x: f32 = 1u; }\n",
-    };
-    let msg = kernels::validate(&broken).err().unwrap().to_string();
+    let broken = Kernel::<LenParams>::new(
+        "broken",
+        "// broken: test\nfn main() { let x: f32 = 1u; }\n",
+        false,
+    );
+    let msg = kernels::validate(&broken.shader).err().unwrap().to_string();
     assert!(
         msg.contains("shaders/broken.wgsl") && msg.contains("wgsl:2"),
         "{msg}"
     );
-    let missing = Kernel {
-        name: "missing",
-        source: "//!include nothing.wgsl\n",
-    };
-    let msg = kernels::validate(&missing).err().unwrap().to_string();
+    let missing = Kernel::<LenParams>::new("missing", "//!include nothing.wgsl\n", false);
+    let msg = kernels::validate(&missing.shader)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("nothing.wgsl"), "{msg}");
+}
+
+/// The check dispatch runs at pipeline creation, on every kernel and the struct it is typed by.
+#[test]
+fn every_kernel_params_struct_matches_its_shader() {
+    for kernel in kernels::ALL {
+        let (module, _) = kernels::validate(kernel).unwrap_or_else(|e| panic!("{e}"));
+        kernels::check_params(kernel, &module).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+kernel_params! {
+    /// add_bias's `{ m: u32, n: u32 }` with the fields swapped.
+    struct Swapped {
+        n: u32,
+        m: u32,
+    }
+}
+
+kernel_params! {
+    /// Renamed second field.
+    struct Renamed {
+        m: u32,
+        cols: u32,
+    }
+}
+
+kernel_params! {
+    /// The right name and offset, the wrong type.
+    struct Retyped {
+        m: u32,
+        n: f32,
+    }
+}
+
+kernel_params! {
+    /// One field short.
+    struct Short {
+        m: u32,
+    }
+}
+
+kernel_params! {
+    /// One field too many.
+    struct Long {
+        m: u32,
+        n: u32,
+        extra: u32,
+    }
+}
+
+/// add_bias's source typed by `P`, as if the registry named the wrong struct.
+fn add_bias_with<P: purenoise::gpu::KernelParams>() -> Result<(), String> {
+    let kernel = Kernel::<P>::new("add_bias", kernels::ADD_BIAS.shader.source, true);
+    let (module, _) = kernels::validate(&kernel.shader).unwrap();
+    kernels::check_params(&kernel.shader, &module).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_mismatched_params_struct_is_refused_naming_the_kernel_and_the_field() {
+    let msg = add_bias_with::<Swapped>().unwrap_err();
+    assert!(
+        msg.contains("kernel `shaders/add_bias.wgsl`")
+            && msg.contains(
+                "field 0 is `m: u32` at byte 0 in the shader but `n: u32` at byte 0 in `Swapped`"
+            ),
+        "{msg}"
+    );
+    let msg = add_bias_with::<Renamed>().unwrap_err();
+    assert!(
+        msg.contains("field 1 is `n: u32` at byte 4 in the shader but `cols: u32` at byte 4"),
+        "{msg}"
+    );
+    let msg = add_bias_with::<Retyped>().unwrap_err();
+    assert!(
+        msg.contains("field 1 is `n: u32` at byte 4 in the shader but `n: f32` at byte 4"),
+        "{msg}"
+    );
+    let msg = add_bias_with::<Short>().unwrap_err();
+    assert!(
+        msg.contains("field 1 is `n: u32` at byte 4 in the shader but missing in `Short`"),
+        "{msg}"
+    );
+    let msg = add_bias_with::<Long>().unwrap_err();
+    assert!(
+        msg.contains("field 2 is missing in the shader but `extra: u32` at byte 8 in `Long`"),
+        "{msg}"
+    );
+    assert_eq!(
+        add_bias_with::<purenoise::ops::MatrixParams>(),
+        Ok(()),
+        "the registered struct"
+    );
 }

@@ -5,9 +5,8 @@ use common::*;
 use purenoise::ops::shortcut::{shortcut_backward, shortcut_forward};
 use purenoise::reference;
 
-#[test]
-fn shortcut_matches_reference_and_finite_differences() {
-    let gpu = gpu();
+each_mode!(shortcut_matches_reference_and_finite_differences);
+fn shortcut_matches_reference_and_finite_differences(gpu: Gpu) {
     let mut rng = rng(50);
     // Even and odd spatial sizes (odd: the last row/column is still sampled), batch 1.
     for (s, pad) in [([2, 16, 8, 8], 8), ([1, 3, 5, 7], 2), ([3, 4, 1, 1], 1)] {

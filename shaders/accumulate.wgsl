@@ -1,5 +1,7 @@
 // accumulate: dst += src, elementwise, in place (adding a gradient into a parameter's slot).
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of both tensors (same shapes, checked on
+// the host).
 // Bindings: 0 params (uniform), 1 src (read), 2 dst (read_write).
 
 struct Params { len: u32 }

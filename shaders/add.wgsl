@@ -2,6 +2,8 @@
 // out = max(a + b, 0): a post-activation residual block's sum and ReLU in one pass (its
 // backward, relu_backward, reads only out).
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
+// checked on the host).
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 out (read_write).
 
 struct Params { len: u32 }

@@ -1,6 +1,8 @@
 // add_bias: y[m,n] += bias[n], in place (the bias of a linear layer).
 // Layouts: y [M,N] row-major f32, bias [N].
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: y at i < m·n, its length; bias at i % n < n, its length (checked on the host); n
+// > 0 past the guard.
 // Bindings: 0 params (uniform), 1 bias (read), 2 y (read_write).
 
 struct Params { m: u32, n: u32 }

@@ -1,6 +1,7 @@
 // avg_pool_backward: dx[n,c,h,w] = dy[n,c] / (H*W), the gradient of global average pooling.
 // Layouts: dy [N,C] f32, dx [N,C,H,W].
 // Workgroup: 256 threads, one element of dx each; a grid too large for x spills into y.
+// Bounds: trusted: dx at i < nc·hw, its length; dy at i / hw < nc (hw > 0 past the guard).
 // Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
 
 struct Params { nc: u32, hw: u32 }

@@ -1,6 +1,7 @@
 // avg_pool_forward: global average pooling, y[n,c] = mean over h,w of x[n,c,h,w].
 // Layouts: x [N,C,H,W] f32, y [N,C].
 // Workgroup: 256 threads, one (n, c) each; a grid too large for x spills into y.
+// Bounds: trusted: y at i < nc, its length; x at i·hw + j < nc·hw, its length.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
 
 struct Params { nc: u32, hw: u32 }

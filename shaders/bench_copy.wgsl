@@ -1,6 +1,7 @@
 // bench_copy: device-memory bandwidth, dst[i] = src[i] * 2 over vec4s (one read and one write of
 // 16 bytes per element), the access pattern of the elementwise kernels.
 // Workgroup: 256 threads, one vec4 each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the vec4 count of both buffers.
 // Bindings: 0 params (uniform), 1 src (read), 2 dst (read_write).
 
 struct Params { len: u32 }

@@ -2,6 +2,7 @@
 // vec4 fma chains (no memory traffic in the loop) and writes one sum so nothing is optimized
 // away: 2 * 8 * 4 * p.iters flops per thread.
 // Workgroup: 256 threads; a grid too large for x spills into y.
+// Bounds: trusted: out is written at i < threads, its length; the loop runs iters times.
 // Bindings: 0 params (uniform), 1 out (read_write, one f32 per thread).
 
 struct Params { iters: u32, threads: u32 }

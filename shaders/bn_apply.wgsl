@@ -9,6 +9,8 @@
 // channel and parameters are the same across the workgroup and only x and y vary per thread
 // (per-thread addresses are what cost on CPU adapters); one workgroup per plane, a grid too
 // large for x spilling into y.
+// Bounds: trusted: plane < n·c by the guard (so c > 0); x and y within the plane's hw values; stats
+// at < 4C and γ/β at c < C; slots 0 or 1 (lib/bn_routing.wgsl clamps the mask).
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
 // 6 gamma1, 7 beta1 (read), 8 y (read_write).
 

@@ -9,6 +9,8 @@
 // beta1 [C] (betas read only with RELU).
 // Workgroup: 64 threads per (sample, channel) plane, striding over its pixels, as in
 // bn_apply.wgsl; one workgroup per plane, a grid too large for x spilling into y.
+// Bounds: trusted: plane < n·c by the guard (so c > 0); x, dy and dx within the plane's hw values;
+// stats and dterms at < 4C, γ/β at c < C; slots 0 or 1.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
 // 6 gamma1, 7 beta0, 8 beta1, 9 dterms (read), 10 dx (read_write).
 

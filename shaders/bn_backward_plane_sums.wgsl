@@ -11,6 +11,9 @@
 // and 0 in the other slot's two entries, so dterms is the column sums of partials.
 // Workgroup: 64 threads; override REDUCE_GROUP threads per plane, as in bn_plane_stats.wgsl,
 // both sums in one group_sum of a vec2 (lib/reduce.wgsl). A grid too large for x spills into y.
+// Bounds: trusted: threads past the last plane redo it (min) and write nothing; n·c > 0 in any
+// dispatch that runs; x and dy within the plane's hw values; partials at row n < N of [N, 4C];
+// slots 0 or 1.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
 // 6 gamma1, 7 beta0, 8 beta1 (read), 9 partials (read_write).
 

@@ -7,6 +7,8 @@
 // per plane stride over its pixels and are summed with group_sum (lib/reduce.wgsl), so a
 // workgroup takes 64 / REDUCE_GROUP consecutive planes: small planes share a workgroup rather
 // than each pay a workgroup's barriers. A grid too large for x spills into y.
+// Bounds: trusted: planes past n·c read nothing and write nothing; x within each plane's hw values;
+// partials at plane and n·c + plane; lib/reduce.wgsl stays within its scratch.
 // Bindings: 0 params (uniform), 1 x (read), 2 partials (read_write).
 
 struct Params { n: u32, c: u32, hw: u32 }

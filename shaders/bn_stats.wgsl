@@ -18,6 +18,10 @@
 // partials[n·C + c] are coalesced; slice s walks samples s, s + S, …, and group_sum adds the
 // slices (both passes: the slot means first, then the M2 combination about them). Dispatch
 // ceil(C·S / 256) workgroups; a grid too large spills into y.
+// Bounds: trusted: a thread past the last channel (c >= C) reads nothing and writes nothing;
+// partials at (n' · C + c) < 2·N·C; stats at < 4C; slots are 0 or 1 (lib/bn_routing.wgsl clamps
+// the mask); mask is read only when routed, and then has N entries (checked on the host);
+// lib/reduce.wgsl's scratch indices stay below REDUCE_THREADS.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 partials, 2 mask (read), 3 stats,
 // 4 running_mean0, 5 running_var0, 6 running_mean1, 7 running_var1 (read_write).
 

@@ -1,6 +1,7 @@
 // conv2d_backward_input_subgroup: the math and results of shaders/conv2d_backward_input.wgsl
 // on the core for adapters with 8-wide subgroups (lib/conv_gemm_subgroup.wgsl).
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes an 8 x 32 block of dx.
+// Bounds: trusted: see lib/conv2d_backward_input_index.wgsl.
 // Bindings: as conv2d_backward_input.
 
 //!include conv2d_backward_input_index.wgsl

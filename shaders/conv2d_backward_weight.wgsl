@@ -4,6 +4,7 @@
 // src/ops/conv.rs sums with sum_rows (with one split, part is dw itself).
 // Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], part [splits,Cout,Cin*K*K], f32 NCHW.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of dw.
+// Bounds: trusted: see lib/conv2d_backward_weight_index.wgsl.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_weight_subgroup: lavapipe).
 

@@ -3,6 +3,7 @@
 // k = (ci,ky,kx): A is the never-stored im2col of x, B the weight seen as [Cout, Cin*K*K].
 // Layouts: x [N,Cin,H,W], w [Cout,Cin,K,K], y [N,Cout,Ho,Wo], f32 NCHW.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of y.
+// Bounds: trusted: see lib/conv2d_forward_index.wgsl.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 w (read), 3 y (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_forward_subgroup: lavapipe).
 

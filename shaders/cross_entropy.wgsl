@@ -5,6 +5,9 @@
 // Layouts: logits, dlogits [N,K] row-major f32; labels [N] u32 (checked < K on the host); loss [1].
 // Workgroup: one workgroup of 256 threads; thread t handles rows t, t+256, …; the loss is summed
 // with group_sum (lib/reduce.wgsl). Dispatch exactly 1 workgroup.
+// Bounds: trusted: rows < n and columns < k of [n, k] logits and dlogits; each label is clamped to
+// k - 1, so one that bypassed the host's check (upload_labels) cannot index past its row; loss at
+// 0.
 // Bindings: 0 params (uniform), 1 logits (read), 2 labels (read), 3 loss, 4 dlogits (read_write).
 
 struct Params { n: u32, k: u32 }
@@ -31,7 +34,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         var s = 0.0;
         for (var j = 0u; j < p.k; j++) { s += exp(logits[base + j] - zmax); }
         let lse = zmax + log(s);
-        let label = labels[row];
+        let label = min(labels[row], p.k - 1u);
         total += lse - logits[base + label];
         for (var j = 0u; j < p.k; j++) {
             let one_hot = select(0.0, 1.0, j == label);

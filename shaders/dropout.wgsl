@@ -2,6 +2,7 @@
 // Philox(counter = (element, stream, 0, 0), key = seed). The backward pass runs this same kernel
 // on dy with the same seed and stream: the mask is recomputed, never stored.
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
 
 struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }

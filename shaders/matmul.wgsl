@@ -3,6 +3,8 @@
 // linear layer's forward (x W^T), input gradient (dy W) and weight gradient (dy^T x).
 // Layouts: a, b f32 with the given strides; c [M,N] row-major.
 // Workgroup: 256 threads, one output element each; a grid too large for x spills into y.
+// Bounds: trusted: c at i < m·n (n > 0 past the guard); a and b at row < m, col < n, k < K through
+// strides that src/ops/linear.rs derives from their shapes.
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 c (read_write).
 
 struct Params { m: u32, n: u32, k: u32, a_row: u32, a_col: u32, b_row: u32, b_col: u32 }

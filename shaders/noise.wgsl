@@ -5,6 +5,8 @@
 // Samples whose mask is 0 are not touched. Layouts: x [N,C,H,W] f32; mask [N] u32 (1 = noise);
 // stats [4*C] = mean[C], std[C], shift[C], scale[C].
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: x at i < n·c·hw (the guard; c·hw > 0 past it); mask at i / (c·hw) < n; stats at
+// channel < c of its four [c] blocks.
 // Bindings: 0 params (uniform), 1 mask (read), 2 stats (read), 3 x (read_write).
 
 struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }

@@ -1,6 +1,8 @@
 // relu_backward: dx = dy where the forward output y > 0, else 0 (the subgradient at 0 is 0, as in
 // PyTorch). Reads the output, not the input, so the forward input can be freed.
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
+// checked on the host).
 // Bindings: 0 params (uniform), 1 y (read), 2 dy (read), 3 dx (read_write).
 
 struct Params { len: u32 }

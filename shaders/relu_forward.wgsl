@@ -1,5 +1,6 @@
 // relu_forward: y = max(x, 0), elementwise over any layout.
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
 
 struct Params { len: u32 }

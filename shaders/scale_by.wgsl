@@ -1,6 +1,8 @@
 // scale_by: out = x * s[0], with the scale read from the GPU (an upstream scalar gradient), so
 // no readback is needed.
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: x and out are read and written at i < len, their length; s at 0 (one element,
+// checked on the host).
 // Bindings: 0 params (uniform), 1 x (read), 2 s (read, one element), 3 out (read_write).
 
 struct Params { len: u32 }

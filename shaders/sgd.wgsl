@@ -3,6 +3,7 @@
 // On the first step v is 0, so v = d, as PyTorch initializes its buffer.
 // Layouts: w, g, v flat f32 arenas holding every parameter (padding between them stays 0).
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
+// Bounds: trusted: every access is at i < len, the length of the three arena slices.
 // Bindings: 0 params (uniform), 1 g (read), 2 w (read_write), 3 v (read_write).
 
 struct Params { len: u32, lr: f32, momentum: f32, weight_decay: f32 }

@@ -2,6 +2,8 @@
 // and w are even (the subsampled positions), else 0; the padded channels receive nothing.
 // Layouts: dy [N,C_in + 2*pad,H_out,W_out] f32; dx [N,C_in,H,W].
 // Workgroup: 256 threads, one element of dx each; a grid too large for x spills into y.
+// Bounds: trusted: dx at i < its length (the guard, which also makes every divisor nonzero); dy at
+// iy/2 < h_out, ix/2 < w_out, c + pad < c_in + 2·pad.
 // Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }

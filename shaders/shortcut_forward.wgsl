@@ -3,6 +3,8 @@
 // with the channels zero-padded by `pad` on both sides.
 // Layouts: x [N,C_in,H,W] f32; y [N,C_in + 2*pad,H_out,W_out], H_out = ceil(H/2), W_out = ceil(W/2).
 // Workgroup: 256 threads, one output element each; a grid too large for x spills into y.
+// Bounds: trusted: y at i < its length (the guard, which also makes every divisor nonzero); x only
+// for pad <= c < pad + c_in, 2·oy < h, 2·ox < w.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }

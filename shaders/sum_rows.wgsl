@@ -6,6 +6,9 @@
 // neighbouring columns (interleaved, lib/reduce.wgsl), so a row's loads are coalesced; slice s
 // sums rows s, s + S, …, and group_sum adds the S slices of a column (no barriers when S = 1).
 // A grid too large for x spills into y.
+// Bounds: trusted: a thread past the last column (col >= n) reads nothing and writes nothing;
+// x at row·n + col < m·n, its length; out at col < n; lib/reduce.wgsl's scratch indices stay
+// below REDUCE_THREADS.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
 
 struct Params { m: u32, n: u32 }

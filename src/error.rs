@@ -19,6 +19,9 @@ pub enum Error {
     },
     /// A WGSL kernel failed naga's validation or pipeline creation.
     Shader { kernel: String, message: String },
+    /// A kernel's uniform `Params` (as naga reads the WGSL) and the Rust struct that fills it
+    /// differ in size, or in a field's name, offset or type.
+    KernelParams { kernel: String, message: String },
     /// The device reported an error (validation, internal).
     Device(String),
     /// The GPU, or the budget set with `Gpu::set_memory_limit`, could not hold a buffer.
@@ -60,6 +63,11 @@ impl fmt::Display for Error {
             Error::Shader { kernel, message } => {
                 write!(f, "kernel `{kernel}` failed to compile: {message}")
             }
+            Error::KernelParams { kernel, message } => write!(
+                f,
+                "kernel `{kernel}`: its uniform Params and the Rust struct filling them differ: \
+                 {message}"
+            ),
             Error::Device(msg) => write!(f, "GPU device error: {msg}"),
             Error::OutOfMemory {
                 detail,

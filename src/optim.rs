@@ -3,8 +3,19 @@
 
 use crate::error::Result;
 use crate::gpu::{kernels, WORKGROUP};
+use crate::kernel_params;
 use crate::params::ParamStore;
 use crate::tensor::Tensor;
+
+kernel_params! {
+    /// `Params` of shaders/sgd.wgsl.
+    pub struct SgdParams {
+        pub len: u32,
+        pub lr: f32,
+        pub momentum: f32,
+        pub weight_decay: f32,
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sgd {
@@ -31,12 +42,12 @@ impl Sgd {
             gpu.dispatch(
                 &kernels::SGD,
                 &[],
-                &[
-                    len as u32,
-                    self.lr.to_bits(),
-                    self.momentum.to_bits(),
-                    self.weight_decay.to_bits(),
-                ],
+                &SgdParams {
+                    len: len as u32,
+                    lr: self.lr,
+                    momentum: self.momentum,
+                    weight_decay: self.weight_decay,
+                },
                 &[("gradients", &g), ("parameters", &w), ("momentum", &v)],
                 gpu.grid(len as u64, WORKGROUP),
             )?;

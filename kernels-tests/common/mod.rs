@@ -1,7 +1,8 @@
-//! Shared test helpers: the adapter, random data, tolerant comparisons and finite differences.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Shared test helpers: the adapter in both runtime-check modes, random data, tolerant
+//! comparisons and finite differences.
+#![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a different subset
 
-use purenoise::gpu::Gpu;
+pub use purenoise::gpu::Gpu;
 use purenoise::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -12,6 +13,33 @@ pub fn gpu() -> Gpu {
         panic!("kernel tests need a GPU adapter (software Vulkan works: apt-get install mesa-vulkan-drivers libvulkan1): {e}")
     })
 }
+
+/// The default adapter with the shader compiler's runtime checks on every kernel (`checks`) or
+/// only on those the registry does not trust (what users run).
+pub fn gpu_with_checks(checks: bool) -> Gpu {
+    let gpu = gpu();
+    gpu.set_shader_checks(checks);
+    gpu
+}
+
+/// Turns each named `fn(Gpu)` into two tests, `<name>::trusted` and `<name>::checked`, one per
+/// runtime-check mode ([`gpu_with_checks`]), so every kernel meets the references both ways.
+macro_rules! each_mode {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn trusted() {
+                super::$name(crate::common::gpu_with_checks(false));
+            }
+
+            #[test]
+            fn checked() {
+                super::$name(crate::common::gpu_with_checks(true));
+            }
+        }
+    )*};
+}
+pub(crate) use each_mode;
 
 pub fn rng(seed: u64) -> Pcg64 {
     Pcg64::seed_from_u64(seed)

@@ -1,5 +1,11 @@
 // The bindings and index functions of conv2d_backward_input (described in shaders/conv2d_backward_input.wgsl),
 // shared by its two variants: lib/conv_gemm.wgsl and lib/conv_gemm_subgroup.wgsl as the core.
+// Bounds (the kernels are trusted: created without runtime checks): dy is read only for rows
+// m < m_total at 0 <= oy < h_out, 0 <= ox < w_out and co < c_out (k < k_total = c_out·nky·nkx);
+// wt only for columns n < n_total = c_in, at ky = phase + jy·STRIDE < KS because jy < nky, the
+// phase's live taps as src/ops/conv.rs counts them (likewise kx); dx is written only for
+// m < m_total (so ty < hp and iy < h, likewise ix) and n < n_total. Integer divisors are
+// override constants >= 1 or go through div_small's f32 division.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;

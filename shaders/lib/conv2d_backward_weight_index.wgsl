@@ -1,5 +1,11 @@
 // The bindings and index functions of conv2d_backward_weight (described in shaders/conv2d_backward_weight.wgsl),
 // shared by its two variants: lib/conv_gemm.wgsl and lib/conv_gemm_subgroup.wgsl as the core.
+// Bounds (the kernels are trusted: created without runtime checks): x is read only for rows
+// m < m_total = c_in·KS² (so ci < c_in) at 0 <= iy < h, 0 <= ix < w and img < n
+// (k < k_total = n·h_out·w_out); dy only for columns n < n_total = c_out; part is written only
+// for m < m_total, n < n_total, at split = workgroup z, below the splits src/ops/conv.rs
+// allocates (it dispatches ceil(k_total / k_chunk) of them). Integer divisors are override
+// constants >= 1 or go through div_small's f32 division.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,5 +1,10 @@
 // The bindings and index functions of conv2d_forward (described in shaders/conv2d_forward.wgsl),
 // shared by its two variants: lib/conv_gemm.wgsl and lib/conv_gemm_subgroup.wgsl as the core.
+// Bounds (the kernels are trusted: created without runtime checks): x is read only for rows
+// m < m_total (so img < n) at 0 <= iy < h, 0 <= ix < w and ci < c_in (k < k_total = c_in·KS²);
+// wt only for columns n < n_total = c_out at k < k_total; y is written only for m < m_total,
+// n < n_total. Integer divisors are override constants >= 1 (KS, STRIDE) or go through
+// div_small's f32 division.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

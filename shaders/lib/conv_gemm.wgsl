@@ -14,6 +14,11 @@
 // loop over its SIMD lanes, and one under a divergent branch costs more than a wasted load, so
 // they clamp the index (in range even for rows and columns past the edge) and select zero.
 //
+// Bounds: the tiles are written at kk·am + fa with kk < BK, fa < am, and read at columns
+// tm + i·WM < am for i < TM/4 (tn + j·WN < bn likewise), all within their BK·am and BK·bn
+// vec4s; global memory is accessed only through the index functions, whose headers show why
+// those stay in bounds.
+//
 // src/ops/conv.rs checks the tile constraints: TM, TN in {4, 8, 12, 16}; WM*WN divisible by
 // WM*TM/4 and by WN*TN/4.
 

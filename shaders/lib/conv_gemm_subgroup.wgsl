@@ -13,6 +13,9 @@
 // and splat on lavapipe: 12 loads per k for 256 FMAs. (16 x 16 lane blocks, 18 loads per k,
 // measured slower even on GEMMs of 16 columns, where half of each 8 x 32 block is idle.)
 //
+// Bounds: no workgroup memory, and constant indices into the lane's arrays; global memory is
+// accessed only through the index functions, whose headers show why those stay in bounds.
+//
 // Requires WM = 8 (lanes, along m), TM = 8, TN = 32; WN is the number of subgroups, which share
 // nothing. src/ops/conv.rs picks this core only where the adapter's subgroups are 8 wide.
 

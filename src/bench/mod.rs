@@ -71,6 +71,9 @@ pub struct AdapterRecord {
     pub driver_info: String,
     /// Whether the adapter offers timestamp queries (see [`Clock`]).
     pub timestamp_queries: bool,
+    /// Whether every kernel kept the shader compiler's runtime checks (`PURENOISE_SHADER_CHECKS`),
+    /// rather than only those not trusted to guard their own bounds.
+    pub shader_checks: bool,
 }
 
 impl AdapterRecord {
@@ -83,6 +86,7 @@ impl AdapterRecord {
             driver: info.driver.clone(),
             driver_info: info.driver_info.clone(),
             timestamp_queries: gpu.has_timestamps(),
+            shader_checks: gpu.shader_checks(),
         }
     }
 }
@@ -93,7 +97,11 @@ impl std::fmt::Display for AdapterRecord {
             f,
             "{} ({}, {}, driver {} {})",
             self.name, self.backend, self.device_type, self.driver, self.driver_info
-        )
+        )?;
+        if self.shader_checks {
+            write!(f, ", every kernel with runtime checks")?;
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,17 @@ use serde::Serialize;
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::error::Result;
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
+use crate::ops::LenParams;
 use crate::tensor::DType;
+
+kernel_params! {
+    /// `Params` of shaders/bench_fma.wgsl.
+    pub struct FmaParams {
+        pub iters: u32,
+        pub threads: u32,
+    }
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct PeakArgs {
@@ -69,7 +79,10 @@ pub fn measure_peak(gpu: &Gpu, clock: Clock, repeats: usize) -> Result<Peak> {
         gpu.dispatch(
             &kernels::BENCH_FMA,
             &[],
-            &[FMA_ITERS as u32, FMA_THREADS as u32],
+            &FmaParams {
+                iters: FMA_ITERS as u32,
+                threads: FMA_THREADS as u32,
+            },
             &[("out", &out)],
             gpu.grid(FMA_THREADS as u64, WORKGROUP),
         )
@@ -82,7 +95,9 @@ pub fn measure_peak(gpu: &Gpu, clock: Clock, repeats: usize) -> Result<Peak> {
         gpu.dispatch(
             &kernels::BENCH_COPY,
             &[],
-            &[(len / 4) as u32],
+            &LenParams {
+                len: (len / 4) as u32,
+            },
             &[("src", &src), ("dst", &dst)],
             gpu.grid((len / 4) as u64, WORKGROUP),
         )

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
-pub use kernels::Kernel;
+pub use kernels::{Kernel, KernelParams};
 pub use pool::MemoryStats;
 use pool::{Pool, Storage};
 
@@ -71,6 +71,8 @@ pub struct Inner {
     skip_kernels: Cell<bool>,
     /// Work is sized as for a GPU even on a CPU adapter (`set_size_as_gpu`).
     size_as_gpu: Cell<bool>,
+    /// Trusted kernels keep the shader compiler's runtime checks too (`set_shader_checks`).
+    shader_checks: Cell<bool>,
     submissions: Cell<u64>,
     /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
     profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
@@ -121,6 +123,14 @@ enum Fault {
     OutOfMemory(String),
     Lost(String),
     Other(String),
+}
+
+/// Set to anything but `0`: every kernel keeps the shader compiler's runtime checks.
+pub const SHADER_CHECKS_VAR: &str = "PURENOISE_SHADER_CHECKS";
+
+/// The runtime-check mode `PURENOISE_SHADER_CHECKS` asks for: on when set to anything but `0`.
+pub fn shader_checks_from_env(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| v != "0")
 }
 
 /// Flush on our own once this many commands are waiting, so recording never grows unbounded.
@@ -184,6 +194,9 @@ impl Gpu {
             memory_limit: Cell::new(None),
             skip_kernels: Cell::new(false),
             size_as_gpu: Cell::new(false),
+            shader_checks: Cell::new(shader_checks_from_env(
+                std::env::var_os(SHADER_CHECKS_VAR).as_deref(),
+            )),
             submissions: Cell::new(0),
             profile: RefCell::new(std::env::var_os("PURENOISE_PROFILE").map(|_| HashMap::new())),
             tuned: RefCell::default(),
@@ -256,6 +269,19 @@ impl Gpu {
             Some(c) => table.insert(key, c),
             None => table.remove(&key),
         };
+    }
+
+    /// With `on`, every kernel is compiled with the shader compiler's runtime checks (bounds,
+    /// loop bounding, integer division), including those the registry trusts to guard their own
+    /// bounds (`Shader::trusted`): for debugging a kernel that may read or write past its
+    /// buffers. Starts on when `PURENOISE_SHADER_CHECKS` is set to anything but `0`. Pipelines
+    /// are cached per mode, so it may change at any time; it applies to later dispatches.
+    pub fn set_shader_checks(&self, on: bool) {
+        self.0.shader_checks.set(on);
+    }
+
+    pub fn shader_checks(&self) -> bool {
+        self.0.shader_checks.get()
     }
 
     /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled
@@ -594,18 +620,21 @@ impl Gpu {
         }
     }
 
-    /// The compute pipeline for a kernel with given override constants, compiled once.
+    /// The compute pipeline for a kernel with given override constants, compiled once per
+    /// runtime-check mode.
     fn pipeline(
         &self,
-        kernel: &Kernel,
+        kernel: &kernels::Shader,
         overrides: &[(&str, f64)],
     ) -> Result<(wgpu::ComputePipeline, usize)> {
-        let key = format!("{}{:?}", kernel.name, overrides);
+        let trusted = kernel.trusted && !self.0.shader_checks.get();
+        let key = format!("{}{:?} trusted {trusted}", kernel.name, overrides);
         if let Some(p) = self.0.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
         // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
         let (naga_module, _) = kernels::validate(kernel)?;
+        kernels::check_params(kernel, &naga_module)?;
         let bindings = naga_module
             .global_variables
             .iter()
@@ -616,13 +645,23 @@ impl Gpu {
             .0
             .device
             .push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .0
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = if trusted {
+            // SAFETY: a trusted kernel keeps every access in bounds, ends every loop and never
+            // divides an integer by zero through its own guards and the dispatch sizes its op
+            // computes (the audit in its header, and src/gpu/kernels.rs); the kernel tests run
+            // each one against the f64 references with and without the runtime checks.
+            unsafe {
+                self.0
+                    .device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.0.device.create_shader_module(desc)
+        };
         let pipeline = self
             .0
             .device
@@ -652,14 +691,15 @@ impl Gpu {
 
     /// Records one dispatch. `params` fills the kernel's uniform `Params` struct (binding 0);
     /// `tensors` bind to 1, 2, … in order, each named for error messages.
-    pub fn dispatch(
+    pub fn dispatch<P: KernelParams>(
         &self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         overrides: &[(&str, f64)],
-        params: &[u32],
+        params: &P,
         tensors: &[(&str, &Tensor)],
         groups: [u32; 3],
     ) -> Result<()> {
+        let kernel = &kernel.shader;
         let limits = &self.0.limits;
         for (name, t) in tensors {
             if t.bytes() > limits.max_storage_buffer_binding_size {
@@ -693,14 +733,15 @@ impl Gpu {
                 tensors.len()
             )));
         }
+        // Uniform structs are padded to 16 bytes.
+        let params_size = (size_of::<P>().max(1).div_ceil(16) * 16) as u64;
         let params_offset = {
             let mut arena = self.0.params.borrow_mut();
             let align = limits.min_uniform_buffer_offset_alignment as usize;
             let offset = arena.len().div_ceil(align) * align;
             arena.resize(offset, 0);
-            arena.extend_from_slice(bytemuck::cast_slice(params));
-            // Uniform structs are padded to 16 bytes.
-            arena.resize(offset + params.len().max(1).div_ceil(4) * 16, 0);
+            arena.extend_from_slice(bytemuck::bytes_of(params));
+            arena.resize(offset + params_size as usize, 0);
             offset as u64
         };
         let bindings = tensors
@@ -718,7 +759,7 @@ impl Gpu {
             kernel: kernel.name,
             pipeline,
             params_offset,
-            params_size: (params.len().max(1).div_ceil(4) * 16) as u64,
+            params_size,
             bindings,
             groups,
         });

@@ -5,14 +5,25 @@ use super::{elementwise, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of shaders/dropout.wgsl.
+    pub struct DropoutParams {
+        pub len: u32,
+        pub stream: u32,
+        pub seed_lo: u32,
+        pub seed_hi: u32,
+        pub p_drop: f32,
+    }
+}
 
 pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let y = gpu.alloc("relu", x.shape(), DType::F32)?;
     elementwise(
         gpu,
         &kernels::RELU_FORWARD,
-        &[],
         &[("x", x), ("y", &y)],
         x.numel(),
     )?;
@@ -25,7 +36,6 @@ pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     elementwise(
         gpu,
         &kernels::RELU_BACKWARD,
-        &[],
         &[("y", y), ("dy", dy), ("dx", &dx)],
         y.numel(),
     )?;
@@ -56,7 +66,9 @@ fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -
     gpu.dispatch(
         &kernels::ADD,
         &[("RELU", f64::from(u8::from(relu)))],
-        &[a.numel() as u32],
+        &super::LenParams {
+            len: a.numel() as u32,
+        },
         &[("a", a), ("b", b), ("out", &out)],
         gpu.grid(a.numel() as u64, WORKGROUP),
     )?;
@@ -69,7 +81,6 @@ pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
     elementwise(
         gpu,
         &kernels::ACCUMULATE,
-        &[],
         &[("src", src), ("dst", dst)],
         dst.numel(),
     )
@@ -87,7 +98,6 @@ pub fn scale_by(gpu: &Gpu, x: &Tensor, s: &Tensor) -> Result<Tensor> {
     elementwise(
         gpu,
         &kernels::SCALE_BY,
-        &[],
         &[("x", x), ("s", s), ("out", &out)],
         x.numel(),
     )?;
@@ -128,17 +138,19 @@ pub fn dropout_apply(gpu: &Gpu, x: &Tensor, p: f32, seed: DropoutSeed) -> Result
         )));
     }
     let out = gpu.alloc("dropout", x.shape(), DType::F32)?;
-    elementwise(
-        gpu,
+    let params = DropoutParams {
+        len: x.numel() as u32,
+        stream: seed.stream,
+        seed_lo: seed.seed as u32,
+        seed_hi: (seed.seed >> 32) as u32,
+        p_drop: p,
+    };
+    gpu.dispatch(
         &kernels::DROPOUT,
-        &[
-            seed.stream,
-            seed.seed as u32,
-            (seed.seed >> 32) as u32,
-            p.to_bits(),
-        ],
+        &[],
+        &params,
         &[("x", x), ("out", &out)],
-        x.numel(),
+        gpu.grid(x.numel() as u64, WORKGROUP),
     )?;
     Ok(out)
 }

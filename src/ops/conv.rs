@@ -4,7 +4,32 @@
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of the convolution kernels (lib/conv_common.wgsl says what each field means).
+    pub struct ConvParams {
+        pub n: u32,
+        pub c_in: u32,
+        pub h: u32,
+        pub w: u32,
+        pub c_out: u32,
+        pub h_out: u32,
+        pub w_out: u32,
+        pub pad: u32,
+        pub m_total: u32,
+        pub n_total: u32,
+        pub k_total: u32,
+        pub k_chunk: u32,
+        pub iy0: u32,
+        pub ix0: u32,
+        pub hp: u32,
+        pub wp: u32,
+        pub nky: u32,
+        pub nkx: u32,
+    }
+}
 
 /// The sizes of one convolution, checked once and shared by its three kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +165,27 @@ impl ConvShape {
             );
         }
         let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
-        let mut params = vec![
-            self.n, self.c_in, self.h, self.w, self.c_out, self.h_out, self.w_out, self.pad, m, n,
-            k, chunk,
-        ];
-        params.extend(phase);
-        let params: Vec<u32> = params.into_iter().map(|v| v as u32).collect();
+        let [iy0, ix0, hp, wp, nky, nkx] = phase.map(|v| v as u32);
+        let params = ConvParams {
+            n: self.n as u32,
+            c_in: self.c_in as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            c_out: self.c_out as u32,
+            h_out: self.h_out as u32,
+            w_out: self.w_out as u32,
+            pad: self.pad as u32,
+            m_total: m as u32,
+            n_total: n as u32,
+            k_total: k as u32,
+            k_chunk: chunk as u32,
+            iy0,
+            ix0,
+            hp,
+            wp,
+            nky,
+            nkx,
+        };
         let groups = [
             m.div_ceil(tile.wm * tile.tm),
             n.div_ceil(tile.wn * tile.tn),

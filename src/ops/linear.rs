@@ -1,9 +1,24 @@
 //! The linear layer y = x W^T + b, with PyTorch's weight layout W [out, in].
 
+use super::MatrixParams;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of shaders/matmul.wgsl: sizes and the operands' strides.
+    pub struct MatmulParams {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub a_row: u32,
+        pub a_col: u32,
+        pub b_row: u32,
+        pub b_col: u32,
+    }
+}
 
 /// A row-major matrix operand, possibly transposed, as the `matmul` kernel reads it.
 #[derive(Clone, Copy)]
@@ -64,7 +79,15 @@ fn matmul(gpu: &Gpu, op: &'static str, a: Operand, b: Operand) -> Result<Tensor>
     gpu.dispatch(
         &kernels::MATMUL,
         &[],
-        &[m as u32, n as u32, k as u32, a_row, a_col, b_row, b_col],
+        &MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            a_row,
+            a_col,
+            b_row,
+            b_col,
+        },
         &[("a", a.t), ("b", b.t), ("c", &c)],
         gpu.grid((m * n) as u64, WORKGROUP),
     )?;
@@ -85,7 +108,10 @@ pub fn linear_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, bias: &Tensor) -> 
     gpu.dispatch(
         &kernels::ADD_BIAS,
         &[],
-        &[rows as u32, out_features as u32],
+        &MatrixParams {
+            m: rows as u32,
+            n: out_features as u32,
+        },
         &[("bias", bias), ("output", &y)],
         gpu.grid(y.numel() as u64, WORKGROUP),
     )?;

@@ -5,7 +5,16 @@ use super::activation::scale_by;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Error, Result};
 use crate::gpu::{kernels, Gpu};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of shaders/cross_entropy.wgsl: N rows of K logits.
+    pub struct CrossEntropyParams {
+        pub n: u32,
+        pub k: u32,
+    }
+}
 
 /// Uploads class labels after checking each is below `classes` (the kernel cannot report it).
 pub fn upload_labels(gpu: &Gpu, labels: &[u32], classes: usize) -> Result<Tensor> {
@@ -43,7 +52,10 @@ pub fn cross_entropy_forward(gpu: &Gpu, logits: &Tensor, labels: &Tensor) -> Res
     gpu.dispatch(
         &kernels::CROSS_ENTROPY,
         &[],
-        &[n as u32, k as u32],
+        &CrossEntropyParams {
+            n: n as u32,
+            k: k as u32,
+        },
         &[
             ("logits", logits),
             ("labels", labels),

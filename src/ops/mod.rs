@@ -21,18 +21,33 @@ pub use shortcut::shortcut;
 
 use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu, Kernel, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::Tensor;
 
-/// Dispatches a one-thread-per-element kernel whose `Params` start with the element count.
+kernel_params! {
+    /// `Params` of the kernels that take only an element count (relu_forward, relu_backward,
+    /// add, accumulate, scale_by; bench_copy counts vec4s).
+    pub struct LenParams {
+        pub len: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of add_bias and sum_rows: an [m, n] row-major matrix.
+    pub struct MatrixParams {
+        pub m: u32,
+        pub n: u32,
+    }
+}
+
+/// Dispatches a one-thread-per-element kernel over `len` elements.
 fn elementwise(
     gpu: &Gpu,
-    kernel: &Kernel,
-    extra_params: &[u32],
+    kernel: &Kernel<LenParams>,
     tensors: &[(&str, &Tensor)],
     len: usize,
 ) -> Result<()> {
-    let mut params = vec![len as u32];
-    params.extend_from_slice(extra_params);
+    let params = LenParams { len: len as u32 };
     gpu.dispatch(
         kernel,
         &[],
@@ -82,7 +97,10 @@ pub fn sum_rows(
     gpu.dispatch(
         &kernels::SUM_ROWS,
         &[slices],
-        &[rows as u32, cols as u32],
+        &MatrixParams {
+            m: rows as u32,
+            n: cols as u32,
+        },
         &[x, out],
         grid,
     )

@@ -4,7 +4,20 @@
 
 use crate::error::{shape_err, Error, Result};
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::Tensor;
+
+kernel_params! {
+    /// `Params` of shaders/noise.wgsl: the batch's sizes, the step and the 64-bit seed's halves.
+    pub struct NoiseParams {
+        pub n: u32,
+        pub c: u32,
+        pub hw: u32,
+        pub step: u32,
+        pub seed_lo: u32,
+        pub seed_hi: u32,
+    }
+}
 
 /// CIFAR-10's per-channel mean and std, which the reference uses both to normalize natural
 /// images and to draw noise.
@@ -132,14 +145,14 @@ pub fn fill_noise(
     gpu.dispatch(
         &kernels::NOISE,
         &[],
-        &[
-            n as u32,
-            c as u32,
-            (h * w) as u32,
+        &NoiseParams {
+            n: n as u32,
+            c: c as u32,
+            hw: (h * w) as u32,
             step,
-            seed as u32,
-            (seed >> 32) as u32,
-        ],
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+        },
         &[
             ("mask", &mask.tensor),
             ("statistics", &stats.table),

@@ -34,7 +34,34 @@ use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
 use crate::gpu::{kernels, Gpu};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of the kernels that route samples to statistic slots (lib/bn_routing.wgsl says
+    /// what each field means).
+    pub struct BnRoutingParams {
+        pub n: u32,
+        pub c: u32,
+        pub hw: u32,
+        pub eps: f32,
+        pub momentum: f32,
+        pub routed: u32,
+        pub m0: f32,
+        pub m1: f32,
+        pub trained_slots: u32,
+        pub training: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/bn_plane_stats.wgsl: N·C planes of H·W values.
+    pub struct BnPlaneParams {
+        pub n: u32,
+        pub c: u32,
+        pub hw: u32,
+    }
+}
 
 /// How a model's batch norms treat pure-noise samples (`--bn`).
 #[derive(
@@ -143,23 +170,23 @@ impl BatchNorm<'_> {
         Ok(Plan { n, c, hw, m })
     }
 
-    /// The routing kernels' `Params` (shaders/lib/bn_routing.wgsl), in order.
-    fn params(&self, plan: &Plan, training: bool) -> [u32; 10] {
+    /// The routing kernels' `Params` (shaders/lib/bn_routing.wgsl).
+    fn params(&self, plan: &Plan, training: bool) -> BnRoutingParams {
         // Slot 1 trains a layer only in AuxBN: DAR-BN's noise statistics update nothing and pass
         // no gradient back; ordinary BN has no slot 1.
         let trained_slots = if self.aux.is_some() { 0b11 } else { 0b01 };
-        [
-            plan.n as u32,
-            plan.c as u32,
-            plan.hw as u32,
-            EPS.to_bits(),
-            MOMENTUM.to_bits(),
-            u32::from(self.mask.is_some()),
-            (plan.m[0] as f32).to_bits(),
-            (plan.m[1] as f32).to_bits(),
+        BnRoutingParams {
+            n: plan.n as u32,
+            c: plan.c as u32,
+            hw: plan.hw as u32,
+            eps: EPS,
+            momentum: MOMENTUM,
+            routed: u32::from(self.mask.is_some()),
+            m0: plan.m[0] as f32,
+            m1: plan.m[1] as f32,
             trained_slots,
-            u32::from(training),
-        ]
+            training: u32::from(training),
+        }
     }
 
     /// The override constants of bn_apply and the backward kernels (lib/bn_routing.wgsl).
@@ -197,7 +224,11 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
     gpu.dispatch(
         &kernels::BN_PLANE_STATS,
         &[group],
-        &[plan.n as u32, plan.c as u32, plan.hw as u32],
+        &BnPlaneParams {
+            n: plan.n as u32,
+            c: plan.c as u32,
+            hw: plan.hw as u32,
+        },
         &[("input", x), ("plane statistics", &partials)],
         grid,
     )?;

@@ -3,7 +3,16 @@
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
+
+kernel_params! {
+    /// `Params` of shaders/avg_pool_forward.wgsl and avg_pool_backward.wgsl: N·C planes of H·W.
+    pub struct PoolParams {
+        pub nc: u32,
+        pub hw: u32,
+    }
+}
 
 pub fn avg_pool_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let [n, c, h, w] = x.nchw("global_avg_pool", "input")?;
@@ -11,7 +20,10 @@ pub fn avg_pool_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     gpu.dispatch(
         &kernels::AVG_POOL_FORWARD,
         &[],
-        &[(n * c) as u32, (h * w) as u32],
+        &PoolParams {
+            nc: (n * c) as u32,
+            hw: (h * w) as u32,
+        },
         &[("input", x), ("output", &y)],
         gpu.grid((n * c) as u64, WORKGROUP),
     )?;
@@ -30,7 +42,10 @@ pub fn avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -> Resul
     gpu.dispatch(
         &kernels::AVG_POOL_BACKWARD,
         &[],
-        &[nc as u32, hw as u32],
+        &PoolParams {
+            nc: nc as u32,
+            hw: hw as u32,
+        },
         &[("output gradient", dy), ("input gradient", &dx)],
         gpu.grid((nc * hw) as u64, WORKGROUP),
     )?;

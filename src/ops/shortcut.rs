@@ -4,12 +4,34 @@
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
 use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
 
-fn params(x_shape: [usize; 4], pad: usize) -> ([u32; 7], [usize; 4]) {
+kernel_params! {
+    /// `Params` of shaders/shortcut_forward.wgsl and shortcut_backward.wgsl.
+    pub struct ShortcutParams {
+        pub n: u32,
+        pub c_in: u32,
+        pub h: u32,
+        pub w: u32,
+        pub pad: u32,
+        pub h_out: u32,
+        pub w_out: u32,
+    }
+}
+
+fn params(x_shape: [usize; 4], pad: usize) -> (ShortcutParams, [usize; 4]) {
     let [n, c, h, w] = x_shape;
     let out = [n, c + 2 * pad, h.div_ceil(2), w.div_ceil(2)];
-    let p = [n, c, h, w, pad, out[2], out[3]].map(|v| v as u32);
+    let p = ShortcutParams {
+        n: n as u32,
+        c_in: c as u32,
+        h: h as u32,
+        w: w as u32,
+        pad: pad as u32,
+        h_out: out[2] as u32,
+        w_out: out[3] as u32,
+    };
     (p, out)
 }
 
