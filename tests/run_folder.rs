@@ -236,9 +236,10 @@ fn overwrite_replaces_only_a_purenoise_run_and_a_failed_start_keeps_it() {
     )));
     let second_id = run_id(&run).unwrap();
     assert_ne!(second_id, first_id);
+    // (subset_indices.txt: the new run's own copy of its --subset-indices list.)
     assert_eq!(
         data_common::entries(&run),
-        ["config.json", "last.safetensors"]
+        ["config.json", "last.safetensors", "subset_indices.txt"]
     );
 
     // A failed start into a folder that did not exist leaves no folder.
