@@ -6,7 +6,6 @@
 //! matched to its run. Folders written before this format hold the bare flags; they are read
 //! as runs without an id.
 
-use std::fs;
 use std::path::Path;
 
 use super::args::TrainArgs;
@@ -60,7 +59,7 @@ impl RunConfig {
     /// Reads `run_dir/config.json`, naming the file in every error.
     pub fn read(run_dir: &Path) -> Result<RunConfig> {
         let path = run_dir.join(CONFIG_FILE);
-        let text = fs::read_to_string(&path)
+        let text = crate::input::read_text(&path, 16 << 20, "a run configuration")
             .map_err(|e| TrainError::io("read the run configuration", &path, e))?;
         RunConfig::parse(&text).map_err(|e| {
             TrainError::Other(format!(
