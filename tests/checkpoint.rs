@@ -401,7 +401,12 @@ fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     let hits: Vec<usize> = (0..header.len() - from.len())
         .filter(|&i| &header[i..i + from.len()] == from.as_bytes())
         .collect();
-    assert_eq!(hits.len(), 1, "`{from}` in {}", String::from_utf8_lossy(header));
+    assert_eq!(
+        hits.len(),
+        1,
+        "`{from}` in {}",
+        String::from_utf8_lossy(header)
+    );
     let mut out = bytes.to_vec();
     out[s + hits[0]..s + hits[0] + to.len()].copy_from_slice(to.as_bytes());
     out
@@ -442,7 +447,10 @@ fn a_damaged_byte_in_data_state_or_tensor_table_is_refused() {
     for (from, to) in [
         ("\"conv1.weight\"", "\"conv2.weight\""),
         ("\"shape\":[2,2]", "\"shape\":[4,1]"),
-        ("\"dtype\":\"F32\",\"shape\":[2,2]", "\"dtype\":\"I32\",\"shape\":[2,2]"),
+        (
+            "\"dtype\":\"F32\",\"shape\":[2,2]",
+            "\"dtype\":\"I32\",\"shape\":[2,2]",
+        ),
     ] {
         fs::write(&path, replace_in_header(&bytes, from, to)).unwrap();
         corrupt_msg(&path, "tensor data");
@@ -572,7 +580,10 @@ fn an_older_checkpoint_without_checksums_still_loads() {
 
     // One checksum without the other is a damaged header, not an older file.
     let mut half = meta.clone();
-    half.insert(TENSORS_CHECKSUM_KEY.into(), "xxh3-64:0000000000000000".into());
+    half.insert(
+        TENSORS_CHECKSUM_KEY.into(),
+        "xxh3-64:0000000000000000".into(),
+    );
     write_raw(&p, safetensors::Dtype::F32, Some(half));
     let msg = load_err(&p);
     assert!(msg.contains("without the other"), "{msg}");

@@ -108,12 +108,13 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
         .unwrap_or_else(|| dir.display().to_string());
 
     let jsonl = dir.join("metrics.jsonl");
-    let text = crate::input::read_text(&jsonl, MAX_METRICS_LINES_BYTES, "a metrics file")
-        .map_err(|source| PlotError::Io {
+    let text = crate::input::read_text(&jsonl, MAX_METRICS_LINES_BYTES, "a metrics file").map_err(
+        |source| PlotError::Io {
             what: "read",
             path: jsonl.clone(),
             source,
-        })?;
+        },
+    )?;
     let mut epochs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -455,9 +456,11 @@ fn line_chart(
         .flat_map(|s| s.clipped.iter().map(|c| c.2))
         .collect();
     if !clipped.is_empty() {
-        let (lo, hi) = clipped.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+        let (lo, hi) = clipped
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         let range = if lo == hi {
             format!("{lo:.3e}")
         } else {

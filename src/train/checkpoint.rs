@@ -257,7 +257,10 @@ fn serialize(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError>
         )
     }));
     let meta = HashMap::from([
-        (STATE_CHECKSUM_KEY.to_string(), checksum_str(&[state.as_bytes()])),
+        (
+            STATE_CHECKSUM_KEY.to_string(),
+            checksum_str(&[state.as_bytes()]),
+        ),
         (TENSORS_CHECKSUM_KEY.to_string(), tensors_sum),
         (STATE_KEY.to_string(), state),
         (FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
@@ -418,7 +421,12 @@ fn read_verified(path: &Path) -> Result<(Checkpoint, Verified), CheckpointError>
     })?;
     // A key this build does not know is a damaged key name (which could otherwise pass a
     // checksummed file off as an older one without checksums) or a newer writer's.
-    let known = [FORMAT_KEY, STATE_KEY, TENSORS_CHECKSUM_KEY, STATE_CHECKSUM_KEY];
+    let known = [
+        FORMAT_KEY,
+        STATE_KEY,
+        TENSORS_CHECKSUM_KEY,
+        STATE_CHECKSUM_KEY,
+    ];
     let mut unknown: Vec<&str> = meta
         .keys()
         .map(String::as_str)
