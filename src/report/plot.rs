@@ -322,10 +322,10 @@ pub struct LineView {
 /// (ranges, margins, ticks) stays finite.
 const HUGE: f64 = 1e300;
 
-/// The y axis over the bulk of `values` (finite, within ±[`HUGE`]): values beyond ten times
-/// the interquartile range (at least the median's magnitude) past the quartiles are outliers,
-/// so a run that diverged to 1e30 does not flatten every other curve; the axis is padded by 5 %
-/// and never empty.
+/// The y axis over the bulk of `values` (finite, within ±[`HUGE`]): values more than a hundred
+/// times the interquartile range (at least the median's magnitude) past the quartiles are
+/// outliers, so a run that diverged to 1e30 does not flatten every other curve while a loss
+/// falling a hundredfold stays whole; the axis is padded by 5 % and never empty.
 fn y_axis(values: &mut [f64]) -> Range<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -333,7 +333,7 @@ fn y_axis(values: &mut [f64]) -> Range<f64> {
         return 0.0..1.0;
     }
     let (q1, median, q3) = (values[n / 4], values[n / 2], values[(3 * n) / 4]);
-    let spread = 10.0 * (q3 - q1).max(median.abs()).max(f64::MIN_POSITIVE);
+    let spread = 100.0 * (q3 - q1).max(median.abs()).max(f64::MIN_POSITIVE);
     let (lo_fence, hi_fence) = (q1 - spread, q3 + spread);
     let kept = values.iter().filter(|&&v| v >= lo_fence && v <= hi_fence);
     let (lo, hi) = kept.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
@@ -462,14 +462,17 @@ fn line_chart(
                 (lo.min(v), hi.max(v))
             });
         let range = if lo == hi {
-            format!("{lo:.3e}")
+            short(lo)
         } else {
-            format!("{lo:.3e} to {hi:.3e}")
+            format!("{} to {}", short(lo), short(hi))
         };
         chart
             .draw_series(std::iter::empty::<Circle<(u32, f64), i32>>())
             .map_err(|e| err(e.to_string()))?
-            .label(format!("{} values off the axis ({range})", clipped.len()))
+            .label(format!(
+                "{} off the axis ({range})",
+                plural(clipped.len(), "value")
+            ))
             .legend(|(x, y)| {
                 Polygon::new(
                     vec![(x + 10, y - 7), (x + 4, y + 5), (x + 16, y + 5)],
@@ -482,7 +485,10 @@ fn line_chart(
         chart
             .draw_series(std::iter::empty::<Circle<(u32, f64), i32>>())
             .map_err(|e| err(e.to_string()))?
-            .label(format!("{non_finite} epochs not finite (NaN or inf)"))
+            .label(format!(
+                "{} not finite (NaN or inf)",
+                plural(non_finite, "epoch")
+            ))
             .legend(|(x, y)| Cross::new((x + 10, y), 6, BLACK.stroke_width(2)));
     }
     chart
@@ -494,6 +500,23 @@ fn line_chart(
         .draw()
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
+}
+
+/// A value for the legend: plain when moderate, else in scientific notation.
+fn short(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Width grows with classes × runs so that bars stay at least a few pixels wide.
