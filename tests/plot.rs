@@ -287,6 +287,22 @@ fn bad_run_folders_are_clear_errors() {
         serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     v["train_counts"].as_array_mut().unwrap().pop();
     fs::write(&report, v.to_string()).unwrap();
+    // A recall that is no fraction.
+    let wild = root.join("wild");
+    make_run(&wild, 2, 1.0, Some(|k| k));
+    let wild_report = wild.join("metrics.json");
+    let mut w: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&wild_report).unwrap()).unwrap();
+    w["per_class_recall"][3] = serde_json::json!(-1e300);
+    fs::write(&wild_report, w.to_string()).unwrap();
+    assert_eq!(
+        plot_err(&[&wild]),
+        format!(
+            "{}: the recall of class 3 (cat) is -1.000e300, but a recall lies between 0 and 1",
+            wild_report.display()
+        )
+    );
+
     assert_eq!(
         plot_err(&[&uneven]),
         format!(

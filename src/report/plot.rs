@@ -163,6 +163,22 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
                 ),
             });
         }
+        // A recall is a fraction: anything else is a damaged or hand-edited report.
+        if let Some((k, v)) = r
+            .per_class_recall
+            .iter()
+            .enumerate()
+            .find_map(|(k, v)| v.filter(|v| !(0.0..=1.0).contains(v)).map(|v| (k, v)))
+        {
+            return Err(PlotError::Format {
+                at: json.display().to_string(),
+                msg: format!(
+                    "the recall of class {k} ({}) is {}, but a recall lies between 0 and 1",
+                    r.class_names[k],
+                    short(v)
+                ),
+            });
+        }
     }
     Ok(Run {
         name,
