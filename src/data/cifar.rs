@@ -217,7 +217,7 @@ impl Cifar {
         let (file, _) =
             crate::input::open_regular(archive).map_err(|e| DataError::io("open", archive, e))?;
         let gz = flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-        let mut tar = tar::Archive::new(Bounded::new(gz));
+        let mut tar = tar::Archive::new(Bounded::new(gz, MAX_ARCHIVE_BYTES));
         let wanted = kind.members();
         let mut members = HashMap::new();
         let mut seen_dirs = Vec::new();
@@ -335,17 +335,19 @@ impl Cifar {
 /// so anything past 1 GiB is corrupt (or a decompression bomb), refused before it fills memory.
 pub const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
 
-/// A reader that fails once more than [`MAX_ARCHIVE_BYTES`] have passed through it.
+/// A reader that fails once more than `limit` bytes have passed through it.
 pub(crate) struct Bounded<R> {
     inner: R,
+    limit: u64,
     left: u64,
 }
 
 impl<R> Bounded<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
         Bounded {
             inner,
-            left: MAX_ARCHIVE_BYTES,
+            limit,
+            left: limit,
         }
     }
 }
@@ -358,11 +360,31 @@ impl<R: Read> Read for Bounded<R> {
                 std::io::ErrorKind::InvalidData,
                 format!(
                     "it decompresses to more than {} bytes, far more than a CIFAR archive holds",
-                    MAX_ARCHIVE_BYTES
+                    self.limit
                 ),
             )
         })?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_up_to_its_limit_then_fails() {
+        let data = vec![7u8; 100];
+        let mut exact = Vec::new();
+        Bounded::new(&data[..], 100)
+            .read_to_end(&mut exact)
+            .unwrap();
+        assert_eq!(exact, data);
+        let e = Bounded::new(&data[..], 99)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("more than 99 bytes"), "{e}");
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use super::cifar::{Bounded, Cifar, DatasetKind};
+use super::cifar::{Bounded, Cifar, DatasetKind, MAX_ARCHIVE_BYTES};
 use super::error::{DataError, Result};
 
 /// Environment variable naming a mirror: a base URL the archive name is appended to.
@@ -244,7 +244,7 @@ fn extract(kind: DatasetKind, archive: &Path, data_dir: &Path) -> Result<()> {
         let (f, _) =
             crate::input::open_regular(archive).map_err(|e| DataError::io("open", archive, e))?;
         let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
-        let mut tar = tar::Archive::new(Bounded::new(gz));
+        let mut tar = tar::Archive::new(Bounded::new(gz, MAX_ARCHIVE_BYTES));
         let cannot = |e: std::io::Error| {
             DataError::format(archive, format!("cannot extract the .tar.gz archive: {e}"))
         };
