@@ -5,6 +5,7 @@
 //! the ops' backward passes; [`reference`] holds the f64 CPU versions the kernels are tested
 //! against.
 
+pub mod atomic;
 pub mod autograd;
 pub mod bench;
 pub mod data;

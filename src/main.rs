@@ -1,7 +1,7 @@
 //! The `purenoise` command line. Errors are printed by their message, never as a backtrace.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use purenoise::bench;
@@ -96,10 +96,25 @@ enum BenchCommand {
     Data(BenchDataArgs),
 }
 
-/// Set by Ctrl-C / SIGTERM; the training loop checkpoints and returns at the next step.
+/// Set by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the training loop checkpoints and returns at the
+/// next step.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`STOP`] (0: none), for the exit status 128 + signal.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 fn main() {
+    // A closed stdout (`purenoise devices | head -1`) ends the program as it ends `cat` or `ls`:
+    // quietly, killed by SIGPIPE, which shells report as exit status 141. Rust ignores SIGPIPE,
+    // turning the write into an EPIPE error that `println!` panics on; restoring the default
+    // action here covers every write to stdout and stderr at once, where handling EPIPE would
+    // mean checking every print in every command. Nothing is lost by it: a training run killed
+    // this way stands between atomic writes as after any other kill, and network writes are
+    // unaffected (std sends on sockets with MSG_NOSIGNAL).
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let (Command::Train { args, .. } | Command::DumpStep { args, .. }, Some((_, sub))) =
@@ -107,10 +122,41 @@ fn main() {
     {
         args.apply_preset(sub);
     }
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
     }
+}
+
+/// Turns SIGINT, SIGTERM and SIGHUP into a request to stop at the next step (see [`STOP`]); a
+/// second one exits at once with 128 + its number.
+#[cfg(unix)]
+fn stop_on_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if STOP.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted twice: exiting without a checkpoint");
+                std::process::exit(128 + signal);
+            }
+            SIGNAL.store(signal, Ordering::SeqCst);
+            eprintln!(
+                "\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)"
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Elsewhere Ctrl-C ends the process at once, as it does every program without a handler.
+#[cfg(not(unix))]
+fn stop_on_signals() -> std::io::Result<()> {
+    Ok(())
 }
 
 /// "4GiB", "3.5 GB", "512MiB", "1000000": binary (KiB/MiB/GiB) and decimal (KB/MB/GB) units.
@@ -144,7 +190,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs the command; returns the exit status (0, or 128 + the signal that interrupted a run).
+fn run(cli: Cli) -> Result<i32, Box<dyn std::error::Error>> {
     let adapter = cli.adapter.as_deref();
     let memory_limit = cli.memory_limit;
     let open_gpu = || -> purenoise::Result<Gpu> {
@@ -155,13 +202,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Train { args, resume } => {
             // Before the (slow) adapter start, so an early SIGTERM also ends cleanly.
-            ctrlc::set_handler(|| {
-                if STOP.swap(true, Ordering::SeqCst) {
-                    eprintln!("\ninterrupted twice: exiting without a checkpoint");
-                    std::process::exit(130);
-                }
-                eprintln!("\ninterrupt: finishing this step and saving a checkpoint (again to quit at once)");
-            })?;
+            stop_on_signals()?;
             let gpu = open_gpu()?;
             let outcome = match resume {
                 Some(dir) => run::resume(&gpu, &dir, args.max_steps, &STOP)?,
@@ -178,6 +219,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             if !outcome.interrupted {
                 println!("run folder: {}", outcome.run_dir.display());
+            }
+            // A run stopped by a signal exits 128 + its number after its checkpoint, so a
+            // script can tell it from a finished run; a --max-steps stop is deliberate (0).
+            let signal = SIGNAL.load(Ordering::SeqCst);
+            if outcome.interrupted && signal != 0 {
+                return Ok(128 + signal);
             }
         }
         Command::Eval {
@@ -222,7 +269,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             BenchCommand::Data(args) => println!("{}", data::bench_data(&args)?),
         },
     }
-    Ok(())
+    Ok(0)
 }
 
 fn devices(spec: Option<&str>) -> purenoise::Result<()> {

@@ -1,6 +1,6 @@
 //! Faults during training, through the real binary on real CIFAR-10 (`PURENOISE_DATA_DIR`):
-//! SIGKILL at random moments then `--resume` reproduces an uninterrupted run, SIGTERM exits 0
-//! with a way to go on and resumes the same way, `--nan-policy` stops naming the layer or skips the step without a trace,
+//! SIGKILL at random moments then `--resume` reproduces an uninterrupted run, SIGTERM exits 143
+//! (SIGINT 130) after a checkpoint, with a way to go on, and resumes the same way, `--nan-policy` stops naming the layer or skips the step without a trace,
 //! and a run folder that cannot be written or lacks space is refused with the path; running out
 //! of GPU memory mid-run names the step and the numbers and leaves the checkpoint to resume from.
 
@@ -120,9 +120,12 @@ fn assert_same_run(reference: &Path, dir: &Path) {
     let leftovers: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
+        .filter(|n| n.contains(".purenoise-tmp-") || n == files::LOCK_FILE)
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary or lock files left: {leftovers:?}"
+    );
 }
 
 fn assert_clean(out: &Output, what: &str) {
@@ -191,9 +194,30 @@ fn killed_or_terminated_anywhere_then_resumed_equals_an_uninterrupted_run() {
         finish(&flags, &out);
         assert_same_run(&reference, &out);
     }
-    // SIGTERM: a checkpoint, exit 0, and a resumed run equal to the uninterrupted one.
+    // SIGTERM: a checkpoint, exit 143, and a resumed run equal to the uninterrupted one.
     let out = dir.join("run");
-    let mut child = purenoise(&train_flags(&indices, &out, &[]))
+    interrupt(&train_flags(&indices, &out, &[]), &out, libc::SIGTERM);
+    let r = resume(&out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_run(&reference, &out);
+
+    // A run killed before anything was written: --resume says what to do instead.
+    let nothing = dir.join("nothing");
+    std::fs::create_dir_all(&nothing).unwrap();
+    let r = resume(&nothing);
+    assert!(!r.status.success());
+    let err = stderr(&r);
+    assert!(
+        err.contains(nothing.to_str().unwrap()) && err.contains("config.json is missing"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `flags` until training has begun, sends `signal`, and checks the exit status (128 +
+/// the signal), the message and the checkpoint it leaves.
+fn interrupt(flags: &[String], out: &Path, signal: libc::c_int) {
+    let mut child = purenoise(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -216,29 +240,40 @@ fn killed_or_terminated_anywhere_then_resumed_equals_an_uninterrupted_run() {
         .expect("the run starts");
     let pid = child.id() as libc::pid_t;
     // SAFETY: kill(2) with a live child's pid.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     let status = child.wait().unwrap();
     let err = lines.join().unwrap();
-    assert!(status.success(), "SIGTERM exit: {status}\n{err}");
+    assert_eq!(
+        status.code(),
+        Some(128 + signal),
+        "signal {signal}: {status}\n{err}"
+    );
     assert!(
         err.contains("interrupted at epoch")
             && err.contains(&format!("purenoise train --resume {}", out.display())),
         "{err}"
     );
+    checkpoint::load(&out.join("last.safetensors")).unwrap();
+}
+
+#[test]
+fn sigint_exits_130_after_a_checkpoint_and_max_steps_exits_0() {
+    let (dir, indices) = setup("sigint");
+    let out = dir.join("run");
+    let flags = train_flags(&indices, &out, &["--epochs", "1"]);
+    interrupt(&flags, &out, libc::SIGINT);
+    // Resumed with a step limit: a deliberate stop, exit 0; then to the end.
+    let r = output(&[
+        "train".into(),
+        "--resume".into(),
+        out.display().to_string(),
+        "--max-steps".into(),
+        "1".into(),
+    ]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     let r = resume(&out);
     assert!(r.status.success(), "{}", stderr(&r));
-    assert_same_run(&reference, &out);
-
-    // A run killed before anything was written: --resume says what to do instead.
-    let nothing = dir.join("nothing");
-    std::fs::create_dir_all(&nothing).unwrap();
-    let r = resume(&nothing);
-    assert!(!r.status.success());
-    let err = stderr(&r);
-    assert!(
-        err.contains(nothing.to_str().unwrap()) && err.contains("config.json is missing"),
-        "{err}"
-    );
+    assert_eq!(timeless_metrics(&out).len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -416,16 +416,18 @@ fn a_checkpoint_of_another_model_and_an_occupied_run_folder_are_refused() {
         .err()
         .unwrap()
         .to_string();
+    // `{}` is no purenoise configuration: the folder is someone else's.
     assert!(
-        err.contains("already holds a run")
-            && err.contains("--resume")
-            && err.contains("--overwrite"),
+        err.contains(out.to_str().unwrap())
+            && err.contains("is not empty and is not a purenoise run folder")
+            && err.contains("config.json was not written by purenoise"),
         "{err}"
     );
     assert_eq!(
         std::fs::read_to_string(out.join("config.json")).unwrap(),
         "{}",
-        "the existing run is untouched"
+        "the folder is untouched"
     );
+    assert_eq!(data_common::entries(&out), ["config.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,8 +2,6 @@
 //! `IMBALANCECIFAR10/100`) does: numpy's legacy `RandomState` seeded with 0, then per class in
 //! order a legacy `np.random.shuffle` of that class's indices, keeping the first n_c.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use super::error::{DataError, Result};
@@ -207,9 +205,7 @@ pub fn write_indices(path: &Path, indices: &[usize]) -> Result<()> {
         text.push_str(&i.to_string());
         text.push('\n');
     }
-    let mut f = fs::File::create(path).map_err(|e| DataError::io("create", path, e))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| DataError::io("write", path, e))
+    crate::atomic::write(path, text.as_bytes()).map_err(|e| DataError::io("write", path, e.source))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::atomic::{self, WriteError};
 use crate::train::metrics::{frequency_order, EvalReport};
 
 /// Size of the two line charts, in pixels.
@@ -74,6 +75,8 @@ pub enum PlotError {
     Input(String),
     #[error("cannot draw {}: {msg}", path.display())]
     Draw { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// The most bytes `metrics.jsonl` may have (a line is a few hundred bytes, an epoch each).
@@ -416,7 +419,8 @@ fn line_chart(
     let percent_fmt = |y: &f64| format!("{y:.0}");
     let y = view.y.clone();
 
-    let root = BitMapBackend::new(path, LINE_CHART).into_drawing_area();
+    let mut pixels = canvas(LINE_CHART);
+    let root = BitMapBackend::with_buffer(&mut pixels, LINE_CHART).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, 24))
@@ -515,7 +519,28 @@ fn line_chart(
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| err(e.to_string()))?;
+    drop((chart, root));
+    write_png(path, LINE_CHART, &pixels)
+}
+
+/// An RGB image of `size`, to draw into before anything is written.
+fn canvas(size: (u32, u32)) -> Vec<u8> {
+    vec![0; size.0 as usize * size.1 as usize * 3]
+}
+
+/// Encodes RGB `pixels` as PNG in memory and writes the file atomically, so a failed or
+/// interrupted plot never leaves a half-written figure.
+fn write_png(path: &Path, size: (u32, u32), pixels: &[u8]) -> Result<(), PlotError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(pixels))
+        .map_err(|e| draw_err(path)(format!("PNG encoding failed: {e}")))?;
+    Ok(atomic::write(path, &bytes)?)
 }
 
 /// A value for the legend: plain when moderate, else in scientific notation.
@@ -568,7 +593,8 @@ fn bar_chart(path: &Path, runs: &[(&str, &EvalReport)]) -> Result<(), PlotError>
         (font, 30)
     };
 
-    let root = BitMapBackend::new(path, size).into_drawing_area();
+    let mut pixels = canvas(size);
+    let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -627,5 +653,7 @@ fn bar_chart(path: &Path, runs: &[(&str, &EvalReport)]) -> Result<(), PlotError>
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| err(e.to_string()))?;
+    drop((chart, root));
+    write_png(path, size, &pixels)
 }

@@ -11,13 +11,12 @@
 //! caught as well as corrupted data; `purenoise.checksum.state` covers the state string. Files
 //! written before the checksums existed (format 1 without them) are still read, with a notice.
 //!
-//! Saving writes `<path>.tmp-<pid>` in the same folder, syncs it, renames it over `path` and
-//! syncs the folder: a crash leaves either the old file or the new one, never a torn one.
+//! Saving goes through [`crate::atomic`] (temporary file, sync, rename, folder sync): a crash
+//! leaves either the old file or the new one, never a torn one.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +24,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::files::{BEST, LAST};
+use crate::atomic::{self, io_hint};
 
 /// Metadata key of the JSON training state.
 pub const STATE_KEY: &str = "purenoise.state";
@@ -100,19 +100,6 @@ pub enum CheckpointError {
     Incompatible(Box<Incompatibility>),
 }
 
-fn io_hint(e: &io::Error) -> &'static str {
-    match e.kind() {
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
-            " (disk full: free some space or save to another folder)"
-        }
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-            " (is the folder writable?)"
-        }
-        io::ErrorKind::NotFound => " (does the folder exist?)",
-        _ => "",
-    }
-}
-
 fn format_err(path: &Path, msg: impl Into<String>) -> CheckpointError {
     CheckpointError::Format {
         path: path.to_path_buf(),
@@ -161,61 +148,22 @@ pub fn save_with_write_limit(
 
 fn save_impl(path: &Path, ckpt: &Checkpoint, limit: Option<usize>) -> Result<(), CheckpointError> {
     let bytes = serialize(path, ckpt)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| format_err(path, "the path names no file"))?;
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let write_err = |step: String, source: io::Error, untouched: bool| CheckpointError::Write {
-        path: path.to_path_buf(),
-        step,
-        source,
-        untouched,
-    };
-
-    let written = (|| -> Result<(), (String, io::Error)> {
-        let step = |s: &str| format!("{s} temporary file {}", tmp.display());
-        let mut f = File::create(&tmp).map_err(|e| (step("creating"), e))?;
-        let result = match limit {
-            Some(n) if n < bytes.len() => f.write_all(&bytes[..n]).and(Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "no space left on device (injected fault)",
-            ))),
-            _ => f.write_all(&bytes),
-        };
-        result.map_err(|e| (step("writing"), e))?;
-        f.sync_all().map_err(|e| (step("syncing"), e))?;
-        fs::rename(&tmp, path).map_err(|e| (format!("renaming {} over it", tmp.display()), e))
-    })();
-    if let Err((step, e)) = written {
-        // Best effort: the write error is what the user needs to see.
-        let _ = fs::remove_file(&tmp);
-        return Err(write_err(step, e, true));
+    if path.file_name().is_none() {
+        return Err(format_err(path, "the path names no file"));
     }
-    sync_parent(path).map_err(|e| {
-        write_err(
-            "syncing the folder after the rename (the new file is in place but may not survive a crash)"
-                .into(),
-            e,
-            false,
-        )
+    atomic::write_with(path, |f| match limit {
+        Some(n) if n < bytes.len() => f.write_all(&bytes[..n]).and(Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left on device (injected fault)",
+        ))),
+        _ => f.write_all(&bytes),
     })
-}
-
-/// Makes the rename durable: on Linux a rename is only on disk once its folder is synced.
-#[cfg(unix)]
-fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_parent(_path: &Path) -> io::Result<()> {
-    Ok(())
+    .map_err(|e| CheckpointError::Write {
+        path: e.path,
+        step: e.step,
+        source: e.source,
+        untouched: e.untouched,
+    })
 }
 
 fn serialize(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {

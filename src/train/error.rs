@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::checkpoint::CheckpointError;
 use super::metrics::MetricsError;
+use crate::atomic::WriteError;
 use crate::data::DataError;
 
 #[derive(Debug)]
@@ -13,6 +14,7 @@ pub enum TrainError {
     Data(DataError),
     Checkpoint(CheckpointError),
     Metrics(MetricsError),
+    Write(WriteError),
     Io {
         action: &'static str,
         path: PathBuf,
@@ -67,6 +69,7 @@ impl fmt::Display for TrainError {
             TrainError::Data(e) => write!(f, "{e}"),
             TrainError::Checkpoint(e) => write!(f, "{e}"),
             TrainError::Metrics(e) => write!(f, "{e}"),
+            TrainError::Write(e) => write!(f, "{e}"),
             TrainError::Io {
                 action,
                 path,
@@ -119,5 +122,11 @@ impl From<CheckpointError> for TrainError {
 impl From<MetricsError> for TrainError {
     fn from(e: MetricsError) -> Self {
         TrainError::Metrics(e)
+    }
+}
+
+impl From<WriteError> for TrainError {
+    fn from(e: WriteError) -> Self {
+        TrainError::Write(e)
     }
 }

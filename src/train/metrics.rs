@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::atomic::{self, WriteError};
 use crate::data::stats::Shot;
 
 /// Number of frequency groups, most frequent first.
@@ -38,11 +39,8 @@ pub enum MetricsError {
     /// Predictions, labels and class lists do not fit together.
     #[error("evaluation: {0}")]
     Input(String),
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 fn input(msg: String) -> MetricsError {
@@ -235,10 +233,7 @@ impl EvalReport {
         }
         let csv_path = dir.join("per_class.csv");
         for (path, text) in [(&json_path, json + "\n"), (&csv_path, csv)] {
-            std::fs::write(path, text).map_err(|source| MetricsError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            atomic::write(path, text.as_bytes())?;
         }
         Ok(vec![json_path, csv_path])
     }

@@ -10,17 +10,25 @@ use super::args::TrainArgs;
 use super::checkpoint::{self, Checkpoint, NamedTensor};
 use super::error::{Result, TrainError};
 use super::files::{
-    check_free_space, remove_stale_temporaries, trim_metrics, write_atomic, BEST, CONFIG_FILE, LAST,
+    check_free_space, inspect_folder, list_names, remove_stale_temporaries, trim_metrics,
+    write_atomic, FolderState, BEST, CONFIG_FILE, LAST, LOCK_FILE,
 };
+use super::lock::RunLock;
 use super::metrics::EvalReport;
 use super::run_config::RunConfig;
 use super::state;
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
+use crate::atomic;
 use crate::gpu::Gpu;
 use crate::optim::Sgd;
 
 /// Starts a new run from the parsed flags.
+///
+/// Order matters: the folder is refused if it is not ours to fill or clear, then locked (when
+/// it exists), then every flag, the data, the adapter and `--init-from` are checked, and only
+/// then is an old run's content removed, under the lock. A run that fails to start leaves the
+/// folder as it found it.
 pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     // Training defaults to the paper's long tail.
     args.data.subset.imbalance.get_or_insert(100.0);
@@ -28,30 +36,122 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, stop: &AtomicBool) -> Result<Outcom
         Some(dir) => dir.clone(),
         None => default_run_dir(&args),
     };
-    // Refuse an occupied folder before any work; create it only once the flags and data are good.
-    let occupied = run_dir
-        .read_dir()
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if occupied && !args.overwrite {
-        return Err(TrainError::arg(
-            "--out",
-            format!(
-                "{} already holds a run; pass --resume {0} to continue it, --overwrite to replace it, or another --out",
-                run_dir.display()
-            ),
-        ));
-    }
+    let overwrite = args.overwrite;
+    check_replaceable(&run_dir, &inspect_folder(&run_dir)?, overwrite)?;
+    // An existing folder is locked before the (slow) start, so a second process is refused at
+    // once; a new folder is created (and locked) only once the run is known to start.
+    let existed = run_dir.is_dir();
+    let early_lock = existed.then(|| RunLock::acquire(&run_dir)).transpose()?;
     let trainer = Trainer::new(gpu, RunConfig::new(args), run_dir.clone())?;
     trainer.init_from()?;
-    // An occupied folder's old checkpoints are about to go, so they do not count as used.
-    check_free_space(&run_dir, 3 * trainer.checkpoint_bytes())?;
-    if occupied {
-        fs::remove_dir_all(&run_dir).map_err(|e| TrainError::io("clear", &run_dir, e))?;
-    }
+    // The old run's files are about to go, so the space they hold counts as free.
+    let replaced: u64 = match inspect_folder(&run_dir)? {
+        FolderState::Run { ours, .. } => ours
+            .iter()
+            .filter_map(|f| fs::metadata(run_dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum(),
+        _ => 0,
+    };
+    check_free_space(
+        &run_dir,
+        (3 * trainer.checkpoint_bytes()).saturating_sub(replaced),
+    )?;
     fs::create_dir_all(&run_dir).map_err(|e| TrainError::io("create", &run_dir, e))?;
-    write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())?;
-    trainer.run(Position::default(), stop)
+    let lock = match early_lock {
+        Some(lock) => lock,
+        None => RunLock::acquire(&run_dir)?,
+    };
+    let prepared = (|| {
+        // Looked at again under the lock: the folder may have changed during the start.
+        let state = inspect_folder(&run_dir)?;
+        check_replaceable(&run_dir, &state, overwrite)?;
+        if let FolderState::Run { ours, .. } = &state {
+            clear_run(&run_dir, ours)?;
+        }
+        write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())
+    })();
+    if let Err(e) = prepared {
+        drop(lock);
+        if !existed {
+            // Only ever removes the folder this call created, and only while it is empty.
+            let _ = fs::remove_dir(&run_dir);
+        }
+        return Err(e);
+    }
+    let outcome = trainer.run(Position::default(), stop);
+    drop(lock);
+    outcome
+}
+
+/// Refuses to start a run in `dir` unless it is empty, or (with `--overwrite`) a purenoise run
+/// folder holding nothing but purenoise's files.
+fn check_replaceable(dir: &Path, state: &FolderState, overwrite: bool) -> Result<()> {
+    let shown = dir.display();
+    match state {
+        FolderState::Empty => Ok(()),
+        FolderState::Run { .. } if !overwrite => Err(TrainError::arg(
+            "--out",
+            format!(
+                "{shown} already holds a run; pass --resume {shown} to continue it, \
+                 --overwrite to replace it, or another --out"
+            ),
+        )),
+        FolderState::Run { foreign, .. } if foreign.is_empty() => Ok(()),
+        FolderState::Run { foreign, .. } => {
+            let entries = if foreign.len() == 1 {
+                "an entry"
+            } else {
+                "entries"
+            };
+            Err(TrainError::arg(
+                "--overwrite",
+                format!(
+                    "refusing to clear the run folder {shown}: it also holds {entries} that \
+                     purenoise did not write ({}), and --overwrite only ever removes a run's own \
+                     files. Nothing was deleted. Move them out of the folder and try again, or \
+                     choose another --out",
+                    list_names(foreign)
+                ),
+            ))
+        }
+        FolderState::NotARun { why } if overwrite => Err(TrainError::arg(
+            "--overwrite",
+            format!(
+                "refusing to clear {shown}: it is not a purenoise run folder ({why}), and \
+                 --overwrite only ever replaces a run. Nothing was deleted. Choose an empty or \
+                 new --out"
+            ),
+        )),
+        FolderState::NotARun { why } => Err(TrainError::arg(
+            "--out",
+            format!(
+                "{shown} is not empty and is not a purenoise run folder ({why}); choose an \
+                 empty or new --out"
+            ),
+        )),
+    }
+}
+
+/// Removes an old run's files before a new run takes the folder: `ours`, as
+/// [`inspect_folder`] listed them, except `config.json` (replaced by the new run's in one
+/// rename, so the folder is a run folder at every moment) and the temporary files of writers
+/// that may still be alive.
+fn clear_run(run_dir: &Path, ours: &[String]) -> Result<()> {
+    for name in ours {
+        if name == CONFIG_FILE || atomic::temporary_writer(std::ffi::OsStr::new(name)).is_some() {
+            continue;
+        }
+        let path = run_dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(TrainError::io("remove", &path, e))
+            }
+            _ => {}
+        }
+    }
+    remove_stale_temporaries(run_dir);
+    Ok(())
 }
 
 /// Continues an interrupted run from its folder's last checkpoint, with its saved flags
@@ -62,13 +162,21 @@ pub fn resume(
     max_steps: Option<usize>,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    if !run_dir.join(CONFIG_FILE).exists() {
-        return Err(TrainError::Other(format!(
+    let no_run = || {
+        TrainError::Other(format!(
             "{} holds no run to resume: {CONFIG_FILE} is missing (the run was stopped before \
              it started, or this is not a run folder); start it again with the same flags \
              and --overwrite",
             run_dir.display()
-        )));
+        ))
+    };
+    // A run still starting has its lock file before its config.json.
+    if !run_dir.join(CONFIG_FILE).exists() && !run_dir.join(LOCK_FILE).exists() {
+        return Err(no_run());
+    }
+    let _lock = RunLock::acquire(run_dir)?;
+    if !run_dir.join(CONFIG_FILE).exists() {
+        return Err(no_run());
     }
     let mut config = RunConfig::read(run_dir)?;
     config.args.max_steps = max_steps;

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::args::{NanPolicy, NoiseStatsSource, TrainArgs};
 use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
-use super::files::{write_atomic, BEST, LAST, METRICS_FILE};
+use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::Schedule;
@@ -416,7 +416,7 @@ impl Trainer {
         let report = self.evaluate()?;
         report.write(&self.run_dir)?;
         let table = report.table();
-        write_atomic(&self.run_dir.join("report.txt"), table.as_bytes())?;
+        write_atomic(&self.run_dir.join(REPORT_FILE), table.as_bytes())?;
         println!("{table}");
         Ok(Outcome {
             run_dir: self.run_dir,
@@ -629,7 +629,8 @@ impl Trainer {
             .append(true)
             .open(&path)
             .map_err(|e| TrainError::io("open", &path, e))?;
-        writeln!(f, "{line}")
+        // One write, so a kill leaves the line whole or torn at the end, never interleaved.
+        f.write_all(format!("{line}\n").as_bytes())
             .and_then(|_| f.sync_data())
             .map_err(|e| TrainError::io("append to", &path, e))
     }
