@@ -556,6 +556,29 @@ fn fifos_as_checkpoint_data_or_index_file_are_refused_without_blocking() {
         ],
     );
     refused(&out, &[fifo.to_str().unwrap(), "named pipe (FIFO)"]);
+
+    // A folder to --overwrite whose config.json is a FIFO: not read, not deleted.
+    let folder = dir.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    data_common::mkfifo(&folder.join("config.json"));
+    let out = purenoise_within(
+        120,
+        &[
+            os("train"),
+            os("--model"),
+            os("resnet-8"),
+            os("--data-dir"),
+            real.as_os_str(),
+            os("--no-download"),
+            os("--max-class-size"),
+            os("5"),
+            os("--out"),
+            folder.as_os_str(),
+            os("--overwrite"),
+        ],
+    );
+    refused(&out, &["config.json", "named pipe (FIFO)"]);
+    assert_eq!(data_common::entries(&folder), ["config.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
