@@ -368,26 +368,6 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounded_reads_up_to_its_limit_then_fails() {
-        let data = vec![7u8; 100];
-        let mut exact = Vec::new();
-        Bounded::new(&data[..], 100)
-            .read_to_end(&mut exact)
-            .unwrap();
-        assert_eq!(exact, data);
-        let e = Bounded::new(&data[..], 99)
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
-        assert!(e.to_string().contains("more than 99 bytes"), "{e}");
-    }
-}
-
 fn append(dst: &mut Split, src: Split) {
     dst.images.extend_from_slice(&src.images);
     dst.labels.extend_from_slice(&src.labels);
@@ -484,5 +464,25 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
     match std::env::var_os("PURENOISE_DATA_DIR") {
         Some(v) if !v.is_empty() => PathBuf::from(v),
         _ => PathBuf::from("data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_up_to_its_limit_then_fails() {
+        let data = vec![7u8; 100];
+        let mut exact = Vec::new();
+        Bounded::new(&data[..], 100)
+            .read_to_end(&mut exact)
+            .unwrap();
+        assert_eq!(exact, data);
+        let e = Bounded::new(&data[..], 99)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("more than 99 bytes"), "{e}");
     }
 }
