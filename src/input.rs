@@ -31,7 +31,7 @@ fn kind(t: &FileType) -> &'static str {
     if t.is_dir() {
         "a folder"
     } else {
-        "not a regular file"
+        "a special file"
     }
 }
 
