@@ -11,6 +11,7 @@ pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod input;
 pub mod models;
 pub mod ops;
 pub mod optim;

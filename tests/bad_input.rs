@@ -382,3 +382,354 @@ fn impossible_depths_missing_folders_and_other_commands_are_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `purenoise args…` that must end within `secs` (a blocked open or read would not): killed
+/// and failed otherwise. Arguments are OS strings, so paths need not be UTF-8.
+fn purenoise_within(secs: u64, args: &[&std::ffi::OsStr]) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_purenoise"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} did not end within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+/// Checks a refusal: non-zero exit, every needle in stderr, no panic.
+fn refused(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "succeeded:\n{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` not in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "panicked:\n{stderr}");
+}
+
+fn succeeded(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "failed:\n{stderr}"
+    );
+    stderr
+}
+
+/// A run folder with a configuration and small `last` (epoch 4) and `best` (epoch 3)
+/// checkpoints; returns their bytes.
+fn fake_run(run: &Path, data: &Path) -> (Vec<u8>, Vec<u8>) {
+    std::fs::create_dir_all(run).unwrap();
+    let args = Cli::try_parse_from([
+        "train",
+        "--model",
+        "resnet-8",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+    .unwrap()
+    .args;
+    std::fs::write(
+        run.join("config.json"),
+        serde_json::to_vec_pretty(&args).unwrap(),
+    )
+    .unwrap();
+    let mut saved = Vec::new();
+    for (name, epoch) in [("last.safetensors", 4), ("best.safetensors", 3)] {
+        let path = run.join(name);
+        checkpoint::save(
+            &path,
+            &Checkpoint {
+                tensors: vec![NamedTensor {
+                    name: "conv1.weight".into(),
+                    shape: vec![16, 3, 3, 3],
+                    data: (0..432).map(|i| i as f32).collect(),
+                }],
+                state: serde_json::json!({ "model": "resnet-8", "position": { "epoch": epoch } }),
+            },
+        )
+        .unwrap();
+        saved.push(std::fs::read(&path).unwrap());
+    }
+    (saved.remove(0), saved.remove(0))
+}
+
+#[test]
+fn corrupted_checkpoints_are_refused_by_name_pointing_to_the_other_one() {
+    let dir = data_common::temp_dir("corrupt-ckpt");
+    let data = data_common::real_data_dir();
+    // (`run` is where train_fails_with's runs would go.)
+    let run = dir.join("old-run");
+    let (last_bytes, best_bytes) = fake_run(&run, &data);
+    let (last, best) = (run.join("last.safetensors"), run.join("best.safetensors"));
+
+    // A flipped bit in last's tensor data: resume refuses it and says how to use best.
+    let mut bad_last = last_bytes.clone();
+    let i = bad_last.len() - 7;
+    bad_last[i] ^= 0x08;
+    std::fs::write(&last, &bad_last).unwrap();
+    fails_with(
+        &["train", "--resume", run.to_str().unwrap()],
+        &[
+            &format!("checkpoint {} is corrupted", last.display()),
+            "checksum of its tensor data",
+            &format!("{} (epoch 3) is intact", best.display()),
+            "copy best.safetensors to last.safetensors and resume",
+        ],
+    );
+    assert_eq!(std::fs::read(&last).unwrap(), bad_last, "left as it was");
+    assert_eq!(std::fs::read(&best).unwrap(), best_bytes);
+
+    // A changed digit in best's training state, last intact: eval refuses, points to last.
+    std::fs::write(&last, &last_bytes).unwrap();
+    let text = String::from_utf8_lossy(&best_bytes).into_owned();
+    let at = text.find("\\\"epoch\\\":3").unwrap() + "\\\"epoch\\\":".len();
+    let mut bad_best = best_bytes.clone();
+    bad_best[at] = b'9';
+    std::fs::write(&best, &bad_best).unwrap();
+    fails_with(
+        &["eval", "--checkpoint", best.to_str().unwrap()],
+        &[
+            &format!("checkpoint {} is corrupted", best.display()),
+            "checksum of its training state",
+            &format!("{} (epoch 4) is intact", last.display()),
+        ],
+    );
+
+    // Both damaged, through --init-from: refused before any run folder is made.
+    std::fs::write(&last, &bad_last).unwrap();
+    train_fails_with(
+        &dir,
+        &["--init-from", last.to_str().unwrap()],
+        &[
+            &format!("checkpoint {} is corrupted", last.display()),
+            &format!("{} cannot be used either", best.display()),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_as_checkpoint_data_or_index_file_are_refused_without_blocking() {
+    let dir = data_common::temp_dir("fifo-cli");
+    let fifo = dir.join("pipe");
+    data_common::mkfifo(&fifo);
+    let out = purenoise_within(60, &[os("eval"), os("--checkpoint"), fifo.as_os_str()]);
+    refused(&out, &[fifo.to_str().unwrap(), "named pipe (FIFO)"]);
+
+    // A data file: the first batch of an extracted CIFAR-10 folder.
+    let batches = dir.join("data").join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&batches).unwrap();
+    data_common::mkfifo(&batches.join("data_batch_1.bin"));
+    let data_dir = dir.join("data");
+    let out = purenoise_within(
+        60,
+        &[
+            os("dataset"),
+            os("stats"),
+            os("--data-dir"),
+            data_dir.as_os_str(),
+        ],
+    );
+    refused(&out, &["data_batch_1.bin", "named pipe (FIFO)"]);
+
+    // An index file, read after the real data.
+    let real = data_common::real_data_dir();
+    let out = purenoise_within(
+        120,
+        &[
+            os("dataset"),
+            os("stats"),
+            os("--data-dir"),
+            real.as_os_str(),
+            os("--subset-indices"),
+            fifo.as_os_str(),
+        ],
+    );
+    refused(&out, &[fifo.to_str().unwrap(), "named pipe (FIFO)"]);
+
+    // A folder to --overwrite whose config.json is a FIFO: not read, not deleted.
+    let folder = dir.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    data_common::mkfifo(&folder.join("config.json"));
+    let out = purenoise_within(
+        120,
+        &[
+            os("train"),
+            os("--model"),
+            os("resnet-8"),
+            os("--data-dir"),
+            real.as_os_str(),
+            os("--no-download"),
+            os("--max-class-size"),
+            os("5"),
+            os("--out"),
+            folder.as_os_str(),
+            os("--overwrite"),
+        ],
+    );
+    refused(&out, &["config.json", "named pipe (FIFO)"]);
+    assert_eq!(data_common::entries(&folder), ["config.json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `bytes` (a purenoise checkpoint) as an older purenoise wrote it: without the checksums.
+fn without_checksums(bytes: &[u8]) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let mut meta = meta.metadata().clone().unwrap();
+    meta.remove(checkpoint::TENSORS_CHECKSUM_KEY).unwrap();
+    meta.remove(checkpoint::STATE_CHECKSUM_KEY).unwrap();
+    safetensors::serialize(st.tensors(), Some(meta)).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn an_older_checkpoint_loads_with_a_notice_and_non_utf8_paths_work_or_are_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = data_common::temp_dir("odd-paths");
+    let data = data_common::real_data_dir();
+    // A folder whose name is not UTF-8 (Linux allows any byte but '/' and NUL).
+    let odd = dir.join(std::ffi::OsStr::from_bytes(b"odd-\xff-name"));
+    std::fs::create_dir_all(&odd).unwrap();
+    let archive = data.join("cifar-10-binary.tar.gz");
+    std::os::unix::fs::symlink(&archive, odd.join("cifar-10-binary.tar.gz")).unwrap();
+
+    // Recorded paths cannot be written to JSON: refused by flag, nothing created.
+    let (new_run, plain_run) = (odd.join("run"), dir.join("plain-run"));
+    for (flag, path) in [
+        ("--out", new_run.as_os_str()),
+        ("--data-dir", odd.as_os_str()),
+    ] {
+        let mut args = vec![
+            os("train"),
+            os("--model"),
+            os("resnet-8"),
+            os("--max-class-size"),
+            os("5"),
+            os("--no-download"),
+        ];
+        if flag == "--out" {
+            args.extend([os("--data-dir"), data.as_os_str()]);
+        } else {
+            args.extend([os("--out"), plain_run.as_os_str()]);
+        }
+        args.extend([os(flag), path]);
+        refused(
+            &purenoise_within(120, &args),
+            &[flag, "is not valid UTF-8", "odd-\u{fffd}-name"],
+        );
+        assert!(!new_run.exists() && !plain_run.exists());
+    }
+
+    // A data folder and an index file under it: read and written.
+    let indices = odd.join("indices.txt");
+    succeeded(&purenoise_within(
+        120,
+        &[
+            os("dataset"),
+            os("stats"),
+            os("--data-dir"),
+            odd.as_os_str(),
+            os("--imbalance"),
+            os("100"),
+            os("--max-class-size"),
+            os("5"),
+            os("--indices"),
+            indices.as_os_str(),
+        ],
+    ));
+    let written = std::fs::read_to_string(&indices).unwrap();
+    assert!(
+        written.lines().count() >= 5 && written.lines().all(|l| l.parse::<usize>().is_ok()),
+        "{written}"
+    );
+
+    // A real checkpoint: one training step of a small model.
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    succeeded(&purenoise_within(
+        300,
+        &[
+            "train",
+            "--model",
+            "resnet-8",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--no-download",
+            "--max-class-size",
+            "5",
+            "--batch-size",
+            "8",
+            "--eval-limit",
+            "10",
+            "--max-steps",
+            "1",
+            "--out",
+            r,
+        ]
+        .map(os),
+    ));
+    // As an older purenoise wrote it, in the oddly named folder: it loads with a notice.
+    let old = odd.join("old.safetensors");
+    let bytes = std::fs::read(run.join("last.safetensors")).unwrap();
+    std::fs::write(&old, without_checksums(&bytes)).unwrap();
+    let eval_out = odd.join("eval");
+    let out = purenoise_within(
+        300,
+        &[
+            os("eval"),
+            os("--checkpoint"),
+            old.as_os_str(),
+            os("--limit"),
+            os("10"),
+            os("--out"),
+            eval_out.as_os_str(),
+        ],
+    );
+    let stderr = succeeded(&out);
+    assert!(
+        stderr.contains("old.safetensors has no checksums (an older purenoise wrote it)"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("top-1 accuracy"));
+    assert!(eval_out.join("metrics.json").is_file());
+
+    // The run folder under an odd name resumes and plots.
+    let moved = odd.join("moved-run");
+    std::fs::rename(&run, &moved).unwrap();
+    let stderr = succeeded(&purenoise_within(
+        300,
+        &[
+            os("train"),
+            os("--resume"),
+            moved.as_os_str(),
+            os("--max-steps"),
+            os("1"),
+        ],
+    ));
+    assert!(stderr.contains("resuming"), "{stderr}");
+    assert!(!stderr.contains("no checksums"), "{stderr}");
+    std::fs::write(
+        moved.join("metrics.jsonl"),
+        "{\"epoch\": 0, \"loss\": 2.2, \"test_top1\": 0.1}\n",
+    )
+    .unwrap();
+    succeeded(&purenoise_within(120, &[os("plot"), moved.as_os_str()]));
+    assert!(moved.join("loss.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use purenoise::train::checkpoint::{
-    check_compatible, check_compatible_file, load, save, save_with_write_limit, Checkpoint,
-    CheckpointError, NamedTensor,
+    check_compatible, check_compatible_file, load, load_verified, save, save_with_write_limit,
+    Checkpoint, CheckpointError, NamedTensor, Verified, STATE_CHECKSUM_KEY, TENSORS_CHECKSUM_KEY,
 };
 use serde_json::json;
 
@@ -106,6 +106,13 @@ fn file_is_standard_safetensors() {
     assert_eq!(covered, data.len());
     let meta = &header["__metadata__"];
     assert_eq!(meta["purenoise.format"], "1");
+    for key in [TENSORS_CHECKSUM_KEY, STATE_CHECKSUM_KEY] {
+        let sum = meta[key].as_str().unwrap();
+        assert!(
+            sum.len() == 24 && sum.starts_with("xxh3-64:"),
+            "{key}: {sum}"
+        );
+    }
     let state: serde_json::Value =
         serde_json::from_str(meta["purenoise.state"].as_str().unwrap()).unwrap();
     assert_eq!(state, ckpt.state);
@@ -376,5 +383,236 @@ fn failed_saves_keep_the_old_file_and_leave_no_temp() {
     // After all that, a normal save still works.
     save(&path, &new).unwrap();
     assert_eq!(load(&path).unwrap().state, json!({"epoch": 99}));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The header JSON of a safetensors file: (start, end) of its bytes.
+fn header_span(bytes: &[u8]) -> (usize, usize) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    (8, 8 + n)
+}
+
+/// `bytes` with the one occurrence of `from` in the header replaced by `to` (same length, so
+/// every offset stays valid and only the checksums can tell).
+fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let (s, e) = header_span(bytes);
+    let header = &bytes[s..e];
+    let hits: Vec<usize> = (0..header.len() - from.len())
+        .filter(|&i| &header[i..i + from.len()] == from.as_bytes())
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "`{from}` in {}",
+        String::from_utf8_lossy(header)
+    );
+    let mut out = bytes.to_vec();
+    out[s + hits[0]..s + hits[0] + to.len()].copy_from_slice(to.as_bytes());
+    out
+}
+
+fn corrupt_msg(path: &Path, part: &str) -> String {
+    let e = load(path).expect_err("a corrupted file must not load");
+    assert!(
+        matches!(&e, CheckpointError::Corrupt { part: p, .. } if p.contains(part)),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("checkpoint {} is corrupted", path.display())),
+        "{msg}"
+    );
+    msg
+}
+
+#[test]
+fn a_damaged_byte_in_data_state_or_tensor_table_is_refused() {
+    let dir = tmpdir("corrupt");
+    let path = dir.join("c.safetensors");
+    save(&path, &sample()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(load_verified(&path).unwrap().1, Verified::Checksums);
+
+    // A flipped bit in the data section (the last value of some tensor).
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 0x01;
+    fs::write(&path, &flipped).unwrap();
+    let msg = corrupt_msg(&path, "tensor data");
+    // Not a run's checkpoint: nothing to fall back on but a backup.
+    assert!(msg.ends_with("restore it from a backup"), "{msg}");
+
+    // Changes to the header that keep it valid safetensors: a tensor's name, its shape (same
+    // number of values), its dtype (same width).
+    for (from, to) in [
+        ("\"conv1.weight\"", "\"conv2.weight\""),
+        ("\"shape\":[2,2]", "\"shape\":[4,1]"),
+        (
+            "\"dtype\":\"F32\",\"shape\":[2,2]",
+            "\"dtype\":\"I32\",\"shape\":[2,2]",
+        ),
+    ] {
+        fs::write(&path, replace_in_header(&bytes, from, to)).unwrap();
+        corrupt_msg(&path, "tensor data");
+    }
+    // Offsets of two tensors of the same size swapped: the checksum covers each name's data.
+    // (`0` first, so both offsets of `a` and `b` have two digits.)
+    let three = Checkpoint {
+        tensors: vec![
+            tensor("0", &[4], vec![0.0; 4]),
+            tensor("a", &[2], vec![1.0, 2.0]),
+            tensor("b", &[2], vec![3.0, 4.0]),
+        ],
+        state: json!({}),
+    };
+    save(&path, &three).unwrap();
+    let b3 = fs::read(&path).unwrap();
+    let swapped = replace_in_header(&b3, "[16,24]", "[99,99]");
+    let swapped = replace_in_header(&swapped, "[24,32]", "[16,24]");
+    let swapped = replace_in_header(&swapped, "[99,99]", "[24,32]");
+    fs::write(&path, swapped).unwrap();
+    corrupt_msg(&path, "tensor data");
+
+    // A digit of the training state: still valid JSON, but not what was saved.
+    fs::write(
+        &path,
+        replace_in_header(&bytes, "\\\"step\\\":1234", "\\\"step\\\":1235"),
+    )
+    .unwrap();
+    corrupt_msg(&path, "training state");
+
+    // A damaged checksum key name must not pass the file off as an older one without them.
+    fs::write(
+        &path,
+        replace_in_header(&bytes, STATE_CHECKSUM_KEY, "purenoise.checksum.statf"),
+    )
+    .unwrap();
+    let msg = load_err(&path);
+    assert!(
+        msg.contains("keys this build does not know (purenoise.checksum.statf)"),
+        "{msg}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrupted_run_checkpoint_points_to_the_other_one() {
+    let dir = tmpdir("fallback");
+    let (last, best) = (dir.join("last.safetensors"), dir.join("best.safetensors"));
+    let at = |epoch: u64| {
+        let mut c = sample();
+        c.state = json!({"model": "resnet-8", "position": {"epoch": epoch, "batch": 0}});
+        c
+    };
+    save(&last, &at(7)).unwrap();
+    save(&best, &at(5)).unwrap();
+    let damage = |p: &Path| {
+        let mut b = fs::read(p).unwrap();
+        let i = b.len() - 5;
+        b[i] ^= 0x40;
+        fs::write(p, b).unwrap();
+    };
+
+    // last is damaged, best is intact: use best, and how to resume from it.
+    let good_last = fs::read(&last).unwrap();
+    damage(&last);
+    let msg = corrupt_msg(&last, "tensor data");
+    assert!(
+        msg.contains(&format!(
+            "the run's other checkpoint {} (epoch 5) is intact: use it instead",
+            best.display()
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("copy best.safetensors to last.safetensors and resume"),
+        "{msg}"
+    );
+
+    // best is damaged, last is intact.
+    fs::write(&last, &good_last).unwrap();
+    damage(&best);
+    let msg = corrupt_msg(&best, "tensor data");
+    assert!(
+        msg.contains(&format!(
+            "the run's other checkpoint {} (epoch 7) is intact: use it instead",
+            last.display()
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains("resume"), "{msg}");
+
+    // Both damaged.
+    damage(&last);
+    let msg = corrupt_msg(&last, "tensor data");
+    assert!(
+        msg.contains(&format!(
+            "the run's other checkpoint {} cannot be used either (checkpoint {} is corrupted",
+            best.display(),
+            best.display()
+        )),
+        "{msg}"
+    );
+
+    // No other checkpoint.
+    fs::remove_file(&best).unwrap();
+    let msg = corrupt_msg(&last, "tensor data");
+    assert!(
+        msg.contains("the run has no best.safetensors to fall back on"),
+        "{msg}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_older_checkpoint_without_checksums_still_loads() {
+    let dir = tmpdir("legacy");
+    let p = dir.join("old.safetensors");
+    let meta = HashMap::from([
+        ("purenoise.format".to_string(), "1".to_string()),
+        ("purenoise.state".to_string(), "{\"epoch\": 2}".to_string()),
+    ]);
+    write_raw(&p, safetensors::Dtype::F32, Some(meta.clone()));
+    let (ckpt, verified) = load_verified(&p).unwrap();
+    assert_eq!(verified, Verified::NoChecksums);
+    assert_eq!(ckpt.state, json!({"epoch": 2}));
+    assert_eq!(ckpt.tensors, [tensor("w", &[2], vec![0.0, 0.0])]);
+
+    // One checksum without the other is a damaged header, not an older file.
+    let mut half = meta.clone();
+    half.insert(
+        TENSORS_CHECKSUM_KEY.into(),
+        "xxh3-64:0000000000000000".into(),
+    );
+    write_raw(&p, safetensors::Dtype::F32, Some(half));
+    let msg = load_err(&p);
+    assert!(msg.contains("without the other"), "{msg}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_without_blocking() {
+    let dir = tmpdir("special");
+    let fifo = dir.join("last.safetensors");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    // A blocked open would hang the test: the load runs on a thread with a deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = fifo.clone();
+    std::thread::spawn(move || tx.send(load(&p).map(|_| ()).map_err(|e| e.to_string())));
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading a FIFO blocked")
+        .unwrap_err();
+    assert!(
+        msg.contains(&fifo.display().to_string()) && msg.contains("named pipe (FIFO)"),
+        "{msg}"
+    );
+    let msg = load_err(&dir);
+    assert!(msg.contains("it is a folder"), "{msg}");
+    let msg = load_err(Path::new("/dev/zero"));
+    assert!(msg.contains("character device"), "{msg}");
     fs::remove_dir_all(&dir).unwrap();
 }

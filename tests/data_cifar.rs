@@ -202,3 +202,179 @@ fn missing_folder_wrong_tarball_and_corrupt_archive() {
         let _ = fs::remove_dir_all(d);
     }
 }
+
+/// `bytes` gunzipped, for rebuilding archives with other tar fields.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_trailer_that_does_not_match_is_refused() {
+    let src = temp_dir("crc-src");
+    let dir = write_cifar100(&src, &fine_labels(30), &fine_labels(10));
+    let root = temp_dir("crc");
+    let archive = root.join("cifar-100-binary.tar.gz");
+    tar_gz(&dir, &archive);
+    let good = fs::read(&archive).unwrap();
+    Cifar::load(DatasetKind::Cifar100, &root).unwrap();
+    // The trailer: CRC-32 of the data (8 to 5 bytes from the end), then its length. Every tar
+    // member reads fine either way; only draining the stream to its end checks them.
+    for at in [good.len() - 8, good.len() - 2] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        fs::write(&archive, &bad).unwrap();
+        let e = Cifar::load(DatasetKind::Cifar100, &root)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&archive.display().to_string())
+                && e.contains("not a readable .tar.gz")
+                && e.contains("does not have a matching checksum"),
+            "{e}"
+        );
+    }
+    // The trailer cut off.
+    fs::write(&archive, &good[..good.len() - 8]).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a readable .tar.gz"), "{e}");
+    for d in [src, root] {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn implausible_sizes_are_refused_before_allocating() {
+    let root = temp_dir("sizes");
+    let dir = write_cifar100(&root, &fine_labels(30), &fine_labels(10));
+    // A train.bin of 8 GB (sparse: no disk used): refused by its size, not read.
+    let train = dir.join("train.bin");
+    fs::File::options()
+        .write(true)
+        .open(&train)
+        .unwrap()
+        .set_len(8_000_000_000)
+        .unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&train.display().to_string())
+            && e.contains("8000000000 bytes")
+            && e.contains("more than a CIFAR-100 data file can be"),
+        "{e}"
+    );
+    fs::write(&train, cifar100_file(&fine_labels(30))).unwrap();
+    fs::write(dir.join("fine_label_names.txt"), vec![b'a'; 100 << 10]).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("more than a label-name file can be"), "{e}");
+    fs::write(
+        dir.join("fine_label_names.txt"),
+        (0..100).map(|i| format!("fine{i}\n")).collect::<String>(),
+    )
+    .unwrap();
+
+    // A tar entry that declares 8 GB for train.bin (with no data behind it): refused by the
+    // declared size before a buffer is sized from it.
+    let mut header = tar::Header::new_gnu();
+    header.set_path("cifar-100-binary/train.bin").unwrap();
+    header.set_size(8_000_000_000);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut tar_bytes = header.as_bytes().to_vec();
+    tar_bytes.extend(vec![0u8; 1024]);
+    let tar_root = temp_dir("sizes-tar");
+    let archive = tar_root.join("cifar-100-binary.tar.gz");
+    fs::write(&archive, gzip(&tar_bytes)).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &tar_root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("member cifar-100-binary/train.bin declares 8000000000 bytes")
+            && e.contains("more than a CIFAR-100 data file can be"),
+        "{e}"
+    );
+    // A real archive with its train.bin's declared size doubled (header checksum fixed).
+    tar_gz(&dir, &archive);
+    let mut t = gunzip(&fs::read(&archive).unwrap());
+    let at = (0..t.len())
+        .step_by(512)
+        .find(|&i| t[i..i + 100].starts_with(b"cifar-100-binary/train.bin"))
+        .unwrap();
+    let mut h = tar::Header::new_old();
+    h.as_mut_bytes().copy_from_slice(&t[at..at + 512]);
+    h.set_size(2 * 30 * 3074);
+    h.set_cksum();
+    t[at..at + 512].copy_from_slice(h.as_bytes());
+    fs::write(&archive, gzip(&t)).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &tar_root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&archive.display().to_string()), "{e}");
+    for d in [root, tar_root] {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let root = temp_dir("fifo-data");
+    let dir = write_cifar100(&root, &fine_labels(30), &fine_labels(10));
+    let train = dir.join("train.bin");
+    fs::remove_file(&train).unwrap();
+    data_common::mkfifo(&train);
+    let r = root.clone();
+    let e = data_common::within(10, "loading a FIFO member", move || {
+        Cifar::load(DatasetKind::Cifar100, &r).map(|_| ())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&train.display().to_string()) && e.contains("named pipe (FIFO)"),
+        "{e}"
+    );
+    // A device under a member's name: /dev/zero never ends.
+    fs::remove_file(&train).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &train).unwrap();
+    let e = Cifar::load(DatasetKind::Cifar100, &root)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("character device"), "{e}");
+
+    // A FIFO under the archive's name is refused by name, not passed over.
+    let tar_root = temp_dir("fifo-tar");
+    let archive = tar_root.join("cifar-100-binary.tar.gz");
+    data_common::mkfifo(&archive);
+    let t = tar_root.clone();
+    let e = data_common::within(10, "loading a FIFO archive", move || {
+        Cifar::load(DatasetKind::Cifar100, &t).map(|_| ())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&archive.display().to_string()) && e.contains("named pipe (FIFO)"),
+        "{e}"
+    );
+    for d in [root, tar_root] {
+        let _ = fs::remove_dir_all(d);
+    }
+}

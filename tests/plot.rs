@@ -4,7 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use purenoise::report::plot::{
-    bar_chart_size, run, PlotArgs, LINE_CHART, LOSS_PNG, PER_CLASS_PNG, TOP1_PNG,
+    bar_chart_size, line_view, run, Edge, PlotArgs, SeriesInput, LINE_CHART, LOSS_PNG,
+    PER_CLASS_PNG, TOP1_PNG,
 };
 use purenoise::train::metrics::evaluate;
 
@@ -286,6 +287,22 @@ fn bad_run_folders_are_clear_errors() {
         serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
     v["train_counts"].as_array_mut().unwrap().pop();
     fs::write(&report, v.to_string()).unwrap();
+    // A recall that is no fraction.
+    let wild = root.join("wild");
+    make_run(&wild, 2, 1.0, Some(|k| k));
+    let wild_report = wild.join("metrics.json");
+    let mut w: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&wild_report).unwrap()).unwrap();
+    w["per_class_recall"][3] = serde_json::json!(-1e300);
+    fs::write(&wild_report, w.to_string()).unwrap();
+    assert_eq!(
+        plot_err(&[&wild]),
+        format!(
+            "{}: the recall of class 3 (cat) is -1.000e300, but a recall lies between 0 and 1",
+            wild_report.display()
+        )
+    );
+
     assert_eq!(
         plot_err(&[&uneven]),
         format!(
@@ -294,5 +311,158 @@ fn bad_run_folders_are_clear_errors() {
             report.display()
         )
     );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+fn series(name: &str, values: &[Option<f64>]) -> SeriesInput {
+    (
+        name.to_string(),
+        values
+            .iter()
+            .enumerate()
+            .map(|(e, &v)| (e as u32, v))
+            .collect(),
+    )
+}
+
+#[test]
+fn extreme_and_non_finite_values_are_clipped_and_marked() {
+    // A run that diverged, beside an ordinary one.
+    let wild = series(
+        "wild",
+        &[
+            Some(2.3),
+            Some(1.5),
+            Some(1e300),
+            None, // NaN is written as null
+            Some(-1e308),
+            Some(f64::INFINITY),
+            Some(f64::NAN),
+            Some(-0.5),
+            Some(f64::NEG_INFINITY),
+        ],
+    );
+    let calm = series("calm", &[Some(2.0), Some(1.0), Some(0.8)]);
+    let view = line_view(&[wild, calm], None);
+    // The axis spans the ordinary values, -0.5 to 2.3, with a 5 % margin.
+    let pad = 0.05 * 2.8;
+    assert!(
+        (view.y.start - (-0.5 - pad)).abs() < 1e-12 && (view.y.end - (2.3 + pad)).abs() < 1e-12,
+        "{:?}",
+        view.y
+    );
+    let w = &view.series[0];
+    assert_eq!(
+        w.clipped,
+        [
+            (2, Edge::Top, 1e300),
+            (4, Edge::Bottom, -1e308),
+            (5, Edge::Top, f64::INFINITY),
+            (8, Edge::Bottom, f64::NEG_INFINITY),
+        ]
+    );
+    assert_eq!(w.non_finite, [3, 6]);
+    // The line runs through every value, clipped ones at the edge.
+    let (lo, hi) = (view.y.start, view.y.end);
+    assert_eq!(
+        w.line,
+        [
+            (0, 2.3),
+            (1, 1.5),
+            (2, hi),
+            (4, lo),
+            (5, hi),
+            (7, -0.5),
+            (8, lo)
+        ]
+    );
+    let c = &view.series[1];
+    assert!(c.clipped.is_empty() && c.non_finite.is_empty());
+    assert_eq!(c.line, [(0, 2.0), (1, 1.0), (2, 0.8)]);
+
+    // An ordinary loss falling a hundredfold is not clipped.
+    let falling: Vec<Option<f64>> = (0..200).map(|e| Some(2.3 / (1.0 + e as f64))).collect();
+    let view = line_view(&[series("falling", &falling)], None);
+    assert!(view.series[0].clipped.is_empty());
+    assert!(view.y.start < 2.3 / 200.0 && view.y.end > 2.3);
+
+    // Nothing but extremes: the axis stays finite and non-empty, every value marked.
+    for values in [
+        vec![Some(1e300), Some(-1e300), Some(1e-300)],
+        vec![Some(f64::MAX), Some(f64::MIN)],
+        vec![None, Some(f64::NAN)],
+        vec![Some(5e299); 3],
+    ] {
+        let view = line_view(&[series("x", &values)], None);
+        assert!(
+            view.y.start.is_finite() && view.y.end.is_finite() && view.y.start < view.y.end,
+            "{values:?}: {:?}",
+            view.y
+        );
+        let s = &view.series[0];
+        assert_eq!(
+            s.line.len() + s.non_finite.len(),
+            values.len(),
+            "{values:?}"
+        );
+    }
+
+    // Percentages keep their 0–100 axis; values past it are clipped to it.
+    let top1 = series("top1", &[Some(50.0), Some(1e302), Some(-3.0)]);
+    let view = line_view(&[top1], Some(0.0..100.0));
+    assert_eq!(view.y, 0.0..100.0);
+    assert_eq!(
+        view.series[0].clipped,
+        [(1, Edge::Top, 1e302), (2, Edge::Bottom, -3.0)]
+    );
+}
+
+#[test]
+fn a_run_with_extreme_metrics_is_drawn_in_bounded_time() {
+    let root = tmpdir("extreme");
+    let run_dir = root.join("diverged");
+    fs::create_dir_all(&run_dir).unwrap();
+    let losses = [
+        "2.3",
+        "1.9",
+        "1e300",
+        "null",
+        "-1e308",
+        "1.7976931348623157e308",
+        "-4.5",
+        "1e-300",
+        "0.7",
+    ];
+    let lines: String = losses
+        .iter()
+        .enumerate()
+        .map(|(e, l)| {
+            let top1 = ["0.5", "1e300", "-2", "null"][e % 4];
+            format!("{{\"epoch\": {e}, \"loss\": {l}, \"test_top1\": {top1}}}\n")
+        })
+        .collect();
+    fs::write(run_dir.join("metrics.jsonl"), lines).unwrap();
+    let calm = root.join("calm");
+    make_run(&calm, 9, 1.0, None);
+    let out = root.join("figures");
+    let args = PlotArgs {
+        runs: vec![run_dir, calm],
+        out: Some(out.clone()),
+    };
+    // Drawing on a thread with a deadline: a range that plotters cannot tick would hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(run(&args).map_err(|e| e.to_string())));
+    let files = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("plotting extreme metrics did not finish within 60 s")
+        .unwrap();
+    assert_eq!(files, [out.join(LOSS_PNG), out.join(TOP1_PNG)]);
+    for file in &files {
+        let (w, h, px) = decode(file);
+        assert_eq!((w, h), LINE_CHART);
+        // Both runs are drawn: their lines and the clipped and non-finite marks.
+        assert!(count(&px, BLUE) > 100, "{}", file.display());
+        assert!(count(&px, ORANGE) > 100, "{}", file.display());
+    }
     fs::remove_dir_all(&root).unwrap();
 }

@@ -6,7 +6,6 @@
 //! plane 32×32 row-major, which is already the NCHW order the trainer wants.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +53,19 @@ impl DatasetKind {
         match self {
             DatasetKind::Cifar10 => &["cifar-10-binary.tar.gz"],
             DatasetKind::Cifar100 => &["cifar-100-binary.tar.gz", "cifar-100-lt-binary.tar.gz"],
+        }
+    }
+
+    /// The most bytes member `name` can hold, and what it is, for messages: a CIFAR-10 batch is
+    /// 10,000 records, a CIFAR-100 data file at most the dataset's 60,000 images, a label-name
+    /// file a few hundred bytes (64 KiB allows for long names).
+    pub fn member_limit(self, name: &str) -> (u64, &'static str) {
+        if self.name_files().contains(&name) {
+            return (64 << 10, "a label-name file");
+        }
+        match self {
+            DatasetKind::Cifar10 => (10_000 * self.record_bytes() as u64, "a CIFAR-10 batch file"),
+            DatasetKind::Cifar100 => (60_000 * self.record_bytes() as u64, "a CIFAR-100 data file"),
         }
     }
 
@@ -163,12 +175,14 @@ impl Cifar {
         if extracted.is_dir() {
             return Self::load_dir(kind, &extracted);
         }
-        if data_dir.join(kind.test_file()).is_file() {
+        // `exists`, not `is_file`: a FIFO or folder under a data file's name is refused by
+        // name below rather than passed over.
+        if data_dir.join(kind.test_file()).exists() {
             return Self::load_dir(kind, data_dir);
         }
         for name in kind.archive_names() {
             let archive = data_dir.join(name);
-            if archive.is_file() {
+            if archive.exists() {
                 return Self::load_archive(kind, &archive);
             }
         }
@@ -190,7 +204,9 @@ impl Cifar {
         let mut members = HashMap::new();
         for name in kind.members() {
             let path = dir.join(name);
-            let bytes = fs::read(&path).map_err(|e| DataError::io("read", &path, e))?;
+            let (limit, what) = kind.member_limit(name);
+            let bytes = crate::input::read_bounded(&path, limit, what)
+                .map_err(|e| DataError::io("read", &path, e))?;
             members.insert(name, (path.display().to_string(), bytes));
         }
         Self::from_members(kind, dir, members)
@@ -198,9 +214,10 @@ impl Cifar {
 
     /// Reads the members straight out of a `.tar.gz` without extracting to disk.
     pub fn load_archive(kind: DatasetKind, archive: &Path) -> Result<Cifar> {
-        let file = fs::File::open(archive).map_err(|e| DataError::io("open", archive, e))?;
+        let (file, _) =
+            crate::input::open_regular(archive).map_err(|e| DataError::io("open", archive, e))?;
         let gz = flate2::read::GzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-        let mut tar = tar::Archive::new(gz);
+        let mut tar = tar::Archive::new(Bounded::new(gz, MAX_ARCHIVE_BYTES));
         let wanted = kind.members();
         let mut members = HashMap::new();
         let mut seen_dirs = Vec::new();
@@ -232,14 +249,33 @@ impl Cifar {
                 continue;
             }
             if let Some(name) = wanted.iter().find(|w| **w == rest) {
+                // The declared size is checked before it sizes a buffer.
+                let (limit, what) = kind.member_limit(name);
+                if entry.size() > limit {
+                    return Err(DataError::format(
+                        archive,
+                        format!(
+                            "member {} declares {} bytes, more than {what} can be ({limit}); \
+                             the archive is corrupt: delete it and fetch it again",
+                            path.display(),
+                            entry.size()
+                        ),
+                    ));
+                }
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut bytes).map_err(bad)?;
+                (&mut entry)
+                    .take(limit)
+                    .read_to_end(&mut bytes)
+                    .map_err(bad)?;
                 members.insert(
                     *name,
                     (format!("{}!{}", archive.display(), path.display()), bytes),
                 );
             }
         }
+        // tar stops at its end-of-archive blocks, before gzip's trailer: read the stream to its
+        // end so that the trailer's CRC and length are checked.
+        std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(bad)?;
         if let Some(missing) = wanted.iter().find(|w| !members.contains_key(*w)) {
             return Err(DataError::format(
                 archive,
@@ -292,6 +328,43 @@ impl Cifar {
             test,
             location: location.to_path_buf(),
         })
+    }
+}
+
+/// The most bytes a CIFAR `.tar.gz` may decompress to: the official archives hold about 185 MB,
+/// so anything past 1 GiB is corrupt (or a decompression bomb), refused before it fills memory.
+pub const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
+
+/// A reader that fails once more than `limit` bytes have passed through it.
+pub(crate) struct Bounded<R> {
+    inner: R,
+    limit: u64,
+    left: u64,
+}
+
+impl<R> Bounded<R> {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
+        Bounded {
+            inner,
+            limit,
+            left: limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "it decompresses to more than {} bytes, far more than a CIFAR archive holds",
+                    self.limit
+                ),
+            )
+        })?;
+        Ok(n)
     }
 }
 
@@ -391,5 +464,25 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
     match std::env::var_os("PURENOISE_DATA_DIR") {
         Some(v) if !v.is_empty() => PathBuf::from(v),
         _ => PathBuf::from("data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_up_to_its_limit_then_fails() {
+        let data = vec![7u8; 100];
+        let mut exact = Vec::new();
+        Bounded::new(&data[..], 100)
+            .read_to_end(&mut exact)
+            .unwrap();
+        assert_eq!(exact, data);
+        let e = Bounded::new(&data[..], 99)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("more than 99 bytes"), "{e}");
     }
 }

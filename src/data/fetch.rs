@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use super::cifar::{Cifar, DatasetKind};
+use super::cifar::{Bounded, Cifar, DatasetKind, MAX_ARCHIVE_BYTES};
 use super::error::{DataError, Result};
 
 /// Environment variable naming a mirror: a base URL the archive name is appended to.
@@ -81,7 +81,7 @@ pub fn fetch(req: &FetchRequest) -> Result<Fetched> {
         });
     }
     let mut downloaded = false;
-    let have_archive = archive.is_file() && file_md5(&archive)? == md5;
+    let have_archive = archive.exists() && file_md5(&archive)? == md5;
     if !have_archive {
         let part = part_path(&archive);
         download(&req.url, &part, req.progress)?;
@@ -114,7 +114,8 @@ fn part_path(archive: &Path) -> PathBuf {
 }
 
 pub fn file_md5(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).map_err(|e| DataError::io("open", path, e))?;
+    let (mut f, _) =
+        crate::input::open_regular(path).map_err(|e| DataError::io("open", path, e))?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -240,11 +241,16 @@ fn extract(kind: DatasetKind, archive: &Path, data_dir: &Path) -> Result<()> {
     }
     let result = (|| {
         fs::create_dir_all(&tmp).map_err(|e| DataError::io("create", &tmp, e))?;
-        let f = fs::File::open(archive).map_err(|e| DataError::io("open", archive, e))?;
+        let (f, _) =
+            crate::input::open_regular(archive).map_err(|e| DataError::io("open", archive, e))?;
         let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
-        tar::Archive::new(gz).unpack(&tmp).map_err(|e| {
+        let mut tar = tar::Archive::new(Bounded::new(gz, MAX_ARCHIVE_BYTES));
+        let cannot = |e: std::io::Error| {
             DataError::format(archive, format!("cannot extract the .tar.gz archive: {e}"))
-        })?;
+        };
+        tar.unpack(&tmp).map_err(cannot)?;
+        // The gzip trailer's CRC and length are only checked once the stream is read to its end.
+        std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(cannot)?;
         let inner = tmp.join(kind.dir_name());
         if !inner.is_dir() {
             return Err(DataError::format(

@@ -2,7 +2,6 @@
 //! `IMBALANCECIFAR10/100`) does: numpy's legacy `RandomState` seeded with 0, then per class in
 //! order a legacy `np.random.shuffle` of that class's indices, keeping the first n_c.
 
-use std::fs;
 use std::path::Path;
 
 use super::error::{DataError, Result};
@@ -157,7 +156,10 @@ pub fn select_long_tailed(
 /// Reads an index file (one training-file index per line, blank lines ignored) and checks every
 /// index is below `n_train` and appears once.
 pub fn read_indices(path: &Path, n_train: usize) -> Result<Vec<usize>> {
-    let text = fs::read_to_string(path).map_err(|e| DataError::io("read", path, e))?;
+    // A line per image with room for padding and blank lines; more is not an index file.
+    let limit = 64 * n_train as u64 + (64 << 10);
+    let text = crate::input::read_text(path, limit, "an index file for this training file")
+        .map_err(|e| DataError::io("read", path, e))?;
     let mut seen = vec![false; n_train];
     let mut out = Vec::new();
     for (lineno, line) in text.lines().enumerate() {

@@ -4,6 +4,11 @@
 //! right.
 //!
 //! Text is drawn with DejaVu Sans embedded in the binary, so plotting needs no system fonts.
+//!
+//! Metrics of a diverged run can hold anything: a NaN loss (written as `null`), 1e300, a
+//! negative value. The y axis of a line chart spans the bulk of the values; a value far outside
+//! it is drawn clipped at the axis edge with a triangle, a non-finite loss as a cross on the top
+//! edge, and the legend says so. See [`line_view`].
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -74,10 +79,15 @@ pub enum PlotError {
     Write(#[from] WriteError),
 }
 
+/// The most bytes `metrics.jsonl` may have (a line is a few hundred bytes, an epoch each).
+const MAX_METRICS_LINES_BYTES: u64 = 64 << 20;
+/// The most bytes `metrics.json` may have (a few hundred per class).
+const MAX_REPORT_BYTES: u64 = 64 << 20;
+
 /// One line of `metrics.jsonl`; other fields are ignored. A NaN loss is written as `null`.
 #[derive(serde::Deserialize)]
 struct Epoch {
-    epoch: usize,
+    epoch: u32,
     loss: Option<f64>,
     test_top1: Option<f64>,
 }
@@ -101,11 +111,13 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
         .unwrap_or_else(|| dir.display().to_string());
 
     let jsonl = dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&jsonl).map_err(|source| PlotError::Io {
-        what: "read",
-        path: jsonl.clone(),
-        source,
-    })?;
+    let text = crate::input::read_text(&jsonl, MAX_METRICS_LINES_BYTES, "a metrics file").map_err(
+        |source| PlotError::Io {
+            what: "read",
+            path: jsonl.clone(),
+            source,
+        },
+    )?;
     let mut epochs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -125,7 +137,7 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
     }
 
     let json = dir.join("metrics.json");
-    let report = match std::fs::read_to_string(&json) {
+    let report = match crate::input::read_text(&json, MAX_REPORT_BYTES, "an evaluation report") {
         Ok(t) => Some(
             serde_json::from_str::<EvalReport>(&t).map_err(|e| PlotError::Format {
                 at: json.display().to_string(),
@@ -151,6 +163,22 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
                      one entry per class",
                     r.per_class_recall.len(),
                     r.train_counts.len()
+                ),
+            });
+        }
+        // A recall is a fraction: anything else is a damaged or hand-edited report.
+        if let Some((k, v)) = r
+            .per_class_recall
+            .iter()
+            .enumerate()
+            .find_map(|(k, v)| v.filter(|v| !(0.0..=1.0).contains(v)).map(|v| (k, v)))
+        {
+            return Err(PlotError::Format {
+                at: json.display().to_string(),
+                msg: format!(
+                    "the recall of class {k} ({}) is {}, but a recall lies between 0 and 1",
+                    r.class_names[k],
+                    short(v)
                 ),
             });
         }
@@ -227,34 +255,41 @@ pub fn run(args: &PlotArgs) -> Result<Vec<PathBuf>, PlotError> {
     // Both charts span every epoch recorded, evaluated or not.
     let max_epoch = runs
         .iter()
-        .flat_map(|r| r.epochs.iter().map(|e| e.epoch as u32))
+        .flat_map(|r| r.epochs.iter().map(|e| e.epoch))
         .max()
         .unwrap_or(0)
         .max(1);
-    let series = |f: fn(&Epoch) -> Option<f64>| -> Vec<(String, Vec<(u32, f64)>)> {
-        runs.iter()
-            .map(|r| {
-                let pts = r
-                    .epochs
-                    .iter()
-                    .filter_map(|e| f(e).filter(|v| v.is_finite()).map(|v| (e.epoch as u32, v)))
-                    .collect();
-                (r.name.clone(), pts)
-            })
-            .collect()
-    };
-
-    let loss = series(|e| e.loss);
+    // Every epoch of the loss chart has a loss, so a missing one was NaN or infinite and is
+    // marked; test top-1 is only measured every --eval-every epochs, so a gap there is no news.
+    let loss: Vec<SeriesInput> = runs
+        .iter()
+        .map(|r| {
+            let pts = r.epochs.iter().map(|e| (e.epoch, e.loss)).collect();
+            (r.name.clone(), pts)
+        })
+        .collect();
     let path = out.join(LOSS_PNG);
-    line_chart(&path, "training loss", "loss", &loss, false, max_epoch)?;
+    let view = line_view(&loss, None);
+    line_chart(&path, "training loss", "loss", &view, false, max_epoch)?;
     written.push(path);
 
-    let top1 = series(|e| e.test_top1.map(|a| 100.0 * a));
+    let top1: Vec<SeriesInput> = runs
+        .iter()
+        .map(|r| {
+            let pts = r
+                .epochs
+                .iter()
+                .filter_map(|e| e.test_top1.map(|a| (e.epoch, Some(100.0 * a))))
+                .collect();
+            (r.name.clone(), pts)
+        })
+        .collect();
     if top1.iter().all(|(_, p)| p.is_empty()) {
         eprintln!("note: no run has a test top-1 yet, so no {TOP1_PNG}");
     } else {
         let path = out.join(TOP1_PNG);
-        line_chart(&path, "test top-1", "top-1 (%)", &top1, true, max_epoch)?;
+        let view = line_view(&top1, Some(0.0..100.0));
+        line_chart(&path, "test top-1", "top-1 (%)", &view, true, max_epoch)?;
         written.push(path);
     }
 
@@ -273,33 +308,116 @@ fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
     }
 }
 
-/// A value range with a margin, never empty.
-fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    if lo > hi {
+/// One run's values per epoch; `None` is a value that was not finite.
+pub type SeriesInput = (String, Vec<(u32, Option<f64>)>);
+
+/// Where a value outside the y axis is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    Top,
+    Bottom,
+}
+
+/// What a line chart draws of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesView {
+    pub name: String,
+    /// The line: every value, clamped to the y axis.
+    pub line: Vec<(u32, f64)>,
+    /// Values outside the y axis: (epoch, edge, the value), drawn as a triangle at the edge.
+    pub clipped: Vec<(u32, Edge, f64)>,
+    /// Epochs whose value is not finite (NaN, ±inf), drawn as a cross on the top edge.
+    pub non_finite: Vec<u32>,
+}
+
+/// What a line chart draws: its y axis and each run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineView {
+    pub y: Range<f64>,
+    pub series: Vec<SeriesView>,
+}
+
+/// Values of larger magnitude are never on the axis: they are clipped, and the axis arithmetic
+/// (ranges, margins, ticks) stays finite.
+const HUGE: f64 = 1e300;
+
+/// The y axis over the bulk of `values` (finite, within ±[`HUGE`]): values more than a hundred
+/// times the interquartile range (at least the median's magnitude) past the quartiles are
+/// outliers, so a run that diverged to 1e30 does not flatten every other curve while a loss
+/// falling a hundredfold stays whole; the axis is padded by 5 % and never empty.
+fn y_axis(values: &mut [f64]) -> Range<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
         return 0.0..1.0;
     }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
+    let (q1, median, q3) = (values[n / 4], values[n / 2], values[(3 * n) / 4]);
+    let spread = 100.0 * (q3 - q1).max(median.abs()).max(f64::MIN_POSITIVE);
+    let (lo_fence, hi_fence) = (q1 - spread, q3 + spread);
+    let kept = values.iter().filter(|&&v| v >= lo_fence && v <= hi_fence);
+    let (lo, hi) = kept.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        (0.05 * hi.abs()).max(0.5)
+    };
     lo - pad..hi + pad
+}
+
+/// The y axis and what is drawn of each series: `fixed` axes (percentages) are kept as given,
+/// others follow [`y_axis`]. Everything outside the axis is clamped to its edge and listed.
+pub fn line_view(series: &[SeriesInput], fixed: Option<Range<f64>>) -> LineView {
+    let y = fixed.unwrap_or_else(|| {
+        let mut values: Vec<f64> = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().filter_map(|&(_, v)| v))
+            .filter(|v| v.is_finite() && v.abs() <= HUGE)
+            .collect();
+        y_axis(&mut values)
+    });
+    let series = series
+        .iter()
+        .map(|(name, pts)| {
+            let mut view = SeriesView {
+                name: name.clone(),
+                line: Vec::new(),
+                clipped: Vec::new(),
+                non_finite: Vec::new(),
+            };
+            for &(epoch, v) in pts {
+                match v {
+                    Some(v) if v.is_nan() => view.non_finite.push(epoch),
+                    None => view.non_finite.push(epoch),
+                    Some(v) => {
+                        // ±inf lands on an edge like any other value past it.
+                        if v > y.end {
+                            view.clipped.push((epoch, Edge::Top, v));
+                        } else if v < y.start {
+                            view.clipped.push((epoch, Edge::Bottom, v));
+                        }
+                        view.line.push((epoch, v.clamp(y.start, y.end)));
+                    }
+                }
+            }
+            view
+        })
+        .collect();
+    LineView { y, series }
 }
 
 fn line_chart(
     path: &Path,
     title: &str,
     y_desc: &str,
-    series: &[(String, Vec<(u32, f64)>)],
+    view: &LineView,
     percent: bool,
     max_epoch: u32,
 ) -> Result<(), PlotError> {
     let err = draw_err(path);
-    let y_range = if percent {
-        0.0..100.0
-    } else {
-        padded(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)))
-    };
     let percent_fmt = |y: &f64| format!("{y:.0}");
+    let y = view.y.clone();
 
     let mut pixels = canvas(LINE_CHART);
     let root = BitMapBackend::with_buffer(&mut pixels, LINE_CHART).into_drawing_area();
@@ -309,7 +427,7 @@ fn line_chart(
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(0..max_epoch, y_range)
+        .build_cartesian_2d(0..max_epoch, y.clone())
         .map_err(|e| err(e.to_string()))?;
     let mut mesh = chart.configure_mesh();
     if percent {
@@ -321,19 +439,77 @@ fn line_chart(
         .axis_desc_style((FONT, 17))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (i, (name, pts)) in series.iter().enumerate() {
+    for (i, s) in view.series.iter().enumerate() {
         let c = color(i);
         chart
-            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .draw_series(LineSeries::new(s.line.iter().copied(), c.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
-            .label(name.as_str())
+            .label(s.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         // Markers show which epochs were measured when they are sparse enough to see.
-        if pts.len() <= 60 {
+        if s.line.len() <= 60 {
             chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .draw_series(s.line.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(|e| err(e.to_string()))?;
         }
+        let edge = |e: Edge| if e == Edge::Top { y.end } else { y.start };
+        chart
+            .draw_series(s.clipped.iter().map(|&(x, e, _)| {
+                // Pointing out of the chart, towards where the value is.
+                let tip = if e == Edge::Top { -7 } else { 7 };
+                EmptyElement::at((x, edge(e)))
+                    + Polygon::new(vec![(0, tip), (-6, -tip), (6, -tip)], c.filled())
+            }))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(
+                s.non_finite
+                    .iter()
+                    .map(|&x| Cross::new((x, y.end), 6, c.stroke_width(2))),
+            )
+            .map_err(|e| err(e.to_string()))?;
+    }
+    // The legend explains the marks, with the most extreme clipped values.
+    let clipped: Vec<f64> = view
+        .series
+        .iter()
+        .flat_map(|s| s.clipped.iter().map(|c| c.2))
+        .collect();
+    if !clipped.is_empty() {
+        let (lo, hi) = clipped
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let range = if lo == hi {
+            short(lo)
+        } else {
+            format!("{} to {}", short(lo), short(hi))
+        };
+        chart
+            .draw_series(std::iter::empty::<Circle<(u32, f64), i32>>())
+            .map_err(|e| err(e.to_string()))?
+            .label(format!(
+                "{} off the axis ({range})",
+                plural(clipped.len(), "value")
+            ))
+            .legend(|(x, y)| {
+                Polygon::new(
+                    vec![(x + 10, y - 7), (x + 4, y + 5), (x + 16, y + 5)],
+                    BLACK.filled(),
+                )
+            });
+    }
+    let non_finite: usize = view.series.iter().map(|s| s.non_finite.len()).sum();
+    if non_finite > 0 {
+        chart
+            .draw_series(std::iter::empty::<Circle<(u32, f64), i32>>())
+            .map_err(|e| err(e.to_string()))?
+            .label(format!(
+                "{} not finite (NaN or inf)",
+                plural(non_finite, "epoch")
+            ))
+            .legend(|(x, y)| Cross::new((x + 10, y), 6, BLACK.stroke_width(2)));
     }
     chart
         .configure_series_labels()
@@ -365,6 +541,23 @@ fn write_png(path: &Path, size: (u32, u32), pixels: &[u8]) -> Result<(), PlotErr
         .and_then(|mut w| w.write_image_data(pixels))
         .map_err(|e| draw_err(path)(format!("PNG encoding failed: {e}")))?;
     Ok(atomic::write(path, &bytes)?)
+}
+
+/// A value for the legend: plain when moderate, else in scientific notation.
+fn short(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Width grows with classes × runs so that bars stay at least a few pixels wide.

@@ -188,6 +188,25 @@ impl TrainArgs {
                 format!("must be in [0, 1), got {}", self.dropout),
             ));
         }
+        // These paths are recorded in config.json and in every checkpoint, which are JSON text.
+        for (flag, path) in [
+            ("--out", &self.out),
+            ("--init-from", &self.init_from),
+            ("--data-dir", &self.data.subset.data_dir),
+            ("--subset-indices", &self.data.subset.subset_indices),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| p.to_str().is_none()) {
+                return Err(TrainError::arg(
+                    flag,
+                    format!(
+                        "the path {} is not valid UTF-8, and purenoise records it in the run's \
+                         config.json and checkpoints (JSON text); rename it, or pass a link to \
+                         it whose name is UTF-8",
+                        p.display()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -5,18 +5,25 @@
 //! both and one rename publishes both. The file is plain safetensors: PyTorch reads the tensors
 //! with `safetensors.torch.load_file`.
 //!
+//! Two checksums in the metadata let `load` refuse a file damaged after it was written (disk,
+//! copy, transfer): `purenoise.checksum.tensors` covers every tensor's name, dtype, shape and
+//! data, so a corrupted tensor table (names, shapes, dtypes, offsets in the header JSON) is
+//! caught as well as corrupted data; `purenoise.checksum.state` covers the state string. Files
+//! written before the checksums existed (format 1 without them) are still read, with a notice.
+//!
 //! Saving goes through [`crate::atomic`] (temporary file, sync, rename, folder sync): a crash
 //! leaves either the old file or the new one, never a torn one.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
+use xxhash_rust::xxh3::Xxh3;
 
+use super::files::{BEST, LAST};
 use crate::atomic::{self, io_hint};
 
 /// Metadata key of the JSON training state.
@@ -25,6 +32,12 @@ pub const STATE_KEY: &str = "purenoise.state";
 pub const FORMAT_KEY: &str = "purenoise.format";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";
+/// Metadata key of the checksum of every tensor's name, dtype, shape and data.
+pub const TENSORS_CHECKSUM_KEY: &str = "purenoise.checksum.tensors";
+/// Metadata key of the checksum of the state string.
+pub const STATE_CHECKSUM_KEY: &str = "purenoise.checksum.state";
+/// Checksum values are `xxh3-64:` and 16 hex digits, so another hash could follow later.
+const CHECKSUM_PREFIX: &str = "xxh3-64:";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedTensor {
@@ -69,6 +82,19 @@ pub enum CheckpointError {
     /// The file (or the checkpoint being saved) is not what the format requires.
     #[error("checkpoint {}: {msg}", path.display())]
     Format { path: PathBuf, msg: String },
+    /// A checksum does not match: the file was damaged after it was written. `part` is what
+    /// the checksum covers; `fallback` describes the run's other checkpoint, when there is one.
+    #[error(
+        "checkpoint {} is corrupted: the checksum of its {part} does not match the one saved \
+         with it (the file was damaged after it was written: disk, copy or transfer); {}",
+        path.display(),
+        fallback.as_deref().unwrap_or("restore it from a backup")
+    )]
+    Corrupt {
+        path: PathBuf,
+        part: &'static str,
+        fallback: Option<String>,
+    },
     /// The checkpoint does not hold the tensors a model expects.
     #[error("{0}")]
     Incompatible(Box<Incompatibility>),
@@ -168,7 +194,22 @@ fn serialize(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError>
             format!("cannot save: the training state is not JSON: {e}"),
         )
     })?;
+    let mut sorted: Vec<&NamedTensor> = ckpt.tensors.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let tensors_sum = tensors_checksum(sorted.iter().map(|t| {
+        (
+            t.name.as_str(),
+            Dtype::F32,
+            t.shape.as_slice(),
+            bytemuck::cast_slice::<f32, u8>(&t.data),
+        )
+    }));
     let meta = HashMap::from([
+        (
+            STATE_CHECKSUM_KEY.to_string(),
+            checksum_str(&[state.as_bytes()]),
+        ),
+        (TENSORS_CHECKSUM_KEY.to_string(), tensors_sum),
         (STATE_KEY.to_string(), state),
         (FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
     ]);
@@ -179,37 +220,125 @@ fn serialize(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError>
     .map_err(|e| format_err(path, format!("cannot serialize: {e}")))
 }
 
-/// Reads a checkpoint; every way the file can be wrong is an error naming the file.
+/// XXH3-64 of the concatenated parts, as stored in the metadata.
+fn checksum_str(parts: &[&[u8]]) -> String {
+    let mut h = Xxh3::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("{CHECKSUM_PREFIX}{:016x}", h.digest())
+}
+
+/// The checksum of tensors given in name order: each one's name, dtype, shape and data, every
+/// variable-length field preceded by its length so that no two tables hash the same bytes.
+fn tensors_checksum<'a>(
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = Xxh3::new();
+    let word = |h: &mut Xxh3, n: usize| h.update(&(n as u64).to_le_bytes());
+    for (name, dtype, shape, data) in tensors {
+        word(&mut h, name.len());
+        h.update(name.as_bytes());
+        let dtype = dtype.to_string();
+        word(&mut h, dtype.len());
+        h.update(dtype.as_bytes());
+        word(&mut h, shape.len());
+        for &d in shape {
+            word(&mut h, d);
+        }
+        word(&mut h, data.len());
+        h.update(data);
+    }
+    format!("{CHECKSUM_PREFIX}{:016x}", h.digest())
+}
+
+/// How a loaded checkpoint was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Both checksums match.
+    Checksums,
+    /// An older file without checksums: read as is.
+    NoChecksums,
+}
+
+/// Reads a checkpoint and verifies its checksums; every way the file can be wrong is an error
+/// naming the file. A file without checksums (an older purenoise's) is read with a one-line
+/// notice on stderr.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Read {
-        path: path.to_path_buf(),
-        source,
+    let (ckpt, verified) = load_verified(path)?;
+    if verified == Verified::NoChecksums {
+        eprintln!(
+            "note: checkpoint {} has no checksums (an older purenoise wrote it), so it is read \
+             without verifying its content",
+            path.display()
+        );
+    }
+    Ok(ckpt)
+}
+
+/// [`load`] without the notice, saying how the file was checked. A corrupted `last` or `best`
+/// checkpoint's error names the run's other one and whether it is intact.
+pub fn load_verified(path: &Path) -> Result<(Checkpoint, Verified), CheckpointError> {
+    read_verified(path).map_err(|e| match e {
+        CheckpointError::Corrupt { path, part, .. } => CheckpointError::Corrupt {
+            fallback: fallback(&path),
+            path,
+            part,
+        },
+        other => other,
+    })
+}
+
+/// What to try when `path`, a run's `last` or `best` checkpoint, is corrupted: the other one.
+fn fallback(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let other_name = match name {
+        LAST => BEST,
+        BEST => LAST,
+        _ => return None,
+    };
+    let other = path.with_file_name(other_name);
+    if !other.exists() {
+        return Some(format!(
+            "the run has no {other_name} to fall back on; restore {name} from a backup or \
+             start the run over"
+        ));
+    }
+    Some(match read_verified(&other) {
+        Ok((c, _)) => {
+            let epoch = c.state["position"]["epoch"]
+                .as_u64()
+                .map(|e| format!(" (epoch {e})"))
+                .unwrap_or_default();
+            let mut advice = format!(
+                "the run's other checkpoint {}{epoch} is intact: use it instead",
+                other.display()
+            );
+            if name == LAST {
+                advice += &format!(
+                    " (to resume from it, move {} aside, copy {other_name} to {LAST} and \
+                     resume)",
+                    path.display()
+                );
+            }
+            advice
+        }
+        Err(e) => format!(
+            "the run's other checkpoint {} cannot be used either ({e})",
+            other.display()
+        ),
+    })
+}
+
+fn read_verified(path: &Path) -> Result<(Checkpoint, Verified), CheckpointError> {
+    // Bounded by the file's real size; FIFOs and devices are refused before they are opened.
+    let bytes = crate::input::read_bounded(path, u64::MAX, "a checkpoint").map_err(|source| {
+        CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
-    let mut tensors = Vec::with_capacity(st.len());
-    for (name, view) in st.iter() {
-        if view.dtype() != Dtype::F32 {
-            return Err(format_err(
-                path,
-                format!(
-                    "tensor `{name}` is {}, but purenoise checkpoints hold F32 tensors only",
-                    view.dtype()
-                ),
-            ));
-        }
-        tensors.push(NamedTensor {
-            name: name.to_string(),
-            shape: view.shape().to_vec(),
-            // Copied value by value: the data section need not be 4-byte aligned in memory.
-            data: view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        });
-    }
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-
     let (_, meta) =
         SafeTensors::read_metadata(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
     let not_ours = "not a purenoise checkpoint (a plain safetensors file of weights?)";
@@ -232,19 +361,103 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
             ))
         }
     }
-    let state = meta.get(STATE_KEY).ok_or_else(|| {
+    let state_str = meta.get(STATE_KEY).ok_or_else(|| {
         format_err(
             path,
             format!("no `{STATE_KEY}` in the header's metadata: {not_ours}"),
         )
     })?;
-    let state = serde_json::from_str(state).map_err(|e| {
+    // A key this build does not know is a damaged key name (which could otherwise pass a
+    // checksummed file off as an older one without checksums) or a newer writer's.
+    let known = [
+        FORMAT_KEY,
+        STATE_KEY,
+        TENSORS_CHECKSUM_KEY,
+        STATE_CHECKSUM_KEY,
+    ];
+    let mut unknown: Vec<&str> = meta
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(format_err(
+            path,
+            format!(
+                "the header's metadata holds keys this build does not know ({}): the header \
+                 is corrupt, or a newer purenoise wrote the file",
+                unknown.join(", ")
+            ),
+        ));
+    }
+
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let verified = match (meta.get(TENSORS_CHECKSUM_KEY), meta.get(STATE_CHECKSUM_KEY)) {
+        (None, None) => Verified::NoChecksums,
+        (Some(tensors_sum), Some(state_sum)) => {
+            let found = tensors_checksum(
+                views
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+            );
+            if &found != tensors_sum {
+                return Err(corrupt(path, "tensor data (names, shapes and values)"));
+            }
+            if &checksum_str(&[state_str.as_bytes()]) != state_sum {
+                return Err(corrupt(path, "training state"));
+            }
+            Verified::Checksums
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(format_err(
+                path,
+                format!(
+                    "the header's metadata holds one of `{TENSORS_CHECKSUM_KEY}` and \
+                     `{STATE_CHECKSUM_KEY}` without the other: the header is corrupt"
+                ),
+            ))
+        }
+    };
+
+    let mut tensors = Vec::with_capacity(views.len());
+    for (name, view) in views {
+        if view.dtype() != Dtype::F32 {
+            return Err(format_err(
+                path,
+                format!(
+                    "tensor `{name}` is {}, but purenoise checkpoints hold F32 tensors only",
+                    view.dtype()
+                ),
+            ));
+        }
+        tensors.push(NamedTensor {
+            shape: view.shape().to_vec(),
+            // Copied value by value: the data section need not be 4-byte aligned in memory.
+            data: view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            name,
+        });
+    }
+    let state = serde_json::from_str(state_str).map_err(|e| {
         format_err(
             path,
             format!("the training state (`{STATE_KEY}`) is not valid JSON: {e}"),
         )
     })?;
-    Ok(Checkpoint { tensors, state })
+    Ok((Checkpoint { tensors, state }, verified))
+}
+
+fn corrupt(path: &Path, part: &'static str) -> CheckpointError {
+    CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        part,
+        fallback: None,
+    }
 }
 
 fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {

@@ -6,7 +6,6 @@
 //! matched to its run. Folders written before this format hold the bare flags; they are read
 //! as runs without an id.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::args::TrainArgs;
@@ -69,9 +68,11 @@ impl SubsetCopy {
     /// The copy's path in `run_dir`, once its bytes are proven to be the ones recorded.
     pub fn verify(&self, run_dir: &Path) -> Result<PathBuf> {
         let path = run_dir.join(&self.file);
-        let bytes = fs::read(&path).map_err(|e| {
-            TrainError::io("read the run's copy of its --subset-indices list", &path, e)
-        })?;
+        // At most 64 bytes per index, as the index-list reader allows for the whole dataset.
+        let bytes = crate::input::read_bounded(&path, 64 << 20, "a --subset-indices list")
+            .map_err(|e| {
+                TrainError::io("read the run's copy of its --subset-indices list", &path, e)
+            })?;
         let found = sha256_hex(&bytes);
         if found != self.sha256 {
             return Err(TrainError::Other(format!(
@@ -118,7 +119,7 @@ impl RunConfig {
     /// Reads `run_dir/config.json`, naming the file in every error.
     pub fn read(run_dir: &Path) -> Result<RunConfig> {
         let path = run_dir.join(CONFIG_FILE);
-        let text = fs::read_to_string(&path)
+        let text = crate::input::read_text(&path, 16 << 20, "a run configuration")
             .map_err(|e| TrainError::io("read the run configuration", &path, e))?;
         RunConfig::parse(&text).map_err(|e| {
             TrainError::Other(format!(

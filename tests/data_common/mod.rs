@@ -121,3 +121,32 @@ pub fn untuned(c: &mut std::process::Command) -> &mut std::process::Command {
             std::env::temp_dir().join(format!("purenoise-test-cache-{}", std::process::id())),
         )
 }
+
+/// Makes a named pipe at `path`: opening it for reading blocks until a writer comes.
+#[cfg(unix)]
+pub fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
+}
+
+/// Runs `f` on a thread and waits at most `secs` for it: a reader that blocks (on a FIFO, say)
+/// fails the test instead of hanging it.
+pub fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+}
