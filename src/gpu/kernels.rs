@@ -29,6 +29,8 @@ libraries![
     "conv_common.wgsl",
     "conv_gemm.wgsl",
     "conv_gemm_subgroup.wgsl",
+    "conv_tiles_k.wgsl",
+    "conv_tiles_mn.wgsl",
     "random.wgsl",
     "reduce.wgsl"
 ];
@@ -51,6 +53,7 @@ kernels! {
     CONV2D_FORWARD_SUBGROUP = "conv2d_forward_subgroup",
     CONV2D_BACKWARD_INPUT_SUBGROUP = "conv2d_backward_input_subgroup",
     CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup",
+    CONV2D_PACK_WEIGHT = "conv2d_pack_weight",
     BN_PLANE_STATS = "bn_plane_stats",
     BN_STATS = "bn_stats",
     BN_APPLY = "bn_apply",
