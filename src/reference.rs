@@ -115,7 +115,11 @@ pub fn conv2d_pack_weight(
             for &kx in &kxs {
                 for n in 0..n_pad {
                     let (co, ci) = if phase.is_none() { (n, o) } else { (o, n) };
-                    out.push(if n < cols { w[((co * c_in + ci) * k + ky) * k + kx] } else { 0.0 });
+                    out.push(if n < cols {
+                        w[((co * c_in + ci) * k + ky) * k + kx]
+                    } else {
+                        0.0
+                    });
                 }
             }
         }

@@ -181,7 +181,15 @@ pub fn conv2d_pack_weight(
     // (outer index count, columns, taps per axis, stride, n step, o step)
     let (outer, cols, nky, nkx, stride, n_step, o_step) = match pass {
         Pass::Forward => (s.c_in, s.c_out, s.k, s.k, 1, s.c_in * kk, kk),
-        Pass::BackwardInput => (s.c_out, s.c_in, taps(py), taps(px), s.stride, kk, s.c_in * kk),
+        Pass::BackwardInput => (
+            s.c_out,
+            s.c_in,
+            taps(py),
+            taps(px),
+            s.stride,
+            kk,
+            s.c_in * kk,
+        ),
         Pass::BackwardWeight => {
             return Err(crate::Error::Invalid(
                 "conv2d: the weight gradient reads no packed weight".into(),
@@ -377,7 +385,12 @@ impl Tile {
     /// lib/conv_tiles_k.wgsl) can run this blocking: every thread loads the same whole number
     /// of elements of each tile, at most 16 scalars (4 vec4s of B along n) per operand.
     fn fits_gemm_core(&self) -> bool {
-        let (t, bm, bn, bk) = (self.wm * self.wn, self.wm * self.tm, self.wn * self.tn, self.bk);
+        let (t, bm, bn, bk) = (
+            self.wm * self.wn,
+            self.wm * self.tm,
+            self.wn * self.tn,
+            self.bk,
+        );
         let sizes = [4, 8, 12, 16];
         if !sizes.contains(&self.tm) || !sizes.contains(&self.tn) || bk == 0 {
             return false;
