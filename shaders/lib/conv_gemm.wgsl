@@ -29,13 +29,20 @@ override BM: u32 = WM * TM;
 override BN: u32 = WN * TN;
 override T: u32 = WM * WN;
 
-var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;
-var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
+// The A and B tiles: k rows of BM/4 and BN/4 vec4s, each row one vec4 longer (a_stride,
+// b_stride), so that the weight gradient's stores of one column at consecutive k
+// (lib/conv_tiles_k.wgsl) spread over the banks instead of all landing in one.
+
+var<workgroup> a_tile: array<vec4<f32>, BK * (BM / 4u + 1u)>;
+var<workgroup> b_tile: array<vec4<f32>, BK * (BN / 4u + 1u)>;
+
+fn a_stride() -> u32 { return BM / 4u + 1u; }
+fn b_stride() -> u32 { return BN / 4u + 1u; }
 
 @compute @workgroup_size(WM * WN)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let am = BM / 4u; // vec4s per k row of the A tile
-    let bn = BN / 4u;
+    let am = a_stride();
+    let bq = b_stride();
     let m0 = wid.x * BM;
     let n0 = wid.y * BN;
     let k_begin = wid.z * p.k_chunk;
@@ -74,7 +81,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         }
         for (var kk = 0u; kk < BK; kk++) {
             let ak = kk * am + tm;
-            let bk = kk * bn + tn;
+            let bk = kk * bq + tn;
             var a: array<vec4<f32>, 4>;
             var b: array<vec4<f32>, 4>;
             a[0] = a_tile[ak];

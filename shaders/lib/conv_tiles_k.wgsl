@@ -28,10 +28,10 @@ fn stash(l: Loader, s: Staged) {
     let kk = l.t % BK;
     for (var j = 0u; j < BM * BK / T; j++) {
         let mc = l.t / BK + j * (T / BK);
-        a_tile[kk * (BM / 4u) + mc / 4u][mc % 4u] = s.a[j];
+        a_tile[kk * a_stride() + mc / 4u][mc % 4u] = s.a[j];
     }
     for (var j = 0u; j < BN * BK / T; j++) {
         let nc = l.t / BK + j * (T / BK);
-        b_tile[kk * (BN / 4u) + nc / 4u][nc % 4u] = s.b[j];
+        b_tile[kk * b_stride() + nc / 4u][nc % 4u] = s.b[j];
     }
 }

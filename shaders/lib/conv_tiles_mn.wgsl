@@ -53,11 +53,11 @@ fn stash(l: Loader, s: Staged) {
         let kk = l.t / BM + r * kstep;
         for (var i = 0u; i < cols; i++) {
             let mc = l.t % BM + i * T;
-            a_tile[kk * (BM / 4u) + mc / 4u][mc % 4u] = s.a[r * cols + i];
+            a_tile[kk * a_stride() + mc / 4u][mc % 4u] = s.a[r * cols + i];
         }
     }
     for (var j = 0u; j < BK * BN / 4u / T; j++) {
         let e = l.t + j * T;
-        b_tile[e] = s.b[j];
+        b_tile[e / (BN / 4u) * b_stride() + e % (BN / 4u)] = s.b[j];
     }
 }

@@ -376,9 +376,10 @@ impl Tile {
             && self.shared_bytes() <= limits.max_compute_workgroup_storage_size as usize
     }
 
-    /// Workgroup memory of the workgroup-memory core's A and B tiles.
+    /// Workgroup memory of the workgroup-memory core's A and B tiles (k rows of the tile's
+    /// vec4s and one of padding).
     fn shared_bytes(&self) -> usize {
-        (self.wm * self.tm + self.wn * self.tn) * self.bk * 4
+        (self.wm * self.tm / 4 + 1 + self.wn * self.tn / 4 + 1) * self.bk * 16
     }
 
     /// Whether lib/conv_gemm.wgsl and both its loaders (lib/conv_tiles_mn.wgsl,
