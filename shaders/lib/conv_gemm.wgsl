@@ -14,9 +14,10 @@
 // the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
 // range [z*k_chunk, (z+1)*k_chunk) (split-K; k_chunk = k_total without a split).
 //
-// src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; T
-// divisible by WM*TM/4 and WN*TN/4 (the shared reads), the loaders' divisibilities, and at most
-// 16 staged scalars per thread per operand.
+// src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; every
+// thread loads the same whole number of elements of each tile with either loader, at most 16
+// scalars per operand (they are staged in registers); the tiles fit the adapter's workgroup
+// memory and its threads its workgroup size.
 
 //!include conv_common.wgsl
 
@@ -32,7 +33,6 @@ override T: u32 = WM * WN;
 // The A and B tiles: k rows of BM/4 and BN/4 vec4s, each row one vec4 longer (a_stride,
 // b_stride), so that the weight gradient's stores of one column at consecutive k
 // (lib/conv_tiles_k.wgsl) spread over the banks instead of all landing in one.
-
 var<workgroup> a_tile: array<vec4<f32>, BK * (BM / 4u + 1u)>;
 var<workgroup> b_tile: array<vec4<f32>, BK * (BN / 4u + 1u)>;
 
