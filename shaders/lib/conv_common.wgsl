@@ -14,14 +14,13 @@ override STRIDE: u32 = 1u;
 // [n, c_in, h, w], weight [c_out, c_in, KS, KS], output [n, c_out, h_out, w_out]; the GEMM view
 // of the kernel at hand; for the backward-data kernel only, its stride phase (zero otherwise):
 // the first input row and column of the phase, its rows and columns, and its live kernel taps
-// per axis; the vec4s per k row of the packed weight (conv2d_pack_weight; zero for the weight
-// gradient); and the reciprocals of the kernel's runtime divisors (below), as f32.
+// per axis; and the reciprocals of the kernel's runtime divisors (below), as f32.
 struct Params {
     n: u32, c_in: u32, h: u32, w: u32,
     c_out: u32, h_out: u32, w_out: u32, pad: u32,
     m_total: u32, n_total: u32, k_total: u32, k_chunk: u32,
     iy0: u32, ix0: u32, hp: u32, wp: u32,
-    nky: u32, nkx: u32, n_quads: u32,
+    nky: u32, nkx: u32,
     // 1 / (positions per image of the m or k dimension) and 1 / (its row length): h_out*w_out
     // and w_out (forward, weight gradient), hp*wp and wp (backward data); 1 / (live taps) and
     // 1 / nkx (backward data).
@@ -37,6 +36,13 @@ fn div_rcp(a: u32, b: u32, r: f32) -> u32 {
     q = select(q, q - 1u, q * b > a);
     q = select(q, q + 1u, (q + 1u) * b <= a);
     return q;
+}
+
+// The vec4 index of columns 4q..4q+3 of row k in a weight packed by conv2d_pack_weight: blocks
+// of 32 columns, each [k_total rows, 8 vec4s], so a subgroup's 32 columns stream contiguously
+// along k and a k row's vec4s are consecutive within a block.
+fn packed_quad(k: u32, q: u32) -> u32 {
+    return ((q / 8u) * p.k_total + k) * 8u + q % 8u;
 }
 
 // A 4x4 block of C: c[j] holds rows m..m+3 of column n+j.

@@ -128,13 +128,7 @@ impl ConvShape {
             k, chunk,
         ];
         params.extend(phase);
-        params.extend([
-            n.div_ceil(4),
-            rcp(plane),
-            rcp(row),
-            rcp(nky * nkx),
-            rcp(nkx),
-        ]);
+        params.extend([rcp(plane), rcp(row), rcp(nky * nkx), rcp(nkx)]);
         let params: Vec<u32> = params.into_iter().map(|v| v as u32).collect();
         let groups = [
             m.div_ceil(tile.wm * tile.tm),
@@ -168,7 +162,8 @@ impl ConvShape {
 
 /// The weight packed as the B operand of the forward GEMM (`phase` = `[0, 0]`), or of the
 /// backward-data GEMM of stride phase `phase` = `[py, px]`: k rows of the GEMM's n columns,
-/// zero-padded to a multiple of 4 (shaders/conv2d_pack_weight.wgsl), shape [rows, n_pad].
+/// zero-padded to a multiple of 32 and stored in blocks of 32 columns, each [rows, 32]
+/// (shaders/conv2d_pack_weight.wgsl); the tensor's shape is [rows, n_pad].
 pub fn conv2d_pack_weight(
     gpu: &Gpu,
     weight: &Tensor,
@@ -203,7 +198,7 @@ pub fn conv2d_pack_weight(
         )));
     }
     let rows = outer * nky * nkx;
-    let n_pad = cols.div_ceil(4) * 4;
+    let n_pad = cols.div_ceil(32) * 32;
     // A phase without taps still gets one row, so the binding is never empty; no GEMM reads it.
     let packed = gpu.alloc("conv2d", &[rows.max(1), n_pad], DType::F32)?;
     let params = [
@@ -215,7 +210,7 @@ pub fn conv2d_pack_weight(
         &[],
         &params,
         &[("weight", weight), ("packed weight", &packed)],
-        gpu.grid((rows * n_pad) as u64, WORKGROUP),
+        [(n_pad / 4).div_ceil(64), nky * nkx, outer].map(|g| g as u32),
     )?;
     Ok(packed)
 }
