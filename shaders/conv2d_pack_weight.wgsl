@@ -8,8 +8,9 @@
 // stride phase: o = co, n = ci, the phase's live taps. The source index is
 // n*n_step + o*o_step + ky*K + kx.
 // Layouts: w f32 [Cout,Cin,K,K]; packed f32, rows * n_pad in the blocks above, as vec4s.
-// Workgroup: 64 threads, one vec4 (four columns) of a row each; grid x over a row's vec4s,
-// y over the taps (jy, jx), z over o, so a thread divides only its tap index.
+// Workgroup: 256 threads, one (o, vec4 of four columns) pair each, writing it for every tap:
+// one small dispatch however many taps and columns (lavapipe pays per workgroup, and this runs
+// before every forward and backward-data GEMM); a grid too large for x spills into y.
 // Bindings: 0 params (uniform), 1 w (read), 2 packed (read_write).
 
 struct Params {
@@ -27,16 +28,22 @@ fn weight(n: u32, src: u32) -> f32 {
     return w[n * p.n_step + src];
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let q = wid.x * 64u + lid;
-    if (q * 4u >= p.n_pad) { return; }
-    let jy = wid.y / p.nkx;
-    let jx = wid.y - jy * p.nkx;
-    let o = wid.z;
-    let src = o * p.o_step + (p.py + jy * p.stride) * p.ks + p.px + jx * p.stride;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+    let quads = p.n_pad / 4u;
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p.rows / (p.nky * p.nkx) * quads) { return; }
+    let o = i / quads;
+    let q = i - o * quads;
     let n = q * 4u;
-    let row = (o * p.nky + jy) * p.nkx + jx;
-    packed[((q / 8u) * p.rows + row) * 8u + q % 8u] =
-        vec4(weight(n, src), weight(n + 1u, src), weight(n + 2u, src), weight(n + 3u, src));
+    for (var jy = 0u; jy < p.nky; jy++) {
+        for (var jx = 0u; jx < p.nkx; jx++) {
+            let src = o * p.o_step + (p.py + jy * p.stride) * p.ks + p.px + jx * p.stride;
+            let row = (o * p.nky + jy) * p.nkx + jx;
+            packed[((q / 8u) * p.rows + row) * 8u + q % 8u] =
+                vec4(weight(n, src), weight(n + 1u, src), weight(n + 2u, src),
+                     weight(n + 3u, src));
+        }
+    }
 }

@@ -201,6 +201,9 @@ pub fn conv2d_pack_weight(
     let n_pad = cols.div_ceil(32) * 32;
     // A phase without taps still gets one row, so the binding is never empty; no GEMM reads it.
     let packed = gpu.alloc("conv2d", &[rows.max(1), n_pad], DType::F32)?;
+    if rows == 0 {
+        return Ok(packed);
+    }
     let params = [
         rows, n_pad, cols, nky, nkx, py, px, stride, s.k, n_step, o_step,
     ]
@@ -210,7 +213,7 @@ pub fn conv2d_pack_weight(
         &[],
         &params,
         &[("weight", weight), ("packed weight", &packed)],
-        [(n_pad / 4).div_ceil(64), nky * nkx, outer].map(|g| g as u32),
+        gpu.grid((outer * n_pad / 4) as u64, WORKGROUP),
     )?;
     Ok(packed)
 }
