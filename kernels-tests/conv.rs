@@ -81,7 +81,8 @@ fn conv_kernels_match_reference() {
 }
 
 /// The weight packed as each GEMM reads it (forward; backward data per stride phase, including
-/// phases with fewer taps) against the reference, with column counts on and off multiples of 4.
+/// phases with fewer taps) against the reference, with column counts off multiples of 4 and over
+/// one 32-column block.
 #[test]
 fn pack_weight_matches_reference() {
     let gpu = gpu();
@@ -91,6 +92,8 @@ fn pack_weight_matches_reference() {
         ([4, 7, 3, 3], 2),
         ([6, 4, 1, 1], 2),
         ([3, 9, 5, 5], 3),
+        ([40, 3, 3, 3], 1),
+        ([4, 37, 3, 3], 2),
     ] {
         let xs = [1, ws[1], 9, 9];
         let w = random(&mut rng, ws.iter().product());
