@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use purenoise::ops::conv::{
     conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight,
-    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with, ConvShape, Tile,
+    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with, conv2d_pack_weight,
+    ConvShape, Pass, Tile,
 };
 use purenoise::reference::{self, Shape4};
 
@@ -18,6 +19,7 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([2, 17, 8, 8], [33, 17, 3, 3], 1, 1), // channels not a multiple of any tile
     ([3, 9, 11, 9], [70, 9, 3, 3], 1, 1), // edge tiles in both GEMM dimensions
     ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
+    ([1, 16, 6, 7], [130, 16, 3, 3], 1, 1), // past one 128-column tile; 16-channel input
 ];
 
 each_mode!(conv_kernels_match_reference);
@@ -75,6 +77,53 @@ fn conv_kernels_match_reference(gpu: Gpu) {
             }
         }
     }
+}
+
+/// The weight packed as each GEMM reads it (forward; backward data per stride phase, including
+/// phases with fewer taps) against the reference, with column counts off multiples of 4 and over
+/// one 32-column block.
+#[test]
+fn pack_weight_matches_reference() {
+    let gpu = gpu();
+    let mut rng = rng(3);
+    for (ws, stride) in [
+        ([5, 3, 3, 3], 1),
+        ([4, 7, 3, 3], 2),
+        ([6, 4, 1, 1], 2),
+        ([3, 9, 5, 5], 3),
+        ([40, 3, 3, 3], 1),
+        ([4, 37, 3, 3], 2),
+    ] {
+        let xs = [1, ws[1], 9, 9];
+        let w = random(&mut rng, ws.iter().product());
+        let wt = upload(&gpu, &w, &ws);
+        let x = gpu.zeros("test", &xs).unwrap();
+        let s = ConvShape::new(&x, &wt, stride, ws[2] / 2).unwrap();
+        let mut phases = vec![(Pass::Forward, [0, 0], None)];
+        for py in 0..stride {
+            for px in 0..stride {
+                phases.push((Pass::BackwardInput, [py, px], Some([py, px])));
+            }
+        }
+        for (pass, phase, reference_phase) in phases {
+            let got = conv2d_pack_weight(&gpu, &wt, &s, pass, phase).unwrap();
+            let (want, shape) = reference::conv2d_pack_weight(&w, ws, stride, reference_phase);
+            let what = format!("pack {ws:?} stride {stride} {pass:?} {phase:?}");
+            if shape[0] == 0 {
+                continue; // a phase without taps: no GEMM reads its buffer
+            }
+            assert_eq!(got.shape(), shape, "{what}");
+            assert_close(&what, &read(&gpu, &got), &want, 0.0, 1e-6);
+        }
+    }
+    let x = gpu.zeros("test", &[1, 3, 8, 8]).unwrap();
+    let wt = gpu.zeros("test", &[4, 3, 3, 3]).unwrap();
+    let s = ConvShape::new(&x, &wt, 2, 1).unwrap();
+    let msg = conv2d_pack_weight(&gpu, &wt, &s, Pass::BackwardInput, [2, 0])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("no stride phase [2, 0]"), "{msg}");
 }
 
 /// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of

@@ -9,4 +9,5 @@
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_weight_subgroup: lavapipe).
 
 //!include conv2d_backward_weight_index.wgsl
+//!include conv_tiles_k.wgsl
 //!include conv_gemm.wgsl

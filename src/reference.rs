@@ -91,6 +91,46 @@ pub fn conv2d_backward(
     (dx, dw)
 }
 
+/// The weight [Cout, Cin, K, K] as the B operand of the forward GEMM (`phase` None: rows
+/// (ci, ky, kx), columns co) or of the backward-data GEMM of stride phase `[py, px]` (rows
+/// (co, jy, jx) over the taps ky = py + jy*stride, kx = px + jx*stride, columns ci); columns
+/// zero-padded to a multiple of 32 and stored in blocks of 32 columns, each [rows, 32] row-major.
+/// Returns the data and [rows, padded columns].
+pub fn conv2d_pack_weight(
+    w: &[f64],
+    ws: Shape4,
+    stride: usize,
+    phase: Option<[usize; 2]>,
+) -> (Vec<f64>, [usize; 2]) {
+    let [c_out, c_in, k, _] = ws;
+    let (outer, cols, [py, px], step) = match phase {
+        None => (c_in, c_out, [0, 0], 1),
+        Some(p) => (c_out, c_in, p, stride),
+    };
+    let kys: Vec<usize> = (py..k).step_by(step).collect();
+    let kxs: Vec<usize> = (px..k).step_by(step).collect();
+    let n_pad = cols.div_ceil(32) * 32;
+    let rows = outer * kys.len() * kxs.len();
+    let mut out = Vec::new();
+    for block in 0..n_pad / 32 {
+        for o in 0..outer {
+            for &ky in &kys {
+                for &kx in &kxs {
+                    for n in block * 32..block * 32 + 32 {
+                        let (co, ci) = if phase.is_none() { (n, o) } else { (o, n) };
+                        let inside = n < cols;
+                        out.push(match inside {
+                            true => w[((co * c_in + ci) * k + ky) * k + kx],
+                            false => 0.0,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    (out, [rows, n_pad])
+}
+
 /// Per-channel (mean, biased variance) over N, H, W.
 pub fn channel_stats(x: &[f64], s: Shape4) -> (Vec<f64>, Vec<f64>) {
     let m = (s[0] * s[2] * s[3]) as f64;

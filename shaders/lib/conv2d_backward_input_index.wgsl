@@ -1,74 +1,101 @@
-// The bindings and index functions of conv2d_backward_input (described in shaders/conv2d_backward_input.wgsl),
-// shared by its two variants: lib/conv_gemm.wgsl and lib/conv_gemm_subgroup.wgsl as the core.
-// Bounds (the kernels are trusted: created without runtime checks): dy is read only for rows
-// m < m_total at 0 <= oy < h_out, 0 <= ox < w_out and co < c_out (k < k_total = c_out·nky·nkx);
-// wt only for columns n < n_total = c_in, at ky = phase + jy·STRIDE < KS because jy < nky, the
-// phase's live taps as src/ops/conv.rs counts them (likewise kx); dx is written only for
-// m < m_total (so ty < hp and iy < h, likewise ix) and n < n_total. Integer divisors are
-// override constants >= 1 or go through div_small's f32 division.
+// The bindings and index functions of conv2d_backward_input (described in
+// shaders/conv2d_backward_input.wgsl), shared by its two variants: lib/conv_gemm.wgsl and
+// lib/conv_gemm_subgroup.wgsl as the core. Loads clamp and select as in conv2d_forward_index.
+// Bounds (the kernels are trusted: created without runtime checks): a load's index is the
+// selected 0 unless its element is inside: dy for rows m < m_total at 0 <= oy < h_out,
+// 0 <= ox < w_out and co < c_out (k < k_total = c_out·nky·nkx); the packed weight for columns
+// n < n_total = c_in at k < k_total; dx is written only for m < m_total (so iy < h, ix < w) and
+// n < n_total. Integer divisors are override constants >= 1 or go through div_rcp.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 // The input positions with (iy+p) % s == py and (ix+p) % s == px (one stride phase, one dispatch
 // each) receive only the taps ky = py + jy*s, kx = px + jx*s, from output (ay - jy, ax - jx)
 // where ay = (iy+p-py)/s: m = (n, ty, tx) over the phase's positions iy = iy0 + ty*s,
 // ix = ix0 + tx*s and k = (co, jy, jx) over its live taps, so no zero tap is multiplied.
-fn phase_y() -> u32 { return (p.iy0 + p.pad) % STRIDE; }
-fn phase_x() -> u32 { return (p.ix0 + p.pad) % STRIDE; }
-
 struct Pos { img: u32, iy: u32, ix: u32 }
 
 fn position(m: u32) -> Pos {
     let hw = p.hp * p.wp;
-    let img = div_small(m, hw);
-    let ty = div_small(m - img * hw, p.wp);
+    let img = div_rcp(m, hw, p.rcp_plane);
+    let ty = div_rcp(m - img * hw, p.wp, p.rcp_row);
     let tx = m - img * hw - ty * p.wp;
     return Pos(img, p.iy0 + ty * STRIDE, p.ix0 + tx * STRIDE);
 }
 
-// The tap (co, ky index jy, kx index jx) of reduction index k.
-fn tap(k: u32) -> vec3<u32> {
-    let taps = p.nky * p.nkx;
-    let co = div_small(k, taps);
-    let jy = div_small(k - co * taps, p.nkx);
-    return vec3(co, jy, k - co * taps - jy * p.nkx);
-}
-
-// One input position: its image's offset in dy and (ay, ax), signed for the range tests.
-struct ARow { base: u32, ay: i32, ax: i32, valid: bool }
+// One input position: the offset in dy of output (ay, ax) (signed: it may lie past the edge)
+// and (ay, ax) for the range tests.
+struct ARow { corner: i32, ay: i32, ax: i32, valid: bool }
 
 fn a_row(m: u32) -> ARow {
     let q = position(m);
-    return ARow(q.img * p.c_out * p.h_out * p.w_out,
-                i32((q.iy + p.pad - phase_y()) / STRIDE), i32((q.ix + p.pad - phase_x()) / STRIDE),
+    let ay = i32((q.iy + p.pad - (p.iy0 + p.pad) % STRIDE) / STRIDE);
+    let ax = i32((q.ix + p.pad - (p.ix0 + p.pad) % STRIDE) / STRIDE);
+    return ARow(i32(q.img * p.c_out * p.h_out * p.w_out) + ay * i32(p.w_out) + ax, ay, ax,
                 m < p.m_total);
 }
 
-fn a_elem(r: ARow, k: u32) -> f32 {
-    let t = tap(k);
-    let oy = r.ay - i32(t.y);
-    let ox = r.ax - i32(t.z);
-    if (!r.valid || oy < 0 || ox < 0 || oy >= i32(p.h_out) || ox >= i32(p.w_out)) { return 0.0; }
-    return dy[r.base + (t.x * p.h_out + u32(oy)) * p.w_out + u32(ox)];
+// One reduction index k = (co, jy, jx) and its offset from (ay, ax) in dy.
+struct KPos { k: u32, off: i32, jy: i32, jx: i32, live: bool }
+
+fn k_pos(k: u32, k_end: u32) -> KPos {
+    let co = div_rcp(k, p.nky * p.nkx, p.rcp_taps);
+    let jy = div_rcp(k - co * p.nky * p.nkx, p.nkx, p.rcp_nkx);
+    let jx = k - co * p.nky * p.nkx - jy * p.nkx;
+    let off = i32(co * p.h_out * p.w_out) - i32(jy * p.w_out + jx);
+    return KPos(k, off, i32(jy), i32(jx), k < k_end);
 }
 
-struct BCol { ci: u32, valid: bool }
-
-fn b_col(n: u32) -> BCol { return BCol(n, n < p.n_total); }
-
-fn b_elem(c: BCol, k: u32) -> f32 {
-    if (!c.valid) { return 0.0; }
-    let t = tap(k);
-    let ky = phase_y() + t.y * STRIDE;
-    let kx = phase_x() + t.z * STRIDE;
-    return wt[((t.x * p.c_in + c.ci) * KS + ky) * KS + kx];
+// k_pos(kp.k + 1) without a division.
+fn k_next(kp: KPos, k_end: u32) -> KPos {
+    var r = KPos(kp.k + 1u, kp.off - 1, kp.jy, kp.jx + 1, kp.k + 1u < k_end);
+    if (r.jx == i32(p.nkx)) {
+        r.jx = 0;
+        r.jy += 1;
+        r.off += i32(p.nkx) - i32(p.w_out);
+    }
+    if (r.jy == i32(p.nky)) {
+        r.jy = 0;
+        r.off += i32(p.nky * p.w_out) + i32(p.h_out * p.w_out);
+    }
+    return r;
 }
 
-fn c_store(m: u32, n: u32, split: u32, v: f32) {
-    if (m >= p.m_total || n >= p.n_total) { return; }
+fn a_elem(r: ARow, kp: KPos) -> f32 {
+    let oy = r.ay - kp.jy;
+    let ox = r.ax - kp.jx;
+    let ok = r.valid && kp.live && u32(oy) < p.h_out && u32(ox) < p.w_out;
+    let v = dy[select(0u, u32(r.corner + kp.off), ok)];
+    return select(0.0, v, ok);
+}
+
+// Four input channels n..n+3 (n a multiple of 4): one vec4 of the phase's weight packed by
+// conv2d_pack_weight with k = (co, jy, jx), zero past Cin.
+struct BQuad { base: u32, valid: bool }
+
+// The packed weight is blocked by 32 columns (lib/conv_common.wgsl: packed_quad), so b_quad
+// reads base + 8k.
+fn b_quad_at(n: u32) -> BQuad { return BQuad(packed_quad(0u, n / 4u), n < p.n_total); }
+
+fn b_quad(b: BQuad, kp: KPos) -> vec4<f32> {
+    let ok = b.valid && kp.live;
+    let v = wp[select(0u, b.base + kp.k * 8u, ok)];
+    return select(vec4(0.0), v, ok);
+}
+
+// One input position: its offset in dx for channel 0.
+struct CRow { base: u32, valid: bool }
+
+fn c_row(m: u32) -> CRow {
     let q = position(m);
-    dx[((q.img * p.c_in + n) * p.h + q.iy) * p.w + q.ix] = v;
+    return CRow((q.img * p.c_in * p.h + q.iy) * p.w + q.ix, m < p.m_total);
+}
+
+fn c_put(r: CRow, n: u32, split: u32, v: f32) {
+    if (r.valid && n < p.n_total) {
+        dx[r.base + n * p.h * p.w] = v;
+    }
 }

@@ -1,51 +1,96 @@
 // The bindings and index functions of conv2d_forward (described in shaders/conv2d_forward.wgsl),
 // shared by its two variants: lib/conv_gemm.wgsl and lib/conv_gemm_subgroup.wgsl as the core.
-// Bounds (the kernels are trusted: created without runtime checks): x is read only for rows
-// m < m_total (so img < n) at 0 <= iy < h, 0 <= ix < w and ci < c_in (k < k_total = c_in·KS²);
-// wt only for columns n < n_total = c_out at k < k_total; y is written only for m < m_total,
-// n < n_total. Integer divisors are override constants >= 1 (KS, STRIDE) or go through
-// div_small's f32 division.
+//
+// Every load clamps its index to 0 and selects zero where the element lies outside (padding,
+// edge tiles, k past the chunk): no branch around a load (lavapipe turns each load into a loop
+// over its SIMD lanes, and one under a divergent branch costs more than a wasted load), and no
+// index out of bounds, checked or not.
+//
+// Bounds (the kernels are trusted: created without runtime checks): a load's index is the
+// selected 0 unless its element is inside: x for rows m < m_total (so img < n) at 0 <= iy < h,
+// 0 <= ix < w and k < k_end <= k_total = c_in·KS² (so ci < c_in); wp for columns n < n_total
+// at k < k_total, below the packed weight's ceil(n_total / 32)·k_total·8 vec4s; y is written
+// only for m < m_total, n < n_total. Integer divisors are override constants >= 1 (KS, STRIDE)
+// or go through div_rcp's multiplication.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-// One output position: its image's offset in x and its window's top-left corner (signed, so
-// the padded border is a plain range test).
-struct ARow { base: u32, iy0: i32, ix0: i32, valid: bool }
+// One output position: the offset in x of its window's top-left corner (signed: it may lie in
+// the padding) and that corner's row and column.
+struct ARow { corner: i32, iy0: i32, ix0: i32, valid: bool }
 
 fn a_row(m: u32) -> ARow {
     let hw = p.h_out * p.w_out;
-    let img = div_small(m, hw);
-    let oy = div_small(m - img * hw, p.w_out);
+    let img = div_rcp(m, hw, p.rcp_plane);
+    let oy = div_rcp(m - img * hw, p.w_out, p.rcp_row);
     let ox = m - img * hw - oy * p.w_out;
-    return ARow(img * p.c_in * p.h * p.w, i32(oy * STRIDE) - i32(p.pad),
-                i32(ox * STRIDE) - i32(p.pad), m < p.m_total);
+    let iy0 = i32(oy * STRIDE) - i32(p.pad);
+    let ix0 = i32(ox * STRIDE) - i32(p.pad);
+    return ARow(i32(img * p.c_in * p.h * p.w) + iy0 * i32(p.w) + ix0, iy0, ix0, m < p.m_total);
 }
 
-fn a_elem(r: ARow, k: u32) -> f32 {
+// One reduction index k = (ci, ky, kx): its tap and offset from the window's corner; `live`
+// while k is inside the chunk being reduced.
+struct KPos { k: u32, off: i32, ky: i32, kx: i32, live: bool }
+
+fn k_pos(k: u32, k_end: u32) -> KPos {
     let ci = k / (KS * KS);
     let ky = (k - ci * KS * KS) / KS;
     let kx = k - ci * KS * KS - ky * KS;
-    let iy = r.iy0 + i32(ky);
-    let ix = r.ix0 + i32(kx);
-    if (!r.valid || iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) { return 0.0; }
-    return x[r.base + (ci * p.h + u32(iy)) * p.w + u32(ix)];
+    return KPos(k, i32((ci * p.h + ky) * p.w + kx), i32(ky), i32(kx), k < k_end);
 }
 
-struct BCol { base: u32, valid: bool }
-
-fn b_col(n: u32) -> BCol { return BCol(n * p.k_total, n < p.n_total); }
-
-fn b_elem(c: BCol, k: u32) -> f32 {
-    if (!c.valid) { return 0.0; }
-    return wt[c.base + k];
+// k_pos(kp.k + 1): the next tap, walked without a division.
+fn k_next(kp: KPos, k_end: u32) -> KPos {
+    var r = KPos(kp.k + 1u, kp.off + 1, kp.ky, kp.kx + 1, kp.k + 1u < k_end);
+    if (r.kx == i32(KS)) {
+        r.kx = 0;
+        r.ky += 1;
+        r.off += i32(p.w) - i32(KS);
+    }
+    if (r.ky == i32(KS)) {
+        r.ky = 0;
+        r.off += i32(p.h * p.w) - i32(KS * p.w);
+    }
+    return r;
 }
 
-fn c_store(m: u32, n: u32, split: u32, v: f32) {
-    if (m >= p.m_total || n >= p.n_total) { return; }
+fn a_elem(r: ARow, kp: KPos) -> f32 {
+    let iy = r.iy0 + kp.ky;
+    let ix = r.ix0 + kp.kx;
+    let ok = r.valid && kp.live && u32(iy) < p.h && u32(ix) < p.w;
+    let v = x[select(0u, u32(r.corner + kp.off), ok)];
+    return select(0.0, v, ok);
+}
+
+// Four output channels n..n+3 (n a multiple of 4): one vec4 of the weight packed by
+// conv2d_pack_weight with k = (ci, ky, kx), zero past Cout.
+struct BQuad { base: u32, valid: bool }
+
+// The packed weight is blocked by 32 columns (lib/conv_common.wgsl: packed_quad), so b_quad
+// reads base + 8k.
+fn b_quad_at(n: u32) -> BQuad { return BQuad(packed_quad(0u, n / 4u), n < p.n_total); }
+
+fn b_quad(b: BQuad, kp: KPos) -> vec4<f32> {
+    let ok = b.valid && kp.live;
+    let v = wp[select(0u, b.base + kp.k * 8u, ok)];
+    return select(vec4(0.0), v, ok);
+}
+
+// One output position: its offset in y for channel 0.
+struct CRow { base: u32, valid: bool }
+
+fn c_row(m: u32) -> CRow {
     let hw = p.h_out * p.w_out;
-    let img = div_small(m, hw);
-    y[(img * p.c_out + n) * hw + m - img * hw] = v;
+    let img = div_rcp(m, hw, p.rcp_plane);
+    return CRow(img * p.c_out * hw + m - img * hw, m < p.m_total);
+}
+
+fn c_put(r: CRow, n: u32, split: u32, v: f32) {
+    if (r.valid && n < p.n_total) {
+        y[r.base + n * p.h_out * p.w_out] = v;
+    }
 }

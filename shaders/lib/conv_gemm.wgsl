@@ -1,26 +1,29 @@
 // Implicit-GEMM core of the three convolution kernels, with workgroup-memory tiles (any adapter):
 // C[m,n] = sum over k of A(m,k) B(k,n), where the including kernel says what A, B and C are
-// through its index functions (a_row/a_elem, b_col/b_elem, c_store), so no im2col matrix is ever
-// materialized. lib/conv_gemm_subgroup.wgsl is the variant for lavapipe's 8-wide subgroups.
+// through its index functions (a_row/k_pos/a_elem, b_quad or b_col/b_elem, c_row/c_put), so no
+// im2col matrix is ever materialized. lib/conv_gemm_subgroup.wgsl is the variant for lavapipe's
+// 8-wide subgroups.
 //
-// A workgroup of WM x WN threads computes a BM x BN tile of C (BM = WM*TM, BN = WN*TN). Per step
-// of BK along k it gathers the A and B tiles into workgroup memory as vec4s, then every thread
-// accumulates its TM x TN block in registers from vec4 reads: on a GPU that is TM+TN shared
-// reads per TM*TN FMAs; on lavapipe, where every memory read costs a per-lane loop, it is what
-// keeps the FMA units busy. Workgroup z takes the k range [z*k_chunk, (z+1)*k_chunk) (split-K;
-// k_chunk = k_total without a split).
+// A workgroup of T = WM x WN threads computes a BM x BN tile of C (BM = WM*TM, BN = WN*TN). Per
+// step of BK along k its threads load the A and B tiles from storage with consecutive lanes on
+// consecutive addresses (the including kernel picks the lane order that does that for its
+// operands: lib/conv_tiles_mn.wgsl or lib/conv_tiles_k.wgsl, which define loader/fetch/stash),
+// store them into workgroup memory, and every thread accumulates its TM x TN block in registers
+// from vec4 reads: TM+TN shared reads per TM*TN FMAs. The next tile's loads are issued into
+// registers before the current tile is multiplied (double buffering through registers, as in
+// the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
+// range [z*k_chunk, (z+1)*k_chunk) (split-K; k_chunk = k_total without a split).
 //
-// The index functions must not branch around their loads: lavapipe turns every load into a
-// loop over its SIMD lanes, and one under a divergent branch costs more than a wasted load, so
-// they clamp the index (in range even for rows and columns past the edge) and select zero.
+// src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; every
+// thread loads the same whole number of elements of each tile with either loader, at most 16
+// scalars per operand (they are staged in registers); the tiles fit the adapter's workgroup
+// memory and its threads its workgroup size.
 //
-// Bounds: the tiles are written at kk·am + fa with kk < BK, fa < am, and read at columns
-// tm + i·WM < am for i < TM/4 (tn + j·WN < bn likewise), all within their BK·am and BK·bn
-// vec4s; global memory is accessed only through the index functions, whose headers show why
-// those stay in bounds.
-//
-// src/ops/conv.rs checks the tile constraints: TM, TN in {4, 8, 12, 16}; WM*WN divisible by
-// WM*TM/4 and by WN*TN/4.
+// Bounds: the tiles are written (lib/conv_tiles_*.wgsl) at rows kk < BK, columns below their
+// BM/4 or BN/4 vec4s, and read at kk·stride + tm + i·WM < kk·stride + BM/4 for i < TM/4 (tn
+// likewise); the staging arrays hold what Tile::check bounds (at most 16 scalars and 4 vec4s
+// per thread, at most 4 A rows); global memory is reached only through the index functions,
+// whose headers show why those stay in bounds.
 
 //!include conv_common.wgsl
 
@@ -29,37 +32,35 @@ override WN: u32 = 8u;
 override TM: u32 = 8u;
 override TN: u32 = 8u;
 override BK: u32 = 16u;
+override BM: u32 = WM * TM;
+override BN: u32 = WN * TN;
+override T: u32 = WM * WN;
 
-var<workgroup> a_tile: array<vec4<f32>, BK * WM * TM / 4u>;
-var<workgroup> b_tile: array<vec4<f32>, BK * WN * TN / 4u>;
+// The A and B tiles: k rows of BM/4 and BN/4 vec4s, each row one vec4 longer (a_stride,
+// b_stride), so that the weight gradient's stores of one column at consecutive k
+// (lib/conv_tiles_k.wgsl) spread over the banks instead of all landing in one.
+var<workgroup> a_tile: array<vec4<f32>, BK * (BM / 4u + 1u)>;
+var<workgroup> b_tile: array<vec4<f32>, BK * (BN / 4u + 1u)>;
+
+fn a_stride() -> u32 { return BM / 4u + 1u; }
+fn b_stride() -> u32 { return BN / 4u + 1u; }
 
 @compute @workgroup_size(WM * WN)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let am = WM * TM / 4u; // vec4s per k row of the A tile
-    let bn = WN * TN / 4u;
-    let threads = WM * WN;
-    let m0 = wid.x * WM * TM;
-    let n0 = wid.y * WN * TN;
+    let am = a_stride();
+    let bq = b_stride();
+    let m0 = wid.x * BM;
+    let n0 = wid.y * BN;
     let k_begin = wid.z * p.k_chunk;
     let k_end = min(p.k_total, k_begin + p.k_chunk);
-
-    // Each thread gathers one vec4 column of each tile (fixed m or n) at every threads/am-th
-    // k row, so the per-row index work (divisions included) is done once here.
-    let fa = lid % am;
-    let fb = lid % bn;
-    var arow: array<ARow, 4>;
-    var bcol: array<BCol, 4>;
-    for (var c = 0u; c < 4u; c++) {
-        arow[c] = a_row(m0 + fa * 4u + c);
-        bcol[c] = b_col(n0 + fb * 4u + c);
-    }
+    let ld = loader(m0, lid);
+    var staged = fetch(ld, n0, k_begin, k_end);
 
     // Thread (tm, tn) owns the vec4 columns tm, tm+WM, … (TM/4 of them) of A and tn, tn+WN, …
     // of B: adjacent threads read adjacent vec4s (no bank conflicts on GPUs). The accumulators
     // are sixteen named 4x4 blocks (c<i><j>: A column i, B column j) and every guard compares
     // constants, so the loop body is straight-line code once specialized: lavapipe keeps a
-    // loop-indexed accumulator array in memory (six times slower), and each of its workgroup
-    // reads costs a loop over the SIMD lanes, so a thread needs many FMAs per read.
+    // loop-indexed accumulator array in memory (six times slower).
     let tm = lid % WM;
     let tn = lid / WM;
     var c00: Block;
@@ -79,28 +80,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var c32: Block;
     var c33: Block;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var kk = lid / am; kk < BK; kk += threads / am) {
-            let k = k0 + kk;
-            var v = vec4(0.0);
-            if (k < k_end) {
-                v = vec4(a_elem(arow[0], k), a_elem(arow[1], k), a_elem(arow[2], k),
-                         a_elem(arow[3], k));
-            }
-            a_tile[kk * am + fa] = v;
-        }
-        for (var kk = lid / bn; kk < BK; kk += threads / bn) {
-            let k = k0 + kk;
-            var v = vec4(0.0);
-            if (k < k_end) {
-                v = vec4(b_elem(bcol[0], k), b_elem(bcol[1], k), b_elem(bcol[2], k),
-                         b_elem(bcol[3], k));
-            }
-            b_tile[kk * bn + fb] = v;
-        }
+        stash(ld, staged);
         workgroupBarrier();
+        if (k0 + BK < k_end) {
+            staged = fetch(ld, n0, k0 + BK, k_end);
+        }
         for (var kk = 0u; kk < BK; kk++) {
             let ak = kk * am + tm;
-            let bk = kk * bn + tn;
+            let bk = kk * bq + tn;
             var a: array<vec4<f32>, 4>;
             var b: array<vec4<f32>, 4>;
             a[0] = a_tile[ak];
@@ -131,50 +118,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         workgroupBarrier();
     }
 
-    store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c00);
-    if (TN > 4u) {
-        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c01);
-    }
-    if (TN > 8u) {
-        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c02);
-    }
-    if (TN > 12u) {
-        store_block(m0 + (tm + 0u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c03);
-    }
+    // Each group of four rows has its indices computed once for all its columns.
+    let s = wid.z;
+    let r0 = rows_at(m0 + tm * 4u);
+    store_block(r0, n0 + (tn + 0u * WN) * 4u, s, c00);
+    if (TN > 4u) { store_block(r0, n0 + (tn + 1u * WN) * 4u, s, c01); }
+    if (TN > 8u) { store_block(r0, n0 + (tn + 2u * WN) * 4u, s, c02); }
+    if (TN > 12u) { store_block(r0, n0 + (tn + 3u * WN) * 4u, s, c03); }
     if (TM > 4u) {
-        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c10);
-    }
-    if (TM > 4u && TN > 4u) {
-        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c11);
-    }
-    if (TM > 4u && TN > 8u) {
-        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c12);
-    }
-    if (TM > 4u && TN > 12u) {
-        store_block(m0 + (tm + 1u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c13);
+        let r1 = rows_at(m0 + (tm + 1u * WM) * 4u);
+        store_block(r1, n0 + (tn + 0u * WN) * 4u, s, c10);
+        if (TN > 4u) { store_block(r1, n0 + (tn + 1u * WN) * 4u, s, c11); }
+        if (TN > 8u) { store_block(r1, n0 + (tn + 2u * WN) * 4u, s, c12); }
+        if (TN > 12u) { store_block(r1, n0 + (tn + 3u * WN) * 4u, s, c13); }
     }
     if (TM > 8u) {
-        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c20);
-    }
-    if (TM > 8u && TN > 4u) {
-        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c21);
-    }
-    if (TM > 8u && TN > 8u) {
-        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c22);
-    }
-    if (TM > 8u && TN > 12u) {
-        store_block(m0 + (tm + 2u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c23);
+        let r2 = rows_at(m0 + (tm + 2u * WM) * 4u);
+        store_block(r2, n0 + (tn + 0u * WN) * 4u, s, c20);
+        if (TN > 4u) { store_block(r2, n0 + (tn + 1u * WN) * 4u, s, c21); }
+        if (TN > 8u) { store_block(r2, n0 + (tn + 2u * WN) * 4u, s, c22); }
+        if (TN > 12u) { store_block(r2, n0 + (tn + 3u * WN) * 4u, s, c23); }
     }
     if (TM > 12u) {
-        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 0u * WN) * 4u, wid.z, c30);
-    }
-    if (TM > 12u && TN > 4u) {
-        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 1u * WN) * 4u, wid.z, c31);
-    }
-    if (TM > 12u && TN > 8u) {
-        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 2u * WN) * 4u, wid.z, c32);
-    }
-    if (TM > 12u && TN > 12u) {
-        store_block(m0 + (tm + 3u * WM) * 4u, n0 + (tn + 3u * WN) * 4u, wid.z, c33);
+        let r3 = rows_at(m0 + (tm + 3u * WM) * 4u);
+        store_block(r3, n0 + (tn + 0u * WN) * 4u, s, c30);
+        if (TN > 4u) { store_block(r3, n0 + (tn + 1u * WN) * 4u, s, c31); }
+        if (TN > 8u) { store_block(r3, n0 + (tn + 2u * WN) * 4u, s, c32); }
+        if (TN > 12u) { store_block(r3, n0 + (tn + 3u * WN) * 4u, s, c33); }
     }
 }

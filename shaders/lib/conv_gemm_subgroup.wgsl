@@ -13,6 +13,9 @@
 // and splat on lavapipe: 12 loads per k for 256 FMAs. (16 x 16 lane blocks, 18 loads per k,
 // measured slower even on GEMMs of 16 columns, where half of each 8 x 32 block is idle.)
 //
+// The reduction index is walked with k_next (no division per step), the forward and backward-
+// data B values are one vec4 of the packed weight per lane, and the stores compute each row's
+// index once.
 // Bounds: no workgroup memory, and constant indices into the lane's arrays; global memory is
 // accessed only through the index functions, whose headers show why those stay in bounds.
 //
@@ -40,10 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     for (var r = 0u; r < 8u; r++) {
         arow[r] = a_row(m0 + r);
     }
-    var bcol: array<BCol, 4>;
-    for (var c = 0u; c < 4u; c++) {
-        bcol[c] = b_col(n0 + lane * 4u + c);
-    }
+    let bq = b_quad_at(n0 + lane * 4u);
 
     // Sixteen named 4x4 blocks (c<i><j>: rows 4i.., columns 4j..): lavapipe keeps a
     // loop-indexed accumulator array in memory.
@@ -63,13 +63,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     var c15: Block;
     var c16: Block;
     var c17: Block;
+    var kp = k_pos(k_begin, k_end);
     for (var k = k_begin; k < k_end; k++) {
-        let bv = vec4(b_elem(bcol[0], k), b_elem(bcol[1], k), b_elem(bcol[2], k),
-                      b_elem(bcol[3], k));
-        let a0 = vec4(a_elem(arow[0], k), a_elem(arow[1], k), a_elem(arow[2], k),
-                      a_elem(arow[3], k));
-        let a1 = vec4(a_elem(arow[4], k), a_elem(arow[5], k), a_elem(arow[6], k),
-                      a_elem(arow[7], k));
+        let bv = b_quad(bq, kp);
+        let a0 = vec4(a_elem(arow[0], kp), a_elem(arow[1], kp), a_elem(arow[2], kp),
+                      a_elem(arow[3], kp));
+        let a1 = vec4(a_elem(arow[4], kp), a_elem(arow[5], kp), a_elem(arow[6], kp),
+                      a_elem(arow[7], kp));
+        kp = k_next(kp, k_end);
         // Lane j holds columns 4j..4j+3; subgroupBroadcast takes a constant lane.
         let b0 = subgroupBroadcast(bv, 0u);
         let b1 = subgroupBroadcast(bv, 1u);
@@ -97,20 +98,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         c17 = outer(a1, b7, c17);
     }
 
-    store_block(m0, n0, wid.z, c00);
-    store_block(m0, n0 + 4u, wid.z, c01);
-    store_block(m0, n0 + 8u, wid.z, c02);
-    store_block(m0, n0 + 12u, wid.z, c03);
-    store_block(m0, n0 + 16u, wid.z, c04);
-    store_block(m0, n0 + 20u, wid.z, c05);
-    store_block(m0, n0 + 24u, wid.z, c06);
-    store_block(m0, n0 + 28u, wid.z, c07);
-    store_block(m0 + 4u, n0, wid.z, c10);
-    store_block(m0 + 4u, n0 + 4u, wid.z, c11);
-    store_block(m0 + 4u, n0 + 8u, wid.z, c12);
-    store_block(m0 + 4u, n0 + 12u, wid.z, c13);
-    store_block(m0 + 4u, n0 + 16u, wid.z, c14);
-    store_block(m0 + 4u, n0 + 20u, wid.z, c15);
-    store_block(m0 + 4u, n0 + 24u, wid.z, c16);
-    store_block(m0 + 4u, n0 + 28u, wid.z, c17);
+    let r0 = rows_at(m0);
+    let r1 = rows_at(m0 + 4u);
+    store_block(r0, n0, wid.z, c00);
+    store_block(r0, n0 + 4u, wid.z, c01);
+    store_block(r0, n0 + 8u, wid.z, c02);
+    store_block(r0, n0 + 12u, wid.z, c03);
+    store_block(r0, n0 + 16u, wid.z, c04);
+    store_block(r0, n0 + 20u, wid.z, c05);
+    store_block(r0, n0 + 24u, wid.z, c06);
+    store_block(r0, n0 + 28u, wid.z, c07);
+    store_block(r1, n0, wid.z, c10);
+    store_block(r1, n0 + 4u, wid.z, c11);
+    store_block(r1, n0 + 8u, wid.z, c12);
+    store_block(r1, n0 + 12u, wid.z, c13);
+    store_block(r1, n0 + 16u, wid.z, c14);
+    store_block(r1, n0 + 20u, wid.z, c15);
+    store_block(r1, n0 + 24u, wid.z, c16);
+    store_block(r1, n0 + 28u, wid.z, c17);
 }

@@ -156,6 +156,8 @@ libraries![
     "conv_common.wgsl",
     "conv_gemm.wgsl",
     "conv_gemm_subgroup.wgsl",
+    "conv_tiles_k.wgsl",
+    "conv_tiles_mn.wgsl",
     "random.wgsl",
     "reduce.wgsl"
 ];
@@ -190,6 +192,7 @@ kernels! {
     CONV2D_FORWARD_SUBGROUP = "conv2d_forward_subgroup": ConvParams, trusted,
     CONV2D_BACKWARD_INPUT_SUBGROUP = "conv2d_backward_input_subgroup": ConvParams, trusted,
     CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup": ConvParams, trusted,
+    CONV2D_PACK_WEIGHT = "conv2d_pack_weight": crate::ops::conv::PackWeightParams, trusted,
     BN_PLANE_STATS = "bn_plane_stats": BnPlaneParams, trusted,
     BN_STATS = "bn_stats": BnRoutingParams, trusted,
     BN_APPLY = "bn_apply": BnRoutingParams, trusted,

@@ -3,7 +3,7 @@
 
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu};
+use crate::gpu::{kernels, Gpu, WORKGROUP};
 use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
 
@@ -28,6 +28,27 @@ kernel_params! {
         pub wp: u32,
         pub nky: u32,
         pub nkx: u32,
+        pub rcp_plane: f32,
+        pub rcp_row: f32,
+        pub rcp_taps: f32,
+        pub rcp_nkx: f32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/conv2d_pack_weight.wgsl.
+    pub struct PackWeightParams {
+        pub rows: u32,
+        pub n_pad: u32,
+        pub n_cols: u32,
+        pub nky: u32,
+        pub nkx: u32,
+        pub py: u32,
+        pub px: u32,
+        pub stride: u32,
+        pub ks: u32,
+        pub n_step: u32,
+        pub o_step: u32,
     }
 }
 
@@ -133,6 +154,7 @@ impl ConvShape {
 
     /// Dispatches one GEMM of `pass`: `mnk` rows, columns and reduction length, `phase` the
     /// backward-data stride phase (see shaders/conv2d_backward_input.wgsl; zeros otherwise).
+    /// `tensors` are A, B (the packed weight for the forward and backward-data passes) and C.
     #[allow(clippy::too_many_arguments)] // one private call site per pass
     fn run(
         &self,
@@ -153,19 +175,16 @@ impl ConvShape {
             (Pass::BackwardWeight, true) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
         };
         tile.check(gpu)?;
-        // The kernels divide row and reduction indices through f32 (exact below 2^22).
-        let [gm, _, gk] = self.gemm(pass);
-        let largest = gm.max(gk).max(self.n * self.h * self.w);
-        if largest >= 1 << 22 {
-            return shape_err(
-                "conv2d",
-                format!(
-                    "{self:?} has {largest} positions, over the kernels' 2^22; split the batch"
-                ),
-            );
-        }
+        self.check_index_range()?;
         let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
-        let [iy0, ix0, hp, wp, nky, nkx] = phase.map(|v| v as u32);
+        let [iy0, ix0, hp, wp, nky, nkx] = phase;
+        // The runtime divisors of the kernels' index functions (lib/conv_common.wgsl): the
+        // positions per image and per row of the dimension they decompose, and the phase's taps.
+        let (plane, row) = match pass {
+            Pass::BackwardInput => (hp * wp, wp),
+            _ => (self.h_out * self.w_out, self.w_out),
+        };
+        let rcp = |d: usize| 1.0 / d.max(1) as f32;
         let params = ConvParams {
             n: self.n as u32,
             c_in: self.c_in as u32,
@@ -179,12 +198,16 @@ impl ConvShape {
             n_total: n as u32,
             k_total: k as u32,
             k_chunk: chunk as u32,
-            iy0,
-            ix0,
-            hp,
-            wp,
-            nky,
-            nkx,
+            iy0: iy0 as u32,
+            ix0: ix0 as u32,
+            hp: hp as u32,
+            wp: wp as u32,
+            nky: nky as u32,
+            nkx: nkx as u32,
+            rcp_plane: rcp(plane),
+            rcp_row: rcp(row),
+            rcp_taps: rcp(nky * nkx),
+            rcp_nkx: rcp(nkx),
         };
         let groups = [
             m.div_ceil(tile.wm * tile.tm),
@@ -194,6 +217,93 @@ impl ConvShape {
         .map(|g| g as u32);
         gpu.dispatch(kernel, &tile.overrides(self), &params, tensors, groups)
     }
+
+    /// The kernels divide indices through f32 (lib/conv_common.wgsl's div_rcp: exact below
+    /// 2^22).
+    fn check_index_range(&self) -> Result<()> {
+        let largest = [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight]
+            .iter()
+            .flat_map(|&pass| self.gemm(pass))
+            .max()
+            .unwrap_or(0)
+            .max(self.n * self.h * self.w);
+        if largest >= 1 << 22 {
+            return shape_err(
+                "conv2d",
+                format!(
+                    "{self:?} has {largest} positions, over the kernels' 2^22; split the batch"
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The weight packed as the B operand of the forward GEMM (`phase` = `[0, 0]`), or of the
+/// backward-data GEMM of stride phase `phase` = `[py, px]`: k rows of the GEMM's n columns,
+/// zero-padded to a multiple of 32 and stored in blocks of 32 columns, each [rows, 32]
+/// (shaders/conv2d_pack_weight.wgsl); the tensor's shape is [rows, n_pad].
+pub fn conv2d_pack_weight(
+    gpu: &Gpu,
+    weight: &Tensor,
+    s: &ConvShape,
+    pass: Pass,
+    [py, px]: [usize; 2],
+) -> Result<Tensor> {
+    let taps = |p: usize| s.k.saturating_sub(p).div_ceil(s.stride);
+    let kk = s.k * s.k;
+    // (outer index count, columns, taps per axis, stride, n step, o step)
+    let (outer, cols, nky, nkx, stride, n_step, o_step) = match pass {
+        Pass::Forward => (s.c_in, s.c_out, s.k, s.k, 1, s.c_in * kk, kk),
+        Pass::BackwardInput => (
+            s.c_out,
+            s.c_in,
+            taps(py),
+            taps(px),
+            s.stride,
+            kk,
+            s.c_in * kk,
+        ),
+        Pass::BackwardWeight => {
+            return Err(crate::Error::Invalid(
+                "conv2d: the weight gradient reads no packed weight".into(),
+            ))
+        }
+    };
+    if pass == Pass::Forward && (py, px) != (0, 0) || py >= s.stride || px >= s.stride {
+        return Err(crate::Error::Invalid(format!(
+            "conv2d: no stride phase [{py}, {px}] for {pass:?} at stride {}",
+            s.stride
+        )));
+    }
+    let rows = outer * nky * nkx;
+    let n_pad = cols.div_ceil(32) * 32;
+    // A phase without taps still gets one row, so the binding is never empty; no GEMM reads it.
+    let packed = gpu.alloc("conv2d", &[rows.max(1), n_pad], DType::F32)?;
+    if rows == 0 {
+        return Ok(packed);
+    }
+    let params = PackWeightParams {
+        rows: rows as u32,
+        n_pad: n_pad as u32,
+        n_cols: cols as u32,
+        nky: nky as u32,
+        nkx: nkx as u32,
+        py: py as u32,
+        px: px as u32,
+        stride: stride as u32,
+        ks: s.k as u32,
+        n_step: n_step as u32,
+        o_step: o_step as u32,
+    };
+    gpu.dispatch(
+        &kernels::CONV2D_PACK_WEIGHT,
+        &[],
+        &params,
+        &[("weight", weight), ("packed weight", &packed)],
+        gpu.grid((outer * n_pad / 4) as u64, WORKGROUP),
+    )?;
+    Ok(packed)
 }
 
 /// Which of the three convolution GEMMs.
@@ -243,8 +353,13 @@ impl Tile {
         subgroup: true,
     };
 
-    /// Every tile [`Tile::choose`] can return (the tests run each one the adapter can run).
-    pub const ALL: [Tile; 7] = [
+    /// Every candidate tile: what [`Tile::choose`] returns and what a tuner may time (the tests
+    /// run each one the adapter can run). The subgroup core's three widths; two blockings for
+    /// CPU adapters without subgroups; and for GPUs: 64x64 over 64 threads, 64x16 (16-channel
+    /// layers), 128x128 over 256 threads (large GEMMs, as the well-known CUDA SGEMMs block
+    /// them), 128x64 over 128 threads, and 16x64 (few rows: the weight gradients of 1x1
+    /// shortcuts and narrow layers, and the stem's).
+    pub const ALL: [Tile; 10] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -259,7 +374,7 @@ impl Tile {
             wn: 4,
             tm: 16,
             tn: 16,
-            bk: 16,
+            bk: 4,
             subgroup: false,
         },
         Tile {
@@ -267,7 +382,7 @@ impl Tile {
             wn: 4,
             tm: 16,
             tn: 8,
-            bk: 16,
+            bk: 4,
             subgroup: false,
         },
         Tile {
@@ -281,7 +396,31 @@ impl Tile {
         Tile {
             wm: 16,
             wn: 4,
+            tm: 4,
+            tn: 4,
+            bk: 16,
+            subgroup: false,
+        },
+        Tile {
+            wm: 16,
+            wn: 16,
             tm: 8,
+            tn: 8,
+            bk: 8,
+            subgroup: false,
+        },
+        Tile {
+            wm: 16,
+            wn: 8,
+            tm: 8,
+            tn: 8,
+            bk: 16,
+            subgroup: false,
+        },
+        Tile {
+            wm: 4,
+            wn: 16,
+            tm: 4,
             tn: 4,
             bk: 16,
             subgroup: false,
@@ -293,8 +432,9 @@ impl Tile {
     /// reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while spilled
     /// accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the subgroup core
     /// reads fewer still, with as many subgroups as 32-column strips up to 4. GPUs get 8x8 blocks
-    /// in 64-thread workgroups, which fit their registers. Fewer than 64 columns take the
-    /// narrower tile, so 16- and 32-channel layers do not compute mostly padding.
+    /// per thread, which fit their registers: 128x128 tiles over 256 threads from 128 columns,
+    /// 64x64 over 64 below, 64x16 up to 16 columns, so 16-channel layers do not compute mostly
+    /// padding.
     pub fn choose(gpu: &Gpu, n: usize) -> Tile {
         let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
         Tile::choose_for(cpu, Tile::SUBGROUP.runs_on(gpu), n)
@@ -309,26 +449,71 @@ impl Tile {
                 _ => Tile::SUBGROUP,
             };
         }
-        match (cpu, n >= 64) {
-            (true, true) => Tile::ALL[3],
-            (true, false) => Tile::ALL[4],
-            (false, true) => Tile::ALL[5],
-            (false, false) => Tile::ALL[6],
+        match (cpu, n) {
+            (true, 64..) => Tile::ALL[3],
+            (true, _) => Tile::ALL[4],
+            (false, 0..=16) => Tile::ALL[6],
+            (false, 128..) => Tile::ALL[7],
+            (false, _) => Tile::ALL[5],
         }
     }
 
     /// Whether this adapter can run the tile: the subgroup core needs subgroups of exactly
-    /// `wm` = 8 invocations, since its lanes split the rows eight ways.
+    /// `wm` = 8 invocations, since its lanes split the rows eight ways; the workgroup-memory
+    /// core needs its threads and tiles within the adapter's limits.
     pub fn runs_on(&self, gpu: &Gpu) -> bool {
         let info = gpu.info();
-        !self.subgroup
-            || (gpu.device().features().contains(wgpu::Features::SUBGROUP)
+        let limits = gpu.limits();
+        if self.subgroup {
+            return gpu.device().features().contains(wgpu::Features::SUBGROUP)
                 && info.subgroup_min_size as usize == self.wm
-                && info.subgroup_max_size as usize == self.wm)
+                && info.subgroup_max_size as usize == self.wm;
+        }
+        let threads = self.wm * self.wn;
+        threads <= limits.max_compute_invocations_per_workgroup as usize
+            && threads <= limits.max_compute_workgroup_size_x as usize
+            && self.shared_bytes() <= limits.max_compute_workgroup_storage_size as usize
+    }
+
+    /// Workgroup memory of the workgroup-memory core's A and B tiles (k rows of the tile's
+    /// vec4s and one of padding).
+    fn shared_bytes(&self) -> usize {
+        (self.wm * self.tm / 4 + 1 + self.wn * self.tn / 4 + 1) * self.bk * 16
+    }
+
+    /// Whether lib/conv_gemm.wgsl and both its loaders (lib/conv_tiles_mn.wgsl,
+    /// lib/conv_tiles_k.wgsl) can run this blocking: every thread loads the same whole number
+    /// of elements of each tile, at most 16 scalars (4 vec4s of B along n) per operand.
+    fn fits_gemm_core(&self) -> bool {
+        let (t, bm, bn, bk) = (
+            self.wm * self.wn,
+            self.wm * self.tm,
+            self.wn * self.tn,
+            self.bk,
+        );
+        let sizes = [4, 8, 12, 16];
+        if !sizes.contains(&self.tm) || !sizes.contains(&self.tn) || bk == 0 {
+            return false;
+        }
+        // A along m: threads over the columns, then over k rows (or columns per thread).
+        let a_along_m = if t >= bm {
+            t.is_multiple_of(bm) && bk.is_multiple_of(t / bm) && bk / (t / bm) <= 16
+        } else {
+            bm.is_multiple_of(t) && bm / t <= 4 && bm / t * bk <= 16
+        };
+        // B as vec4s along n.
+        let quads = bk * bn / 4;
+        let b_quads = quads.is_multiple_of(t) && (1..=4).contains(&(quads / t));
+        // Both along k: threads over k, then over columns.
+        let along_k = t.is_multiple_of(bk)
+            && bm.is_multiple_of(t / bk)
+            && bn.is_multiple_of(t / bk)
+            && bm * bk / t <= 16
+            && bn * bk / t <= 16;
+        a_along_m && b_quads && along_k
     }
 
     fn check(&self, gpu: &Gpu) -> Result<()> {
-        let threads = self.wm * self.wn;
         let ok = if self.subgroup {
             let blocking = Tile {
                 wn: Tile::SUBGROUP.wn,
@@ -336,13 +521,7 @@ impl Tile {
             };
             blocking == Tile::SUBGROUP && (1..=8).contains(&self.wn) && self.runs_on(gpu)
         } else {
-            [4, 8, 12, 16].contains(&self.tm)
-                && [4, 8, 12, 16].contains(&self.tn)
-                && self.bk > 0
-                && threads <= 256
-                && threads.is_multiple_of(self.wm * self.tm / 4)
-                && threads.is_multiple_of(self.wn * self.tn / 4)
-                && (self.wm * self.tm + self.wn * self.tn) * self.bk * 4 <= 16 * 1024
+            self.fits_gemm_core() && self.runs_on(gpu)
         };
         if ok {
             Ok(())
@@ -453,14 +632,18 @@ fn parse_choice(text: &str) -> Option<(Tile, usize)> {
     Some((name.parse().ok()?, splits.parse().ok().filter(|&s| s > 0)?))
 }
 
-/// Reduction splits for the weight gradient: enough workgroups to fill a device (a few hundred),
-/// while every split keeps at least a few tiles of the reduction.
+/// Reduction splits for the weight gradient: enough workgroups to fill a device (a few hundred
+/// for the subgroup core on a CPU's few cores, a few thousand for a GPU's workgroup-memory
+/// tiles), while every split keeps at least 8 k tiles and the partial sums stay within 8 MiB or
+/// four times the weight.
 pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
     let [m, n, k] = s.gemm(Pass::BackwardWeight);
     let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
-    let by_occupancy = 256usize.div_ceil(tiles);
+    let target: usize = if tile.subgroup { 256 } else { 2048 };
+    let by_occupancy = target.div_ceil(tiles);
     let by_length = (k / (tile.bk * 8)).max(1);
-    by_occupancy.min(by_length)
+    let by_memory = ((8 << 20) / (m * n * 4).max(1)).max(4);
+    by_occupancy.min(by_length).min(by_memory)
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
@@ -474,6 +657,7 @@ pub fn conv2d_forward_with(
     s: &ConvShape,
     tile: Tile,
 ) -> Result<Tensor> {
+    let packed = conv2d_pack_weight(gpu, weight, s, Pass::Forward, [0, 0])?;
     let y = gpu.alloc("conv2d", &s.output_shape(), DType::F32)?;
     s.run(
         gpu,
@@ -482,7 +666,7 @@ pub fn conv2d_forward_with(
         1,
         s.gemm(Pass::Forward),
         [0; 6],
-        &[("input", x), ("weight", weight), ("output", &y)],
+        &[("input", x), ("packed weight", &packed), ("output", &y)],
     )?;
     Ok(y)
 }
@@ -518,6 +702,7 @@ pub fn conv2d_backward_input_with(
             let (iy0, ix0) = (first(py), first(px));
             let (hp, wp) = (count(iy0, s.h), count(ix0, s.w));
             let (nky, nkx) = (taps(py), taps(px));
+            let packed = conv2d_pack_weight(gpu, weight, s, Pass::BackwardInput, [py, px])?;
             s.run(
                 gpu,
                 Pass::BackwardInput,
@@ -527,7 +712,7 @@ pub fn conv2d_backward_input_with(
                 [iy0, ix0, hp, wp, nky, nkx],
                 &[
                     ("output gradient", dy),
-                    ("weight", weight),
+                    ("packed weight", &packed),
                     ("input gradient", &dx),
                 ],
             )?;

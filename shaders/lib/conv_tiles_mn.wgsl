@@ -1,0 +1,63 @@
+// How lib/conv_gemm.wgsl fills its tiles for the forward and backward-data kernels, where A (the
+// im2col of x or dy) is contiguous along m (output or input positions of a row) and B is the
+// weight packed by conv2d_pack_weight into k rows of vec4s along n.
+//
+// A: consecutive threads take consecutive m (one scalar each), so a subgroup's loads are
+// consecutive addresses wherever the stride is 1; each thread keeps its R = max(BM/T, 1)
+// columns' row indices (a_row) for the whole reduction and walks its k rows with k_next.
+// B: consecutive threads take consecutive vec4s of a packed row.
+// The loads of the next k tile are issued into registers (Staged) before the current tile is
+// multiplied (lib/conv_gemm.wgsl), so their latency hides behind the FMAs.
+
+const MAX_STAGED: u32 = 16u; // src/ops/conv.rs keeps BM*BK/T and BN*BK/T at most this
+
+struct Loader { arow: array<ARow, 4>, t: u32 }
+
+struct Staged { a: array<f32, MAX_STAGED>, b: array<vec4<f32>, 4> }
+
+fn loader(m0: u32, t: u32) -> Loader {
+    var l: Loader;
+    l.t = t;
+    for (var i = 0u; i < max(BM / T, 1u); i++) {
+        l.arow[i] = a_row(m0 + t % BM + i * T);
+    }
+    return l;
+}
+
+fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
+    var s: Staged;
+    let cols = max(BM / T, 1u);
+    let kstep = max(T / BM, 1u);
+    var kp = k_pos(k0 + l.t / BM, k_end);
+    for (var r = 0u; r < BK / kstep; r++) {
+        for (var i = 0u; i < cols; i++) {
+            s.a[r * cols + i] = a_elem(l.arow[i], kp);
+        }
+        for (var j = 0u; j < kstep; j++) {
+            kp = k_next(kp, k_end);
+        }
+    }
+    for (var j = 0u; j < BK * BN / 4u / T; j++) {
+        let e = l.t + j * T;
+        let kk = e / (BN / 4u);
+        let q = e % (BN / 4u);
+        s.b[j] = b_quad(b_quad_at(n0 + q * 4u), k_pos(k0 + kk, k_end));
+    }
+    return s;
+}
+
+fn stash(l: Loader, s: Staged) {
+    let cols = max(BM / T, 1u);
+    let kstep = max(T / BM, 1u);
+    for (var r = 0u; r < BK / kstep; r++) {
+        let kk = l.t / BM + r * kstep;
+        for (var i = 0u; i < cols; i++) {
+            let mc = l.t % BM + i * T;
+            a_tile[kk * a_stride() + mc / 4u][mc % 4u] = s.a[r * cols + i];
+        }
+    }
+    for (var j = 0u; j < BK * BN / 4u / T; j++) {
+        let e = l.t + j * T;
+        b_tile[e / (BN / 4u) * b_stride() + e % (BN / 4u)] = s.b[j];
+    }
+}
