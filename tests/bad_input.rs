@@ -707,7 +707,7 @@ fn an_older_checkpoint_loads_with_a_notice_and_non_utf8_paths_work_or_are_refuse
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("top-1 accuracy"));
-    assert!(eval_out.join("metrics.json").is_file());
+    assert!(eval_out.join("eval-old.json").is_file());
 
     // The run folder under an odd name resumes and plots.
     let moved = odd.join("moved-run");
