@@ -8,6 +8,7 @@ use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::report::plot::{self, PlotArgs};
+use purenoise::report::table::{self, TableArgs};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::{ResumeFrom, ResumeRequest};
 use purenoise::train::run;
@@ -64,6 +65,9 @@ enum Command {
     },
     /// PNG figures of runs: loss and test top-1 per epoch, per-class recall side by side.
     Plot(PlotArgs),
+    /// Runs grouped by every setting but the seed: n, mean ± std of final and best top-1 and
+    /// many/medium/few-shot accuracy, beside the published numbers for the same setting.
+    Table(TableArgs),
     /// Run one training step and write every tensor involved to one safetensors file.
     #[command(allow_negative_numbers = true)]
     DumpStep {
@@ -276,6 +280,13 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
             for file in plot::run(&args)? {
                 println!("wrote {}", file.display());
             }
+        }
+        Command::Table(args) => {
+            let (text, skipped) = table::run(&args)?;
+            for line in skipped {
+                eprintln!("{line}");
+            }
+            print!("{text}");
         }
         Command::Devices => devices(adapter)?,
         Command::Dataset { command } => data::run(command)?,
