@@ -12,6 +12,7 @@ use purenoise::report::table::{self, TableArgs};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::{ResumeFrom, ResumeRequest};
 use purenoise::train::run;
+use purenoise::train::sweep::{self, SweepArgs};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +49,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ResumeFrom::Last, requires = "resume")]
         resume_from: ResumeFrom,
     },
+    /// Train every combination of the listed settings (cells), each an ordinary run folder under
+    /// --root; finished cells are skipped, interrupted ones resumed.
+    Sweep(SweepArgs),
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
         #[arg(long)]
@@ -252,6 +256,23 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
             }
             // A run stopped by a signal exits 128 + its number after its checkpoint, so a
             // script can tell it from a finished run; a --max-steps stop is deliberate (0).
+            let signal = SIGNAL.load(Ordering::SeqCst);
+            if outcome.interrupted && signal != 0 {
+                return Ok(128 + signal);
+            }
+        }
+        Command::Sweep(args) => {
+            if args.list {
+                print!("{}", sweep::list(&sweep::cells(&args)?));
+                return Ok(0);
+            }
+            stop_on_signals()?;
+            let outcome = sweep::run(&args, &open_gpu, &STOP)?;
+            println!(
+                "sweep {}: {} cell(s) completed by this process",
+                args.root.display(),
+                outcome.completed.len()
+            );
             let signal = SIGNAL.load(Ordering::SeqCst);
             if outcome.interrupted && signal != 0 {
                 return Ok(128 + signal);

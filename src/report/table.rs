@@ -295,7 +295,9 @@ fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
 /// The settings that group `config`'s run: every flag but [`BOOKKEEPING`].
 pub fn group_settings(config: &RunConfig) -> BTreeMap<String, String> {
     let mut all = BTreeMap::new();
-    let value = serde_json::to_value(&config.args).expect("flags serialize");
+    // Through text, so f32 flags read as written (0.1, not to_value's 0.10000000149011612).
+    let text = serde_json::to_string(&config.args).expect("flags serialize");
+    let value: Value = serde_json::from_str(&text).expect("flags parse back");
     flatten(&value, "", &mut all);
     all.retain(|k, _| !BOOKKEEPING.contains(&k.as_str()));
     // Unset means the training default, so runs saved either way group together.
@@ -314,7 +316,7 @@ pub fn group_settings(config: &RunConfig) -> BTreeMap<String, String> {
 
 /// Whether a process holds `dir`'s run lock. A shared lock is tried and let go at once (it
 /// works across machines sharing the file system, where a PID would not).
-fn locked(dir: &Path) -> bool {
+pub fn is_locked(dir: &Path) -> bool {
     let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
         return false;
     };
@@ -398,7 +400,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
         final_top1: report.as_ref().map(|r| r.top1).or(last_eval),
         best_top1: best,
         shots: report.as_ref().map(|r| [r.many, r.medium, r.few]),
-        running: locked(dir),
+        running: is_locked(dir),
     })
 }
 
