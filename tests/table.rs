@@ -344,6 +344,73 @@ fn single_runs_and_what_groups_and_what_does_not() {
 }
 
 #[test]
+fn runs_started_from_each_seeds_checkpoint_group_together() {
+    let root = tmpdir("init-from");
+    for seed in ["0", "1"] {
+        let erm = root.join(format!("erm-{seed}"));
+        make_run(
+            &erm,
+            &[
+                "--epochs", "3", "--method", "erm", "--lr", "0.05", "--seed", seed,
+            ],
+            3,
+            0.5,
+            right(4, 4),
+        );
+        let from = erm.join("last.safetensors");
+        make_run(
+            &root.join(format!("open-{seed}")),
+            &[
+                "--epochs",
+                "3",
+                "--seed",
+                seed,
+                "--init-from",
+                from.to_str().unwrap(),
+            ],
+            3,
+            0.5,
+            right(6, 6),
+        );
+    }
+    // A checkpoint outside any run folder is known by its path.
+    make_run(
+        &root.join("open-x"),
+        &["--epochs", "3", "--init-from", "/nowhere/model.safetensors"],
+        3,
+        0.5,
+        right(8, 8),
+    );
+    let (json, skipped) = table::run(&args(&[&root], false, true)).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let t: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        t["varying"],
+        serde_json::json!(["method", "init-from", "lr"]),
+        "{json}"
+    );
+    let rows: Vec<(String, u64)> = (t["rows"].as_array().unwrap().iter())
+        .map(|r| (r["settings"].to_string(), r["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (r#"["erm","-","0.05"]"#.to_string(), 2),
+            (
+                r#"["open","/nowhere/model.safetensors","0.1"]"#.to_string(),
+                1
+            ),
+            (
+                r#"["open","last.safetensors of a run with lr 0.05, method erm","0.1"]"#
+                    .to_string(),
+                2
+            ),
+        ]
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn the_command_prints_the_table_and_names_what_it_skipped() {
     let root = paper_root("cli");
     let out = Command::new(BIN)

@@ -292,8 +292,17 @@ fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
     }
 }
 
-/// The settings that group `config`'s run: every flag but [`BOOKKEEPING`].
+/// The settings that group `config`'s run: every flag but [`BOOKKEEPING`]. An `--init-from`
+/// checkpoint inside a run folder stands for that run's settings (its seed left out), so runs
+/// started from the checkpoints of different seeds of one setting group together.
 pub fn group_settings(config: &RunConfig) -> BTreeMap<String, String> {
+    settings_within(config, 0)
+}
+
+/// `--init-from` chains are followed this deep (a chain can loop through `--overwrite`).
+const INIT_FROM_DEPTH: usize = 4;
+
+fn settings_within(config: &RunConfig, depth: usize) -> BTreeMap<String, String> {
     let mut all = BTreeMap::new();
     // Through text, so f32 flags read as written (0.1, not to_value's 0.10000000149011612).
     let text = serde_json::to_string(&config.args).expect("flags serialize");
@@ -311,7 +320,38 @@ pub fn group_settings(config: &RunConfig) -> BTreeMap<String, String> {
             format!("sha256:{}", &copy.sha256[..copy.sha256.len().min(12)]),
         );
     }
+    if let Some(path) = &config.args.init_from {
+        let described = init_from_source(path, &all, depth);
+        all.insert("init-from".into(), described);
+    }
     all
+}
+
+/// `--init-from PATH` as a grouping value: "<file> of a run with <its settings that differ
+/// from this run's>" when PATH lies in a readable run folder, else PATH itself.
+fn init_from_source(path: &Path, own: &BTreeMap<String, String>, depth: usize) -> String {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Some(file), Ok(source)) = (path.file_name(), RunConfig::read(folder)) else {
+        return path.display().to_string();
+    };
+    if depth >= INIT_FROM_DEPTH {
+        return path.display().to_string();
+    }
+    let theirs = settings_within(&source, depth + 1);
+    let differ: Vec<String> = (theirs.iter())
+        // This run's own --init-from differs by nature; the source's counts only if it has one.
+        .filter(|(k, v)| own.get(*k) != Some(*v) && !(*k == "init-from" && *v == "-"))
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let differ = if differ.is_empty() {
+        "the same settings".to_string()
+    } else {
+        differ.join(", ")
+    };
+    format!("{} of a run with {differ}", file.to_string_lossy())
 }
 
 /// Whether a process holds `dir`'s run lock. A shared lock is tried and let go at once (it
