@@ -134,6 +134,43 @@ fn a_sweep_stopped_midway_and_run_again_completes_each_cell_once() {
 }
 
 #[test]
+fn a_worker_killed_mid_cell_leaves_a_sweep_that_completes_each_cell_once() {
+    let root = tmpdir("kill");
+    let mut worker = sweep(&root, AXES, TWO)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGKILL once the first cell has its first checkpoint: no handler, no clean-up.
+    let first = root.join("erm-seed0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !first.join("last.safetensors").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 300 s"
+        );
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let id = run_id(&first);
+    let again = ok(sweep(&root, AXES, TWO).output().unwrap());
+    assert!(again.contains("cell 1 open-seed0: done"), "{again}");
+    assert_eq!(run_id(&first), id, "the killed cell was started over");
+    for cell in ["erm-seed0", "open-seed0"] {
+        assert_eq!(epochs(&root.join(cell)), [0, 1], "{cell}");
+        assert!(root.join(cell).join("metrics.json").is_file(), "{cell}");
+    }
+    let listed = ok(sweep(&root, LIST, TWO).output().unwrap());
+    assert_eq!(listed.matches("  done\n").count(), 2, "{listed}");
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn two_workers_on_one_root_never_run_a_cell_twice() {
     let root = tmpdir("workers");
     let axes = ["--method", "erm,open", "--seed", "0,1"];
