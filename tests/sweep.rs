@@ -275,6 +275,10 @@ fn cells_are_named_by_their_values_and_bad_sweeps_are_refused() {
             "error: the train flags of sweep cell erm-seed0: the argument '--method",
         ),
         (
+            vec!["--seed", "1,1"],
+            "error: sweep: cell erm-seed1 is listed twice",
+        ),
+        (
             vec!["--cell", "2"],
             "error: --cell: 2 is past the last cell: this sweep has 2 cells",
         ),

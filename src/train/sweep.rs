@@ -10,6 +10,7 @@
 //! take the run folder's lock themselves, and an OS lock held by this process on another open
 //! file would refuse them.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -201,13 +202,20 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
         } else {
             parts.join("-")
         };
-        let dir = sweep.root.join(&name);
-        let mut argv: Vec<String> = vec!["train".into()];
-        argv.extend(sweep.train.iter().cloned());
-        for (flag, (value, _)) in &combo {
-            argv.extend([flag.to_string(), value.clone()]);
+        if cells.iter().any(|c: &Cell| c.name == name) {
+            return Err(TrainError::arg(
+                "sweep",
+                format!("cell {name} is listed twice: give each value of a list once"),
+            ));
         }
-        argv.extend(["--out".into(), dir.display().to_string()]);
+        let dir = sweep.root.join(&name);
+        // OsStrings, so a root that is not UTF-8 reaches --out unchanged.
+        let mut argv: Vec<OsString> = vec!["train".into()];
+        argv.extend(sweep.train.iter().map(OsString::from));
+        for (flag, (value, _)) in &combo {
+            argv.extend([OsString::from(flag), OsString::from(value)]);
+        }
+        argv.extend([OsString::from("--out"), dir.clone().into_os_string()]);
         let matches = TrainCli::command()
             .try_get_matches_from(&argv)
             .map_err(|e| flags_error(&name, e))?;
