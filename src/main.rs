@@ -8,9 +8,11 @@ use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::report::plot::{self, PlotArgs};
+use purenoise::report::table::{self, TableArgs};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::{ResumeFrom, ResumeRequest};
 use purenoise::train::run;
+use purenoise::train::sweep::{self, SweepArgs};
 use purenoise::tune::{self, Cache, TuneMode};
 
 #[derive(Parser)]
@@ -52,6 +54,9 @@ enum Command {
         #[arg(long, value_enum, env = "PURENOISE_TUNE", default_value_t = TuneMode::Cached)]
         tune: TuneMode,
     },
+    /// Train every combination of the listed settings (cells), each an ordinary run folder under
+    /// --root; finished cells are skipped, interrupted ones resumed.
+    Sweep(SweepArgs),
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
         #[arg(long)]
@@ -69,6 +74,9 @@ enum Command {
     },
     /// PNG figures of runs: loss and test top-1 per epoch, per-class recall side by side.
     Plot(PlotArgs),
+    /// Runs grouped by every setting but the seed: n, mean ± std of final and best top-1 and
+    /// many/medium/few-shot accuracy, beside the published numbers for the same setting.
+    Table(TableArgs),
     /// Run one training step and write every tensor involved to one safetensors file.
     #[command(allow_negative_numbers = true)]
     DumpStep {
@@ -272,6 +280,23 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
                 return Ok(128 + signal);
             }
         }
+        Command::Sweep(args) => {
+            if args.list {
+                print!("{}", sweep::list(&sweep::cells(&args)?));
+                return Ok(0);
+            }
+            stop_on_signals()?;
+            let outcome = sweep::run(&args, &open_gpu, &STOP)?;
+            println!(
+                "sweep {}: {} cell(s) completed by this process",
+                args.root.display(),
+                outcome.completed.len()
+            );
+            let signal = SIGNAL.load(Ordering::SeqCst);
+            if outcome.interrupted && signal != 0 {
+                return Ok(128 + signal);
+            }
+        }
         Command::Eval {
             checkpoint,
             data_dir,
@@ -295,6 +320,13 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
             for file in plot::run(&args)? {
                 println!("wrote {}", file.display());
             }
+        }
+        Command::Table(args) => {
+            let (text, skipped) = table::run(&args)?;
+            for line in skipped {
+                eprintln!("{line}");
+            }
+            print!("{text}");
         }
         Command::Devices => devices(adapter)?,
         Command::Dataset { command } => data::run(command)?,

@@ -1,3 +1,4 @@
-//! Reports: figures from run folders.
+//! Reports: figures and tables from run folders.
 
 pub mod plot;
+pub mod table;

@@ -11,4 +11,5 @@ pub mod run;
 pub mod run_config;
 pub mod schedule;
 pub mod state;
+pub mod sweep;
 pub mod trainer;

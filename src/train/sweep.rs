@@ -1,0 +1,438 @@
+//! `purenoise sweep --root DIR`: every combination of the listed methods, BN modes, seeds,
+//! datasets and imbalances (the cells), each an ordinary run folder under DIR named by its
+//! values, trained in this process with `run::train`, or continued with `run::resume` when a
+//! previous sweep left it unfinished; finished cells are skipped.
+//!
+//! A worker claims a cell before looking at it and holds the claim until the cell's run returns,
+//! so two workers on one root (processes on one machine, or jobs of a scheduler array on
+//! machines sharing the file system) never run a cell twice. The claim is a [`RunLock`] on
+//! `DIR/.sweep-claims/<cell>/`, not on the run folder itself: `run::train` and `run::resume`
+//! take the run folder's lock themselves, and an OS lock held by this process on another open
+//! file would refuse them.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+
+use super::args::TrainArgs;
+use super::error::{Result, TrainError};
+use super::files::CONFIG_FILE;
+use super::lock::RunLock;
+use super::resume::ResumeRequest;
+use super::run;
+use super::run_config::RunConfig;
+use crate::data::cifar::DatasetKind;
+use crate::data::sampler::SamplerKind;
+use crate::gpu::Gpu;
+use crate::ops::norm::BnMode;
+use crate::report::table::{self, group_settings};
+use crate::tune::TuneMode;
+
+/// Where the claims live under the sweep's root.
+pub const CLAIMS: &str = ".sweep-claims";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// Folder holding one run folder per cell (created when missing).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Methods, comma-separated (e.g. erm,drs,open).
+    #[arg(long = "method", value_enum, value_delimiter = ',')]
+    pub methods: Vec<SamplerKind>,
+    /// Batch-norm modes, comma-separated (e.g. darbn,standard,auxbn).
+    #[arg(long = "bn", value_enum, value_delimiter = ',')]
+    pub bns: Vec<BnMode>,
+    /// Seeds, comma-separated (e.g. 0,1,2).
+    #[arg(long = "seed", value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Datasets, comma-separated (cifar10,cifar100).
+    #[arg(long = "dataset", value_enum, value_delimiter = ',')]
+    pub datasets: Vec<DatasetKind>,
+    /// Imbalance ratios, comma-separated (e.g. 100,50).
+    #[arg(long = "imbalance", value_delimiter = ',')]
+    pub imbalances: Vec<f64>,
+    /// Print the cells, numbered, with their state, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only cell I (numbered as --list shows them, from 0), e.g. a scheduler array's task id.
+    #[arg(long, value_name = "I")]
+    pub cell: Option<usize>,
+    /// Convolution kernels, as `train --tune`: tuned once per adapter and shape (the first cell
+    /// tunes, the others find the cache).
+    #[arg(long, value_enum, env = "PURENOISE_TUNE", default_value_t = TuneMode::Cached)]
+    pub tune: TuneMode,
+    /// `purenoise train` flags for every cell, after `--` (e.g. `-- --preset quick --epochs 8`);
+    /// `--out` is the sweep's to choose.
+    #[arg(last = true, value_name = "TRAIN_FLAGS")]
+    pub train: Vec<String>,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "purenoise sweep -- (train flags)",
+    allow_negative_numbers = true
+)]
+struct TrainCli {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+/// One combination of the axes: its run folder and its flags.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub name: String,
+    pub dir: PathBuf,
+    pub args: TrainArgs,
+}
+
+/// Where a cell stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellState {
+    /// No run in its folder yet.
+    Pending,
+    /// A process holds its run folder's lock.
+    Running,
+    /// Started, not finished: `--resume` continues it.
+    Interrupted {
+        done: usize,
+        epochs: usize,
+    },
+    Done,
+    /// The folder cannot be this cell's run: why.
+    Conflict(String),
+}
+
+impl std::fmt::Display for CellState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellState::Pending => write!(f, "pending"),
+            CellState::Running => write!(f, "running"),
+            CellState::Interrupted { done, epochs } => {
+                write!(f, "interrupted ({done}/{epochs} epochs)")
+            }
+            CellState::Done => write!(f, "done"),
+            CellState::Conflict(why) => write!(f, "conflict: {why}"),
+        }
+    }
+}
+
+fn value_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// The cells in their fixed order (seed outermost, so a sweep cut short has whole seeds of every
+/// setting); each cell's flags are checked as `train` would check them.
+pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
+    for flag in ["--out", "--overwrite"] {
+        if sweep
+            .train
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        {
+            return Err(TrainError::arg(
+                flag,
+                format!(
+                    "cannot be given to a sweep: each cell's run folder is --root/<cell name>; \
+                     leave {flag} out"
+                ),
+            ));
+        }
+    }
+    // (flag, [(value for the flag, part of the cell's name)]), outermost first.
+    let axes: Vec<(&str, Vec<(String, String)>)> = vec![
+        (
+            "--seed",
+            (sweep.seeds.iter())
+                .map(|s| (s.to_string(), format!("seed{s}")))
+                .collect(),
+        ),
+        (
+            "--dataset",
+            (sweep.datasets.iter())
+                .map(|d| (value_name(d), value_name(d)))
+                .collect(),
+        ),
+        (
+            "--imbalance",
+            (sweep.imbalances.iter())
+                .map(|i| (i.to_string(), format!("ir{i}")))
+                .collect(),
+        ),
+        (
+            "--method",
+            (sweep.methods.iter())
+                .map(|m| (value_name(m), value_name(m)))
+                .collect(),
+        ),
+        (
+            "--bn",
+            (sweep.bns.iter())
+                .map(|b| (value_name(b), value_name(b)))
+                .collect(),
+        ),
+    ];
+    let mut combos: Vec<Vec<(&str, &(String, String))>> = vec![Vec::new()];
+    for (flag, values) in &axes {
+        if values.is_empty() {
+            continue;
+        }
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((*flag, v));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut cells = Vec::with_capacity(combos.len());
+    for combo in combos {
+        // Named dataset-imbalance-method-bn-seed, the order a table reads in.
+        let mut parts: Vec<&str> = combo.iter().skip(1).map(|(_, v)| v.1.as_str()).collect();
+        if let Some((flag, v)) = combo.first() {
+            if *flag == "--seed" {
+                parts.push(&v.1);
+            } else {
+                parts.insert(0, &v.1);
+            }
+        }
+        let name = if parts.is_empty() {
+            "run".to_string()
+        } else {
+            parts.join("-")
+        };
+        if cells.iter().any(|c: &Cell| c.name == name) {
+            return Err(TrainError::arg(
+                "sweep",
+                format!("cell {name} is listed twice: give each value of a list once"),
+            ));
+        }
+        let dir = sweep.root.join(&name);
+        // OsStrings, so a root that is not UTF-8 reaches --out unchanged.
+        let mut argv: Vec<OsString> = vec!["train".into()];
+        argv.extend(sweep.train.iter().map(OsString::from));
+        for (flag, (value, _)) in &combo {
+            argv.extend([OsString::from(flag), OsString::from(value)]);
+        }
+        argv.extend([OsString::from("--out"), dir.clone().into_os_string()]);
+        let matches = TrainCli::command()
+            .try_get_matches_from(&argv)
+            .map_err(|e| flags_error(&name, e))?;
+        let mut args = TrainCli::from_arg_matches(&matches)
+            .map_err(|e| flags_error(&name, e))?
+            .args;
+        args.apply_preset(&matches);
+        args.validate()?;
+        cells.push(Cell { name, dir, args });
+    }
+    Ok(cells)
+}
+
+fn flags_error(cell: &str, e: clap::Error) -> TrainError {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let hint = if e.kind() == clap::error::ErrorKind::ArgumentConflict {
+        " (a setting given as a list before --, e.g. --method, cannot also be among the flags \
+         after --)"
+    } else {
+        ""
+    };
+    TrainError::Other(format!(
+        "the train flags of sweep cell {cell}: {}{hint}",
+        first.trim_start_matches("error: ")
+    ))
+}
+
+/// The settings that must agree between a cell and the run found in its folder (a list given
+/// by `--subset-indices` is known there by its copy's hash, here by its path: not compared).
+fn comparable(config: &RunConfig) -> Vec<(String, String)> {
+    let mut s = group_settings(config);
+    s.remove("subset-indices");
+    s.insert("seed".into(), config.args.seed.to_string());
+    s.into_iter().collect()
+}
+
+/// Looks at a cell's folder without changing it.
+pub fn cell_state(cell: &Cell) -> CellState {
+    if !cell.dir.join(CONFIG_FILE).exists() {
+        return if table::is_locked(&cell.dir) {
+            CellState::Running
+        } else {
+            CellState::Pending
+        };
+    }
+    let summary = match table::read_run(&cell.dir) {
+        Ok(s) => s,
+        Err(e) => return CellState::Conflict(e),
+    };
+    if summary.running {
+        return CellState::Running;
+    }
+    if let Ok(found) = RunConfig::read(&cell.dir) {
+        let (want, have) = (
+            comparable(&RunConfig::new(cell.args.clone())),
+            comparable(&found),
+        );
+        let differ: Vec<String> = (want.iter())
+            .filter(|w| !have.contains(w))
+            .map(|(k, v)| {
+                let there = have.iter().find(|(h, _)| h == k).map_or("-", |(_, v)| v);
+                format!("--{k} {v} here, {there} there")
+            })
+            .collect();
+        if !differ.is_empty() {
+            return CellState::Conflict(format!(
+                "{} holds a run with other settings ({}); use another --root, or move that \
+                 folder away",
+                cell.dir.display(),
+                differ.join(", ")
+            ));
+        }
+    }
+    if summary.finished() && cell.dir.join("metrics.json").exists() {
+        CellState::Done
+    } else {
+        CellState::Interrupted {
+            done: summary.epochs_done,
+            epochs: summary.epochs,
+        }
+    }
+}
+
+/// Claims `cell` for this process; `None` when another worker holds it.
+fn claim(root: &Path, cell: &Cell) -> Result<Option<RunLock>> {
+    let dir = root.join(CLAIMS).join(&cell.name);
+    std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("create", &dir, e))?;
+    match RunLock::acquire(&dir) {
+        Ok(lock) => Ok(Some(lock)),
+        // Held by another process (RunLock's refusal); I/O failures are errors.
+        Err(TrainError::Other(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// Cells trained or resumed to the end by this process.
+    pub completed: Vec<String>,
+    /// Stopped by a signal: the remaining cells were not started.
+    pub interrupted: bool,
+}
+
+/// `--list`: one line per cell, `index  name  state`.
+pub fn list(cells: &[Cell]) -> String {
+    let width = cells.iter().map(|c| c.name.len()).max().unwrap_or(4);
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{i:>4}  {:<width$}  {}\n", c.name, cell_state(c)))
+        .collect()
+}
+
+/// Runs the sweep's cells (or `--cell I`) that are not done, claimed by no other worker.
+/// `open_gpu` is called once, before the first cell that trains. A cell that fails is reported
+/// and the others still run; the error at the end names every failed cell.
+pub fn run(
+    sweep: &SweepArgs,
+    open_gpu: &dyn Fn() -> crate::Result<Gpu>,
+    stop: &AtomicBool,
+) -> Result<SweepOutcome> {
+    let cells = cells(sweep)?;
+    let chosen: Vec<usize> = match sweep.cell {
+        Some(i) if i >= cells.len() => {
+            return Err(TrainError::arg(
+                "--cell",
+                format!(
+                    "{i} is past the last cell: this sweep has {} cells, 0 to {} (see --list)",
+                    cells.len(),
+                    cells.len() - 1
+                ),
+            ))
+        }
+        Some(i) => vec![i],
+        None => (0..cells.len()).collect(),
+    };
+    let mut gpu: Option<Gpu> = None;
+    let (mut outcome, mut failed) = (SweepOutcome::default(), Vec::new());
+    for i in chosen {
+        if stop.load(Ordering::SeqCst) {
+            outcome.interrupted = true;
+            break;
+        }
+        let cell = &cells[i];
+        let Some(_claim) = claim(&sweep.root, cell)? else {
+            println!("cell {i} {}: another worker has it", cell.name);
+            continue;
+        };
+        // Looked at under the claim: another worker may just have finished it.
+        let state = cell_state(cell);
+        let resume = match &state {
+            CellState::Pending => false,
+            CellState::Interrupted { .. } => true,
+            CellState::Done | CellState::Running => {
+                println!("cell {i} {}: {state}", cell.name);
+                continue;
+            }
+            CellState::Conflict(why) => {
+                eprintln!("error: cell {i} {}: {why}", cell.name);
+                failed.push(cell.name.clone());
+                continue;
+            }
+        };
+        let gpu = match &gpu {
+            Some(g) => g,
+            None => gpu.insert(open_gpu()?),
+        };
+        println!(
+            "cell {i} {}: {} in {}",
+            cell.name,
+            if resume {
+                format!("resuming, {state}")
+            } else {
+                "training".into()
+            },
+            cell.dir.display()
+        );
+        let result = if resume {
+            let request = ResumeRequest {
+                max_steps: cell.args.max_steps,
+                ..ResumeRequest::default()
+            };
+            run::resume(gpu, &cell.dir, &request, sweep.tune, stop)
+        } else {
+            run::train(gpu, cell.args.clone(), sweep.tune, stop)
+        };
+        match result {
+            Ok(o) if o.interrupted => {
+                println!("cell {i} {}: stopped with a checkpoint", cell.name);
+                if stop.load(Ordering::SeqCst) {
+                    outcome.interrupted = true;
+                    break;
+                }
+            }
+            Ok(_) => {
+                println!("cell {i} {}: done", cell.name);
+                outcome.completed.push(cell.name.clone());
+            }
+            Err(e) => {
+                eprintln!("error: cell {i} {}: {e}", cell.name);
+                failed.push(cell.name.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(TrainError::Other(format!(
+            "{} cell(s) failed: {} (their messages are above); run the sweep again to retry them",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
+    Ok(outcome)
+}
