@@ -247,7 +247,7 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
     Ok(Checkpoint { tensors, state })
 }
 
-fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {
+pub(super) fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {
     use SafeTensorError::*;
     let torn = "the file is truncated (an interrupted copy?) or not a safetensors file";
     let msg = match e {

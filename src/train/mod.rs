@@ -4,6 +4,7 @@ pub mod args;
 pub mod checkpoint;
 pub mod error;
 pub mod files;
+pub mod import;
 pub mod lock;
 pub mod metrics;
 pub mod resume;
