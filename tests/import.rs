@@ -178,6 +178,78 @@ fn pytorch_state_dicts_of_three_widths_load_with_their_values() {
 }
 
 #[test]
+fn torch_save_files_load_as_a_state_dict_or_a_checkpoint_dict_with_momentum() {
+    let ramp = |n: usize, scale: f32, offset: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 - (n / 2) as f32) / 8.0 * scale + offset)
+            .collect()
+    };
+    let values = [
+        ("bn1.bias", ramp(4, 1.0, 0.0)),
+        ("bn1.running_mean", ramp(4, 0.5, 0.0)),
+        ("bn1.running_var", ramp(4, 0.25, 1.5)),
+        ("bn1.weight", ramp(4, 1.0, 1.0)),
+        ("fc.bias", vec![0.1, -0.1, 3.0]),
+        ("fc.weight", ramp(12, 1.0, 0.0)),
+    ];
+    // torch.save(model.state_dict()) of a DataParallel model.
+    let bare = import::load(&fixture("state_dict.pt")).unwrap();
+    assert!(!bare.ours);
+    assert_eq!(
+        names(&bare.checkpoint),
+        values.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+    for (name, v) in &values {
+        assert_eq!(&get(&bare.checkpoint, name).data, v, "{name}");
+    }
+    assert_eq!(get(&bare.checkpoint, "fc.weight").shape, [3, 4]);
+    assert_eq!(
+        bare.notes,
+        [
+            "left out 1 integer `num_batches_tracked` tensors (batch norm's step counters, which \
+             purenoise does not use)",
+            "read 6 names without DataParallel's `module.` prefix",
+        ]
+    );
+    assert_eq!(import::next_epoch(&bare.checkpoint), None);
+
+    // The reference's checkpoint dict: momentum from the optimizer's state, by parameter order.
+    let dict = import::load(&fixture("checkpoint.pt")).unwrap();
+    let ckpt = &dict.checkpoint;
+    for (name, v) in &values {
+        assert_eq!(&get(ckpt, name).data, v, "{name}");
+        if !name.starts_with("bn1.running") {
+            let quarter: Vec<f32> = v.iter().map(|x| x / 4.0).collect();
+            assert_eq!(
+                get(ckpt, &format!("momentum.{name}")).data,
+                quarter,
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(ckpt.tensors.len(), 10);
+    assert_eq!(import::next_epoch(ckpt), Some((160, false)));
+    assert!(
+        dict.notes
+            .contains(&"left out the checkpoint's `best_acc`".to_string()),
+        "{:?}",
+        dict.notes
+    );
+
+    // A torn archive is refused, naming the file.
+    let dir = temp_dir("torn-pt");
+    let torn = dir.join("torn.pt");
+    let bytes = std::fs::read(fixture("checkpoint.pt")).unwrap();
+    std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
+    let e = import::load(&torn).unwrap_err().to_string();
+    assert!(
+        e.contains("torn.pt") && e.contains("torch.save file"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn foreign_files_that_cannot_be_read_are_refused_naming_the_tensor() {
     let dir = temp_dir("refused");
     let path = dir.join("bad.safetensors");

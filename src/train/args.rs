@@ -114,10 +114,11 @@ pub struct TrainArgs {
     /// Replace an existing run folder.
     #[arg(long)]
     pub overwrite: bool,
-    /// Start from a checkpoint: a purenoise one, or a PyTorch state dict saved as safetensors
-    /// (F16/BF16/F32/F64, `module.` prefixes and `num_batches_tracked` accepted). Loads the
-    /// parameters, BN statistics and, when the file holds them, SGD momentum buffers
-    /// (`momentum.<name>` or `momentum_buffer.<name>`).
+    /// Start from a checkpoint: a purenoise one, a PyTorch state dict saved as safetensors
+    /// (F16/BF16/F32/F64, `module.` prefixes and `num_batches_tracked` accepted), or a
+    /// torch.save file (a state dict, or a dict with `model_state_dict`, `optimizer_state_dict`
+    /// and `finished_epoch`). Loads the parameters, BN statistics and, when the file holds them,
+    /// SGD momentum buffers (`momentum.<name>`, `momentum_buffer.<name>`, or the optimizer's).
     #[arg(long, value_name = "CHECKPOINT")]
     pub init_from: Option<PathBuf>,
     /// With --init-from: the first (0-based) epoch to train, which sets the learning rate, the

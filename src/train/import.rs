@@ -9,6 +9,10 @@
 //! - SGD momentum as `momentum.<name>` (purenoise's own name) or `momentum_buffer.<name>`;
 //! - `finished_epoch` (a 0-based epoch, as text) in the header's `__metadata__`, optional.
 //!
+//! `torch.save` archives ([`pt`]) give the same tensors: a bare state dict, or the reference's
+//! checkpoint dict (`model_state_dict`, `optimizer_state_dict`'s momentum buffers,
+//! `finished_epoch`).
+//!
 //! Files with purenoise's metadata are read by [`checkpoint::load`], unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +24,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint, CheckpointError, NamedTensor, FORMAT_KEY};
+use super::pt;
 use crate::models::ModelKind;
 use crate::ops::norm::BnMode;
 
@@ -45,8 +50,9 @@ pub struct Imported {
 }
 
 /// Reads `path`: a purenoise checkpoint as [`checkpoint::load`] does, any other safetensors file
-/// as a PyTorch state dict. A foreign file's state holds `"model"` (what its tensors look like,
-/// when that can be told) and `"finished_epoch"` (when its metadata records one).
+/// as a PyTorch state dict, a `torch.save` archive as a state dict or a checkpoint dict
+/// ([`pt`]). A foreign file's state holds `"model"` (what its tensors look like, when that can be
+/// told) and `"finished_epoch"` (when the file records one).
 pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
     if !foreign(path) {
         return Ok(Imported {
@@ -59,8 +65,63 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
         path: path.to_path_buf(),
         source,
     })?;
+    let format_err = |msg: String| CheckpointError::Format {
+        path: path.to_path_buf(),
+        msg,
+    };
+    if pt::is_zip(&bytes) {
+        let file = pt::read(&bytes).map_err(|msg| format_err(format!("torch.save file: {msg}")))?;
+        let mut imported = convert(
+            path,
+            file.tensors
+                .iter()
+                .map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())),
+            file.finished_epoch,
+        )?;
+        if !file.ignored.is_empty() {
+            imported.notes.push(format!(
+                "left out the checkpoint's {}",
+                file.ignored
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        return Ok(imported);
+    }
     let st =
         SafeTensors::deserialize(&bytes).map_err(|e| checkpoint::describe(path, bytes.len(), e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| checkpoint::describe(path, bytes.len(), e))?;
+    let finished_epoch = match header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("finished_epoch"))
+    {
+        Some(text) => Some(text.trim().parse().map_err(|_| {
+            format_err(format!(
+                "the metadata's `finished_epoch` is `{text}`, not a 0-based epoch number"
+            ))
+        })?),
+        None => None,
+    };
+    let views: Vec<_> = st.iter().collect();
+    convert(
+        path,
+        views
+            .iter()
+            .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data())),
+        finished_epoch,
+    )
+}
+
+/// Turns a foreign file's tensors (name, dtype, shape, little-endian bytes) into a checkpoint.
+fn convert<'a>(
+    path: &Path,
+    raw: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+    finished_epoch: Option<usize>,
+) -> Result<Imported, CheckpointError> {
     let format_err = |msg: String| CheckpointError::Format {
         path: path.to_path_buf(),
         msg,
@@ -69,9 +130,9 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
     let mut counters = 0;
     let mut unprefixed = 0;
     let mut converted: BTreeMap<String, usize> = BTreeMap::new();
-    for (stored, view) in st.iter() {
+    for (stored, dtype, shape, bytes) in raw {
         let (name, removed_prefix) = canonical(stored);
-        let data = match to_f32(view.dtype(), view.data()) {
+        let data = match to_f32(dtype, bytes) {
             Some(data) => data,
             None if name.rsplit('.').next() == Some(BN_COUNTER) => {
                 counters += 1;
@@ -79,26 +140,31 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
             }
             None => {
                 return Err(format_err(format!(
-                    "tensor `{stored}` is {}; purenoise reads float tensors (F16, BF16, F32, F64) \
-                     and leaves out only batch norm's `{BN_COUNTER}`. Remove it from the file \
-                     (e.g. `del state_dict[\"{stored}\"]` before saving)",
-                    view.dtype()
+                    "tensor `{stored}` is {dtype}; purenoise reads float tensors (F16, BF16, F32, \
+                     F64) and leaves out only batch norm's `{BN_COUNTER}`. Remove it from the \
+                     file (e.g. `del state_dict[\"{stored}\"]` before saving)"
                 )))
             }
         };
-        if let Some(i) = overflow(view.dtype(), view.data()) {
+        if let Some(i) = overflow(dtype, bytes) {
             return Err(format_err(format!(
                 "tensor `{stored}` holds a value outside f32's range (element {i}); purenoise \
                  trains in f32"
             )));
         }
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(format_err(format!(
+                "tensor `{stored}` has {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
         unprefixed += usize::from(removed_prefix);
-        if view.dtype() != Dtype::F32 {
-            *converted.entry(view.dtype().to_string()).or_default() += 1;
+        if dtype != Dtype::F32 {
+            *converted.entry(dtype.to_string()).or_default() += 1;
         }
         let tensor = NamedTensor {
             name: name.clone(),
-            shape: view.shape().to_vec(),
+            shape: shape.to_vec(),
             data,
         };
         if let Some(earlier) = tensors.insert(name.clone(), tensor) {
@@ -135,18 +201,7 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
             if m.bn == BnMode::AuxBn { ", AuxBN" } else { "" }
         ));
     }
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| checkpoint::describe(path, bytes.len(), e))?;
-    if let Some(text) = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("finished_epoch"))
-    {
-        let epoch: usize = text.trim().parse().map_err(|_| {
-            format_err(format!(
-                "the metadata's `finished_epoch` is `{text}`, not a 0-based epoch number"
-            ))
-        })?;
+    if let Some(epoch) = finished_epoch {
         state["finished_epoch"] = json!(epoch);
     }
     Ok(Imported {
@@ -156,13 +211,16 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
     })
 }
 
-/// Whether the file's header lacks purenoise's format key. Anything unreadable counts as ours,
-/// so that [`checkpoint::load`] reports it.
+/// Whether the file is a zip archive or a safetensors file whose header lacks purenoise's format
+/// key. Anything unreadable counts as ours, so that [`checkpoint::load`] reports it.
 fn foreign(path: &Path) -> bool {
     let header = || -> Option<serde_json::Value> {
         let mut f = fs::File::open(path).ok()?;
         let mut len = [0; 8];
         f.read_exact(&mut len).ok()?;
+        if pt::is_zip(&len) {
+            return Some(json!({}));
+        }
         let len = u64::from_le_bytes(len);
         if len > MAX_HEADER {
             return None;
