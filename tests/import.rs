@@ -436,6 +436,11 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
         &as_pytorch(&first, "F64"),
         &[("finished_epoch", "0")],
     );
+    // The round trip ours -> PyTorch layout -> ours is exact.
+    assert_eq!(
+        import::load(&exported).unwrap().checkpoint.tensors,
+        first.tensors
+    );
     let exported = exported.to_str().unwrap();
 
     // One step of epoch 1: from the export, and in a run that never stopped.
