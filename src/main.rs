@@ -59,6 +59,10 @@ enum Command {
     Sweep(SweepArgs),
     /// Evaluate a checkpoint: top-1, per-class recall, many/medium/few-shot and frequency groups.
     Eval {
+        /// A purenoise checkpoint (evaluated with the settings it saved), or a PyTorch state dict
+        /// (safetensors or torch.save): its model is then told from its tensors, and it is evaluated
+        /// on the test split of CIFAR-10 or CIFAR-100 (by its class count), with the whole
+        /// training file's class counts for the many/medium/few-shot groups.
         #[arg(long)]
         checkpoint: PathBuf,
         /// Data folder [default: the one the run used].

@@ -248,7 +248,7 @@ fn a_small_model_learns_two_classes_well_above_chance() {
         &model,
         &ckpt_path,
         checkpoint::load(&ckpt_path).unwrap(),
-        false,
+        state::Momentum::Skip,
     )
     .unwrap();
     let (mean, std) = DatasetKind::Cifar10.standard_mean_std();

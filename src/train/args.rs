@@ -114,9 +114,25 @@ pub struct TrainArgs {
     /// Replace an existing run folder.
     #[arg(long)]
     pub overwrite: bool,
-    /// Start from another run's checkpoint (parameters and BN statistics; not the optimizer).
+    /// Start from a checkpoint: a purenoise one, a PyTorch state dict saved as safetensors
+    /// (F16/BF16/F32/F64, `module.` prefixes and `num_batches_tracked` accepted), or a
+    /// torch.save file (a state dict, or a dict with `model_state_dict`, `optimizer_state_dict`
+    /// and `finished_epoch`). Loads the parameters, BN statistics and, when the file holds them,
+    /// SGD momentum buffers (`momentum.<name>`, `momentum_buffer.<name>`, or the optimizer's).
     #[arg(long, value_name = "CHECKPOINT")]
     pub init_from: Option<PathBuf>,
+    /// With --init-from: the first (0-based) epoch to train, which sets the learning rate, the
+    /// deferral (--defer-epoch) and the epoch numbers [default: the epoch after the one the
+    /// checkpoint finished, when it records one (a purenoise checkpoint, or `finished_epoch` in
+    /// a safetensors file's metadata); else 0; with --weights-only, 0].
+    #[arg(long, value_name = "EPOCH", requires = "init_from")]
+    #[serde(default)]
+    pub start_epoch: Option<usize>,
+    /// With --init-from: load only parameters and BN statistics, not momentum, and start at
+    /// epoch 0 unless --start-epoch says otherwise.
+    #[arg(long, requires = "init_from")]
+    #[serde(default)]
+    pub weights_only: bool,
     /// Settings for a first try; flags given explicitly still win.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,

@@ -460,7 +460,7 @@ fn corrupt(path: &Path, part: &'static str) -> CheckpointError {
     }
 }
 
-fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {
+pub(super) fn describe(path: &Path, len: usize, e: SafeTensorError) -> CheckpointError {
     use SafeTensorError::*;
     let torn = "the file is truncated (an interrupted copy?) or not a safetensors file";
     let msg = match e {

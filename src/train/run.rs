@@ -13,16 +13,18 @@ use super::files::{
     check_free_space, inspect_folder, list_names, remove_stale_temporaries, trim_metrics,
     write_atomic, FolderState, BEST, CONFIG_FILE, LAST, LOCK_FILE,
 };
+use super::import;
 use super::lock::RunLock;
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
 use super::run_config::{RunConfig, SubsetCopy};
-use super::state;
+use super::state::{self, Momentum};
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::atomic;
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
+use crate::ops::norm::BnMode;
 use crate::optim::Sgd;
 use crate::tune::{self, Cache, TuneMode};
 
@@ -46,7 +48,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
     let existed = run_dir.is_dir();
     let early_lock = existed.then(|| RunLock::acquire(&run_dir)).transpose()?;
     let mut trainer = Trainer::new(gpu, RunConfig::new(args), run_dir.clone())?;
-    trainer.init_from()?;
+    let start = trainer.init_from()?;
     print_warnings(&trainer);
     // The old run's files are about to go, so the space they hold counts as free.
     let replaced: u64 = match inspect_folder(&run_dir)? {
@@ -88,8 +90,8 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
         }
         return Err(e);
     }
-    let outcome = tune_convolutions(gpu, &trainer.args, tune)
-        .and_then(|()| trainer.run(Position::default(), stop));
+    let outcome =
+        tune_convolutions(gpu, &trainer.args, tune).and_then(|()| trainer.run(start, stop));
     drop(lock);
     outcome
 }
@@ -242,7 +244,7 @@ pub fn resume(
         // learned yet, so the kind thing is to start the same run over.
         let changes = request.apply(&mut config, 0, 0)?;
         let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
-        trainer.init_from()?;
+        let start = trainer.init_from()?;
         check_free_space(run_dir, 3 * trainer.checkpoint_bytes())?;
         trim_metrics(run_dir, 0)?;
         record_changes(&trainer, &changes)?;
@@ -252,7 +254,7 @@ pub fn resume(
             run_dir.display()
         );
         tune_convolutions(gpu, &trainer.args, tune)?;
-        return trainer.run(Position::default(), stop);
+        return trainer.run(start, stop);
     };
     let position: Position =
         serde_json::from_value(ckpt.state["position"].clone()).map_err(|e| {
@@ -264,7 +266,7 @@ pub fn resume(
     resume::verify(&config, &ckpt_path, &ckpt)?;
     let changes = request.apply(&mut config, position.epoch, position.batch)?;
     let trainer = Trainer::new(gpu, config, run_dir.to_path_buf())?;
-    state::restore(gpu, &trainer.model, &ckpt_path, ckpt, true)?;
+    state::restore(gpu, &trainer.model, &ckpt_path, ckpt, Momentum::Require)?;
     // last (and best) already exist; their replacements need room beside them.
     let existing: u64 = [LAST, BEST]
         .iter()
@@ -474,8 +476,16 @@ pub fn eval_checkpoint(
     limit: Option<usize>,
     out: Option<PathBuf>,
 ) -> Result<Evaluation> {
-    let ckpt = checkpoint::load(path)?;
-    let mut args = resume::saved_args(path, &ckpt)?;
+    let imported = import::load(path)?;
+    for note in &imported.notes {
+        eprintln!("{}: {note}", path.display());
+    }
+    let ckpt = imported.checkpoint;
+    let mut args = if imported.ours {
+        resume::saved_args(path, &ckpt)?
+    } else {
+        foreign_eval_args(path, &ckpt)?
+    };
     if data_dir.is_some() {
         args.data.subset.data_dir = data_dir;
     }
@@ -490,7 +500,7 @@ pub fn eval_checkpoint(
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let mut trainer = Trainer::new(gpu, config, folder)?;
-    state::restore(gpu, &trainer.model, path, ckpt, false)?;
+    state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip)?;
     trainer.args.eval_limit = limit;
     let report = trainer.evaluate()?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
@@ -518,4 +528,54 @@ pub fn eval_checkpoint(
         batch,
         files,
     })
+}
+
+/// Settings to evaluate a file that never saw purenoise (a PyTorch state dict): the model told
+/// from its tensors, CIFAR-10 or CIFAR-100 by its class count, and the whole training file as
+/// the class counts behind the many/medium/few-shot groups.
+fn foreign_eval_args(path: &Path, ckpt: &Checkpoint) -> Result<TrainArgs> {
+    let shown = path.display();
+    let model = import::infer_model(&ckpt.tensors).map_err(|why| {
+        TrainError::Other(format!(
+            "{shown} is not a purenoise checkpoint, and the model it holds cannot be told: {why}"
+        ))
+    })?;
+    let dataset = match model.classes {
+        10 => "cifar10",
+        100 => "cifar100",
+        n => {
+            return Err(TrainError::Other(format!(
+                "{shown}: its classifier has {n} classes, but eval tests on CIFAR-10 (10 \
+                 classes) or CIFAR-100 (100)"
+            )))
+        }
+    };
+    let bn = match model.bn {
+        BnMode::AuxBn => "auxbn",
+        _ => "standard",
+    };
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+    let kind = model.kind.to_string();
+    let flags = [
+        "eval",
+        "--model",
+        &kind,
+        "--dataset",
+        dataset,
+        "--bn",
+        bn,
+        "--imbalance",
+        "1",
+    ];
+    eprintln!(
+        "{shown} records no settings: evaluating it as {kind} ({bn} batch norm) on {dataset}'s \
+         test split, with the whole training file's class counts"
+    );
+    Ok(<Defaults as clap::Parser>::try_parse_from(flags)
+        .map_err(|e| TrainError::Other(format!("default settings for {shown}: {e}")))?
+        .args)
 }

@@ -15,10 +15,11 @@ use super::args::{NanPolicy, NoiseStatsSource, TrainArgs};
 use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
+use super::import;
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::Schedule;
-use super::state;
+use super::state::{self, Momentum};
 use crate::autograd::Tape;
 use crate::data::cifar::Split;
 use crate::data::cli::DataPipeline;
@@ -233,13 +234,61 @@ impl Trainer {
         })
     }
 
-    /// Applies `--init-from` (parameters and BN statistics of another run).
-    pub(super) fn init_from(&self) -> Result<()> {
-        if let Some(path) = &self.args.init_from {
-            state::restore(&self.gpu, &self.model, path, checkpoint::load(path)?, false)?;
-            eprintln!("initialized from {}", path.display());
+    /// Applies `--init-from`: loads the checkpoint (parameters, BN statistics and, unless
+    /// `--weights-only`, momentum when the file holds it) and returns where training starts
+    /// (`--start-epoch`, or the epoch after the checkpoint's).
+    pub(super) fn init_from(&self) -> Result<Position> {
+        let Some(path) = &self.args.init_from else {
+            return Ok(Position::default());
+        };
+        let imported = import::load(path)?;
+        for note in &imported.notes {
+            eprintln!("{}: {note}", path.display());
         }
-        Ok(())
+        let next = import::next_epoch(&imported.checkpoint);
+        let momentum = if self.args.weights_only {
+            Momentum::Skip
+        } else {
+            Momentum::IfPresent
+        };
+        let loaded = state::restore(&self.gpu, &self.model, path, imported.checkpoint, momentum)?;
+        let (epoch, why) = match (self.args.start_epoch, next) {
+            (Some(e), _) => (e, "--start-epoch".to_string()),
+            (None, _) if self.args.weights_only => (0, "--weights-only".to_string()),
+            (None, Some((e, false))) => (e, "the epoch after the checkpoint's".to_string()),
+            (None, Some((e, true))) => (
+                e,
+                "the epoch the checkpoint stopped in, from its first batch (--resume its run \
+                 folder to continue at the very batch)"
+                    .to_string(),
+            ),
+            (None, None) => (0, "the checkpoint records no epoch".to_string()),
+        };
+        if epoch >= self.args.epochs {
+            return Err(TrainError::arg(
+                "--start-epoch",
+                format!(
+                    "training would start at epoch {epoch} ({why}), but --epochs {} ends the run \
+                     before it; raise --epochs, or pass --start-epoch 0 (or --weights-only) to \
+                     run the whole schedule from these weights",
+                    self.args.epochs
+                ),
+            ));
+        }
+        let momentum = match (loaded.momentum, momentum) {
+            (0, Momentum::Skip) => " (momentum skipped: --weights-only)",
+            (0, _) => " (the file holds no momentum: it starts at zero)",
+            _ => "",
+        };
+        eprintln!(
+            "initialized from {}: {loaded}{momentum}; training from epoch {epoch} ({why})",
+            path.display()
+        );
+        Ok(Position {
+            epoch,
+            global_step: epoch * self.data.loader.batches_per_epoch(),
+            ..Position::default()
+        })
     }
 
     /// Settings that make part of the run pointless, for the user to see before it starts.
