@@ -12,65 +12,22 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use purenoise::data::cifar::{Cifar, DatasetKind};
 use purenoise::train::{checkpoint, files, trainer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
-/// A folder with a 24-image subset file (8 images of each of classes 2, 3, 4): 3 steps of 8
-/// per epoch.
 fn setup(name: &str) -> (PathBuf, PathBuf) {
-    let dir = data_common::temp_dir(&format!("faults-{name}"));
-    let cifar = Cifar::load(DatasetKind::Cifar10, &data_common::real_data_dir()).unwrap();
-    let mut lines = Vec::new();
-    for c in [2u32, 3, 4] {
-        lines.extend(
-            (0..cifar.train.len())
-                .filter(|&i| cifar.train.labels[i] == c)
-                .take(8)
-                .map(|i| i.to_string()),
-        );
-    }
-    let indices = dir.join("subset.txt");
-    std::fs::write(&indices, lines.join("\n")).unwrap();
-    (dir, indices)
+    data_common::tiny_subset(&format!("faults-{name}"))
 }
 
-/// Three epochs at lr 0.05 unless `extra` says otherwise.
+/// Three epochs at lr 0.05 and ERM unless `extra` says otherwise.
 fn train_flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let data_dir = data_common::real_data_dir();
-    let mut flags: Vec<String> = [
-        "train",
-        "--model",
-        "resnet-8",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--no-download",
-        "--subset-indices",
-        indices.to_str().unwrap(),
-        "--method",
-        "erm",
-        "--augment",
-        "none",
-        "--batch-size",
-        "8",
-        "--warmup-epochs",
-        "0",
-        "--eval-limit",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    flags.extend(extra.iter().map(|s| s.to_string()));
-    for (flag, default) in [("--epochs", "3"), ("--lr", "0.05")] {
-        if !extra.contains(&flag) {
-            flags.extend([flag.to_string(), default.to_string()]);
-        }
-    }
-    flags
+    data_common::tiny_train_flags(
+        indices,
+        out,
+        extra,
+        &[("--method", "erm"), ("--epochs", "3"), ("--lr", "0.05")],
+    )
 }
 
 fn purenoise(args: &[String]) -> Command {

@@ -11,63 +11,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use purenoise::data::cifar::{Cifar, DatasetKind};
 use purenoise::train::checkpoint;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
-/// A folder with a 24-image subset file (8 images of each of classes 2, 3, 4): 3 steps of 8
-/// per epoch.
 fn setup(name: &str) -> (PathBuf, PathBuf) {
-    let dir = data_common::temp_dir(&format!("resume-{name}"));
-    let cifar = Cifar::load(DatasetKind::Cifar10, &data_common::real_data_dir()).unwrap();
-    let mut lines = Vec::new();
-    for c in [2u32, 3, 4] {
-        lines.extend(
-            (0..cifar.train.len())
-                .filter(|&i| cifar.train.labels[i] == c)
-                .take(8)
-                .map(|i| i.to_string()),
-        );
-    }
-    let indices = dir.join("subset.txt");
-    std::fs::write(&indices, lines.join("\n")).unwrap();
-    (dir, indices)
+    data_common::tiny_subset(&format!("resume-{name}"))
 }
 
 fn flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let data_dir = data_common::real_data_dir();
-    let mut f: Vec<String> = [
-        "train",
-        "--model",
-        "resnet-8",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--no-download",
-        "--subset-indices",
-        indices.to_str().unwrap(),
-        "--augment",
-        "none",
-        "--batch-size",
-        "8",
-        "--warmup-epochs",
-        "0",
-        "--eval-limit",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    f.extend(extra.iter().map(|s| s.to_string()));
-    for (flag, default) in [("--method", "erm"), ("--lr", "0.05")] {
-        if !extra.contains(&flag) {
-            f.extend([flag.to_string(), default.to_string()]);
-        }
-    }
-    f
+    data_common::tiny_train_flags(
+        indices,
+        out,
+        extra,
+        &[("--method", "erm"), ("--lr", "0.05")],
+    )
 }
 
 fn run(args: &[String]) -> Output {

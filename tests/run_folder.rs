@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use purenoise::data::cifar::{Cifar, DatasetKind};
 use purenoise::report::plot;
 use purenoise::train::files::{self, LOCK_FILE};
 use purenoise::train::lock::RunLock;
@@ -22,53 +21,13 @@ use purenoise::train::run_config::RunConfig;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
-/// A folder with a 24-image subset file (8 images of each of classes 2, 3, 4): 3 steps of 8 per
-/// epoch.
 fn setup(name: &str) -> (PathBuf, PathBuf) {
-    let dir = data_common::temp_dir(&format!("run-folder-{name}"));
-    let cifar = Cifar::load(DatasetKind::Cifar10, &data_common::real_data_dir()).unwrap();
-    let mut lines = Vec::new();
-    for c in [2u32, 3, 4] {
-        lines.extend(
-            (0..cifar.train.len())
-                .filter(|&i| cifar.train.labels[i] == c)
-                .take(8)
-                .map(|i| i.to_string()),
-        );
-    }
-    let indices = dir.join("subset.txt");
-    std::fs::write(&indices, lines.join("\n")).unwrap();
-    (dir, indices)
+    data_common::tiny_subset(&format!("run-folder-{name}"))
 }
 
-/// `train` of resnet-8 on the subset into `out`, `extra` appended.
+/// `train` of resnet-8 (ERM) on the subset into `out`, `extra` appended.
 fn train_args(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let data_dir = data_common::real_data_dir();
-    let mut args: Vec<String> = [
-        "train",
-        "--model",
-        "resnet-8",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--no-download",
-        "--subset-indices",
-        indices.to_str().unwrap(),
-        "--method",
-        "erm",
-        "--augment",
-        "none",
-        "--batch-size",
-        "8",
-        "--warmup-epochs",
-        "0",
-        "--eval-limit",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = data_common::tiny_train_flags(indices, out, &["--method", "erm"], &[]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }

@@ -150,3 +150,66 @@ pub fn within<T: Send + 'static>(
     rx.recv_timeout(std::time::Duration::from_secs(secs))
         .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
 }
+
+/// A temporary folder `<prefix>` holding `subset.txt`, a 24-image `--subset-indices` list of
+/// the real CIFAR-10 training set (8 images of each of classes 2, 3, 4: 3 steps of 8 per
+/// epoch); returns (folder, list).
+pub fn tiny_subset(prefix: &str) -> (PathBuf, PathBuf) {
+    use purenoise::data::cifar::{Cifar, DatasetKind};
+    let dir = temp_dir(prefix);
+    let cifar = Cifar::load(DatasetKind::Cifar10, &real_data_dir()).unwrap();
+    let mut lines = Vec::new();
+    for c in [2u32, 3, 4] {
+        lines.extend(
+            (0..cifar.train.len())
+                .filter(|&i| cifar.train.labels[i] == c)
+                .take(8)
+                .map(|i| i.to_string()),
+        );
+    }
+    let indices = dir.join("subset.txt");
+    fs::write(&indices, lines.join("\n")).unwrap();
+    (dir, indices)
+}
+
+/// `train` of resnet-8 on a [`tiny_subset`] list into `out` (batch 8, no augmentation, no
+/// warm-up, 16 test images), then `extra`, then each of `defaults` (flag, value) that `extra`
+/// does not give.
+pub fn tiny_train_flags(
+    indices: &Path,
+    out: &Path,
+    extra: &[&str],
+    defaults: &[(&str, &str)],
+) -> Vec<String> {
+    let data_dir = real_data_dir();
+    let mut flags: Vec<String> = [
+        "train",
+        "--model",
+        "resnet-8",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--no-download",
+        "--subset-indices",
+        indices.to_str().unwrap(),
+        "--augment",
+        "none",
+        "--batch-size",
+        "8",
+        "--warmup-epochs",
+        "0",
+        "--eval-limit",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    for (flag, value) in defaults {
+        if !extra.contains(flag) {
+            flags.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    flags
+}
