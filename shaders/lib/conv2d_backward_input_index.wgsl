@@ -72,19 +72,8 @@ fn a_elem(r: ARow, kp: KPos) -> f32 {
     return select(0.0, v, ok);
 }
 
-// Four input channels n..n+3 (n a multiple of 4): one vec4 of the phase's weight packed by
-// conv2d_pack_weight with k = (co, jy, jx), zero past Cin.
-struct BQuad { base: u32, valid: bool }
-
-// The packed weight is blocked by 32 columns (lib/conv_common.wgsl: packed_quad), so b_quad
-// reads base + 8k.
-fn b_quad_at(n: u32) -> BQuad { return BQuad(packed_quad(0u, n / 4u), n < p.n_total); }
-
-fn b_quad(b: BQuad, kp: KPos) -> vec4<f32> {
-    let ok = b.valid && kp.live;
-    let v = wp[select(0u, b.base + kp.k * 8u, ok)];
-    return select(vec4(0.0), v, ok);
-}
+// B: four input channels n..n+3 at a time from the phase's packed weight (k = (co, jy, jx)).
+//!include conv_packed_b.wgsl
 
 // One input position: its offset in dx for channel 0.
 struct CRow { base: u32, valid: bool }

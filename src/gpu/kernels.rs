@@ -156,6 +156,7 @@ libraries![
     "conv_common.wgsl",
     "conv_gemm.wgsl",
     "conv_gemm_subgroup.wgsl",
+    "conv_packed_b.wgsl",
     "conv_tiles_k.wgsl",
     "conv_tiles_mn.wgsl",
     "random.wgsl",
