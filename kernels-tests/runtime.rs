@@ -86,27 +86,34 @@ fn dispatches_are_submitted_together() {
 #[test]
 fn adapter_selection_errors_name_what_exists() {
     let instance = adapter::instance();
-    let msg = adapter::choose(
-        adapter::compute_adapters(&instance),
-        Some("no-such-gpu-xyz"),
-    )
-    .err()
-    .unwrap()
-    .to_string();
-    assert!(
-        msg.contains("`no-such-gpu-xyz` matches no adapter") && msg.contains("0: "),
-        "{msg}"
-    );
-    let msg = adapter::choose(adapter::compute_adapters(&instance), Some("99"))
+    let adapters = adapter::compute_adapters(&instance);
+    let msg = adapter::choose(&adapters, Some("no-such-gpu-xyz"), "--adapter")
         .err()
         .unwrap()
         .to_string();
     assert!(
-        msg.contains("--adapter 99") && msg.contains("only"),
+        msg.contains("`no-such-gpu-xyz` matches no adapter") && msg.contains("0: "),
         "{msg}"
     );
-    let msg = adapter::choose(Vec::new(), None).err().unwrap().to_string();
+    let msg = adapter::choose(&adapters, Some("99"), "PURENOISE_ADAPTER")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("PURENOISE_ADAPTER 99") && msg.contains("only"),
+        "{msg}"
+    );
+    let msg = adapter::choose(&[], None, "--adapter")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("mesa-vulkan-drivers"), "{msg}");
+    // An index picks exactly that adapter.
+    let last = adapters.len() - 1;
+    assert_eq!(
+        adapter::choose(&adapters, Some(&last.to_string()), "--adapter").unwrap(),
+        last
+    );
     // A name substring picks that adapter.
     let name = Gpu::new(None).unwrap().info().name.clone();
     let by_name = Gpu::new(Some(&name[..4])).unwrap();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
@@ -23,8 +24,9 @@ use purenoise::tune::{self, Cache, TuneMode};
 )]
 struct Cli {
     /// Adapter to use: an index from `purenoise devices` or part of its name
-    /// (default: the best one, discrete > integrated > software).
-    #[arg(long, global = true)]
+    /// (default: the best one, discrete > integrated > software). The flag wins over the
+    /// environment variable.
+    #[arg(long, global = true, env = "PURENOISE_ADAPTER")]
     adapter: Option<String>,
     /// Cap the GPU memory this process may hold (e.g. 3.5GiB, 3500MiB): a run sized for a
     /// smaller GPU then fails here as it would there, naming the numbers.
@@ -93,8 +95,14 @@ enum Command {
         #[arg(long, default_value = "step.safetensors")]
         output: PathBuf,
     },
-    /// List every adapter with its backend, type, driver and the limits that matter here.
-    Devices,
+    /// List every adapter with its backend, type, driver and the limits that matter here, and
+    /// the one commands would use.
+    Devices {
+        /// One JSON object: `adapters` (index, name, backend, type, driver, limits in bytes,
+        /// features) and `selected`.
+        #[arg(long)]
+        json: bool,
+    },
     /// CIFAR-10/100: download (`fetch`) and inspect long-tailed subsets (`stats`).
     Dataset {
         #[command(subcommand)]
@@ -168,7 +176,12 @@ fn main() {
             }
         }
     }
-    match run(cli, resume_request) {
+    // Errors about the adapter name the setting the user gave.
+    let adapter_origin = match matches.value_source("adapter") {
+        Some(ValueSource::EnvVariable) => "PURENOISE_ADAPTER",
+        _ => "--adapter",
+    };
+    match run(cli, adapter_origin, resume_request) {
         Ok(0) => {}
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -237,11 +250,15 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Runs the command; returns the exit status (0, or 128 + the signal that interrupted a run).
-fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn std::error::Error>> {
+fn run(
+    cli: Cli,
+    adapter_origin: &str,
+    resume_request: Option<ResumeRequest>,
+) -> Result<i32, Box<dyn std::error::Error>> {
     let adapter = cli.adapter.as_deref();
     let memory_limit = cli.memory_limit;
     let open_gpu = || -> purenoise::Result<Gpu> {
-        let gpu = Gpu::new(adapter)?;
+        let gpu = Gpu::open(adapter, adapter_origin)?;
         gpu.set_memory_limit(memory_limit);
         Ok(gpu)
     };
@@ -332,7 +349,7 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
             }
             print!("{text}");
         }
-        Command::Devices => devices(adapter)?,
+        Command::Devices { json } => devices(adapter, adapter_origin, json)?,
         Command::Dataset { command } => data::run(command)?,
         Command::Bench { command } => match command {
             BenchCommand::Peak(args) => println!(
@@ -364,13 +381,39 @@ fn run(cli: Cli, resume_request: Option<ResumeRequest>) -> Result<i32, Box<dyn s
     Ok(0)
 }
 
-fn devices(spec: Option<&str>) -> purenoise::Result<()> {
+fn devices(spec: Option<&str>, origin: &str, json: bool) -> purenoise::Result<()> {
     let instance = adapter::instance();
     let adapters = adapter::compute_adapters(&instance);
-    for (i, a) in adapters.iter().enumerate() {
-        println!("{}", adapter::describe(i, a));
+    let records: Vec<_> = adapters
+        .iter()
+        .enumerate()
+        .map(|(i, a)| adapter::DeviceRecord::of(i, a))
+        .collect();
+    // The list comes before a bad --adapter's error, which it helps to read.
+    if !json {
+        for record in &records {
+            println!("{record}");
+        }
     }
-    let chosen = Gpu::from_adapter(&adapter::choose(adapters, spec)?)?;
-    println!("selected: {}", chosen.info().name);
+    let index = adapter::choose(&adapters, spec, origin)?;
+    // Opened, so `selected` is an adapter that works, not only one that is listed.
+    let chosen = Gpu::from_adapter(&adapters[index])?;
+    if json {
+        let info = chosen.info();
+        let report = adapter::DevicesReport {
+            adapters: records,
+            selected: adapter::Selected {
+                index,
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+            },
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        println!("selected: [{index}] {}", adapter::label(chosen.info()));
+    }
     Ok(())
 }

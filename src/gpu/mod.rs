@@ -139,9 +139,16 @@ const MAX_PENDING: usize = 4096;
 impl Gpu {
     /// Opens the best adapter, or the one `spec` names (index or name substring).
     pub fn new(spec: Option<&str>) -> Result<Gpu> {
+        Gpu::open(spec, "--adapter")
+    }
+
+    /// [`Gpu::new`] with `origin` naming where `spec` came from (a flag or an environment
+    /// variable) in errors and notes.
+    pub fn open(spec: Option<&str>, origin: &str) -> Result<Gpu> {
         let instance = adapter::instance();
-        let chosen = adapter::choose(adapter::compute_adapters(&instance), spec)?;
-        Gpu::from_adapter(&chosen)
+        let adapters = adapter::compute_adapters(&instance);
+        let chosen = adapter::choose(&adapters, spec, origin)?;
+        Gpu::from_adapter(&adapters[chosen])
     }
 
     pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu> {
