@@ -106,6 +106,16 @@ fn numeric_flags_at_zero_negative_or_huge_are_named() {
         (&["--cutout", "1000"], &["--cutout", "at most 32"]),
         (&["--blur-kernel", "4"], &["--blur-kernel", "odd"]),
         (&["--norm-mean", "1,2"], &["--norm-mean", "3 values"]),
+        (&["--norm-std", "0.2", "0.2"], &["--norm-std", "3 values"]),
+        (
+            &["--blur-sigma", "0.1", "1", "2"],
+            &["--blur-sigma", "2 values"],
+        ),
+        // Both values are milestones (the space form), and the order is checked.
+        (
+            &["--milestones", "180", "160", "--epochs", "200"],
+            &["--milestones", "180 is followed by 160"],
+        ),
         (&["--seed", "-1"], &["--seed", "'-1'"]),
     ];
     for (extra, needles) in cases {
@@ -732,4 +742,47 @@ fn an_older_checkpoint_loads_with_a_notice_and_non_utf8_paths_work_or_are_refuse
     succeeded(&purenoise_within(120, &[os("plot"), moved.as_os_str()]));
     assert!(moved.join("loss.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--milestones 160 180 --epochs 200` parses in the binary (the space form ends at the next
+/// flag), and through a sweep's `--` passthrough too.
+#[test]
+fn list_flags_take_spaces_through_the_binary_and_the_sweep_passthrough() {
+    // Fails only at the adapter, after every flag was parsed.
+    fails_with(
+        &[
+            "train",
+            "--milestones",
+            "160",
+            "180",
+            "--epochs",
+            "200",
+            "--adapter",
+            "no-such-gpu",
+        ],
+        &["--adapter `no-such-gpu` matches no adapter"],
+    );
+    let root = data_common::temp_dir("list-flags-sweep");
+    let sweep = |milestones: &[&str]| {
+        let mut args = vec!["sweep", "--root", root.to_str().unwrap(), "--list", "--"];
+        args.push("--milestones");
+        args.extend_from_slice(milestones);
+        args.extend(["--epochs", "200"]);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    for milestones in [&["160", "180"][..], &["160,180"]] {
+        let args = sweep(milestones);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = purenoise(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("pending"));
+    }
+    let args = sweep(&["180", "160"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, &["--milestones", "180 is followed by 160"]);
+    let _ = std::fs::remove_dir_all(root);
 }

@@ -241,16 +241,16 @@ pub struct AugmentArgs {
     pub grayscale_p: f32,
     #[arg(long, default_value_t = 3)]
     pub blur_kernel: usize,
-    /// σ range MIN,MAX.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.1, 2.0])]
+    /// σ range MIN MAX (or MIN,MAX).
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [0.1, 2.0])]
     pub blur_sigma: Vec<f32>,
     #[arg(long, default_value_t = 0.5)]
     pub blur_p: f32,
-    /// Normalisation mean R,G,B [default: the dataset's standard statistics].
-    #[arg(long, value_delimiter = ',')]
+    /// Normalisation mean R G B (or R,G,B) [default: the dataset's standard statistics].
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
     pub norm_mean: Option<Vec<f32>>,
-    /// Normalisation std R,G,B [default: the dataset's standard statistics].
-    #[arg(long, value_delimiter = ',')]
+    /// Normalisation std R G B (or R,G,B) [default: the dataset's standard statistics].
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
     pub norm_std: Option<Vec<f32>>,
 }
 
@@ -259,15 +259,19 @@ impl AugmentArgs {
         let (mean, std) = kind.standard_mean_std();
         let three = |flag: &'static str, v: &Option<Vec<f32>>, default: [f32; 3]| match v {
             None => Ok(default),
-            Some(v) => <[f32; 3]>::try_from(v.as_slice())
-                .map_err(|_| DataError::arg(flag, format!("expected 3 values R,G,B, got {v:?}"))),
+            Some(v) => <[f32; 3]>::try_from(v.as_slice()).map_err(|_| {
+                DataError::arg(
+                    flag,
+                    format!("expected 3 values R G B (or R,G,B), got {v:?}"),
+                )
+            }),
         };
         let sigma = match self.blur_sigma.as_slice() {
             [lo, hi] => (*lo, *hi),
             v => {
                 return Err(DataError::arg(
                     "--blur-sigma",
-                    format!("expected MIN,MAX, got {v:?}"),
+                    format!("expected 2 values MIN MAX (or MIN,MAX), got {v:?}"),
                 ))
             }
         };

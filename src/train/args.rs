@@ -74,8 +74,8 @@ pub struct TrainArgs {
     /// Epochs of linear warm-up: epoch e < W runs at lr·(e+1)/W.
     #[arg(long, default_value_t = 5)]
     pub warmup_epochs: usize,
-    /// 0-based epochs at which the rate is multiplied by --lr-decay.
-    #[arg(long, value_delimiter = ',', default_values_t = [160, 180])]
+    /// 0-based epochs at which the rate is multiplied by --lr-decay (`160 180` or `160,180`).
+    #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [160, 180])]
     pub milestones: Vec<usize>,
     #[arg(long, default_value_t = 0.01)]
     pub lr_decay: f32,
@@ -364,6 +364,78 @@ mod tests {
         let listed = parse(&["--preset", "quick", "--subset-indices", "list.txt"]);
         assert_eq!(listed.data.subset.max_class_size, None);
         assert!(listed.warnings().is_empty(), "{:?}", listed.warnings());
+    }
+
+    #[test]
+    fn list_flags_take_spaces_or_commas_alike_and_stop_at_the_next_flag() {
+        let spaced = parse(&[
+            "--milestones",
+            "160",
+            "180",
+            "--epochs",
+            "200",
+            "--blur-sigma",
+            "0.2",
+            "1.5",
+            "--norm-mean",
+            "0.5",
+            "0.4",
+            "0.3",
+            "--norm-std",
+            "0.2",
+            "0.3",
+            "0.25",
+            "--seed",
+            "3",
+        ]);
+        let commas = parse(&[
+            "--milestones",
+            "160,180",
+            "--epochs",
+            "200",
+            "--blur-sigma",
+            "0.2,1.5",
+            "--norm-mean",
+            "0.5,0.4,0.3",
+            "--norm-std",
+            "0.2,0.3,0.25",
+            "--seed",
+            "3",
+        ]);
+        assert_eq!(spaced.milestones, [160, 180]);
+        assert_eq!((spaced.epochs, spaced.seed), (200, 3));
+        assert_eq!(spaced.data.augment.blur_sigma, [0.2, 1.5]);
+        assert_eq!(spaced.data.augment.norm_mean, Some(vec![0.5, 0.4, 0.3]));
+        assert_eq!(spaced.data.augment.norm_std, Some(vec![0.2, 0.3, 0.25]));
+        assert_eq!(
+            serde_json::to_value(&spaced).unwrap(),
+            serde_json::to_value(&commas).unwrap()
+        );
+        // Both at once, as a shell script may build it.
+        assert_eq!(
+            parse(&["--milestones", "60", "120,160"]).milestones,
+            [60, 120, 160]
+        );
+    }
+
+    /// The default the help shows, given back as the flag's value, is the default.
+    #[test]
+    fn list_defaults_in_the_help_are_accepted_as_written() {
+        let help = Cli::command().render_long_help().to_string();
+        let paper = parse(&[]);
+        for flag in ["--milestones", "--blur-sigma"] {
+            let section = &help[help.find(&format!("{flag} <")).unwrap()..];
+            let start = section.find("[default: ").unwrap() + "[default: ".len();
+            let shown = &section[start..start + section[start..].find(']').unwrap()];
+            let mut flags = vec![flag];
+            flags.extend(shown.split(' '));
+            let given = parse(&flags);
+            assert_eq!(
+                serde_json::to_value(&given).unwrap(),
+                serde_json::to_value(&paper).unwrap(),
+                "{flag} {shown}"
+            );
+        }
     }
 
     #[test]
