@@ -286,6 +286,50 @@ fn each_open_cell_starts_from_its_seeds_erm_cell() {
 }
 
 #[test]
+fn jobs_run_cells_at_once_and_train_each_once() {
+    let root = tmpdir("jobs");
+    let axes = [
+        "--method",
+        "erm,open",
+        "--seed",
+        "0,1",
+        "--jobs",
+        "2",
+        "--adapters",
+        "0,0",
+    ];
+    let one = ["--epochs", "1", "--milestones", "0", "--defer-epoch", "0"];
+    let all = ok(sweep(&root, &axes, &one).output().unwrap());
+    for (i, cell) in ["erm-seed0", "open-seed0", "erm-seed1", "open-seed1"]
+        .iter()
+        .enumerate()
+    {
+        let started = all
+            .matches(&format!("cell {i} {cell} on adapter 0\n"))
+            .count();
+        let trained = all.matches(&format!("cell {i} {cell}: training")).count();
+        assert_eq!((started, trained), (1, 1), "{cell}:\n{all}");
+        assert_eq!(epochs(&root.join(cell)), [0], "{cell}");
+    }
+    // Two children at once: the second cell starts before the first is done.
+    let at = |line: &str| all.find(line).unwrap_or_else(|| panic!("{line}:\n{all}"));
+    assert!(at("job 0: cell 0 erm-seed0 on adapter 0\n") < at("job 1: cell 1 open-seed0"));
+    assert!(at("job 1: cell 1 open-seed0 on adapter 0\n") < at("cell 0 erm-seed0: done"));
+    assert!(
+        all.ends_with("4 cell(s) completed by this process\n"),
+        "{all}"
+    );
+    // Run again: every cell is done, no child starts.
+    let again = ok(sweep(&root, &axes, &one).output().unwrap());
+    assert!(!again.contains("job "), "{again}");
+    assert!(
+        again.contains("0 cell(s) completed by this process"),
+        "{again}"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn cells_are_named_by_their_values_and_bad_sweeps_are_refused() {
     let root = tmpdir("names");
     let listed = ok(Command::new(BIN)
@@ -355,6 +399,15 @@ fn cells_are_named_by_their_values_and_bad_sweeps_are_refused() {
         (
             vec!["--cell", "2"],
             "error: --cell: 2 is past the last cell: this sweep has 2 cells",
+        ),
+        (vec!["--jobs", "0"], "error: --jobs: must be at least 1"),
+        (
+            vec!["--jobs", "2", "--cell", "0"],
+            "error: --jobs: runs several cells at once, --cell exactly one",
+        ),
+        (
+            vec!["--adapters", "0,1"],
+            "error: --adapters: spreads --jobs over adapters",
         ),
         (
             vec!["--init-from-cell", "method=drs@1"],

@@ -66,6 +66,14 @@ pub struct SweepArgs {
     /// Run only cell I (numbered as --list shows them, from 0), e.g. a scheduler array's task id.
     #[arg(long, value_name = "I")]
     pub cell: Option<usize>,
+    /// Run N cells at once, each in a child process of this program (`sweep ... --cell I`)
+    /// with its own GPU device; the claims keep the cells exclusive.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// With --jobs: adapters (as --adapter takes them: an index or part of a name),
+    /// comma-separated or repeated; the children are spread across them in turn.
+    #[arg(long, value_name = "ADAPTER", value_delimiter = ',')]
+    pub adapters: Vec<String>,
     /// Convolution kernels, as `train --tune`: tuned once per adapter and shape (the first cell
     /// tunes, the others find the cache).
     #[arg(long, value_enum, env = "PURENOISE_TUNE", default_value_t = TuneMode::Cached)]
@@ -140,6 +148,21 @@ fn value_name<T: ValueEnum>(v: &T) -> String {
 /// The cells in their fixed order (seed outermost, so a sweep cut short has whole seeds of every
 /// setting); each cell's flags are checked as `train` would check them.
 pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
+    if sweep.jobs == 0 {
+        return Err(TrainError::arg("--jobs", "must be at least 1"));
+    }
+    if sweep.jobs > 1 && sweep.cell.is_some() {
+        return Err(TrainError::arg(
+            "--jobs",
+            "runs several cells at once, --cell exactly one; leave one of them out",
+        ));
+    }
+    if !sweep.adapters.is_empty() && sweep.jobs == 1 {
+        return Err(TrainError::arg(
+            "--adapters",
+            "spreads --jobs over adapters; give --jobs 2 or more, or --adapter for one",
+        ));
+    }
     for flag in ["--out", "--overwrite"] {
         if sweep
             .train
@@ -539,6 +562,163 @@ pub fn list(cells: &[Cell]) -> String {
         .enumerate()
         .map(|(i, c)| format!("{i:>4}  {:<width$}  {}\n", c.name, state_of(cells, i)))
         .collect()
+}
+
+/// The global flags a `--jobs` child is given besides its adapter.
+#[derive(Debug, Default, Clone)]
+pub struct ChildFlags {
+    /// `--adapter`, used by every child when `--adapters` is not given.
+    pub adapter: Option<String>,
+    /// `--memory-limit` in bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// The sweep's own flags for a child that runs cell `i` alone (`--jobs` and `--adapters`
+/// left out, the train flags after `--` as given).
+fn child_args(sweep: &SweepArgs, i: usize) -> Vec<OsString> {
+    fn list<T>(flag: &str, values: &[T], show: impl Fn(&T) -> String) -> Vec<OsString> {
+        if values.is_empty() {
+            return Vec::new();
+        }
+        let joined: Vec<String> = values.iter().map(show).collect();
+        vec![flag.into(), joined.join(",").into()]
+    }
+    let mut a: Vec<OsString> = vec!["sweep".into(), "--root".into(), sweep.root.clone().into()];
+    a.extend(list("--method", &sweep.methods, value_name));
+    a.extend(list("--bn", &sweep.bns, value_name));
+    a.extend(list("--seed", &sweep.seeds, u64::to_string));
+    a.extend(list("--dataset", &sweep.datasets, value_name));
+    a.extend(list("--imbalance", &sweep.imbalances, f64::to_string));
+    if let Some(spec) = &sweep.init_from_cell {
+        a.extend(["--init-from-cell".into(), spec.into()]);
+    }
+    a.extend(["--tune".into(), value_name(&sweep.tune).into()]);
+    a.extend(["--cell".into(), i.to_string().into()]);
+    a.push("--".into());
+    a.extend(sweep.train.iter().map(OsString::from));
+    a
+}
+
+/// `--jobs N`: runs the cells in up to N child processes at once, one cell each, in order; a
+/// cell waiting for its `--init-from-cell` source starts once the source is done. On a signal
+/// no more children start and the running ones are sent SIGTERM (they stop with a checkpoint).
+pub fn run_jobs(
+    sweep: &SweepArgs,
+    globals: &ChildFlags,
+    stop: &AtomicBool,
+) -> Result<SweepOutcome> {
+    let cells = cells(sweep)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| TrainError::Other(format!("cannot find this program to start jobs: {e}")))?;
+    let mut pending: Vec<usize> = (0..cells.len()).collect();
+    // (cell, slot, child)
+    let mut running: Vec<(usize, usize, std::process::Child)> = Vec::new();
+    let (mut outcome, mut failed) = (SweepOutcome::default(), Vec::new());
+    let mut forwarded = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            outcome.interrupted = true;
+            if !forwarded {
+                forwarded = true;
+                for (_, _, child) in &running {
+                    terminate(child);
+                }
+            }
+        } else {
+            let mut k = 0;
+            while k < pending.len() && running.len() < sweep.jobs {
+                let i = pending[k];
+                let state = state_of(&cells, i);
+                if state == CellState::Done {
+                    println!("cell {i} {}: done", cells[i].name);
+                    pending.remove(k);
+                    continue;
+                }
+                if let CellState::Waiting(_) = state {
+                    k += 1;
+                    continue;
+                }
+                let slot = (0..sweep.jobs)
+                    .find(|s| running.iter().all(|(_, t, _)| t != s))
+                    .expect("a slot is free");
+                let adapter = match sweep.adapters.len() {
+                    0 => globals.adapter.clone(),
+                    n => Some(sweep.adapters[slot % n].clone()),
+                };
+                let mut command = std::process::Command::new(&exe);
+                if let Some(a) = &adapter {
+                    command.args(["--adapter", a]);
+                }
+                if let Some(m) = globals.memory_limit {
+                    command.args(["--memory-limit".to_string(), m.to_string()]);
+                }
+                command
+                    .args(child_args(sweep, i))
+                    .stdin(std::process::Stdio::null());
+                // Its own process group: a Ctrl-C reaches the children once, through us.
+                #[cfg(unix)]
+                std::os::unix::process::CommandExt::process_group(&mut command, 0);
+                println!(
+                    "job {slot}: cell {i} {}{}",
+                    cells[i].name,
+                    adapter.map_or(String::new(), |a| format!(" on adapter {a}"))
+                );
+                let child = command.spawn().map_err(|e| {
+                    TrainError::Other(format!("cannot start a job ({}): {e}", exe.display()))
+                })?;
+                running.push((i, slot, child));
+                pending.remove(k);
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut k = 0;
+        while k < running.len() {
+            let status = running[k]
+                .2
+                .try_wait()
+                .map_err(|e| TrainError::Other(format!("cannot wait for a job: {e}")))?;
+            let Some(status) = status else {
+                k += 1;
+                continue;
+            };
+            let (i, _, _) = running.remove(k);
+            if !status.success() && !stop.load(Ordering::SeqCst) {
+                failed.push(cells[i].name.clone());
+            } else if cell_state(&cells[i]) == CellState::Done {
+                outcome.completed.push(cells[i].name.clone());
+            }
+        }
+    }
+    // Left waiting: their sources did not finish here (stopped, failed, or another worker's).
+    if !outcome.interrupted {
+        for i in pending {
+            println!("cell {i} {}: {}", cells[i].name, state_of(&cells, i));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(TrainError::Other(format!(
+            "{} cell(s) failed: {} (their messages are above); run the sweep again to retry them",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
+    Ok(outcome)
+}
+
+/// Asks a child to stop with a checkpoint, as a SIGTERM to this process would.
+fn terminate(child: &std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory effects; the pid is our child's, not yet reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }
 
 /// Runs the sweep's cells (or `--cell I`) that are not done, claimed by no other worker.
