@@ -286,6 +286,45 @@ fn each_open_cell_starts_from_its_seeds_erm_cell() {
 }
 
 #[test]
+fn two_workers_run_a_cell_after_its_source_once() {
+    let root = tmpdir("workers-init-from-cell");
+    let axes = [
+        "--method",
+        "erm,open",
+        "--seed",
+        "0",
+        "--init-from-cell",
+        "method=erm@1",
+    ];
+    // Whichever worker reaches the open cell while the other trains erm waits for erm's claim.
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            sweep(&root, &axes, TWO)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let all: Vec<String> = workers
+        .into_iter()
+        .map(|w| ok(w.wait_with_output().unwrap()))
+        .collect();
+    let all = all.join("\n");
+    for (i, cell) in ["erm-seed0", "open-seed0"].iter().enumerate() {
+        let trained = all.matches(&format!("cell {i} {cell}: training")).count();
+        assert_eq!(trained, 1, "cell {cell} trained {trained} times:\n{all}");
+    }
+    assert_eq!(epochs(&root.join("erm-seed0")), [0]);
+    assert_eq!(epochs(&root.join("open-seed0")), [1]);
+    assert_eq!(
+        config_args(&root.join("open-seed0"))["init_from"],
+        root.join("erm-seed0/last.safetensors").to_str().unwrap()
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn jobs_run_cells_at_once_and_train_each_once() {
     let root = tmpdir("jobs");
     let axes = [
