@@ -9,6 +9,10 @@
 //! `DIR/.sweep-claims/<cell>/`, not on the run folder itself: `run::train` and `run::resume`
 //! take the run folder's lock themselves, and an OS lock held by this process on another open
 //! file would refuse them.
+//!
+//! With `--init-from-cell`, a cell starts from another cell's checkpoint (`--init-from`); the
+//! sources are numbered first and a cell whose source is not done waits. `--jobs N` runs cells
+//! in N child processes of this program, one `--cell I` each.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
