@@ -307,7 +307,15 @@ fn run(
                 return Ok(0);
             }
             stop_on_signals()?;
-            let outcome = sweep::run(&args, &open_gpu, &STOP)?;
+            let outcome = if args.jobs > 1 {
+                let globals = sweep::ChildFlags {
+                    adapter: cli.adapter.clone(),
+                    memory_limit: cli.memory_limit,
+                };
+                sweep::run_jobs(&args, &globals, &STOP)?
+            } else {
+                sweep::run(&args, &open_gpu, &STOP)?
+            };
             println!(
                 "sweep {}: {} cell(s) completed by this process",
                 args.root.display(),

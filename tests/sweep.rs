@@ -214,6 +214,160 @@ fn two_workers_on_one_root_never_run_a_cell_twice() {
     fs::remove_dir_all(&root).unwrap();
 }
 
+fn config_args(dir: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(dir.join("config.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["args"].clone()
+}
+
+#[test]
+fn each_open_cell_starts_from_its_seeds_erm_cell() {
+    let root = tmpdir("init-from-cell");
+    // Listed open first: the sources are still ordered before the cells they start.
+    let axes = [
+        "--method",
+        "open,erm",
+        "--seed",
+        "0,1",
+        "--init-from-cell",
+        "method=erm@1",
+    ];
+    let list = [&["--list"], &axes[..]].concat();
+    let listed = ok(sweep(&root, &list, TWO).output().unwrap());
+    assert_eq!(
+        listed,
+        "   0  erm-seed0   pending\n   1  open-seed0  waiting for erm-seed0\n   \
+         2  erm-seed1   pending\n   3  open-seed1  waiting for erm-seed1\n"
+    );
+    // Alone, a cell whose source has not run is refused, and nothing trains.
+    let out = sweep(&root, &[&axes[..], &["--cell", "3"]].concat(), TWO)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: cell 3 open-seed1: starts from cell erm-seed1 (--init-from-cell), which is \
+             pending"
+        ),
+        "{stderr}"
+    );
+    assert!(!root.join("open-seed1").exists());
+
+    let all = ok(sweep(&root, &axes, TWO).output().unwrap());
+    let at = |line: &str| all.find(line).unwrap_or_else(|| panic!("{line}:\n{all}"));
+    assert!(at("cell 0 erm-seed0: done") < at("cell 1 open-seed0: training"));
+    assert!(at("cell 2 erm-seed1: done") < at("cell 3 open-seed1: training"));
+    assert!(all.contains("4 cell(s) completed by this process"), "{all}");
+    for seed in ["0", "1"] {
+        let (erm, open) = (
+            root.join(format!("erm-seed{seed}")),
+            root.join(format!("open-seed{seed}")),
+        );
+        // The erm cells stop at @1; the open cells continue from their seed's erm at epoch 1.
+        let (erm_args, open_args) = (config_args(&erm), config_args(&open));
+        assert_eq!(erm_args["init_from"], serde_json::Value::Null);
+        assert_eq!(erm_args["epochs"], 1);
+        assert_eq!(
+            open_args["init_from"],
+            erm.join("last.safetensors").to_str().unwrap()
+        );
+        assert_eq!(open_args["epochs"], 2);
+        assert_eq!(epochs(&erm), [0]);
+        assert_eq!(epochs(&open), [1]);
+    }
+    let listed = ok(sweep(&root, &list, TWO).output().unwrap());
+    assert_eq!(listed.matches("  done\n").count(), 4, "{listed}");
+    let again = ok(sweep(&root, &axes, TWO).output().unwrap());
+    assert!(
+        again.contains("0 cell(s) completed by this process"),
+        "{again}"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn two_workers_run_a_cell_after_its_source_once() {
+    let root = tmpdir("workers-init-from-cell");
+    let axes = [
+        "--method",
+        "erm,open",
+        "--seed",
+        "0",
+        "--init-from-cell",
+        "method=erm@1",
+    ];
+    // Whichever worker reaches the open cell while the other trains erm waits for erm's claim.
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            sweep(&root, &axes, TWO)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let all: Vec<String> = workers
+        .into_iter()
+        .map(|w| ok(w.wait_with_output().unwrap()))
+        .collect();
+    let all = all.join("\n");
+    for (i, cell) in ["erm-seed0", "open-seed0"].iter().enumerate() {
+        let trained = all.matches(&format!("cell {i} {cell}: training")).count();
+        assert_eq!(trained, 1, "cell {cell} trained {trained} times:\n{all}");
+    }
+    assert_eq!(epochs(&root.join("erm-seed0")), [0]);
+    assert_eq!(epochs(&root.join("open-seed0")), [1]);
+    assert_eq!(
+        config_args(&root.join("open-seed0"))["init_from"],
+        root.join("erm-seed0/last.safetensors").to_str().unwrap()
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn jobs_run_cells_at_once_and_train_each_once() {
+    let root = tmpdir("jobs");
+    let axes = [
+        "--method",
+        "erm,open",
+        "--seed",
+        "0,1",
+        "--jobs",
+        "2",
+        "--adapters",
+        "0,0",
+    ];
+    let one = ["--epochs", "1", "--milestones", "0", "--defer-epoch", "0"];
+    let all = ok(sweep(&root, &axes, &one).output().unwrap());
+    for (i, cell) in ["erm-seed0", "open-seed0", "erm-seed1", "open-seed1"]
+        .iter()
+        .enumerate()
+    {
+        let started = all
+            .matches(&format!("cell {i} {cell} on adapter 0\n"))
+            .count();
+        let trained = all.matches(&format!("cell {i} {cell}: training")).count();
+        assert_eq!((started, trained), (1, 1), "{cell}:\n{all}");
+        assert_eq!(epochs(&root.join(cell)), [0], "{cell}");
+    }
+    // Two children at once: the second cell starts before the first is done.
+    let at = |line: &str| all.find(line).unwrap_or_else(|| panic!("{line}:\n{all}"));
+    assert!(at("job 0: cell 0 erm-seed0 on adapter 0\n") < at("job 1: cell 1 open-seed0"));
+    assert!(at("job 1: cell 1 open-seed0 on adapter 0\n") < at("cell 0 erm-seed0: done"));
+    assert!(
+        all.ends_with("4 cell(s) completed by this process\n"),
+        "{all}"
+    );
+    // Run again: every cell is done, no child starts.
+    let again = ok(sweep(&root, &axes, &one).output().unwrap());
+    assert!(!again.contains("job "), "{again}");
+    assert!(
+        again.contains("0 cell(s) completed by this process"),
+        "{again}"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn cells_are_named_by_their_values_and_bad_sweeps_are_refused() {
     let root = tmpdir("names");
@@ -284,6 +438,33 @@ fn cells_are_named_by_their_values_and_bad_sweeps_are_refused() {
         (
             vec!["--cell", "2"],
             "error: --cell: 2 is past the last cell: this sweep has 2 cells",
+        ),
+        (vec!["--jobs", "0"], "error: --jobs: must be at least 1"),
+        (
+            vec!["--jobs", "2", "--cell", "0"],
+            "error: --jobs: runs several cells at once, --cell exactly one",
+        ),
+        (
+            vec!["--adapters", "0,1"],
+            "error: --adapters: spreads --jobs over adapters",
+        ),
+        (
+            vec!["--init-from-cell", "method=drs@1"],
+            "error: --init-from-cell: no cell of this sweep has --method drs (it lists erm,open)",
+        ),
+        (
+            vec!["--init-from-cell", "bn=auxbn:best"],
+            "error: --init-from-cell: --bn is not listed by this sweep",
+        ),
+        (
+            vec!["--init-from-cell", "method=erm"],
+            "error: --init-from-cell: method=erm would start each cell from its source's last \
+             checkpoint",
+        ),
+        (
+            vec!["--init-from-cell", "method=erm@2", "--", "--epochs", "2"],
+            "error: --init-from-cell: @2: cell open-seed0 would continue from its source's \
+             epoch 2, but its --epochs 2 ends before that",
         ),
     ] {
         let out = Command::new(BIN)

@@ -411,6 +411,45 @@ fn runs_started_from_each_seeds_checkpoint_group_together() {
 }
 
 #[test]
+fn a_run_continued_from_a_checkpoint_reads_from_its_start_epoch() {
+    let root = tmpdir("continued");
+    let erm = root.join("erm");
+    make_run(&erm, &["--epochs", "2"], 2, 0.5, right(4, 4));
+    let from = erm.join("last.safetensors");
+    let open = root.join("open");
+    let plain = root.join("plain");
+    make_run(
+        &open,
+        &["--epochs", "4", "--init-from", from.to_str().unwrap()],
+        4,
+        0.5,
+        right(6, 6),
+    );
+    make_run(&plain, &["--epochs", "4"], 4, 0.5, right(6, 6));
+    // Both keep epochs 2 and 3 only, as a run continuing at epoch 2 writes them.
+    for dir in [&open, &plain] {
+        let jsonl = dir.join("metrics.jsonl");
+        let text = fs::read_to_string(&jsonl).unwrap();
+        let kept: String = text.split_inclusive('\n').skip(2).collect();
+        fs::write(&jsonl, kept).unwrap();
+    }
+    let run = table::read_run(&open).unwrap();
+    assert_eq!((run.epochs_done, run.epochs), (4, 4));
+    assert!(run.finished());
+    close(&serde_json::json!(run.final_top1.unwrap()), 0.6);
+    // Without --init-from a run starts at epoch 0: a gap is a corruption.
+    let err = table::read_run(&plain).unwrap_err();
+    assert!(
+        err.ends_with(
+            "metrics.jsonl:1: epoch 2 where epoch 0 was expected (records must run 0, \
+             1, 2, …, or from the start epoch of an --init-from run)"
+        ),
+        "{err}"
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn the_command_prints_the_table_and_names_what_it_skipped() {
     let root = paper_root("cli");
     let out = Command::new(BIN)

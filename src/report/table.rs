@@ -234,6 +234,8 @@ pub struct RunSummary {
     pub settings: BTreeMap<String, String>,
     pub seed: u64,
     pub epochs: usize,
+    /// The epoch after the last one recorded (a run continued with `--init-from` counts the
+    /// epochs before its start as done).
     pub epochs_done: usize,
     /// Top-1 (fraction) of `metrics.json`, else of the last evaluated epoch.
     pub final_top1: Option<f64>,
@@ -380,6 +382,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
         Err(e) => return Err(format!("cannot read {}: {e}", jsonl.display())),
     };
     let (mut epochs_done, mut best, mut last_eval) = (0, None::<f64>, None);
+    let mut started = false;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -397,16 +400,20 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
                 ))
             }
         };
-        if record.epoch != epochs_done {
+        // A run started with --init-from continues the schedule: its first record is the
+        // epoch it started at (`--start-epoch`), not 0.
+        let continues = config.args.init_from.is_some() && !started;
+        if record.epoch != epochs_done && !continues {
             return Err(format!(
                 "{}:{}: epoch {} where epoch {epochs_done} was expected (records must run 0, 1, \
-                 2, …)",
+                 2, …, or from the start epoch of an --init-from run)",
                 jsonl.display(),
                 i + 1,
                 record.epoch
             ));
         }
-        epochs_done += 1;
+        started = true;
+        epochs_done = record.epoch + 1;
         if let Some(t) = record.test_top1 {
             if !(0.0..=1.0).contains(&t) {
                 return Err(format!(

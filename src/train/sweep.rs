@@ -9,6 +9,10 @@
 //! `DIR/.sweep-claims/<cell>/`, not on the run folder itself: `run::train` and `run::resume`
 //! take the run folder's lock themselves, and an OS lock held by this process on another open
 //! file would refuse them.
+//!
+//! With `--init-from-cell`, a cell starts from another cell's checkpoint (`--init-from`); the
+//! sources are numbered first and a cell whose source is not done waits. `--jobs N` runs cells
+//! in N child processes of this program, one `--cell I` each.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use super::args::TrainArgs;
 use super::error::{Result, TrainError};
-use super::files::CONFIG_FILE;
+use super::files::{BEST, CONFIG_FILE, LAST};
 use super::lock::RunLock;
 use super::resume::ResumeRequest;
 use super::run;
@@ -53,12 +57,27 @@ pub struct SweepArgs {
     /// Imbalance ratios, comma-separated (e.g. 100,50).
     #[arg(long = "imbalance", value_delimiter = ',')]
     pub imbalances: Vec<f64>,
+    /// Start each cell from the checkpoint of another cell of this sweep: the cell with the same
+    /// values except those given, e.g. `method=erm` (several: `method=erm,bn=standard`), its
+    /// `last.safetensors`, or `best.safetensors` with `:best` (`method=erm:best`). The axes are
+    /// the listed ones (method, bn, seed, dataset, imbalance). Cells that are their own source
+    /// (the erm cells here) start normally; the others run after their source.
+    #[arg(long, value_name = "AXIS=VALUE[,..][:best]")]
+    pub init_from_cell: Option<String>,
     /// Print the cells, numbered, with their state, and run nothing.
     #[arg(long)]
     pub list: bool,
     /// Run only cell I (numbered as --list shows them, from 0), e.g. a scheduler array's task id.
     #[arg(long, value_name = "I")]
     pub cell: Option<usize>,
+    /// Run N cells at once, each in a child process of this program (`sweep ... --cell I`)
+    /// with its own GPU device; the claims keep the cells exclusive.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// With --jobs: adapters (as --adapter takes them: an index or part of a name),
+    /// comma-separated or repeated; the children are spread across them in turn.
+    #[arg(long, value_name = "ADAPTER", value_delimiter = ',')]
+    pub adapters: Vec<String>,
     /// Convolution kernels, as `train --tune`: tuned once per adapter and shape (the first cell
     /// tunes, the others find the cache).
     #[arg(long, value_enum, env = "PURENOISE_TUNE", default_value_t = TuneMode::Cached)]
@@ -85,6 +104,9 @@ pub struct Cell {
     pub name: String,
     pub dir: PathBuf,
     pub args: TrainArgs,
+    /// With `--init-from-cell`: the index of the cell whose checkpoint this one starts from
+    /// (never the cell itself).
+    pub source: Option<usize>,
 }
 
 /// Where a cell stands.
@@ -94,6 +116,8 @@ pub enum CellState {
     Pending,
     /// A process holds its run folder's lock.
     Running,
+    /// Not started: its `--init-from-cell` source (named) is not done yet.
+    Waiting(String),
     /// Started, not finished: `--resume` continues it.
     Interrupted {
         done: usize,
@@ -108,6 +132,7 @@ impl std::fmt::Display for CellState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CellState::Pending => write!(f, "pending"),
+            CellState::Waiting(source) => write!(f, "waiting for {source}"),
             CellState::Running => write!(f, "running"),
             CellState::Interrupted { done, epochs } => {
                 write!(f, "interrupted ({done}/{epochs} epochs)")
@@ -127,6 +152,21 @@ fn value_name<T: ValueEnum>(v: &T) -> String {
 /// The cells in their fixed order (seed outermost, so a sweep cut short has whole seeds of every
 /// setting); each cell's flags are checked as `train` would check them.
 pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
+    if sweep.jobs == 0 {
+        return Err(TrainError::arg("--jobs", "must be at least 1"));
+    }
+    if sweep.jobs > 1 && sweep.cell.is_some() {
+        return Err(TrainError::arg(
+            "--jobs",
+            "runs several cells at once, --cell exactly one; leave one of them out",
+        ));
+    }
+    if !sweep.adapters.is_empty() && sweep.jobs == 1 {
+        return Err(TrainError::arg(
+            "--adapters",
+            "spreads --jobs over adapters; give --jobs 2 or more, or --adapter for one",
+        ));
+    }
     for flag in ["--out", "--overwrite"] {
         if sweep
             .train
@@ -175,7 +215,7 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
                 .collect(),
         ),
     ];
-    let mut combos: Vec<Vec<(&str, &(String, String))>> = vec![Vec::new()];
+    let mut combos: Vec<Combo> = vec![Vec::new()];
     for (flag, values) in &axes {
         if values.is_empty() {
             continue;
@@ -191,8 +231,39 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
             })
             .collect();
     }
-    let mut cells = Vec::with_capacity(combos.len());
-    for combo in combos {
+    let mut source_epochs = None;
+    let sources = match &sweep.init_from_cell {
+        Some(spec) => {
+            if sweep
+                .train
+                .iter()
+                .any(|a| a == "--init-from" || a.starts_with("--init-from="))
+            {
+                return Err(TrainError::arg(
+                    "--init-from-cell",
+                    "cannot be given with --init-from among the train flags: a cell starts from \
+                     one checkpoint; leave one of them out",
+                ));
+            }
+            let parsed = parse_init_from_cell(spec, &axes)?;
+            source_epochs = parsed.epochs;
+            combo_sources(&combos, &parsed.overrides, parsed.best)
+        }
+        None => vec![None; combos.len()],
+    };
+    // Each source just before the first cell that needs it, the order otherwise kept, so one
+    // pass over the cells runs every source before the cells starting from it.
+    let mut order: Vec<usize> = Vec::with_capacity(combos.len());
+    for (i, source) in sources.iter().enumerate() {
+        for j in [source.map(|(s, _)| s), Some(i)].into_iter().flatten() {
+            if !order.contains(&j) {
+                order.push(j);
+            }
+        }
+    }
+    let mut cells: Vec<Cell> = Vec::with_capacity(combos.len());
+    for &at in &order {
+        let combo = &combos[at];
         // Named dataset-imbalance-method-bn-seed, the order a table reads in.
         let mut parts: Vec<&str> = combo.iter().skip(1).map(|(_, v)| v.1.as_str()).collect();
         if let Some((flag, v)) = combo.first() {
@@ -217,9 +288,19 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
         // OsStrings, so a root that is not UTF-8 reaches --out unchanged.
         let mut argv: Vec<OsString> = vec!["train".into()];
         argv.extend(sweep.train.iter().map(OsString::from));
-        for (flag, (value, _)) in &combo {
+        for (flag, (value, _)) in combo {
             argv.extend([OsString::from(flag), OsString::from(value)]);
         }
+        // Placed before this cell by `order`, so among `cells` already.
+        let source = sources[at].map(|(s, file)| {
+            let index = order
+                .iter()
+                .position(|&o| o == s)
+                .expect("every combo is ordered");
+            let path = cells[index].dir.join(file);
+            argv.extend([OsString::from("--init-from"), path.into_os_string()]);
+            index
+        });
         argv.extend([OsString::from("--out"), dir.clone().into_os_string()]);
         let matches = TrainCli::command()
             .try_get_matches_from(&argv)
@@ -228,10 +309,150 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
             .map_err(|e| flags_error(&name, e))?
             .args;
         args.apply_preset(&matches);
+        if let Some(e) = source_epochs {
+            if sources.iter().any(|s| s.is_some_and(|(s, _)| s == at)) {
+                args.epochs = e;
+            } else if source.is_some() && e >= args.epochs {
+                return Err(TrainError::arg(
+                    "--init-from-cell",
+                    format!(
+                        "@{e}: cell {name} would continue from its source's epoch {e}, but its \
+                         --epochs {} ends before that; give fewer source epochs or more --epochs",
+                        args.epochs
+                    ),
+                ));
+            }
+        }
         args.validate()?;
-        cells.push(Cell { name, dir, args });
+        cells.push(Cell {
+            name,
+            dir,
+            args,
+            source,
+        });
     }
     Ok(cells)
+}
+
+type Combo<'a> = Vec<(&'a str, &'a (String, String))>;
+
+/// `--init-from-cell AXIS=VALUE[,AXIS=VALUE..][@EPOCHS][:best]`.
+struct InitFromCell {
+    /// (flag, value as the axis lists it): what differs between a cell and its source.
+    overrides: Vec<(String, String)>,
+    /// `@EPOCHS`: the source cells' `--epochs`.
+    epochs: Option<usize>,
+    /// `:best`: `best.safetensors`, not `last.safetensors`.
+    best: bool,
+}
+
+fn parse_init_from_cell(
+    spec: &str,
+    axes: &[(&str, Vec<(String, String)>)],
+) -> Result<InitFromCell> {
+    let bad = |why: String| TrainError::arg("--init-from-cell", why);
+    let (rest, best) = match spec.rsplit_once(':') {
+        Some((rest, "best")) => (rest, true),
+        Some((_, other)) => {
+            return Err(bad(format!(
+                "the suffix :{other} is not known; give :best for the source's best checkpoint, \
+                 or nothing for its last"
+            )))
+        }
+        None => (spec, false),
+    };
+    let (pairs, epochs) = match rest.rsplit_once('@') {
+        Some((pairs, e)) => match e.parse::<usize>() {
+            Ok(e) if e > 0 => (pairs, Some(e)),
+            _ => {
+                return Err(bad(format!(
+                    "@{e} is not a number of epochs of at least 1; give e.g. method=erm@160"
+                )))
+            }
+        },
+        None => (rest, None),
+    };
+    if epochs.is_none() && !best {
+        return Err(bad(format!(
+            "{spec} would start each cell from its source's last checkpoint, which ends where \
+             this cell ends too (same --epochs): give the epochs the source cells train, e.g. \
+             {spec}@160 (they stop there and the others continue from epoch 160), or {spec}:best"
+        )));
+    }
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    for pair in pairs.split(',') {
+        let Some((axis, value)) = pair.split_once('=') else {
+            return Err(bad(format!(
+                "{pair:?} is not AXIS=VALUE; give e.g. method=erm"
+            )));
+        };
+        let flag = format!("--{}", axis.trim());
+        let Some((_, values)) = axes.iter().find(|(f, _)| *f == flag) else {
+            return Err(bad(format!(
+                "{axis:?} is not an axis of a sweep; give one of method, bn, seed, dataset, \
+                 imbalance"
+            )));
+        };
+        if values.is_empty() {
+            return Err(bad(format!(
+                "{flag} is not listed by this sweep, so no cell differs in it; list it before \
+                 -- (e.g. {flag} {value},...)"
+            )));
+        }
+        let value = value.trim();
+        let same = |listed: &str| match flag.as_str() {
+            "--seed" => value.parse::<u64>().ok() == listed.parse::<u64>().ok(),
+            "--imbalance" => value.parse::<f64>().ok() == listed.parse::<f64>().ok(),
+            _ => value.eq_ignore_ascii_case(listed),
+        };
+        let Some((listed, _)) = values.iter().find(|(v, _)| same(v)) else {
+            let all: Vec<&str> = values.iter().map(|(v, _)| v.as_str()).collect();
+            return Err(bad(format!(
+                "no cell of this sweep has {flag} {value} (it lists {}): the source cells \
+                 must be part of the sweep",
+                all.join(",")
+            )));
+        };
+        if overrides.iter().any(|(f, _)| *f == flag) {
+            return Err(bad(format!("{axis} is given twice; give it once")));
+        }
+        overrides.push((flag, listed.clone()));
+    }
+    Ok(InitFromCell {
+        overrides,
+        epochs,
+        best,
+    })
+}
+
+/// For each combo, the combo it starts from (and the checkpoint's file name), `None` for a combo
+/// that is its own source.
+fn combo_sources(
+    combos: &[Combo],
+    overrides: &[(String, String)],
+    best: bool,
+) -> Vec<Option<(usize, &'static str)>> {
+    let file = if best { BEST } else { LAST };
+    combos
+        .iter()
+        .enumerate()
+        .map(|(i, combo)| {
+            let wanted: Vec<(&str, &str)> = combo
+                .iter()
+                .map(|(flag, (value, _))| {
+                    let o = overrides.iter().find(|(f, _)| f == flag);
+                    (*flag, o.map_or(value.as_str(), |(_, v)| v.as_str()))
+                })
+                .collect();
+            let found = combos.iter().position(|c| {
+                c.iter()
+                    .zip(&wanted)
+                    .all(|((_, (value, _)), (_, want))| value == want)
+            });
+            // Every override names a listed value, so the source is among the combos.
+            found.filter(|&s| s != i).map(|s| (s, file))
+        })
+        .collect()
 }
 
 fn flags_error(cell: &str, e: clap::Error) -> TrainError {
@@ -305,6 +526,17 @@ pub fn cell_state(cell: &Cell) -> CellState {
     }
 }
 
+/// Where cell `i` stands, `Waiting` when it has not started and its source is not done.
+pub fn state_of(cells: &[Cell], i: usize) -> CellState {
+    let state = cell_state(&cells[i]);
+    match cells[i].source {
+        Some(s) if state == CellState::Pending && cell_state(&cells[s]) != CellState::Done => {
+            CellState::Waiting(cells[s].name.clone())
+        }
+        _ => state,
+    }
+}
+
 /// Claims `cell` for this process; `None` when another worker holds it.
 fn claim(root: &Path, cell: &Cell) -> Result<Option<RunLock>> {
     let dir = root.join(CLAIMS).join(&cell.name);
@@ -332,8 +564,165 @@ pub fn list(cells: &[Cell]) -> String {
     cells
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{i:>4}  {:<width$}  {}\n", c.name, cell_state(c)))
+        .map(|(i, c)| format!("{i:>4}  {:<width$}  {}\n", c.name, state_of(cells, i)))
         .collect()
+}
+
+/// The global flags a `--jobs` child is given besides its adapter.
+#[derive(Debug, Default, Clone)]
+pub struct ChildFlags {
+    /// `--adapter`, used by every child when `--adapters` is not given.
+    pub adapter: Option<String>,
+    /// `--memory-limit` in bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// The sweep's own flags for a child that runs cell `i` alone (`--jobs` and `--adapters`
+/// left out, the train flags after `--` as given).
+fn child_args(sweep: &SweepArgs, i: usize) -> Vec<OsString> {
+    fn list<T>(flag: &str, values: &[T], show: impl Fn(&T) -> String) -> Vec<OsString> {
+        if values.is_empty() {
+            return Vec::new();
+        }
+        let joined: Vec<String> = values.iter().map(show).collect();
+        vec![flag.into(), joined.join(",").into()]
+    }
+    let mut a: Vec<OsString> = vec!["sweep".into(), "--root".into(), sweep.root.clone().into()];
+    a.extend(list("--method", &sweep.methods, value_name));
+    a.extend(list("--bn", &sweep.bns, value_name));
+    a.extend(list("--seed", &sweep.seeds, u64::to_string));
+    a.extend(list("--dataset", &sweep.datasets, value_name));
+    a.extend(list("--imbalance", &sweep.imbalances, f64::to_string));
+    if let Some(spec) = &sweep.init_from_cell {
+        a.extend(["--init-from-cell".into(), spec.into()]);
+    }
+    a.extend(["--tune".into(), value_name(&sweep.tune).into()]);
+    a.extend(["--cell".into(), i.to_string().into()]);
+    a.push("--".into());
+    a.extend(sweep.train.iter().map(OsString::from));
+    a
+}
+
+/// `--jobs N`: runs the cells in up to N child processes at once, one cell each, in order; a
+/// cell waiting for its `--init-from-cell` source starts once the source is done. On a signal
+/// no more children start and the running ones are sent SIGTERM (they stop with a checkpoint).
+pub fn run_jobs(
+    sweep: &SweepArgs,
+    globals: &ChildFlags,
+    stop: &AtomicBool,
+) -> Result<SweepOutcome> {
+    let cells = cells(sweep)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| TrainError::Other(format!("cannot find this program to start jobs: {e}")))?;
+    let mut pending: Vec<usize> = (0..cells.len()).collect();
+    // (cell, slot, child)
+    let mut running: Vec<(usize, usize, std::process::Child)> = Vec::new();
+    let (mut outcome, mut failed) = (SweepOutcome::default(), Vec::new());
+    let mut forwarded = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            outcome.interrupted = true;
+            if !forwarded {
+                forwarded = true;
+                for (_, _, child) in &running {
+                    terminate(child);
+                }
+            }
+        } else {
+            let mut k = 0;
+            while k < pending.len() && running.len() < sweep.jobs {
+                let i = pending[k];
+                let state = state_of(&cells, i);
+                if state == CellState::Done {
+                    println!("cell {i} {}: done", cells[i].name);
+                    pending.remove(k);
+                    continue;
+                }
+                if let CellState::Waiting(_) = state {
+                    k += 1;
+                    continue;
+                }
+                let slot = (0..sweep.jobs)
+                    .find(|s| running.iter().all(|(_, t, _)| t != s))
+                    .expect("a slot is free");
+                let adapter = match sweep.adapters.len() {
+                    0 => globals.adapter.clone(),
+                    n => Some(sweep.adapters[slot % n].clone()),
+                };
+                let mut command = std::process::Command::new(&exe);
+                if let Some(a) = &adapter {
+                    command.args(["--adapter", a]);
+                }
+                if let Some(m) = globals.memory_limit {
+                    command.args(["--memory-limit".to_string(), m.to_string()]);
+                }
+                command
+                    .args(child_args(sweep, i))
+                    .stdin(std::process::Stdio::null());
+                // Its own process group: a Ctrl-C reaches the children once, through us.
+                #[cfg(unix)]
+                std::os::unix::process::CommandExt::process_group(&mut command, 0);
+                println!(
+                    "job {slot}: cell {i} {}{}",
+                    cells[i].name,
+                    adapter.map_or(String::new(), |a| format!(" on adapter {a}"))
+                );
+                let child = command.spawn().map_err(|e| {
+                    TrainError::Other(format!("cannot start a job ({}): {e}", exe.display()))
+                })?;
+                running.push((i, slot, child));
+                pending.remove(k);
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut k = 0;
+        while k < running.len() {
+            let status = running[k]
+                .2
+                .try_wait()
+                .map_err(|e| TrainError::Other(format!("cannot wait for a job: {e}")))?;
+            let Some(status) = status else {
+                k += 1;
+                continue;
+            };
+            let (i, _, _) = running.remove(k);
+            if !status.success() && !stop.load(Ordering::SeqCst) {
+                failed.push(cells[i].name.clone());
+            } else if cell_state(&cells[i]) == CellState::Done {
+                outcome.completed.push(cells[i].name.clone());
+            }
+        }
+    }
+    // Left waiting: their sources did not finish here (stopped, failed, or another worker's).
+    if !outcome.interrupted {
+        for i in pending {
+            println!("cell {i} {}: {}", cells[i].name, state_of(&cells, i));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(TrainError::Other(format!(
+            "{} cell(s) failed: {} (their messages are above); run the sweep again to retry them",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
+    Ok(outcome)
+}
+
+/// Asks a child to stop with a checkpoint, as a SIGTERM to this process would.
+fn terminate(child: &std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory effects; the pid is our child's, not yet reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }
 
 /// Runs the sweep's cells (or `--cell I`) that are not done, claimed by no other worker.
@@ -361,7 +750,10 @@ pub fn run(
     };
     let mut gpu: Option<Gpu> = None;
     let (mut outcome, mut failed) = (SweepOutcome::default(), Vec::new());
-    for i in chosen {
+    // (cell, whether it already waited once for its source).
+    let mut queue: std::collections::VecDeque<(usize, bool)> =
+        chosen.into_iter().map(|i| (i, false)).collect();
+    while let Some((i, waited)) = queue.pop_front() {
         if stop.load(Ordering::SeqCst) {
             outcome.interrupted = true;
             break;
@@ -372,9 +764,46 @@ pub fn run(
             continue;
         };
         // Looked at under the claim: another worker may just have finished it.
-        let state = cell_state(cell);
+        let mut state = state_of(&cells, i);
+        if let (CellState::Waiting(_), Some(s)) = (&state, cell.source) {
+            if sweep.cell.is_none() && !waited {
+                // Its source comes later in this pass, or another worker trains it.
+                queue.push_back((i, true));
+                continue;
+            }
+            // A worker training the source holds its claim: wait for it to let go.
+            while claim(&sweep.root, &cells[s])?.is_none() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            state = state_of(&cells, i);
+        }
         let resume = match &state {
             CellState::Pending => false,
+            CellState::Waiting(source) => {
+                if stop.load(Ordering::SeqCst) {
+                    outcome.interrupted = true;
+                    break;
+                }
+                let source_state =
+                    cell_state(&cells[cell.source.expect("a waiting cell has a source")]);
+                let why = format!(
+                    "starts from cell {source} (--init-from-cell), which is {source_state}; run \
+                     the sweep again once it is done"
+                );
+                // Asked for alone, it is an error (a scheduler should know); in a whole
+                // sweep, a source stopped by --max-steps leaves it waiting, a failed source
+                // is reported as failed already.
+                if sweep.cell.is_some() {
+                    eprintln!("error: cell {i} {}: {why}", cell.name);
+                    failed.push(cell.name.clone());
+                } else {
+                    println!("cell {i} {}: waiting: {why}", cell.name);
+                }
+                continue;
+            }
             CellState::Interrupted { .. } => true,
             CellState::Done | CellState::Running => {
                 println!("cell {i} {}: {state}", cell.name);
