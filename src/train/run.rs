@@ -75,7 +75,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
         if let FolderState::Run { ours, .. } = &state {
             clear_run(&run_dir, ours)?;
         }
-        if trainer.args.data.subset.subset_indices.is_some() {
+        if trainer.args().data.subset.subset_indices.is_some() {
             // The list as loaded, so the run never depends on the file outside its folder.
             trainer.config.subset_indices =
                 Some(SubsetCopy::write(&run_dir, &trainer.data.subset.indices)?);
@@ -91,7 +91,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
         return Err(e);
     }
     let outcome =
-        tune_convolutions(gpu, &trainer.args, tune).and_then(|()| trainer.run(start, stop));
+        tune_convolutions(gpu, trainer.args(), tune).and_then(|()| trainer.run(start, stop));
     drop(lock);
     outcome
 }
@@ -253,7 +253,7 @@ pub fn resume(
             "{} has no checkpoint yet (the run stopped before its first one); starting it from the beginning",
             run_dir.display()
         );
-        tune_convolutions(gpu, &trainer.args, tune)?;
+        tune_convolutions(gpu, trainer.args(), tune)?;
         return trainer.run(start, stop);
     };
     let position: Position =
@@ -292,7 +292,7 @@ pub fn resume(
         position.epoch,
         position.batch
     );
-    tune_convolutions(gpu, &trainer.args, tune)?;
+    tune_convolutions(gpu, trainer.args(), tune)?;
     trainer.run(position, stop)
 }
 
@@ -389,19 +389,19 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
     let lr = trainer.schedule.lr(epoch);
     Sgd {
         lr,
-        momentum: trainer.args.momentum,
-        weight_decay: trainer.args.weight_decay,
+        momentum: trainer.args().momentum,
+        weight_decay: trainer.args().weight_decay,
     }
     .step(params)?;
     for mut t in state::snapshot(gpu, &trainer.model, false)? {
         t.name = format!("next.{}", t.name);
         tensors.push(t);
     }
-    let state = json!({ "dump_step": { "epoch": epoch, "global_step": global_step, "lr": lr }, "config": trainer.args });
+    let state = json!({ "dump_step": { "epoch": epoch, "global_step": global_step, "lr": lr }, "config": trainer.args() });
     checkpoint::save(output, &Checkpoint { tensors, state })?;
     eprintln!(
         "wrote one step of {} (batch of {n}, lr {lr}) to {}",
-        trainer.args.model,
+        trainer.args().model,
         output.display()
     );
     Ok(())
@@ -501,7 +501,7 @@ pub fn eval_checkpoint(
         .to_path_buf();
     let mut trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip)?;
-    trainer.args.eval_limit = limit;
+    trainer.config.args.eval_limit = limit;
     let report = trainer.evaluate()?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;

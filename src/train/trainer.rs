@@ -136,8 +136,7 @@ fn load_data(args: &TrainArgs) -> Result<DataPipeline> {
 
 pub(super) struct Trainer {
     pub(super) gpu: Gpu,
-    pub(super) args: TrainArgs,
-    /// The run's identity and flags as `config.json` holds them (`args` is `config.args`).
+    /// The run's identity and flags as `config.json` holds them.
     pub(super) config: RunConfig,
     pub(super) run_dir: PathBuf,
     pub(super) data: DataPipeline,
@@ -151,8 +150,13 @@ pub(super) struct Trainer {
 }
 
 impl Trainer {
+    /// The run's flags.
+    pub(super) fn args(&self) -> &TrainArgs {
+        &self.config.args
+    }
+
     pub(super) fn new(gpu: &Gpu, config: RunConfig, run_dir: PathBuf) -> Result<Trainer> {
-        let args = config.args.clone();
+        let args = &config.args;
         args.validate()?;
         // Flags first, data second: a typo should not wait for (or trigger) a download.
         let kind: ModelKind = args.model.parse()?;
@@ -164,7 +168,7 @@ impl Trainer {
                 from_copy.data.subset.subset_indices = Some(copy.verify(&run_dir)?);
                 load_data(&from_copy)?
             }
-            _ => load_data(&args)?,
+            _ => load_data(args)?,
         };
         let classes = data.cifar.class_names.len();
         let model_config = ModelConfig {
@@ -222,7 +226,6 @@ impl Trainer {
         );
         Ok(Trainer {
             gpu: gpu.clone(),
-            args,
             config,
             run_dir,
             data,
@@ -238,7 +241,7 @@ impl Trainer {
     /// `--weights-only`, momentum when the file holds it) and returns where training starts
     /// (`--start-epoch`, or the epoch after the checkpoint's).
     pub(super) fn init_from(&self) -> Result<Position> {
-        let Some(path) = &self.args.init_from else {
+        let Some(path) = &self.args().init_from else {
             return Ok(Position::default());
         };
         let imported = import::load(path)?;
@@ -246,15 +249,15 @@ impl Trainer {
             eprintln!("{}: {note}", path.display());
         }
         let next = import::next_epoch(&imported.checkpoint);
-        let momentum = if self.args.weights_only {
+        let momentum = if self.args().weights_only {
             Momentum::Skip
         } else {
             Momentum::IfPresent
         };
         let loaded = state::restore(&self.gpu, &self.model, path, imported.checkpoint, momentum)?;
-        let (epoch, why) = match (self.args.start_epoch, next) {
+        let (epoch, why) = match (self.args().start_epoch, next) {
             (Some(e), _) => (e, "--start-epoch".to_string()),
-            (None, _) if self.args.weights_only => (0, "--weights-only".to_string()),
+            (None, _) if self.args().weights_only => (0, "--weights-only".to_string()),
             (None, Some((e, false))) => (e, "the epoch after the checkpoint's".to_string()),
             (None, Some((e, true))) => (
                 e,
@@ -264,14 +267,14 @@ impl Trainer {
             ),
             (None, None) => (0, "the checkpoint records no epoch".to_string()),
         };
-        if epoch >= self.args.epochs {
+        if epoch >= self.args().epochs {
             return Err(TrainError::arg(
                 "--start-epoch",
                 format!(
                     "training would start at epoch {epoch} ({why}), but --epochs {} ends the run \
                      before it; raise --epochs, or pass --start-epoch 0 (or --weights-only) to \
                      run the whole schedule from these weights",
-                    self.args.epochs
+                    self.args().epochs
                 ),
             ));
         }
@@ -293,7 +296,7 @@ impl Trainer {
 
     /// Settings that make part of the run pointless, for the user to see before it starts.
     pub(super) fn warnings(&self) -> Vec<String> {
-        let mut out = self.args.warnings();
+        let mut out = self.args().warnings();
         let empty: Vec<String> = (self.train_counts.iter().enumerate())
             .filter(|(_, &n)| n == 0)
             .map(|(k, _)| format!("{k} ({})", self.data.cifar.class_names[k]))
@@ -327,20 +330,20 @@ impl Trainer {
         let mut skipped_in_a_row = 0;
         let first_step = pos.global_step;
         let terminal = std::io::stderr().is_terminal();
-        while pos.epoch < self.args.epochs {
+        while pos.epoch < self.args().epochs {
             let lr = self.schedule.lr(pos.epoch);
             let sgd = Sgd {
                 lr,
-                momentum: self.args.momentum,
-                weight_decay: self.args.weight_decay,
+                momentum: self.args().momentum,
+                weight_decay: self.args().weight_decay,
             };
             let bar =
-                terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args.epochs));
+                terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args().epochs));
             let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
             let started = Instant::now();
             let seconds_before = pos.epoch_seconds;
             while pos.batch < per_epoch {
-                let limit_reached = self.args.max_steps.is_some_and(|m| pos.global_step >= m);
+                let limit_reached = self.args().max_steps.is_some_and(|m| pos.global_step >= m);
                 if stop.load(Ordering::SeqCst) || limit_reached {
                     pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
                     let path = self.save(&pos, LAST)?;
@@ -387,13 +390,13 @@ impl Trainer {
                         pos.epoch_samples += batch.len();
                         loss
                     }
-                    StepResult::NotFinite { loss } if self.args.nan_policy == NanPolicy::Stop => {
+                    StepResult::NotFinite { loss } if self.args().nan_policy == NanPolicy::Stop => {
                         return Err(TrainError::NotFinite {
                             step: pos.global_step,
                             epoch: pos.epoch,
                             what: format!("the loss became {loss} ({})", self.first_not_finite()?),
                             checkpoint: last_checkpoint,
-                            lr: self.args.lr,
+                            lr: self.args().lr,
                         });
                     }
                     StepResult::NotFinite { loss } => {
@@ -418,7 +421,7 @@ impl Trainer {
                                     self.first_not_finite()?
                                 ),
                                 checkpoint: last_checkpoint,
-                                lr: self.args.lr,
+                                lr: self.args().lr,
                             });
                         }
                         loss
@@ -449,8 +452,8 @@ impl Trainer {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            let last_epoch = pos.epoch + 1 == self.args.epochs;
-            let top1 = if (pos.epoch + 1).is_multiple_of(self.args.eval_every) || last_epoch {
+            let last_epoch = pos.epoch + 1 == self.args().epochs;
+            let top1 = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
                 Some(self.evaluate()?.top1)
             } else {
                 None
@@ -465,7 +468,7 @@ impl Trainer {
                 "seconds": pos.epoch_seconds,
                 "skipped_steps": pos.epoch_skipped,
             });
-            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args.epochs);
+            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args().epochs);
             // Line, then best, then last: a kill anywhere in between resumes from the previous
             // `last`, which repeats this epoch exactly after `resume` trims the line.
             self.append_metrics(&line)?;
@@ -523,7 +526,7 @@ impl Trainer {
                 &x,
                 &mask,
                 &self.noise,
-                mix(self.args.seed, NOISE_SALT),
+                mix(self.args().seed, NOISE_SALT),
                 global_step as u32,
             )?;
         }
@@ -534,7 +537,7 @@ impl Trainer {
         let pass = Pass {
             training: true,
             mask: Some(&mask),
-            dropout_seed: mix(self.args.seed, DROPOUT_SALT ^ global_step as u64),
+            dropout_seed: mix(self.args().seed, DROPOUT_SALT ^ global_step as u64),
         };
         let logits = self.model.forward(&mut tape, &input, &pass)?;
         let loss = cross_entropy(&mut tape, &logits, &labels_t)?;
@@ -619,7 +622,7 @@ impl Trainer {
                  which grow with --batch-size ({}); {earlier}; the ceiling was {limit}. Try a \
                  smaller --batch-size (a new run) or a GPU with more memory. ",
                 human_bytes(memory.owned),
-                self.args.batch_size
+                self.args().batch_size
             );
         }
         advice += &match checkpoint {
@@ -671,8 +674,8 @@ impl Trainer {
             &self.gpu,
             &self.model,
             test,
-            self.args.eval_limit,
-            self.args.batch_size,
+            self.args().eval_limit,
+            self.args().batch_size,
             self.data.mean,
             self.data.std,
         )?;
@@ -687,10 +690,10 @@ impl Trainer {
     fn save(&self, pos: &Position, name: &str) -> Result<PathBuf> {
         let path = self.run_dir.join(name);
         let state = json!({
-            "model": self.args.model,
+            "model": self.args().model,
             "run_id": self.config.run_id,
             "position": pos,
-            "config": self.args,
+            "config": self.args(),
             "subset_indices": self.config.subset_indices,
         });
         let ckpt = Checkpoint {
