@@ -10,6 +10,12 @@ use std::fs::{self, File, FileType};
 use std::io::{self, Read};
 use std::path::Path;
 
+/// The most bytes a run's `config.json` (or the tuning cache, as small) may have.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// The most bytes `metrics.jsonl` (a few hundred per epoch) or `metrics.json` (a few hundred per
+/// class) may have.
+pub const MAX_METRICS_BYTES: u64 = 64 << 20;
+
 /// What a file that is not a regular file is, in words.
 fn kind(t: &FileType) -> &'static str {
     #[cfg(unix)]

@@ -79,11 +79,6 @@ pub enum PlotError {
     Write(#[from] WriteError),
 }
 
-/// The most bytes `metrics.jsonl` may have (a line is a few hundred bytes, an epoch each).
-const MAX_METRICS_LINES_BYTES: u64 = 64 << 20;
-/// The most bytes `metrics.json` may have (a few hundred per class).
-const MAX_REPORT_BYTES: u64 = 64 << 20;
-
 /// One line of `metrics.jsonl`; other fields are ignored. A NaN loss is written as `null`.
 #[derive(serde::Deserialize)]
 struct Epoch {
@@ -111,13 +106,12 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
         .unwrap_or_else(|| dir.display().to_string());
 
     let jsonl = dir.join("metrics.jsonl");
-    let text = crate::input::read_text(&jsonl, MAX_METRICS_LINES_BYTES, "a metrics file").map_err(
-        |source| PlotError::Io {
-            what: "read",
-            path: jsonl.clone(),
-            source,
-        },
-    )?;
+    let text = crate::input::read_text(&jsonl, crate::input::MAX_METRICS_BYTES, "a metrics file")
+        .map_err(|source| PlotError::Io {
+        what: "read",
+        path: jsonl.clone(),
+        source,
+    })?;
     let mut epochs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -137,7 +131,11 @@ fn read_run(dir: &Path) -> Result<Run, PlotError> {
     }
 
     let json = dir.join("metrics.json");
-    let report = match crate::input::read_text(&json, MAX_REPORT_BYTES, "an evaluation report") {
+    let report = match crate::input::read_text(
+        &json,
+        crate::input::MAX_METRICS_BYTES,
+        "an evaluation report",
+    ) {
         Ok(t) => Some(
             serde_json::from_str::<EvalReport>(&t).map_err(|e| PlotError::Format {
                 at: json.display().to_string(),

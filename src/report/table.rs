@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::input;
 use crate::train::files::{CONFIG_FILE, LOCK_FILE, METRICS_FILE};
 use crate::train::metrics::EvalReport;
 use crate::train::run_config::RunConfig;
@@ -376,7 +377,7 @@ struct Epoch {
 pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
     let config = RunConfig::read(dir).map_err(|e| e.to_string())?;
     let jsonl = dir.join(METRICS_FILE);
-    let text = match fs::read_to_string(&jsonl) {
+    let text = match input::read_text(&jsonl, input::MAX_METRICS_BYTES, "a metrics file") {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(format!("cannot read {}: {e}", jsonl.display())),
@@ -427,7 +428,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
         }
     }
     let json = dir.join("metrics.json");
-    let report = match fs::read_to_string(&json) {
+    let report = match input::read_text(&json, input::MAX_METRICS_BYTES, "an evaluation report") {
         Ok(t) => Some(
             serde_json::from_str::<EvalReport>(&t)
                 .map_err(|e| format!("{}: not an evaluation report ({e})", json.display()))?,

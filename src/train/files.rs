@@ -123,7 +123,11 @@ pub fn inspect_folder(dir: &Path) -> Result<FolderState> {
     ours.sort();
     foreign.sort();
     let config = dir.join(CONFIG_FILE);
-    let why = match crate::input::read_text(&config, 16 << 20, "a run configuration") {
+    let why = match crate::input::read_text(
+        &config,
+        crate::input::MAX_CONFIG_BYTES,
+        "a run configuration",
+    ) {
         Ok(text) => match RunConfig::parse(&text) {
             Ok(_) => return Ok(FolderState::Run { ours, foreign }),
             Err(e) => format!("its {CONFIG_FILE} was not written by purenoise ({e})"),
@@ -158,7 +162,11 @@ pub fn list_names(names: &[String]) -> String {
 /// is left as it is.
 pub fn trim_metrics(run_dir: &Path, epochs_done: usize) -> Result<()> {
     let path = run_dir.join(METRICS_FILE);
-    let bytes = match crate::input::read_bounded(&path, 64 << 20, "a metrics file") {
+    let bytes = match crate::input::read_bounded(
+        &path,
+        crate::input::MAX_METRICS_BYTES,
+        "a metrics file",
+    ) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(TrainError::io("read", &path, e)),

@@ -360,12 +360,18 @@ pub fn choose_checkpoint(
 
 /// Epoch lines in `metrics.jsonl` (0 when it is missing or holds only a line a kill tore).
 fn metrics_epochs(run_dir: &Path) -> usize {
-    fs::read(run_dir.join(METRICS_FILE)).map_or(0, |b| {
-        String::from_utf8_lossy(&b)
-            .lines()
-            .filter(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v.get("epoch").is_some()))
-            .count()
-    })
+    let metrics = run_dir.join(METRICS_FILE);
+    crate::input::read_bounded(&metrics, crate::input::MAX_METRICS_BYTES, "a metrics file").map_or(
+        0,
+        |b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<Value>(l).is_ok_and(|v| v.get("epoch").is_some())
+                })
+                .count()
+        },
+    )
 }
 
 /// A name `stem[-N].ext` in `dir` that nothing holds yet.
@@ -394,7 +400,9 @@ pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
     let metrics = run_dir.join(METRICS_FILE);
     if fs::metadata(&metrics).is_ok_and(|m| m.len() > 0) {
         let to = unused_name(run_dir, "metrics-before-resume-from-best", "jsonl");
-        let bytes = fs::read(&metrics).map_err(|e| TrainError::io("read", &metrics, e))?;
+        let bytes =
+            crate::input::read_bounded(&metrics, crate::input::MAX_METRICS_BYTES, "a metrics file")
+                .map_err(|e| TrainError::io("read", &metrics, e))?;
         super::files::write_atomic(&to, &bytes)?;
         kept.push(format!(
             "{METRICS_FILE} as it was is kept as {}",
@@ -402,7 +410,8 @@ pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
         ));
     }
     let best = run_dir.join(BEST);
-    let bytes = fs::read(&best).map_err(|e| TrainError::io("read", &best, e))?;
+    let bytes = crate::input::read_bounded(&best, u64::MAX, "a checkpoint")
+        .map_err(|e| TrainError::io("read", &best, e))?;
     super::files::write_atomic(&last, &bytes)?;
     Ok(kept)
 }

@@ -119,8 +119,9 @@ impl RunConfig {
     /// Reads `run_dir/config.json`, naming the file in every error.
     pub fn read(run_dir: &Path) -> Result<RunConfig> {
         let path = run_dir.join(CONFIG_FILE);
-        let text = crate::input::read_text(&path, 16 << 20, "a run configuration")
-            .map_err(|e| TrainError::io("read the run configuration", &path, e))?;
+        let text =
+            crate::input::read_text(&path, crate::input::MAX_CONFIG_BYTES, "a run configuration")
+                .map_err(|e| TrainError::io("read the run configuration", &path, e))?;
         RunConfig::parse(&text).map_err(|e| {
             TrainError::Other(format!(
                 "{}: not a purenoise run configuration: {e}",

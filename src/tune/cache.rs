@@ -135,7 +135,11 @@ impl Cache {
         let Some(path) = self.path() else {
             return OnDisk::Missing;
         };
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::input::read_bounded(
+            &path,
+            crate::input::MAX_CONFIG_BYTES,
+            "a tuning cache",
+        ) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return OnDisk::Missing,
             Err(e) => return OnDisk::Foreign(format!("cannot read it: {e}")),
