@@ -11,14 +11,7 @@ use purenoise::train::args::TrainArgs;
 use purenoise::train::checkpoint::{self, Checkpoint, NamedTensor};
 
 fn purenoise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_purenoise"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        // Never the user's tuning cache (these runs fail before tuning would start).
-        .env(
-            "PURENOISE_CACHE_DIR",
-            std::env::temp_dir().join(format!("purenoise-bad-input-cache-{}", std::process::id())),
-        )
+    data_common::untuned(Command::new(env!("CARGO_BIN_EXE_purenoise")).args(args))
         .output()
         .expect("the binary runs")
 }
@@ -397,9 +390,7 @@ fn impossible_depths_missing_folders_and_other_commands_are_named() {
 /// and failed otherwise. Arguments are OS strings, so paths need not be UTF-8.
 fn purenoise_within(secs: u64, args: &[&std::ffi::OsStr]) -> Output {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_purenoise"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
+    let mut child = data_common::untuned(Command::new(env!("CARGO_BIN_EXE_purenoise")).args(args))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

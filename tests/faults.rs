@@ -32,15 +32,7 @@ fn train_flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
 
 fn purenoise(args: &[String]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).env("RUST_BACKTRACE", "1");
-    // Untuned kernels, and never the user's tuning cache: tuning has its own tests (tests/tune.rs).
-    if args.iter().any(|a| a == "train") {
-        c.args(["--tune", "off"]);
-    }
-    c.env(
-        "PURENOISE_CACHE_DIR",
-        std::env::temp_dir().join(format!("purenoise-faults-cache-{}", std::process::id())),
-    );
+    data_common::untuned(c.args(args));
     c
 }
 

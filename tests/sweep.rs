@@ -3,6 +3,8 @@
 //! them all, two workers on one root never run a cell twice; and (no training) the cells'
 //! names, states and the refusals of flags a sweep cannot take.
 
+mod data_common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,9 +33,7 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn sweep(root: &Path, axes: &[&str], train: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    // Untuned kernels and a tuning cache of the test's own (tuning has its tests in tune.rs).
-    c.env("PURENOISE_TUNE", "off")
-        .env("PURENOISE_CACHE_DIR", root.join("tuning-cache"));
+    data_common::untuned(&mut c);
     c.arg("sweep").arg("--root").arg(root).args(axes).arg("--");
     c.args(TINY).args(train);
     c
