@@ -38,7 +38,7 @@ fn conv_kernels_match_reference(gpu: Gpu) {
         let dyt = upload(&gpu, &dy, &s.output_shape());
         let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
         let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
-        let check = |what: &str, got: &purenoise::tensor::Tensor, want: &[f64]| {
+        let check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
             assert_close(
                 &format!("{what} {case}"),
                 &read(&gpu, got),

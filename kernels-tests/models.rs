@@ -4,9 +4,9 @@
 mod common;
 use common::*;
 use purenoise::autograd::Tape;
+use purenoise::models::BnMode;
 use purenoise::models::{Model, ModelConfig, ModelKind, Pass};
 use purenoise::ops::noise::NoiseMask;
-use purenoise::ops::norm::BnMode;
 use purenoise::ops::{self};
 
 fn config(model: &str, bn: BnMode) -> ModelConfig {

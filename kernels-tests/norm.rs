@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use purenoise::autograd::Tape;
+use purenoise::gpu::tensor::Tensor;
 use purenoise::gpu::Gpu;
 use purenoise::ops;
 use purenoise::ops::noise::NoiseMask;
@@ -15,7 +16,6 @@ use purenoise::ops::norm::{
 };
 use purenoise::params::ParamStore;
 use purenoise::reference::{self as r, Shape4};
-use purenoise::tensor::Tensor;
 use rand::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,9 +3,9 @@
 
 mod common;
 use common::*;
+use purenoise::gpu::tensor::DType;
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::ops::activation;
-use purenoise::tensor::DType;
 
 #[test]
 fn oversized_tensors_are_refused_with_the_limit_named() {
@@ -149,7 +149,7 @@ fn a_dispatch_with_the_wrong_bindings_is_refused_before_the_device_sees_it() {
     let t = gpu.zeros("test", &[4]).unwrap();
     let msg = gpu
         .dispatch(
-            &purenoise::gpu::kernels::RELU_FORWARD,
+            &purenoise::ops::kernels::RELU_FORWARD,
             &[],
             &purenoise::ops::LenParams { len: 4 },
             &[("x", &t), ("y", &t), ("z", &t)],
@@ -177,7 +177,7 @@ fn a_dispatch_with_a_mismatched_params_struct_is_refused_at_pipeline_creation() 
     let t = gpu.zeros("test", &[4]).unwrap();
     let kernel = purenoise::gpu::Kernel::<Count>::new(
         "relu_forward",
-        purenoise::gpu::kernels::RELU_FORWARD.shader.source,
+        purenoise::ops::kernels::RELU_FORWARD.shader.source,
         true,
     );
     let msg = gpu

@@ -5,6 +5,7 @@
 
 use purenoise::gpu::kernels::{self, Kernel, Shader};
 use purenoise::kernel_params;
+use purenoise::ops::kernels::{ADD_BIAS, ALL};
 use purenoise::ops::LenParams;
 
 #[test]
@@ -16,17 +17,17 @@ fn every_shader_file_is_registered() {
         .filter_map(|f| f.strip_suffix(".wgsl").map(str::to_owned))
         .collect();
     files.sort();
-    let mut registered: Vec<String> = kernels::ALL.iter().map(|k| k.name.to_owned()).collect();
+    let mut registered: Vec<String> = ALL.iter().map(|k| k.name.to_owned()).collect();
     registered.sort();
     assert_eq!(
         files, registered,
-        "shaders/*.wgsl and gpu::kernels::ALL differ"
+        "shaders/*.wgsl and ops::kernels::ALL differ"
     );
 }
 
 #[test]
 fn every_shader_opens_with_a_header_comment() {
-    for k in kernels::ALL {
+    for k in ALL {
         let first = k.source.lines().next().unwrap_or("");
         assert!(
             first.starts_with(&format!("// {}:", k.name)),
@@ -67,7 +68,7 @@ fn resolved(kernel: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
 
 #[test]
 fn every_shader_translates_to_spirv_msl_and_hlsl() {
-    for kernel in kernels::ALL {
+    for kernel in ALL {
         let (module, info) = resolved(kernel);
         naga::back::spv::write_vec(&module, &info, &Default::default(), None)
             .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", kernel.name));
@@ -108,7 +109,7 @@ fn a_broken_shader_is_reported_with_its_file_and_line() {
 /// The check dispatch runs at pipeline creation, on every kernel and the struct it is typed by.
 #[test]
 fn every_kernel_params_struct_matches_its_shader() {
-    for kernel in kernels::ALL {
+    for kernel in ALL {
         let (module, _) = kernels::validate(kernel).unwrap_or_else(|e| panic!("{e}"));
         kernels::check_params(kernel, &module).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -156,7 +157,7 @@ kernel_params! {
 
 /// add_bias's source typed by `P`, as if the registry named the wrong struct.
 fn add_bias_with<P: purenoise::gpu::KernelParams>() -> Result<(), String> {
-    let kernel = Kernel::<P>::new("add_bias", kernels::ADD_BIAS.shader.source, true);
+    let kernel = Kernel::<P>::new("add_bias", ADD_BIAS.shader.source, true);
     let (module, _) = kernels::validate(&kernel.shader).unwrap();
     kernels::check_params(&kernel.shader, &module).map_err(|e| e.to_string())
 }

@@ -14,10 +14,10 @@
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
+use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
-use crate::tensor::Tensor;
 
 /// Computes the gradients of an op's inputs from the gradient of its output. `needs[i]` says
 /// whether input i wants a gradient, so ops skip work nobody uses (the first conv's input grad).

@@ -1,9 +1,23 @@
 //! purenoise: pure-noise oversampling (OPeN) and distribution-aware routing batch norm (DAR-BN)
 //! on a from-scratch wgpu training stack.
 //!
-//! Data flows one way: CLI -> training loop -> model -> [`ops`] -> [`gpu`]. [`autograd`] records
-//! the ops' backward passes; [`reference`] holds the f64 CPU versions the kernels are tested
-//! against.
+//! Dependencies point one way, down this diagram (tests/layers.rs checks every `crate::` path
+//! against it; a module may use its own layer and those below):
+//!
+//! ```text
+//! train::sweep                  sweeps of training runs, summarised by report
+//! report, bench                 run folders read back; benchmarks of the real step
+//! train                         flags, the loop, checkpoints (the CLI is src/main.rs, on top)
+//! tune                          convolution choices timed per model and adapter
+//! models                        WideResNet, ResNet
+//! ops, autograd, optim          kernels' ops; the tape records their backward passes; SGD
+//! params                        named parameters in GPU arenas
+//! gpu                           device, tensors, buffer pool, pipelines, dispatch
+//! data                          CIFAR, subsets, samplers, augmentation, the loader (no GPU)
+//! error, input, atomic, random, reference
+//! ```
+//!
+//! [`reference`] holds the f64 CPU versions the kernels are tested against.
 
 pub mod atomic;
 pub mod autograd;
@@ -19,7 +33,6 @@ pub mod params;
 pub mod random;
 pub mod reference;
 pub mod report;
-pub mod tensor;
 pub mod train;
 pub mod tune;
 

@@ -2,10 +2,11 @@
 //! `ParamStore` in one dispatch over its arenas.
 
 use crate::error::Result;
-use crate::gpu::{kernels, WORKGROUP};
+use crate::gpu::tensor::Tensor;
+use crate::gpu::WORKGROUP;
 use crate::kernel_params;
+use crate::ops::kernels;
 use crate::params::ParamStore;
-use crate::tensor::Tensor;
 
 kernel_params! {
     /// `Params` of shaders/sgd.wgsl.

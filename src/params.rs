@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::gpu::pool::Storage;
+use crate::gpu::tensor::{DType, Tensor};
 use crate::gpu::Gpu;
-use crate::tensor::{DType, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamId(pub usize);

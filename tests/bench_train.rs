@@ -4,7 +4,7 @@
 
 use purenoise::bench::{bench_memory, bench_train, render, MemoryArgs, StepArgs, TrainBenchArgs};
 use purenoise::gpu::Gpu;
-use purenoise::ops::norm::BnMode;
+use purenoise::models::BnMode;
 
 #[test]
 fn bench_train_reports_a_full_step() {

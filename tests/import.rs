@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use purenoise::gpu::Gpu;
+use purenoise::models::BnMode;
 use purenoise::models::ModelKind;
-use purenoise::ops::norm::BnMode;
 use purenoise::train::args::TrainArgs;
 use purenoise::train::checkpoint::{self, Checkpoint, NamedTensor};
 use purenoise::train::{import, run};

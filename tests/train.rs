@@ -237,7 +237,7 @@ fn a_small_model_learns_two_classes_well_above_chance() {
         ModelConfig {
             kind: "resnet-8".parse().unwrap(),
             classes: 10,
-            bn: purenoise::ops::norm::BnMode::DarBn,
+            bn: purenoise::models::BnMode::DarBn,
             dropout: 0.0,
         },
         0,

@@ -2,8 +2,8 @@
 //! comparisons and finite differences.
 #![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a different subset
 
+use purenoise::gpu::tensor::Tensor;
 pub use purenoise::gpu::Gpu;
-use purenoise::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 

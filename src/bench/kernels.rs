@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
+use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
@@ -17,7 +18,6 @@ use crate::ops::conv::{
 };
 use crate::ops::norm::{batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams};
 use crate::ops::pool::{avg_pool_backward, avg_pool_forward};
-use crate::tensor::Tensor;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct KernelsArgs {

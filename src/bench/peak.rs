@@ -5,18 +5,10 @@ use serde::Serialize;
 
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::error::Result;
-use crate::gpu::{kernels, Gpu, WORKGROUP};
-use crate::kernel_params;
+use crate::gpu::tensor::DType;
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::ops::LenParams;
-use crate::tensor::DType;
-
-kernel_params! {
-    /// `Params` of shaders/bench_fma.wgsl.
-    pub struct FmaParams {
-        pub iters: u32,
-        pub threads: u32,
-    }
-}
+use crate::ops::{kernels, FmaParams};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct PeakArgs {

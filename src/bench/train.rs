@@ -11,13 +11,13 @@ use serde::Serialize;
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::autograd::Tape;
 use crate::error::{human_bytes, Error, Result};
+use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
+use crate::models::BnMode;
 use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
-use crate::ops::norm::BnMode;
 use crate::ops::{cross_entropy, loss::upload_labels};
 use crate::optim::Sgd;
-use crate::tensor::Tensor;
 
 /// The model and the synthetic batch of a benchmarked training step.
 #[derive(clap::Args, Debug, Clone)]

@@ -2,14 +2,12 @@
 //! a training command flattens in ([`DataArgs`]).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::augment::{AugmentConfig, AugmentLevel};
 use super::cifar::{resolve_data_dir, Cifar, DatasetKind};
 use super::error::{DataError, Result};
 use super::fetch::{archive_url, fetch, official_md5, FetchRequest};
-use super::loader::{Loader, LoaderConfig, TrainImages};
-use super::sampler::{Sampler, SamplerConfig, SamplerKind};
+use super::sampler::SamplerKind;
 use super::stats::subset_stats;
 use super::subset::{class_counts, read_indices, select_long_tailed, write_indices};
 
@@ -312,55 +310,4 @@ pub struct DataArgs {
     /// Finished batches that may wait for the consumer.
     #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
-}
-
-/// Everything a training run needs from the data layer.
-pub struct DataPipeline {
-    pub cifar: Cifar,
-    /// Training-file indices of the subset.
-    pub subset: Subset,
-    pub loader: Loader,
-    /// Normalisation constants (also for the test set).
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
-impl DataArgs {
-    /// Loads the data, chooses the subset and builds the training loader.
-    pub fn build(&self, batch_size: usize, seed: u64) -> Result<DataPipeline> {
-        let cifar = self.subset.load()?;
-        let subset = self.subset.select(&cifar)?;
-        let augment = self.augment.config(cifar.kind)?;
-        let images = Arc::new(TrainImages::gather(&cifar.train, &subset.indices));
-        let sampler = Sampler::new(
-            &images.labels,
-            cifar.class_names.len(),
-            SamplerConfig {
-                kind: self.sampler.sampler,
-                defer_epoch: self.sampler.defer_epoch,
-                delta: self.sampler.delta,
-                seed,
-            },
-        )?;
-        let (mean, std) = (augment.mean, augment.std);
-        let loader = Loader::new(
-            images,
-            sampler,
-            augment,
-            LoaderConfig {
-                batch_size,
-                workers: self.data_workers,
-                prefetch: self.prefetch,
-                drop_last: false,
-                seed,
-            },
-        )?;
-        Ok(DataPipeline {
-            cifar,
-            subset,
-            loader,
-            mean,
-            std,
-        })
-    }
 }

@@ -1,4 +1,6 @@
-//! The registry of WGSL kernels, embedded at compile time so the binary runs from anywhere.
+//! What a WGSL kernel is to the runtime: its embedded source, the Rust struct that fills its
+//! `Params`, and the checks run before its pipeline is created. The registry of every kernel is
+//! [`ops::kernels`](crate::ops::kernels), beside the ops whose `Params` types it names.
 //!
 //! Kernels share helper code (the random generator, the workgroup reduction) through a one-line
 //! `//!include <file>` directive, expanded here before naga or wgpu see the source: WGSL has no
@@ -12,15 +14,6 @@
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
-use crate::ops::conv::ConvParams;
-use crate::ops::linear::MatmulParams;
-use crate::ops::noise::NoiseParams;
-use crate::ops::norm::{BnPlaneParams, BnRoutingParams};
-use crate::ops::shortcut::ShortcutParams;
-use crate::ops::{
-    activation::DropoutParams, loss::CrossEntropyParams, pool::PoolParams, LenParams, MatrixParams,
-};
-use crate::optim::SgdParams;
 
 /// One `.wgsl` file in `shaders/`, with entry point `main`, whose `Params` `P` fills: dispatching
 /// it takes a `P`, so a kernel cannot be handed another kernel's parameters.
@@ -162,62 +155,6 @@ libraries![
     "random.wgsl",
     "reduce.wgsl"
 ];
-
-macro_rules! kernels {
-    ($($ident:ident = $file:literal: $params:ty, $trust:ident),* $(,)?) => {
-        $(pub const $ident: Kernel<$params> = Kernel::new(
-            $file,
-            include_str!(concat!("../../shaders/", $file, ".wgsl")),
-            trust!($trust),
-        );)*
-        /// Every kernel, for validation tests and warm-up.
-        pub const ALL: &[Shader] = &[$($ident.shader),*];
-    };
-}
-
-/// Whether a kernel guards its own bounds (the audit in its header) or keeps the runtime checks.
-macro_rules! trust {
-    (trusted) => {
-        true
-    };
-    (checked) => {
-        false
-    };
-}
-
-// Name = file: the Rust struct filling its Params, trusted (self-guarded) or checked.
-kernels! {
-    CONV2D_FORWARD = "conv2d_forward": ConvParams, trusted,
-    CONV2D_BACKWARD_INPUT = "conv2d_backward_input": ConvParams, trusted,
-    CONV2D_BACKWARD_WEIGHT = "conv2d_backward_weight": ConvParams, trusted,
-    CONV2D_FORWARD_SUBGROUP = "conv2d_forward_subgroup": ConvParams, trusted,
-    CONV2D_BACKWARD_INPUT_SUBGROUP = "conv2d_backward_input_subgroup": ConvParams, trusted,
-    CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup": ConvParams, trusted,
-    CONV2D_PACK_WEIGHT = "conv2d_pack_weight": crate::ops::conv::PackWeightParams, trusted,
-    BN_PLANE_STATS = "bn_plane_stats": BnPlaneParams, trusted,
-    BN_STATS = "bn_stats": BnRoutingParams, trusted,
-    BN_APPLY = "bn_apply": BnRoutingParams, trusted,
-    BN_BACKWARD_PLANE_SUMS = "bn_backward_plane_sums": BnRoutingParams, trusted,
-    BN_BACKWARD_INPUT = "bn_backward_input": BnRoutingParams, trusted,
-    RELU_FORWARD = "relu_forward": LenParams, trusted,
-    RELU_BACKWARD = "relu_backward": LenParams, trusted,
-    ADD = "add": LenParams, trusted,
-    ACCUMULATE = "accumulate": LenParams, trusted,
-    SCALE_BY = "scale_by": LenParams, trusted,
-    DROPOUT = "dropout": DropoutParams, trusted,
-    AVG_POOL_FORWARD = "avg_pool_forward": PoolParams, trusted,
-    AVG_POOL_BACKWARD = "avg_pool_backward": PoolParams, trusted,
-    MATMUL = "matmul": MatmulParams, trusted,
-    ADD_BIAS = "add_bias": MatrixParams, trusted,
-    SUM_ROWS = "sum_rows": MatrixParams, trusted,
-    CROSS_ENTROPY = "cross_entropy": CrossEntropyParams, trusted,
-    SGD = "sgd": SgdParams, trusted,
-    NOISE = "noise": NoiseParams, trusted,
-    SHORTCUT_FORWARD = "shortcut_forward": ShortcutParams, trusted,
-    SHORTCUT_BACKWARD = "shortcut_backward": ShortcutParams, trusted,
-    BENCH_FMA = "bench_fma": crate::bench::peak::FmaParams, trusted,
-    BENCH_COPY = "bench_copy": LenParams, trusted,
-}
 
 /// The kernel's source with `//!include` lines replaced by the library they name (libraries
 /// may include libraries; each is expanded where it is named).

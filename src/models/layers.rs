@@ -5,10 +5,11 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64;
 
+use super::BnMode;
 use super::Pass;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
-use crate::ops::norm::{BnMode, BnVars};
+use crate::ops::norm::BnVars;
 use crate::ops::{self};
 use crate::params::{BufferId, ParamId, ParamStore, ParamStoreBuilder};
 

@@ -18,8 +18,20 @@ use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::noise::NoiseMask;
-use crate::ops::norm::BnMode;
 use crate::params::{NamedShapes, ParamStore, ParamStoreBuilder};
+
+/// How a model's batch norms treat pure-noise samples (`--bn`; its command-line values are
+/// given in `train::args`, the layer that owns the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BnMode {
+    /// Distribution-aware routing: separate statistics for noise, gradients from natural images only.
+    DarBn,
+    /// Ordinary batch norm over natural and noise samples together.
+    Standard,
+    /// An auxiliary batch norm (own γ/β and running statistics) for noise samples.
+    AuxBn,
+}
 
 /// Which network: `wrn-D-K` (D = 6n + 4) or `resnet-D` (D = 6n + 2, e.g. resnet-32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

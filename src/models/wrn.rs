@@ -7,11 +7,11 @@
 use rand_pcg::Pcg64;
 
 use super::layers::{block_plan, Bn, Conv, Fan, Linear};
+use super::BnMode;
 use super::Pass;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
 use crate::ops::activation::DropoutSeed;
-use crate::ops::norm::BnMode;
 use crate::ops::{self};
 use crate::params::{ParamStore, ParamStoreBuilder};
 

@@ -1,12 +1,13 @@
 //! Elementwise ops: ReLU, addition (residuals), dropout, and the gradient helpers
 //! (accumulate, scale by a GPU scalar).
 
+use super::kernels;
 use super::{elementwise, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of shaders/dropout.wgsl.

@@ -1,11 +1,12 @@
 //! 2-D convolution without bias (any square kernel, stride, zero padding): forward, gradient
 //! w.r.t. the input, gradient w.r.t. the weight.
 
+use super::kernels;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of the convolution kernels (lib/conv_common.wgsl says what each field means).

@@ -1,11 +1,12 @@
 //! The linear layer y = x W^T + b, with PyTorch's weight layout W [out, in].
 
+use super::kernels;
 use super::MatrixParams;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of shaders/matmul.wgsl: sizes and the operands' strides.

@@ -2,11 +2,12 @@
 //! kernel, so the backward pass only scales the saved logit gradient.
 
 use super::activation::scale_by;
+use super::kernels;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Error, Result};
-use crate::gpu::{kernels, Gpu};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::Gpu;
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of shaders/cross_entropy.wgsl: N rows of K logits.

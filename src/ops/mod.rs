@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod conv;
+pub mod kernels;
 pub mod linear;
 pub mod loss;
 pub mod noise;
@@ -20,15 +21,24 @@ pub use pool::global_avg_pool;
 pub use shortcut::shortcut;
 
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu, Kernel, WORKGROUP};
+use crate::gpu::tensor::Tensor;
+use crate::gpu::{Gpu, Kernel, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::Tensor;
 
 kernel_params! {
     /// `Params` of the kernels that take only an element count (relu_forward, relu_backward,
     /// add, accumulate, scale_by; bench_copy counts vec4s).
     pub struct LenParams {
         pub len: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/bench_fma.wgsl (`bench peak`), declared here with the
+    /// other shared `Params` so the kernel registry needs nothing from `bench`.
+    pub struct FmaParams {
+        pub iters: u32,
+        pub threads: u32,
     }
 }
 

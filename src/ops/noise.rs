@@ -2,10 +2,11 @@
 //! by per-channel clamped Gaussian noise drawn from a counter-based generator, so a run is
 //! reproducible from its seed and no random data crosses from the CPU.
 
+use super::kernels;
 use crate::error::{shape_err, Error, Result};
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::Tensor;
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::Tensor;
 
 kernel_params! {
     /// `Params` of shaders/noise.wgsl: the batch's sizes, the step and the 64-bit seed's halves.

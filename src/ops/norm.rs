@@ -30,12 +30,13 @@
 
 use std::rc::Rc;
 
+use super::kernels;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Result};
-use crate::gpu::{kernels, Gpu};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::Gpu;
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of the kernels that route samples to statistic slots (lib/bn_routing.wgsl says
@@ -61,22 +62,6 @@ kernel_params! {
         pub c: u32,
         pub hw: u32,
     }
-}
-
-/// How a model's batch norms treat pure-noise samples (`--bn`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum BnMode {
-    /// Distribution-aware routing: separate statistics for noise, gradients from natural images only.
-    #[value(name = "darbn")]
-    DarBn,
-    /// Ordinary batch norm over natural and noise samples together.
-    Standard,
-    /// An auxiliary batch norm (own γ/β and running statistics) for noise samples.
-    #[value(name = "auxbn")]
-    AuxBn,
 }
 
 pub const MOMENTUM: f32 = 0.1;

@@ -1,10 +1,11 @@
 //! Global average pooling: [N, C, H, W] -> [N, C].
 
+use super::kernels;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of shaders/avg_pool_forward.wgsl and avg_pool_backward.wgsl: N·C planes of H·W.

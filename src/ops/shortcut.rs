@@ -1,11 +1,12 @@
 //! ResNet-32's parameter-free "option A" shortcut: stride-2 subsampling with the channels
 //! zero-padded by `pad` on each side (akamaster's `F.pad(x[:, :, ::2, ::2], (0,0,0,0,pad,pad))`).
 
+use super::kernels;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
-use crate::gpu::{kernels, Gpu, WORKGROUP};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::tensor::{DType, Tensor};
 
 kernel_params! {
     /// `Params` of shaders/shortcut_forward.wgsl and shortcut_backward.wgsl.

@@ -10,7 +10,33 @@ use clap::ArgMatches;
 use super::error::{Result, TrainError};
 use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
-use crate::ops::norm::BnMode;
+use crate::models::BnMode;
+
+/// `--bn`'s values. The mode itself is the model's ([`BnMode`]); its spelling on the command
+/// line is this layer's, so the layers below need no command-line code.
+impl clap::ValueEnum for BnMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[BnMode::DarBn, BnMode::Standard, BnMode::AuxBn]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            BnMode::DarBn => (
+                "darbn",
+                "Distribution-aware routing: separate statistics for noise, gradients from natural images only",
+            ),
+            BnMode::Standard => (
+                "standard",
+                "Ordinary batch norm over natural and noise samples together",
+            ),
+            BnMode::AuxBn => (
+                "auxbn",
+                "An auxiliary batch norm (own γ/β and running statistics) for noise samples",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
+}
 
 /// Where pure-noise pixels draw their per-channel mean/std from.
 #[derive(

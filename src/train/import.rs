@@ -24,8 +24,8 @@ use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint, CheckpointError, NamedTensor, FORMAT_KEY};
 use super::pt;
+use crate::models::BnMode;
 use crate::models::ModelKind;
-use crate::ops::norm::BnMode;
 
 /// Name prefix of momentum buffers in a checkpoint.
 pub const MOMENTUM: &str = "momentum.";

@@ -23,8 +23,8 @@ pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::atomic;
 use crate::gpu::Gpu;
+use crate::models::BnMode;
 use crate::models::ModelKind;
-use crate::ops::norm::BnMode;
 use crate::optim::Sgd;
 use crate::tune::{self, Cache, TuneMode};
 

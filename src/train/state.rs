@@ -7,9 +7,9 @@ use std::path::Path;
 use super::checkpoint::{check_compatible_file, Checkpoint, NamedTensor};
 use super::error::Result;
 use super::import::MOMENTUM;
+use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::models::Model;
-use crate::tensor::Tensor;
 
 /// Whether [`restore`] loads the SGD momentum buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use super::run_config::RunConfig;
 use crate::data::cifar::DatasetKind;
 use crate::data::sampler::SamplerKind;
 use crate::gpu::Gpu;
-use crate::ops::norm::BnMode;
+use crate::models::BnMode;
 use crate::report::table::{self, group_settings};
 use crate::tune::TuneMode;
 

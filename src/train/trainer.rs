@@ -22,18 +22,18 @@ use super::schedule::Schedule;
 use super::state::{self, Momentum};
 use crate::autograd::Tape;
 use crate::data::cifar::Split;
-use crate::data::cli::DataPipeline;
 use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
 use crate::data::loader::eval_batches;
 use crate::data::stats::subset_stats;
+use crate::data::DataPipeline;
 use crate::error::human_bytes;
+use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
 use crate::ops::{cross_entropy, loss::upload_labels};
 use crate::optim::Sgd;
 use crate::params::{ParamId, ParamStore};
-use crate::tensor::Tensor;
 
 /// How a call to `train` ended.
 pub struct Outcome {
@@ -72,6 +72,14 @@ enum StepResult {
     NotFinite {
         loss: f32,
     },
+}
+
+/// How [`Trainer::train_epoch`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EpochEnd {
+    Finished,
+    /// Interrupted or at `--max-steps`, with `last` saved.
+    Stopped,
 }
 
 /// SplitMix64: independent seeds for each (run seed, purpose, step).
@@ -320,173 +328,34 @@ impl Trainer {
         (2 * p.count() + buffers) as u64 * 4 + 64 * 1024
     }
 
+    /// Trains from `pos` to the last epoch (or until `stop` or `--max-steps`), then evaluates
+    /// and writes the final report.
     pub(super) fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
         let mut last_checkpoint = self
             .run_dir
             .join(LAST)
             .exists()
             .then(|| self.run_dir.join(LAST));
-        let per_epoch = self.data.loader.batches_per_epoch();
         let mut skipped_in_a_row = 0;
         let first_step = pos.global_step;
-        let terminal = std::io::stderr().is_terminal();
         while pos.epoch < self.args().epochs {
             let lr = self.schedule.lr(pos.epoch);
-            let sgd = Sgd {
+            let ended = self.train_epoch(
+                &mut pos,
                 lr,
-                momentum: self.args().momentum,
-                weight_decay: self.args().weight_decay,
-            };
-            let bar =
-                terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args().epochs));
-            let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
-            let started = Instant::now();
-            let seconds_before = pos.epoch_seconds;
-            while pos.batch < per_epoch {
-                let limit_reached = self.args().max_steps.is_some_and(|m| pos.global_step >= m);
-                if stop.load(Ordering::SeqCst) || limit_reached {
-                    pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
-                    let path = self.save(&pos, LAST)?;
-                    if let Some(b) = &bar {
-                        b.abandon();
-                    }
-                    eprintln!(
-                        "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
-                        if limit_reached { "stopped after --max-steps" } else { "interrupted" },
-                        pos.epoch,
-                        pos.batch,
-                        path.display(),
-                        self.run_dir.display()
-                    );
-                    return Ok(Outcome {
-                        run_dir: self.run_dir,
-                        interrupted: true,
-                        report: None,
-                    });
-                }
-                let Some(batch) = batches.next() else {
-                    return Err(TrainError::Other(format!(
-                        "the data loader stopped early in epoch {} at batch {}",
-                        pos.epoch, pos.batch
-                    )));
-                };
-                let result = self
-                    .step(
-                        &batch.images,
-                        &batch.labels,
-                        &batch.noise_mask,
-                        pos.global_step,
-                        &sgd,
-                    )
-                    .map_err(|e| {
-                        let warm = pos.global_step > first_step;
-                        self.step_failed(e, &pos, warm, last_checkpoint.as_deref())
-                    })?;
-                let loss = match result {
-                    StepResult::Applied { loss, correct } => {
-                        skipped_in_a_row = 0;
-                        pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
-                        pos.epoch_correct += correct;
-                        pos.epoch_samples += batch.len();
-                        loss
-                    }
-                    StepResult::NotFinite { loss } if self.args().nan_policy == NanPolicy::Stop => {
-                        return Err(TrainError::NotFinite {
-                            step: pos.global_step,
-                            epoch: pos.epoch,
-                            what: format!("the loss became {loss} ({})", self.first_not_finite()?),
-                            checkpoint: last_checkpoint,
-                            lr: self.args().lr,
-                        });
-                    }
-                    StepResult::NotFinite { loss } => {
-                        skipped_in_a_row += 1;
-                        pos.epoch_skipped += 1;
-                        pos.skipped_total += 1;
-                        if bar.is_none() {
-                            eprintln!(
-                                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
-                                pos.global_step, pos.epoch
-                            );
-                        }
-                        // A diverged run skips every step from here on: stop rather than
-                        // spin through the remaining epochs learning nothing.
-                        if skipped_in_a_row >= per_epoch {
-                            return Err(TrainError::NotFinite {
-                                step: pos.global_step,
-                                epoch: pos.epoch,
-                                what: format!(
-                                    "{skipped_in_a_row} steps in a row (an epoch's worth) had a \
-                                     non-finite loss under --nan-policy skip ({})",
-                                    self.first_not_finite()?
-                                ),
-                                checkpoint: last_checkpoint,
-                                lr: self.args().lr,
-                            });
-                        }
-                        loss
-                    }
-                };
-                pos.batch += 1;
-                pos.global_step += 1;
-                batches.recycle(batch);
-                let seconds = seconds_before + started.elapsed().as_secs_f64();
-                match &bar {
-                    Some(b) => {
-                        b.set_position(pos.batch as u64);
-                        b.set_message(format!(
-                            "loss {:.4}  {:.1} img/s",
-                            pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
-                            pos.epoch_samples as f64 / seconds
-                        ));
-                    }
-                    None if pos.batch.is_multiple_of(50) => eprintln!(
-                        "epoch {} batch {}/{per_epoch} loss {loss:.4}",
-                        pos.epoch, pos.batch
-                    ),
-                    None => {}
-                }
+                stop,
+                first_step,
+                &mut skipped_in_a_row,
+                last_checkpoint.as_deref(),
+            )?;
+            if ended == EpochEnd::Stopped {
+                return Ok(Outcome {
+                    run_dir: self.run_dir,
+                    interrupted: true,
+                    report: None,
+                });
             }
-            drop(batches);
-            pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
-            let last_epoch = pos.epoch + 1 == self.args().epochs;
-            let top1 = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
-                Some(self.evaluate()?.top1)
-            } else {
-                None
-            };
-            let line = json!({
-                "epoch": pos.epoch,
-                "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
-                "lr": lr,
-                "train_acc": pos.epoch_correct as f64 / pos.epoch_samples.max(1) as f64,
-                "test_top1": top1,
-                "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
-                "seconds": pos.epoch_seconds,
-                "skipped_steps": pos.epoch_skipped,
-            });
-            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args().epochs);
-            // Line, then best, then last: a kill anywhere in between resumes from the previous
-            // `last`, which repeats this epoch exactly after `resume` trims the line.
-            self.append_metrics(&line)?;
-            let improved = top1.is_some_and(|t| pos.best_top1.is_none_or(|b| t > b));
-            if improved {
-                pos.best_top1 = top1;
-            }
-            pos = Position {
-                epoch: pos.epoch + 1,
-                global_step: pos.global_step,
-                best_top1: pos.best_top1,
-                skipped_total: pos.skipped_total,
-                ..Position::default()
-            };
-            if improved {
-                self.save(&pos, BEST)?;
-            }
-            last_checkpoint = Some(self.save(&pos, LAST)?);
+            last_checkpoint = Some(self.end_epoch(&mut pos, lr)?);
         }
         if pos.skipped_total > 0 {
             eprintln!(
@@ -504,6 +373,193 @@ impl Trainer {
             interrupted: false,
             report: Some(report),
         })
+    }
+
+    /// The steps of `pos.epoch` from `pos.batch` on, at learning rate `lr`; stops early, with
+    /// `last` saved, when `stop` is set or `--max-steps` is reached.
+    fn train_epoch(
+        &self,
+        pos: &mut Position,
+        lr: f32,
+        stop: &AtomicBool,
+        first_step: usize,
+        skipped_in_a_row: &mut usize,
+        last_checkpoint: Option<&Path>,
+    ) -> Result<EpochEnd> {
+        let per_epoch = self.data.loader.batches_per_epoch();
+        let terminal = std::io::stderr().is_terminal();
+        let sgd = Sgd {
+            lr,
+            momentum: self.args().momentum,
+            weight_decay: self.args().weight_decay,
+        };
+        let bar =
+            terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args().epochs));
+        let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
+        let started = Instant::now();
+        let seconds_before = pos.epoch_seconds;
+        while pos.batch < per_epoch {
+            let limit_reached = self.args().max_steps.is_some_and(|m| pos.global_step >= m);
+            if stop.load(Ordering::SeqCst) || limit_reached {
+                pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+                let path = self.save(pos, LAST)?;
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                eprintln!(
+                    "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
+                    if limit_reached { "stopped after --max-steps" } else { "interrupted" },
+                    pos.epoch,
+                    pos.batch,
+                    path.display(),
+                    self.run_dir.display()
+                );
+                return Ok(EpochEnd::Stopped);
+            }
+            let Some(batch) = batches.next() else {
+                return Err(TrainError::Other(format!(
+                    "the data loader stopped early in epoch {} at batch {}",
+                    pos.epoch, pos.batch
+                )));
+            };
+            let result = self
+                .step(
+                    &batch.images,
+                    &batch.labels,
+                    &batch.noise_mask,
+                    pos.global_step,
+                    &sgd,
+                )
+                .map_err(|e| {
+                    let warm = pos.global_step > first_step;
+                    self.step_failed(e, pos, warm, last_checkpoint)
+                })?;
+            let loss = match result {
+                StepResult::Applied { loss, correct } => {
+                    *skipped_in_a_row = 0;
+                    pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
+                    pos.epoch_correct += correct;
+                    pos.epoch_samples += batch.len();
+                    loss
+                }
+                StepResult::NotFinite { loss } => {
+                    self.not_finite(loss, pos, skipped_in_a_row, bar.is_none(), last_checkpoint)?;
+                    loss
+                }
+            };
+            pos.batch += 1;
+            pos.global_step += 1;
+            batches.recycle(batch);
+            let seconds = seconds_before + started.elapsed().as_secs_f64();
+            match &bar {
+                Some(b) => {
+                    b.set_position(pos.batch as u64);
+                    b.set_message(format!(
+                        "loss {:.4}  {:.1} img/s",
+                        pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
+                        pos.epoch_samples as f64 / seconds
+                    ));
+                }
+                None if pos.batch.is_multiple_of(50) => eprintln!(
+                    "epoch {} batch {}/{per_epoch} loss {loss:.4}",
+                    pos.epoch, pos.batch
+                ),
+                None => {}
+            }
+        }
+        drop(batches);
+        pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        Ok(EpochEnd::Finished)
+    }
+
+    /// A step whose loss was not finite: `--nan-policy stop` ends the run with where the
+    /// non-finite values first appear; `skip` counts the skipped step (saying so when `say`, no
+    /// progress bar showing) and ends the run once an epoch's worth were skipped in a row.
+    fn not_finite(
+        &self,
+        loss: f32,
+        pos: &mut Position,
+        skipped_in_a_row: &mut usize,
+        say: bool,
+        last_checkpoint: Option<&Path>,
+    ) -> Result<()> {
+        if self.args().nan_policy == NanPolicy::Stop {
+            return Err(TrainError::NotFinite {
+                step: pos.global_step,
+                epoch: pos.epoch,
+                what: format!("the loss became {loss} ({})", self.first_not_finite()?),
+                checkpoint: last_checkpoint.map(Path::to_path_buf),
+                lr: self.args().lr,
+            });
+        }
+        *skipped_in_a_row += 1;
+        pos.epoch_skipped += 1;
+        pos.skipped_total += 1;
+        if say {
+            eprintln!(
+                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+                pos.global_step, pos.epoch
+            );
+        }
+        // A diverged run skips every step from here on: stop rather than
+        // spin through the remaining epochs learning nothing.
+        if *skipped_in_a_row >= self.data.loader.batches_per_epoch() {
+            return Err(TrainError::NotFinite {
+                step: pos.global_step,
+                epoch: pos.epoch,
+                what: format!(
+                    "{skipped_in_a_row} steps in a row (an epoch's worth) had a \
+                     non-finite loss under --nan-policy skip ({})",
+                    self.first_not_finite()?
+                ),
+                checkpoint: last_checkpoint.map(Path::to_path_buf),
+                lr: self.args().lr,
+            });
+        }
+        Ok(())
+    }
+
+    /// The end of an epoch trained at `lr`: evaluation when due, the metrics line, `best` when
+    /// the test accuracy improved, then `last` (returned) at the start of the next epoch.
+    fn end_epoch(&self, pos: &mut Position, lr: f32) -> Result<PathBuf> {
+        let last_epoch = pos.epoch + 1 == self.args().epochs;
+        let top1 = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
+            Some(self.evaluate()?.top1)
+        } else {
+            None
+        };
+        let line = json!({
+            "epoch": pos.epoch,
+            "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
+            "lr": lr,
+            "train_acc": pos.epoch_correct as f64 / pos.epoch_samples.max(1) as f64,
+            "test_top1": top1,
+            "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
+            "seconds": pos.epoch_seconds,
+            "skipped_steps": pos.epoch_skipped,
+        });
+        eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args().epochs);
+        // Line, then best, then last: a kill anywhere in between resumes from the previous
+        // `last`, which repeats this epoch exactly after `resume` trims the line.
+        self.append_metrics(&line)?;
+        let improved = top1.is_some_and(|t| pos.best_top1.is_none_or(|b| t > b));
+        if improved {
+            pos.best_top1 = top1;
+        }
+        *pos = Position {
+            epoch: pos.epoch + 1,
+            global_step: pos.global_step,
+            best_top1: pos.best_top1,
+            skipped_total: pos.skipped_total,
+            ..Position::default()
+        };
+        if improved {
+            self.save(pos, BEST)?;
+        }
+        self.save(pos, LAST)
     }
 
     /// Forward and backward of one batch (gradients land in the parameter store); returns the

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::Choice;
 use crate::gpu::{kernels, Gpu};
 use crate::ops::conv::Tile;
+use crate::ops::kernels::{ALL, SUM_ROWS};
 
 /// The environment variable that overrides the cache folder.
 pub const ENV: &str = "PURENOISE_CACHE_DIR";
@@ -69,8 +70,8 @@ fn kernels_fingerprint() -> String {
             hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
     };
-    for k in kernels::ALL {
-        if k.name.starts_with("conv") || k.name == kernels::SUM_ROWS.shader.name {
+    for k in ALL {
+        if k.name.starts_with("conv") || k.name == SUM_ROWS.shader.name {
             eat(&kernels::expanded_source(k).unwrap_or_else(|_| k.source.to_string()));
         }
     }

@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
+use super::pool::Storage;
 use crate::error::{shape_err, Result};
-use crate::gpu::pool::Storage;
 
 /// Element type: f32 for values, u32 for labels and masks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,307 @@
+//! Recording: dispatches, clears and copies are checked and recorded, then encoded into one
+//! command buffer and submitted together at the next flush.
+
+use std::num::NonZeroU64;
+
+use super::tensor::Tensor;
+use super::timing::Timing;
+use super::{Gpu, Kernel, KernelParams};
+use crate::error::{Error, Result};
+
+/// Recorded work, encoded and submitted at the next flush.
+pub(super) enum Command {
+    Dispatch {
+        kernel: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        params_offset: u64,
+        params_size: u64,
+        bindings: Vec<(wgpu::Buffer, u64, u64)>,
+        groups: [u32; 3],
+    },
+    Clear {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
+}
+
+/// Flush on our own once this many commands are waiting, so recording never grows unbounded.
+const MAX_PENDING: usize = 4096;
+
+impl Gpu {
+    pub fn submissions(&self) -> u64 {
+        self.0.submissions.get()
+    }
+
+    /// Records zero-filling a tensor (in order with dispatches).
+    pub fn clear(&self, t: &Tensor) {
+        self.push(Command::Clear {
+            buffer: t.buffer().clone(),
+            offset: t.offset_bytes(),
+            size: t.bytes(),
+        });
+    }
+
+    /// Records copying `len` elements from `src[src_start..]` to `dst[dst_start..]`.
+    pub fn copy(
+        &self,
+        src: &Tensor,
+        src_start: usize,
+        dst: &Tensor,
+        dst_start: usize,
+        len: usize,
+    ) -> Result<()> {
+        if src_start + len > src.numel() || dst_start + len > dst.numel() {
+            return Err(Error::Shape {
+                op: "copy",
+                detail: format!(
+                    "{len} elements from {src_start} of {:?} to {dst_start} of {:?} run past the end",
+                    src.shape(),
+                    dst.shape()
+                ),
+            });
+        }
+        if len > 0 {
+            self.push(Command::Copy {
+                src: src.buffer().clone(),
+                src_offset: src.offset_bytes() + src_start as u64 * 4,
+                dst: dst.buffer().clone(),
+                dst_offset: dst.offset_bytes() + dst_start as u64 * 4,
+                size: len as u64 * 4,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records one dispatch. `params` fills the kernel's uniform `Params` struct (binding 0);
+    /// `tensors` bind to 1, 2, … in order, each named for error messages.
+    pub fn dispatch<P: KernelParams>(
+        &self,
+        kernel: &Kernel<P>,
+        overrides: &[(&str, f64)],
+        params: &P,
+        tensors: &[(&str, &Tensor)],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let kernel = &kernel.shader;
+        let limits = &self.0.limits;
+        for (name, t) in tensors {
+            if t.bytes() > limits.max_storage_buffer_binding_size {
+                return Err(Error::Limit {
+                    op: kernel.name,
+                    what: format!("tensor `{name}` of shape {:?}", t.shape()),
+                    bytes: t.bytes(),
+                    limit_name: "max_storage_buffer_binding_size",
+                    limit: limits.max_storage_buffer_binding_size,
+                });
+            }
+        }
+        let max_groups = limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max_groups) {
+            return Err(Error::Limit {
+                op: kernel.name,
+                what: format!("a dispatch of {groups:?} workgroups"),
+                bytes: *groups.iter().max().unwrap() as u64,
+                limit_name: "max_compute_workgroups_per_dimension",
+                limit: max_groups as u64,
+            });
+        }
+        if groups.contains(&0) || self.0.skip_kernels.get() {
+            return Ok(());
+        }
+        let (pipeline, bindings) = self.pipeline(kernel, overrides)?;
+        if bindings != tensors.len() + 1 {
+            return Err(Error::Invalid(format!(
+                "kernel `{}` declares {bindings} bindings but was given parameters and {} tensors",
+                kernel.name,
+                tensors.len()
+            )));
+        }
+        // Uniform structs are padded to 16 bytes.
+        let params_size = (size_of::<P>().max(1).div_ceil(16) * 16) as u64;
+        let params_offset = {
+            let mut arena = self.0.params.borrow_mut();
+            let align = limits.min_uniform_buffer_offset_alignment as usize;
+            let offset = arena.len().div_ceil(align) * align;
+            arena.resize(offset, 0);
+            arena.extend_from_slice(bytemuck::bytes_of(params));
+            arena.resize(offset + params_size as usize, 0);
+            offset as u64
+        };
+        let bindings = tensors
+            .iter()
+            .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
+            .collect();
+        let profiling = self.0.profile.borrow().is_some();
+        let profile_start = profiling.then(|| {
+            // Profiling times each dispatch alone: drain what came before it first.
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            std::time::Instant::now()
+        });
+        self.push(Command::Dispatch {
+            kernel: kernel.name,
+            pipeline,
+            params_offset,
+            params_size,
+            bindings,
+            groups,
+        });
+        if let Some(start) = profile_start {
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+            if let Some(p) = self.0.profile.borrow_mut().as_mut() {
+                let entry = p.entry(kernel.name).or_default();
+                entry.0 += 1;
+                entry.1 += start.elapsed();
+            }
+        }
+        Ok(())
+    }
+
+    /// Workgroup counts covering `threads` invocations of a 1-D kernel with `per_group` threads
+    /// per workgroup; beyond the per-dimension limit, groups spill into y (kernels fold
+    /// `workgroup_id.y * num_workgroups.x + workgroup_id.x` back into one index).
+    pub fn grid(&self, threads: u64, per_group: u32) -> [u32; 3] {
+        let groups = threads.div_ceil(per_group as u64);
+        let max = self.0.limits.max_compute_workgroups_per_dimension as u64;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            let y = groups.div_ceil(max);
+            [groups.div_ceil(y) as u32, y as u32, 1]
+        }
+    }
+
+    fn push(&self, command: Command) {
+        let pending = {
+            let mut commands = self.0.commands.borrow_mut();
+            commands.push(command);
+            commands.len()
+        };
+        if pending >= MAX_PENDING {
+            // Device errors stay queued until the next flush or read reports them.
+            self.submit_pending();
+        }
+    }
+
+    /// Submits everything recorded so far and reports any device error raised since the last
+    /// report.
+    pub fn flush(&self) -> Result<()> {
+        self.submit_pending();
+        self.take_errors()
+    }
+
+    /// Encodes every recorded command into one command buffer and submits it.
+    fn submit_pending(&self) {
+        let commands = std::mem::take(&mut *self.0.commands.borrow_mut());
+        if commands.is_empty() {
+            return;
+        }
+        let params = std::mem::take(&mut *self.0.params.borrow_mut());
+        let params_buffer = self.params_buffer(params.len() as u64);
+        if !params.is_empty() {
+            self.0.queue.write_buffer(&params_buffer, 0, &params);
+        }
+        let device = &self.0.device;
+        let mut timing = self.0.timing.borrow_mut();
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut index = 0;
+        while index < commands.len() {
+            match &commands[index] {
+                Command::Clear {
+                    buffer,
+                    offset,
+                    size,
+                } => {
+                    encoder.clear_buffer(buffer, *offset, Some(*size));
+                    index += 1;
+                }
+                Command::Copy {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    size,
+                } => {
+                    encoder.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
+                    index += 1;
+                }
+                Command::Dispatch { .. } => {
+                    // Consecutive dispatches share one pass; WebGPU makes each dispatch its own
+                    // usage scope, so wgpu orders a dispatch after the writes it reads.
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: timing.as_mut().and_then(Timing::next_pass),
+                    });
+                    while let Some(Command::Dispatch {
+                        kernel,
+                        pipeline,
+                        params_offset,
+                        params_size,
+                        bindings,
+                        groups,
+                    }) = commands.get(index)
+                    {
+                        let mut entries = vec![wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &params_buffer,
+                                offset: *params_offset,
+                                size: NonZeroU64::new(*params_size),
+                            }),
+                        }];
+                        for (i, (buffer, offset, size)) in bindings.iter().enumerate() {
+                            entries.push(wgpu::BindGroupEntry {
+                                binding: i as u32 + 1,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer,
+                                    offset: *offset,
+                                    size: NonZeroU64::new(*size),
+                                }),
+                            });
+                        }
+                        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            // Device errors then name the kernel.
+                            label: Some(kernel),
+                            layout: &pipeline.get_bind_group_layout(0),
+                            entries: &entries,
+                        });
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, &bind_group, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        index += 1;
+                    }
+                }
+            }
+        }
+        self.0.queue.submit([encoder.finish()]);
+        self.0.submissions.set(self.0.submissions.get() + 1);
+    }
+
+    /// The uniform buffer holding every pending dispatch's parameters, grown as needed.
+    fn params_buffer(&self, needed: u64) -> wgpu::Buffer {
+        let mut slot = self.0.params_buffer.borrow_mut();
+        match slot.as_ref() {
+            Some(b) if b.size() >= needed => b.clone(),
+            _ => {
+                let size = needed.max(64 * 1024).next_power_of_two();
+                let b = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("kernel parameters"),
+                    size,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                *slot = Some(b.clone());
+                b
+            }
+        }
+    }
+}
