@@ -1,9 +1,10 @@
 //! `purenoise bench memory`: the peak GPU memory of one training step, without its time. The
-//! step is recorded with every kernel skipped (`Gpu::set_skip_kernels`): tensors are allocated,
-//! pooled and freed exactly as in a real step, so the peak is the one `bench train` reports (a
-//! test checks they are equal), but a WRN-28-10 step at batch 128 that would take an hour on a
-//! software adapter is accounted in seconds. It answers "does this run fit my GPU?" before a
-//! long run; with `--memory-limit` it fails the way a GPU of that size would.
+//! step, the training loop's own (`train::step::Step`), is recorded with every kernel skipped
+//! (`Gpu::set_skip_kernels`): tensors are allocated, pooled and freed exactly as in a real
+//! step, so the peak is the one `bench train` reports (a test checks they are equal), but a
+//! WRN-28-10 step at batch 128 that would take an hour on a software adapter is accounted in
+//! seconds. It answers "does this run fit my GPU?" before a long run; with `--memory-limit` it
+//! fails the way a GPU of that size would.
 
 use std::fmt;
 

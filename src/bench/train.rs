@@ -9,15 +9,13 @@ use rand_pcg::Pcg64;
 use serde::Serialize;
 
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
-use crate::autograd::Tape;
 use crate::error::{human_bytes, Error, Result};
-use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::models::BnMode;
-use crate::models::{Model, ModelConfig, ModelKind, Pass};
-use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
-use crate::ops::{cross_entropy, loss::upload_labels};
+use crate::models::{Model, ModelConfig, ModelKind};
+use crate::ops::noise::{NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
 use crate::optim::Sgd;
+use crate::train::step::{Step, StepBatch};
 
 /// The model and the synthetic batch of a benchmarked training step.
 #[derive(clap::Args, Debug, Clone)]
@@ -131,18 +129,19 @@ pub struct TrainReport {
 
 const SPLIT_NOTE: &str = "one extra step with every dispatch submitted and waited for alone";
 
-/// A model and a fixed synthetic batch, taking complete training steps: noise synthesis into
-/// the batch's noise share, forward, cross-entropy, backward, SGD, and reading the loss back.
+/// A model and a fixed synthetic batch, taking the training loop's own step
+/// ([`Step::run`]): noise synthesis into the batch's noise share, forward, cross-entropy,
+/// backward, the loss and logits read back, SGD.
 pub(super) struct SyntheticStep {
     model: Model,
     kind: ModelKind,
     noise_images: usize,
     args: StepArgs,
     images: Vec<f32>,
-    mask: NoiseMask,
-    labels: Tensor,
+    labels: Vec<u32>,
+    noise_mask: Vec<u32>,
     noise: NoiseStats,
-    index: u32,
+    index: usize,
 }
 
 impl SyntheticStep {
@@ -173,15 +172,15 @@ impl SyntheticStep {
             .map(|_| rng.random_range(0..args.classes as u32))
             .collect();
         let noise_images = (n as f64 * args.noise_fraction).round() as usize;
-        let is_noise: Vec<bool> = (0..n).map(|i| i < noise_images).collect();
+        let noise_mask: Vec<u32> = (0..n).map(|i| (i < noise_images) as u32).collect();
         Ok(SyntheticStep {
             model,
             kind,
             noise_images,
             args: args.clone(),
             images,
-            mask: NoiseMask::new(gpu, &is_noise)?,
-            labels: upload_labels(gpu, &labels, args.classes)?,
+            labels,
+            noise_mask,
             noise: NoiseStats::new(gpu, &CIFAR10_MEAN, &CIFAR10_STD, None)?,
             index: 0,
         })
@@ -205,23 +204,22 @@ impl SyntheticStep {
             momentum: 0.9,
             weight_decay: 2e-4,
         };
-        let x = gpu.upload(&self.images, &[self.args.batch, 3, 32, 32])?;
-        fill_noise(gpu, &x, &self.mask, &self.noise, 1, self.index)?;
-        self.model.params.zero_grad();
-        let mut tape = Tape::new(gpu);
-        let x = tape.constant(x);
-        let pass = Pass {
-            training: true,
-            mask: Some(&self.mask),
-            dropout_seed: self.index as u64,
+        let step = Step {
+            gpu,
+            model: &self.model,
+            noise: &self.noise,
+            seed: 0,
         };
-        let logits = self.model.forward(&mut tape, &x, &pass)?;
-        let loss = cross_entropy(&mut tape, &logits, &self.labels)?;
-        tape.backward(&loss, &self.model.params)?;
-        SGD.step(&self.model.params)?;
+        let batch = StepBatch {
+            images: &self.images,
+            labels: &self.labels,
+            noise_mask: &self.noise_mask,
+        };
+        // The outcome is not needed: a non-finite loss (or one not computed, under `bench
+        // memory`) only leaves out the update, which allocates nothing.
+        step.run(&batch, self.index, &SGD, &[], |_| Ok(()))?;
         self.index += 1;
-        // A real step reads its loss back; so does this one.
-        gpu.read(&loss.value).map(|_| ())
+        Ok(())
     }
 }
 

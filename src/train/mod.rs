@@ -13,5 +13,6 @@ pub mod run;
 pub mod run_config;
 pub mod schedule;
 pub mod state;
+pub mod step;
 pub mod sweep;
 pub mod trainer;

@@ -19,6 +19,7 @@ use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
 use super::run_config::{RunConfig, SubsetCopy};
 use super::state::{self, Momentum};
+use super::step::{StepBatch, StepOutputs, StepResult};
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::atomic;
@@ -356,43 +357,62 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
         .next()
         .ok_or_else(|| TrainError::Other("the training subset is empty".into()))?;
     let mut tensors = state::snapshot(gpu, &trainer.model, false)?;
-    let [x, logits, loss] =
-        trainer.forward_backward(&batch.images, &batch.labels, &batch.noise_mask, global_step)?;
-    let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
     let n = batch.len();
-    for (name, t) in [("input", &x), ("logits", &logits), ("loss", &loss)] {
-        tensors.push(NamedTensor {
-            name: name.into(),
-            shape: t.shape().to_vec(),
-            data: gpu.read(t)?,
-        });
-    }
-    tensors.push(NamedTensor {
-        name: "labels".into(),
-        shape: vec![n],
-        data: as_f32(&batch.labels),
-    });
-    tensors.push(NamedTensor {
-        name: "noise_mask".into(),
-        shape: vec![n],
-        data: as_f32(&batch.noise_mask),
-    });
     let params = &trainer.model.params;
-    for id in params.ids() {
-        let g = params.grad(id);
-        tensors.push(NamedTensor {
-            name: format!("grad.{}", params.name(id)),
-            shape: g.shape().to_vec(),
-            data: gpu.read(&g)?,
-        });
-    }
     let lr = trainer.schedule.lr(epoch);
-    Sgd {
+    let sgd = Sgd {
         lr,
         momentum: trainer.args().momentum,
         weight_decay: trainer.args().weight_decay,
+    };
+    let step_batch = StepBatch {
+        images: &batch.images,
+        labels: &batch.labels,
+        noise_mask: &batch.noise_mask,
+    };
+    // What the step computed, read between backward and the update.
+    let inspect = |out: &StepOutputs| -> crate::Result<()> {
+        let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
+        for (name, t) in [
+            ("input", &out.input),
+            ("logits", &out.logits),
+            ("loss", &out.loss),
+        ] {
+            tensors.push(NamedTensor {
+                name: name.into(),
+                shape: t.shape().to_vec(),
+                data: gpu.read(t)?,
+            });
+        }
+        tensors.push(NamedTensor {
+            name: "labels".into(),
+            shape: vec![n],
+            data: as_f32(&batch.labels),
+        });
+        tensors.push(NamedTensor {
+            name: "noise_mask".into(),
+            shape: vec![n],
+            data: as_f32(&batch.noise_mask),
+        });
+        for id in params.ids() {
+            let g = params.grad(id);
+            tensors.push(NamedTensor {
+                name: format!("grad.{}", params.name(id)),
+                shape: g.shape().to_vec(),
+                data: gpu.read(&g)?,
+            });
+        }
+        Ok(())
+    };
+    let result = trainer
+        .step()
+        .run(&step_batch, global_step, &sgd, &[], inspect)?;
+    if let StepResult::NotFinite { loss } = result {
+        eprintln!(
+            "the loss is {loss}: the SGD update was not applied, so the next.* parameters equal \
+             the ones before the step"
+        );
     }
-    .step(params)?;
     for mut t in state::snapshot(gpu, &trainer.model, false)? {
         t.name = format!("next.{}", t.name);
         tensors.push(t);

@@ -1,6 +1,6 @@
 //! One training run in memory: its data, model and noise, the loop over epochs and steps
-//! (data → noise → forward → loss → backward → SGD), per-epoch evaluation, metrics and
-//! checkpoints.
+//! (each one [`Step`]: data → noise → forward → loss → backward → SGD), per-epoch evaluation,
+//! metrics and checkpoints.
 
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -20,6 +20,7 @@ use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::Schedule;
 use super::state::{self, Momentum};
+use super::step::{Step, StepBatch, StepResult};
 use crate::autograd::Tape;
 use crate::data::cifar::Split;
 use crate::data::fetch::{archive_url, fetch, official_md5, FetchRequest};
@@ -30,8 +31,7 @@ use crate::error::human_bytes;
 use crate::gpu::tensor::Tensor;
 use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind, Pass};
-use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
-use crate::ops::{cross_entropy, loss::upload_labels};
+use crate::ops::noise::NoiseStats;
 use crate::optim::Sgd;
 use crate::params::{ParamId, ParamStore};
 
@@ -62,18 +62,6 @@ pub(super) struct Position {
     pub(super) skipped_total: usize,
 }
 
-/// What one training step did.
-enum StepResult {
-    Applied {
-        loss: f32,
-        correct: usize,
-    },
-    /// The loss was not finite; the update was not applied.
-    NotFinite {
-        loss: f32,
-    },
-}
-
 /// How [`Trainer::train_epoch`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EpochEnd {
@@ -89,9 +77,6 @@ pub fn mix(seed: u64, salt: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
-
-const NOISE_SALT: u64 = 0x006e_6f69_7365;
-const DROPOUT_SALT: u64 = 0x6472_6f70;
 
 /// Refuses a batch whose activations cannot be bound on this adapter, before any work. (wgpu
 /// offers no portable query of total GPU memory; the per-binding limit is what can be checked.)
@@ -422,17 +407,19 @@ impl Trainer {
                     pos.epoch, pos.batch
                 )));
             };
+            let step_batch = StepBatch {
+                images: &batch.images,
+                labels: &batch.labels,
+                noise_mask: &batch.noise_mask,
+            };
             let result = self
-                .step(
-                    &batch.images,
-                    &batch.labels,
-                    &batch.noise_mask,
-                    pos.global_step,
-                    &sgd,
-                )
+                .step()
+                .run(&step_batch, pos.global_step, &sgd, &self.bn_backup, |_| {
+                    Ok(())
+                })
                 .map_err(|e| {
                     let warm = pos.global_step > first_step;
-                    self.step_failed(e, pos, warm, last_checkpoint)
+                    self.step_failed(e.into(), pos, warm, last_checkpoint)
                 })?;
             let loss = match result {
                 StepResult::Applied { loss, correct } => {
@@ -562,83 +549,14 @@ impl Trainer {
         self.save(pos, LAST)
     }
 
-    /// Forward and backward of one batch (gradients land in the parameter store); returns the
-    /// network input after noise replacement, the logits and the loss.
-    pub(super) fn forward_backward(
-        &self,
-        images: &[f32],
-        labels: &[u32],
-        noise_mask: &[u32],
-        global_step: usize,
-    ) -> Result<[Tensor; 3]> {
-        let gpu = &self.gpu;
-        let n = labels.len();
-        let x = gpu.upload(images, &[n, 3, 32, 32])?;
-        let is_noise: Vec<bool> = noise_mask.iter().map(|&m| m != 0).collect();
-        let mask = NoiseMask::new(gpu, &is_noise)?;
-        if mask.noise_count() > 0 {
-            fill_noise(
-                gpu,
-                &x,
-                &mask,
-                &self.noise,
-                mix(self.args().seed, NOISE_SALT),
-                global_step as u32,
-            )?;
+    /// The training step of this run's model, noise and seed.
+    pub(super) fn step(&self) -> Step<'_> {
+        Step {
+            gpu: &self.gpu,
+            model: &self.model,
+            noise: &self.noise,
+            seed: self.args().seed,
         }
-        let labels_t = upload_labels(gpu, labels, self.model.config.classes)?;
-        self.model.params.zero_grad();
-        let mut tape = Tape::new(gpu);
-        let input = tape.constant(x.clone());
-        let pass = Pass {
-            training: true,
-            mask: Some(&mask),
-            dropout_seed: mix(self.args().seed, DROPOUT_SALT ^ global_step as u64),
-        };
-        let logits = self.model.forward(&mut tape, &input, &pass)?;
-        let loss = cross_entropy(&mut tape, &logits, &labels_t)?;
-        tape.backward(&loss, &self.model.params)?;
-        Ok([x, logits.value, loss.value])
-    }
-
-    /// One optimizer step, applied only when the loss is finite.
-    fn step(
-        &self,
-        images: &[f32],
-        labels: &[u32],
-        noise_mask: &[u32],
-        global_step: usize,
-        sgd: &Sgd,
-    ) -> Result<StepResult> {
-        let buffers: Vec<Tensor> = self
-            .model
-            .params
-            .buffers()
-            .map(|(_, t)| t.clone())
-            .collect();
-        // The forward pass updates the BN statistics; keep a copy to undo a skipped step.
-        for (b, backup) in buffers.iter().zip(&self.bn_backup) {
-            self.gpu.copy(b, 0, backup, 0, b.numel())?;
-        }
-        let [_, logits, loss] = self.forward_backward(images, labels, noise_mask, global_step)?;
-        // Read before the update, so a non-finite loss never reaches the parameters.
-        let loss = self.gpu.read(&loss)?[0];
-        if !loss.is_finite() {
-            for (b, backup) in buffers.iter().zip(&self.bn_backup) {
-                self.gpu.copy(backup, 0, b, 0, b.numel())?;
-            }
-            return Ok(StepResult::NotFinite { loss });
-        }
-        let predictions = argmax(&self.gpu.read(&logits)?, self.model.config.classes);
-        sgd.step(&self.model.params)?;
-        Ok(StepResult::Applied {
-            loss,
-            correct: predictions
-                .iter()
-                .zip(labels)
-                .filter(|(p, l)| p == l)
-                .count(),
-        })
     }
 
     /// A step's GPU failure, with what survives (the last checkpoint) and, for memory, the

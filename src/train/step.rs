@@ -1,0 +1,149 @@
+//! One training step, defined once (as llm.c's `gpt2_forward`/`gpt2_backward`/`gpt2_update`):
+//! noise into the batch, forward, cross-entropy, backward, the loss check and the SGD update.
+//! The training loop, `dump-step`, `bench train` and `bench memory` all run [`Step::run`], so
+//! what the benchmarks time and account is what training does.
+
+use super::trainer::{argmax, mix};
+use crate::autograd::Tape;
+use crate::error::Result;
+use crate::gpu::tensor::Tensor;
+use crate::gpu::Gpu;
+use crate::models::{Model, Pass};
+use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
+use crate::ops::{cross_entropy, loss::upload_labels};
+use crate::optim::Sgd;
+
+/// Salts of the run seed: the noise and dropout streams are independent of each other and of
+/// the data order.
+const NOISE_SALT: u64 = 0x006e_6f69_7365;
+const DROPOUT_SALT: u64 = 0x6472_6f70;
+
+/// One batch as the loader hands it over: normalized images `[n, 3, 32, 32]`, labels, and 1
+/// where an image is replaced by pure noise.
+#[derive(Clone, Copy)]
+pub struct StepBatch<'a> {
+    pub images: &'a [f32],
+    pub labels: &'a [u32],
+    pub noise_mask: &'a [u32],
+}
+
+/// What a step leaves on the GPU after backward: the network input after noise replacement,
+/// the logits and the loss (the gradients are in the parameter store).
+pub struct StepOutputs {
+    pub input: Tensor,
+    pub logits: Tensor,
+    pub loss: Tensor,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepResult {
+    Applied {
+        loss: f32,
+        /// Training images whose largest logit is their label.
+        correct: usize,
+    },
+    /// The loss was not finite; the update was not applied.
+    NotFinite { loss: f32 },
+}
+
+/// The model a step trains, the noise it draws, and the run's seed (noise and dropout are
+/// drawn from it and the step's index).
+pub struct Step<'a> {
+    pub gpu: &'a Gpu,
+    pub model: &'a Model,
+    pub noise: &'a NoiseStats,
+    pub seed: u64,
+}
+
+impl Step<'_> {
+    /// Forward and backward of one batch: uploads it and its mask, replaces the masked images
+    /// with noise, runs the model in training mode and the loss, and back-propagates into the
+    /// parameter store's (zeroed) gradients.
+    pub fn forward_backward(&self, batch: &StepBatch, global_step: usize) -> Result<StepOutputs> {
+        let gpu = self.gpu;
+        let n = batch.labels.len();
+        let x = gpu.upload(batch.images, &[n, 3, 32, 32])?;
+        let is_noise: Vec<bool> = batch.noise_mask.iter().map(|&m| m != 0).collect();
+        let mask = NoiseMask::new(gpu, &is_noise)?;
+        if mask.noise_count() > 0 {
+            fill_noise(
+                gpu,
+                &x,
+                &mask,
+                self.noise,
+                mix(self.seed, NOISE_SALT),
+                global_step as u32,
+            )?;
+        }
+        let labels = upload_labels(gpu, batch.labels, self.model.config.classes)?;
+        self.model.params.zero_grad();
+        let mut tape = Tape::new(gpu);
+        let input = tape.constant(x.clone());
+        let pass = Pass {
+            training: true,
+            mask: Some(&mask),
+            dropout_seed: mix(self.seed, DROPOUT_SALT ^ global_step as u64),
+        };
+        let logits = self.model.forward(&mut tape, &input, &pass)?;
+        let loss = cross_entropy(&mut tape, &logits, &labels)?;
+        tape.backward(&loss, &self.model.params)?;
+        Ok(StepOutputs {
+            input: x,
+            logits: logits.value,
+            loss: loss.value,
+        })
+    }
+
+    /// One whole step: [`Step::forward_backward`], then `inspect` (which may read what the step
+    /// computed before the update changes the parameters), then the loss read back and, when it
+    /// is finite, the SGD update. `bn_backup` (empty, or one tensor per BN buffer) keeps a copy
+    /// of the BN statistics taken before the forward pass, put back when the loss is not finite,
+    /// so a skipped step leaves no trace.
+    pub fn run(
+        &self,
+        batch: &StepBatch,
+        global_step: usize,
+        sgd: &Sgd,
+        bn_backup: &[Tensor],
+        inspect: impl FnOnce(&StepOutputs) -> Result<()>,
+    ) -> Result<StepResult> {
+        let gpu = self.gpu;
+        let buffers: Vec<Tensor> = self
+            .model
+            .params
+            .buffers()
+            .map(|(_, t)| t.clone())
+            .collect();
+        // The forward pass updates the BN statistics; keep a copy to undo a skipped step.
+        for (b, backup) in buffers.iter().zip(bn_backup) {
+            gpu.copy(b, 0, backup, 0, b.numel())?;
+        }
+        let outputs = self.forward_backward(batch, global_step)?;
+        inspect(&outputs)?;
+        let StepOutputs {
+            input,
+            logits,
+            loss,
+        } = outputs;
+        drop(input);
+        // Read before the update, so a non-finite loss never reaches the parameters.
+        let loss = gpu.read(&loss)?[0];
+        if !loss.is_finite() {
+            for (b, backup) in buffers.iter().zip(bn_backup) {
+                gpu.copy(backup, 0, b, 0, b.numel())?;
+            }
+            return Ok(StepResult::NotFinite { loss });
+        }
+        let predictions = argmax(&gpu.read(&logits)?, self.model.config.classes);
+        sgd.step(&self.model.params)?;
+        Ok(StepResult::Applied {
+            loss,
+            correct: predictions
+                .iter()
+                .zip(batch.labels)
+                .filter(|(p, l)| p == l)
+                .count(),
+        })
+    }
+}
