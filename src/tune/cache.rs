@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::Choice;
+use crate::atomic;
 use crate::gpu::{kernels, Gpu};
 use crate::ops::conv::Tile;
 use crate::ops::kernels::{ALL, SUM_ROWS};
@@ -229,25 +229,14 @@ impl Cache {
             choices: choices.clone(),
         });
         let text = serde_json::to_string_pretty(&file).expect("the cache serializes");
-        write_atomic(dir, &path, text.as_bytes()).err().map(|e| {
-            format!(
-                "warning: could not save the tuning cache {}: {e}",
-                path.display()
-            )
-        })
+        if let Err(e) = fs::create_dir_all(dir) {
+            return Some(format!(
+                "warning: could not create the tuning cache folder {}: {e}; tuned choices are not saved",
+                dir.display()
+            ));
+        }
+        atomic::write(&path, text.as_bytes())
+            .err()
+            .map(|e| format!("warning: tuned choices are not saved: {e}"))
     }
-}
-
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{FILE}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
 }
