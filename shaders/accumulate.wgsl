@@ -3,6 +3,8 @@
 // Bounds: trusted: every access is at i < len, the length of both tensors (same shapes, checked on
 // the host).
 // Bindings: 0 params (uniform), 1 src (read), 2 dst (read_write).
+// Reference: reference::add (dst + src, no RELU)
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale
 
 struct Params { len: u32 }
 

@@ -5,6 +5,8 @@
 // Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 out (read_write).
+// Reference: reference::add
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale, kernels-tests/elementwise.rs::add_relu_forward_and_gradients
 
 struct Params { len: u32 }
 

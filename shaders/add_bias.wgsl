@@ -4,6 +4,8 @@
 // Bounds: trusted: y at i < m·n, its length; bias at i % n < n, its length (checked on the host); n
 // > 0 past the guard.
 // Bindings: 0 params (uniform), 1 bias (read), 2 y (read_write).
+// Reference: reference::linear (x W^T, then + b here)
+// Test: kernels-tests/linear_loss.rs::linear_forward_backward
 
 struct Params { m: u32, n: u32 }
 

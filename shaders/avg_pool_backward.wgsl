@@ -3,6 +3,8 @@
 // Workgroup: 256 threads, one element of dx each; a grid too large for x spills into y.
 // Bounds: trusted: dx at i < nc·hw, its length; dy at i / hw < nc (hw > 0 past the guard).
 // Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
+// Reference: reference::avg_pool_backward
+// Test: kernels-tests/elementwise.rs::global_avg_pool_forward_backward
 
 struct Params { nc: u32, hw: u32 }
 

@@ -3,6 +3,8 @@
 // Workgroup: 256 threads, one (n, c) each; a grid too large for x spills into y.
 // Bounds: trusted: y at i < nc, its length; x at i·hw + j < nc·hw, its length.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::avg_pool_forward
+// Test: kernels-tests/elementwise.rs::global_avg_pool_forward_backward
 
 struct Params { nc: u32, hw: u32 }
 

@@ -3,6 +3,8 @@
 // Workgroup: 256 threads, one vec4 each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the vec4 count of both buffers.
 // Bindings: 0 params (uniform), 1 src (read), 2 dst (read_write).
+// Reference: reference::bench_copy
+// Test: kernels-tests/elementwise.rs::bench_microkernels_match_the_reference
 
 struct Params { len: u32 }
 

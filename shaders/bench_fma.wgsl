@@ -4,6 +4,8 @@
 // Workgroup: 256 threads; a grid too large for x spills into y.
 // Bounds: trusted: out is written at i < threads, its length; the loop runs iters times.
 // Bindings: 0 params (uniform), 1 out (read_write, one f32 per thread).
+// Reference: reference::bench_fma
+// Test: kernels-tests/elementwise.rs::bench_microkernels_match_the_reference
 
 struct Params { iters: u32, threads: u32 }
 

@@ -13,6 +13,8 @@
 // at < 4C and γ/β at c < C; slots 0 or 1 (lib/bn_routing.wgsl clamps the mask).
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
 // 6 gamma1, 7 beta1 (read), 8 y (read_write).
+// Reference: reference::bn_apply
+// Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

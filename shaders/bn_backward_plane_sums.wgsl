@@ -16,6 +16,8 @@
 // slots 0 or 1.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 dy, 3 mask, 4 stats, 5 gamma0,
 // 6 gamma1, 7 beta0, 8 beta1 (read), 9 partials (read_write).
+// Reference: reference::bn_backward_plane_sums (with sum_rows)
+// Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::gradients_match_finite_differences
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -16,6 +16,8 @@
 // shape); packed is written at ((q/8)·rows + row)·8 + q%8 with row < rows and q < n_pad/4, below
 // its rows·n_pad/4 vec4s (n_pad a multiple of 32); a phase without taps divides by 1, not 0.
 // Bindings: 0 params (uniform), 1 w (read), 2 packed (read_write).
+// Reference: reference::conv2d_pack_weight
+// Test: kernels-tests/conv.rs::pack_weight_matches_reference
 
 struct Params {
     rows: u32, n_pad: u32, n_cols: u32, nky: u32, nkx: u32,

@@ -4,6 +4,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
+// Reference: reference::dropout_scale (the multiplier of each element)
+// Test: kernels-tests/elementwise.rs::dropout_mask_is_exact_reproducible_and_unbiased
 
 struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }
 

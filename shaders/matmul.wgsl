@@ -6,6 +6,8 @@
 // Bounds: trusted: c at i < m·n (n > 0 past the guard); a and b at row < m, col < n, k < K through
 // strides that src/ops/linear.rs derives from their shapes.
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 c (read_write).
+// Reference: reference::linear, reference::linear_backward
+// Test: kernels-tests/linear_loss.rs::linear_forward_backward
 
 struct Params { m: u32, n: u32, k: u32, a_row: u32, a_col: u32, b_row: u32, b_col: u32 }
 

@@ -8,6 +8,8 @@
 // Bounds: trusted: x at i < n·c·hw (the guard; c·hw > 0 past it); mask at i / (c·hw) < n; stats at
 // channel < c of its four [c] blocks.
 // Bindings: 0 params (uniform), 1 mask (read), 2 stats (read), 3 x (read_write).
+// Reference: reference::noise_pixel
+// Test: kernels-tests/noise.rs::noise_fills_masked_samples_exactly_and_with_the_right_distribution
 
 struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }
 

@@ -4,6 +4,8 @@
 // Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 y (read), 2 dy (read), 3 dx (read_write).
+// Reference: reference::relu_backward
+// Test: kernels-tests/elementwise.rs::relu_forward_backward
 
 struct Params { len: u32 }
 

@@ -2,6 +2,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::relu_forward
+// Test: kernels-tests/elementwise.rs::relu_forward_backward
 
 struct Params { len: u32 }
 

@@ -4,6 +4,8 @@
 // Bounds: trusted: x and out are read and written at i < len, their length; s at 0 (one element,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 x (read), 2 s (read, one element), 3 out (read_write).
+// Reference: reference::scale_by
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale
 
 struct Params { len: u32 }
 

@@ -5,6 +5,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of the three arena slices.
 // Bindings: 0 params (uniform), 1 g (read), 2 w (read_write), 3 v (read_write).
+// Reference: reference::sgd
+// Test: kernels-tests/linear_loss.rs::sgd_updates_every_parameter_like_pytorch
 
 struct Params { len: u32, lr: f32, momentum: f32, weight_decay: f32 }
 

@@ -5,6 +5,8 @@
 // Bounds: trusted: dx at i < its length (the guard, which also makes every divisor nonzero); dy at
 // iy/2 < h_out, ix/2 < w_out, c + pad < c_in + 2·pad.
 // Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
+// Reference: reference::shortcut_backward
+// Test: kernels-tests/shortcut.rs::shortcut_matches_reference_and_finite_differences
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }
 

@@ -6,6 +6,8 @@
 // Bounds: trusted: y at i < its length (the guard, which also makes every divisor nonzero); x only
 // for pad <= c < pad + c_in, 2·oy < h, 2·ox < w.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::shortcut_forward
+// Test: kernels-tests/shortcut.rs::shortcut_matches_reference_and_finite_differences
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }
 
