@@ -219,6 +219,16 @@ fn a_broken_shader_is_reported_with_its_file_and_line() {
         .unwrap()
         .to_string();
     assert!(msg.contains("nothing.wgsl"), "{msg}");
+    // A library named twice (here directly and through reduce.wgsl) is expanded once.
+    let twice = Kernel::<LenParams>::new(
+        "twice",
+        "//!include grid.wgsl\nconst REDUCE_THREADS: u32 = 64u;\nconst REDUCE_GROUP: u32 = 8u;\n\
+         alias Reduced = f32;\n//!include reduce.wgsl\n",
+        false,
+    );
+    let source = kernels::expanded_source(&twice.shader).unwrap();
+    assert_eq!(source.matches("fn workgroup_index").count(), 1, "{source}");
+    kernels::validate(&twice.shader).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The check dispatch runs at pipeline creation, on every kernel and the struct it is typed by.

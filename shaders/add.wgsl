@@ -17,10 +17,12 @@ struct Params { len: u32 }
 
 override RELU: bool = false;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     let sum = a[i] + b[i];
     out[i] = select(sum, max(sum, 0.0), RELU);

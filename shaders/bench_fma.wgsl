@@ -12,10 +12,12 @@ struct Params { iters: u32, threads: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     // Thread-dependent values, so the chains are not constant-folded.
     let s = f32(i) * 1e-7;
     let m = vec4(0.9999, 0.9998, 0.9997, 0.9996);

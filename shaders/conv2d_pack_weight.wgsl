@@ -34,11 +34,13 @@ fn weight(n: u32, src: u32) -> f32 {
     return w[n * p.n_step + src];
 }
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let quads = p.n_pad / 4u;
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.rows / max(p.nky * p.nkx, 1u) * quads) { return; }
     let o = i / quads;
     let q = i - o * quads;

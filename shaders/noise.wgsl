@@ -22,10 +22,12 @@ struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }
 
 const TWO_PI: f32 = 6.283185307179586;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     let per_sample = p.c * p.hw;
     if (i >= p.n * per_sample) { return; }
     let sample = i / per_sample;
