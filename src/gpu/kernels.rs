@@ -230,6 +230,29 @@ pub fn expanded_source(kernel: &Shader) -> Result<String> {
     Ok(out)
 }
 
+/// `purenoise shader`: the expanded source of the kernel `name` (a file name in shaders/, with
+/// or without `.wgsl`), or with no name the kernels' names, one a line; an unknown name is an
+/// error that lists them.
+pub fn shader_text(name: Option<&str>) -> Result<String> {
+    let names = || {
+        ALL.iter()
+            .map(|k| format!("{}\n", k.name))
+            .collect::<String>()
+    };
+    let Some(name) = name else {
+        return Ok(names());
+    };
+    let file = name.trim_start_matches("shaders/");
+    let file = file.strip_suffix(".wgsl").unwrap_or(file);
+    match ALL.iter().find(|k| k.name == file) {
+        Some(kernel) => expanded_source(kernel),
+        None => Err(Error::Invalid(format!(
+            "no kernel `{name}` in shaders/; the kernels are:\n{}",
+            names().trim_end()
+        ))),
+    }
+}
+
 fn expand_into(
     kernel: &Shader,
     source: &str,
