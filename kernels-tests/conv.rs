@@ -33,10 +33,11 @@ fn conv_kernels_match_reference(gpu: Gpu) {
         let w = random(&mut rng, ws.iter().product());
         let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
         let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
-        let want_y = reference::conv2d(&x, xs, &w, ws, stride, pad);
+        let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
         let dy = random(&mut rng, want_y.len());
         let dyt = upload(&gpu, &dy, &s.output_shape());
-        let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
+        let want_dx = reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad);
+        let want_dw = reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad);
         let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
         let check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
             assert_close(
@@ -161,10 +162,10 @@ fn conv_gradients_match_finite_differences(gpu: Gpu) {
         let dx = read(&gpu, &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap());
         let dw = read(&gpu, &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap());
         grad_check("conv input grad", &dx, &x, &dy, |x| {
-            reference::conv2d(x, xs, &w, ws, stride, pad)
+            reference::conv2d_forward(x, xs, &w, ws, stride, pad)
         });
         grad_check("conv weight grad", &dw, &w, &dy, |w| {
-            reference::conv2d(&x, xs, w, ws, stride, pad)
+            reference::conv2d_forward(&x, xs, w, ws, stride, pad)
         });
     }
 }

@@ -15,7 +15,13 @@ fn relu_forward_backward(gpu: Gpu) {
     for len in [1, 255, 257, 1000] {
         let x = random(&mut rng, len);
         let y = activation::relu_forward(&gpu, &upload(&gpu, &x, &[len])).unwrap();
-        assert_close("relu", &read(&gpu, &y), &reference::relu(&x), 0.0, 0.0);
+        assert_close(
+            "relu",
+            &read(&gpu, &y),
+            &reference::relu_forward(&x),
+            0.0,
+            0.0,
+        );
         let dy = random(&mut rng, len);
         let dx = read(
             &gpu,
@@ -24,13 +30,13 @@ fn relu_forward_backward(gpu: Gpu) {
         assert_close(
             "relu backward",
             &dx,
-            &reference::relu_backward(&reference::relu(&x), &dy),
+            &reference::relu_backward(&reference::relu_forward(&x), &dy),
             0.0,
             0.0,
         );
         // Inputs are at least ~1e-7 away from the kink, far beyond the difference step.
         if x.iter().all(|v| v.abs() > 1e-4) {
-            grad_check("relu fd", &dx, &x, &dy, reference::relu);
+            grad_check("relu fd", &dx, &x, &dy, reference::relu_forward);
         }
     }
 }
@@ -57,11 +63,10 @@ fn add_accumulate_and_scale(gpu: Gpu) {
     activation::accumulate(&gpu, &at, &bt).unwrap();
     assert_close("accumulate", &read(&gpu, &at), &sum, 0.0, 0.0);
     let s = upload(&gpu, &[-2.5], &[1]);
-    let scaled: Vec<f64> = b.iter().map(|v| v * -2.5).collect();
     assert_close(
         "scale_by",
         &read(&gpu, &activation::scale_by(&gpu, &bt, &s).unwrap()),
-        &scaled,
+        &reference::scale_by(&b, -2.5),
         0.0,
         1e-6,
     );
@@ -126,6 +131,38 @@ fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu) {
     assert!(msg.contains("dropout") && msg.contains("[0, 1)"), "{msg}");
 }
 
+each_mode!(bench_microkernels_match_the_reference);
+/// `bench peak`'s kernels compute what their headers say (a guard-crossing thread count and a
+/// vec4 count that fills no workgroup), so the FLOPs and bytes it divides by are real.
+fn bench_microkernels_match_the_reference(gpu: Gpu) {
+    use purenoise::gpu::WORKGROUP;
+    use purenoise::ops::{kernels, FmaParams, LenParams};
+    let (threads, iters) = (1000, 37);
+    let out = gpu.zeros("test", &[threads]).unwrap();
+    let params = FmaParams {
+        iters: iters as u32,
+        threads: threads as u32,
+    };
+    let grid = gpu.grid(threads as u64, WORKGROUP);
+    gpu.dispatch(&kernels::BENCH_FMA, &[], &params, &[("out", &out)], grid)
+        .unwrap();
+    let want = reference::bench_fma(threads, iters);
+    assert_close("bench_fma", &read(&gpu, &out), &want, 1e-4, 1e-5);
+    let vec4s = 1001;
+    let src = random(&mut rng(11), 4 * vec4s);
+    let (srct, dst) = (
+        upload(&gpu, &src, &[4 * vec4s]),
+        gpu.zeros("test", &[4 * vec4s]).unwrap(),
+    );
+    let len = LenParams { len: vec4s as u32 };
+    let grid = gpu.grid(vec4s as u64, WORKGROUP);
+    let tensors = [("src", &srct), ("dst", &dst)];
+    gpu.dispatch(&kernels::BENCH_COPY, &[], &len, &tensors, grid)
+        .unwrap();
+    let want = reference::bench_copy(&src);
+    assert_close("bench_copy", &read(&gpu, &dst), &want, 0.0, 0.0);
+}
+
 #[test]
 fn philox_matches_known_answers() {
     use purenoise::random::philox4x32;
@@ -157,7 +194,7 @@ fn global_avg_pool_forward_backward(gpu: Gpu) {
         assert_close(
             "avg pool",
             &read(&gpu, &y),
-            &reference::avg_pool(&x, s),
+            &reference::avg_pool_forward(&x, s),
             1e-6,
             1e-5,
         );
@@ -173,7 +210,9 @@ fn global_avg_pool_forward_backward(gpu: Gpu) {
             1e-7,
             1e-6,
         );
-        grad_check("avg pool fd", &dx, &x, &dy, |x| reference::avg_pool(x, s));
+        grad_check("avg pool fd", &dx, &x, &dy, |x| {
+            reference::avg_pool_forward(x, s)
+        });
     }
 }
 

@@ -132,14 +132,14 @@ fn reference_step(
     let hs: Shape4 = [N, C, H, W];
     let (w1s, w2s): (Shape4, Shape4) = ([C, 3, 3, 3], [C, C, 3, 3]);
     let m = N * H * W;
-    let h1 = r::conv2d(x, xs, &p[0], w1s, 1, 1);
-    let (m1, v1) = r::channel_stats(&h1, hs);
-    let a = r::relu(&r::bn_apply(&h1, hs, &m1, &v1, &p[1], &p[2]));
-    let h2 = r::conv2d(&a, hs, &p[3], w2s, 1, 1);
-    let (m2, v2) = r::channel_stats(&h2, hs);
-    let b = r::relu(&r::bn_apply(&h2, hs, &m2, &v2, &p[4], &p[5]));
+    let h1 = r::conv2d_forward(x, xs, &p[0], w1s, 1, 1);
+    let (m1, v1) = r::bn_stats(&h1, hs);
+    let a = r::relu_forward(&r::bn_apply(&h1, hs, &m1, &v1, &p[1], &p[2]));
+    let h2 = r::conv2d_forward(&a, hs, &p[3], w2s, 1, 1);
+    let (m2, v2) = r::bn_stats(&h2, hs);
+    let b = r::relu_forward(&r::bn_apply(&h2, hs, &m2, &v2, &p[4], &p[5]));
     let c: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
-    let pooled = r::avg_pool(&c, hs);
+    let pooled = r::avg_pool_forward(&c, hs);
     let logits = r::linear(&pooled, &p[6], &p[7], N, C, K);
     let (loss, dlogits) = r::cross_entropy(&logits, labels, K);
     for (i, (mean, var)) in [(&m1, &v1), (&m2, &v2)].into_iter().enumerate() {
@@ -152,12 +152,15 @@ fn reference_step(
     let (dpooled, dfw, dfb) = r::linear_backward(&pooled, &p[6], &dlogits, N, C, K);
     let dc = r::avg_pool_backward(&dpooled, hs);
     let dn2 = r::relu_backward(&b, &dc);
-    let (dh2, dg2, db2) = r::bn_backward(&h2, hs, &dn2, &m2, &v2, &p[4], true);
-    let (da2, dw2) = r::conv2d_backward(&a, hs, &p[3], w2s, &dh2, 1, 1);
+    let dh2 = r::bn_backward_input(&h2, hs, &dn2, &m2, &v2, &p[4], true);
+    let (dg2, db2) = r::bn_backward_plane_sums(&h2, hs, &dn2, &m2, &v2);
+    let da2 = r::conv2d_backward_input(&dh2, &p[3], w2s, hs, 1, 1);
+    let dw2 = r::conv2d_backward_weight(&a, hs, &dh2, w2s, 1, 1);
     let da: Vec<f64> = dc.iter().zip(&da2).map(|(x, y)| x + y).collect();
     let dn1 = r::relu_backward(&a, &da);
-    let (dh1, dg1, db1) = r::bn_backward(&h1, hs, &dn1, &m1, &v1, &p[1], true);
-    let (_, dw1) = r::conv2d_backward(x, xs, &p[0], w1s, &dh1, 1, 1);
+    let dh1 = r::bn_backward_input(&h1, hs, &dn1, &m1, &v1, &p[1], true);
+    let (dg1, db1) = r::bn_backward_plane_sums(&h1, hs, &dn1, &m1, &v1);
+    let dw1 = r::conv2d_backward_weight(x, xs, &dh1, w1s, 1, 1);
     (loss, vec![dw1, dg1, db1, dw2, dg2, db2, dfw, dfb])
 }
 
@@ -195,7 +198,7 @@ fn small_network_matches_reference_for_three_sgd_steps(gpu: Gpu) {
                 1e-5,
                 1e-3,
             );
-            r::sgd_step(&mut p[i], &grads[i], &mut v[i], 0.1, 0.9, 5e-4);
+            r::sgd(&mut p[i], &grads[i], &mut v[i], 0.1, 0.9, 5e-4);
         }
         SGD.step(&net.params).unwrap();
     }

@@ -161,7 +161,7 @@ fn sgd_updates_every_parameter_like_pytorch(gpu: Gpu) {
             let g = random(&mut rng, w[i].len());
             purenoise::ops::accumulate(&gpu, &params.grad(id), &upload(&gpu, &g, shapes[i]))
                 .unwrap();
-            reference::sgd_step(&mut w[i], &g, &mut v[i], 0.1, 0.9, 5e-4);
+            reference::sgd(&mut w[i], &g, &mut v[i], 0.1, 0.9, 5e-4);
         }
         sgd.step(&params).unwrap();
     }

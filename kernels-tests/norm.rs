@@ -188,13 +188,13 @@ fn reference(setup: Setup, s: Shape4, x: &[f64], dy: &[f64], layers: &[Layer; 2]
         let (xs, ss) = r::gather(x, s, &g.samples);
         let (mut dys, _) = r::gather(dy, s, &g.samples);
         let (mean, var) = if training {
-            r::channel_stats(&xs, ss)
+            r::bn_stats(&xs, ss)
         } else {
             (l.rm.clone(), l.rv.clone())
         };
         let mut ys = r::bn_apply(&xs, ss, &mean, &var, &l.gamma, &l.beta);
         if relu {
-            ys = r::relu(&ys);
+            ys = r::relu_forward(&ys);
             dys = r::relu_backward(&ys, &dys);
         }
         r::scatter(&mut out.y, s, &g.samples, &ys);
@@ -205,7 +205,8 @@ fn reference(setup: Setup, s: Shape4, x: &[f64], dy: &[f64], layers: &[Layer; 2]
             out.layers[g.layer].rv = rv;
         }
         if g.grad {
-            let (dx, dg, db) = r::bn_backward(&xs, ss, &dys, &mean, &var, &l.gamma, training);
+            let dx = r::bn_backward_input(&xs, ss, &dys, &mean, &var, &l.gamma, training);
+            let (dg, db) = r::bn_backward_plane_sums(&xs, ss, &dys, &mean, &var);
             r::scatter(&mut out.dx, s, &g.samples, &dx);
             out.dparams[g.layer] = (dg, db);
         }
@@ -415,7 +416,7 @@ fn mean_dwarfs_spread_case(gpu: &Gpu, rng: &mut rand_pcg::Pcg64, s: Shape4, mask
     for slot in 0..2 {
         let samples: Vec<usize> = (0..s[0]).filter(|&n| mask[n] == (slot == 1)).collect();
         let (xs, ss) = r::gather(&x, s, &samples);
-        let (mean, var) = r::channel_stats(&xs, ss);
+        let (mean, var) = r::bn_stats(&xs, ss);
         let got_mean = &stats[slot * c..(slot + 1) * c];
         let got_var = &stats[(2 + slot) * c..(3 + slot) * c];
         assert_close(
@@ -472,7 +473,7 @@ fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples(gpu: 
     );
     let natural: Vec<usize> = (0..8).filter(|&i| !mask[i]).collect();
     let (xn, sn) = r::gather(&x, s, &natural);
-    let (mean, var) = r::channel_stats(&xn, sn);
+    let (mean, var) = r::bn_stats(&xn, sn);
     let (rm, rv) = r::bn_running_update(
         &layers[0].rm,
         &layers[0].rv,

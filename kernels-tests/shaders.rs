@@ -1,7 +1,7 @@
 //! Portability without a GPU: every kernel in shaders/ is validated by naga and translated by its
 //! SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12) backends, so a shader one of them would reject
 //! fails here on any machine; and every kernel's uniform `Params` matches the Rust struct that
-//! fills it.
+//! fills it; every header names the kernel's reference and test, and both exist.
 
 use purenoise::gpu::kernels::{self, Kernel, Shader};
 use purenoise::kernel_params;
@@ -50,6 +50,122 @@ fn every_shader_opens_with_a_header_comment() {
             "shaders/{}.wgsl: header must say `{bounds}` and why",
             k.name
         );
+    }
+}
+
+/// The header comment: the lines before the first that is not a `//` comment.
+fn header(source: &str) -> Vec<&str> {
+    source.lines().take_while(|l| l.starts_with("//")).collect()
+}
+
+/// `path::name` items on a header line (other words, such as a note in parentheses, are prose).
+fn items(line: &str) -> Vec<(&str, &str)> {
+    line.split([' ', ','])
+        .filter_map(|word| word.rsplit_once("::"))
+        .collect()
+}
+
+/// Whether `source` (Rust) defines `name` as a function.
+fn defines_fn(source: &str, name: &str) -> bool {
+    source.contains(&format!("fn {name}("))
+}
+
+/// Checks that a header (of `file`) ends with `// Reference:` and `// Test:` lines naming things
+/// that exist: `module::fn` in src/<module>.rs, `path/file.rs::fn` of a test file.
+fn check_reference_and_test(file: &str, source: &str) -> Result<(), String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).ok();
+    let header = header(source);
+    let [.., reference, test] = header[..] else {
+        return Err(format!(
+            "{file}: header too short for `// Reference:` and `// Test:`"
+        ));
+    };
+    let (Some(reference), Some(test)) = (
+        reference.strip_prefix("// Reference: "),
+        test.strip_prefix("// Test: "),
+    ) else {
+        return Err(format!(
+            "{file}: the header's last two lines must be `// Reference: reference::NAME` and \
+             `// Test: kernels-tests/FILE.rs::NAME`"
+        ));
+    };
+    if items(reference).is_empty() || items(test).is_empty() {
+        return Err(format!(
+            "{file}: `// Reference:` and `// Test:` must each name an item"
+        ));
+    }
+    for (module, name) in items(reference) {
+        let found = read(&format!("src/{module}.rs"))
+            .or_else(|| read(&format!("src/{module}/mod.rs")))
+            .is_some_and(|code| defines_fn(&code, name));
+        if !found {
+            return Err(format!(
+                "{file}: `// Reference:` names `{module}::{name}`, which src/{module}.rs does not define"
+            ));
+        }
+    }
+    for (path, name) in items(test) {
+        if !read(path).is_some_and(|code| defines_fn(&code, name)) {
+            return Err(format!(
+                "{file}: `// Test:` names `{path}::{name}`, which {path} does not define"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Kernel, reference and test found by name: every kernel's header ends with the reference it is
+/// checked against and the tests that check it, and both exist. Libraries (shaders/lib) are tested
+/// through the kernels that include them; one that has a reference of its own names it the same
+/// way (lib/random.wgsl: src/random.rs).
+#[test]
+fn every_shader_names_its_reference_and_test() {
+    for k in ALL {
+        check_reference_and_test(&format!("shaders/{}.wgsl", k.name), k.source)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/lib");
+    for entry in std::fs::read_dir(lib).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        if source.contains("// Reference:") {
+            check_reference_and_test(&path.display().to_string(), &source)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn a_header_naming_a_missing_reference_or_test_is_refused() {
+    let good = "// k: what\n// Bindings: 0 params\n// Reference: reference::conv2d_forward\n\
+                // Test: kernels-tests/conv.rs::conv_kernels_match_reference\n\nfn main() {}\n";
+    assert_eq!(check_reference_and_test("k", good), Ok(()));
+    let cases = [
+        (
+            good.replace("conv2d_forward", "conv2d_backward"),
+            "`reference::conv2d_backward`, which src/reference.rs does not define",
+        ),
+        (
+            good.replace("conv_kernels_match_reference", "conv_is_fine"),
+            "`kernels-tests/conv.rs::conv_is_fine`, which kernels-tests/conv.rs does not define",
+        ),
+        (
+            good.replace("kernels-tests/conv.rs", "kernels-tests/nothing.rs"),
+            "kernels-tests/nothing.rs does not define",
+        ),
+        (
+            good.replace("// Reference: reference::conv2d_forward\n", ""),
+            "last two lines must be",
+        ),
+        (
+            good.replace("reference::conv2d_forward", "the forward"),
+            "must each name an item",
+        ),
+    ];
+    for (source, want) in cases {
+        let msg = check_reference_and_test("k", &source).unwrap_err();
+        assert!(msg.contains(want), "{msg}");
     }
 }
 
@@ -104,6 +220,16 @@ fn a_broken_shader_is_reported_with_its_file_and_line() {
         .unwrap()
         .to_string();
     assert!(msg.contains("nothing.wgsl"), "{msg}");
+    // A library named twice (here directly and through reduce.wgsl) is expanded once.
+    let twice = Kernel::<LenParams>::new(
+        "twice",
+        "//!include grid.wgsl\nconst REDUCE_THREADS: u32 = 64u;\nconst REDUCE_GROUP: u32 = 8u;\n\
+         alias Reduced = f32;\n//!include reduce.wgsl\n",
+        false,
+    );
+    let source = kernels::expanded_source(&twice.shader).unwrap();
+    assert_eq!(source.matches("fn workgroup_index").count(), 1, "{source}");
+    kernels::validate(&twice.shader).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The check dispatch runs at pipeline creation, on every kernel and the struct it is typed by.

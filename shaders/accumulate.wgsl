@@ -3,6 +3,8 @@
 // Bounds: trusted: every access is at i < len, the length of both tensors (same shapes, checked on
 // the host).
 // Bindings: 0 params (uniform), 1 src (read), 2 dst (read_write).
+// Reference: reference::add (dst + src, no RELU)
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale
 
 struct Params { len: u32 }
 
@@ -10,10 +12,12 @@ struct Params { len: u32 }
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     dst[i] += src[i];
 }

@@ -5,6 +5,8 @@
 // Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 out (read_write).
+// Reference: reference::add
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale, kernels-tests/elementwise.rs::add_relu_forward_and_gradients
 
 struct Params { len: u32 }
 
@@ -15,10 +17,12 @@ struct Params { len: u32 }
 
 override RELU: bool = false;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     let sum = a[i] + b[i];
     out[i] = select(sum, max(sum, 0.0), RELU);

@@ -3,6 +3,8 @@
 // Workgroup: 256 threads, one (n, c) each; a grid too large for x spills into y.
 // Bounds: trusted: y at i < nc, its length; x at i·hw + j < nc·hw, its length.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::avg_pool_forward
+// Test: kernels-tests/elementwise.rs::global_avg_pool_forward_backward
 
 struct Params { nc: u32, hw: u32 }
 
@@ -10,10 +12,12 @@ struct Params { nc: u32, hw: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.nc) { return; }
     var s = 0.0;
     for (var j = 0u; j < p.hw; j++) { s += x[i * p.hw + j]; }

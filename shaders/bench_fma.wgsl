@@ -4,16 +4,20 @@
 // Workgroup: 256 threads; a grid too large for x spills into y.
 // Bounds: trusted: out is written at i < threads, its length; the loop runs iters times.
 // Bindings: 0 params (uniform), 1 out (read_write, one f32 per thread).
+// Reference: reference::bench_fma
+// Test: kernels-tests/elementwise.rs::bench_microkernels_match_the_reference
 
 struct Params { iters: u32, threads: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     // Thread-dependent values, so the chains are not constant-folded.
     let s = f32(i) * 1e-7;
     let m = vec4(0.9999, 0.9998, 0.9997, 0.9996);

@@ -11,34 +11,23 @@
 // large for x spilling into y.
 // Bounds: trusted: plane < n·c by the guard (so c > 0); x and y within the plane's hw values; stats
 // at < 4C and γ/β at c < C; slots 0 or 1 (lib/bn_routing.wgsl clamps the mask).
-// Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 x, 2 mask, 3 stats, 4 gamma0, 5 beta0,
-// 6 gamma1, 7 beta1 (read), 8 y (read_write).
+// Bindings: 0 params (uniform), 1 x, 2 mask, 3 stats, 4 gamma0, 5 gamma1, 6 beta0, 7 beta1
+// (read; lib/bn_plane.wgsl), 8 y (read_write).
+// Reference: reference::bn_apply
+// Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> mask: array<u32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> gamma0: array<f32>;
-@group(0) @binding(5) var<storage, read> beta0: array<f32>;
-@group(0) @binding(6) var<storage, read> gamma1: array<f32>;
-@group(0) @binding(7) var<storage, read> beta1: array<f32>;
+//!include bn_plane.wgsl
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;
-
-//!include bn_routing.wgsl
+//!include grid.wgsl
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let plane = wid.y * nwg.x + wid.x;
+    let plane = workgroup_index(wid, nwg);
     if (plane >= p.n * p.c) { return; }
-    let c = plane % p.c;
-    let s = slot_of(plane / p.c);
-    let gamma = select(gamma0[c], gamma1[c], s == 1u);
-    let beta = select(beta0[c], beta1[c], s == 1u);
-    let mean = mean_of(s, c);
-    let invstd = invstd_of(s, c);
+    let b = plane_at(plane);
     for (var i = plane * p.hw + lid; i < (plane + 1u) * p.hw; i += 64u) {
-        let v = bn_value(x[i], mean, invstd, gamma, beta);
+        let v = bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta);
         y[i] = select(v, max(v, 0.0), RELU);
     }
 }

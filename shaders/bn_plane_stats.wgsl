@@ -10,6 +10,8 @@
 // Bounds: trusted: planes past n·c read nothing and write nothing; x within each plane's hw values;
 // partials at plane and n·c + plane; lib/reduce.wgsl stays within its scratch.
 // Bindings: 0 params (uniform), 1 x (read), 2 partials (read_write).
+// Reference: reference::bn_stats (with bn_stats)
+// Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::statistics_stay_accurate_when_the_mean_dwarfs_the_spread
 
 struct Params { n: u32, c: u32, hw: u32 }
 

@@ -24,6 +24,8 @@
 // lib/reduce.wgsl's scratch indices stay below REDUCE_THREADS.
 // Bindings: 0 params (uniform, lib/bn_routing.wgsl), 1 partials, 2 mask (read), 3 stats,
 // 4 running_mean0, 5 running_var0, 6 running_mean1, 7 running_var1 (read_write).
+// Reference: reference::bn_stats, reference::bn_running_update
+// Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::statistics_stay_accurate_when_the_mean_dwarfs_the_spread
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;

@@ -9,6 +9,8 @@
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 dy (read), 2 packed weight
 // (read, vec4), 3 dx (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_input_subgroup: lavapipe).
+// Reference: reference::conv2d_backward_input
+// Test: kernels-tests/conv.rs::conv_kernels_match_reference, kernels-tests/conv.rs::conv_gradients_match_finite_differences
 
 //!include conv2d_backward_input_index.wgsl
 //!include conv_tiles_mn.wgsl

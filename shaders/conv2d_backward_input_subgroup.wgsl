@@ -3,6 +3,8 @@
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes an 8 x 32 block of dx.
 // Bounds: trusted: see lib/conv2d_backward_input_index.wgsl.
 // Bindings: as conv2d_backward_input.
+// Reference: reference::conv2d_backward_input
+// Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_backward_input_index.wgsl
 //!include conv_gemm_subgroup.wgsl

@@ -7,6 +7,8 @@
 // Bounds: trusted: see lib/conv2d_backward_weight_index.wgsl.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_weight_subgroup: lavapipe).
+// Reference: reference::conv2d_backward_weight
+// Test: kernels-tests/conv.rs::conv_kernels_match_reference, kernels-tests/conv.rs::conv_gradients_match_finite_differences
 
 //!include conv2d_backward_weight_index.wgsl
 //!include conv_tiles_k.wgsl

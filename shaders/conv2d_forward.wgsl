@@ -8,6 +8,8 @@
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 packed weight
 // (read, vec4), 3 y (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_forward_subgroup: lavapipe).
+// Reference: reference::conv2d_forward
+// Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_forward_index.wgsl
 //!include conv_tiles_mn.wgsl

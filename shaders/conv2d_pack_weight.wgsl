@@ -16,6 +16,8 @@
 // shape); packed is written at ((q/8)·rows + row)·8 + q%8 with row < rows and q < n_pad/4, below
 // its rows·n_pad/4 vec4s (n_pad a multiple of 32); a phase without taps divides by 1, not 0.
 // Bindings: 0 params (uniform), 1 w (read), 2 packed (read_write).
+// Reference: reference::conv2d_pack_weight
+// Test: kernels-tests/conv.rs::pack_weight_matches_reference
 
 struct Params {
     rows: u32, n_pad: u32, n_cols: u32, nky: u32, nkx: u32,
@@ -32,11 +34,13 @@ fn weight(n: u32, src: u32) -> f32 {
     return w[n * p.n_step + src];
 }
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let quads = p.n_pad / 4u;
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.rows / max(p.nky * p.nkx, 1u) * quads) { return; }
     let o = i / quads;
     let q = i - o * quads;

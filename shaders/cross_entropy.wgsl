@@ -9,6 +9,8 @@
 // k - 1, so one that bypassed the host's check (upload_labels) cannot index past its row; loss at
 // 0.
 // Bindings: 0 params (uniform), 1 logits (read), 2 labels (read), 3 loss, 4 dlogits (read_write).
+// Reference: reference::cross_entropy
+// Test: kernels-tests/linear_loss.rs::cross_entropy_matches_reference_and_is_stable
 
 struct Params { n: u32, k: u32 }
 

@@ -4,6 +4,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
+// Reference: reference::dropout_scale (the multiplier of each element)
+// Test: kernels-tests/elementwise.rs::dropout_mask_is_exact_reproducible_and_unbiased
 
 struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }
 
@@ -13,10 +15,12 @@ struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }
 
 //!include random.wgsl
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     let u = unit_float(philox4x32(vec4u(i, p.stream, 0u, 0u), vec2u(p.seed_lo, p.seed_hi)).x);
     out[i] = select(0.0, x[i] / (1.0 - p.p_drop), u >= p.p_drop);

@@ -6,6 +6,8 @@
 // Bounds: trusted: c at i < m·n (n > 0 past the guard); a and b at row < m, col < n, k < K through
 // strides that src/ops/linear.rs derives from their shapes.
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read), 3 c (read_write).
+// Reference: reference::linear, reference::linear_backward
+// Test: kernels-tests/linear_loss.rs::linear_forward_backward
 
 struct Params { m: u32, n: u32, k: u32, a_row: u32, a_col: u32, b_row: u32, b_col: u32 }
 
@@ -14,10 +16,12 @@ struct Params { m: u32, n: u32, k: u32, a_row: u32, a_col: u32, b_row: u32, b_co
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.m * p.n) { return; }
     let row = i / p.n;
     let col = i % p.n;

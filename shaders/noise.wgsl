@@ -8,6 +8,8 @@
 // Bounds: trusted: x at i < n·c·hw (the guard; c·hw > 0 past it); mask at i / (c·hw) < n; stats at
 // channel < c of its four [c] blocks.
 // Bindings: 0 params (uniform), 1 mask (read), 2 stats (read), 3 x (read_write).
+// Reference: reference::noise_pixel
+// Test: kernels-tests/noise.rs::noise_fills_masked_samples_exactly_and_with_the_right_distribution
 
 struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }
 
@@ -20,10 +22,12 @@ struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }
 
 const TWO_PI: f32 = 6.283185307179586;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     let per_sample = p.c * p.hw;
     if (i >= p.n * per_sample) { return; }
     let sample = i / per_sample;

@@ -4,6 +4,8 @@
 // Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 y (read), 2 dy (read), 3 dx (read_write).
+// Reference: reference::relu_backward
+// Test: kernels-tests/elementwise.rs::relu_forward_backward
 
 struct Params { len: u32 }
 
@@ -12,10 +14,12 @@ struct Params { len: u32 }
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     dx[i] = select(0.0, dy[i], y[i] > 0.0);
 }

@@ -2,6 +2,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of both tensors.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::relu_forward
+// Test: kernels-tests/elementwise.rs::relu_forward_backward
 
 struct Params { len: u32 }
 
@@ -9,10 +11,12 @@ struct Params { len: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     y[i] = max(x[i], 0.0);
 }

@@ -4,6 +4,8 @@
 // Bounds: trusted: x and out are read and written at i < len, their length; s at 0 (one element,
 // checked on the host).
 // Bindings: 0 params (uniform), 1 x (read), 2 s (read, one element), 3 out (read_write).
+// Reference: reference::scale_by
+// Test: kernels-tests/elementwise.rs::add_accumulate_and_scale
 
 struct Params { len: u32 }
 
@@ -12,10 +14,12 @@ struct Params { len: u32 }
 @group(0) @binding(2) var<storage, read> s: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     out[i] = x[i] * s[0];
 }

@@ -5,6 +5,8 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of the three arena slices.
 // Bindings: 0 params (uniform), 1 g (read), 2 w (read_write), 3 v (read_write).
+// Reference: reference::sgd
+// Test: kernels-tests/linear_loss.rs::sgd_updates_every_parameter_like_pytorch
 
 struct Params { len: u32, lr: f32, momentum: f32, weight_decay: f32 }
 
@@ -13,10 +15,12 @@ struct Params { len: u32, lr: f32, momentum: f32, weight_decay: f32 }
 @group(0) @binding(2) var<storage, read_write> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     let d = g[i] + p.weight_decay * w[i];
     let vi = p.momentum * v[i] + d;

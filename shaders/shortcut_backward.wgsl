@@ -5,6 +5,8 @@
 // Bounds: trusted: dx at i < its length (the guard, which also makes every divisor nonzero); dy at
 // iy/2 < h_out, ix/2 < w_out, c + pad < c_in + 2·pad.
 // Bindings: 0 params (uniform), 1 dy (read), 2 dx (read_write).
+// Reference: reference::shortcut_backward
+// Test: kernels-tests/shortcut.rs::shortcut_matches_reference_and_finite_differences
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }
 
@@ -12,10 +14,12 @@ struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.n * p.c_in * p.h * p.w) { return; }
     let ix = i % p.w;
     let iy = (i / p.w) % p.h;

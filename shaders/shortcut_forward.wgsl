@@ -6,6 +6,8 @@
 // Bounds: trusted: y at i < its length (the guard, which also makes every divisor nonzero); x only
 // for pad <= c < pad + c_in, 2·oy < h, 2·ox < w.
 // Bindings: 0 params (uniform), 1 x (read), 2 y (read_write).
+// Reference: reference::shortcut_forward
+// Test: kernels-tests/shortcut.rs::shortcut_matches_reference_and_finite_differences
 
 struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: u32 }
 
@@ -13,10 +15,12 @@ struct Params { n: u32, c_in: u32, h: u32, w: u32, pad: u32, h_out: u32, w_out: 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
+//!include grid.wgsl
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let i = workgroup_index(wid, nwg) * 256u + lid;
     let c_out = p.c_in + 2u * p.pad;
     if (i >= p.n * c_out * p.h_out * p.w_out) { return; }
     let ox = i % p.w_out;

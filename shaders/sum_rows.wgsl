@@ -10,6 +10,8 @@
 // x at row·n + col < m·n, its length; out at col < n; lib/reduce.wgsl's scratch indices stay
 // below REDUCE_THREADS.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
+// Reference: reference::sum_rows
+// Test: kernels-tests/elementwise.rs::column_sums_match_the_reference_for_every_slicing
 
 struct Params { m: u32, n: u32 }
 

@@ -8,6 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
 use purenoise::gpu::{adapter, Gpu};
+use purenoise::ops::kernels;
 use purenoise::report::plot::{self, PlotArgs};
 use purenoise::report::table::{self, TableArgs};
 use purenoise::train::args::TrainArgs;
@@ -107,6 +108,13 @@ enum Command {
     Dataset {
         #[command(subcommand)]
         command: DatasetCommand,
+    },
+    /// Print a kernel's WGSL with its `//!include`s expanded: the whole source naga compiles,
+    /// whose line numbers a shader error gives. Without NAME, or with an unknown one, list the
+    /// kernels.
+    Shader {
+        /// A kernel: its file name in shaders/, with or without `.wgsl`.
+        name: Option<String>,
     },
     /// Benchmarks.
     Bench {
@@ -359,6 +367,7 @@ fn run(
         }
         Command::Devices { json } => devices(adapter, adapter_origin, json)?,
         Command::Dataset { command } => data::run(command)?,
+        Command::Shader { name } => print!("{}", kernels::shader_text(name.as_deref())?),
         Command::Bench { command } => match command {
             BenchCommand::Peak(args) => println!(
                 "{}",

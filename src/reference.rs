@@ -1,6 +1,9 @@
 //! Plain-Rust f64 references for every kernel: the simplest loops that compute the same thing,
-//! against which the GPU kernels are tested (the llm.c way). Layouts match the kernels (NCHW,
-//! row-major); shapes are passed alongside the flat data.
+//! against which the GPU kernels are tested (the llm.c way). Each is named after the kernel it
+//! checks (`conv2d_backward_input` checks shaders/conv2d_backward_input.wgsl); each shader's
+//! header names its reference and its test (`// Reference:`, `// Test:`), and
+//! kernels-tests/shaders.rs checks that both exist. Layouts match the kernels (NCHW, row-major);
+//! shapes are passed alongside the flat data.
 
 /// [N, C, H, W]
 pub type Shape4 = [usize; 4];
@@ -66,29 +69,46 @@ fn conv_output_len(xs: Shape4, ws: Shape4, stride: usize, pad: usize) -> usize {
     xs[0] * ws[0] * conv_out(xs[2], ws[2], stride, pad) * conv_out(xs[3], ws[3], stride, pad)
 }
 
-pub fn conv2d(x: &[f64], xs: Shape4, w: &[f64], ws: Shape4, stride: usize, pad: usize) -> Vec<f64> {
+/// y = x * w: a convolution without bias, zero-padded.
+pub fn conv2d_forward(
+    x: &[f64],
+    xs: Shape4,
+    w: &[f64],
+    ws: Shape4,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
     let mut y = vec![0.0; conv_output_len(xs, ws, stride, pad)];
     conv_taps(xs, ws, stride, pad, |xi, wi, yi| y[yi] += x[xi] * w[wi]);
     y
 }
 
-/// (dx, dw) of `conv2d` for output gradient `dy`.
-pub fn conv2d_backward(
-    x: &[f64],
-    xs: Shape4,
+/// dx of `conv2d_forward` for output gradient `dy`, with x of shape `xs`.
+pub fn conv2d_backward_input(
+    dy: &[f64],
     w: &[f64],
     ws: Shape4,
-    dy: &[f64],
+    xs: Shape4,
     stride: usize,
     pad: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let mut dx = vec![0.0; x.len()];
-    let mut dw = vec![0.0; w.len()];
-    conv_taps(xs, ws, stride, pad, |xi, wi, yi| {
-        dx[xi] += dy[yi] * w[wi];
-        dw[wi] += dy[yi] * x[xi];
-    });
-    (dx, dw)
+) -> Vec<f64> {
+    let mut dx = vec![0.0; xs.iter().product()];
+    conv_taps(xs, ws, stride, pad, |xi, wi, yi| dx[xi] += dy[yi] * w[wi]);
+    dx
+}
+
+/// dw of `conv2d_forward` for output gradient `dy`, with w of shape `ws`.
+pub fn conv2d_backward_weight(
+    x: &[f64],
+    xs: Shape4,
+    dy: &[f64],
+    ws: Shape4,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
+    let mut dw = vec![0.0; ws.iter().product()];
+    conv_taps(xs, ws, stride, pad, |xi, wi, yi| dw[wi] += dy[yi] * x[xi]);
+    dw
 }
 
 /// The weight [Cout, Cin, K, K] as the B operand of the forward GEMM (`phase` None: rows
@@ -131,8 +151,9 @@ pub fn conv2d_pack_weight(
     (out, [rows, n_pad])
 }
 
-/// Per-channel (mean, biased variance) over N, H, W.
-pub fn channel_stats(x: &[f64], s: Shape4) -> (Vec<f64>, Vec<f64>) {
+/// Per-channel (mean, biased variance) over N, H, W: the batch statistics of the samples given,
+/// which bn_plane_stats (per plane) and bn_stats (per channel and slot) compute.
+pub fn bn_stats(x: &[f64], s: Shape4) -> (Vec<f64>, Vec<f64>) {
     let m = (s[0] * s[2] * s[3]) as f64;
     let values = |c: usize| {
         (0..s[0]).flat_map(move |n| (0..s[2] * s[3]).map(move |j| (n * s[1] + c) * s[2] * s[3] + j))
@@ -188,8 +209,28 @@ pub fn bn_running_update(
     (rm, rv)
 }
 
-/// (dx, dgamma, dbeta) of `bn_apply`; in training mode mean/var are x's own statistics.
-pub fn bn_backward(
+/// (dgamma, dbeta) of `bn_apply` for output gradient `dy`: the per-plane sums
+/// bn_backward_plane_sums computes, added over the samples (by sum_rows).
+pub fn bn_backward_plane_sums(
+    x: &[f64],
+    s: Shape4,
+    dy: &[f64],
+    mean: &[f64],
+    var: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let hw = s[2] * s[3];
+    let (mut dgamma, mut dbeta) = (vec![0.0; s[1]], vec![0.0; s[1]]);
+    for i in 0..x.len() {
+        let c = (i / hw) % s[1];
+        dgamma[c] += dy[i] * (x[i] - mean[c]) / (var[c] + BN_EPS).sqrt();
+        dbeta[c] += dy[i];
+    }
+    (dgamma, dbeta)
+}
+
+/// dx of `bn_apply`; in training mode mean/var are x's own statistics (so dx carries the
+/// correction through them, from `bn_backward_plane_sums`).
+pub fn bn_backward_input(
     x: &[f64],
     s: Shape4,
     dy: &[f64],
@@ -197,32 +238,26 @@ pub fn bn_backward(
     var: &[f64],
     gamma: &[f64],
     training: bool,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+) -> Vec<f64> {
     let hw = s[2] * s[3];
     let m = (s[0] * hw) as f64;
-    let channel = |i: usize| (i / hw) % s[1];
-    let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
-    let xhat = |i: usize| (x[i] - mean[channel(i)]) * invstd[channel(i)];
-    let (mut dgamma, mut dbeta) = (vec![0.0; s[1]], vec![0.0; s[1]]);
-    for i in 0..x.len() {
-        dgamma[channel(i)] += dy[i] * xhat(i);
-        dbeta[channel(i)] += dy[i];
-    }
-    let dx = (0..x.len())
+    let (dgamma, dbeta) = bn_backward_plane_sums(x, s, dy, mean, var);
+    (0..x.len())
         .map(|i| {
-            let c = channel(i);
+            let c = (i / hw) % s[1];
+            let invstd = 1.0 / (var[c] + BN_EPS).sqrt();
+            let xhat = (x[i] - mean[c]) * invstd;
             let correction = if training {
-                (dbeta[c] + xhat(i) * dgamma[c]) / m
+                (dbeta[c] + xhat * dgamma[c]) / m
             } else {
                 0.0
             };
-            gamma[c] * invstd[c] * (dy[i] - correction)
+            gamma[c] * invstd * (dy[i] - correction)
         })
-        .collect();
-    (dx, dgamma, dbeta)
+        .collect()
 }
 
-pub fn relu(x: &[f64]) -> Vec<f64> {
+pub fn relu_forward(x: &[f64]) -> Vec<f64> {
     x.iter().map(|v| v.max(0.0)).collect()
 }
 
@@ -266,7 +301,7 @@ pub fn dropout_scale(len: usize, p: f32, seed: u64, stream: u32) -> Vec<f64> {
 }
 
 /// Global average pool [N,C,H,W] -> [N,C].
-pub fn avg_pool(x: &[f64], s: Shape4) -> Vec<f64> {
+pub fn avg_pool_forward(x: &[f64], s: Shape4) -> Vec<f64> {
     let hw = s[2] * s[3];
     x.chunks(hw)
         .map(|c| c.iter().sum::<f64>() / hw as f64)
@@ -338,14 +373,7 @@ pub fn cross_entropy(logits: &[f64], labels: &[u32], classes: usize) -> (f64, Ve
 }
 
 /// One SGD step in place (PyTorch: d = g + wd w; v = mu v + d; w -= lr v).
-pub fn sgd_step(
-    w: &mut [f64],
-    g: &[f64],
-    v: &mut [f64],
-    lr: f64,
-    momentum: f64,
-    weight_decay: f64,
-) {
+pub fn sgd(w: &mut [f64], g: &[f64], v: &mut [f64], lr: f64, momentum: f64, weight_decay: f64) {
     for i in 0..w.len() {
         let d = g[i] + weight_decay * w[i];
         v[i] = momentum * v[i] + d;
@@ -385,7 +413,7 @@ pub fn scatter(dst: &mut [f64], s: Shape4, idx: &[usize], src: &[f64]) {
 }
 
 /// ResNet-32's option-A shortcut: x[:, :, ::2, ::2] with `pad` zero channels on each side.
-pub fn shortcut(x: &[f64], s: Shape4, pad: usize) -> (Vec<f64>, Shape4) {
+pub fn shortcut_forward(x: &[f64], s: Shape4, pad: usize) -> (Vec<f64>, Shape4) {
     let os = [s[0], s[1] + 2 * pad, s[2].div_ceil(2), s[3].div_ceil(2)];
     let mut y = vec![0.0; os.iter().product()];
     for n in 0..s[0] {
@@ -398,4 +426,51 @@ pub fn shortcut(x: &[f64], s: Shape4, pad: usize) -> (Vec<f64>, Shape4) {
         }
     }
     (y, os)
+}
+
+/// dx of `shortcut_forward` (input shape `s`) for output gradient `dy`: dy's value at every
+/// sampled position of the input's channels, 0 elsewhere.
+pub fn shortcut_backward(dy: &[f64], s: Shape4, pad: usize) -> Vec<f64> {
+    let os = [s[0], s[1] + 2 * pad, s[2].div_ceil(2), s[3].div_ceil(2)];
+    let mut dx = vec![0.0; s.iter().product()];
+    for n in 0..s[0] {
+        for c in 0..s[1] {
+            for oy in 0..os[2] {
+                for ox in 0..os[3] {
+                    dx[at(s, n, c, 2 * oy, 2 * ox)] = dy[at(os, n, c + pad, oy, ox)];
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// x times the one-element scale `s[0]` (kernel `scale_by`).
+pub fn scale_by(x: &[f64], s: f64) -> Vec<f64> {
+    x.iter().map(|v| v * s).collect()
+}
+
+/// What each of `threads` threads of shaders/bench_fma.wgsl writes: eight chains of vec4s,
+/// a ← a·m + c for `iters` rounds from s + k (s = thread · 1e-7, chain k), summed.
+pub fn bench_fma(threads: usize, iters: usize) -> Vec<f64> {
+    let m = [0.9999, 0.9998, 0.9997, 0.9996];
+    (0..threads)
+        .map(|i| {
+            let s = i as f64 * 1e-7;
+            (0..8)
+                .flat_map(|k| m.iter().map(move |&m| (s + k as f64, m)))
+                .map(|(mut a, m)| {
+                    for _ in 0..iters {
+                        a = a * m + 1e-4;
+                    }
+                    a
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// shaders/bench_copy.wgsl's dst: src · 2.
+pub fn bench_copy(src: &[f64]) -> Vec<f64> {
+    src.iter().map(|v| v * 2.0).collect()
 }

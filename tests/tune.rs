@@ -258,10 +258,11 @@ fn tuned_convolutions_match_reference() {
         let w = random(&mut rng, ws.iter().product());
         let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
         let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
-        let want_y = reference::conv2d(&x, xs, &w, ws, stride, pad);
+        let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
         let dy = random(&mut rng, want_y.len());
         let dyt = upload(&gpu, &dy, &s.output_shape());
-        let (want_dx, want_dw) = reference::conv2d_backward(&x, xs, &w, ws, &dy, stride, pad);
+        let want_dx = reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad);
+        let want_dw = reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad);
         let layer = ConvLayer {
             c_in: xs[1],
             c_out: ws[0],

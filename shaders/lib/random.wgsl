@@ -1,6 +1,8 @@
 // Counter-based random numbers: Philox-4x32-10 (Salmon et al., SC'11). The output is a pure
 // function of (counter, key), so any element's random number can be recomputed anywhere (the
 // dropout backward pass regenerates its mask instead of storing it). src/random.rs mirrors it.
+// Reference: random::philox4x32 (src/random.rs)
+// Test: kernels-tests/elementwise.rs::philox_matches_known_answers
 
 // High and low 32 bits of a * b, from 16-bit halves (WGSL has no 64-bit integers).
 fn mul_hi_lo(a: u32, b: u32) -> vec2u {

@@ -10,10 +10,12 @@
 // and 256 three: few barriers, which are what a workgroup reduction costs on CPU adapters.
 var<workgroup> reduce_scratch: array<Reduced, REDUCE_THREADS>;
 
-// The group of thread lid across the whole dispatch (workgroups numbered row by row when the
-// grid spills into y), so a kernel can give each group one item, such as one plane.
+//!include grid.wgsl
+
+// The group of thread lid across the whole dispatch (workgroups numbered as lib/grid.wgsl
+// does), so a kernel can give each group one item, such as one plane.
 fn group_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
+    return workgroup_index(wid, nwg) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
 }
 
 // Position lid for groups whose threads lie REDUCE_THREADS / REDUCE_GROUP apart: thread t serves

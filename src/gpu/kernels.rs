@@ -142,6 +142,7 @@ macro_rules! libraries {
 }
 
 libraries![
+    "bn_plane.wgsl",
     "bn_routing.wgsl",
     "conv2d_backward_input_index.wgsl",
     "conv2d_backward_weight_index.wgsl",
@@ -152,22 +153,26 @@ libraries![
     "conv_packed_b.wgsl",
     "conv_tiles_k.wgsl",
     "conv_tiles_mn.wgsl",
+    "grid.wgsl",
     "random.wgsl",
     "reduce.wgsl"
 ];
 
 /// The kernel's source with `//!include` lines replaced by the library they name (libraries
-/// may include libraries; each is expanded where it is named).
+/// may include libraries; each is expanded where it is first named, and a later include of
+/// the same library is dropped, so two libraries may both include a third, and a cycle ends).
 pub fn expanded_source(kernel: &Shader) -> Result<String> {
     let mut out = String::with_capacity(kernel.source.len());
-    expand_into(kernel, kernel.source, 0, &mut out)?;
+    expand_into(kernel, kernel.source, &mut Vec::new(), &mut out)?;
     Ok(out)
 }
 
-/// Deeper than any real chain of libraries: stops a library that includes itself.
-const MAX_INCLUDE_DEPTH: usize = 4;
-
-fn expand_into(kernel: &Shader, source: &str, depth: usize, out: &mut String) -> Result<()> {
+fn expand_into(
+    kernel: &Shader,
+    source: &str,
+    included: &mut Vec<&'static str>,
+    out: &mut String,
+) -> Result<()> {
     for line in source.lines() {
         if let Some(file) = line.trim().strip_prefix("//!include ") {
             let file = file.trim();
@@ -178,13 +183,10 @@ fn expand_into(kernel: &Shader, source: &str, depth: usize, out: &mut String) ->
                     kernel: kernel.name.into(),
                     message: format!("includes `{file}`, which is not in shaders/lib/"),
                 })?;
-            if depth == MAX_INCLUDE_DEPTH {
-                return Err(Error::Shader {
-                    kernel: kernel.name.into(),
-                    message: format!("includes nested deeper than {MAX_INCLUDE_DEPTH} at `{file}`"),
-                });
+            if !included.contains(&lib.0) {
+                included.push(lib.0);
+                expand_into(kernel, lib.1, included, out)?;
             }
-            expand_into(kernel, lib.1, depth + 1, out)?;
         } else {
             out.push_str(line);
             out.push('\n');

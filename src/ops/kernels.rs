@@ -70,3 +70,26 @@ kernels! {
     BENCH_FMA = "bench_fma": FmaParams, trusted,
     BENCH_COPY = "bench_copy": LenParams, trusted,
 }
+
+/// `purenoise shader`: the expanded source of the kernel `name` (a file name in shaders/, with
+/// or without `.wgsl`), or with no name the kernels' names, one a line; an unknown name is an
+/// error that lists them.
+pub fn shader_text(name: Option<&str>) -> crate::error::Result<String> {
+    let names = || {
+        ALL.iter()
+            .map(|k| format!("{}\n", k.name))
+            .collect::<String>()
+    };
+    let Some(name) = name else {
+        return Ok(names());
+    };
+    let file = name.trim_start_matches("shaders/");
+    let file = file.strip_suffix(".wgsl").unwrap_or(file);
+    match ALL.iter().find(|k| k.name == file) {
+        Some(kernel) => crate::gpu::kernels::expanded_source(kernel),
+        None => Err(crate::error::Error::Invalid(format!(
+            "no kernel `{name}` in shaders/; the kernels are:\n{}",
+            names().trim_end()
+        ))),
+    }
+}

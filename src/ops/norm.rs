@@ -288,8 +288,8 @@ fn apply(
             ("mask", mask),
             ("stats", stats),
             ("gamma", bn.main.gamma),
-            ("beta", bn.main.beta),
             ("aux gamma", aux.gamma),
+            ("beta", bn.main.beta),
             ("aux beta", aux.beta),
             ("output", &y),
         ],
@@ -317,16 +317,17 @@ pub fn batch_norm_backward(
     let mask = bn.mask_tensor(gpu)?;
     let params = bn.params(&plan, training);
     let aux = bn.slot1();
-    // What both backward kernels read, bound first in this order.
+    // What both backward kernels read, bound first in this order (lib/bn_plane.wgsl's
+    // bindings, then dy).
     let inputs = [
         ("input", x),
-        ("output gradient", dy),
         ("mask", &mask),
         ("stats", stats),
         ("gamma", bn.main.gamma),
         ("aux gamma", aux.gamma),
         ("beta", bn.main.beta),
         ("aux beta", aux.beta),
+        ("output gradient", dy),
     ];
     // Row n: the planes of sample n, laid out as dterms; their column sums are dterms.
     let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
