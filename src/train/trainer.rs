@@ -18,7 +18,7 @@ use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
-use super::schedule::Schedule;
+use super::schedule::{epoch_label, Schedule};
 use super::state::{self, Momentum};
 use crate::autograd::Tape;
 use crate::data::cifar::Split;
@@ -351,9 +351,9 @@ impl Trainer {
                         b.abandon();
                     }
                     eprintln!(
-                        "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
+                        "{} at {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
                         if limit_reached { "stopped after --max-steps" } else { "interrupted" },
-                        pos.epoch,
+                        epoch_label(pos.epoch, self.args().epochs),
                         pos.batch,
                         path.display(),
                         self.run_dir.display()
@@ -441,8 +441,9 @@ impl Trainer {
                         ));
                     }
                     None if pos.batch.is_multiple_of(50) => eprintln!(
-                        "epoch {} batch {}/{per_epoch} loss {loss:.4}",
-                        pos.epoch, pos.batch
+                        "{} batch {}/{per_epoch} loss {loss:.4}",
+                        epoch_label(pos.epoch, self.args().epochs),
+                        pos.batch
                     ),
                     None => {}
                 }
@@ -468,7 +469,7 @@ impl Trainer {
                 "seconds": pos.epoch_seconds,
                 "skipped_steps": pos.epoch_skipped,
             });
-            eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args().epochs);
+            eprintln!("{}: {line}", epoch_label(pos.epoch, self.args().epochs));
             // Line, then best, then last: a kill anywhere in between resumes from the previous
             // `last`, which repeats this epoch exactly after `resume` trims the line.
             self.append_metrics(&line)?;
@@ -725,7 +726,7 @@ fn progress_bar(len: usize, position: usize, epoch: usize, epochs: usize) -> Pro
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar.set_prefix(epoch_label(epoch, epochs));
     bar.set_position(position as u64);
     bar
 }
