@@ -250,6 +250,13 @@ fn cli_command() -> clap::Command {
                      earlier dump is always replaced",
                 )
                 .long_help(None)
+            })
+            .mut_arg("weights_only", |a| {
+                a.help(
+                    "With --init-from: load only parameters and BN statistics, not momentum \
+                     (the step then starts with momentum zero)",
+                )
+                .long_help(None)
             });
         DUMP_STEP_UNUSED
             .iter()
@@ -271,7 +278,13 @@ fn refuse_unused(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
             && leaf.value_source(id) == Some(ValueSource::CommandLine)
     };
     let refuse = |flag: &str, why: &str| {
-        Err(cli_command().error(
+        // Built, so that the usage line is the subcommand's.
+        let mut cmd = cli_command();
+        cmd.build();
+        let sub = (path.iter()).fold(&mut cmd, |c, name| {
+            c.find_subcommand_mut(name).expect("a parsed subcommand")
+        });
+        Err(sub.error(
             clap::error::ErrorKind::ArgumentConflict,
             format!("{flag}: `purenoise {}` {why}; leave it out", path.join(" ")),
         ))
