@@ -460,6 +460,7 @@ impl Trainer {
                 None
             };
             let line = json!({
+                // Numbered from 0, as the flags and messages number epochs.
                 "epoch": pos.epoch,
                 "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
                 "lr": lr,
