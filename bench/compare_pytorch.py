@@ -9,7 +9,7 @@ standard library):
 
 Usage (from the repository root):
 
-    python3 bench/compare_pytorch.py --models resnet-32,wrn-16-4 --batch 128 --steps 5 \
+    python3 bench/compare_pytorch.py --models resnet-32,wrn-16-4 --batch-size 128 --steps 5 \
         [--device cpu|cuda] [--adapter SPEC] [--purenoise target/release/purenoise] [--json OUT]
 
 With --device cuda, PyTorch runs on the GPU in float32 with TF32 off (cuBLAS and cuDNN), cuDNN's
@@ -34,7 +34,7 @@ For each model the script
      steps (so parameters, gradients, momentum, activations and saved tensors are all counted;
      memory a library allocates outside PyTorch's allocator, e.g. oneDNN's internal caches, and
      the interpreter itself are not);
-  4. runs `purenoise bench train --model M --batch B --steps K --json` and reads its images/s
+  4. runs `purenoise bench train --model M --batch-size B --steps K --json` and reads its images/s
      and peak memory (parameter arenas + the buffer pool's peak on the adapter).
 
 The PyTorch side is plain batch norm on clean data; purenoise's bench train replaces a quarter
@@ -271,7 +271,7 @@ def purenoise_command(path):
 
 def run_purenoise(command, adapter, name, batch, steps):
     args = command + (["--adapter", adapter] if adapter else []) + [
-        "bench", "train", "--model", name, "--batch", str(batch), "--steps", str(steps), "--json",
+        "bench", "train", "--model", name, "--batch-size", str(batch), "--steps", str(steps), "--json",
     ]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
@@ -292,7 +292,7 @@ def memory(nbytes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="resnet-32,wrn-16-4")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch-size", "--batch", dest="batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps")
     parser.add_argument("--purenoise", help="the purenoise binary [target/release/purenoise]")
     parser.add_argument("--json", help="also write every row, with settings, to this file")

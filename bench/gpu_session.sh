@@ -68,11 +68,11 @@ run() {
   stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   for t in "${GPU_TESTS[@]}"; do stage 90 "" ".gpu/tests/$t" --test-threads 1; done
   stage 30 "$out/peak.json" "$pn" bench peak --json
-  stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch "$BATCH" --json
-  stage 120 "$out/train.json" "$pn" bench train --model "$MODEL" --batch "$BATCH" --steps 5 --json
-  stage 120 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch "$BATCH" --json
+  stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
+  stage 120 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
+  stage 120 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
   stage 150 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
-    --models "resnet-32,$MODEL" --batch "$BATCH" --steps 5 --purenoise "$pn" \
+    --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"
   date -u
 }

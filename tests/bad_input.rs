@@ -275,12 +275,12 @@ fn bad_checkpoints_and_run_folders_are_named_and_left_alone() {
     let torn = dir.join("torn.safetensors");
     std::fs::write(&torn, &bytes[..bytes.len() - 100]).unwrap();
     fails_with(
-        &["eval", "--checkpoint", torn.to_str().unwrap()],
+        &["eval", torn.to_str().unwrap()],
         &[torn.to_str().unwrap(), "truncated"],
     );
     // A checkpoint without a training configuration.
     fails_with(
-        &["eval", "--checkpoint", good.to_str().unwrap()],
+        &["eval", good.to_str().unwrap()],
         &[good.to_str().unwrap(), "training configuration"],
     );
 
@@ -376,7 +376,7 @@ fn impossible_depths_missing_folders_and_other_commands_are_named() {
         &["`no-such-gpu` matches no adapter"],
     );
     fails_with(
-        &["eval", "--checkpoint", "/nonexistent/last.safetensors"],
+        &["eval", "/nonexistent/last.safetensors"],
         &["/nonexistent/last.safetensors"],
     );
     assert!(
@@ -502,7 +502,7 @@ fn corrupted_checkpoints_are_refused_by_name_pointing_to_the_other_one() {
     bad_best[at] = b'9';
     std::fs::write(&best, &bad_best).unwrap();
     fails_with(
-        &["eval", "--checkpoint", best.to_str().unwrap()],
+        &["eval", best.to_str().unwrap()],
         &[
             &format!("checkpoint {} is corrupted", best.display()),
             "checksum of its training state",
@@ -529,7 +529,7 @@ fn fifos_as_checkpoint_data_or_index_file_are_refused_without_blocking() {
     let dir = data_common::temp_dir("fifo-cli");
     let fifo = dir.join("pipe");
     data_common::mkfifo(&fifo);
-    let out = purenoise_within(60, &[os("eval"), os("--checkpoint"), fifo.as_os_str()]);
+    let out = purenoise_within(60, &[os("eval"), fifo.as_os_str()]);
     refused(&out, &[fifo.to_str().unwrap(), "named pipe (FIFO)"]);
 
     // A data file: the first batch of an extracted CIFAR-10 folder.
@@ -694,9 +694,8 @@ fn an_older_checkpoint_loads_with_a_notice_and_non_utf8_paths_work_or_are_refuse
         300,
         &[
             os("eval"),
-            os("--checkpoint"),
             old.as_os_str(),
-            os("--limit"),
+            os("--eval-limit"),
             os("10"),
             os("--out"),
             eval_out.as_os_str(),

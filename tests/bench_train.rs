@@ -76,7 +76,7 @@ fn bench_train_reports_a_full_step() {
     )
     .unwrap_err()
     .to_string();
-    assert!(msg.contains("--batch"), "{msg}");
+    assert!(msg.contains("--batch-size"), "{msg}");
 }
 
 fn open() -> Gpu {

@@ -189,6 +189,7 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     let dir = temp_dir("fetch-good");
     run(DatasetCommand::Fetch(FetchArgs {
         dataset: DatasetKind::Cifar100,
+        positional: None,
         data_dir: Some(dir.clone()),
         mirror: Some(format!("{base}/good/")),
         md5: Some(md5.to_uppercase()),
@@ -347,6 +348,7 @@ fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
 
     run(DatasetCommand::Fetch(FetchArgs {
         dataset: DatasetKind::Cifar100,
+        positional: None,
         data_dir: Some(data.clone()),
         mirror: Some(mirror),
         md5: Some(md5),
@@ -364,4 +366,48 @@ fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
         300
     );
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// Without a network the error says so, names the data folder it searched and how to point at
+/// files elsewhere; a local archive with another checksum is reported, left alone, and nothing
+/// is downloaded over it.
+#[test]
+fn offline_and_a_local_archive_with_another_checksum_are_told_apart() {
+    // Port 1 on the loopback: nothing listens, so the connection is refused at once.
+    let url = "http://127.0.0.1:1/cifar-10-binary.tar.gz".to_string();
+    let md5 = "c32a1d4ab5d03f1284b67883e8d87530";
+    let dir = temp_dir("fetch-offline");
+    let e = fetch(&request(DatasetKind::Cifar10, url.clone(), md5, &dir))
+        .unwrap_err()
+        .to_string();
+    let shown = dir.display().to_string();
+    for part in [
+        "cannot reach http://127.0.0.1:1/",
+        "the network is unreachable",
+        &format!("the data folder {shown} holds neither cifar-10-batches-bin/"),
+        "PURENOISE_DATA_DIR or --data-dir",
+    ] {
+        assert!(e.contains(part), "{part:?} not in: {e}");
+    }
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+
+    let archive = dir.join("cifar-10-binary.tar.gz");
+    fs::write(&archive, b"not the archive").unwrap();
+    let other = md5_of(b"not the archive", &temp_dir("fetch-offline-scratch"));
+    let e = fetch(&request(DatasetKind::Cifar10, url, md5, &dir))
+        .unwrap_err()
+        .to_string();
+    for part in [
+        archive.display().to_string(),
+        format!("its MD5 is {other}, not the expected {md5}"),
+        "left as it is".to_string(),
+        format!("--md5 {other}"),
+    ] {
+        assert!(e.contains(&part), "{part:?} not in: {e}");
+    }
+    assert_eq!(fs::read(&archive).unwrap(), b"not the archive");
+    assert_eq!(entries(&dir), ["cifar-10-binary.tar.gz"]);
+    for d in ["fetch-offline", "fetch-offline-scratch"] {
+        let _ = fs::remove_dir_all(temp_dir(d));
+    }
 }

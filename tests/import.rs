@@ -550,10 +550,12 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
         .filter(|t| !t.0.starts_with("momentum_buffer."))
         .collect();
     write_safetensors(&bare, &weights, &[]);
-    let theirs = run::eval_checkpoint(&gpu, &bare, Some(data_dir.clone()), Some(40), None).unwrap();
+    let theirs =
+        run::eval_checkpoint(&gpu, &bare, None, Some(data_dir.clone()), Some(40), None).unwrap();
     let ours = run::eval_checkpoint(
         &gpu,
         &dir.join("first/last.safetensors"),
+        None,
         Some(data_dir.clone()),
         Some(40),
         None,
@@ -565,5 +567,38 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
     assert_eq!(theirs.report.train_counts, vec![5000; 10]);
     assert!(theirs.files.iter().all(|f| f.exists()));
     assert_eq!(theirs.epochs_done, None);
+    // eval --model names the net in place of the one told from the tensors: the same net gives
+    // the same result; one the tensors do not fit is refused, naming the file and the tensors.
+    let eval_as = |path: &Path, model: &str| {
+        run::eval_checkpoint(
+            &gpu,
+            path,
+            Some(model),
+            Some(data_dir.clone()),
+            Some(40),
+            None,
+        )
+    };
+    let named = eval_as(&bare, "resnet-8").unwrap();
+    assert_eq!(named.report.correct, theirs.report.correct);
+    let e = eval_as(&bare, "resnet-14").err().unwrap().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "--model: the tensors of {} do not fit resnet-14",
+            bare.display()
+        )) && e.contains("layer1.1."),
+        "{e}"
+    );
+    let e = eval_as(&bare, "wrn-16-x").err().unwrap().to_string();
+    assert!(e.contains("--model `wrn-16-x`"), "{e}");
+    // A purenoise checkpoint records its model: another --model is refused.
+    let e = eval_as(&dir.join("first/last.safetensors"), "resnet-14")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("--model:") && e.contains("a purenoise checkpoint of resnet-8"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

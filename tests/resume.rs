@@ -332,16 +332,16 @@ fn resume_verifies_the_run_records_allowed_changes_and_can_go_on_from_best() {
         4
     );
 
-    // eval writes its own files beside the checkpoint, from the run's copy of the index list,
-    // naming the checkpoint and its epoch; the run's results stay as they were.
+    // eval of the run folder evaluates its best checkpoint and writes its own files beside it,
+    // from the run's copy of the index list, naming the checkpoint and its epoch; the run's
+    // results stay as they were.
     let results = snapshot(&run_dir);
     let best = run_dir.join("best.safetensors");
     let best_done = checkpoint::load(&best).unwrap().state["position"]["epoch"].clone();
     let out = succeeds(&[
         "eval".into(),
-        "--checkpoint".into(),
-        best.display().to_string(),
-        "--limit".into(),
+        run_dir.display().to_string(),
+        "--eval-limit".into(),
         "16".into(),
     ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -366,7 +366,7 @@ fn resume_verifies_the_run_records_allowed_changes_and_can_go_on_from_best() {
     after.remove("eval-best.json");
     after.remove("eval-best-per_class.csv");
     assert_eq!(after, results, "eval changed the run's own files");
-    // ... and refuses a changed copy of the list by name.
+    // ... and refuses a changed copy of the list by name (the flag of earlier versions too).
     std::fs::write(&copy_path, b"1\n2\n").unwrap();
     fails_with(
         &[
@@ -393,9 +393,9 @@ fn dump_step_replaces_only_dumps_and_degenerate_settings_are_named_first() {
             "--no-download",
             "--subset-indices",
             indices.to_str().unwrap(),
-            "--batch-size",
+            "-b",
             "8",
-            "--output",
+            "-o",
             output.to_str().unwrap(),
         ]
         .iter()
@@ -473,6 +473,56 @@ fn dump_step_replaces_only_dumps_and_degenerate_settings_are_named_first() {
         .state
         .get("dump_step")
         .is_some());
+
+    // --init-from: the step starts from the checkpoint's weights, not a fresh model (seed 7
+    // initializes other weights than the run's seed 0, so the comparison is not vacuous).
+    let saved = checkpoint::load(&last).unwrap();
+    let tensor = |c: &checkpoint::Checkpoint, name: &str| {
+        (c.tensors.iter().find(|t| t.name == name))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .data
+            .clone()
+    };
+    let fresh = dir.join("fresh.safetensors");
+    succeeds(&dump(&fresh, &["--seed", "7"]));
+    let from = dir.join("from.safetensors");
+    let out = succeeds(&dump(
+        &from,
+        &["--seed", "7", "--init-from", last.to_str().unwrap()],
+    ));
+    assert!(
+        stderr(&out).contains(&format!("initialized from {}", last.display())),
+        "{}",
+        stderr(&out)
+    );
+    let (fresh, from) = (
+        checkpoint::load(&fresh).unwrap(),
+        checkpoint::load(&from).unwrap(),
+    );
+    for name in ["conv1.weight", "linear.weight", "bn1.running_var"] {
+        assert_eq!(tensor(&from, name), tensor(&saved, name), "{name}");
+    }
+    assert_ne!(
+        tensor(&fresh, "conv1.weight"),
+        tensor(&saved, "conv1.weight")
+    );
+
+    // A run folder without a best checkpoint yet: eval says so and names the last one.
+    fails_with(
+        &["eval".into(), run_dir.display().to_string()],
+        &[
+            "has no best.safetensors yet",
+            &format!("purenoise eval {}", last.display()),
+        ],
+    );
+    // Train flags dump-step has no use for are refused by name, before any work.
+    for flag in [
+        &["--max-steps", "3"][..],
+        &["--preset", "quick"],
+        &["--epochs", "9"],
+    ] {
+        fails_with(&dump(&step, flag), &[flag[0], "leave it out"]);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -312,6 +312,7 @@ fn eval_dump_step_and_a_diverging_run() {
         &gpu,
         &run_dir.join("last.safetensors"),
         None,
+        None,
         Some(16),
         Some(eval_dir.clone()),
     )

@@ -24,7 +24,8 @@ pub struct KernelsArgs {
     /// wrn-D-K (e.g. wrn-28-10, wrn-16-4) or resnet-D (e.g. resnet-32).
     #[arg(long, default_value = "wrn-28-10")]
     pub model: String,
-    #[arg(long, default_value_t = 128)]
+    /// Images per convolution call.
+    #[arg(short, long = "batch-size", alias = "batch", default_value_t = 128)]
     pub batch: usize,
     /// Untimed runs before timing each kernel (they also compile its pipelines).
     #[arg(long, default_value_t = 1)]

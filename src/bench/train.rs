@@ -20,15 +20,19 @@ use crate::train::step::{Step, StepBatch};
 /// The model and the synthetic batch of a benchmarked training step.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StepArgs {
+    /// wrn-D-K (e.g. wrn-28-10, wrn-16-4) or resnet-D (e.g. resnet-32).
     #[arg(long, default_value = "resnet-32")]
     pub model: String,
-    #[arg(long, default_value_t = 32)]
+    /// Images per step.
+    #[arg(short, long = "batch-size", alias = "batch", default_value_t = 32)]
     pub batch: usize,
     /// Share of each batch replaced by pure noise (OPeN on CIFAR-10-LT replaces about a quarter).
     #[arg(long, default_value_t = 0.25)]
     pub noise_fraction: f64,
+    /// Batch norm for batches with pure-noise images.
     #[arg(long, value_enum, default_value_t = BnMode::DarBn)]
     pub bn: BnMode,
+    /// Classes of the model's classifier (10: CIFAR-10, 100: CIFAR-100).
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
 }
@@ -148,7 +152,7 @@ impl SyntheticStep {
     pub fn new(gpu: &Gpu, args: &StepArgs) -> Result<SyntheticStep> {
         if args.batch == 0 || !(0.0..=1.0).contains(&args.noise_fraction) {
             return Err(Error::Invalid(format!(
-                "bench: need --batch ≥ 1 and --noise-fraction in [0, 1]; got {} and {}",
+                "bench: need --batch-size ≥ 1 and --noise-fraction in [0, 1]; got {} and {}",
                 args.batch, args.noise_fraction
             )));
         }

@@ -15,7 +15,8 @@ pub struct TuneArgs {
     /// wrn-D-K (e.g. wrn-28-10, wrn-16-4) or resnet-D (e.g. resnet-32).
     #[arg(long, default_value = "wrn-28-10")]
     pub model: String,
-    #[arg(long = "batch-size", visible_alias = "batch", default_value_t = 128)]
+    /// Images per convolution call, as in training.
+    #[arg(short, long = "batch-size", alias = "batch", default_value_t = 128)]
     pub batch_size: usize,
     /// Report the cached choices and tune only the passes the cache lacks (default: retune all).
     #[arg(long)]

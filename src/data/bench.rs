@@ -18,12 +18,14 @@ pub struct BenchDataArgs {
     /// Real CIFAR-10 training images from this folder instead of random pixels.
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Augmentation of each image, as `train --augment`.
     #[arg(long, value_enum, default_value_t = AugmentLevel::Full)]
     pub augment: AugmentLevel,
     /// Batch-producing worker threads.
     #[arg(long, default_value_t = 2)]
     pub data_workers: usize,
-    #[arg(long, default_value_t = 128)]
+    /// Images per batch.
+    #[arg(short, long, default_value_t = 128)]
     pub batch_size: usize,
     /// Images to produce (rounded up to whole epochs over 10,000 images).
     #[arg(long, default_value_t = 100_000)]

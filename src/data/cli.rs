@@ -21,8 +21,17 @@ pub enum DatasetCommand {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct FetchArgs {
-    #[arg(value_enum)]
+    /// Which dataset.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Cifar10)]
     pub dataset: DatasetKind,
+    /// The same as --dataset (the form of earlier versions: `dataset fetch cifar100`).
+    #[arg(
+        value_enum,
+        hide = true,
+        conflicts_with = "dataset",
+        value_name = "DATASET"
+    )]
+    pub positional: Option<DatasetKind>,
     /// Data folder [default: $PURENOISE_DATA_DIR, else ./data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -38,6 +47,7 @@ pub struct FetchArgs {
 /// Which training images to use.
 #[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SubsetArgs {
+    /// Which dataset.
     #[arg(long, value_enum, default_value_t = DatasetKind::Cifar10)]
     pub dataset: DatasetKind,
     /// Data folder [default: $PURENOISE_DATA_DIR, else ./data].
@@ -139,7 +149,8 @@ impl SubsetArgs {
 
 pub fn run(cmd: DatasetCommand) -> Result<()> {
     match cmd {
-        DatasetCommand::Fetch(a) => {
+        DatasetCommand::Fetch(mut a) => {
+            a.dataset = a.positional.unwrap_or(a.dataset);
             let req = FetchRequest {
                 kind: a.dataset,
                 url: archive_url(a.dataset, a.mirror.as_deref()),
@@ -216,32 +227,44 @@ pub struct SamplerArgs {
 
 #[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AugmentArgs {
+    /// Training augmentation, in the reference's order: flip, crop, Cutout, colour jitter,
+    /// grayscale, blur (full); flip and crop only (basic); none.
     #[arg(long, value_enum, default_value_t = AugmentLevel::Full)]
     pub augment: AugmentLevel,
+    /// Probability of a horizontal flip.
     #[arg(long, default_value_t = 0.5)]
     pub flip_p: f32,
+    /// Zero padding on each side before the random 32×32 crop.
     #[arg(long, default_value_t = 4)]
     pub crop_padding: usize,
     /// Side of the Cutout hole (0 = off).
     #[arg(long, default_value_t = 16)]
     pub cutout: usize,
+    /// Colour jitter: brightness factor drawn from [1 − x, 1 + x].
     #[arg(long, default_value_t = 0.4)]
     pub brightness: f32,
+    /// Colour jitter: contrast factor drawn from [1 − x, 1 + x].
     #[arg(long, default_value_t = 0.4)]
     pub contrast: f32,
+    /// Colour jitter: saturation factor drawn from [1 − x, 1 + x].
     #[arg(long, default_value_t = 0.4)]
     pub saturation: f32,
+    /// Colour jitter: hue shift drawn from [−h, h] (at most 0.5).
     #[arg(long, default_value_t = 0.1)]
     pub hue: f32,
+    /// Probability of applying the colour jitter.
     #[arg(long, default_value_t = 0.8)]
     pub jitter_p: f32,
+    /// Probability of turning an image gray.
     #[arg(long, default_value_t = 0.2)]
     pub grayscale_p: f32,
+    /// Side of the Gaussian blur kernel (odd).
     #[arg(long, default_value_t = 3)]
     pub blur_kernel: usize,
     /// σ range MIN MAX (or MIN,MAX).
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [0.1, 2.0])]
     pub blur_sigma: Vec<f32>,
+    /// Probability of applying the Gaussian blur.
     #[arg(long, default_value_t = 0.5)]
     pub blur_p: f32,
     /// Normalisation mean R G B (or R,G,B) [default: the dataset's standard statistics].

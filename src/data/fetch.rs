@@ -81,10 +81,34 @@ pub fn fetch(req: &FetchRequest) -> Result<Fetched> {
         });
     }
     let mut downloaded = false;
-    let have_archive = archive.exists() && file_md5(&archive)? == md5;
+    let have_archive = match fs::symlink_metadata(&archive) {
+        Ok(_) => {
+            // Not ours to replace: it may be the user's own copy of another version.
+            let got = file_md5(&archive)?;
+            if got != md5 {
+                return Err(DataError::Fetch(format!(
+                    "{} is there, but its MD5 is {got}, not the expected {md5}: a damaged copy \
+                     or another file. It was left as it is; move it away to download the \
+                     archive again, or, if it is a known-good rebuild, pass --md5 {got}",
+                    archive.display()
+                )));
+            }
+            true
+        }
+        Err(_) => false,
+    };
     if !have_archive {
         let part = part_path(&archive);
-        download(&req.url, &part, req.progress)?;
+        let offline = format!(
+            "the data folder {} holds neither {}/ nor {}. If the dataset is elsewhere on this \
+             machine, point PURENOISE_DATA_DIR or --data-dir at the folder that holds either \
+             one, or copy the archive into {}",
+            req.data_dir.display(),
+            kind.dir_name(),
+            official_archive(kind),
+            req.data_dir.display()
+        );
+        download(&req.url, &part, req.progress, &offline)?;
         let got = file_md5(&part)?;
         if got != md5 {
             // A corrupt file must not be resumed from, so it goes.
@@ -131,7 +155,8 @@ pub fn file_md5(path: &Path) -> Result<String> {
 }
 
 /// Downloads `url` into `part`, resuming from its current length with an HTTP Range request.
-fn download(url: &str, part: &Path, progress: bool) -> Result<()> {
+/// `offline` is told when the server cannot be reached at all.
+fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
@@ -144,9 +169,15 @@ fn download(url: &str, part: &Path, progress: bool) -> Result<()> {
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let resp = request
-        .call()
-        .map_err(|e| DataError::Fetch(format!("{url}: request failed: {e}")))?;
+    let resp = request.call().map_err(|e| match e {
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Timeout(_)
+        | ureq::Error::Io(_) => DataError::Fetch(format!(
+            "cannot reach {url}: the network is unreachable or the server is down ({e}); {offline}"
+        )),
+        e => DataError::Fetch(format!("{url}: request failed: {e}")),
+    })?;
     let status = resp.status().as_u16();
     let (mut file, start) = match status {
         206 => {

@@ -54,8 +54,8 @@ pub struct PlotArgs {
     /// Run folders, each with metrics.jsonl (and metrics.json for the per-class bars).
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
-    /// Folder for the PNG files (default: the first run's folder).
-    #[arg(long)]
+    /// Folder for the PNG files [default: the first run's folder].
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
 }
 

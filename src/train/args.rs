@@ -90,9 +90,11 @@ pub struct TrainArgs {
     /// Batch norm for batches with pure-noise images.
     #[arg(long, value_enum, default_value_t = BnMode::DarBn)]
     pub bn: BnMode,
+    /// Epochs to train (numbered from 0, so the last is epoch EPOCHS − 1).
     #[arg(long, default_value_t = 200)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    /// Images per training step.
+    #[arg(short, long, default_value_t = 128)]
     pub batch_size: usize,
     /// Base learning rate.
     #[arg(long, default_value_t = 0.1)]
@@ -103,8 +105,10 @@ pub struct TrainArgs {
     /// 0-based epochs at which the rate is multiplied by --lr-decay (`160 180` or `160,180`).
     #[arg(long, num_args = 1.., value_delimiter = ',', default_values_t = [160, 180])]
     pub milestones: Vec<usize>,
+    /// Factor the rate is multiplied by at each of --milestones.
     #[arg(long, default_value_t = 0.01)]
     pub lr_decay: f32,
+    /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
     /// Applied to every parameter, PyTorch style (d = g + wd·w).
@@ -121,6 +125,7 @@ pub struct TrainArgs {
     /// Normalize pure-noise images like natural ones (the reference leaves them in [0, 1]).
     #[arg(long)]
     pub noise_normalize: bool,
+    /// Where pure-noise pixels take their per-channel mean and std from.
     #[arg(long, value_enum, default_value_t = NoiseStatsSource::Dataset)]
     pub noise_stats: NoiseStatsSource,
     /// What to do when a step's loss is NaN or infinite.
@@ -135,7 +140,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub eval_limit: Option<usize>,
     /// Run folder [default: runs/<model>-<dataset>-<method>-<bn>-<time>].
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Replace an existing run folder.
     #[arg(long)]

@@ -337,18 +337,28 @@ fn default_run_dir(args: &TrainArgs) -> PathBuf {
 /// gradient of every parameter (`grad.<name>`), and parameters and BN buffers after the
 /// optimizer step (`next.<name>`).
 ///
+/// With `--init-from`, the step starts from that checkpoint's parameters, BN statistics and
+/// (unless `--weights-only`) momentum.
+///
 /// An existing `output` is replaced when it is an earlier dump; any other file (a checkpoint,
 /// say) only with `--overwrite`.
 pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) -> Result<()> {
     check_dump_output(output, args.overwrite)?;
     args.data.subset.imbalance.get_or_insert(100.0);
     args.dropout = 0.0;
+    // --init-from loads the checkpoint for the step of `epoch` (a run of --epochs would refuse
+    // to start past its end; dump-step has no end).
+    if args.init_from.is_some() {
+        args.start_epoch = Some(epoch);
+        args.epochs = args.epochs.max(epoch + 1);
+    }
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let trainer = Trainer::new(gpu, RunConfig::new(args), dir)?;
+    trainer.init_from()?;
     let global_step = epoch * trainer.data.loader.batches_per_epoch();
     let batch = trainer
         .data
@@ -437,7 +447,7 @@ fn check_dump_output(output: &Path, overwrite: bool) -> Result<()> {
     };
     if meta.is_dir() {
         return Err(TrainError::arg(
-            "--output",
+            "--out",
             format!("{} is a folder; name a file", output.display()),
         ));
     }
@@ -451,13 +461,41 @@ fn check_dump_output(output: &Path, overwrite: bool) -> Result<()> {
         return Ok(());
     }
     Err(TrainError::arg(
-        "--output",
+        "--out",
         format!(
-            "{} already exists and is {what}; choose another --output, or pass --overwrite to \
+            "{} already exists and is {what}; choose another --out, or pass --overwrite to \
              replace it",
             output.display()
         ),
     ))
+}
+
+/// The checkpoint `eval RUN_DIR_OR_CHECKPOINT` evaluates: a run folder's best checkpoint, or
+/// the file named. A folder without one is refused, saying what it holds instead.
+pub fn eval_target(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let best = path.join(BEST);
+    if best.exists() {
+        return Ok(best);
+    }
+    let shown = path.display();
+    let why = if path.join(LAST).exists() {
+        format!(
+            "has no {BEST} yet (it is written at the first evaluated epoch); evaluate its last \
+             checkpoint instead: purenoise eval {}",
+            path.join(LAST).display()
+        )
+    } else if path.join(CONFIG_FILE).exists() {
+        format!("is a run folder without a checkpoint yet (no {BEST}, no {LAST})")
+    } else {
+        format!(
+            "is a folder without {BEST} or {CONFIG_FILE}, so not a run folder; name a run \
+             folder or a checkpoint file"
+        )
+    };
+    Err(TrainError::Other(format!("{shown} {why}")))
 }
 
 /// What `eval` measured, of which checkpoint, and where it wrote it.
@@ -484,7 +522,8 @@ impl Evaluation {
     }
 }
 
-/// `purenoise eval`: the checkpoint's model on the test split (or the first `limit` images),
+/// `purenoise eval`: the checkpoint's model (`model` names it for a file that records none, in
+/// place of the one told from its tensors) on the test split (or the first `limit` images),
 /// with the training subset's class counts for the many/medium/few groups. Writes
 /// `eval-<checkpoint name>.json` (the report, naming the checkpoint and its epoch) and
 /// `eval-<checkpoint name>-per_class.csv` into `out` (default: the checkpoint's folder), so a
@@ -492,6 +531,7 @@ impl Evaluation {
 pub fn eval_checkpoint(
     gpu: &Gpu,
     path: &Path,
+    model: Option<&str>,
     data_dir: Option<PathBuf>,
     limit: Option<usize>,
     out: Option<PathBuf>,
@@ -502,9 +542,21 @@ pub fn eval_checkpoint(
     }
     let ckpt = imported.checkpoint;
     let mut args = if imported.ours {
-        resume::saved_args(path, &ckpt)?
+        let args = resume::saved_args(path, &ckpt)?;
+        if let Some(m) = model.filter(|m| *m != args.model) {
+            return Err(TrainError::arg(
+                "--model",
+                format!(
+                    "{} is a purenoise checkpoint of {}, which it records; --model {m} is for \
+                     files that record no model (PyTorch state dicts); leave it out",
+                    path.display(),
+                    args.model
+                ),
+            ));
+        }
+        args
     } else {
-        foreign_eval_args(path, &ckpt)?
+        foreign_eval_args(path, &ckpt, model)?
     };
     if data_dir.is_some() {
         args.data.subset.data_dir = data_dir;
@@ -520,7 +572,13 @@ pub fn eval_checkpoint(
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let mut trainer = Trainer::new(gpu, config, folder)?;
-    state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip)?;
+    state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip).map_err(|e| match model {
+        Some(m) if !imported.ours => TrainError::arg(
+            "--model",
+            format!("the tensors of {} do not fit {m}: {e}", path.display()),
+        ),
+        _ => e,
+    })?;
     trainer.config.args.eval_limit = limit;
     let report = trainer.evaluate()?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
@@ -551,15 +609,22 @@ pub fn eval_checkpoint(
 }
 
 /// Settings to evaluate a file that never saw purenoise (a PyTorch state dict): the model told
-/// from its tensors, CIFAR-10 or CIFAR-100 by its class count, and the whole training file as
-/// the class counts behind the many/medium/few-shot groups.
-fn foreign_eval_args(path: &Path, ckpt: &Checkpoint) -> Result<TrainArgs> {
+/// from its tensors (or `given` by --model), CIFAR-10 or CIFAR-100 by its class count, and the
+/// whole training file as the class counts behind the many/medium/few-shot groups.
+fn foreign_eval_args(path: &Path, ckpt: &Checkpoint, given: Option<&str>) -> Result<TrainArgs> {
     let shown = path.display();
-    let model = import::infer_model(&ckpt.tensors).map_err(|why| {
+    let mut model = import::infer_model(&ckpt.tensors).map_err(|why| {
+        let what = match given {
+            Some(m) => format!("its class count and batch norm (--model {m} gives only the net)"),
+            None => "the model it holds".into(),
+        };
         TrainError::Other(format!(
-            "{shown} is not a purenoise checkpoint, and the model it holds cannot be told: {why}"
+            "{shown} is not a purenoise checkpoint, and {what} cannot be told: {why}"
         ))
     })?;
+    if let Some(m) = given {
+        model.kind = m.parse::<ModelKind>()?;
+    }
     let dataset = match model.classes {
         10 => "cifar10",
         100 => "cifar100",
@@ -598,4 +663,38 @@ fn foreign_eval_args(path: &Path, ckpt: &Checkpoint) -> Result<TrainArgs> {
     Ok(<Defaults as clap::Parser>::try_parse_from(flags)
         .map_err(|e| TrainError::Other(format!("default settings for {shown}: {e}")))?
         .args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_of_a_folder_means_its_best_checkpoint_or_says_what_it_lacks() {
+        let dir =
+            std::env::temp_dir().join(format!("purenoise-eval-target-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("some.safetensors");
+        assert_eq!(eval_target(&file).unwrap(), file);
+        let refused = |why: &str| {
+            let e = eval_target(&dir).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&dir.display().to_string()) && e.contains(why),
+                "{e}"
+            );
+        };
+        refused("not a run folder; name a run folder or a checkpoint file");
+        fs::write(dir.join(CONFIG_FILE), "{}").unwrap();
+        refused("is a run folder without a checkpoint yet");
+        fs::write(dir.join(LAST), "").unwrap();
+        refused(&format!(
+            "has no {BEST} yet (it is written at the first evaluated epoch); evaluate its last \
+             checkpoint instead: purenoise eval {}",
+            dir.join(LAST).display()
+        ));
+        fs::write(dir.join(BEST), "").unwrap();
+        assert_eq!(eval_target(&dir).unwrap(), dir.join(BEST));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

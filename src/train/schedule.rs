@@ -1,6 +1,13 @@
 //! The learning-rate schedule of the reference: linear warm-up per epoch, then a step decay at
 //! each milestone (LDAM-DRW's `adjust_learning_rate`, which the paper's code uses).
 
+/// An epoch as messages, progress bars and log lines show it: numbered from 0, as the flags
+/// (--milestones, --defer-epoch, --start-epoch, dump-step's --epoch), `metrics.jsonl` and the
+/// plots number it, beside the run's last epoch: `epoch 160/199` is the 161st of 200.
+pub fn epoch_label(epoch: usize, epochs: usize) -> String {
+    format!("epoch {epoch}/{}", epochs.saturating_sub(1))
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
     pub base_lr: f32,
@@ -24,6 +31,13 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epochs_are_shown_from_0_to_the_last() {
+        assert_eq!(epoch_label(0, 200), "epoch 0/199");
+        assert_eq!(epoch_label(160, 200), "epoch 160/199");
+        assert_eq!(epoch_label(0, 1), "epoch 0/0");
+    }
 
     #[test]
     fn paper_schedule() {

@@ -18,7 +18,7 @@ use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
-use super::schedule::Schedule;
+use super::schedule::{epoch_label, Schedule};
 use super::state::{self, Momentum};
 use super::step::{Step, StepBatch, StepResult};
 use crate::autograd::Tape;
@@ -392,9 +392,9 @@ impl Trainer {
                     b.abandon();
                 }
                 eprintln!(
-                    "{} at epoch {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
+                    "{} at {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
                     if limit_reached { "stopped after --max-steps" } else { "interrupted" },
-                    pos.epoch,
+                    epoch_label(pos.epoch, self.args().epochs),
                     pos.batch,
                     path.display(),
                     self.run_dir.display()
@@ -448,8 +448,9 @@ impl Trainer {
                     ));
                 }
                 None if pos.batch.is_multiple_of(50) => eprintln!(
-                    "epoch {} batch {}/{per_epoch} loss {loss:.4}",
-                    pos.epoch, pos.batch
+                    "{} batch {}/{per_epoch} loss {loss:.4}",
+                    epoch_label(pos.epoch, self.args().epochs),
+                    pos.batch
                 ),
                 None => {}
             }
@@ -519,6 +520,7 @@ impl Trainer {
             None
         };
         let line = json!({
+            // Numbered from 0, as the flags and messages number epochs.
             "epoch": pos.epoch,
             "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
             "lr": lr,
@@ -528,7 +530,7 @@ impl Trainer {
             "seconds": pos.epoch_seconds,
             "skipped_steps": pos.epoch_skipped,
         });
-        eprintln!("epoch {}/{}: {line}", pos.epoch + 1, self.args().epochs);
+        eprintln!("{}: {line}", epoch_label(pos.epoch, self.args().epochs));
         // Line, then best, then last: a kill anywhere in between resumes from the previous
         // `last`, which repeats this epoch exactly after `resume` trims the line.
         self.append_metrics(&line)?;
@@ -699,7 +701,7 @@ fn progress_bar(len: usize, position: usize, epoch: usize, epochs: usize) -> Pro
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar.set_prefix(epoch_label(epoch, epochs));
     bar.set_position(position as u64);
     bar
 }
