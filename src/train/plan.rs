@@ -119,9 +119,16 @@ fn value_text(plan: &Plan, key: &str, value: &Value, list: bool) -> Result<Strin
                 return Err(plan.error(key, "is an empty list; give at least one value"));
             }
             let texts: Option<Vec<String>> = items.iter().map(scalar).collect();
-            texts
-                .map(|t| t.join(","))
-                .ok_or_else(|| plan.error(key, format!("takes {shape}, not lists in lists")))
+            texts.map(|t| t.join(",")).ok_or_else(|| {
+                let odd = items
+                    .iter()
+                    .find(|v| scalar(v).is_none())
+                    .expect("one is odd");
+                plan.error(
+                    key,
+                    format!("takes {shape}, not a list holding {}", odd.type_str()),
+                )
+            })
         }
         Value::Array(_) => Err(plan.error(key, format!("takes {shape}, not a list"))),
         other => scalar(other)
@@ -612,7 +619,7 @@ no-download = true
             (
                 "seed = [[0]]",
                 &[],
-                format!("{p}: seed: takes a value or a list of values (strings or numbers), not lists in lists"),
+                format!("{p}: seed: takes a value or a list of values (strings or numbers), not a list holding array"),
             ),
             (
                 "method = []",
