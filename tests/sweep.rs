@@ -496,3 +496,73 @@ fn train_args_json(flags: &[&str]) -> String {
     argv.extend(flags);
     serde_json::to_string(&Cli::parse_from(argv).args).unwrap()
 }
+
+#[test]
+fn a_plan_sweep_runs_in_jobs_and_its_root_refuses_another_plan() {
+    let root = tmpdir("plan");
+    let plan = root.with_extension("toml");
+    let write_plan = |methods: &str| {
+        let text = format!(
+            "method = [{methods}]\nseed = 0\npreset = \"quick\"\n\n[train]\nmodel = \"resnet-8\"\n\
+             max-class-size = 5\nbatch-size = 4\neval-limit = 20\nno-download = true\n\
+             epochs = 1\nmilestones = [0]\ndefer-epoch = 0\n"
+        );
+        fs::write(&plan, text).unwrap();
+    };
+    write_plan("\"erm\", \"open\"");
+    let run = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        data_common::untuned(&mut c);
+        c.args(["sweep", "--root"])
+            .arg(&root)
+            .arg("--plan")
+            .arg(&plan);
+        c.args(extra).output().unwrap()
+    };
+    // The children of --jobs read the plan too.
+    let all = ok(run(&["--jobs", "2"]));
+    for (i, cell) in ["erm-seed0", "open-seed0"].iter().enumerate() {
+        assert_eq!(
+            all.matches(&format!("cell {i} {cell}: training")).count(),
+            1,
+            "{all}"
+        );
+        assert_eq!(epochs(&root.join(cell)), [0], "{cell}");
+        let args = config_args(&root.join(cell));
+        // The quick preset's evaluation size, the plan's batch size.
+        assert_eq!(
+            (args["eval_limit"].as_u64(), args["batch_size"].as_u64()),
+            (Some(20), Some(4))
+        );
+    }
+    assert!(
+        all.ends_with("2 cell(s) completed by this process\n"),
+        "{all}"
+    );
+    let copy = root.join(".sweep-plan.toml");
+    assert!(fs::read_to_string(&copy)
+        .unwrap()
+        .contains("method = [\"erm\", \"open\"]"));
+    let again = ok(run(&[]));
+    assert!(
+        again.contains("0 cell(s) completed by this process"),
+        "{again}"
+    );
+    // Another plan on this root is refused, and changes nothing.
+    write_plan("\"erm\", \"drs\"");
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}: {} holds the sweep of another plan (its copy is {}; they differ in method)",
+            plan.display(),
+            root.display(),
+            copy.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!root.join("drs-seed0").exists());
+    fs::remove_dir_all(&root).unwrap();
+    fs::remove_file(&plan).unwrap();
+}

@@ -7,6 +7,7 @@ pub mod files;
 pub mod import;
 pub mod lock;
 pub mod metrics;
+pub mod plan;
 pub mod pt;
 pub mod resume;
 pub mod run;

@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
-use super::args::TrainArgs;
+use super::args::{Preset, TrainArgs};
 use super::error::{Result, TrainError};
 use super::files::{BEST, CONFIG_FILE, LAST};
 use super::lock::RunLock;
+use super::plan;
 use super::resume::ResumeRequest;
 use super::run;
 use super::run_config::RunConfig;
@@ -57,6 +58,15 @@ pub struct SweepArgs {
     /// Imbalance ratios, comma-separated (e.g. 100,50).
     #[arg(long = "imbalance", value_delimiter = ',')]
     pub imbalances: Vec<f64>,
+    /// The sweep written in a TOML file: these flags without their dashes (`method = ["erm",
+    /// "open"]`, `init-from-cell = "..."`, `preset = "small"`) and a `[train]` table of train
+    /// flags (`epochs = 30`). A setting may be in the plan or on the command line, not both. The
+    /// root keeps a copy, and refuses another plan.
+    #[arg(long, value_name = "PLAN.toml")]
+    pub plan: Option<PathBuf>,
+    /// `train --preset` for every cell (as `-- --preset NAME`).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
     /// Start each cell from the checkpoint of another cell of this sweep: the cell with the same
     /// values except those given, e.g. `method=erm` (several: `method=erm,bn=standard`), its
     /// `last.safetensors`, or `best.safetensors` with `:best` (`method=erm:best`). The axes are
@@ -93,9 +103,9 @@ pub struct SweepArgs {
     name = "purenoise sweep -- (train flags)",
     allow_negative_numbers = true
 )]
-struct TrainCli {
+pub(crate) struct TrainCli {
     #[command(flatten)]
-    args: TrainArgs,
+    pub(crate) args: TrainArgs,
 }
 
 /// One combination of the axes: its run folder and its flags.
@@ -152,6 +162,11 @@ fn value_name<T: ValueEnum>(v: &T) -> String {
 /// The cells in their fixed order (seed outermost, so a sweep cut short has whole seeds of every
 /// setting); each cell's flags are checked as `train` would check them.
 pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
+    let resolved = plan::resolve(sweep)?;
+    resolved_cells(&resolved.sweep).map_err(|e| resolved.blame(e))
+}
+
+fn resolved_cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
     if sweep.jobs == 0 {
         return Err(TrainError::arg("--jobs", "must be at least 1"));
     }
@@ -167,12 +182,10 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
             "spreads --jobs over adapters; give --jobs 2 or more, or --adapter for one",
         ));
     }
+    let given =
+        |flag: &str| (sweep.train.iter()).any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     for flag in ["--out", "--overwrite"] {
-        if sweep
-            .train
-            .iter()
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-        {
+        if given(flag) {
             return Err(TrainError::arg(
                 flag,
                 format!(
@@ -181,6 +194,13 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
                 ),
             ));
         }
+    }
+    if sweep.preset.is_some() && given("--preset") {
+        return Err(TrainError::arg(
+            "--preset",
+            "is given both to the sweep (or in its plan) and among the train flags after --; give \
+             it once",
+        ));
     }
     // (flag, [(value for the flag, part of the cell's name)]), outermost first.
     let axes: Vec<(&str, Vec<(String, String)>)> = vec![
@@ -287,6 +307,9 @@ pub fn cells(sweep: &SweepArgs) -> Result<Vec<Cell>> {
         let dir = sweep.root.join(&name);
         // OsStrings, so a root that is not UTF-8 reaches --out unchanged.
         let mut argv: Vec<OsString> = vec!["train".into()];
+        if let Some(p) = &sweep.preset {
+            argv.extend(["--preset".into(), value_name(p).into()]);
+        }
         argv.extend(sweep.train.iter().map(OsString::from));
         for (flag, (value, _)) in combo {
             argv.extend([OsString::from(flag), OsString::from(value)]);
@@ -596,6 +619,12 @@ fn child_args(sweep: &SweepArgs, i: usize) -> Vec<OsString> {
     if let Some(spec) = &sweep.init_from_cell {
         a.extend(["--init-from-cell".into(), spec.into()]);
     }
+    if let Some(plan) = &sweep.plan {
+        a.extend(["--plan".into(), plan.clone().into()]);
+    }
+    if let Some(p) = &sweep.preset {
+        a.extend(["--preset".into(), value_name(p).into()]);
+    }
     a.extend(["--tune".into(), value_name(&sweep.tune).into()]);
     a.extend(["--cell".into(), i.to_string().into()]);
     a.push("--".into());
@@ -612,6 +641,7 @@ pub fn run_jobs(
     stop: &AtomicBool,
 ) -> Result<SweepOutcome> {
     let cells = cells(sweep)?;
+    plan::record(sweep)?;
     let exe = std::env::current_exe()
         .map_err(|e| TrainError::Other(format!("cannot find this program to start jobs: {e}")))?;
     let mut pending: Vec<usize> = (0..cells.len()).collect();
@@ -734,6 +764,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<SweepOutcome> {
     let cells = cells(sweep)?;
+    plan::record(sweep)?;
     let chosen: Vec<usize> = match sweep.cell {
         Some(i) if i >= cells.len() => {
             return Err(TrainError::arg(
