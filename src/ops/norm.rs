@@ -27,12 +27,18 @@
 //! from x and the statistics, so only x and the per-channel statistics are kept for backward.
 //! On the tape the fused output is also recomputable: a convolution consuming it keeps the
 //! recipe (one more `bn_apply`) instead of the tensor (see `autograd::Saved`).
+//!
+//! A post-activation residual block's end, BN → add the shortcut → ReLU, runs as one `bn_apply`
+//! pass (`batch_norm_add_relu`): no separate sum over the normalized output. Its backward takes
+//! the ReLU's mask from the saved output (which the next layer keeps anyway) and hands the masked
+//! gradient to both the batch norm and the shortcut.
 
 use std::rc::Rc;
 
+use super::activation::relu_backward;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, Error, Result};
 use crate::gpu::{kernels, Gpu};
 use crate::kernel_params;
 use crate::tensor::{DType, Tensor};
@@ -207,6 +213,40 @@ impl BatchNorm<'_> {
 /// slot's are 0) and updates the running statistics of the layers that keep them. With
 /// `bn.relu`, y is the ReLU's output.
 pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
+    train_forward(gpu, x, None, bn)
+}
+
+/// BN, plus `residual`, then ReLU, in one pass over the activations: y = max(bn(x) + residual, 0)
+/// (the end of a post-activation residual block; `bn.relu` must be set, as it says the ReLU is
+/// there). Training mode (`training`) uses and returns the batch statistics and updates the
+/// running ones, as `batch_norm_train_forward`; eval mode the running statistics.
+pub fn batch_norm_add_relu_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: &Tensor,
+    bn: &BatchNorm,
+    training: bool,
+) -> Result<[Tensor; 2]> {
+    const OP: &str = "batch_norm_add_relu";
+    if !bn.relu {
+        return Err(Error::Invalid(format!(
+            "{OP}: the batch norm must say that the ReLU follows (relu: true)"
+        )));
+    }
+    residual.expect_shape(OP, "residual", x.shape())?;
+    if training {
+        train_forward(gpu, x, Some(residual), bn)
+    } else {
+        eval_forward(gpu, x, Some(residual), bn)
+    }
+}
+
+fn train_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    bn: &BatchNorm,
+) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
     if bn.mask.is_none() && plan.m[0] < 2 {
@@ -252,12 +292,21 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
         ],
         grid,
     )?;
-    let y = apply(gpu, x, bn, &plan, &mask, &stats)?;
+    let y = apply(gpu, x, residual, bn, &plan, &mask, &stats)?;
     Ok([y, stats])
 }
 
 /// Eval-mode forward with the running statistics; returns (y, the packed statistics used).
 pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
+    eval_forward(gpu, x, None, bn)
+}
+
+fn eval_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    bn: &BatchNorm,
+) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
     let c = plan.c;
@@ -266,7 +315,7 @@ pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<
         gpu.copy(layer.running_mean, 0, &stats, slot * c, c)?;
         gpu.copy(layer.running_var, 0, &stats, (2 + slot) * c, c)?;
     }
-    let y = apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, &stats)?;
+    let y = apply(gpu, x, residual, bn, &plan, &bn.mask_tensor(gpu)?, &stats)?;
     Ok([y, stats])
 }
 
@@ -281,12 +330,14 @@ pub fn batch_norm_recompute(
 ) -> Result<Tensor> {
     let plan = bn.plan("batch_norm", x)?;
     stats.expect_shape("batch_norm", "statistics", &[4 * plan.c])?;
-    apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, stats)
+    apply(gpu, x, None, bn, &plan, &bn.mask_tensor(gpu)?, stats)
 }
 
+/// bn_apply; with `residual` (override RESIDUAL) it is added before the ReLU.
 fn apply(
     gpu: &Gpu,
     x: &Tensor,
+    residual: Option<&Tensor>,
     bn: &BatchNorm,
     plan: &Plan,
     mask: &Tensor,
@@ -294,9 +345,10 @@ fn apply(
 ) -> Result<Tensor> {
     let y = gpu.alloc("batch_norm", x.shape(), DType::F32)?;
     let aux = bn.slot1();
+    let [relu] = bn.overrides();
     gpu.dispatch(
         &kernels::BN_APPLY,
-        &bn.overrides(),
+        &[relu, ("RESIDUAL", f64::from(u8::from(residual.is_some())))],
         &bn.params(plan, true),
         &[
             ("input", x),
@@ -307,6 +359,8 @@ fn apply(
             ("aux gamma", aux.gamma),
             ("aux beta", aux.beta),
             ("output", &y),
+            // Not read without RESIDUAL.
+            ("residual", residual.unwrap_or(x)),
         ],
         plan.plane_grid(gpu),
     )?;
@@ -375,6 +429,25 @@ pub fn batch_norm_backward(
         plan.plane_grid(gpu),
     )?;
     Ok([dx, dterms])
+}
+
+/// Gradients of `batch_norm_add_relu_forward`, given its output `y`: (dx, dresidual, packed
+/// [dgamma0|dgamma1|dbeta0|dbeta1]). The ReLU's mask comes from y, so the masked gradient is
+/// formed once and is both the residual's gradient and the batch norm's output gradient.
+pub fn batch_norm_add_relu_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    stats: &Tensor,
+    bn: &BatchNorm,
+    training: bool,
+) -> Result<[Tensor; 3]> {
+    let masked = relu_backward(gpu, y, dy)?;
+    // The ReLU is done: the batch norm's own backward has no gate left to apply.
+    let plain = BatchNorm { relu: false, ..*bn };
+    let [dx, dterms] = batch_norm_backward(gpu, x, &masked, stats, &plain, training)?;
+    Ok([dx, masked, dterms])
 }
 
 /// Splits packed gradients into ((dgamma, dbeta) of the main layer, of the aux layer).
@@ -508,4 +581,61 @@ pub fn batch_norm(
     } else {
         tape.record(y, &inputs, backward)
     })
+}
+
+/// relu(bn(x) + shortcut), a post-activation residual block's end, in one pass on the tape
+/// (`batch_norm_add_relu_forward`); the modes and `training` as in `batch_norm`. The backward
+/// keeps x, the statistics and the output (which the next layer reads anyway), no normalized
+/// values.
+pub fn batch_norm_add_relu(
+    tape: &mut Tape,
+    x: &Var,
+    shortcut: &Var,
+    layer: BnVars,
+    aux: Option<BnVars>,
+    mask: Option<&NoiseMask>,
+    training: bool,
+) -> Result<Var> {
+    let bn = BatchNorm {
+        main: layer.params(),
+        aux: aux.map(|a| a.params()),
+        mask,
+        relu: true,
+    };
+    let [y, stats] =
+        batch_norm_add_relu_forward(tape.gpu(), &x.value, &shortcut.value, &bn, training)?;
+    let mut inputs = vec![x, shortcut, layer.gamma, layer.beta];
+    if let Some(a) = &aux {
+        inputs.extend([a.gamma, a.beta]);
+    }
+    let saved = SavedBn {
+        x: x.value.clone(),
+        stats,
+        main: OwnedParams::of(&bn.main),
+        aux: bn.aux.as_ref().map(OwnedParams::of),
+        mask: mask.cloned(),
+        relu: true,
+        training,
+    };
+    let out = y.clone();
+    Ok(
+        tape.record(y, &inputs, move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
+            let bn = saved.bn();
+            let [dx, dshortcut, dterms] = batch_norm_add_relu_backward(
+                gpu,
+                &saved.x,
+                &out,
+                dy,
+                &saved.stats,
+                &bn,
+                saved.training,
+            )?;
+            let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
+            let mut grads = vec![Some(dx), Some(dshortcut), Some(dgamma), Some(dbeta)];
+            if bn.aux.is_some() {
+                grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
+            }
+            Ok(grads)
+        }),
+    )
 }
