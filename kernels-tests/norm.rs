@@ -11,9 +11,9 @@ use purenoise::gpu::Gpu;
 use purenoise::ops;
 use purenoise::ops::noise::NoiseMask;
 use purenoise::ops::norm::{
-    batch_norm, batch_norm_add_relu, batch_norm_add_relu_backward, batch_norm_add_relu_forward,
-    batch_norm_backward, batch_norm_eval_forward, batch_norm_recompute, batch_norm_train_forward,
-    unpack_gradients, BatchNorm, BnParams, BnVars,
+    batch_norm, batch_norm_add_relu, batch_norm_add_relu_forward, batch_norm_backward,
+    batch_norm_eval_forward, batch_norm_recompute, batch_norm_train_forward, unpack_gradients,
+    BatchNorm, BnParams, BnVars,
 };
 use purenoise::params::ParamStore;
 use purenoise::reference::{self as r, Shape4};
@@ -761,8 +761,9 @@ fn reference_add_relu(
     (out, masked)
 }
 
-/// The fused BN → add → ReLU kernels on the GPU (`setup.relu` is implied); returns the results
-/// and the residual's gradient.
+/// The fused BN → add → ReLU kernel on the GPU (`setup.relu` is implied), and its backward as the
+/// tape runs it (`residual_add_relu`'s, then the batch norm's without a gate); returns the
+/// results and the residual's gradient.
 fn run_gpu_add_relu(
     gpu: &Gpu,
     setup: Setup,
@@ -785,8 +786,9 @@ fn run_gpu_add_relu(
     let [y, stats] =
         batch_norm_add_relu_forward(gpu, &xt, &upload(gpu, r, &s), &bn, setup.training).unwrap();
     let dyt = upload(gpu, dy, &s);
-    let [dx, dr, dterms] =
-        batch_norm_add_relu_backward(gpu, &xt, &y, &dyt, &stats, &bn, setup.training).unwrap();
+    let dr = ops::activation::relu_backward(gpu, &y, &dyt).unwrap();
+    let plain = BatchNorm { relu: false, ..bn };
+    let [dx, dterms] = batch_norm_backward(gpu, &xt, &dr, &stats, &plain, setup.training).unwrap();
     let grads = unpack_gradients(gpu, &dterms).unwrap();
     let result = GpuResult {
         y: read(gpu, &y),

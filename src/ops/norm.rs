@@ -29,13 +29,14 @@
 //! recipe (one more `bn_apply`) instead of the tensor (see `autograd::Saved`).
 //!
 //! A post-activation residual block's end, BN → add the shortcut → ReLU, runs as one `bn_apply`
-//! pass (`batch_norm_add_relu`): no separate sum over the normalized output. Its backward takes
-//! the ReLU's mask from the saved output (which the next layer keeps anyway) and hands the masked
-//! gradient to both the batch norm and the shortcut.
+//! pass (`batch_norm_add_relu`): no separate sum over the normalized output. On the tape it is
+//! the two nodes it replaces, so its backward is theirs: the sum's takes the ReLU's mask from the
+//! saved output (which the next layer keeps anyway) and hands the masked gradient to the batch
+//! norm and the shortcut.
 
 use std::rc::Rc;
 
-use super::activation::relu_backward;
+use super::activation::record_residual_add_relu;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Error, Result};
@@ -431,25 +432,6 @@ pub fn batch_norm_backward(
     Ok([dx, dterms])
 }
 
-/// Gradients of `batch_norm_add_relu_forward`, given its output `y`: (dx, dresidual, packed
-/// [dgamma0|dgamma1|dbeta0|dbeta1]). The ReLU's mask comes from y, so the masked gradient is
-/// formed once and is both the residual's gradient and the batch norm's output gradient.
-pub fn batch_norm_add_relu_backward(
-    gpu: &Gpu,
-    x: &Tensor,
-    y: &Tensor,
-    dy: &Tensor,
-    stats: &Tensor,
-    bn: &BatchNorm,
-    training: bool,
-) -> Result<[Tensor; 3]> {
-    let masked = relu_backward(gpu, y, dy)?;
-    // The ReLU is done: the batch norm's own backward has no gate left to apply.
-    let plain = BatchNorm { relu: false, ..*bn };
-    let [dx, dterms] = batch_norm_backward(gpu, x, &masked, stats, &plain, training)?;
-    Ok([dx, masked, dterms])
-}
-
 /// Splits packed gradients into ((dgamma, dbeta) of the main layer, of the aux layer).
 pub fn unpack_gradients(gpu: &Gpu, dterms: &Tensor) -> Result<[[Tensor; 2]; 2]> {
     let c = dterms.numel() / 4;
@@ -513,6 +495,18 @@ struct SavedBn {
 }
 
 impl SavedBn {
+    fn of(x: &Tensor, stats: Tensor, bn: &BatchNorm, training: bool) -> SavedBn {
+        SavedBn {
+            x: x.clone(),
+            stats,
+            main: OwnedParams::of(&bn.main),
+            aux: bn.aux.as_ref().map(OwnedParams::of),
+            mask: bn.mask.cloned(),
+            relu: bn.relu,
+            training,
+        }
+    }
+
     fn bn(&self) -> BatchNorm<'_> {
         BatchNorm {
             main: self.main.params(),
@@ -545,48 +539,19 @@ pub fn batch_norm(
     } else {
         batch_norm_eval_forward(tape.gpu(), &x.value, &bn)?
     };
-    let mut inputs = vec![x, layer.gamma, layer.beta];
-    if let Some(a) = &aux {
-        inputs.extend([a.gamma, a.beta]);
-    }
-    let saved = Rc::new(SavedBn {
-        x: x.value.clone(),
-        stats,
-        main: OwnedParams::of(&bn.main),
-        aux: bn.aux.as_ref().map(OwnedParams::of),
-        mask: mask.cloned(),
-        relu,
-        training,
-    });
-    let backward = {
-        let saved = saved.clone();
-        move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
-            let bn = saved.bn();
-            let [dx, dterms] =
-                batch_norm_backward(gpu, &saved.x, dy, &saved.stats, &bn, saved.training)?;
-            let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
-            let mut grads = vec![Some(dx), Some(dgamma), Some(dbeta)];
-            if bn.aux.is_some() {
-                grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
-            }
-            Ok(grads)
-        }
-    };
-    Ok(if relu {
-        // The output is cheap to recompute from what the backward keeps anyway; a convolution
-        // consuming it then holds the recipe, not an activation as large as x.
-        tape.record_recomputable(y, &inputs, backward, move |gpu| {
-            batch_norm_recompute(gpu, &saved.x, &saved.stats, &saved.bn())
-        })
-    } else {
-        tape.record(y, &inputs, backward)
-    })
+    Ok(record(
+        tape,
+        y,
+        x,
+        layer,
+        aux,
+        SavedBn::of(&x.value, stats, &bn, training),
+    ))
 }
 
-/// relu(bn(x) + shortcut), a post-activation residual block's end, in one pass on the tape
-/// (`batch_norm_add_relu_forward`); the modes and `training` as in `batch_norm`. The backward
-/// keeps x, the statistics and the output (which the next layer reads anyway), no normalized
-/// values.
+/// relu(bn(x) + shortcut), a post-activation residual block's end, in one pass
+/// (`batch_norm_add_relu_forward`); the modes and `training` as in `batch_norm`. On the tape it
+/// is recorded as the batch norm and `residual_add_relu` it replaces, so the backward is theirs.
 pub fn batch_norm_add_relu(
     tape: &mut Tape,
     x: &Var,
@@ -604,38 +569,51 @@ pub fn batch_norm_add_relu(
     };
     let [y, stats] =
         batch_norm_add_relu_forward(tape.gpu(), &x.value, &shortcut.value, &bn, training)?;
-    let mut inputs = vec![x, shortcut, layer.gamma, layer.beta];
+    // The batch norm's own node: its backward needs no ReLU gate (the sum's node applies it).
+    let plain = BatchNorm { relu: false, ..bn };
+    let saved = SavedBn::of(&x.value, stats, &plain, training);
+    // Its output, bn(x), is never materialized: the node's Var carries y as a stand-in, which
+    // nothing reads (the sum's backward needs only y and dy), and is dropped right here.
+    let normalized = record(tape, y.clone(), x, layer, aux, saved);
+    Ok(record_residual_add_relu(tape, y, &normalized, shortcut))
+}
+
+/// Records a batch norm whose output is `y` (recomputable when it has the fused ReLU).
+fn record(
+    tape: &mut Tape,
+    y: Tensor,
+    x: &Var,
+    layer: BnVars,
+    aux: Option<BnVars>,
+    saved: SavedBn,
+) -> Var {
+    let mut inputs = vec![x, layer.gamma, layer.beta];
     if let Some(a) = &aux {
         inputs.extend([a.gamma, a.beta]);
     }
-    let saved = SavedBn {
-        x: x.value.clone(),
-        stats,
-        main: OwnedParams::of(&bn.main),
-        aux: bn.aux.as_ref().map(OwnedParams::of),
-        mask: mask.cloned(),
-        relu: true,
-        training,
-    };
-    let out = y.clone();
-    Ok(
-        tape.record(y, &inputs, move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
+    let relu = saved.relu;
+    let saved = Rc::new(saved);
+    let backward = {
+        let saved = saved.clone();
+        move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
             let bn = saved.bn();
-            let [dx, dshortcut, dterms] = batch_norm_add_relu_backward(
-                gpu,
-                &saved.x,
-                &out,
-                dy,
-                &saved.stats,
-                &bn,
-                saved.training,
-            )?;
+            let [dx, dterms] =
+                batch_norm_backward(gpu, &saved.x, dy, &saved.stats, &bn, saved.training)?;
             let [[dgamma, dbeta], [aux_dgamma, aux_dbeta]] = unpack_gradients(gpu, &dterms)?;
-            let mut grads = vec![Some(dx), Some(dshortcut), Some(dgamma), Some(dbeta)];
+            let mut grads = vec![Some(dx), Some(dgamma), Some(dbeta)];
             if bn.aux.is_some() {
                 grads.extend([Some(aux_dgamma), Some(aux_dbeta)]);
             }
             Ok(grads)
-        }),
-    )
+        }
+    };
+    if relu {
+        // The output is cheap to recompute from what the backward keeps anyway; a convolution
+        // consuming it then holds the recipe, not an activation as large as x.
+        tape.record_recomputable(y, &inputs, backward, move |gpu| {
+            batch_norm_recompute(gpu, &saved.x, &saved.stats, &saved.bn())
+        })
+    } else {
+        tape.record(y, &inputs, backward)
+    }
 }
