@@ -1,7 +1,8 @@
 //! Batch norm in its three forms — ordinary, DAR-BN and AuxBN — in training and eval mode, alone
 //! and with the fused ReLU, against a reference composed from plain f64 batch norm (and ReLU)
 //! applied to the natural and the noise samples separately; gradient checks; the properties the
-//! paper relies on; and what the fused op keeps for backward.
+//! paper relies on; and what the fused op keeps for backward. The same for the fused
+//! BN → add shortcut → ReLU of post-activation blocks, against BN, then add and ReLU in f64.
 
 mod common;
 use common::*;
@@ -11,8 +12,9 @@ use purenoise::gpu::Gpu;
 use purenoise::ops;
 use purenoise::ops::noise::NoiseMask;
 use purenoise::ops::norm::{
-    batch_norm, batch_norm_backward, batch_norm_eval_forward, batch_norm_recompute,
-    batch_norm_train_forward, unpack_gradients, BatchNorm, BnParams, BnVars,
+    batch_norm, batch_norm_add_relu, batch_norm_add_relu_forward, batch_norm_backward,
+    batch_norm_eval_forward, batch_norm_recompute, batch_norm_train_forward, unpack_gradients,
+    BatchNorm, BnParams, BnVars,
 };
 use purenoise::params::ParamStore;
 use purenoise::reference::{self as r, Shape4};
@@ -737,6 +739,253 @@ fn fused_relu_keeps_no_output_and_gives_the_same_gradients_as_bn_then_relu(gpu: 
     }
 }
 
+/// The reference of BN → add `r` → ReLU: `reference` without ReLU, the sum and ReLU in f64, and
+/// the batch norm's backward fed the ReLU-masked gradient; returns it and that masked gradient
+/// (the residual's).
+fn reference_add_relu(
+    setup: Setup,
+    s: Shape4,
+    x: &[f64],
+    r: &[f64],
+    dy: &[f64],
+    layers: &[Layer; 2],
+) -> (RefResult, Vec<f64>) {
+    let plain = Setup {
+        relu: false,
+        ..setup
+    };
+    let bn = reference(plain, s, x, &vec![0.0; x.len()], layers);
+    let y = r::add(&bn.y, r, true);
+    let masked = r::relu_backward(&y, dy);
+    let mut out = reference(plain, s, x, &masked, layers);
+    out.y = y;
+    (out, masked)
+}
+
+/// The fused BN → add → ReLU kernel on the GPU (`setup.relu` is implied), and its backward as the
+/// tape runs it (`residual_add_relu`'s, then the batch norm's without a gate); returns the
+/// results and the residual's gradient.
+fn run_gpu_add_relu(
+    gpu: &Gpu,
+    setup: Setup,
+    s: Shape4,
+    [x, r, dy]: [&[f64]; 3],
+    layers: &[Layer; 2],
+) -> (GpuResult, Vec<f64>) {
+    let g = [
+        GpuLayer::new(gpu, &layers[0]),
+        GpuLayer::new(gpu, &layers[1]),
+    ];
+    let noise_mask = NoiseMask::new(gpu, setup.mask).unwrap();
+    let bn = BatchNorm {
+        main: g[0].params(),
+        aux: (setup.mode == Mode::AuxBn).then(|| g[1].params()),
+        mask: (setup.mode != Mode::Standard).then_some(&noise_mask),
+        relu: true,
+    };
+    let xt = upload(gpu, x, &s);
+    let [y, stats] =
+        batch_norm_add_relu_forward(gpu, &xt, &upload(gpu, r, &s), &bn, setup.training).unwrap();
+    let dyt = upload(gpu, dy, &s);
+    let dr = ops::activation::relu_backward(gpu, &y, &dyt).unwrap();
+    let plain = BatchNorm { relu: false, ..bn };
+    let [dx, dterms] = batch_norm_backward(gpu, &xt, &dr, &stats, &plain, setup.training).unwrap();
+    let grads = unpack_gradients(gpu, &dterms).unwrap();
+    let result = GpuResult {
+        y: read(gpu, &y),
+        running: g.each_ref().map(|l| [read(gpu, &l.rm), read(gpu, &l.rv)]),
+        dx: read(gpu, &dx),
+        dparams: grads
+            .each_ref()
+            .map(|[dg, db]| [read(gpu, dg), read(gpu, db)]),
+    };
+    (result, read(gpu, &dr))
+}
+
+/// A residual of the size of the normalized values, so that the sum crosses 0 often.
+fn residual(rng: &mut rand_pcg::Pcg64, len: usize) -> Vec<f64> {
+    random(rng, len).iter().map(|v| 1.5 * v).collect()
+}
+
+each_mode!(add_relu_matches_the_reference_on_every_mask);
+fn add_relu_matches_the_reference_on_every_mask(gpu: Gpu) {
+    let mut rng = rng(47);
+    for s in SHAPES {
+        for mask in masks(s[0], &mut rng) {
+            for mode in MODES {
+                for training in [true, false] {
+                    let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
+                    let x = input(&mut rng, s, &mask);
+                    let r = residual(&mut rng, x.len());
+                    let dy = random(&mut rng, x.len());
+                    let setup = Setup {
+                        mode,
+                        mask: &mask,
+                        training,
+                        relu: true,
+                    };
+                    let (got, got_dr) = run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers);
+                    let (want, want_dr) = reference_add_relu(setup, s, &x, &r, &dy, &layers);
+                    let case = format!("{mode:?} {s:?} mask {mask:?} training {training}");
+                    assert!(
+                        want.y.contains(&0.0) && want.y.iter().any(|&v| v > 0.0),
+                        "{case}: the ReLU should cut some sums and pass others"
+                    );
+                    compare(
+                        &format!("add+relu {case}"),
+                        &got,
+                        &want,
+                        mode == Mode::AuxBn,
+                    );
+                    assert_close(&format!("dresidual {case}"), &got_dr, &want_dr, 1e-5, 1e-5);
+                }
+            }
+        }
+    }
+}
+
+each_mode!(add_relu_gradients_match_finite_differences);
+fn add_relu_gradients_match_finite_differences(gpu: Gpu) {
+    let mut rng = rng(48);
+    let s = [5, 2, 2, 3];
+    let mask = [false, true, false, false, true];
+    let per = 12;
+    for mode in MODES {
+        for training in [true, false] {
+            let layers = [layer(&mut rng, 2), layer(&mut rng, 2)];
+            let x = input(&mut rng, s, &mask);
+            let r = residual(&mut rng, x.len());
+            let mut dy = random(&mut rng, x.len());
+            if mode == Mode::DarBn {
+                // As in gradients_match_finite_differences: noise outputs are under no_grad.
+                for (i, g) in dy.iter_mut().enumerate() {
+                    if mask[i / per] {
+                        *g = 0.0;
+                    }
+                }
+            }
+            let setup = Setup {
+                mode,
+                mask: &mask,
+                training,
+                relu: true,
+            };
+            let (got, got_dr) = run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers);
+            let case = format!("{mode:?} training {training}");
+            let loss = |x: &[f64], r: &[f64], layers: &[Layer; 2]| {
+                dot(&dy, &reference_add_relu(setup, s, x, r, &dy, layers).0.y)
+            };
+            let numeric_dx = numeric_grad(&x, |x| loss(x, &r, &layers));
+            assert_close(&format!("dx fd {case}"), &got.dx, &numeric_dx, 1e-3, 1e-3);
+            let numeric_dr = numeric_grad(&r, |r| loss(&x, r, &layers));
+            assert_close(
+                &format!("dresidual fd {case}"),
+                &got_dr,
+                &numeric_dr,
+                1e-3,
+                1e-3,
+            );
+            for l in 0..if mode == Mode::AuxBn { 2 } else { 1 } {
+                let with = |f: &dyn Fn(&mut Layer, &[f64]), v: &[f64]| {
+                    let mut ls = layers.clone();
+                    f(&mut ls[l], v);
+                    loss(&x, &r, &ls)
+                };
+                let dg = numeric_grad(&layers[l].gamma, |g| with(&|l, v| l.gamma = v.to_vec(), g));
+                let db = numeric_grad(&layers[l].beta, |b| with(&|l, v| l.beta = v.to_vec(), b));
+                assert_close(
+                    &format!("dgamma[{l}] fd {case}"),
+                    &got.dparams[l][0],
+                    &dg,
+                    1e-3,
+                    1e-3,
+                );
+                assert_close(
+                    &format!("dbeta[{l}] fd {case}"),
+                    &got.dparams[l][1],
+                    &db,
+                    1e-3,
+                    1e-3,
+                );
+            }
+        }
+    }
+}
+
+/// x, shortcut -> BN -> add -> ReLU -> pool -> cross-entropy on the tape in every mode, fused
+/// (`batch_norm_add_relu`) or as BN then `residual_add_relu`; returns the gradients of x, the
+/// shortcut, and each layer's gamma and beta.
+fn bn_add_relu_step(gpu: &Gpu, mode: Mode, fused: bool) -> Vec<Vec<f64>> {
+    let mut rng = rng(49);
+    let s = [4, 3, 5, 3];
+    let mask = [false, true, false, true];
+    let ls = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
+    let mut b = ParamStore::builder();
+    let x_id = b.param("x", &s, f32s(&input(&mut rng, s, &mask)));
+    let r_id = b.param("r", &s, f32s(&residual(&mut rng, s.iter().product())));
+    let ids = ["bn", "bn_noise"].map(|name| {
+        let c = [s[1]];
+        let l = &ls[usize::from(name != "bn")];
+        (
+            b.param(&format!("{name}.weight"), &c, f32s(&l.gamma)),
+            b.param(&format!("{name}.bias"), &c, f32s(&l.beta)),
+            b.buffer(&format!("{name}.running_mean"), &c, f32s(&l.rm)),
+            b.buffer(&format!("{name}.running_var"), &c, f32s(&l.rv)),
+        )
+    });
+    let params = b.build(gpu).unwrap();
+    let noise = NoiseMask::new(gpu, &mask).unwrap();
+    let labels = ops::loss::upload_labels(gpu, &[0, 2, 1, 1], s[1]).unwrap();
+    let mut tape = Tape::new(gpu);
+    let [x, r] = [x_id, r_id].map(|id| tape.param(&params, id));
+    let gb = ids.map(|(g, b, _, _)| [g, b].map(|id| tape.param(&params, id)));
+    let vars = |l: usize| BnVars {
+        gamma: &gb[l][0],
+        beta: &gb[l][1],
+        running_mean: params.buffer(ids[l].2),
+        running_var: params.buffer(ids[l].3),
+    };
+    let aux = (mode == Mode::AuxBn).then(|| vars(1));
+    let routing = (mode != Mode::Standard).then_some(&noise);
+    let h = if fused {
+        batch_norm_add_relu(&mut tape, &x, &r, vars(0), aux, routing, true).unwrap()
+    } else {
+        let y = batch_norm(&mut tape, &x, vars(0), aux, routing, true, false).unwrap();
+        ops::residual_add_relu(&mut tape, &y, &r).unwrap()
+    };
+    let pooled = ops::global_avg_pool(&mut tape, &h).unwrap();
+    let loss = ops::cross_entropy(&mut tape, &pooled, &labels).unwrap();
+    tape.backward(&loss, &params).unwrap();
+    let mut grads = vec![read(gpu, &params.grad(x_id)), read(gpu, &params.grad(r_id))];
+    for (g, b, _, _) in ids {
+        grads.extend([read(gpu, &params.grad(g)), read(gpu, &params.grad(b))]);
+    }
+    grads
+}
+
+each_mode!(fused_add_relu_on_the_tape_gives_the_gradients_of_bn_then_add_relu);
+fn fused_add_relu_on_the_tape_gives_the_gradients_of_bn_then_add_relu(gpu: Gpu) {
+    let names = [
+        "dx",
+        "dshortcut",
+        "dgamma",
+        "dbeta",
+        "aux dgamma",
+        "aux dbeta",
+    ];
+    for mode in MODES {
+        let fused = bn_add_relu_step(&gpu, mode, true);
+        let separate = bn_add_relu_step(&gpu, mode, false);
+        assert!(
+            fused[1].iter().any(|&g| g != 0.0),
+            "{mode:?}: the shortcut got no gradient: the case tests nothing"
+        );
+        for (name, (f, s)) in names.iter().zip(fused.iter().zip(&separate)) {
+            assert_close(&format!("{name} {mode:?}"), f, s, 1e-6, 1e-5);
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_named() {
     let gpu = gpu();
@@ -799,4 +1048,23 @@ fn bad_input_is_named() {
         msg.contains("`aux gamma` must have shape [3], got [4]"),
         "{msg}"
     );
+    let x = gpu.zeros("test", &[2, 3, 2, 2]).unwrap();
+    let wrong = gpu.zeros("test", &[2, 3, 2, 1]).unwrap();
+    let with_relu = BatchNorm {
+        relu: true,
+        ..plain
+    };
+    let msg = batch_norm_add_relu_forward(&gpu, &x, &wrong, &with_relu, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("`residual` must have shape [2, 3, 2, 2], got [2, 3, 2, 1]"),
+        "{msg}"
+    );
+    let msg = batch_norm_add_relu_forward(&gpu, &x, &x, &plain, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("relu: true"), "{msg}");
 }

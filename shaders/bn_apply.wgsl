@@ -3,22 +3,28 @@
 // eval mode the running statistics packed the same way. DAR-BN binds the same gamma/beta for
 // both slots; AuxBN binds its auxiliary layer's as slot 1. Override RELU: y = max(that, 0), the
 // pre-activation units' BN -> ReLU in one pass (also run again in backward to recompute y for
-// the convolution that consumed it, instead of keeping y).
-// Layouts: x, y [N,C,H,W] f32; mask [N] u32; stats [4C]; gamma0, beta0, gamma1, beta1 [C].
+// the convolution that consumed it, instead of keeping y). Override RESIDUAL: r is added before
+// the ReLU, y = max(bn(x) + r, 0): a post-activation residual block's BN, shortcut sum and ReLU
+// in one pass over x, r and y (without it r is not read; the host binds x there).
+// Layouts: x, r, y [N,C,H,W] f32; mask [N] u32; stats [4C]; gamma0, beta0, gamma1, beta1 [C].
 // Workgroup: 64 threads per (sample, channel) plane, striding over its H·W pixels, so the slot,
 // channel and parameters are the same across the workgroup and only x and y vary per thread
 // (per-thread addresses are what cost on CPU adapters); one workgroup per plane, a grid too
 // large for x spilling into y.
-// Bounds: trusted: plane < n·c by the guard (so c > 0); x and y within the plane's hw values; stats
-// at < 4C and γ/β at c < C; slots 0 or 1 (lib/bn_routing.wgsl clamps the mask).
+// Bounds: trusted: plane < n·c by the guard (so c > 0); x, r and y within the plane's hw values
+// (r has x's shape, checked on the host); stats at < 4C and γ/β at c < C; slots 0 or 1
+// (lib/bn_routing.wgsl clamps the mask).
 // Bindings: 0 params (uniform), 1 x, 2 mask, 3 stats, 4 gamma0, 5 gamma1, 6 beta0, 7 beta1
-// (read; lib/bn_plane.wgsl), 8 y (read_write).
+// (read; lib/bn_plane.wgsl), 8 y (read_write), 9 r (read).
 // Reference: reference::bn_apply
 // Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask
 
 //!include bn_plane.wgsl
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;
+@group(0) @binding(9) var<storage, read> r: array<f32>;
 //!include grid.wgsl
+
+override RESIDUAL: bool = false;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -27,7 +33,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (plane >= p.n * p.c) { return; }
     let b = plane_at(plane);
     for (var i = plane * p.hw + lid; i < (plane + 1u) * p.hw; i += 64u) {
-        let v = bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta);
+        var v = bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta);
+        if (RESIDUAL) { v += r[i]; }
         y[i] = select(v, max(v, 0.0), RELU);
     }
 }

@@ -31,11 +31,13 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
             assert!(t.ms > 0.0 && t.rate > 0.0 && t.of_peak > 0.0, "{row:?}");
         }
     }
-    // Three activation shapes (one per stage), each with plain and fused batch norm, ReLU and add.
+    // Three activation shapes (one per stage), each with plain and fused batch norm (with ReLU,
+    // with add and ReLU), ReLU and add.
     for op in [
         "batch_norm forward",
         "batch_norm+relu forward",
         "batch_norm+relu backward",
+        "batch_norm+add+relu forward",
         "relu backward",
         "add",
     ] {

@@ -33,6 +33,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("bench", 8),
     // Sweeps run `train` cells and summarise them with `report`.
     ("train::sweep", 9),
+    // A sweep's plan file, parsed into the sweep's own flags.
+    ("train::plan", 9),
 ];
 
 /// Paths a module must not reach even though the layer allows it: (from, to, why).

@@ -16,7 +16,9 @@ use crate::ops::conv::{
     choice, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
     weight_splits, ConvShape, Pass, Tile,
 };
-use crate::ops::norm::{batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams};
+use crate::ops::norm::{
+    batch_norm_add_relu_forward, batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams,
+};
 use crate::ops::pool::{avg_pool_backward, avg_pool_forward};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -379,6 +381,14 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
             // The reduction reads x and dy; the input gradient reads both and writes dx.
             let t = time(&mut || batch_norm_backward(gpu, &x, &dy, &stats, &bn, true).map(drop))?;
             push(backward, shape, 5, t);
+            if relu {
+                // A post-activation block's end in one pass: statistics read x; normalizing
+                // reads x and the shortcut and writes y (against "batch_norm forward" then
+                // "add+relu": 3 + 3 passes).
+                let t =
+                    time(&mut || batch_norm_add_relu_forward(gpu, &x, &dy, &bn, true).map(drop))?;
+                push("batch_norm+add+relu forward", shape, 4, t);
+            }
         }
         let t = time(&mut || relu_forward(gpu, &x).map(drop))?;
         push("relu forward", shape, 2, t);

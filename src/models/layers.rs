@@ -9,6 +9,7 @@ use super::BnMode;
 use super::Pass;
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
+use crate::ops::noise::NoiseMask;
 use crate::ops::norm::BnVars;
 use crate::ops::{self};
 use crate::params::{BufferId, ParamId, ParamStore, ParamStoreBuilder};
@@ -140,16 +141,6 @@ impl Bn {
         }
     }
 
-    pub fn forward(
-        &self,
-        tape: &mut Tape,
-        params: &ParamStore,
-        x: &Var,
-        pass: &Pass,
-    ) -> Result<Var> {
-        self.apply(tape, params, x, pass, false)
-    }
-
     /// BN -> ReLU, fused: keeps only x and the statistics for backward, and its output is
     /// recomputed there rather than kept by the convolution that reads it.
     pub fn forward_relu(
@@ -159,16 +150,34 @@ impl Bn {
         x: &Var,
         pass: &Pass,
     ) -> Result<Var> {
-        self.apply(tape, params, x, pass, true)
+        self.with_vars(tape, params, pass, |tape, layer, aux, mask| {
+            ops::batch_norm(tape, x, layer, aux, mask, pass.training, true)
+        })
     }
 
-    fn apply(
+    /// relu(BN(x) + shortcut), a post-activation block's end, in one pass
+    /// (`ops::norm::batch_norm_add_relu`).
+    pub fn forward_add_relu(
         &self,
         tape: &mut Tape,
         params: &ParamStore,
         x: &Var,
+        shortcut: &Var,
         pass: &Pass,
-        relu: bool,
+    ) -> Result<Var> {
+        self.with_vars(tape, params, pass, |tape, layer, aux, mask| {
+            ops::norm::batch_norm_add_relu(tape, x, shortcut, layer, aux, mask, pass.training)
+        })
+    }
+
+    /// Runs `op` with this layer's variables, AuxBN's auxiliary layer's and the noise mask when
+    /// this pass routes samples.
+    fn with_vars(
+        &self,
+        tape: &mut Tape,
+        params: &ParamStore,
+        pass: &Pass,
+        op: impl FnOnce(&mut Tape, BnVars, Option<BnVars>, Option<&NoiseMask>) -> Result<Var>,
     ) -> Result<Var> {
         let vars = |tape: &mut Tape, ids: &BnIds| {
             (tape.param(params, ids.gamma), tape.param(params, ids.beta))
@@ -192,7 +201,7 @@ impl Bn {
             running_mean: params.buffer(ids.running_mean),
             running_var: params.buffer(ids.running_var),
         });
-        ops::batch_norm(tape, x, layer, aux, mask, pass.training, relu)
+        op(tape, layer, aux, mask)
     }
 }
 

@@ -80,12 +80,13 @@ impl ResNet {
             let mut out = block.conv1.forward(tape, params, &h)?;
             out = block.bn1.forward_relu(tape, params, &out, pass)?;
             out = block.conv2.forward(tape, params, &out)?;
-            out = block.bn2.forward(tape, params, &out, pass)?;
             let shortcut = match block.shortcut_pad {
                 Some(pad) => ops::shortcut(tape, &h, pad)?,
                 None => h,
             };
-            h = ops::residual_add_relu(tape, &out, &shortcut)?;
+            h = block
+                .bn2
+                .forward_add_relu(tape, params, &out, &shortcut, pass)?;
         }
         let h = ops::global_avg_pool(tape, &h)?;
         self.linear.forward(tape, params, &h)

@@ -117,11 +117,17 @@ pub fn residual_add(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
 /// the ReLU's mask from the saved output and hands the same gradient to both inputs.
 pub fn residual_add_relu(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
     let y = add_relu(tape.gpu(), &a.value, &b.value)?;
+    Ok(record_residual_add_relu(tape, y, a, b))
+}
+
+/// Records `y` = relu(a + b), computed by this op or by a kernel that fused it in (batch norm's
+/// `batch_norm_add_relu`), with `residual_add_relu`'s backward.
+pub fn record_residual_add_relu(tape: &mut Tape, y: Tensor, a: &Var, b: &Var) -> Var {
     let saved = y.clone();
-    Ok(tape.record(y, &[a, b], move |gpu, dy, _| {
+    tape.record(y, &[a, b], move |gpu, dy, _| {
         let dx = relu_backward(gpu, &saved, dy)?;
         Ok(vec![Some(dx.clone()), Some(dx)])
-    }))
+    })
 }
 
 /// Seeds a dropout mask: `seed` should change every step, `stream` tells layers apart.

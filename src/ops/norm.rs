@@ -27,13 +27,20 @@
 //! from x and the statistics, so only x and the per-channel statistics are kept for backward.
 //! On the tape the fused output is also recomputable: a convolution consuming it keeps the
 //! recipe (one more `bn_apply`) instead of the tensor (see `autograd::Saved`).
+//!
+//! A post-activation residual block's end, BN → add the shortcut → ReLU, runs as one `bn_apply`
+//! pass (`batch_norm_add_relu`): no separate sum over the normalized output. On the tape it is
+//! the two nodes it replaces, so its backward is theirs: the sum's takes the ReLU's mask from the
+//! saved output (which the next layer keeps anyway) and hands the masked gradient to the batch
+//! norm and the shortcut.
 
 use std::rc::Rc;
 
+use super::activation::record_residual_add_relu;
 use super::kernels;
 use super::noise::NoiseMask;
 use crate::autograd::{Tape, Var};
-use crate::error::{shape_err, Result};
+use crate::error::{shape_err, Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
 use crate::gpu::Gpu;
 use crate::kernel_params;
@@ -192,6 +199,40 @@ impl BatchNorm<'_> {
 /// slot's are 0) and updates the running statistics of the layers that keep them. With
 /// `bn.relu`, y is the ReLU's output.
 pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
+    train_forward(gpu, x, None, bn)
+}
+
+/// BN, plus `residual`, then ReLU, in one pass over the activations: y = max(bn(x) + residual, 0)
+/// (the end of a post-activation residual block; `bn.relu` must be set, as it says the ReLU is
+/// there). Training mode (`training`) uses and returns the batch statistics and updates the
+/// running ones, as `batch_norm_train_forward`; eval mode the running statistics.
+pub fn batch_norm_add_relu_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: &Tensor,
+    bn: &BatchNorm,
+    training: bool,
+) -> Result<[Tensor; 2]> {
+    const OP: &str = "batch_norm_add_relu";
+    if !bn.relu {
+        return Err(Error::Invalid(format!(
+            "{OP}: the batch norm must say that the ReLU follows (relu: true)"
+        )));
+    }
+    residual.expect_shape(OP, "residual", x.shape())?;
+    if training {
+        train_forward(gpu, x, Some(residual), bn)
+    } else {
+        eval_forward(gpu, x, Some(residual), bn)
+    }
+}
+
+fn train_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    bn: &BatchNorm,
+) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
     if bn.mask.is_none() && plan.m[0] < 2 {
@@ -237,12 +278,21 @@ pub fn batch_norm_train_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result
         ],
         grid,
     )?;
-    let y = apply(gpu, x, bn, &plan, &mask, &stats)?;
+    let y = apply(gpu, x, residual, bn, &plan, &mask, &stats)?;
     Ok([y, stats])
 }
 
 /// Eval-mode forward with the running statistics; returns (y, the packed statistics used).
 pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<[Tensor; 2]> {
+    eval_forward(gpu, x, None, bn)
+}
+
+fn eval_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    bn: &BatchNorm,
+) -> Result<[Tensor; 2]> {
     const OP: &str = "batch_norm";
     let plan = bn.plan(OP, x)?;
     let c = plan.c;
@@ -251,7 +301,7 @@ pub fn batch_norm_eval_forward(gpu: &Gpu, x: &Tensor, bn: &BatchNorm) -> Result<
         gpu.copy(layer.running_mean, 0, &stats, slot * c, c)?;
         gpu.copy(layer.running_var, 0, &stats, (2 + slot) * c, c)?;
     }
-    let y = apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, &stats)?;
+    let y = apply(gpu, x, residual, bn, &plan, &bn.mask_tensor(gpu)?, &stats)?;
     Ok([y, stats])
 }
 
@@ -266,12 +316,14 @@ pub fn batch_norm_recompute(
 ) -> Result<Tensor> {
     let plan = bn.plan("batch_norm", x)?;
     stats.expect_shape("batch_norm", "statistics", &[4 * plan.c])?;
-    apply(gpu, x, bn, &plan, &bn.mask_tensor(gpu)?, stats)
+    apply(gpu, x, None, bn, &plan, &bn.mask_tensor(gpu)?, stats)
 }
 
+/// bn_apply; with `residual` (override RESIDUAL) it is added before the ReLU.
 fn apply(
     gpu: &Gpu,
     x: &Tensor,
+    residual: Option<&Tensor>,
     bn: &BatchNorm,
     plan: &Plan,
     mask: &Tensor,
@@ -279,9 +331,10 @@ fn apply(
 ) -> Result<Tensor> {
     let y = gpu.alloc("batch_norm", x.shape(), DType::F32)?;
     let aux = bn.slot1();
+    let [relu] = bn.overrides();
     gpu.dispatch(
         &kernels::BN_APPLY,
-        &bn.overrides(),
+        &[relu, ("RESIDUAL", f64::from(u8::from(residual.is_some())))],
         &bn.params(plan, true),
         &[
             ("input", x),
@@ -292,6 +345,8 @@ fn apply(
             ("beta", bn.main.beta),
             ("aux beta", aux.beta),
             ("output", &y),
+            // Not read without RESIDUAL.
+            ("residual", residual.unwrap_or(x)),
         ],
         plan.plane_grid(gpu),
     )?;
@@ -426,6 +481,18 @@ struct SavedBn {
 }
 
 impl SavedBn {
+    fn of(x: &Tensor, stats: Tensor, bn: &BatchNorm, training: bool) -> SavedBn {
+        SavedBn {
+            x: x.clone(),
+            stats,
+            main: OwnedParams::of(&bn.main),
+            aux: bn.aux.as_ref().map(OwnedParams::of),
+            mask: bn.mask.cloned(),
+            relu: bn.relu,
+            training,
+        }
+    }
+
     fn bn(&self) -> BatchNorm<'_> {
         BatchNorm {
             main: self.main.params(),
@@ -458,19 +525,60 @@ pub fn batch_norm(
     } else {
         batch_norm_eval_forward(tape.gpu(), &x.value, &bn)?
     };
+    Ok(record(
+        tape,
+        y,
+        x,
+        layer,
+        aux,
+        SavedBn::of(&x.value, stats, &bn, training),
+    ))
+}
+
+/// relu(bn(x) + shortcut), a post-activation residual block's end, in one pass
+/// (`batch_norm_add_relu_forward`); the modes and `training` as in `batch_norm`. On the tape it
+/// is recorded as the batch norm and `residual_add_relu` it replaces, so the backward is theirs.
+pub fn batch_norm_add_relu(
+    tape: &mut Tape,
+    x: &Var,
+    shortcut: &Var,
+    layer: BnVars,
+    aux: Option<BnVars>,
+    mask: Option<&NoiseMask>,
+    training: bool,
+) -> Result<Var> {
+    let bn = BatchNorm {
+        main: layer.params(),
+        aux: aux.map(|a| a.params()),
+        mask,
+        relu: true,
+    };
+    let [y, stats] =
+        batch_norm_add_relu_forward(tape.gpu(), &x.value, &shortcut.value, &bn, training)?;
+    // The batch norm's own node: its backward needs no ReLU gate (the sum's node applies it).
+    let plain = BatchNorm { relu: false, ..bn };
+    let saved = SavedBn::of(&x.value, stats, &plain, training);
+    // Its output, bn(x), is never materialized: the node's Var carries y as a stand-in, which
+    // nothing reads (the sum's backward needs only y and dy), and is dropped right here.
+    let normalized = record(tape, y.clone(), x, layer, aux, saved);
+    Ok(record_residual_add_relu(tape, y, &normalized, shortcut))
+}
+
+/// Records a batch norm whose output is `y` (recomputable when it has the fused ReLU).
+fn record(
+    tape: &mut Tape,
+    y: Tensor,
+    x: &Var,
+    layer: BnVars,
+    aux: Option<BnVars>,
+    saved: SavedBn,
+) -> Var {
     let mut inputs = vec![x, layer.gamma, layer.beta];
     if let Some(a) = &aux {
         inputs.extend([a.gamma, a.beta]);
     }
-    let saved = Rc::new(SavedBn {
-        x: x.value.clone(),
-        stats,
-        main: OwnedParams::of(&bn.main),
-        aux: bn.aux.as_ref().map(OwnedParams::of),
-        mask: mask.cloned(),
-        relu,
-        training,
-    });
+    let relu = saved.relu;
+    let saved = Rc::new(saved);
     let backward = {
         let saved = saved.clone();
         move |gpu: &Gpu, dy: &Tensor, _: &[bool]| {
@@ -485,7 +593,7 @@ pub fn batch_norm(
             Ok(grads)
         }
     };
-    Ok(if relu {
+    if relu {
         // The output is cheap to recompute from what the backward keeps anyway; a convolution
         // consuming it then holds the recipe, not an activation as large as x.
         tape.record_recomputable(y, &inputs, backward, move |gpu| {
@@ -493,5 +601,5 @@ pub fn batch_norm(
         })
     } else {
         tape.record(y, &inputs, backward)
-    })
+    }
 }
