@@ -254,7 +254,7 @@ fn read_runs(dirs: &[PathBuf], notes: &mut Vec<String>) -> Result<Vec<Run>, Plot
     }
     if runs.is_empty() {
         return Err(PlotError::Input(format!(
-            "no finished or running run folder in {}",
+            "nothing to plot in {}: its runs are still starting (no config.json yet)",
             dirs.iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
@@ -579,15 +579,11 @@ fn line_figure(
         let (m, d) = (s.and_then(|s| s.mean), s.and_then(|s| s.std));
         [m.zip(d).map(|(m, d)| m - d), m.zip(d).map(|(m, d)| m + d)]
     });
-    let mut values: Vec<f64> = (inputs.iter())
-        .flat_map(|(_, p)| p.iter().filter_map(|&(_, v)| v))
-        .chain(spread.flatten())
-        .filter(|v| v.is_finite() && v.abs() <= HUGE)
-        .collect();
+    let means = (inputs.iter()).flat_map(|(_, p)| p.iter().filter_map(|&(_, v)| v));
     let y = if percent {
         0.0..100.0
     } else {
-        y_axis(&mut values)
+        y_axis(means.chain(spread.flatten()))
     };
     let view = line_view(&inputs, Some(y.clone()));
     let bands: Vec<Vec<(u32, f64, f64)>> = stats
@@ -983,11 +979,14 @@ pub struct LineView {
 /// (ranges, margins, ticks) stays finite.
 const HUGE: f64 = 1e300;
 
-/// The y axis over the bulk of `values` (finite, within ±[`HUGE`]): values more than a hundred
-/// times the interquartile range (at least the median's magnitude) past the quartiles are
-/// outliers, so a run that diverged to 1e30 does not flatten every other curve while a loss
+/// The y axis over the bulk of `values` (those finite and within ±[`HUGE`]): values more than a
+/// hundred times the interquartile range (at least the median's magnitude) past the quartiles
+/// are outliers, so a run that diverged to 1e30 does not flatten every other curve while a loss
 /// falling a hundredfold stays whole; the axis is padded by 5 % and never empty.
-fn y_axis(values: &mut [f64]) -> Range<f64> {
+fn y_axis(values: impl IntoIterator<Item = f64>) -> Range<f64> {
+    let mut values: Vec<f64> = (values.into_iter())
+        .filter(|v| v.is_finite() && v.abs() <= HUGE)
+        .collect();
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -1012,12 +1011,11 @@ fn y_axis(values: &mut [f64]) -> Range<f64> {
 /// others follow [`y_axis`]. Everything outside the axis is clamped to its edge and listed.
 pub fn line_view(series: &[SeriesInput], fixed: Option<Range<f64>>) -> LineView {
     let y = fixed.unwrap_or_else(|| {
-        let mut values: Vec<f64> = series
-            .iter()
-            .flat_map(|(_, p)| p.iter().filter_map(|&(_, v)| v))
-            .filter(|v| v.is_finite() && v.abs() <= HUGE)
-            .collect();
-        y_axis(&mut values)
+        y_axis(
+            series
+                .iter()
+                .flat_map(|(_, p)| p.iter().filter_map(|&(_, v)| v)),
+        )
     });
     let series = series
         .iter()
