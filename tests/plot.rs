@@ -601,8 +601,21 @@ fn a_sweeps_groups_are_drawn_with_their_means_and_deviations() {
     let medium = erm[2].unwrap();
     close(medium.value, 10.0);
     close(medium.std.unwrap(), 10.0);
-    // CIFAR-10-LT 100 has no few-shot class: no bar, not a made-up 0.
+    // CIFAR-10-LT 100 has no few-shot class: no bar, not a made-up 0, and no shade.
     assert_eq!(erm[3], None);
+    assert_eq!(
+        shots.shading,
+        [
+            Shade {
+                shot: Shot::Many,
+                slots: 1..2
+            },
+            Shade {
+                shot: Shot::Medium,
+                slots: 2..3
+            },
+        ]
+    );
     let open_many: Bar = shots.series[1].bars[1].unwrap();
     close(open_many.value, 92.5);
     close(open_many.std.unwrap(), sample_std(&[90.0, 95.0]));

@@ -794,7 +794,11 @@ fn bar_figures(groups: &[Group], subtitle: &str, base: &EvalReport) -> (BarFigur
             }
         })
         .collect::<Vec<_>>();
-    let shade = shading(std::iter::once(None).chain(shots.iter().map(|&s| Some(s))));
+    // A shot group without classes has nothing to shade (nor a legend entry).
+    let present = |s: Shot| base.train_counts.iter().any(|&c| Shot::of(c) == s);
+    let shade = shading(
+        std::iter::once(None).chain(shots.iter().map(|&s| Some(s).filter(|&s| present(s)))),
+    );
     let shot_fig = BarFigure {
         title: "final test accuracy by class frequency".into(),
         subtitle: subtitle.into(),
