@@ -349,7 +349,7 @@ fn resume_removes_only_its_own_stale_temporaries_and_reports_a_corrupted_metrics
 
 #[test]
 fn every_name_purenoise_writes_in_a_run_folder_is_known_as_its_own() {
-    for name in [plot::LOSS_PNG, plot::TOP1_PNG, plot::PER_CLASS_PNG] {
+    for name in plot::FIGURES {
         assert!(files::is_run_file(name.as_ref()), "{name}");
     }
     for name in ["notes.txt", "x.tmp-1", LOCK_FILE, "last.safetensors.tmp-1"] {

@@ -452,64 +452,72 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, String> {
     })
 }
 
+/// The run folders `dir` stands for: itself when it holds `config.json`, else its immediate
+/// subfolders that do, in name order. A subfolder where a run is starting (its lock but no
+/// `config.json` yet) gets a line in `notes`. Err (why) when `dir` is neither.
+pub fn run_folders(dir: &Path, notes: &mut Vec<String>) -> Result<Vec<PathBuf>, String> {
+    if dir.join(CONFIG_FILE).exists() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let entries = dir
+        .read_dir()
+        .map_err(|e| format!("cannot read the folder: {e}"))?;
+    let mut subdirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subdirs.sort();
+    let (mut runs, before) = (Vec::new(), notes.len());
+    for sub in subdirs {
+        if sub.join(CONFIG_FILE).exists() {
+            runs.push(sub);
+        } else if sub.join(LOCK_FILE).exists() {
+            notes.push(format!(
+                "skipped {}: a run is starting there (no {CONFIG_FILE} yet)",
+                sub.display()
+            ));
+        }
+    }
+    if runs.is_empty() && notes.len() == before {
+        return Err(format!(
+            "neither a run folder (no {CONFIG_FILE}) nor a folder of run folders"
+        ));
+    }
+    Ok(runs)
+}
+
 /// The run folders `dirs` name: each a run folder (it has `config.json`) or a folder whose
 /// immediate subfolders are. Returns the runs and, for every folder left out, why.
 pub fn collect(dirs: &[PathBuf]) -> (Vec<RunSummary>, Vec<String>) {
     let (mut runs, mut skipped) = (Vec::new(), Vec::new());
     // A folder named twice (itself and through its root) counts once.
     let mut seen = std::collections::HashSet::new();
-    let mut read = |dir: &Path, runs: &mut Vec<RunSummary>, skipped: &mut Vec<String>| {
-        if !seen.insert(fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
-            return;
-        }
-        match read_run(dir) {
-            Ok(r) => runs.push(r),
-            Err(e) => skipped.push(format!("skipped {}: {e}", dir.display())),
-        }
-    };
     for dir in dirs {
-        if dir.join(CONFIG_FILE).exists() {
-            read(dir, &mut runs, &mut skipped);
-            continue;
-        }
-        let entries = match dir.read_dir() {
-            Ok(e) => e,
+        let mut notes = Vec::new();
+        let found = run_folders(dir, &mut notes);
+        skipped.append(&mut notes);
+        let found = match found {
+            Ok(f) => f,
             Err(e) => {
-                skipped.push(format!(
-                    "skipped {}: cannot read the folder: {e}",
-                    dir.display()
-                ));
+                skipped.push(format!("skipped {}: {e}", dir.display()));
                 continue;
             }
         };
-        let mut subdirs: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        subdirs.sort();
-        let before = runs.len() + skipped.len();
-        for sub in subdirs {
-            if sub.join(CONFIG_FILE).exists() {
-                read(&sub, &mut runs, &mut skipped);
-            } else if sub.join(LOCK_FILE).exists() {
-                skipped.push(format!(
-                    "skipped {}: a run is starting there (no {CONFIG_FILE} yet)",
-                    sub.display()
-                ));
+        for run in found {
+            if !seen.insert(fs::canonicalize(&run).unwrap_or_else(|_| run.clone())) {
+                continue;
             }
-        }
-        if runs.len() + skipped.len() == before {
-            skipped.push(format!(
-                "skipped {}: neither a run folder (no {CONFIG_FILE}) nor a folder of run folders",
-                dir.display()
-            ));
+            match read_run(&run) {
+                Ok(r) => runs.push(r),
+                Err(e) => skipped.push(format!("skipped {}: {e}", run.display())),
+            }
         }
     }
     (runs, skipped)
 }
 
-/// Mean and sample standard deviation (n − 1; `None` for one value), in percent.
+/// Mean and sample standard deviation (n − 1; `None` for one value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Stat {
     pub n: usize,
@@ -518,8 +526,14 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// Of fractions, shown in percent.
     pub fn of(fractions: impl IntoIterator<Item = f64>) -> Stat {
-        let v: Vec<f64> = fractions.into_iter().map(|x| 100.0 * x).collect();
+        Stat::of_values(fractions.into_iter().map(|x| 100.0 * x))
+    }
+
+    /// Of values as they are.
+    pub fn of_values(values: impl IntoIterator<Item = f64>) -> Stat {
+        let v: Vec<f64> = values.into_iter().collect();
         let n = v.len();
         if n == 0 {
             return Stat::default();
@@ -602,11 +616,23 @@ fn published_for(settings: &BTreeMap<String, String>) -> Vec<&'static Published>
         .collect()
 }
 
-/// Groups the runs and computes each group's row.
-pub fn build(runs: &[RunSummary]) -> Table {
-    let mut groups: BTreeMap<&BTreeMap<String, String>, Vec<&RunSummary>> = BTreeMap::new();
-    for r in runs {
-        groups.entry(&r.settings).or_default().push(r);
+/// Runs grouped by their settings (see the module doc).
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    /// Settings whose value differs between groups (flag names), the headline ones first.
+    pub varying: Vec<String>,
+    /// Headline settings every group shares.
+    pub common: Vec<(String, String)>,
+    /// Each group's values of `varying` and the indices (in the input) of its runs, ordered by
+    /// those values, numbers as numbers (imbalance 50 before 100).
+    pub groups: Vec<(Vec<String>, Vec<usize>)>,
+}
+
+/// Groups runs with equal settings; `settings[i]` are run i's ([`group_settings`]).
+pub fn group(settings: &[&BTreeMap<String, String>]) -> Grouping {
+    let mut groups: BTreeMap<&BTreeMap<String, String>, Vec<usize>> = BTreeMap::new();
+    for (i, s) in settings.iter().enumerate() {
+        groups.entry(s).or_default().push(i);
     }
     let keys: Vec<&String> = {
         let mut k: Vec<&String> = groups.keys().flat_map(|s| s.keys()).collect();
@@ -615,7 +641,7 @@ pub fn build(runs: &[RunSummary]) -> Table {
         k
     };
     let value = |s: &BTreeMap<String, String>, k: &str| s.get(k).cloned().unwrap_or("-".into());
-    let varying: Vec<String> = keys
+    let mut varying: Vec<String> = keys
         .iter()
         .filter(|k| {
             let mut values = groups.keys().map(|s| value(s, k));
@@ -631,7 +657,6 @@ pub fn build(runs: &[RunSummary]) -> Table {
             .position(|h| h == k)
             .unwrap_or(HEADLINE.len())
     };
-    let mut varying = varying;
     varying.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
     let common = groups
         .keys()
@@ -644,9 +669,42 @@ pub fn build(runs: &[RunSummary]) -> Table {
                 .collect()
         })
         .unwrap_or_default();
-    let mut rows: Vec<Row> = groups
-        .iter()
-        .map(|(settings, members)| {
+    let mut groups: Vec<(Vec<String>, Vec<usize>)> = groups
+        .into_iter()
+        .map(|(s, members)| (varying.iter().map(|k| value(s, k)).collect(), members))
+        .collect();
+    let sort_key = |values: &[String]| -> Vec<(u8, f64, String)> {
+        (values.iter())
+            .map(|v| match v.parse::<f64>() {
+                Ok(x) => (0, x, String::new()),
+                Err(_) => (1, 0.0, v.clone()),
+            })
+            .collect()
+    };
+    groups.sort_by(|a, b| {
+        sort_key(&a.0)
+            .partial_cmp(&sort_key(&b.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Grouping {
+        varying,
+        common,
+        groups,
+    }
+}
+
+/// Groups the runs and computes each group's row.
+pub fn build(runs: &[RunSummary]) -> Table {
+    let settings: Vec<&BTreeMap<String, String>> = runs.iter().map(|r| &r.settings).collect();
+    let Grouping {
+        varying,
+        common,
+        groups,
+    } = group(&settings);
+    let rows: Vec<Row> = groups
+        .into_iter()
+        .map(|(values, members)| {
+            let members: Vec<&RunSummary> = members.iter().map(|&i| &runs[i]).collect();
             let mut done: Vec<&&RunSummary> = members.iter().filter(|r| r.finished()).collect();
             done.sort_by_key(|r| r.seed);
             let final_top1 = Stat::of(done.iter().filter_map(|r| r.final_top1));
@@ -664,14 +722,14 @@ pub fn build(runs: &[RunSummary]) -> Table {
                 .collect();
             unfinished.sort_by_key(|u| u.seed);
             Row {
-                settings: varying.iter().map(|k| value(settings, k)).collect(),
+                settings: values,
                 n: done.len(),
                 seeds: done.iter().map(|r| r.seed).collect(),
                 best_top1: Stat::of(done.iter().filter_map(|r| r.best_top1)),
                 many: shot(0),
                 medium: shot(1),
                 few: shot(2),
-                published: published_for(settings)
+                published: published_for(&members[0].settings)
                     .into_iter()
                     .map(|p| Comparison {
                         source: p.source,
@@ -684,20 +742,6 @@ pub fn build(runs: &[RunSummary]) -> Table {
             }
         })
         .collect();
-    // Numbers sort as numbers (imbalance 50 before 100).
-    let sort_key = |row: &Row| -> Vec<(u8, f64, String)> {
-        (row.settings.iter())
-            .map(|v| match v.parse::<f64>() {
-                Ok(x) => (0, x, String::new()),
-                Err(_) => (1, 0.0, v.clone()),
-            })
-            .collect()
-    };
-    rows.sort_by(|a, b| {
-        sort_key(a)
-            .partial_cmp(&sort_key(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
     Table {
         varying,
         common,

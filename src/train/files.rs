@@ -32,6 +32,7 @@ pub const RUN_FILES: &[&str] = &[
     "loss.png",
     "test_top1.png",
     "per_class_recall.png",
+    "shot_accuracy.png",
     super::run_config::SUBSET_COPY_FILE,
 ];
 
