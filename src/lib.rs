@@ -16,6 +16,7 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod progress;
 pub mod random;
 pub mod reference;
 pub mod report;

@@ -32,6 +32,10 @@ pub struct EvalReport {
     /// Accuracy over the test samples of each group.
     pub groups: Vec<Option<f64>>,
     pub samples: usize,
+    /// Mean cross-entropy over the test samples, where the logits were at hand (not in reports
+    /// written before it was recorded).
+    #[serde(default)]
+    pub loss: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,7 @@ pub fn evaluate(
         group_classes,
         groups,
         samples: labels.len(),
+        loss: None,
     })
 }
 

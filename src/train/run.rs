@@ -17,7 +17,7 @@ use super::import;
 use super::lock::RunLock;
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
-use super::run_config::{RunConfig, SubsetCopy};
+use super::run_config::{RunConfig, StartedOn, SubsetCopy};
 use super::state::{self, Momentum};
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
@@ -80,6 +80,12 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
             trainer.config.subset_indices =
                 Some(SubsetCopy::write(&run_dir, &trainer.data.subset.indices)?);
         }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        trainer.config.started_on = Some(StartedOn {
+            adapter: crate::gpu::adapter::label(gpu.info()),
+            data_dir: absolute(&trainer.args().data.subset.data_dir()),
+            run_dir: absolute(&run_dir),
+        });
         write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())
     })();
     if let Err(e) = prepared {
@@ -502,7 +508,8 @@ pub fn eval_checkpoint(
     let mut trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip)?;
     trainer.config.args.eval_limit = limit;
-    let report = trainer.evaluate()?;
+    let what = format!("eval {}", path.display());
+    let report = trainer.evaluate(trainer.eval_progress(what))?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
     let name = path

@@ -23,6 +23,13 @@ pub struct RunConfig {
     pub run_id: Option<String>,
     /// The program version that created the run.
     pub program_version: String,
+    /// The git commit that program was built from, when it was built from a checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Where the run started; a record only, not part of the run's identity (a resumed run may
+    /// run elsewhere). `None` in runs from before these were recorded, and outside `train`.
+    #[serde(default)]
+    pub started_on: Option<StartedOn>,
     pub args: TrainArgs,
     /// Flags changed on resume, oldest first (free-form records).
     #[serde(default)]
@@ -31,6 +38,18 @@ pub struct RunConfig {
     /// from before copies were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset_indices: Option<SubsetCopy>,
+}
+
+/// Where a run started: the adapter and the folders as resolved, whatever flags, environment
+/// variables or defaults named them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartedOn {
+    /// The adapter, as `purenoise devices` names it ("NAME on BACKEND").
+    pub adapter: String,
+    /// The data folder (absolute).
+    pub data_dir: PathBuf,
+    /// The run folder (absolute).
+    pub run_dir: PathBuf,
 }
 
 /// The copy of the `--subset-indices` list kept in the run folder, so the run does not depend on
@@ -94,6 +113,8 @@ impl RunConfig {
             purenoise_run: RUN_FORMAT,
             run_id: Some(format!("{:032x}", rand::random::<u128>())),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("PURENOISE_GIT_COMMIT").map(str::to_string),
+            started_on: None,
             args,
             history: Vec::new(),
             subset_indices: None,
@@ -110,6 +131,8 @@ impl RunConfig {
             purenoise_run: 0,
             run_id: None,
             program_version: String::new(),
+            git_commit: None,
+            started_on: None,
             args: serde_json::from_value(value)?,
             history: Vec::new(),
             subset_indices: None,
