@@ -167,6 +167,9 @@ impl EvalReport {
             pct(Some(self.top1)),
             self.samples
         );
+        if let Some(loss) = self.loss {
+            let _ = writeln!(s, "test loss: {loss:.4}");
+        }
         for (name, shot, acc) in [
             ("many   (>100)", Shot::Many, self.many),
             ("medium (20-100)", Shot::Medium, self.medium),

@@ -80,12 +80,11 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
             trainer.config.subset_indices =
                 Some(SubsetCopy::write(&run_dir, &trainer.data.subset.indices)?);
         }
-        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        trainer.config.started_on = Some(StartedOn {
-            adapter: crate::gpu::adapter::label(gpu.info()),
-            data_dir: absolute(&trainer.args().data.subset.data_dir()),
-            run_dir: absolute(&run_dir),
-        });
+        trainer.config.started_on = Some(StartedOn::new(
+            crate::gpu::adapter::label(gpu.info()),
+            &trainer.args().data.subset.data_dir(),
+            &run_dir,
+        ));
         write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())
     })();
     if let Err(e) = prepared {
