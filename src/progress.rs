@@ -228,6 +228,14 @@ impl Progress {
         self.lines += 1;
     }
 
+    /// Moves to the total (when known) and finishes.
+    pub fn complete(mut self) {
+        if let Some(total) = self.total {
+            self.set(total);
+        }
+        self.finish();
+    }
+
     /// Leaves the bar where it stopped (the error after it says why).
     pub fn abandon(self) {
         if let Some(bar) = &self.bar {

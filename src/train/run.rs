@@ -26,6 +26,7 @@ use crate::gpu::Gpu;
 use crate::models::ModelKind;
 use crate::ops::norm::BnMode;
 use crate::optim::Sgd;
+use crate::progress::{Progress, Unit};
 use crate::tune::{self, Cache, TuneMode};
 
 /// Starts a new run from the parsed flags, the convolutions first tuned per `tune`.
@@ -183,21 +184,32 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
     let kind: ModelKind = args.model.parse()?;
     let problems = tune::problems(kind, args.batch_size);
     let cache = Cache::user();
-    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
-        if done == 0 {
-            eprintln!(
-                "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
-                problems.len(),
-                args.batch_size
-            );
-        }
-        eprint!("\rtuning {}/{total}: {:<40}", done + 1, p.describe());
+    let mut progress: Option<Progress> = None;
+    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, _| {
+        progress
+            .get_or_insert_with(|| {
+                eprintln!(
+                    "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
+                    problems.len(),
+                    args.batch_size
+                );
+                Progress::new("tuning", Some(total as u64), Unit::Items("passes"), 0)
+            })
+            .set(done as u64);
     });
     let outcome = match tuned {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            if let Some(progress) = progress {
+                progress.complete();
+            }
+            outcome
+        }
         // Training then meets the same limit and says what to change, with the step's numbers.
         Err(e @ crate::Error::OutOfMemory { .. }) => {
-            eprintln!("\ntuning stopped, the untuned kernels run: {e}");
+            if let Some(progress) = progress {
+                progress.abandon();
+            }
+            eprintln!("tuning stopped, the untuned kernels run: {e}");
             gpu.trim_pool();
             return Ok(());
         }
@@ -210,7 +222,7 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
             .cache
             .map_or("nowhere".into(), |p| p.display().to_string());
         eprintln!(
-            "\rtuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
+            "tuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
             outcome.seconds
         );
     }
