@@ -105,10 +105,6 @@ impl RunLog {
         }
     }
 
-    pub fn terminal(&self) -> bool {
-        progress::terminal()
-    }
-
     /// Seconds per step as measured in this process (`None` before the first step).
     fn step_seconds(&self) -> Option<f64> {
         match self.steps {
@@ -135,7 +131,7 @@ impl RunLog {
 
     /// The bar of epoch `epoch` (on a terminal), from batch `batch` (global step `global_step`).
     pub fn start_epoch(&mut self, epoch: usize, batch: usize, global_step: usize) {
-        if !self.terminal() {
+        if !progress::terminal() {
             return;
         }
         let bar = ProgressBar::new(self.plan.per_epoch as u64);

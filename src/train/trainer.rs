@@ -402,12 +402,10 @@ impl Trainer {
                         skipped_in_a_row += 1;
                         pos.epoch_skipped += 1;
                         pos.skipped_total += 1;
-                        if !log.terminal() {
-                            eprintln!(
-                                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
-                                pos.global_step, pos.epoch
-                            );
-                        }
+                        log.print(&format!(
+                            "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+                            pos.global_step, pos.epoch
+                        ));
                         // A diverged run skips every step from here on: stop rather than
                         // spin through the remaining epochs learning nothing.
                         if skipped_in_a_row >= per_epoch {
