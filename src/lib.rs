@@ -14,7 +14,7 @@
 //! params                        named parameters in GPU arenas
 //! gpu                           device, tensors, buffer pool, pipelines, dispatch
 //! data                          CIFAR, subsets, samplers, augmentation, the loader (no GPU)
-//! error, input, atomic, random, reference
+//! error, input, atomic, random, reference, progress
 //! ```
 //!
 //! [`reference`] holds the f64 CPU versions the kernels are tested against.
@@ -30,6 +30,7 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod progress;
 pub mod random;
 pub mod reference;
 pub mod report;

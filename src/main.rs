@@ -66,7 +66,8 @@ enum Command {
         #[command(flatten)]
         args: Box<TrainArgs>,
         /// Continue the interrupted run in RUN_DIR with its saved settings; only --epochs, --lr,
-        /// --milestones, --max-steps, --eval-every and --nan-policy may be given to change them.
+        /// --milestones, --max-steps, --eval-every, --nan-policy and --log-interval may be given to
+        /// change them.
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
         /// Which checkpoint --resume continues from (best: the later checkpoint and metrics are

@@ -323,7 +323,14 @@ fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
     let data = dir.join("data");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"))
         .args([
-            "dataset", "fetch", "cifar100", "--mirror", &mirror, "--md5", &md5,
+            "dataset",
+            "fetch",
+            "--dataset",
+            "cifar100",
+            "--mirror",
+            &mirror,
+            "--md5",
+            &md5,
         ])
         .arg("--data-dir")
         .arg(&data)
@@ -410,4 +417,50 @@ fn offline_and_a_local_archive_with_another_checksum_are_told_apart() {
     for d in ["fetch-offline", "fetch-offline-scratch"] {
         let _ = fs::remove_dir_all(temp_dir(d));
     }
+}
+
+/// Without a terminal the real binary shows the download as timestamped lines on stderr (a bar
+/// would stay hidden there), ending at the archive's whole size; stdout keeps only the result.
+#[test]
+fn a_fetch_without_a_terminal_shows_progress_lines() {
+    let good = archive_bytes("fetch-lines-src");
+    let dir = temp_dir("fetch-lines");
+    let md5 = md5_of(&good, &dir);
+    let name = "cifar-100-binary.tar.gz";
+    let server = serve([(format!("/files/{name}"), Route::File(good.clone()))].into());
+    let mirror = format!("{}/files/", server.base);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"))
+        .args([
+            "dataset",
+            "fetch",
+            "--dataset",
+            "cifar100",
+            "--mirror",
+            &mirror,
+            "--md5",
+            &md5,
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let what = format!(" downloading {mirror}{name}: ");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&what)).collect();
+    assert!(lines.len() >= 2, "{log}");
+    let mib = format!("{:.1}", good.len() as f64 / 1_048_576.0);
+    for line in &lines {
+        let stamp = line.split(' ').next().unwrap();
+        assert!(
+            stamp.len() == 20 && stamp.starts_with("20") && stamp.ends_with('Z'),
+            "{line}"
+        );
+    }
+    let (last, closing) = (lines[lines.len() - 2], lines[lines.len() - 1]);
+    assert!(last.contains(&format!(": {mib}/{mib} MiB, ")), "{log}");
+    assert!(last.contains(" MiB/s, ETA 0 s"), "{log}");
+    assert!(closing.contains(&format!(": {mib} MiB in ")), "{log}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("MiB"));
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("atomic", 0),
     ("random", 0),
     ("reference", 0),
+    // Progress bars and timestamped log lines, for every long-running command.
+    ("progress", 0),
     // The host-side data pipeline: needs no GPU.
     ("data", 1),
     // The GPU runtime: device, tensors, buffer pool, kernels' plumbing.

@@ -86,6 +86,13 @@ fn ten_classes_exact_numbers() {
     ] {
         assert!(table.contains(line), "`{line}` not in:\n{table}");
     }
+    // The test loss is shown where it was measured (training and eval measure it).
+    assert!(!table.contains("test loss"));
+    let measured = EvalReport {
+        loss: Some(1.234_56),
+        ..rep
+    };
+    assert!(measured.table().contains("\ntest loss: 1.2346\n"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use clap::Parser;
 use purenoise::data::cifar::{Cifar, DatasetKind, Split};
 use purenoise::gpu::Gpu;
 use purenoise::models::{Model, ModelConfig};
+use purenoise::progress::{Progress, Unit};
 use purenoise::train::args::TrainArgs;
 use purenoise::train::resume::ResumeRequest;
 use purenoise::train::{checkpoint, run, state, trainer};
@@ -252,7 +253,17 @@ fn a_small_model_learns_two_classes_well_above_chance() {
     )
     .unwrap();
     let (mean, std) = DatasetKind::Cifar10.standard_mean_std();
-    let (predictions, labels) = trainer::predict(&gpu, &model, &test, None, 50, mean, std).unwrap();
+    let mut progress = Progress::new("eval", None, Unit::Items("images"), 0);
+    let predicted =
+        trainer::predict(&gpu, &model, &test, None, 50, mean, std, &mut progress).unwrap();
+    let (predictions, labels) = (predicted.classes, predicted.labels);
+    assert_eq!(labels.len(), test.len());
+    // Trained on two of the ten classes: well below the loss of a uniform guess over ten.
+    assert!(
+        predicted.mean_loss > 0.0 && predicted.mean_loss < 10f64.ln(),
+        "test loss {}",
+        predicted.mean_loss
+    );
     let accuracy = predictions
         .iter()
         .zip(&labels)

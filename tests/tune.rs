@@ -443,6 +443,13 @@ fn train_accepts_tune_modes() {
         "{stderr}"
     );
     assert!(stderr.contains("tuned 17 convolution passes"), "{stderr}");
+    // Without a terminal, progress comes as timestamped lines, closed by the total.
+    assert!(
+        stderr.lines().any(|l| l
+            .get(19..)
+            .is_some_and(|t| t.starts_with("Z tuning: 17 passes in "))),
+        "{stderr}"
+    );
     assert!(cache_dir.join(cache::FILE).exists());
 
     // Tuning that runs out of memory gives way to the untuned kernels; the step then fails

@@ -20,6 +20,7 @@ use crate::ops::norm::{
     batch_norm_add_relu_forward, batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams,
 };
 use crate::ops::pool::{avg_pool_backward, avg_pool_forward};
+use crate::progress::{Progress, Unit};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct KernelsArgs {
@@ -270,7 +271,14 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let mut candidates = Vec::new();
     let mut activations = Vec::new();
     let (mut total_flops, mut total_seconds) = (0.0, 0.0);
-    for layer in conv_layers(kind) {
+    let layers = conv_layers(kind);
+    let mut progress = Progress::new(
+        format!("bench kernels {kind} at batch {}", args.batch),
+        Some(layers.len() as u64),
+        Unit::Items("convolution shapes"),
+        0,
+    );
+    for layer in layers {
         let input = [args.batch, layer.c_in, layer.size, layer.size];
         let x = filled(gpu, &input, 0.5)?;
         let w = filled(gpu, &[layer.c_out, layer.c_in, layer.k, layer.k], 0.01)?;
@@ -329,10 +337,12 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
             backward_data: rate(seconds[1], flops, fma),
             backward_weight: rate(seconds[2], flops, fma),
         });
+        progress.add(1);
         if !activations.contains(&s.output_shape()) {
             activations.push(s.output_shape());
         }
     }
+    progress.finish();
     let convolution_total = ConvTotal {
         gflop: total_flops / 1e9,
         ms: total_seconds * 1e3,

@@ -15,6 +15,7 @@ use crate::models::BnMode;
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::ops::noise::{NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
 use crate::optim::Sgd;
+use crate::progress::{Progress, Unit};
 use crate::train::step::{Step, StepBatch};
 
 /// The model and the synthetic batch of a benchmarked training step.
@@ -234,9 +235,25 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         ));
     }
     let mut step = SyntheticStep::new(gpu, &args.step)?;
-    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, || step.run(gpu))?;
+    // Two warm-up steps (the first compiles the kernels), the timed ones, one profiled.
+    let mut progress = Progress::new(
+        format!(
+            "bench train {} at batch {}",
+            args.step.model, args.step.batch
+        ),
+        Some(args.steps as u64 + 3),
+        Unit::Items("steps"),
+        0,
+    );
+    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, || {
+        step.run(gpu)?;
+        progress.add(1);
+        Ok(())
+    })?;
     gpu.set_profiling(true);
     step.run(gpu)?;
+    progress.add(1);
+    progress.finish();
     let rows = gpu.profile().unwrap_or_default();
     gpu.set_profiling(false);
     let total: f64 = rows.iter().map(|r| r.2.as_secs_f64()).sum();

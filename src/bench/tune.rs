@@ -8,6 +8,7 @@ use super::{measure_peak, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::{ConvLayer, ModelKind};
+use crate::progress::{Progress, Unit};
 use crate::tune::{self, Cache, Measured, TuneMode};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -141,11 +142,22 @@ pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneRepor
     } else {
         TuneMode::Full
     };
-    let outcome = tune::tune(gpu, &problems, mode, cache, &mut |done, total, p| {
-        if !args.json {
-            eprintln!("tuning {}/{total}: {}", done + 1, p.describe());
-        }
+    let mut progress: Option<Progress> = None;
+    let outcome = tune::tune(gpu, &problems, mode, cache, &mut |done, total, _| {
+        progress
+            .get_or_insert_with(|| {
+                Progress::new(
+                    format!("bench tune {kind} at batch {}", args.batch_size),
+                    Some(total as u64),
+                    Unit::Items("convolution passes"),
+                    0,
+                )
+            })
+            .set(done as u64);
     })?;
+    if let Some(progress) = progress {
+        progress.complete();
+    }
     let rows = outcome
         .decisions
         .iter()

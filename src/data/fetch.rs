@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 
 use super::cifar::{Bounded, Cifar, DatasetKind, MAX_ARCHIVE_BYTES};
 use super::error::{DataError, Result};
+use crate::progress::{Progress, Unit};
 
 /// Environment variable naming a mirror: a base URL the archive name is appended to.
 pub const MIRROR_ENV: &str = "PURENOISE_CIFAR_MIRROR";
@@ -44,7 +45,7 @@ pub struct FetchRequest {
     /// Expected MD5 of the archive, lowercase hex.
     pub md5: String,
     pub data_dir: PathBuf,
-    /// Draw a progress bar on stderr (indicatif hides it when stderr is not a terminal).
+    /// Show the download's progress on stderr (a bar on a terminal, else timed lines).
     pub progress: bool,
 }
 
@@ -211,21 +212,8 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()>
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map(|len| len + start);
-    let bar = if progress {
-        let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("static template is valid")
-            .progress_chars("=> "),
-        );
-        bar.set_message(format!("downloading {url}"));
-        bar.set_position(start);
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let mut bar =
+        progress.then(|| Progress::new(format!("downloading {url}"), total, Unit::Bytes, start));
     let mut body = resp.into_body().into_reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut got = start;
@@ -234,7 +222,9 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()>
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                bar.abandon();
+                if let Some(bar) = bar {
+                    bar.abandon();
+                }
                 let _ = file.flush();
                 return Err(DataError::Fetch(format!(
                     "{url}: transfer interrupted after {got}{} bytes ({e}); {} holds the partial \
@@ -247,9 +237,13 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()>
         file.write_all(&buf[..n])
             .map_err(|e| DataError::io("write", part, e))?;
         got += n as u64;
-        bar.set_position(got);
+        if let Some(bar) = &mut bar {
+            bar.set(got);
+        }
     }
-    bar.finish_and_clear();
+    if let Some(bar) = bar {
+        bar.finish();
+    }
     file.flush().map_err(|e| DataError::io("write", part, e))?;
     if let Some(t) = total {
         if got != t {

@@ -181,6 +181,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub max_steps: Option<usize>,
+    /// Without a terminal (a log file, CI), print a progress line (time, epoch/batch, loss,
+    /// learning rate, images/s, time left in the whole run) every N batches [default: four
+    /// lines per epoch, and one at least every 30 s]. On a terminal a bar shows the same.
+    // Not a setting of the run: it may change on resume and is not saved.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[serde(skip)]
+    pub log_interval: Option<u64>,
 }
 
 impl TrainArgs {

@@ -32,6 +32,10 @@ pub struct EvalReport {
     /// Accuracy over the test samples of each group.
     pub groups: Vec<Option<f64>>,
     pub samples: usize,
+    /// Mean cross-entropy over the test samples, where the logits were at hand (not in reports
+    /// written before it was recorded).
+    #[serde(default)]
+    pub loss: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,7 @@ pub fn evaluate(
         group_classes,
         groups,
         samples: labels.len(),
+        loss: None,
     })
 }
 
@@ -162,6 +167,9 @@ impl EvalReport {
             pct(Some(self.top1)),
             self.samples
         );
+        if let Some(loss) = self.loss {
+            let _ = writeln!(s, "test loss: {loss:.4}");
+        }
         for (name, shot, acc) in [
             ("many   (>100)", Shot::Many, self.many),
             ("medium (20-100)", Shot::Medium, self.medium),

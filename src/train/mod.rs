@@ -6,6 +6,7 @@ pub mod error;
 pub mod files;
 pub mod import;
 pub mod lock;
+mod log;
 pub mod metrics;
 pub mod plan;
 pub mod pt;

@@ -31,13 +31,14 @@ pub enum ResumeFrom {
 }
 
 /// The flags (clap ids) that may change on resume.
-pub const CHANGEABLE: [&str; 6] = [
+pub const CHANGEABLE: [&str; 7] = [
     "epochs",
     "lr",
     "milestones",
     "max_steps",
     "eval_every",
     "nan_policy",
+    "log_interval",
 ];
 
 /// What this `--resume` asks for: the checkpoint, and the changeable flags given explicitly.
@@ -51,6 +52,8 @@ pub struct ResumeRequest {
     pub nan_policy: Option<NanPolicy>,
     /// This invocation's step limit (not a setting of the run, so not recorded).
     pub max_steps: Option<usize>,
+    /// This invocation's `--log-interval` (not recorded either).
+    pub log_interval: Option<u64>,
 }
 
 /// `--name` of a `TrainArgs` field (clap id), e.g. `sampler` → `--method`.
@@ -91,6 +94,7 @@ impl ResumeRequest {
             eval_every: given("eval_every").then_some(args.eval_every),
             nan_policy: given("nan_policy").then_some(args.nan_policy),
             max_steps: args.max_steps,
+            log_interval: args.log_interval,
         })
     }
 
@@ -108,6 +112,7 @@ impl ResumeRequest {
             ));
         }
         config.args.max_steps = self.max_steps;
+        config.args.log_interval = self.log_interval;
         let unix_time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -446,7 +451,10 @@ mod tests {
             .to_string();
         assert!(e.contains("--batch-size, --method cannot change"), "{e}");
         assert!(
-            e.contains("--epochs, --lr, --milestones, --max-steps, --eval-every, --nan-policy"),
+            e.contains(
+                "--epochs, --lr, --milestones, --max-steps, --eval-every, --nan-policy, \
+                 --log-interval"
+            ),
             "{e}"
         );
 

@@ -17,7 +17,7 @@ use super::import;
 use super::lock::RunLock;
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
-use super::run_config::{RunConfig, SubsetCopy};
+use super::run_config::{RunConfig, StartedOn, SubsetCopy};
 use super::state::{self, Momentum};
 use super::step::{StepBatch, StepOutputs, StepResult};
 pub use super::trainer::Outcome;
@@ -27,6 +27,7 @@ use crate::gpu::Gpu;
 use crate::models::BnMode;
 use crate::models::ModelKind;
 use crate::optim::Sgd;
+use crate::progress::{Progress, Unit};
 use crate::tune::{self, Cache, TuneMode};
 
 /// Starts a new run from the parsed flags, the convolutions first tuned per `tune`.
@@ -81,6 +82,11 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
             trainer.config.subset_indices =
                 Some(SubsetCopy::write(&run_dir, &trainer.data.subset.indices)?);
         }
+        trainer.config.started_on = Some(StartedOn::new(
+            crate::gpu::adapter::label(gpu.info()),
+            &trainer.args().data.subset.data_dir(),
+            &run_dir,
+        ));
         write_atomic(&run_dir.join(CONFIG_FILE), &trainer.config.to_json())
     })();
     if let Err(e) = prepared {
@@ -179,21 +185,32 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
     let kind: ModelKind = args.model.parse()?;
     let problems = tune::problems(kind, args.batch_size);
     let cache = Cache::user();
-    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, p| {
-        if done == 0 {
-            eprintln!(
-                "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
-                problems.len(),
-                args.batch_size
-            );
-        }
-        eprint!("\rtuning {}/{total}: {:<40}", done + 1, p.describe());
+    let mut progress: Option<Progress> = None;
+    let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, _| {
+        progress
+            .get_or_insert_with(|| {
+                eprintln!(
+                    "tuning {total} of {} convolution passes of {kind} at batch {} (once per adapter and shape; --tune off skips it)",
+                    problems.len(),
+                    args.batch_size
+                );
+                Progress::new("tuning", Some(total as u64), Unit::Items("passes"), 0)
+            })
+            .set(done as u64);
     });
     let outcome = match tuned {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            if let Some(progress) = progress {
+                progress.complete();
+            }
+            outcome
+        }
         // Training then meets the same limit and says what to change, with the step's numbers.
         Err(e @ crate::Error::OutOfMemory { .. }) => {
-            eprintln!("\ntuning stopped, the untuned kernels run: {e}");
+            if let Some(progress) = progress {
+                progress.abandon();
+            }
+            eprintln!("tuning stopped, the untuned kernels run: {e}");
             gpu.trim_pool();
             return Ok(());
         }
@@ -206,7 +223,7 @@ fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> 
             .cache
             .map_or("nowhere".into(), |p| p.display().to_string());
         eprintln!(
-            "\rtuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
+            "tuned {measured} convolution passes in {:.0} s ({cached} from the cache); saved in {place}",
             outcome.seconds
         );
     }
@@ -580,7 +597,8 @@ pub fn eval_checkpoint(
         _ => e,
     })?;
     trainer.config.args.eval_limit = limit;
-    let report = trainer.evaluate()?;
+    let what = format!("eval {}", path.display());
+    let report = trainer.evaluate(trainer.eval_progress(what))?;
     let out = out.unwrap_or_else(|| trainer.run_dir.clone());
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
     let name = path

@@ -23,6 +23,13 @@ pub struct RunConfig {
     pub run_id: Option<String>,
     /// The program version that created the run.
     pub program_version: String,
+    /// The git commit that program was built from, when it was built from a checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Where the run started; a record only, not part of the run's identity (a resumed run may
+    /// run elsewhere). `None` in runs from before these were recorded, and outside `train`.
+    #[serde(default)]
+    pub started_on: Option<StartedOn>,
     pub args: TrainArgs,
     /// Flags changed on resume, oldest first (free-form records).
     #[serde(default)]
@@ -31,6 +38,35 @@ pub struct RunConfig {
     /// from before copies were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset_indices: Option<SubsetCopy>,
+}
+
+/// Where a run started: the adapter and the folders as resolved, whatever flags, environment
+/// variables or defaults named them. The folders are records for people, not read back: a
+/// path that is not UTF-8 (a non-UTF-8 working folder, say) is kept with its odd bytes replaced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartedOn {
+    /// The adapter, as `purenoise devices` names it ("NAME on BACKEND").
+    pub adapter: String,
+    /// The data folder (absolute).
+    pub data_dir: String,
+    /// The run folder (absolute).
+    pub run_dir: String,
+}
+
+impl StartedOn {
+    pub fn new(adapter: String, data_dir: &Path, run_dir: &Path) -> StartedOn {
+        let absolute = |p: &Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .to_string_lossy()
+                .into_owned()
+        };
+        StartedOn {
+            adapter,
+            data_dir: absolute(data_dir),
+            run_dir: absolute(run_dir),
+        }
+    }
 }
 
 /// The copy of the `--subset-indices` list kept in the run folder, so the run does not depend on
@@ -94,6 +130,8 @@ impl RunConfig {
             purenoise_run: RUN_FORMAT,
             run_id: Some(format!("{:032x}", rand::random::<u128>())),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("PURENOISE_GIT_COMMIT").map(str::to_string),
+            started_on: None,
             args,
             history: Vec::new(),
             subset_indices: None,
@@ -110,6 +148,8 @@ impl RunConfig {
             purenoise_run: 0,
             run_id: None,
             program_version: String::new(),
+            git_commit: None,
+            started_on: None,
             args: serde_json::from_value(value)?,
             history: Vec::new(),
             subset_indices: None,
@@ -164,5 +204,38 @@ mod tests {
         assert_eq!(legacy.args.model, "resnet-8");
         assert!(RunConfig::parse(r#"{"model": "resnet-8"}"#).is_err());
         assert!(RunConfig::parse("{}").is_err());
+    }
+
+    #[test]
+    fn where_a_run_started_is_recorded_absolute_and_older_files_without_it_still_read() {
+        let mut config = RunConfig::new(Cli::parse_from(["train"]).args);
+        let here = std::env::current_dir().unwrap();
+        config.started_on = Some(StartedOn::new(
+            "llvmpipe on Vulkan".into(),
+            Path::new("data"),
+            Path::new("runs/a"),
+        ));
+        let text = String::from_utf8(config.to_json()).unwrap();
+        let back = RunConfig::parse(&text).unwrap();
+        let started = back.started_on.unwrap();
+        assert_eq!(started.data_dir, here.join("data").to_string_lossy());
+        assert_eq!(started.run_dir, here.join("runs/a").to_string_lossy());
+        assert_eq!(started.adapter, "llvmpipe on Vulkan");
+        // A run folder of the same format written before these fields.
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let map = value.as_object_mut().unwrap();
+        map.remove("started_on");
+        map.remove("git_commit");
+        let old = RunConfig::parse(&value.to_string()).unwrap();
+        assert_eq!((old.started_on, old.git_commit), (None, None));
+        // A working folder whose name is not UTF-8 still gives a config.json.
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/run-\xff"));
+            config.started_on = Some(StartedOn::new(String::new(), odd, odd));
+            let text = String::from_utf8(config.to_json()).unwrap();
+            assert!(text.contains("/tmp/run-\u{fffd}"), "{text}");
+        }
     }
 }

@@ -3,12 +3,11 @@
 //! metrics and checkpoints.
 
 use std::fs;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::args::{NanPolicy, NoiseStatsSource, TrainArgs};
@@ -16,6 +15,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
+use super::log::{Plan, RunLog, Status};
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::{epoch_label, Schedule};
@@ -34,6 +34,7 @@ use crate::models::{Model, ModelConfig, ModelKind, Pass};
 use crate::ops::noise::NoiseStats;
 use crate::optim::Sgd;
 use crate::params::{ParamId, ParamStore};
+use crate::progress::{Progress, Unit};
 
 /// How a call to `train` ended.
 pub struct Outcome {
@@ -323,6 +324,7 @@ impl Trainer {
             .then(|| self.run_dir.join(LAST));
         let mut skipped_in_a_row = 0;
         let first_step = pos.global_step;
+        let mut log = self.run_log();
         while pos.epoch < self.args().epochs {
             let lr = self.schedule.lr(pos.epoch);
             let ended = self.train_epoch(
@@ -332,6 +334,7 @@ impl Trainer {
                 first_step,
                 &mut skipped_in_a_row,
                 last_checkpoint.as_deref(),
+                &mut log,
             )?;
             if ended == EpochEnd::Stopped {
                 return Ok(Outcome {
@@ -340,7 +343,7 @@ impl Trainer {
                     report: None,
                 });
             }
-            last_checkpoint = Some(self.end_epoch(&mut pos, lr)?);
+            last_checkpoint = Some(self.end_epoch(&mut pos, lr, &mut log)?);
         }
         if pos.skipped_total > 0 {
             eprintln!(
@@ -348,7 +351,7 @@ impl Trainer {
                 pos.skipped_total
             );
         }
-        let report = self.evaluate()?;
+        let report = self.evaluate(self.eval_progress("final evaluation".into()).quiet())?;
         report.write(&self.run_dir)?;
         let table = report.table();
         write_atomic(&self.run_dir.join(REPORT_FILE), table.as_bytes())?;
@@ -370,16 +373,15 @@ impl Trainer {
         first_step: usize,
         skipped_in_a_row: &mut usize,
         last_checkpoint: Option<&Path>,
+        log: &mut RunLog,
     ) -> Result<EpochEnd> {
         let per_epoch = self.data.loader.batches_per_epoch();
-        let terminal = std::io::stderr().is_terminal();
         let sgd = Sgd {
             lr,
             momentum: self.args().momentum,
             weight_decay: self.args().weight_decay,
         };
-        let bar =
-            terminal.then(|| progress_bar(per_epoch, pos.batch, pos.epoch, self.args().epochs));
+        log.start_epoch(pos.epoch, pos.batch, pos.global_step);
         let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
         let started = Instant::now();
         let seconds_before = pos.epoch_seconds;
@@ -388,12 +390,14 @@ impl Trainer {
             if stop.load(Ordering::SeqCst) || limit_reached {
                 pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
                 let path = self.save(pos, LAST)?;
-                if let Some(b) = &bar {
-                    b.abandon();
-                }
+                log.abandon();
                 eprintln!(
                     "{} at {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
-                    if limit_reached { "stopped after --max-steps" } else { "interrupted" },
+                    if limit_reached {
+                        "stopped after --max-steps"
+                    } else {
+                        "interrupted"
+                    },
                     epoch_label(pos.epoch, self.args().epochs),
                     pos.batch,
                     path.display(),
@@ -401,6 +405,7 @@ impl Trainer {
                 );
                 return Ok(EpochEnd::Stopped);
             }
+            let step_started = Instant::now();
             let Some(batch) = batches.next() else {
                 return Err(TrainError::Other(format!(
                     "the data loader stopped early in epoch {} at batch {}",
@@ -430,7 +435,7 @@ impl Trainer {
                     loss
                 }
                 StepResult::NotFinite { loss } => {
-                    self.not_finite(loss, pos, skipped_in_a_row, bar.is_none(), last_checkpoint)?;
+                    self.not_finite(loss, pos, skipped_in_a_row, log, last_checkpoint)?;
                     loss
                 }
             };
@@ -438,40 +443,38 @@ impl Trainer {
             pos.global_step += 1;
             batches.recycle(batch);
             let seconds = seconds_before + started.elapsed().as_secs_f64();
-            match &bar {
-                Some(b) => {
-                    b.set_position(pos.batch as u64);
-                    b.set_message(format!(
-                        "loss {:.4}  {:.1} img/s",
-                        pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
-                        pos.epoch_samples as f64 / seconds
-                    ));
-                }
-                None if pos.batch.is_multiple_of(50) => eprintln!(
-                    "{} batch {}/{per_epoch} loss {loss:.4}",
-                    epoch_label(pos.epoch, self.args().epochs),
-                    pos.batch
-                ),
-                None => {}
-            }
+            // A skipped step's loss is not in the epoch's mean; the line shows it alone.
+            let shown_loss = match pos.epoch_samples {
+                0 => loss as f64,
+                n => pos.epoch_loss_sum / n as f64,
+            };
+            log.step_done(
+                &Status {
+                    epoch: pos.epoch,
+                    batch: pos.batch,
+                    global_step: pos.global_step,
+                    loss: shown_loss,
+                    lr,
+                    images_per_s: pos.epoch_samples as f64 / seconds.max(1e-9),
+                },
+                step_started.elapsed().as_secs_f64(),
+            );
         }
         drop(batches);
         pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        log.end_epoch();
         Ok(EpochEnd::Finished)
     }
 
     /// A step whose loss was not finite: `--nan-policy stop` ends the run with where the
-    /// non-finite values first appear; `skip` counts the skipped step (saying so when `say`, no
-    /// progress bar showing) and ends the run once an epoch's worth were skipped in a row.
+    /// non-finite values first appear; `skip` counts the skipped step (saying so in `log`) and
+    /// ends the run once an epoch's worth were skipped in a row.
     fn not_finite(
         &self,
         loss: f32,
         pos: &mut Position,
         skipped_in_a_row: &mut usize,
-        say: bool,
+        log: &RunLog,
         last_checkpoint: Option<&Path>,
     ) -> Result<()> {
         if self.args().nan_policy == NanPolicy::Stop {
@@ -486,12 +489,10 @@ impl Trainer {
         *skipped_in_a_row += 1;
         pos.epoch_skipped += 1;
         pos.skipped_total += 1;
-        if say {
-            eprintln!(
-                "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
-                pos.global_step, pos.epoch
-            );
-        }
+        log.print(&format!(
+            "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+            pos.global_step, pos.epoch
+        ));
         // A diverged run skips every step from here on: stop rather than
         // spin through the remaining epochs learning nothing.
         if *skipped_in_a_row >= self.data.loader.batches_per_epoch() {
@@ -512,13 +513,18 @@ impl Trainer {
 
     /// The end of an epoch trained at `lr`: evaluation when due, the metrics line, `best` when
     /// the test accuracy improved, then `last` (returned) at the start of the next epoch.
-    fn end_epoch(&self, pos: &mut Position, lr: f32) -> Result<PathBuf> {
+    fn end_epoch(&self, pos: &mut Position, lr: f32, log: &mut RunLog) -> Result<PathBuf> {
         let last_epoch = pos.epoch + 1 == self.args().epochs;
-        let top1 = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
-            Some(self.evaluate()?.top1)
+        let report = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
+            let eval_started = Instant::now();
+            let what = format!("{} evaluation", epoch_label(pos.epoch, self.args().epochs));
+            let report = self.evaluate(self.eval_progress(what).quiet())?;
+            log.eval_done(eval_started.elapsed().as_secs_f64());
+            Some(report)
         } else {
             None
         };
+        let top1 = report.as_ref().map(|r| r.top1);
         let line = json!({
             // Numbered from 0, as the flags and messages number epochs.
             "epoch": pos.epoch,
@@ -526,11 +532,15 @@ impl Trainer {
             "lr": lr,
             "train_acc": pos.epoch_correct as f64 / pos.epoch_samples.max(1) as f64,
             "test_top1": top1,
+            "test_loss": report.as_ref().and_then(|r| r.loss),
+            "test_many": report.as_ref().and_then(|r| r.many),
+            "test_medium": report.as_ref().and_then(|r| r.medium),
+            "test_few": report.as_ref().and_then(|r| r.few),
             "images_per_s": pos.epoch_samples as f64 / pos.epoch_seconds.max(1e-9),
             "seconds": pos.epoch_seconds,
             "skipped_steps": pos.epoch_skipped,
         });
-        eprintln!("{}: {line}", epoch_label(pos.epoch, self.args().epochs));
+        log.epoch_line(pos.epoch, pos.global_step, &line);
         // Line, then best, then last: a kill anywhere in between resumes from the previous
         // `last`, which repeats this epoch exactly after `resume` trims the line.
         self.append_metrics(&line)?;
@@ -644,23 +654,61 @@ impl Trainer {
         Ok(found.join("; "))
     }
 
-    pub(super) fn evaluate(&self) -> Result<EvalReport> {
-        let test = &self.data.cifar.test;
-        let (predictions, labels) = predict(
+    /// The test images an evaluation looks at (`--eval-limit`, or the whole split).
+    fn eval_images(&self) -> usize {
+        let test = self.data.cifar.test.len();
+        self.args().eval_limit.map_or(test, |l| l.min(test))
+    }
+
+    /// Progress of an evaluation, in test images.
+    pub(super) fn eval_progress(&self, what: String) -> Progress {
+        Progress::new(
+            what,
+            Some(self.eval_images() as u64),
+            Unit::Items("images"),
+            0,
+        )
+    }
+
+    /// The model on the test images, with the test loss.
+    pub(super) fn evaluate(&self, mut progress: Progress) -> Result<EvalReport> {
+        let predicted = predict(
             &self.gpu,
             &self.model,
-            test,
-            self.args().eval_limit,
+            &self.data.cifar.test,
+            Some(self.eval_images()),
             self.args().batch_size,
             self.data.mean,
             self.data.std,
+            &mut progress,
         )?;
-        Ok(metrics::evaluate(
-            &predictions,
-            &labels,
+        progress.finish();
+        let mut report = metrics::evaluate(
+            &predicted.classes,
+            &predicted.labels,
             &self.train_counts,
             &self.data.cifar.class_names,
-        )?)
+        )?;
+        report.loss = Some(predicted.mean_loss);
+        Ok(report)
+    }
+
+    /// How the run reports its progress (see [`RunLog`]).
+    fn run_log(&self) -> RunLog {
+        let info = self.gpu.info();
+        RunLog::new(
+            Plan {
+                per_epoch: self.data.loader.batches_per_epoch(),
+                epochs: self.args().epochs,
+                eval_every: self.args().eval_every,
+                max_steps: self.args().max_steps,
+                batch_size: self.args().batch_size,
+                eval_images: self.eval_images(),
+            },
+            self.args().log_interval,
+            crate::gpu::adapter::label(info),
+            info.device_type == wgpu::DeviceType::Cpu,
+        )
     }
 
     fn save(&self, pos: &Position, name: &str) -> Result<PathBuf> {
@@ -694,18 +742,6 @@ impl Trainer {
     }
 }
 
-fn progress_bar(len: usize, position: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(epoch_label(epoch, epochs));
-    bar.set_position(position as u64);
-    bar
-}
-
 /// Index of the largest logit of each row.
 pub fn argmax(logits: &[f32], classes: usize) -> Vec<u32> {
     logits
@@ -725,7 +761,25 @@ pub fn argmax(logits: &[f32], classes: usize) -> Vec<u32> {
         .collect()
 }
 
-/// Eval-mode predictions on the first `limit` images of `split` (all by default).
+/// What a model predicted for test images.
+pub struct Predictions {
+    /// The predicted class of each image.
+    pub classes: Vec<u32>,
+    pub labels: Vec<u32>,
+    /// Mean cross-entropy of the logits against the labels (computed in f64).
+    pub mean_loss: f64,
+}
+
+/// Cross-entropy of one row of logits against `label`: logsumexp(row) − row[label], in f64.
+fn cross_entropy_f64(row: &[f32], label: u32) -> f64 {
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+    max + sum.ln() - row[label as usize] as f64
+}
+
+/// Eval-mode predictions on the first `limit` images of `split` (all by default), counted in
+/// `progress`.
+#[allow(clippy::too_many_arguments)]
 pub fn predict(
     gpu: &Gpu,
     model: &Model,
@@ -734,9 +788,12 @@ pub fn predict(
     batch_size: usize,
     mean: [f32; 3],
     std: [f32; 3],
-) -> Result<(Vec<u32>, Vec<u32>)> {
+    progress: &mut Progress,
+) -> Result<Predictions> {
     let limit = limit.unwrap_or(usize::MAX).min(split.len());
     let (mut predictions, mut labels) = (Vec::with_capacity(limit), Vec::with_capacity(limit));
+    let mut loss_sum = 0.0;
+    let classes = model.config.classes;
     for batch in eval_batches(split, batch_size, mean, std) {
         if labels.len() >= limit {
             break;
@@ -753,10 +810,35 @@ pub fn predict(
                 dropout_seed: 0,
             },
         )?;
-        predictions.extend(argmax(&gpu.read(&logits.value)?, model.config.classes));
-        labels.extend_from_slice(&batch.labels);
+        let logits = gpu.read(&logits.value)?;
+        let take = n.min(limit - labels.len());
+        loss_sum += (logits.chunks(classes).zip(&batch.labels))
+            .take(take)
+            .map(|(row, &label)| cross_entropy_f64(row, label))
+            .sum::<f64>();
+        predictions.extend(argmax(&logits[..take * classes], classes));
+        labels.extend_from_slice(&batch.labels[..take]);
+        progress.set(labels.len() as u64);
     }
-    predictions.truncate(limit);
-    labels.truncate(limit);
-    Ok((predictions, labels))
+    Ok(Predictions {
+        classes: predictions,
+        mean_loss: loss_sum / labels.len().max(1) as f64,
+        labels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_loss_is_the_cross_entropy_of_each_row() {
+        // softmax([0, ln 3]) = [1/4, 3/4].
+        let row = [0.0, 3f32.ln()];
+        assert!((cross_entropy_f64(&row, 0) - 4f64.ln()).abs() < 1e-6);
+        assert!((cross_entropy_f64(&row, 1) - (4.0f64 / 3.0).ln()).abs() < 1e-6);
+        // Large logits stay finite: -log softmax = 1000 + ln(1 + e^-1000) - 0.
+        assert!((cross_entropy_f64(&[1000.0, 0.0], 1) - 1000.0).abs() < 1e-9);
+        assert!(cross_entropy_f64(&[f32::NAN, 0.0], 1).is_nan());
+    }
 }
