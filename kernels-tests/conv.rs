@@ -20,6 +20,10 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([3, 9, 11, 9], [70, 9, 3, 3], 1, 1), // edge tiles in both GEMM dimensions
     ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
     ([1, 16, 6, 7], [130, 16, 3, 3], 1, 1), // past one 128-column tile; 16-channel input
+    // 16 x 16 channels (the 8x16 and 16x16 lane blocks' shape) over more than one 128-row
+    // subgroup block, and 13 channels strided: rows and columns off every tile.
+    ([3, 16, 9, 7], [16, 16, 3, 3], 1, 1),
+    ([2, 13, 17, 11], [13, 13, 3, 3], 2, 1),
 ];
 
 each_mode!(conv_kernels_match_reference);
