@@ -10,8 +10,7 @@
 // subgroup s owns the 8 x 32 block of C at rows m0 + 8i and columns n0 + 32s: it loads its own
 // 8 values of A per k straight from storage, and the subgroup's 32 values of B per k are loaded
 // once between the 8 lanes (one vec4 each) and handed round with subgroupBroadcast, an extract
-// and splat on lavapipe: 12 loads per k for 256 FMAs. (16 x 16 lane blocks, 18 loads per k,
-// measured slower even on GEMMs of 16 columns, where half of each 8 x 32 block is idle.)
+// and splat on lavapipe: 12 loads per k for 256 FMAs.
 //
 // The reduction index is walked with k_next (no division per step), the forward and backward-
 // data B values are one vec4 of the packed weight per lane, and the stores compute each row's
@@ -22,8 +21,9 @@
 // Small-channel layers (16 columns: ResNet-32's first stage, the stem) would leave half of each
 // 8 x 32 block idle, so two narrower lane blocks reuse the same sixteen accumulators: 8 x 16
 // (half the FMAs, the same loads per lane) and 16 x 16 (the upper eight accumulators hold rows
-// 8..15 instead of columns 16..31: 16 + 4 loads per k for 256 FMAs). TM and TN are override
-// constants, so the blocks a shape does not use are compiled out.
+// 8..15 instead of columns 16..31: 16 + 4 loads per k for 256 FMAs; 2x faster than 8 x 32 on
+// 16 columns, bench/README.md). TM and TN are override constants, so the blocks a shape does
+// not use are compiled out.
 //
 // Requires WM = 8 (lanes, along m) and (TM, TN) = (8, 32), (8, 16) or (16, 16); WN is the
 // number of subgroups, which share nothing. src/ops/conv.rs picks this core only where the
