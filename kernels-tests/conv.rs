@@ -132,22 +132,17 @@ fn pack_weight_matches_reference() {
 
 /// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of
 /// `Tile::ALL`, which the reference test above runs against the f64 reference. With 8-wide
-/// subgroups, GEMMs of up to 16 columns get a 16-column lane block, and up to 64 columns a
-/// 16-row one where its 128-row blocks pad the rows little; else 8 rows (3x3 weight gradients
-/// of 16 or 3 input channels).
+/// subgroups, GEMMs of up to 16 columns get a 16-column lane block: 16x16 where its 128-row
+/// blocks pad the rows little, else 8x16 (a 3x3 weight gradient of 16 or 3 input channels).
 #[test]
-fn small_channel_gemms_get_narrow_or_tall_lane_blocks() {
+fn small_channel_gemms_get_16_column_lane_blocks() {
     let name = |m, n| Tile::choose_for(true, true, m, n).to_string();
     assert_eq!(name(32768, 16), "sg8x1-t16x16-k16"); // 16-channel layer, batch 32
     assert_eq!(name(1000, 3), "sg8x1-t16x16-k16");
     assert_eq!(name(144, 16), "sg8x1-t8x16-k16"); // weight gradient, 16 input channels
     assert_eq!(name(27, 16), "sg8x1-t8x16-k16"); // the stem's weight gradient
-    assert_eq!(name(8192, 32), "sg8x1-t16x32-k16");
-    assert_eq!(name(144, 32), "sg8x1-t8x32-k16");
-    assert_eq!(name(288, 32), "sg8x1-t16x32-k16"); // weight gradient, 32 input channels
-    assert_eq!(name(2048, 64), "sg8x2-t16x32-k16");
-    assert_eq!(name(60, 64), "sg8x2-t8x32-k16");
-    assert_eq!(name(2048, 65), "sg8x4-t8x32-k16");
+    assert_eq!(name(32768, 17), "sg8x1-t8x32-k16");
+    assert_eq!(name(32768, 64), "sg8x2-t8x32-k16");
 }
 
 /// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of

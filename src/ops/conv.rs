@@ -454,10 +454,11 @@ impl Tile {
     /// (lavapipe) get 16x16 blocks per thread: each memory read costs them a loop over the SIMD
     /// lanes, so reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while
     /// spilled accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the
-    /// subgroup core reads fewer still, with as many subgroups as 32-column strips up to 4,
-    /// 16-column lane blocks up to 16 columns (16x16 ran 2x faster than the half-idle 8x32 on
-    /// ResNet-32's 16-channel layers) and 16-row lane blocks up to 64 columns where the rows
-    /// fill them. GPUs get 8x8 blocks per thread, which fit their registers: 128x128 tiles over 256
+    /// subgroup core reads fewer still, with as many subgroups as 32-column strips up to 4, and
+    /// up to 16 columns its 16x16 lane block (2x faster than the half-idle 8x32 on ResNet-32's
+    /// 16-channel layers), or 8x16 where 16x16's 128-row blocks would pad the rows by more
+    /// than an eighth beyond 8x16's 64 (weight gradients of 16 or 3 input channels: 144 or 27
+    /// rows). GPUs get 8x8 blocks per thread, which fit their registers: 128x128 tiles over 256
     /// threads from 128 columns, 64x64 over 64 below, 64x16 up to 16 columns, so 16-channel
     /// layers do not compute mostly padding.
     pub fn choose(gpu: &Gpu, m: usize, n: usize) -> Tile {
@@ -468,18 +469,11 @@ impl Tile {
     /// [`Tile::choose`] for a CPU or GPU adapter with or without 8-wide subgroups.
     pub fn choose_for(cpu: bool, subgroups_of_8: bool, m: usize, n: usize) -> Tile {
         if cpu && subgroups_of_8 {
-            // A 16-row lane block costs about 1.6 times an 8-row one per k (the loop's fixed
-            // cost, the index walk and bounds selects, is shared by twice the FMAs): worth it
-            // unless 128-row blocks pad the rows more than that (3x3 weight gradients of 16 or
-            // 3 input channels: 144 or 27 rows).
-            let tall = m.div_ceil(128) * 13 <= m.div_ceil(64) * 8;
-            return match (n, tall) {
-                (0..=16, true) => Tile::ALL[4],
-                (0..=16, false) => Tile::ALL[3],
-                (17..=32, true) => Tile::ALL[5],
-                (17..=32, false) => Tile::ALL[2],
-                (33..=64, true) => Tile::ALL[6],
-                (33..=64, false) => Tile::ALL[1],
+            return match n {
+                0..=16 if m.next_multiple_of(128) * 8 <= m.next_multiple_of(64) * 9 => Tile::ALL[4],
+                0..=16 => Tile::ALL[3],
+                17..=32 => Tile::ALL[2],
+                33..=64 => Tile::ALL[1],
                 _ => Tile::SUBGROUP,
             };
         }
