@@ -18,15 +18,16 @@
 // Bounds: no workgroup memory, and constant indices into the lane's arrays; global memory is
 // accessed only through the index functions, whose headers show why those stay in bounds.
 //
-// Lane blocks of 8 or 16 rows (TM) by 16 or 32 columns (TN), override constants, so the blocks
-// a shape does not use are compiled out: 8 x 16 for 16-column GEMMs (ResNet-32's first stage,
-// the stem), where 8 x 32 would leave half of each block idle; 16 x 16 and 16 x 32, which take
-// the loop's per-k cost (the index walk, the bounds selects, the broadcasts) over twice the
-// FMAs (bench/README.md has what each gained).
+// Small-channel layers (16 columns: ResNet-32's first stage, the stem) would leave half of each
+// 8 x 32 block idle, so two narrower lane blocks reuse the same sixteen accumulators: 8 x 16
+// (half the FMAs, the same loads per lane) and 16 x 16 (the upper eight accumulators hold rows
+// 8..15 instead of columns 16..31: 16 + 4 loads per k for 256 FMAs; 2x faster than 8 x 32 on
+// 16 columns, bench/README.md). TM and TN are override constants, so the blocks a shape does
+// not use are compiled out.
 //
-// Requires WM = 8 (lanes, along m), TM in {8, 16}, TN in {16, 32}; WN is the number of
-// subgroups, which share nothing. src/ops/conv.rs picks this core only where the adapter's
-// subgroups are 8 wide, and checks the blocking (Tile::check).
+// Requires WM = 8 (lanes, along m) and (TM, TN) = (8, 32), (8, 16) or (16, 16); WN is the
+// number of subgroups, which share nothing. src/ops/conv.rs picks this core only where the
+// adapter's subgroups are 8 wide, and checks the blocking (Tile::check).
 
 //!include conv_common.wgsl
 
@@ -51,8 +52,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     }
     let bq = b_quad_at(n0 + lane * 4u);
 
-    // Named 4x4 blocks (c<i><j>: rows 4i.., columns 4j..; i < TM / 4, j < TN / 4): lavapipe
-    // keeps a loop-indexed accumulator array in memory.
+    // Sixteen named 4x4 blocks (c<i><j>: rows 4i.., columns 4j.. for TN = 32; with TN = 16,
+    // c<i>4..c<i>7 hold rows 4i + 8.. of columns 0..15 when TM = 16 and are unused when TM = 8):
+    // lavapipe keeps a loop-indexed accumulator array in memory.
     var c00: Block;
     var c01: Block;
     var c02: Block;
@@ -69,22 +71,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     var c15: Block;
     var c16: Block;
     var c17: Block;
-    var c20: Block;
-    var c21: Block;
-    var c22: Block;
-    var c23: Block;
-    var c24: Block;
-    var c25: Block;
-    var c26: Block;
-    var c27: Block;
-    var c30: Block;
-    var c31: Block;
-    var c32: Block;
-    var c33: Block;
-    var c34: Block;
-    var c35: Block;
-    var c36: Block;
-    var c37: Block;
     var kp = k_pos(k_begin, k_end);
     for (var k = k_begin; k < k_end; k++) {
         let bv = b_quad(bq, kp);
@@ -92,15 +78,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
                       a_elem(arow[3], kp));
         let a1 = vec4(a_elem(arow[4], kp), a_elem(arow[5], kp), a_elem(arow[6], kp),
                       a_elem(arow[7], kp));
-        var a2: vec4<f32>;
-        var a3: vec4<f32>;
-        if (TM == 16u) {
-            a2 = vec4(a_elem(arow[8], kp), a_elem(arow[9], kp), a_elem(arow[10], kp),
-                      a_elem(arow[11], kp));
-            a3 = vec4(a_elem(arow[12], kp), a_elem(arow[13], kp), a_elem(arow[14], kp),
-                      a_elem(arow[15], kp));
-        }
-        kp = k_next(kp, k_end);
         // Lane j holds columns 4j..4j+3; subgroupBroadcast takes a constant lane.
         let b0 = subgroupBroadcast(bv, 0u);
         let b1 = subgroupBroadcast(bv, 1u);
@@ -114,16 +91,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         c11 = outer(a1, b1, c11);
         c12 = outer(a1, b2, c12);
         c13 = outer(a1, b3, c13);
-        if (TM == 16u) {
-            c20 = outer(a2, b0, c20);
-            c21 = outer(a2, b1, c21);
-            c22 = outer(a2, b2, c22);
-            c23 = outer(a2, b3, c23);
-            c30 = outer(a3, b0, c30);
-            c31 = outer(a3, b1, c31);
-            c32 = outer(a3, b2, c32);
-            c33 = outer(a3, b3, c33);
-        }
         if (TN == 32u) {
             let b4 = subgroupBroadcast(bv, 4u);
             let b5 = subgroupBroadcast(bv, 5u);
@@ -137,17 +104,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
             c15 = outer(a1, b5, c15);
             c16 = outer(a1, b6, c16);
             c17 = outer(a1, b7, c17);
-            if (TM == 16u) {
-                c24 = outer(a2, b4, c24);
-                c25 = outer(a2, b5, c25);
-                c26 = outer(a2, b6, c26);
-                c27 = outer(a2, b7, c27);
-                c34 = outer(a3, b4, c34);
-                c35 = outer(a3, b5, c35);
-                c36 = outer(a3, b6, c36);
-                c37 = outer(a3, b7, c37);
-            }
+        } else if (TM == 16u) {
+            let a2 = vec4(a_elem(arow[8], kp), a_elem(arow[9], kp), a_elem(arow[10], kp),
+                          a_elem(arow[11], kp));
+            let a3 = vec4(a_elem(arow[12], kp), a_elem(arow[13], kp), a_elem(arow[14], kp),
+                          a_elem(arow[15], kp));
+            c04 = outer(a2, b0, c04);
+            c05 = outer(a2, b1, c05);
+            c06 = outer(a2, b2, c06);
+            c07 = outer(a2, b3, c07);
+            c14 = outer(a3, b0, c14);
+            c15 = outer(a3, b1, c15);
+            c16 = outer(a3, b2, c16);
+            c17 = outer(a3, b3, c17);
         }
+        kp = k_next(kp, k_end);
     }
 
     let r0 = rows_at(m0);
@@ -169,27 +140,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         store_block(r1, n0 + 20u, wid.z, c15);
         store_block(r1, n0 + 24u, wid.z, c16);
         store_block(r1, n0 + 28u, wid.z, c17);
-    }
-    if (TM == 16u) {
+    } else if (TM == 16u) {
         let r2 = rows_at(m0 + 8u);
         let r3 = rows_at(m0 + 12u);
-        store_block(r2, n0, wid.z, c20);
-        store_block(r2, n0 + 4u, wid.z, c21);
-        store_block(r2, n0 + 8u, wid.z, c22);
-        store_block(r2, n0 + 12u, wid.z, c23);
-        store_block(r3, n0, wid.z, c30);
-        store_block(r3, n0 + 4u, wid.z, c31);
-        store_block(r3, n0 + 8u, wid.z, c32);
-        store_block(r3, n0 + 12u, wid.z, c33);
-        if (TN == 32u) {
-            store_block(r2, n0 + 16u, wid.z, c24);
-            store_block(r2, n0 + 20u, wid.z, c25);
-            store_block(r2, n0 + 24u, wid.z, c26);
-            store_block(r2, n0 + 28u, wid.z, c27);
-            store_block(r3, n0 + 16u, wid.z, c34);
-            store_block(r3, n0 + 20u, wid.z, c35);
-            store_block(r3, n0 + 24u, wid.z, c36);
-            store_block(r3, n0 + 28u, wid.z, c37);
-        }
+        store_block(r2, n0, wid.z, c04);
+        store_block(r2, n0 + 4u, wid.z, c05);
+        store_block(r2, n0 + 8u, wid.z, c06);
+        store_block(r2, n0 + 12u, wid.z, c07);
+        store_block(r3, n0, wid.z, c14);
+        store_block(r3, n0 + 4u, wid.z, c15);
+        store_block(r3, n0 + 8u, wid.z, c16);
+        store_block(r3, n0 + 12u, wid.z, c17);
     }
 }

@@ -354,14 +354,13 @@ impl Tile {
     };
 
     /// Every candidate tile: what [`Tile::choose`] returns and what a tuner may time (the tests
-    /// run each one the adapter can run). The subgroup core's three widths, its 8x16 and 16x16
-    /// lane blocks for GEMMs of 16 columns or fewer (ResNet's first stage) and 16x32 lane blocks
-    /// one and two subgroups wide (32 and 64 columns); two blockings for
+    /// run each one the adapter can run). The subgroup core's three widths, and its 8x16 and
+    /// 16x16 lane blocks for GEMMs of 16 columns or fewer (ResNet's first stage); two blockings for
     /// CPU adapters without subgroups; and for GPUs: 64x64 over 64 threads, 64x16 (16-channel
     /// layers), 128x128 over 256 threads (large GEMMs, as the well-known CUDA SGEMMs block
     /// them), 128x64 over 128 threads, and 16x64 (few rows: the weight gradients of 1x1
     /// shortcuts and narrow layers, and the stem's).
-    pub const ALL: [Tile; 14] = [
+    pub const ALL: [Tile; 12] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -380,16 +379,6 @@ impl Tile {
             wn: 1,
             tm: 16,
             tn: 16,
-            ..Tile::SUBGROUP
-        },
-        Tile {
-            wn: 1,
-            tm: 16,
-            ..Tile::SUBGROUP
-        },
-        Tile {
-            wn: 2,
-            tm: 16,
             ..Tile::SUBGROUP
         },
         Tile {
@@ -478,11 +467,11 @@ impl Tile {
             };
         }
         match (cpu, n) {
-            (true, 64..) => Tile::ALL[7],
-            (true, _) => Tile::ALL[8],
-            (false, 0..=16) => Tile::ALL[10],
-            (false, 128..) => Tile::ALL[11],
-            (false, _) => Tile::ALL[9],
+            (true, 64..) => Tile::ALL[5],
+            (true, _) => Tile::ALL[6],
+            (false, 0..=16) => Tile::ALL[8],
+            (false, 128..) => Tile::ALL[9],
+            (false, _) => Tile::ALL[7],
         }
     }
 
@@ -545,13 +534,7 @@ impl Tile {
         let ok = if self.subgroup {
             // The lane blocks lib/conv_gemm_subgroup.wgsl implements, any subgroup count.
             let lane_block = (self.wm, self.tm, self.tn, self.bk);
-            [
-                (8, 8, 32, 16),
-                (8, 8, 16, 16),
-                (8, 16, 16, 16),
-                (8, 16, 32, 16),
-            ]
-            .contains(&lane_block)
+            [(8, 8, 32, 16), (8, 8, 16, 16), (8, 16, 16, 16)].contains(&lane_block)
                 && (1..=8).contains(&self.wn)
                 && self.runs_on(gpu)
         } else {
