@@ -20,6 +20,10 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     ([3, 9, 11, 9], [70, 9, 3, 3], 1, 1), // edge tiles in both GEMM dimensions
     ([2, 6, 13, 11], [5, 6, 3, 3], 2, 1), // stride 2, odd non-square input, several row tiles
     ([1, 16, 6, 7], [130, 16, 3, 3], 1, 1), // past one 128-column tile; 16-channel input
+    // 16 x 16 channels (the 8x16 and 16x16 lane blocks' shape) over more than one 128-row
+    // subgroup block, and 13 channels strided: rows and columns off every tile.
+    ([3, 16, 9, 7], [16, 16, 3, 3], 1, 1),
+    ([2, 13, 17, 11], [13, 13, 3, 3], 2, 1),
 ];
 
 each_mode!(conv_kernels_match_reference);
@@ -128,19 +132,36 @@ fn pack_weight_matches_reference() {
 }
 
 /// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of
+/// `Tile::ALL`, which the reference test above runs against the f64 reference. With 8-wide
+/// subgroups, GEMMs of up to 16 columns get a 16-column lane block: 16x16 where its 128-row
+/// blocks pad the rows little, else 8x16 (a 3x3 weight gradient of 16 or 3 input channels).
+#[test]
+fn small_channel_gemms_get_16_column_lane_blocks() {
+    let name = |m, n| Tile::choose_for(true, true, m, n).to_string();
+    assert_eq!(name(32768, 16), "sg8x1-t16x16-k16"); // 16-channel layer, batch 32
+    assert_eq!(name(1000, 3), "sg8x1-t16x16-k16");
+    assert_eq!(name(144, 16), "sg8x1-t8x16-k16"); // weight gradient, 16 input channels
+    assert_eq!(name(27, 16), "sg8x1-t8x16-k16"); // the stem's weight gradient
+    assert_eq!(name(32768, 17), "sg8x1-t8x32-k16");
+    assert_eq!(name(32768, 64), "sg8x2-t8x32-k16");
+}
+
+/// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of
 /// `Tile::ALL`, which the reference test above runs against the f64 reference.
 #[test]
 fn tile_choice_falls_back_without_subgroups() {
     for cpu in [true, false] {
         for subgroups_of_8 in [true, false] {
             for n in [1, 3, 16, 17, 32, 33, 64, 65, 640] {
-                let tile = Tile::choose_for(cpu, subgroups_of_8, n);
-                assert!(Tile::ALL.contains(&tile), "{tile:?}");
-                assert_eq!(
-                    tile.subgroup,
-                    cpu && subgroups_of_8,
-                    "{tile:?} for {n} columns"
-                );
+                for m in [1, 27, 64, 128, 144, 1000, 32768] {
+                    let tile = Tile::choose_for(cpu, subgroups_of_8, m, n);
+                    assert!(Tile::ALL.contains(&tile), "{tile:?}");
+                    assert_eq!(
+                        tile.subgroup,
+                        cpu && subgroups_of_8,
+                        "{tile:?} for {m} x {n}"
+                    );
+                }
             }
         }
     }

@@ -10,8 +10,7 @@
 // subgroup s owns the 8 x 32 block of C at rows m0 + 8i and columns n0 + 32s: it loads its own
 // 8 values of A per k straight from storage, and the subgroup's 32 values of B per k are loaded
 // once between the 8 lanes (one vec4 each) and handed round with subgroupBroadcast, an extract
-// and splat on lavapipe: 12 loads per k for 256 FMAs. (16 x 16 lane blocks, 18 loads per k,
-// measured slower even on GEMMs of 16 columns, where half of each 8 x 32 block is idle.)
+// and splat on lavapipe: 12 loads per k for 256 FMAs.
 //
 // The reduction index is walked with k_next (no division per step), the forward and backward-
 // data B values are one vec4 of the packed weight per lane, and the stores compute each row's
@@ -19,8 +18,16 @@
 // Bounds: no workgroup memory, and constant indices into the lane's arrays; global memory is
 // accessed only through the index functions, whose headers show why those stay in bounds.
 //
-// Requires WM = 8 (lanes, along m), TM = 8, TN = 32; WN is the number of subgroups, which share
-// nothing. src/ops/conv.rs picks this core only where the adapter's subgroups are 8 wide.
+// Small-channel layers (16 columns: ResNet-32's first stage, the stem) would leave half of each
+// 8 x 32 block idle, so two narrower lane blocks reuse the same sixteen accumulators: 8 x 16
+// (half the FMAs, the same loads per lane) and 16 x 16 (the upper eight accumulators hold rows
+// 8..15 instead of columns 16..31: 16 + 4 loads per k for 256 FMAs; 2x faster than 8 x 32 on
+// 16 columns, bench/README.md). TM and TN are override constants, so the blocks a shape does
+// not use are compiled out.
+//
+// Requires WM = 8 (lanes, along m) and (TM, TN) = (8, 32), (8, 16) or (16, 16); WN is the
+// number of subgroups, which share nothing. src/ops/conv.rs picks this core only where the
+// adapter's subgroups are 8 wide, and checks the blocking (Tile::check).
 
 //!include conv_common.wgsl
 
@@ -37,16 +44,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     let k_begin = wid.z * p.k_chunk;
     let k_end = min(p.k_total, k_begin + p.k_chunk);
 
-    // The lane's 8 rows of A and the 4 columns of B it loads for the subgroup; constant indices
-    // only below, so they stay in registers.
-    var arow: array<ARow, 8>;
-    for (var r = 0u; r < 8u; r++) {
+    // The lane's TM rows of A and the 4 columns of B it loads for the subgroup (lanes past
+    // TN / 4 load columns no block uses); constant indices only below, so they stay in registers.
+    var arow: array<ARow, 16>;
+    for (var r = 0u; r < TM; r++) {
         arow[r] = a_row(m0 + r);
     }
     let bq = b_quad_at(n0 + lane * 4u);
 
-    // Sixteen named 4x4 blocks (c<i><j>: rows 4i.., columns 4j..): lavapipe keeps a
-    // loop-indexed accumulator array in memory.
+    // Sixteen named 4x4 blocks (c<i><j>: rows 4i.., columns 4j.. for TN = 32; with TN = 16,
+    // c<i>4..c<i>7 hold rows 4i + 8.. of columns 0..15 when TM = 16 and are unused when TM = 8):
+    // lavapipe keeps a loop-indexed accumulator array in memory.
     var c00: Block;
     var c01: Block;
     var c02: Block;
@@ -70,32 +78,47 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
                       a_elem(arow[3], kp));
         let a1 = vec4(a_elem(arow[4], kp), a_elem(arow[5], kp), a_elem(arow[6], kp),
                       a_elem(arow[7], kp));
-        kp = k_next(kp, k_end);
         // Lane j holds columns 4j..4j+3; subgroupBroadcast takes a constant lane.
         let b0 = subgroupBroadcast(bv, 0u);
         let b1 = subgroupBroadcast(bv, 1u);
         let b2 = subgroupBroadcast(bv, 2u);
         let b3 = subgroupBroadcast(bv, 3u);
-        let b4 = subgroupBroadcast(bv, 4u);
-        let b5 = subgroupBroadcast(bv, 5u);
-        let b6 = subgroupBroadcast(bv, 6u);
-        let b7 = subgroupBroadcast(bv, 7u);
         c00 = outer(a0, b0, c00);
         c01 = outer(a0, b1, c01);
         c02 = outer(a0, b2, c02);
         c03 = outer(a0, b3, c03);
-        c04 = outer(a0, b4, c04);
-        c05 = outer(a0, b5, c05);
-        c06 = outer(a0, b6, c06);
-        c07 = outer(a0, b7, c07);
         c10 = outer(a1, b0, c10);
         c11 = outer(a1, b1, c11);
         c12 = outer(a1, b2, c12);
         c13 = outer(a1, b3, c13);
-        c14 = outer(a1, b4, c14);
-        c15 = outer(a1, b5, c15);
-        c16 = outer(a1, b6, c16);
-        c17 = outer(a1, b7, c17);
+        if (TN == 32u) {
+            let b4 = subgroupBroadcast(bv, 4u);
+            let b5 = subgroupBroadcast(bv, 5u);
+            let b6 = subgroupBroadcast(bv, 6u);
+            let b7 = subgroupBroadcast(bv, 7u);
+            c04 = outer(a0, b4, c04);
+            c05 = outer(a0, b5, c05);
+            c06 = outer(a0, b6, c06);
+            c07 = outer(a0, b7, c07);
+            c14 = outer(a1, b4, c14);
+            c15 = outer(a1, b5, c15);
+            c16 = outer(a1, b6, c16);
+            c17 = outer(a1, b7, c17);
+        } else if (TM == 16u) {
+            let a2 = vec4(a_elem(arow[8], kp), a_elem(arow[9], kp), a_elem(arow[10], kp),
+                          a_elem(arow[11], kp));
+            let a3 = vec4(a_elem(arow[12], kp), a_elem(arow[13], kp), a_elem(arow[14], kp),
+                          a_elem(arow[15], kp));
+            c04 = outer(a2, b0, c04);
+            c05 = outer(a2, b1, c05);
+            c06 = outer(a2, b2, c06);
+            c07 = outer(a2, b3, c07);
+            c14 = outer(a3, b0, c14);
+            c15 = outer(a3, b1, c15);
+            c16 = outer(a3, b2, c16);
+            c17 = outer(a3, b3, c17);
+        }
+        kp = k_next(kp, k_end);
     }
 
     let r0 = rows_at(m0);
@@ -104,16 +127,29 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     store_block(r0, n0 + 4u, wid.z, c01);
     store_block(r0, n0 + 8u, wid.z, c02);
     store_block(r0, n0 + 12u, wid.z, c03);
-    store_block(r0, n0 + 16u, wid.z, c04);
-    store_block(r0, n0 + 20u, wid.z, c05);
-    store_block(r0, n0 + 24u, wid.z, c06);
-    store_block(r0, n0 + 28u, wid.z, c07);
     store_block(r1, n0, wid.z, c10);
     store_block(r1, n0 + 4u, wid.z, c11);
     store_block(r1, n0 + 8u, wid.z, c12);
     store_block(r1, n0 + 12u, wid.z, c13);
-    store_block(r1, n0 + 16u, wid.z, c14);
-    store_block(r1, n0 + 20u, wid.z, c15);
-    store_block(r1, n0 + 24u, wid.z, c16);
-    store_block(r1, n0 + 28u, wid.z, c17);
+    if (TN == 32u) {
+        store_block(r0, n0 + 16u, wid.z, c04);
+        store_block(r0, n0 + 20u, wid.z, c05);
+        store_block(r0, n0 + 24u, wid.z, c06);
+        store_block(r0, n0 + 28u, wid.z, c07);
+        store_block(r1, n0 + 16u, wid.z, c14);
+        store_block(r1, n0 + 20u, wid.z, c15);
+        store_block(r1, n0 + 24u, wid.z, c16);
+        store_block(r1, n0 + 28u, wid.z, c17);
+    } else if (TM == 16u) {
+        let r2 = rows_at(m0 + 8u);
+        let r3 = rows_at(m0 + 12u);
+        store_block(r2, n0, wid.z, c04);
+        store_block(r2, n0 + 4u, wid.z, c05);
+        store_block(r2, n0 + 8u, wid.z, c06);
+        store_block(r2, n0 + 12u, wid.z, c07);
+        store_block(r3, n0, wid.z, c14);
+        store_block(r3, n0 + 4u, wid.z, c15);
+        store_block(r3, n0 + 8u, wid.z, c16);
+        store_block(r3, n0 + 12u, wid.z, c17);
+    }
 }

@@ -355,12 +355,13 @@ impl Tile {
     };
 
     /// Every candidate tile: what [`Tile::choose`] returns and what a tuner may time (the tests
-    /// run each one the adapter can run). The subgroup core's three widths; two blockings for
+    /// run each one the adapter can run). The subgroup core's three widths, and its 8x16 and
+    /// 16x16 lane blocks for GEMMs of 16 columns or fewer (ResNet's first stage); two blockings for
     /// CPU adapters without subgroups; and for GPUs: 64x64 over 64 threads, 64x16 (16-channel
     /// layers), 128x128 over 256 threads (large GEMMs, as the well-known CUDA SGEMMs block
     /// them), 128x64 over 128 threads, and 16x64 (few rows: the weight gradients of 1x1
     /// shortcuts and narrow layers, and the stem's).
-    pub const ALL: [Tile; 10] = [
+    pub const ALL: [Tile; 12] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -368,6 +369,17 @@ impl Tile {
         },
         Tile {
             wn: 1,
+            ..Tile::SUBGROUP
+        },
+        Tile {
+            wn: 1,
+            tn: 16,
+            ..Tile::SUBGROUP
+        },
+        Tile {
+            wn: 1,
+            tm: 16,
+            tn: 16,
             ..Tile::SUBGROUP
         },
         Tile {
@@ -428,34 +440,39 @@ impl Tile {
         },
     ];
 
-    /// The tile for a GEMM with `n` columns on this adapter. CPU adapters (lavapipe) get
-    /// 16x16 blocks per thread: each memory read costs them a loop over the SIMD lanes, so
-    /// reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while spilled
-    /// accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the subgroup core
-    /// reads fewer still, with as many subgroups as 32-column strips up to 4. GPUs get 8x8 blocks
-    /// per thread, which fit their registers: 128x128 tiles over 256 threads from 128 columns,
-    /// 64x64 over 64 below, 64x16 up to 16 columns, so 16-channel layers do not compute mostly
-    /// padding.
-    pub fn choose(gpu: &Gpu, n: usize) -> Tile {
+    /// The tile for a GEMM with `m` rows and `n` columns on this adapter. CPU adapters
+    /// (lavapipe) get 16x16 blocks per thread: each memory read costs them a loop over the SIMD
+    /// lanes, so reads per FMA decide their speed (16x16 ran 3x faster than 8x8 there), while
+    /// spilled accumulators cost little; with 8-wide subgroups (lavapipe's SIMD width) the
+    /// subgroup core reads fewer still, with as many subgroups as 32-column strips up to 4, and
+    /// up to 16 columns its 16x16 lane block (2x faster than the half-idle 8x32 on ResNet-32's
+    /// 16-channel layers), or 8x16 where 16x16's 128-row blocks would pad the rows by more
+    /// than an eighth beyond 8x16's 64 (weight gradients of 16 or 3 input channels: 144 or 27
+    /// rows). GPUs get 8x8 blocks per thread, which fit their registers: 128x128 tiles over 256
+    /// threads from 128 columns, 64x64 over 64 below, 64x16 up to 16 columns, so 16-channel
+    /// layers do not compute mostly padding.
+    pub fn choose(gpu: &Gpu, m: usize, n: usize) -> Tile {
         let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
-        Tile::choose_for(cpu, Tile::SUBGROUP.runs_on(gpu), n)
+        Tile::choose_for(cpu, Tile::SUBGROUP.runs_on(gpu), m, n)
     }
 
     /// [`Tile::choose`] for a CPU or GPU adapter with or without 8-wide subgroups.
-    pub fn choose_for(cpu: bool, subgroups_of_8: bool, n: usize) -> Tile {
+    pub fn choose_for(cpu: bool, subgroups_of_8: bool, m: usize, n: usize) -> Tile {
         if cpu && subgroups_of_8 {
             return match n {
-                0..=32 => Tile::ALL[2],
+                0..=16 if m.next_multiple_of(128) * 8 <= m.next_multiple_of(64) * 9 => Tile::ALL[4],
+                0..=16 => Tile::ALL[3],
+                17..=32 => Tile::ALL[2],
                 33..=64 => Tile::ALL[1],
                 _ => Tile::SUBGROUP,
             };
         }
         match (cpu, n) {
-            (true, 64..) => Tile::ALL[3],
-            (true, _) => Tile::ALL[4],
-            (false, 0..=16) => Tile::ALL[6],
-            (false, 128..) => Tile::ALL[7],
-            (false, _) => Tile::ALL[5],
+            (true, 64..) => Tile::ALL[5],
+            (true, _) => Tile::ALL[6],
+            (false, 0..=16) => Tile::ALL[8],
+            (false, 128..) => Tile::ALL[9],
+            (false, _) => Tile::ALL[7],
         }
     }
 
@@ -516,11 +533,11 @@ impl Tile {
 
     fn check(&self, gpu: &Gpu) -> Result<()> {
         let ok = if self.subgroup {
-            let blocking = Tile {
-                wn: Tile::SUBGROUP.wn,
-                ..*self
-            };
-            blocking == Tile::SUBGROUP && (1..=8).contains(&self.wn) && self.runs_on(gpu)
+            // The lane blocks lib/conv_gemm_subgroup.wgsl implements, any subgroup count.
+            let lane_block = (self.wm, self.tm, self.tn, self.bk);
+            [(8, 8, 32, 16), (8, 8, 16, 16), (8, 16, 16, 16)].contains(&lane_block)
+                && (1..=8).contains(&self.wn)
+                && self.runs_on(gpu)
         } else {
             self.fits_gemm_core() && self.runs_on(gpu)
         };
@@ -616,7 +633,8 @@ pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
 
 /// The untuned choice: [`Tile::choose`], with [`weight_splits`] for the weight gradient.
 pub fn default_choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
-    let tile = Tile::choose(gpu, s.gemm(pass)[1]);
+    let [m, n, _] = s.gemm(pass);
+    let tile = Tile::choose(gpu, m, n);
     match pass {
         Pass::BackwardWeight => (tile, weight_splits(s, tile)),
         _ => (tile, 1),
