@@ -71,6 +71,17 @@ enum EpochEnd {
     Stopped,
 }
 
+/// What the epoch loop carries from one epoch to the next besides the [`Position`].
+struct LoopState {
+    /// The process's first step: a GPU failure after it knows a step's real memory need.
+    first_step: usize,
+    /// Non-finite steps in a row under `--nan-policy skip`.
+    skipped_in_a_row: usize,
+    /// The checkpoint a failure points to.
+    last_checkpoint: Option<PathBuf>,
+    log: RunLog,
+}
+
 /// SplitMix64: independent seeds for each (run seed, purpose, step).
 pub fn mix(seed: u64, salt: u64) -> u64 {
     let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -317,25 +328,15 @@ impl Trainer {
     /// Trains from `pos` to the last epoch (or until `stop` or `--max-steps`), then evaluates
     /// and writes the final report.
     pub(super) fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
-        let mut last_checkpoint = self
-            .run_dir
-            .join(LAST)
-            .exists()
-            .then(|| self.run_dir.join(LAST));
-        let mut skipped_in_a_row = 0;
-        let first_step = pos.global_step;
-        let mut log = self.run_log();
+        let mut state = LoopState {
+            first_step: pos.global_step,
+            skipped_in_a_row: 0,
+            last_checkpoint: (self.run_dir.join(LAST).exists()).then(|| self.run_dir.join(LAST)),
+            log: self.run_log(),
+        };
         while pos.epoch < self.args().epochs {
             let lr = self.schedule.lr(pos.epoch);
-            let ended = self.train_epoch(
-                &mut pos,
-                lr,
-                stop,
-                first_step,
-                &mut skipped_in_a_row,
-                last_checkpoint.as_deref(),
-                &mut log,
-            )?;
+            let ended = self.train_epoch(&mut pos, lr, stop, &mut state)?;
             if ended == EpochEnd::Stopped {
                 return Ok(Outcome {
                     run_dir: self.run_dir,
@@ -343,7 +344,7 @@ impl Trainer {
                     report: None,
                 });
             }
-            last_checkpoint = Some(self.end_epoch(&mut pos, lr, &mut log)?);
+            state.last_checkpoint = Some(self.end_epoch(&mut pos, lr, &mut state.log)?);
         }
         if pos.skipped_total > 0 {
             eprintln!(
@@ -370,10 +371,7 @@ impl Trainer {
         pos: &mut Position,
         lr: f32,
         stop: &AtomicBool,
-        first_step: usize,
-        skipped_in_a_row: &mut usize,
-        last_checkpoint: Option<&Path>,
-        log: &mut RunLog,
+        state: &mut LoopState,
     ) -> Result<EpochEnd> {
         let per_epoch = self.data.loader.batches_per_epoch();
         let sgd = Sgd {
@@ -381,7 +379,7 @@ impl Trainer {
             momentum: self.args().momentum,
             weight_decay: self.args().weight_decay,
         };
-        log.start_epoch(pos.epoch, pos.batch, pos.global_step);
+        state.log.start_epoch(pos.epoch, pos.batch, pos.global_step);
         let mut batches = self.data.loader.epoch_from(pos.epoch, pos.batch);
         let started = Instant::now();
         let seconds_before = pos.epoch_seconds;
@@ -390,7 +388,7 @@ impl Trainer {
             if stop.load(Ordering::SeqCst) || limit_reached {
                 pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
                 let path = self.save(pos, LAST)?;
-                log.abandon();
+                state.log.abandon();
                 eprintln!(
                     "{} at {}, batch {}; checkpoint {}. Continue with: purenoise train --resume {}",
                     if limit_reached {
@@ -423,19 +421,19 @@ impl Trainer {
                     Ok(())
                 })
                 .map_err(|e| {
-                    let warm = pos.global_step > first_step;
-                    self.step_failed(e.into(), pos, warm, last_checkpoint)
+                    let warm = pos.global_step > state.first_step;
+                    self.step_failed(e.into(), pos, warm, state.last_checkpoint.as_deref())
                 })?;
             let loss = match result {
                 StepResult::Applied { loss, correct } => {
-                    *skipped_in_a_row = 0;
+                    state.skipped_in_a_row = 0;
                     pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
                     pos.epoch_correct += correct;
                     pos.epoch_samples += batch.len();
                     loss
                 }
                 StepResult::NotFinite { loss } => {
-                    self.not_finite(loss, pos, skipped_in_a_row, log, last_checkpoint)?;
+                    self.not_finite(loss, pos, state)?;
                     loss
                 }
             };
@@ -448,7 +446,7 @@ impl Trainer {
                 0 => loss as f64,
                 n => pos.epoch_loss_sum / n as f64,
             };
-            log.step_done(
+            state.log.step_done(
                 &Status {
                     epoch: pos.epoch,
                     batch: pos.batch,
@@ -462,40 +460,34 @@ impl Trainer {
         }
         drop(batches);
         pos.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
-        log.end_epoch();
+        state.log.end_epoch();
         Ok(EpochEnd::Finished)
     }
 
     /// A step whose loss was not finite: `--nan-policy stop` ends the run with where the
-    /// non-finite values first appear; `skip` counts the skipped step (saying so in `log`) and
+    /// non-finite values first appear; `skip` counts the skipped step (saying so in the log) and
     /// ends the run once an epoch's worth were skipped in a row.
-    fn not_finite(
-        &self,
-        loss: f32,
-        pos: &mut Position,
-        skipped_in_a_row: &mut usize,
-        log: &RunLog,
-        last_checkpoint: Option<&Path>,
-    ) -> Result<()> {
+    fn not_finite(&self, loss: f32, pos: &mut Position, state: &mut LoopState) -> Result<()> {
         if self.args().nan_policy == NanPolicy::Stop {
             return Err(TrainError::NotFinite {
                 step: pos.global_step,
                 epoch: pos.epoch,
                 what: format!("the loss became {loss} ({})", self.first_not_finite()?),
-                checkpoint: last_checkpoint.map(Path::to_path_buf),
+                checkpoint: state.last_checkpoint.clone(),
                 lr: self.args().lr,
             });
         }
-        *skipped_in_a_row += 1;
+        state.skipped_in_a_row += 1;
         pos.epoch_skipped += 1;
         pos.skipped_total += 1;
-        log.print(&format!(
+        state.log.print(&format!(
             "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
             pos.global_step, pos.epoch
         ));
         // A diverged run skips every step from here on: stop rather than
         // spin through the remaining epochs learning nothing.
-        if *skipped_in_a_row >= self.data.loader.batches_per_epoch() {
+        let skipped_in_a_row = state.skipped_in_a_row;
+        if skipped_in_a_row >= self.data.loader.batches_per_epoch() {
             return Err(TrainError::NotFinite {
                 step: pos.global_step,
                 epoch: pos.epoch,
@@ -504,7 +496,7 @@ impl Trainer {
                      non-finite loss under --nan-policy skip ({})",
                     self.first_not_finite()?
                 ),
-                checkpoint: last_checkpoint.map(Path::to_path_buf),
+                checkpoint: state.last_checkpoint.clone(),
                 lr: self.args().lr,
             });
         }
