@@ -642,30 +642,43 @@ fn gradients_match_finite_differences(gpu: Gpu) {
                     .all(|(_, g)| g.abs() < 1e-6));
             }
             assert_close(&format!("dx fd {case}"), &got.dx, &numeric_dx, 1e-3, 1e-3);
-            for l in 0..if mode == Mode::AuxBn { 2 } else { 1 } {
-                let with = |f: &dyn Fn(&mut Layer, &[f64]), v: &[f64]| {
-                    let mut ls = layers.clone();
-                    f(&mut ls[l], v);
-                    dot(&dy, &forward(&x, &ls))
-                };
-                let dg = numeric_grad(&layers[l].gamma, |g| with(&|l, v| l.gamma = v.to_vec(), g));
-                let db = numeric_grad(&layers[l].beta, |b| with(&|l, v| l.beta = v.to_vec(), b));
-                assert_close(
-                    &format!("dgamma[{l}] fd {case}"),
-                    &got.dparams[l][0],
-                    &dg,
-                    1e-3,
-                    1e-3,
-                );
-                assert_close(
-                    &format!("dbeta[{l}] fd {case}"),
-                    &got.dparams[l][1],
-                    &db,
-                    1e-3,
-                    1e-3,
-                );
-            }
+            check_param_grads(mode, &layers, &got.dparams, &case, |ls| {
+                dot(&dy, &forward(&x, ls))
+            });
         }
+    }
+}
+
+/// γ and β gradients (each layer the mode uses) against central differences of `loss`.
+fn check_param_grads(
+    mode: Mode,
+    layers: &[Layer; 2],
+    dparams: &[[Vec<f64>; 2]; 2],
+    case: &str,
+    loss: impl Fn(&[Layer; 2]) -> f64,
+) {
+    for l in 0..if mode == Mode::AuxBn { 2 } else { 1 } {
+        let with = |f: &dyn Fn(&mut Layer, &[f64]), v: &[f64]| {
+            let mut ls = layers.clone();
+            f(&mut ls[l], v);
+            loss(&ls)
+        };
+        let dg = numeric_grad(&layers[l].gamma, |g| with(&|l, v| l.gamma = v.to_vec(), g));
+        let db = numeric_grad(&layers[l].beta, |b| with(&|l, v| l.beta = v.to_vec(), b));
+        assert_close(
+            &format!("dgamma[{l}] fd {case}"),
+            &dparams[l][0],
+            &dg,
+            1e-3,
+            1e-3,
+        );
+        assert_close(
+            &format!("dbeta[{l}] fd {case}"),
+            &dparams[l][1],
+            &db,
+            1e-3,
+            1e-3,
+        );
     }
 }
 
@@ -885,29 +898,7 @@ fn add_relu_gradients_match_finite_differences(gpu: Gpu) {
                 1e-3,
                 1e-3,
             );
-            for l in 0..if mode == Mode::AuxBn { 2 } else { 1 } {
-                let with = |f: &dyn Fn(&mut Layer, &[f64]), v: &[f64]| {
-                    let mut ls = layers.clone();
-                    f(&mut ls[l], v);
-                    loss(&x, &r, &ls)
-                };
-                let dg = numeric_grad(&layers[l].gamma, |g| with(&|l, v| l.gamma = v.to_vec(), g));
-                let db = numeric_grad(&layers[l].beta, |b| with(&|l, v| l.beta = v.to_vec(), b));
-                assert_close(
-                    &format!("dgamma[{l}] fd {case}"),
-                    &got.dparams[l][0],
-                    &dg,
-                    1e-3,
-                    1e-3,
-                );
-                assert_close(
-                    &format!("dbeta[{l}] fd {case}"),
-                    &got.dparams[l][1],
-                    &db,
-                    1e-3,
-                    1e-3,
-                );
-            }
+            check_param_grads(mode, &layers, &got.dparams, &case, |ls| loss(&x, &r, ls));
         }
     }
 }
