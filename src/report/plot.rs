@@ -7,8 +7,8 @@
 //! seed), and each group is one series: the mean over its runs, with ± one sample standard
 //! deviation as a band or error bars where it has several. `--each-run` draws every run alone.
 //! Series are labelled by the settings that differ between them; the settings they share are the
-//! subtitle. Epochs are numbered from 1 as training prints them: the value after the k-th epoch
-//! is drawn at k. Vertical lines mark where each run's schedule changes (from its
+//! subtitle. Epochs are numbered from 0, as training prints them and the flags name them: epoch
+//! k's values are drawn at k, and so is a change that holds from epoch k on. Vertical lines mark where each run's schedule changes (from its
 //! `config.json`): the end of the learning-rate warm-up, each learning-rate drop
 //! (`--milestones`) and the deferral epoch of DRS/OPeN. The legend sits right of the data.
 //!

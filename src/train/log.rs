@@ -279,13 +279,13 @@ mod tests {
     #[test]
     fn counts_the_steps_and_evaluations_left() {
         let p = plan(None);
-        // Epochs 2 and 4 (1-based) are evaluated, then the final report.
+        // Epochs 1 and 3 (numbered from 0) are evaluated, then the final report.
         assert_eq!(p.left(0, 0), (40, 3));
         assert_eq!(p.left(20, 1), (20, 3));
         assert_eq!(p.left(20, 2), (20, 2));
         assert_eq!(p.left(40, 3), (0, 2));
         assert_eq!(p.left(40, 4), (0, 1));
-        // --max-steps 25 stops in epoch 3: only epoch 2's evaluation is still to come.
+        // --max-steps 25 stops in epoch 2: only epoch 1's evaluation is still to come.
         assert_eq!(plan(Some(25)).left(5, 0), (20, 1));
         assert_eq!(plan(Some(25)).left(25, 2), (0, 0));
     }
