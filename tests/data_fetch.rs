@@ -303,6 +303,24 @@ fn fetch_good_bad_truncated_error_and_wrong_dataset() {
     }
 }
 
+/// The real binary's `dataset fetch` of CIFAR-100 from `mirror` into `data`.
+fn fetch_cifar100(mirror: &str, md5: &str, data: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"));
+    c.args([
+        "dataset",
+        "fetch",
+        "--dataset",
+        "cifar100",
+        "--mirror",
+        mirror,
+        "--md5",
+        md5,
+    ])
+    .arg("--data-dir")
+    .arg(data);
+    c
+}
+
 /// SIGKILL during the transfer leaves only the partial download: no archive, no dataset folder.
 /// The next fetch resumes from where the file ends and yields the whole dataset.
 #[test]
@@ -321,19 +339,7 @@ fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
     );
     let mirror = format!("{}/stall/", server.base);
     let data = dir.join("data");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"))
-        .args([
-            "dataset",
-            "fetch",
-            "--dataset",
-            "cifar100",
-            "--mirror",
-            &mirror,
-            "--md5",
-            &md5,
-        ])
-        .arg("--data-dir")
-        .arg(&data)
+    let mut child = fetch_cifar100(&mirror, &md5, &data)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -429,19 +435,7 @@ fn a_fetch_without_a_terminal_shows_progress_lines() {
     let name = "cifar-100-binary.tar.gz";
     let server = serve([(format!("/files/{name}"), Route::File(good.clone()))].into());
     let mirror = format!("{}/files/", server.base);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_purenoise"))
-        .args([
-            "dataset",
-            "fetch",
-            "--dataset",
-            "cifar100",
-            "--mirror",
-            &mirror,
-            "--md5",
-            &md5,
-        ])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
+    let out = fetch_cifar100(&mirror, &md5, &dir.join("data"))
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
