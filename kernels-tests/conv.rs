@@ -33,15 +33,15 @@ each_mode!(conv_kernels_match_reference);
 fn conv_kernels_match_reference(gpu: Gpu) {
     let mut rng = rng(1);
     for &(xs, ws, stride, pad) in CASES {
-        let x = random(&mut rng, xs.iter().product());
-        let w = random(&mut rng, ws.iter().product());
-        let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
-        let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
-        let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
-        let dy = random(&mut rng, want_y.len());
-        let dyt = upload(&gpu, &dy, &s.output_shape());
-        let want_dx = reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad);
-        let want_dw = reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad);
+        let ConvCase {
+            xt,
+            wt,
+            dyt,
+            shape: s,
+            want_y,
+            want_dx,
+            want_dw,
+        } = ConvCase::new(&gpu, &mut rng, xs, ws, stride, pad);
         let case = format!("{xs:?} * {ws:?} stride {stride} pad {pad}");
         let check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
             assert_close(

@@ -12,9 +12,8 @@ use common::*;
 use purenoise::models::ConvLayer;
 use purenoise::ops::conv::{
     choice, choice_text, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    default_choice, ConvShape, Pass, Tile,
+    default_choice, Pass, Tile,
 };
-use purenoise::reference;
 use purenoise::tune::{self, cache, Cache, Problem, TuneMode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
@@ -254,15 +253,15 @@ fn tuned_convolutions_match_reference() {
         ([3, 7, 6, 6], [11, 7, 1, 1], 2, 0),
     ];
     for (xs, ws, stride, pad) in cases {
-        let x = random(&mut rng, xs.iter().product());
-        let w = random(&mut rng, ws.iter().product());
-        let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
-        let s = ConvShape::new(&xt, &wt, stride, pad).unwrap();
-        let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
-        let dy = random(&mut rng, want_y.len());
-        let dyt = upload(&gpu, &dy, &s.output_shape());
-        let want_dx = reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad);
-        let want_dw = reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad);
+        let ConvCase {
+            xt,
+            wt,
+            dyt,
+            shape: s,
+            want_y,
+            want_dx,
+            want_dw,
+        } = ConvCase::new(&gpu, &mut rng, xs, ws, stride, pad);
         let layer = ConvLayer {
             c_in: xs[1],
             c_out: ws[0],

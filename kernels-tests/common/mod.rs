@@ -105,3 +105,43 @@ pub fn grad_check(
     let numeric = numeric_grad(x, |x| dot(dy, &f(x)));
     assert_close(what, gpu_grad, &numeric, 1e-3, 1e-3);
 }
+
+/// A convolution on random data, uploaded, with its f64 reference results for all three passes.
+pub struct ConvCase {
+    pub xt: Tensor,
+    pub wt: Tensor,
+    pub dyt: Tensor,
+    pub shape: purenoise::ops::conv::ConvShape,
+    pub want_y: Vec<f64>,
+    pub want_dx: Vec<f64>,
+    pub want_dw: Vec<f64>,
+}
+
+impl ConvCase {
+    pub fn new(
+        gpu: &Gpu,
+        rng: &mut Pcg64,
+        xs: [usize; 4],
+        ws: [usize; 4],
+        stride: usize,
+        pad: usize,
+    ) -> ConvCase {
+        use purenoise::reference;
+        let x = random(rng, xs.iter().product());
+        let w = random(rng, ws.iter().product());
+        let (xt, wt) = (upload(gpu, &x, &xs), upload(gpu, &w, &ws));
+        let shape = purenoise::ops::conv::ConvShape::new(&xt, &wt, stride, pad).unwrap();
+        let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
+        let dy = random(rng, want_y.len());
+        let dyt = upload(gpu, &dy, &shape.output_shape());
+        ConvCase {
+            want_dx: reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad),
+            want_dw: reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad),
+            xt,
+            wt,
+            dyt,
+            shape,
+            want_y,
+        }
+    }
+}
