@@ -356,23 +356,38 @@ impl TrainArgs {
     }
 }
 
+/// `train`'s flags as a command line of their own, for the unit tests of the modules that read
+/// them.
+#[cfg(test)]
+#[derive(clap::Parser)]
+pub(crate) struct TestCli {
+    #[command(flatten)]
+    pub(crate) args: TrainArgs,
+}
+
+#[cfg(test)]
+impl TestCli {
+    /// `train FLAGS` parsed as the command line parses them (no preset applied), with the
+    /// matches that tell which flags were given.
+    pub(crate) fn matches(flags: &[&str]) -> (TrainArgs, ArgMatches) {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = TestCli::command()
+            .get_matches_from(std::iter::once("train").chain(flags.iter().copied()));
+        let args = TestCli::from_arg_matches(&matches).unwrap().args;
+        (args, matches)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::TestCli as Cli;
     use super::*;
-    use clap::{CommandFactory, FromArgMatches, Parser};
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: TrainArgs,
-    }
+    use clap::CommandFactory;
 
     fn parse(flags: &[&str]) -> TrainArgs {
-        let matches =
-            Cli::command().get_matches_from(std::iter::once("train").chain(flags.iter().copied()));
-        let mut cli = Cli::from_arg_matches(&matches).unwrap();
-        cli.args.apply_preset(&matches);
-        cli.args
+        let (mut args, matches) = Cli::matches(flags);
+        args.apply_preset(&matches);
+        args
     }
 
     #[test]

@@ -424,19 +424,12 @@ pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory, FromArgMatches, Parser};
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: TrainArgs,
-    }
+    use crate::train::args::TestCli as Cli;
+    use clap::Parser;
 
     fn request(flags: &[&str]) -> Result<ResumeRequest> {
-        let matches =
-            Cli::command().get_matches_from(std::iter::once("train").chain(flags.iter().copied()));
-        let cli = Cli::from_arg_matches(&matches).unwrap();
-        ResumeRequest::from_matches(&cli.args, &matches, ResumeFrom::Last)
+        let (args, matches) = Cli::matches(flags);
+        ResumeRequest::from_matches(&args, &matches, ResumeFrom::Last)
     }
 
     #[test]

@@ -178,13 +178,8 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::args::TestCli as Cli;
     use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: TrainArgs,
-    }
 
     #[test]
     fn round_trips_and_reads_the_bare_flags_of_older_runs() {
