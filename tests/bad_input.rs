@@ -326,15 +326,7 @@ fn bad_checkpoints_and_run_folders_are_named_and_left_alone() {
     // --resume with a valid configuration but a torn last checkpoint: named, nothing changed.
     let broken = dir.join("broken");
     std::fs::create_dir_all(&broken).unwrap();
-    let args = Cli::try_parse_from([
-        "train",
-        "--model",
-        "resnet-8",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ])
-    .unwrap()
-    .args;
+    let args = resnet8_args(&data);
     let config = serde_json::to_vec_pretty(&args).unwrap();
     std::fs::write(broken.join("config.json"), &config).unwrap();
     std::fs::write(broken.join("last.safetensors"), &bytes[..5]).unwrap();
@@ -430,11 +422,9 @@ fn succeeded(out: &Output) -> String {
     stderr
 }
 
-/// A run folder with a configuration and small `last` (epoch 4) and `best` (epoch 3)
-/// checkpoints; returns their bytes.
-fn fake_run(run: &Path, data: &Path) -> (Vec<u8>, Vec<u8>) {
-    std::fs::create_dir_all(run).unwrap();
-    let args = Cli::try_parse_from([
+/// The flags of a ResNet-8 run on `data`, as a run folder's config.json records them.
+fn resnet8_args(data: &Path) -> TrainArgs {
+    Cli::try_parse_from([
         "train",
         "--model",
         "resnet-8",
@@ -442,7 +432,14 @@ fn fake_run(run: &Path, data: &Path) -> (Vec<u8>, Vec<u8>) {
         data.to_str().unwrap(),
     ])
     .unwrap()
-    .args;
+    .args
+}
+
+/// A run folder with a configuration and small `last` (epoch 4) and `best` (epoch 3)
+/// checkpoints; returns their bytes.
+fn fake_run(run: &Path, data: &Path) -> (Vec<u8>, Vec<u8>) {
+    std::fs::create_dir_all(run).unwrap();
+    let args = resnet8_args(data);
     std::fs::write(
         run.join("config.json"),
         serde_json::to_vec_pretty(&args).unwrap(),
