@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::input;
 use crate::train::files::{CONFIG_FILE, LOCK_FILE, METRICS_FILE};
-use crate::train::metrics::EvalReport;
+use crate::train::metrics::{csv_field, EvalReport};
 use crate::train::run_config::RunConfig;
 
 /// Settings (by flag name) that never separate groups: the seed, and where files go or how the
@@ -775,14 +775,6 @@ fn unfinished_cell(row: &Row) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 impl Table {

@@ -149,7 +149,7 @@ fn pct(x: Option<f64>) -> String {
 }
 
 /// CSV field, quoted when it holds a separator, quote or line break.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
