@@ -45,14 +45,13 @@ impl Plan {
     }
 
     /// Steps and evaluations left from `global_step`, when the evaluations of epochs before
-    /// `epoch` are done: each evaluated epoch that ends before the run stops, and the final
-    /// report of a run that reaches its end.
+    /// `epoch` are done: each evaluated epoch that ends before the run stops (the last epoch's
+    /// is also the final report).
     pub fn left(&self, global_step: usize, epoch: usize) -> (usize, usize) {
         let end = self.end_step();
         let evals = (epoch..self.epochs)
             .filter(|&e| self.evaluated(e) && (e + 1) * self.per_epoch <= end)
-            .count()
-            + usize::from(end == self.epochs * self.per_epoch);
+            .count();
         (end.saturating_sub(global_step), evals)
     }
 }
@@ -279,12 +278,12 @@ mod tests {
     #[test]
     fn counts_the_steps_and_evaluations_left() {
         let p = plan(None);
-        // Epochs 1 and 3 (numbered from 0) are evaluated, then the final report.
-        assert_eq!(p.left(0, 0), (40, 3));
-        assert_eq!(p.left(20, 1), (20, 3));
-        assert_eq!(p.left(20, 2), (20, 2));
-        assert_eq!(p.left(40, 3), (0, 2));
-        assert_eq!(p.left(40, 4), (0, 1));
+        // Epochs 1 and 3 (numbered from 0) are evaluated; epoch 3's is the final report.
+        assert_eq!(p.left(0, 0), (40, 2));
+        assert_eq!(p.left(20, 1), (20, 2));
+        assert_eq!(p.left(20, 2), (20, 1));
+        assert_eq!(p.left(40, 3), (0, 1));
+        assert_eq!(p.left(40, 4), (0, 0));
         // --max-steps 25 stops in epoch 2: only epoch 1's evaluation is still to come.
         assert_eq!(plan(Some(25)).left(5, 0), (20, 1));
         assert_eq!(plan(Some(25)).left(25, 2), (0, 0));
@@ -307,10 +306,10 @@ mod tests {
         log.step_done(&status(1), 30.0);
         log.step_done(&status(2), 2.0);
         log.step_done(&status(3), 4.0);
-        // 37 steps at 3 s; 3 evaluations of 6 batches, each a third of a step's time.
-        assert_eq!(log.seconds_left(3, 0), Some(37.0 * 3.0 + 3.0 * 6.0));
+        // 37 steps at 3 s; 2 evaluations of 6 batches, each a third of a step's time.
+        assert_eq!(log.seconds_left(3, 0), Some(37.0 * 3.0 + 2.0 * 6.0));
         log.eval_done(10.0);
-        assert_eq!(log.seconds_left(3, 0), Some(37.0 * 3.0 + 30.0));
+        assert_eq!(log.seconds_left(3, 0), Some(37.0 * 3.0 + 20.0));
         assert_eq!(
             RunLog::new(plan(None), Some(7), String::new(), false).every,
             7

@@ -334,6 +334,8 @@ impl Trainer {
             last_checkpoint: (self.run_dir.join(LAST).exists()).then(|| self.run_dir.join(LAST)),
             log: self.run_log(),
         };
+        // The last epoch is always evaluated: that evaluation is the final report.
+        let mut last_report = None;
         while pos.epoch < self.args().epochs {
             let lr = self.schedule.lr(pos.epoch);
             let ended = self.train_epoch(&mut pos, lr, stop, &mut state)?;
@@ -344,7 +346,9 @@ impl Trainer {
                     report: None,
                 });
             }
-            state.last_checkpoint = Some(self.end_epoch(&mut pos, lr, &mut state.log)?);
+            let (checkpoint, report) = self.end_epoch(&mut pos, lr, &mut state.log)?;
+            state.last_checkpoint = Some(checkpoint);
+            last_report = report;
         }
         if pos.skipped_total > 0 {
             eprintln!(
@@ -352,7 +356,11 @@ impl Trainer {
                 pos.skipped_total
             );
         }
-        let report = self.evaluate(self.eval_progress("final evaluation".into()).quiet())?;
+        // A run resumed after its last epoch's checkpoint has no evaluation from this process.
+        let report = match last_report {
+            Some(report) => report,
+            None => self.evaluate(self.eval_progress("final evaluation".into()).quiet())?,
+        };
         report.write(&self.run_dir)?;
         let table = report.table();
         write_atomic(&self.run_dir.join(REPORT_FILE), table.as_bytes())?;
@@ -503,9 +511,15 @@ impl Trainer {
         Ok(())
     }
 
-    /// The end of an epoch trained at `lr`: evaluation when due, the metrics line, `best` when
-    /// the test accuracy improved, then `last` (returned) at the start of the next epoch.
-    fn end_epoch(&self, pos: &mut Position, lr: f32, log: &mut RunLog) -> Result<PathBuf> {
+    /// The end of an epoch trained at `lr`: evaluation when due (returned), the metrics line,
+    /// `best` when the test accuracy improved, then `last` (returned) at the start of the next
+    /// epoch.
+    fn end_epoch(
+        &self,
+        pos: &mut Position,
+        lr: f32,
+        log: &mut RunLog,
+    ) -> Result<(PathBuf, Option<EvalReport>)> {
         let last_epoch = pos.epoch + 1 == self.args().epochs;
         let report = if (pos.epoch + 1).is_multiple_of(self.args().eval_every) || last_epoch {
             let eval_started = Instant::now();
@@ -550,7 +564,7 @@ impl Trainer {
         if improved {
             self.save(pos, BEST)?;
         }
-        self.save(pos, LAST)
+        Ok((self.save(pos, LAST)?, report))
     }
 
     /// The training step of this run's model, noise and seed.
