@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One device-tool call's worth of real-GPU checks, prepared here and run there in one go:
 # `bench tune` first (its choices, cached in a folder of this session, are what every later
-# bench and the PyTorch comparison's `bench train` run), the kernel reference tests on the GPU,
-# then bench peak / memory / train / kernels and the PyTorch comparison (float32, TF32 off) on
-# the same GPU, every record under $OUT.
+# bench and the PyTorch comparison's `bench train` run), then bench peak / train / kernels /
+# memory and the PyTorch comparison (float32, TF32 off) on the same GPU, then the kernel
+# reference tests on the GPU (last: a test that loses the device would leave the benches
+# nothing), every record under $OUT.
 #
 #   bash bench/gpu_session.sh prepare   # here: builds, strips the binaries into .gpu/ and
 #                                       # downloads the Vulkan loader into .gl/ (both ignored)
@@ -40,11 +41,13 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in wanted:
         print(m["target"]["name"], m["executable"])' "${GPU_TESTS[@]}" |
     while read -r name exe; do strip -o ".gpu/tests/$name" "$exe"; done
-  # The device image may lack the Vulkan loader (library/device/README.md): carry Debian's.
-  mkdir -p .gl /tmp/amd64/partial
+  # The device image may lack the Vulkan loader and the GL vendor-neutral dispatch libraries
+  # NVIDIA's Vulkan driver links against (library/device/README.md): carry Debian's.
+  rm -rf .gl && mkdir -p .gl /tmp/amd64/partial
   local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
   apt-get "${o[@]}" update -q >/dev/null
-  (cd .gl && apt-get "${o[@]}" download libvulkan1 >/dev/null)
+  (cd .gl && apt-get "${o[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 \
+    libglx0 libgles2 >/dev/null)
   du -sh .gpu .gl
 }
 
@@ -52,28 +55,37 @@ run() {
   local out="${OUT:-/tmp/gpu-session}"
   mkdir -p "$out"
   exec > >(tee "$out/session.log") 2>&1
-  if ! ldconfig -p | grep -q 'libvulkan\.so\.1' && compgen -G '.gl/*.deb' >/dev/null; then
+  if compgen -G '.gl/*.deb' >/dev/null; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
   fi
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES="$icd"; fi
+  local egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  if [ -f "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"; fi
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
   # A fresh tuning cache: this session's choices, not a stale one's.
   export PURENOISE_CACHE_DIR="/tmp/gpu-session-cache.$$"
   local pn=.gpu/purenoise
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
-  stage 30 "" "$pn" devices
+  if ! stage 20 "" "$pn" devices; then
+    # No adapter: say why (the loader's own account) and stop before spending device time.
+    ls -l /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1
+    cat "${VK_DRIVER_FILES:-/dev/null}"
+    ldconfig -p | grep -E 'vulkan|GLX|GLdispatch|nvidia' | head -20
+    VK_LOADER_DEBUG=error,warn,driver "$pn" devices 2>&1 | tail -40
+    return 1
+  fi
   stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
-  for t in "${GPU_TESTS[@]}"; do stage 90 "" ".gpu/tests/$t" --test-threads 1; done
-  stage 30 "$out/peak.json" "$pn" bench peak --json
+  stage 20 "$out/peak.json" "$pn" bench peak --json
+  stage 60 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
+  stage 60 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
-  stage 120 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
-  stage 120 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
-  stage 150 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
+  stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
     --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"
+  for t in "${GPU_TESTS[@]}"; do stage 60 "" ".gpu/tests/$t" --test-threads 1; done
   date -u
 }
 
@@ -92,6 +104,7 @@ stage() {
     rc=$?
   fi
   echo "== exit $rc after $((SECONDS - start)) s"
+  return "$rc"
 }
 
 case "${1:-}" in
