@@ -231,7 +231,7 @@ fn filled(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
 pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let kind: ModelKind = args.model.parse()?;
     let clock = Clock::for_kernels(gpu);
-    let peak = measure_peak(gpu, clock, args.repeats)?;
+    let (peak, _) = measure_peak(gpu, clock, args.repeats)?;
     let time = |f: &mut dyn FnMut() -> Result<()>| {
         median_seconds(gpu, clock, args.warmup, args.repeats, f)
     };

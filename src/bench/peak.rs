@@ -35,9 +35,8 @@ pub struct PeakReport {
     pub clock: &'static str,
     pub repeats: usize,
     pub unix_time: u64,
-    pub fma_threads: usize,
-    pub fma_iters: usize,
-    pub copy_bytes: u64,
+    #[serde(flatten)]
+    pub sizes: PeakSizes,
     pub peak: Peak,
 }
 
@@ -48,69 +47,135 @@ impl std::fmt::Display for PeakReport {
         writeln!(
             f,
             "FMA      {:>9.1} GFLOP/s   ({} threads x {} rounds of 8 vec4 FMAs)",
-            self.peak.fma_gflops, self.fma_threads, self.fma_iters
+            self.peak.fma_gflops, self.sizes.fma_threads, self.sizes.fma_iters
         )?;
         write!(
             f,
-            "memory   {:>9.1} GB/s      (vec4 copy of {} MiB, read + write)",
+            "memory   {:>9.1} GB/s      ({} x vec4 copy of {} MiB, read + write)",
             self.peak.bandwidth_gbs,
-            self.copy_bytes >> 20
+            self.sizes.copy_rounds,
+            self.sizes.copy_bytes >> 20
         )
     }
 }
 
-/// FMA work per run: enough threads to fill any device, enough rounds to dwarf launch costs.
-const FMA_THREADS: usize = 64 * 1024;
+/// Each timed run is grown until it lasts at least this long. The fixed sizes that suit a CPU
+/// adapter take a GPU well under a millisecond, where launch costs and a clock still rising from
+/// idle would set the figure rather than the ALUs or the memory (an H200 read 75 % of its FMA
+/// spec and a copy that fit in its L2 that way).
+const MIN_RUN_SECONDS: f64 = 0.02;
+/// FMA threads: CPU adapters run one SIMD lane per thread, so a few thousand workgroups fill
+/// them; a GPU gets enough to keep every SM's schedulers full.
+const FMA_THREADS_CPU: usize = 64 * 1024;
+const FMA_THREADS_GPU: usize = 1024 * 1024;
+/// FMA rounds per thread before growing.
 const FMA_ITERS: usize = 2048;
-/// Copy size: well beyond any CPU cache and most GPU L2s.
-const COPY_BYTES: u64 = 64 << 20;
+/// Copy size: well beyond a CPU's caches; on a GPU beyond the largest L2s (tens of MiB) as well,
+/// within the adapter's binding limit.
+const COPY_BYTES_CPU: u64 = 64 << 20;
+const COPY_BYTES_GPU: u64 = 256 << 20;
 
-pub fn measure_peak(gpu: &Gpu, clock: Clock, repeats: usize) -> Result<Peak> {
-    let out = gpu.alloc("bench peak", &[FMA_THREADS], DType::F32)?;
-    let fma_s = median_seconds(gpu, clock, 1, repeats, || {
+/// How the microkernels were sized for this adapter.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PeakSizes {
+    pub fma_threads: usize,
+    pub fma_iters: usize,
+    pub copy_bytes: u64,
+    /// Copies per timed run.
+    pub copy_rounds: usize,
+}
+
+/// Grows `size` until one run of `f(size)` takes at least [`MIN_RUN_SECONDS`] (or `max` is
+/// reached); the runs doing so also warm the adapter up.
+fn grow_to_min_time(
+    gpu: &Gpu,
+    clock: Clock,
+    mut size: usize,
+    max: usize,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<usize> {
+    loop {
+        let seconds = median_seconds(gpu, clock, 0, 1, || f(size))?;
+        if seconds >= MIN_RUN_SECONDS || size >= max {
+            return Ok(size);
+        }
+        let factor = (MIN_RUN_SECONDS / seconds.max(1e-9))
+            .ceil()
+            .clamp(2.0, 64.0) as usize;
+        size = (size * factor).min(max);
+    }
+}
+
+pub fn measure_peak(gpu: &Gpu, clock: Clock, repeats: usize) -> Result<(Peak, PeakSizes)> {
+    let (threads, copy_bytes) = if gpu.sized_as_cpu() {
+        (FMA_THREADS_CPU, COPY_BYTES_CPU)
+    } else {
+        let limits = gpu.limits();
+        let largest = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            & !15;
+        (FMA_THREADS_GPU, COPY_BYTES_GPU.min(largest))
+    };
+    let out = gpu.alloc("bench peak", &[threads], DType::F32)?;
+    let fma = |iters: usize| {
         gpu.dispatch(
             &kernels::BENCH_FMA,
             &[],
             &FmaParams {
-                iters: FMA_ITERS as u32,
-                threads: FMA_THREADS as u32,
+                iters: iters as u32,
+                threads: threads as u32,
             },
             &[("out", &out)],
-            gpu.grid(FMA_THREADS as u64, WORKGROUP),
+            gpu.grid(threads as u64, WORKGROUP),
         )
-    })?;
-    let flops = (FMA_THREADS * FMA_ITERS * 8 * 4 * 2) as f64;
-    let len = (COPY_BYTES / 4) as usize;
+    };
+    let iters = grow_to_min_time(gpu, clock, FMA_ITERS, 1 << 24, fma)?;
+    let fma_s = median_seconds(gpu, clock, 1, repeats, || fma(iters))?;
+    let flops = (threads * iters * 8 * 4 * 2) as f64;
+    let len = (copy_bytes / 4) as usize;
     let src = gpu.zeros("bench peak", &[len])?;
     let dst = gpu.alloc("bench peak", &[len], DType::F32)?;
-    let copy_s = median_seconds(gpu, clock, 1, repeats, || {
-        gpu.dispatch(
-            &kernels::BENCH_COPY,
-            &[],
-            &LenParams {
-                len: (len / 4) as u32,
-            },
-            &[("src", &src), ("dst", &dst)],
-            gpu.grid((len / 4) as u64, WORKGROUP),
-        )
-    })?;
-    Ok(Peak {
-        fma_gflops: flops / fma_s / 1e9,
-        bandwidth_gbs: 2.0 * COPY_BYTES as f64 / copy_s / 1e9,
-    })
+    let copy = |rounds: usize| {
+        for _ in 0..rounds {
+            gpu.dispatch(
+                &kernels::BENCH_COPY,
+                &[],
+                &LenParams {
+                    len: (len / 4) as u32,
+                },
+                &[("src", &src), ("dst", &dst)],
+                gpu.grid((len / 4) as u64, WORKGROUP),
+            )?;
+        }
+        Ok(())
+    };
+    let rounds = grow_to_min_time(gpu, clock, 1, 256, copy)?;
+    let copy_s = median_seconds(gpu, clock, 1, repeats, || copy(rounds))?;
+    Ok((
+        Peak {
+            fma_gflops: flops / fma_s / 1e9,
+            bandwidth_gbs: 2.0 * (copy_bytes * rounds as u64) as f64 / copy_s / 1e9,
+        },
+        PeakSizes {
+            fma_threads: threads,
+            fma_iters: iters,
+            copy_bytes,
+            copy_rounds: rounds,
+        },
+    ))
 }
 
 /// `purenoise bench peak`.
 pub fn peak(gpu: &Gpu, args: &PeakArgs) -> Result<PeakReport> {
     let clock = Clock::for_kernels(gpu);
+    let (peak, sizes) = measure_peak(gpu, clock, args.repeats)?;
     Ok(PeakReport {
         adapter: AdapterRecord::of(gpu),
         clock: clock.describe(),
         repeats: args.repeats,
         unix_time: unix_time(),
-        fma_threads: FMA_THREADS,
-        fma_iters: FMA_ITERS,
-        copy_bytes: COPY_BYTES,
-        peak: measure_peak(gpu, clock, args.repeats)?,
+        sizes,
+        peak,
     })
 }

@@ -135,7 +135,7 @@ impl std::fmt::Display for TuneReport {
 pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneReport> {
     let kind: ModelKind = args.model.parse()?;
     let clock = Clock::for_kernels(gpu);
-    let peak = measure_peak(gpu, clock, 3)?;
+    let (peak, _) = measure_peak(gpu, clock, 3)?;
     let problems = tune::problems(kind, args.batch_size);
     let mode = if args.cached {
         TuneMode::Cached
