@@ -55,17 +55,7 @@ run() {
   local out="${OUT:-/tmp/gpu-session}"
   mkdir -p "$out"
   exec > >(tee "$out/session.log") 2>&1
-  if compgen -G '.gl/*.deb' >/dev/null; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-  fi
-  local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES="$icd"; fi
-  local egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-  if [ -f "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"; fi
-  export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-  # A fresh tuning cache: this session's choices, not a stale one's.
-  export PURENOISE_CACHE_DIR="/tmp/gpu-session-cache.$$"
+  device_setup
   local pn=.gpu/purenoise
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
@@ -97,6 +87,67 @@ run() {
   date -u
 }
 
+# The Vulkan loader and GL dispatch libraries carried in .gl/, NVIDIA's driver files, and a
+# fresh tuning cache: this session's choices, not a stale one's.
+device_setup() {
+  local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  # Only on the device machine (its driver mounted there) or where no loader is installed: the
+  # packages unpack into /.
+  if compgen -G '.gl/*.deb' >/dev/null &&
+    { [ -f "$icd" ] || ! ldconfig -p | grep -q 'libvulkan\.so\.1'; }; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+  fi
+  if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES="$icd"; fi
+  local egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  if [ -f "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"; fi
+  export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+  export PURENOISE_CACHE_DIR="/tmp/gpu-session-cache.$$"
+}
+
+# Several builds side by side on one GPU, to judge a branch against main in one call:
+# `prepare-build NAME DIR` (here) strips DIR's release binary into .gpu/builds/NAME; `builds`
+# (there) tunes each with a cache of its own, then benches its kernels and a training step, and
+# prints a line per build; every record comes back in builds.tar.gz.
+prepare_build() {
+  set -e
+  local name="$1" dir="$2"
+  (cd "$dir" && cargo build --release)
+  mkdir -p .gpu/builds
+  strip -o ".gpu/builds/$name" "$dir/target/release/purenoise"
+}
+
+builds() {
+  local out="${OUT:-/tmp/gpu-session}" records=/tmp/gpu-builds
+  mkdir -p "$out" "$records"
+  exec > >(tee "$out/session.log") 2>&1
+  device_setup
+  date -u
+  local pn name
+  for pn in .gpu/builds/*; do
+    name=$(basename "$pn")
+    export PURENOISE_CACHE_DIR="/tmp/gpu-builds-cache.$name"
+    stage 90 "$records/$name-tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
+    stage 60 "$records/$name-kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
+    stage 60 "$records/$name-train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
+  done
+  python3 - "$records" <<'PY'
+import json, pathlib, sys
+d = pathlib.Path(sys.argv[1])
+for k in sorted(d.glob("*-kernels.json")):
+    name = k.name[: -len("-kernels.json")]
+    try:
+        total = json.loads(k.read_text())["convolution_total"]
+        train = json.loads((d / f"{name}-train.json").read_text())
+        print(f"{name}: convolutions {total['gflops'] / 1e3:.1f} TFLOP/s = {100 * total['of_peak']:.1f} % of peak, "
+              f"step {train['step_seconds'] * 1e3:.1f} ms = {train['images_per_s']:.0f} img/s")
+    except (OSError, ValueError, KeyError) as e:
+        print(f"{name}: no complete record ({e})")
+PY
+  tar -C "$records" -czf "$out/builds.tar.gz" .
+  date -u
+}
+
 # stage SECONDS RECORD COMMAND…: runs COMMAND under a time limit; its stdout goes to RECORD
 # when one is named (a JSON record), else to the log.
 stage() {
@@ -118,8 +169,10 @@ stage() {
 case "${1:-}" in
   prepare) prepare ;;
   run) run ;;
+  prepare-build) prepare_build "${@:2}" ;;
+  builds) builds ;;
   *)
-    echo "usage: bash bench/gpu_session.sh prepare|run (see the comment at its top)" >&2
+    echo "usage: bash bench/gpu_session.sh prepare|run|prepare-build NAME DIR|builds (see the comments)" >&2
     exit 2
     ;;
 esac
