@@ -112,9 +112,11 @@ device_setup() {
 prepare_build() {
   set -e
   local name="$1" dir="$2"
-  (cd "$dir" && cargo build --release)
+  # This checkout's target folder: the dependencies are built already, only purenoise recompiles.
+  local target="$PWD/target"
+  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --release)
   mkdir -p .gpu/builds
-  strip -o ".gpu/builds/$name" "$dir/target/release/purenoise"
+  strip -o ".gpu/builds/$name" "$target/release/purenoise"
 }
 
 builds() {
