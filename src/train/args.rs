@@ -8,6 +8,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::error::{Result, TrainError};
+use super::loss_scale::{check_initial_scale, LossScaleMode};
 use crate::data::augment::AugmentLevel;
 use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
@@ -139,6 +140,22 @@ pub struct TrainArgs {
     // Runs saved before this flag existed resume with the default.
     #[serde(default)]
     pub nan_policy: NanPolicy,
+    /// Dynamic loss scaling (PyTorch's GradScaler): the backward pass runs on the loss times a
+    /// scale, steps whose gradients overflow are skipped and halve the scale, and the scale
+    /// doubles after --loss-scale-growth-interval finite steps. Keeps small gradients of 16-bit
+    /// activations from underflowing.
+    #[arg(long, value_enum, default_value_t = LossScaleMode::Off)]
+    #[serde(default)]
+    pub loss_scale: LossScaleMode,
+    /// With --loss-scale dynamic: the first scale, a power of two from 2^-126 to 2^126.
+    #[arg(long, value_name = "SCALE", default_value_t = 65536.0)]
+    #[serde(default = "default_initial_loss_scale")]
+    pub initial_loss_scale: f32,
+    /// With --loss-scale dynamic: finite steps in a row after which the scale doubles.
+    #[arg(long, value_name = "STEPS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(default = "default_growth_interval")]
+    pub loss_scale_growth_interval: u32,
     /// Evaluate on the test set every N epochs (and always after the last).
     #[arg(long, default_value_t = 1)]
     pub eval_every: usize,
@@ -190,9 +207,20 @@ pub struct TrainArgs {
     pub log_interval: Option<u64>,
 }
 
+/// `--initial-loss-scale`'s default, for runs saved before the flag existed.
+fn default_initial_loss_scale() -> f32 {
+    65536.0
+}
+
+/// `--loss-scale-growth-interval`'s default, for runs saved before the flag existed.
+fn default_growth_interval() -> u32 {
+    2000
+}
+
 impl TrainArgs {
     /// Refuses values no run can use, naming the flag, before any data or GPU work.
     pub fn validate(&self) -> Result<()> {
+        check_initial_scale(self.initial_loss_scale)?;
         if self.epochs == 0 {
             return Err(TrainError::arg("--epochs", "must be at least 1"));
         }
@@ -299,6 +327,16 @@ impl TrainArgs {
                 self.epochs,
                 self.epochs - 1
             ));
+        }
+        if self.loss_scale == LossScaleMode::Off
+            && (self.initial_loss_scale != default_initial_loss_scale()
+                || self.loss_scale_growth_interval != default_growth_interval())
+        {
+            out.push(
+                "--initial-loss-scale and --loss-scale-growth-interval act only with \
+                 --loss-scale dynamic, which this run does not use"
+                    .to_string(),
+            );
         }
         out
     }
