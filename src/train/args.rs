@@ -610,6 +610,78 @@ mod tests {
     }
 
     #[test]
+    fn loss_scale_flags_default_off_are_checked_and_absent_from_old_configs() {
+        let paper = parse(&[]);
+        assert_eq!(
+            (
+                paper.loss_scale,
+                paper.initial_loss_scale,
+                paper.loss_scale_growth_interval
+            ),
+            (LossScaleMode::Off, 65536.0, 2000)
+        );
+        let on = parse(&[
+            "--loss-scale",
+            "dynamic",
+            "--initial-loss-scale",
+            "0.25",
+            "--loss-scale-growth-interval",
+            "7",
+        ]);
+        assert_eq!(
+            (
+                on.loss_scale,
+                on.initial_loss_scale,
+                on.loss_scale_growth_interval
+            ),
+            (LossScaleMode::Dynamic, 0.25, 7)
+        );
+        assert!(on.validate().is_ok() && on.warnings().is_empty());
+        let e = parse(&["--loss-scale", "dynamic", "--initial-loss-scale", "1000"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--initial-loss-scale") && e.contains("power of two") && e.contains("1000"),
+            "{e}"
+        );
+        let e = Cli::command()
+            .try_get_matches_from(["train", "--loss-scale-growth-interval", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--loss-scale-growth-interval"), "{e}");
+        let e = Cli::command()
+            .try_get_matches_from(["train", "--loss-scale", "static"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--loss-scale") && e.contains("off") && e.contains("dynamic"),
+            "{e}"
+        );
+        // The scale settings without scaling act on nothing.
+        let w = parse(&["--initial-loss-scale", "1024"]).warnings();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("only with --loss-scale dynamic")),
+            "{w:?}"
+        );
+        // A config.json from before these flags reads as the defaults.
+        let mut old = serde_json::to_value(&paper).unwrap();
+        for key in [
+            "loss_scale",
+            "initial_loss_scale",
+            "loss_scale_growth_interval",
+        ] {
+            old.as_object_mut().unwrap().remove(key).unwrap();
+        }
+        let read: TrainArgs = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::to_value(&paper).unwrap()
+        );
+    }
+
+    #[test]
     fn milestones_out_of_order_are_refused_and_useless_settings_warned() {
         let e = parse(&["--milestones", "5,5"])
             .validate()

@@ -74,6 +74,15 @@ pub fn check_initial_scale(scale: f32) -> Result<()> {
     ))
 }
 
+/// A scale for messages: a plain number from 1 to 2^24 (65536), else the power of two it is
+/// (2^126, 2^-3), which reads better than 39 digits.
+pub fn show(scale: f32) -> String {
+    if (1.0..=16_777_216.0).contains(&scale) || !scale.is_normal() {
+        return scale.to_string();
+    }
+    format!("2^{}", scale.log2().round())
+}
+
 /// What the scaler decided after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Update {
@@ -235,6 +244,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn scales_show_as_numbers_or_powers_of_two() {
+        assert_eq!(show(65536.0), "65536");
+        assert_eq!(show(1.0), "1");
+        assert_eq!(show(MAX_SCALE), "2^126");
+        assert_eq!(show(MIN_SCALE), "2^-126");
+        assert_eq!(show(0.125), "2^-3");
     }
 
     #[test]

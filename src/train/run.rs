@@ -15,7 +15,7 @@ use super::files::{
 };
 use super::import;
 use super::lock::RunLock;
-use super::loss_scale::{LossScaleMode, LossScaler};
+use super::loss_scale::{self, LossScaleMode, LossScaler};
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
 use super::run_config::{RunConfig, StartedOn, SubsetCopy};
@@ -456,9 +456,10 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
              the ones before the step"
         ),
         StepResult::Overflow { scale, .. } => eprintln!(
-            "the gradients overflowed at loss scale {scale}: the SGD update was skipped, so the \
+            "the gradients overflowed at loss scale {}: the SGD update was skipped, so the \
              next.* parameters equal the ones before the step (try a lower \
-             --initial-loss-scale)"
+             --initial-loss-scale)",
+            loss_scale::show(scale)
         ),
         StepResult::Applied { .. } => {}
     }

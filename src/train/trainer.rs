@@ -16,7 +16,7 @@ use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
 use super::log::{Plan, RunLog, Status};
-use super::loss_scale::{LossScaleMode, LossScaler};
+use super::loss_scale::{self, LossScaleMode, LossScaler};
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::{epoch_label, Schedule};
@@ -366,9 +366,13 @@ impl Trainer {
         }
         if let Some(s) = pos.loss_scaler.filter(|s| s.skipped > 0) {
             eprintln!(
-                "{} steps were skipped because the scaled gradients overflowed (--loss-scale \
-                 dynamic; per epoch in {METRICS_FILE}); the loss scale ended at {}",
-                s.skipped, s.scale
+                "{} skipped because the scaled gradients overflowed (--loss-scale dynamic; per \
+                 epoch in {METRICS_FILE}); the loss scale ended at {}",
+                match s.skipped {
+                    1 => "1 step was".to_string(),
+                    n => format!("{n} steps were"),
+                },
+                loss_scale::show(s.scale)
             );
         }
         // A run resumed after its last epoch's checkpoint has no evaluation from this process.
@@ -475,11 +479,12 @@ impl Trainer {
                     pos.epoch_samples += batch.len();
                     pos.epoch_overflows += 1;
                     state.log.print(&format!(
-                        "step {} (epoch {}): the gradients overflowed at loss scale {scale}; step \
+                        "step {} (epoch {}): the gradients overflowed at loss scale {}; step \
                          skipped, the scale is now {}",
                         pos.global_step,
                         pos.epoch,
-                        pos.loss_scaler.map_or(scale, |s| s.scale)
+                        loss_scale::show(scale),
+                        loss_scale::show(pos.loss_scaler.map_or(scale, |s| s.scale))
                     ));
                     loss
                 }
@@ -519,7 +524,7 @@ impl Trainer {
         let what = if loss.is_finite() {
             format!(
                 "the gradients were not finite even at the smallest loss scale, {}",
-                super::loss_scale::MIN_SCALE
+                loss_scale::show(loss_scale::MIN_SCALE)
             )
         } else {
             format!("the loss became {loss}")
@@ -632,7 +637,7 @@ impl Trainer {
                 if pos.global_step > 0 {
                     eprintln!(
                         "loss scaling starts at {} (the checkpoint holds no loss-scale state)",
-                        args.initial_loss_scale
+                        loss_scale::show(args.initial_loss_scale)
                     );
                 }
                 pos.loss_scaler = Some(LossScaler::new(
@@ -912,6 +917,25 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_position_saved_before_loss_scaling_reads_without_a_scaler() {
+        let mut saved = serde_json::to_value(Position {
+            epoch: 2,
+            batch: 1,
+            loss_scaler: Some(LossScaler::new(1024.0, 5)),
+            epoch_overflows: 3,
+            ..Position::default()
+        })
+        .unwrap();
+        let fields = saved.as_object_mut().unwrap();
+        assert_eq!(fields["loss_scaler"]["scale"], 1024.0);
+        fields.remove("loss_scaler");
+        fields.remove("epoch_overflows");
+        let old: Position = serde_json::from_value(saved).unwrap();
+        assert_eq!((old.epoch, old.batch), (2, 1));
+        assert_eq!((old.loss_scaler, old.epoch_overflows), (None, 0));
+    }
 
     #[test]
     fn test_loss_is_the_cross_entropy_of_each_row() {
