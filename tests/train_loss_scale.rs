@@ -1,7 +1,8 @@
 //! `--loss-scale dynamic` through the real binary on real CIFAR-10 (`PURENOISE_DATA_DIR`), resnet-8
 //! on 24 images (3 steps of 8 per epoch): overflows are skipped, counted and logged with the
 //! scale; a run stopped mid-epoch and resumed equals an uninterrupted one, scaler included; runs
-//! without scaling keep their metrics lines as they were; the setting cannot change on resume.
+//! without scaling keep their metrics lines as they were; the setting cannot change on resume;
+//! `dump-step` writes the unscaled gradients.
 
 mod data_common;
 
@@ -159,5 +160,57 @@ fn overflows_are_skipped_logged_and_a_resumed_run_scales_as_an_uninterrupted_one
         "{line}"
     );
     assert_eq!(scaler(&plain), Value::Null);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dump_step_writes_the_unscaled_gradients() {
+    let (dir, indices) = data_common::tiny_subset("loss-scale-dump");
+    let data = data_common::real_data_dir();
+    let dump = |output: &Path, extra: &[&str]| {
+        let mut f: Vec<String> = [
+            "dump-step",
+            "--model",
+            "resnet-8",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--no-download",
+            "--subset-indices",
+            indices.to_str().unwrap(),
+            "-b",
+            "8",
+            "-o",
+            output.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        f.extend(extra.iter().map(|s| s.to_string()));
+        f
+    };
+    let (plain, scaled) = (
+        dir.join("plain.safetensors"),
+        dir.join("scaled.safetensors"),
+    );
+    succeeds(&dump(&plain, &[]));
+    succeeds(&dump(&scaled, &["--loss-scale", "dynamic"]));
+    let (a, b) = (
+        checkpoint::load(&plain).unwrap(),
+        checkpoint::load(&scaled).unwrap(),
+    );
+    // The gradients at scale 2^16, divided by it, are the unscaled ones to the bit (powers of
+    // two scale exactly), and so are the loss and the parameters after the step.
+    assert!(a.tensors.iter().any(|t| t.name.starts_with("grad.")));
+    assert_eq!(a.tensors, b.tensors);
+    assert_eq!(b.state["dump_step"]["loss_scale"], 65536.0);
+    assert!(a.state["dump_step"].get("loss_scale").is_none());
+    // The growth interval means nothing to one step: refused, by name.
+    let out = run(&dump(&plain, &["--loss-scale-growth-interval", "5"]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--loss-scale-growth-interval"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
