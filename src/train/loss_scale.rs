@@ -20,6 +20,9 @@
 //! non-finite loss. A non-finite loss goes there too, without changing the scale (the forward
 //! pass, which computed it, ran unscaled).
 //!
+//! The loss reported is the unscaled one (the forward pass computes it before any scaling), and a
+//! skipped step's loss and accuracy still count in its epoch's means: its forward pass was whole.
+//!
 //! Every scale is a power of two: multiplying by one is exact in floating point (short of
 //! overflow or underflow), so a scaled step computes S × the unscaled gradients bit for bit and
 //! 1/S gives them back exactly.
