@@ -16,8 +16,9 @@ use rand::Rng;
 each_mode!(step_status_flags_every_non_finite_value);
 fn step_status_flags_every_non_finite_value(gpu: Gpu) {
     let mut rng = rng(30);
-    // One element, one short of a workgroup, one, one over, and many workgroups.
-    for len in [1, 255, 256, 257, 70_001] {
+    // One element; around one round of a workgroup's threads (256) and around a workgroup's
+    // span (256 threads × 8 elements); many workgroups.
+    for len in [1, 255, 256, 257, 2047, 2048, 2049, 70_001] {
         // Finite extremes must not be flagged: the largest float, the smallest normal and a
         // subnormal, and negative zero.
         let mut base: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();

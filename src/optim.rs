@@ -70,6 +70,9 @@ impl Sgd {
     }
 }
 
+/// Elements each thread of shaders/step_status.wgsl checks (its `PER_THREAD` override).
+const STATUS_PER_THREAD: usize = 8;
+
 /// What the host reads after a loss-scaled backward, as two u32 (one readback): the bits of the
 /// loss (a one-element tensor), and 1 when any of `gradients` (the parameter store's gradient
 /// arena) is NaN or infinite, else 0.
@@ -80,14 +83,14 @@ pub fn step_status(gpu: &Gpu, gradients: &Tensor, loss: &Tensor) -> Result<Tenso
     for (start, len) in arena_chunks(gpu, gradients.numel()) {
         gpu.dispatch(
             &kernels::STEP_STATUS,
-            &[],
+            &[("PER_THREAD", STATUS_PER_THREAD as f64)],
             &LenParams { len: len as u32 },
             &[
                 ("gradients", &gradients.slice(start, len)),
                 ("loss", loss),
                 ("status", &status),
             ],
-            gpu.grid(len as u64, WORKGROUP),
+            gpu.grid(len.div_ceil(STATUS_PER_THREAD) as u64, WORKGROUP),
         )?;
     }
     Ok(status)
