@@ -636,7 +636,7 @@ impl Trainer {
             (LossScaleMode::Dynamic, false) => {
                 if pos.global_step > 0 {
                     eprintln!(
-                        "loss scaling starts at {} (the checkpoint holds no loss-scale state)",
+                        "loss scaling starts afresh at {} (--initial-loss-scale)",
                         loss_scale::show(args.initial_loss_scale)
                     );
                 }
