@@ -169,7 +169,13 @@ impl Tape {
 
     /// Back-propagates from a scalar `loss`, accumulating parameter gradients into `params`
     /// (which `ParamStore::zero_grad` resets). Consumes the tape.
-    pub fn backward(mut self, loss: &Var, params: &ParamStore) -> Result<()> {
+    pub fn backward(self, loss: &Var, params: &ParamStore) -> Result<()> {
+        self.backward_scaled(loss, params, 1.0)
+    }
+
+    /// [`Tape::backward`] of `seed` × `loss`: the gradients come out multiplied by `seed` (loss
+    /// scaling) at no extra cost, since the seed is the loss node's upstream gradient.
+    pub fn backward_scaled(mut self, loss: &Var, params: &ParamStore, seed: f32) -> Result<()> {
         if loss.value.numel() != 1 {
             return Err(Error::Shape {
                 op: "backward",
@@ -185,7 +191,7 @@ impl Tape {
         };
         let gpu = self.gpu.clone();
         let mut grads: Vec<Option<Tensor>> = vec![None; root + 1];
-        grads[root] = Some(gpu.upload(&[1.0], loss.shape())?);
+        grads[root] = Some(gpu.upload(&[seed], loss.shape())?);
         self.nodes.truncate(root + 1);
         while let Some(node) = self.nodes.pop() {
             let index = self.nodes.len();

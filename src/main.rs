@@ -240,6 +240,7 @@ const DUMP_STEP_UNUSED: &[&str] = &[
     "eval_every",
     "eval_limit",
     "nan_policy",
+    "loss_scale_growth_interval",
     "preset",
     "max_steps",
     "start_epoch",

@@ -381,6 +381,12 @@ pub fn sgd(w: &mut [f64], g: &[f64], v: &mut [f64], lr: f64, momentum: f64, weig
     }
 }
 
+/// shaders/step_status.wgsl's status: the bits of `loss`, and 1 when any of `x` is NaN or
+/// infinite.
+pub fn step_status(x: &[f32], loss: f32) -> [u32; 2] {
+    [loss.to_bits(), x.iter().any(|v| !v.is_finite()) as u32]
+}
+
 /// Pixel `within` (= c*H*W + j) of noise sample `sample`, before normalization: the same Philox
 /// draw and Box-Muller transform as shaders/noise.wgsl, in f64.
 pub fn noise_pixel(seed: u64, step: u32, sample: usize, within: usize, mean: f64, std: f64) -> f64 {

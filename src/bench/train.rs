@@ -222,7 +222,7 @@ impl SyntheticStep {
         };
         // The outcome is not needed: a non-finite loss (or one not computed, under `bench
         // memory`) only leaves out the update, which allocates nothing.
-        step.run(&batch, self.index, &SGD, &[], |_| Ok(()))?;
+        step.run(&batch, self.index, &SGD, &[], None, |_| Ok(()))?;
         self.index += 1;
         Ok(())
     }

@@ -64,6 +64,7 @@ kernels! {
     SUM_ROWS = "sum_rows": MatrixParams, trusted,
     CROSS_ENTROPY = "cross_entropy": CrossEntropyParams, trusted,
     SGD = "sgd": SgdParams, trusted,
+    STEP_STATUS = "step_status": LenParams, trusted,
     NOISE = "noise": NoiseParams, trusted,
     SHORTCUT_FORWARD = "shortcut_forward": ShortcutParams, trusted,
     SHORTCUT_BACKWARD = "shortcut_backward": ShortcutParams, trusted,

@@ -8,6 +8,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::error::{Result, TrainError};
+use super::loss_scale::{check_initial_scale, LossScaleMode};
 use crate::data::augment::AugmentLevel;
 use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
@@ -139,6 +140,22 @@ pub struct TrainArgs {
     // Runs saved before this flag existed resume with the default.
     #[serde(default)]
     pub nan_policy: NanPolicy,
+    /// Dynamic loss scaling (PyTorch's GradScaler): the backward pass runs on the loss times a
+    /// scale, steps whose gradients overflow are skipped and halve the scale, and the scale
+    /// doubles after --loss-scale-growth-interval finite steps. Keeps small gradients of 16-bit
+    /// activations from underflowing.
+    #[arg(long, value_enum, default_value_t = LossScaleMode::Off)]
+    #[serde(default)]
+    pub loss_scale: LossScaleMode,
+    /// With --loss-scale dynamic: the first scale, a power of two from 2^-126 to 2^126.
+    #[arg(long, value_name = "SCALE", default_value_t = 65536.0)]
+    #[serde(default = "default_initial_loss_scale")]
+    pub initial_loss_scale: f32,
+    /// With --loss-scale dynamic: finite steps in a row after which the scale doubles.
+    #[arg(long, value_name = "STEPS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(default = "default_growth_interval")]
+    pub loss_scale_growth_interval: u32,
     /// Evaluate on the test set every N epochs (and always after the last).
     #[arg(long, default_value_t = 1)]
     pub eval_every: usize,
@@ -190,9 +207,20 @@ pub struct TrainArgs {
     pub log_interval: Option<u64>,
 }
 
+/// `--initial-loss-scale`'s default, for runs saved before the flag existed.
+fn default_initial_loss_scale() -> f32 {
+    65536.0
+}
+
+/// `--loss-scale-growth-interval`'s default, for runs saved before the flag existed.
+fn default_growth_interval() -> u32 {
+    2000
+}
+
 impl TrainArgs {
     /// Refuses values no run can use, naming the flag, before any data or GPU work.
     pub fn validate(&self) -> Result<()> {
+        check_initial_scale(self.initial_loss_scale)?;
         if self.epochs == 0 {
             return Err(TrainError::arg("--epochs", "must be at least 1"));
         }
@@ -299,6 +327,16 @@ impl TrainArgs {
                 self.epochs,
                 self.epochs - 1
             ));
+        }
+        if self.loss_scale == LossScaleMode::Off
+            && (self.initial_loss_scale != default_initial_loss_scale()
+                || self.loss_scale_growth_interval != default_growth_interval())
+        {
+            out.push(
+                "--initial-loss-scale and --loss-scale-growth-interval act only with \
+                 --loss-scale dynamic, which this run does not use"
+                    .to_string(),
+            );
         }
         out
     }
@@ -569,6 +607,78 @@ mod tests {
                 "{flag} {shown}"
             );
         }
+    }
+
+    #[test]
+    fn loss_scale_flags_default_off_are_checked_and_absent_from_old_configs() {
+        let paper = parse(&[]);
+        assert_eq!(
+            (
+                paper.loss_scale,
+                paper.initial_loss_scale,
+                paper.loss_scale_growth_interval
+            ),
+            (LossScaleMode::Off, 65536.0, 2000)
+        );
+        let on = parse(&[
+            "--loss-scale",
+            "dynamic",
+            "--initial-loss-scale",
+            "0.25",
+            "--loss-scale-growth-interval",
+            "7",
+        ]);
+        assert_eq!(
+            (
+                on.loss_scale,
+                on.initial_loss_scale,
+                on.loss_scale_growth_interval
+            ),
+            (LossScaleMode::Dynamic, 0.25, 7)
+        );
+        assert!(on.validate().is_ok() && on.warnings().is_empty());
+        let e = parse(&["--loss-scale", "dynamic", "--initial-loss-scale", "1000"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--initial-loss-scale") && e.contains("power of two") && e.contains("1000"),
+            "{e}"
+        );
+        let e = Cli::command()
+            .try_get_matches_from(["train", "--loss-scale-growth-interval", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--loss-scale-growth-interval"), "{e}");
+        let e = Cli::command()
+            .try_get_matches_from(["train", "--loss-scale", "static"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--loss-scale") && e.contains("off") && e.contains("dynamic"),
+            "{e}"
+        );
+        // The scale settings without scaling act on nothing.
+        let w = parse(&["--initial-loss-scale", "1024"]).warnings();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("only with --loss-scale dynamic")),
+            "{w:?}"
+        );
+        // A config.json from before these flags reads as the defaults.
+        let mut old = serde_json::to_value(&paper).unwrap();
+        for key in [
+            "loss_scale",
+            "initial_loss_scale",
+            "loss_scale_growth_interval",
+        ] {
+            old.as_object_mut().unwrap().remove(key).unwrap();
+        }
+        let read: TrainArgs = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::to_value(&paper).unwrap()
+        );
     }
 
     #[test]

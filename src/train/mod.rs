@@ -7,6 +7,7 @@ pub mod files;
 pub mod import;
 pub mod lock;
 mod log;
+pub mod loss_scale;
 pub mod metrics;
 pub mod plan;
 pub mod pt;

@@ -15,6 +15,7 @@ use super::files::{
 };
 use super::import;
 use super::lock::RunLock;
+use super::loss_scale::{self, LossScaleMode, LossScaler};
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
 use super::run_config::{RunConfig, StartedOn, SubsetCopy};
@@ -397,6 +398,14 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
         labels: &batch.labels,
         noise_mask: &batch.noise_mask,
     };
+    // A fresh scaler at --initial-loss-scale: the step a run with it takes first.
+    let mut scaler = (trainer.args().loss_scale == LossScaleMode::Dynamic).then(|| {
+        LossScaler::new(
+            trainer.args().initial_loss_scale,
+            trainer.args().loss_scale_growth_interval,
+        )
+    });
+    let scale = scaler.map_or(1.0, |s| s.scale);
     // What the step computed, read between backward and the update.
     let inspect = |out: &StepOutputs| -> crate::Result<()> {
         let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
@@ -426,25 +435,43 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
             tensors.push(NamedTensor {
                 name: format!("grad.{}", params.name(id)),
                 shape: g.shape().to_vec(),
-                data: gpu.read(&g)?,
+                // Unscaled, so dumps with and without loss scaling compare (exactly: the scale
+                // is a power of two).
+                data: gpu.read(&g)?.iter().map(|v| v / scale).collect(),
             });
         }
         Ok(())
     };
-    let result = trainer
-        .step()
-        .run(&step_batch, global_step, &sgd, &[], inspect)?;
-    if let StepResult::NotFinite { loss } = result {
-        eprintln!(
+    let result = trainer.step().run(
+        &step_batch,
+        global_step,
+        &sgd,
+        &[],
+        scaler.as_mut(),
+        inspect,
+    )?;
+    match result {
+        StepResult::NotFinite { loss } => eprintln!(
             "the loss is {loss}: the SGD update was not applied, so the next.* parameters equal \
              the ones before the step"
-        );
+        ),
+        StepResult::Overflow { scale, .. } => eprintln!(
+            "the gradients overflowed at loss scale {}: the SGD update was skipped, so the \
+             next.* parameters equal the ones before the step (try a lower \
+             --initial-loss-scale)",
+            loss_scale::show(scale)
+        ),
+        StepResult::Applied { .. } => {}
     }
     for mut t in state::snapshot(gpu, &trainer.model, false)? {
         t.name = format!("next.{}", t.name);
         tensors.push(t);
     }
-    let state = json!({ "dump_step": { "epoch": epoch, "global_step": global_step, "lr": lr }, "config": trainer.args() });
+    let mut dump = json!({ "epoch": epoch, "global_step": global_step, "lr": lr });
+    if scaler.is_some() {
+        dump["loss_scale"] = json!(scale);
+    }
+    let state = json!({ "dump_step": dump, "config": trainer.args() });
     checkpoint::save(output, &Checkpoint { tensors, state })?;
     eprintln!(
         "wrote one step of {} (batch of {n}, lr {lr}) to {}",

@@ -1,8 +1,10 @@
 //! One training step, defined once (as llm.c's `gpt2_forward`/`gpt2_backward`/`gpt2_update`):
-//! noise into the batch, forward, cross-entropy, backward, the loss check and the SGD update.
+//! noise into the batch, forward, cross-entropy, backward, the loss check (and, under dynamic loss
+//! scaling, the gradient check: see [`super::loss_scale`]) and the SGD update.
 //! The training loop, `dump-step`, `bench train` and `bench memory` all run [`Step::run`], so
 //! what the benchmarks time and account is what training does.
 
+use super::loss_scale::{LossScaler, Update};
 use super::trainer::{argmax, mix};
 use crate::autograd::Tape;
 use crate::error::Result;
@@ -11,7 +13,7 @@ use crate::gpu::Gpu;
 use crate::models::{Model, Pass};
 use crate::ops::noise::{fill_noise, NoiseMask, NoiseStats};
 use crate::ops::{cross_entropy, loss::upload_labels};
-use crate::optim::Sgd;
+use crate::optim::{step_status, Sgd};
 
 /// Salts of the run seed: the noise and dropout streams are independent of each other and of
 /// the data order.
@@ -43,8 +45,16 @@ pub enum StepResult {
         /// Training images whose largest logit is their label.
         correct: usize,
     },
-    /// The loss was not finite; the update was not applied.
+    /// The loss was not finite, or (with a loss scaler) the gradients were not finite even at
+    /// the smallest scale; the update was not applied.
     NotFinite { loss: f32 },
+    /// The gradients, computed at loss scale `scale`, overflowed: the update was skipped and
+    /// the scaler backed off.
+    Overflow {
+        loss: f32,
+        correct: usize,
+        scale: f32,
+    },
 }
 
 /// The model a step trains, the noise it draws, and the run's seed (noise and dropout are
@@ -59,8 +69,14 @@ pub struct Step<'a> {
 impl Step<'_> {
     /// Forward and backward of one batch: uploads it and its mask, replaces the masked images
     /// with noise, runs the model in training mode and the loss, and back-propagates into the
-    /// parameter store's (zeroed) gradients.
-    pub fn forward_backward(&self, batch: &StepBatch, global_step: usize) -> Result<StepOutputs> {
+    /// parameter store's (zeroed) gradients, seeding the backward pass with `loss_scale` (1 for
+    /// the gradients themselves).
+    pub fn forward_backward(
+        &self,
+        batch: &StepBatch,
+        global_step: usize,
+        loss_scale: f32,
+    ) -> Result<StepOutputs> {
         let gpu = self.gpu;
         let n = batch.labels.len();
         let x = gpu.upload(batch.images, &[n, 3, 32, 32])?;
@@ -87,7 +103,7 @@ impl Step<'_> {
         };
         let logits = self.model.forward(&mut tape, &input, &pass)?;
         let loss = cross_entropy(&mut tape, &logits, &labels)?;
-        tape.backward(&loss, &self.model.params)?;
+        tape.backward_scaled(&loss, &self.model.params, loss_scale)?;
         Ok(StepOutputs {
             input: x,
             logits: logits.value,
@@ -99,13 +115,16 @@ impl Step<'_> {
     /// computed before the update changes the parameters), then the loss read back and, when it
     /// is finite, the SGD update. `bn_backup` (empty, or one tensor per BN buffer) keeps a copy
     /// of the BN statistics taken before the forward pass, put back when the loss is not finite,
-    /// so a skipped step leaves no trace.
+    /// so a skipped step leaves no trace. With a `scaler` the backward pass runs at its scale,
+    /// the gradients' finiteness is read back with the loss, and the scaler decides whether the
+    /// update is applied (unscaled) or skipped for overflow.
     pub fn run(
         &self,
         batch: &StepBatch,
         global_step: usize,
         sgd: &Sgd,
         bn_backup: &[Tensor],
+        scaler: Option<&mut LossScaler>,
         inspect: impl FnOnce(&StepOutputs) -> Result<()>,
     ) -> Result<StepResult> {
         let gpu = self.gpu;
@@ -119,7 +138,8 @@ impl Step<'_> {
         for (b, backup) in buffers.iter().zip(bn_backup) {
             gpu.copy(b, 0, backup, 0, b.numel())?;
         }
-        let outputs = self.forward_backward(batch, global_step)?;
+        let scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+        let outputs = self.forward_backward(batch, global_step, scale)?;
         inspect(&outputs)?;
         let StepOutputs {
             input,
@@ -127,23 +147,42 @@ impl Step<'_> {
             loss,
         } = outputs;
         drop(input);
-        // Read before the update, so a non-finite loss never reaches the parameters.
-        let loss = gpu.read(&loss)?[0];
-        if !loss.is_finite() {
+        // Read before the update, so a non-finite loss (or gradient) never reaches the
+        // parameters.
+        let (loss, overflow) = match scaler {
+            None => (gpu.read(&loss)?[0], false),
+            Some(_) => {
+                let [_, gradients, _] = self.model.params.arenas();
+                let status = gpu.read_u32(&step_status(gpu, &gradients, &loss)?)?;
+                (f32::from_bits(status[0]), status[1] != 0)
+            }
+        };
+        let update = match scaler {
+            Some(s) if loss.is_finite() => s.update(overflow),
+            _ => Update::Applied,
+        };
+        if !loss.is_finite() || update == Update::NotFiniteAtMinimum {
             for (b, backup) in buffers.iter().zip(bn_backup) {
                 gpu.copy(backup, 0, b, 0, b.numel())?;
             }
             return Ok(StepResult::NotFinite { loss });
         }
         let predictions = argmax(&gpu.read(&logits)?, self.model.config.classes);
-        sgd.step(&self.model.params)?;
-        Ok(StepResult::Applied {
-            loss,
-            correct: predictions
-                .iter()
-                .zip(batch.labels)
-                .filter(|(p, l)| p == l)
-                .count(),
-        })
+        let correct = predictions
+            .iter()
+            .zip(batch.labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        if update == Update::Overflow {
+            // As PyTorch's scaler.step: only the optimizer is skipped; the BN statistics keep
+            // the finite forward pass's update.
+            return Ok(StepResult::Overflow {
+                loss,
+                correct,
+                scale,
+            });
+        }
+        sgd.step_unscaled(&self.model.params, 1.0 / scale)?;
+        Ok(StepResult::Applied { loss, correct })
     }
 }

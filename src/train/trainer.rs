@@ -16,6 +16,7 @@ use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
 use super::log::{Plan, RunLog, Status};
+use super::loss_scale::{self, LossScaleMode, LossScaler};
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::{epoch_label, Schedule};
@@ -61,6 +62,12 @@ pub(super) struct Position {
     pub(super) epoch_skipped: usize,
     #[serde(default)]
     pub(super) skipped_total: usize,
+    /// `--loss-scale dynamic`'s state (absent from checkpoints of runs without it).
+    #[serde(default)]
+    pub(super) loss_scaler: Option<LossScaler>,
+    /// Steps of this epoch skipped because the scaled gradients overflowed.
+    #[serde(default)]
+    pub(super) epoch_overflows: usize,
 }
 
 /// How [`Trainer::train_epoch`] ended.
@@ -328,6 +335,7 @@ impl Trainer {
     /// Trains from `pos` to the last epoch (or until `stop` or `--max-steps`), then evaluates
     /// and writes the final report.
     pub(super) fn run(self, mut pos: Position, stop: &AtomicBool) -> Result<Outcome> {
+        self.start_scaler(&mut pos);
         let mut state = LoopState {
             first_step: pos.global_step,
             skipped_in_a_row: 0,
@@ -354,6 +362,17 @@ impl Trainer {
             eprintln!(
                 "{} steps were skipped for a non-finite loss (--nan-policy skip; per epoch in {METRICS_FILE})",
                 pos.skipped_total
+            );
+        }
+        if let Some(s) = pos.loss_scaler.filter(|s| s.skipped > 0) {
+            eprintln!(
+                "{} skipped because the scaled gradients overflowed (--loss-scale dynamic; per \
+                 epoch in {METRICS_FILE}); the loss scale ended at {}",
+                match s.skipped {
+                    1 => "1 step was".to_string(),
+                    n => format!("{n} steps were"),
+                },
+                loss_scale::show(s.scale)
             );
         }
         // A run resumed after its last epoch's checkpoint has no evaluation from this process.
@@ -425,9 +444,14 @@ impl Trainer {
             };
             let result = self
                 .step()
-                .run(&step_batch, pos.global_step, &sgd, &self.bn_backup, |_| {
-                    Ok(())
-                })
+                .run(
+                    &step_batch,
+                    pos.global_step,
+                    &sgd,
+                    &self.bn_backup,
+                    pos.loss_scaler.as_mut(),
+                    |_| Ok(()),
+                )
                 .map_err(|e| {
                     let warm = pos.global_step > state.first_step;
                     self.step_failed(e.into(), pos, warm, state.last_checkpoint.as_deref())
@@ -442,6 +466,26 @@ impl Trainer {
                 }
                 StepResult::NotFinite { loss } => {
                     self.not_finite(loss, pos, state)?;
+                    loss
+                }
+                StepResult::Overflow {
+                    loss,
+                    correct,
+                    scale,
+                } => {
+                    // The forward pass was whole and finite: its loss and predictions count.
+                    pos.epoch_loss_sum += loss as f64 * batch.len() as f64;
+                    pos.epoch_correct += correct;
+                    pos.epoch_samples += batch.len();
+                    pos.epoch_overflows += 1;
+                    state.log.print(&format!(
+                        "step {} (epoch {}): the gradients overflowed at loss scale {}; step \
+                         skipped, the scale is now {}",
+                        pos.global_step,
+                        pos.epoch,
+                        loss_scale::show(scale),
+                        loss_scale::show(pos.loss_scaler.map_or(scale, |s| s.scale))
+                    ));
                     loss
                 }
             };
@@ -476,11 +520,20 @@ impl Trainer {
     /// non-finite values first appear; `skip` counts the skipped step (saying so in the log) and
     /// ends the run once an epoch's worth were skipped in a row.
     fn not_finite(&self, loss: f32, pos: &mut Position, state: &mut LoopState) -> Result<()> {
+        // A finite loss comes here only from a loss scaler already at its smallest scale.
+        let what = if loss.is_finite() {
+            format!(
+                "the gradients were not finite even at the smallest loss scale, {}",
+                loss_scale::show(loss_scale::MIN_SCALE)
+            )
+        } else {
+            format!("the loss became {loss}")
+        };
         if self.args().nan_policy == NanPolicy::Stop {
             return Err(TrainError::NotFinite {
                 step: pos.global_step,
                 epoch: pos.epoch,
-                what: format!("the loss became {loss} ({})", self.first_not_finite()?),
+                what: format!("{what} ({})", self.first_not_finite()?),
                 checkpoint: state.last_checkpoint.clone(),
                 lr: self.args().lr,
             });
@@ -489,7 +542,7 @@ impl Trainer {
         pos.epoch_skipped += 1;
         pos.skipped_total += 1;
         state.log.print(&format!(
-            "step {} (epoch {}): the loss is {loss}; step skipped (--nan-policy skip)",
+            "step {} (epoch {}): {what}; step skipped (--nan-policy skip)",
             pos.global_step, pos.epoch
         ));
         // A diverged run skips every step from here on: stop rather than
@@ -531,7 +584,7 @@ impl Trainer {
             None
         };
         let top1 = report.as_ref().map(|r| r.top1);
-        let line = json!({
+        let mut line = json!({
             // Numbered from 0, as the flags and messages number epochs.
             "epoch": pos.epoch,
             "loss": pos.epoch_loss_sum / pos.epoch_samples.max(1) as f64,
@@ -546,6 +599,11 @@ impl Trainer {
             "seconds": pos.epoch_seconds,
             "skipped_steps": pos.epoch_skipped,
         });
+        // Only runs that scale get the scaler's fields, so other runs' lines stay as they were.
+        if let (Some(s), Some(fields)) = (pos.loss_scaler, line.as_object_mut()) {
+            fields.insert("overflow_steps".into(), json!(pos.epoch_overflows));
+            fields.insert("loss_scale".into(), json!(s.scale));
+        }
         log.epoch_line(pos.epoch, pos.global_step, &line);
         // Line, then best, then last: a kill anywhere in between resumes from the previous
         // `last`, which repeats this epoch exactly after `resume` trims the line.
@@ -559,12 +617,35 @@ impl Trainer {
             global_step: pos.global_step,
             best_top1: pos.best_top1,
             skipped_total: pos.skipped_total,
+            loss_scaler: pos.loss_scaler,
             ..Position::default()
         };
         if improved {
             self.save(pos, BEST)?;
         }
         Ok((self.save(pos, LAST)?, report))
+    }
+
+    /// Gives `pos` the loss scaler `--loss-scale` asks for: the checkpoint's, or a fresh one at
+    /// `--initial-loss-scale` (a new run, `--init-from`, or a checkpoint saved without one).
+    fn start_scaler(&self, pos: &mut Position) {
+        let args = self.args();
+        match (args.loss_scale, pos.loss_scaler.is_some()) {
+            (LossScaleMode::Off, _) => pos.loss_scaler = None,
+            (LossScaleMode::Dynamic, true) => {}
+            (LossScaleMode::Dynamic, false) => {
+                if pos.global_step > 0 {
+                    eprintln!(
+                        "loss scaling starts afresh at {} (--initial-loss-scale)",
+                        loss_scale::show(args.initial_loss_scale)
+                    );
+                }
+                pos.loss_scaler = Some(LossScaler::new(
+                    args.initial_loss_scale,
+                    args.loss_scale_growth_interval,
+                ));
+            }
+        }
     }
 
     /// The training step of this run's model, noise and seed.
@@ -836,6 +917,25 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_position_saved_before_loss_scaling_reads_without_a_scaler() {
+        let mut saved = serde_json::to_value(Position {
+            epoch: 2,
+            batch: 1,
+            loss_scaler: Some(LossScaler::new(1024.0, 5)),
+            epoch_overflows: 3,
+            ..Position::default()
+        })
+        .unwrap();
+        let fields = saved.as_object_mut().unwrap();
+        assert_eq!(fields["loss_scaler"]["scale"], 1024.0);
+        fields.remove("loss_scaler");
+        fields.remove("epoch_overflows");
+        let old: Position = serde_json::from_value(saved).unwrap();
+        assert_eq!((old.epoch, old.batch), (2, 1));
+        assert_eq!((old.loss_scaler, old.epoch_overflows), (None, 0));
+    }
 
     #[test]
     fn test_loss_is_the_cross_entropy_of_each_row() {
