@@ -159,6 +159,9 @@ enum Command {
     Shader {
         /// A kernel: its file name in shaders/, with or without `.wgsl`.
         name: Option<String>,
+        /// Its f16 variant (`--precision mixed`): every `//!element` alias f16.
+        #[arg(long)]
+        f16: bool,
     },
     /// Benchmarks.
     Bench {
@@ -589,7 +592,9 @@ fn run(
         }
         Command::Devices { json, .. } => devices(adapter, adapter_origin, json)?,
         Command::Dataset { command } => data::run(command)?,
-        Command::Shader { name } => print!("{}", kernels::shader_text(name.as_deref())?),
+        Command::Shader { name, f16 } => {
+            print!("{}", kernels::shader_text(name.as_deref(), f16)?)
+        }
         Command::Bench { command } => match command {
             BenchCommand::Peak { args, .. } => println!(
                 "{}",

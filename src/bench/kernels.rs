@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
-use crate::gpu::tensor::Tensor;
+use crate::gpu::tensor::{DType, Tensor};
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
@@ -414,7 +414,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         let t = time(&mut || avg_pool_forward(gpu, &x).map(drop))?;
         push("global avg_pool forward", shape, 1, t);
         let dy = filled(gpu, &shape[..2], 0.1)?;
-        let t = time(&mut || avg_pool_backward(gpu, &dy, &shape).map(drop))?;
+        let t = time(&mut || avg_pool_backward(gpu, &dy, &shape, DType::F32).map(drop))?;
         push("global avg_pool backward", shape, 1, t);
     }
 
