@@ -2,8 +2,8 @@
 # One device-tool call's worth of real-GPU checks, prepared here and run there in one go:
 # `bench tune` first (its choices, cached in a folder of this session, are what every later
 # bench and the PyTorch comparison's `bench train` run), the kernel reference tests on the GPU,
-# then bench peak / memory / train / kernels and the PyTorch comparison (float32, TF32 off) on
-# the same GPU, every record under $OUT.
+# then bench peak / memory / train / kernels (memory and train also with --precision mixed) and
+# the PyTorch comparison (float32, TF32 off) on the same GPU, every record under $OUT.
 #
 #   bash bench/gpu_session.sh prepare   # here: builds, strips the binaries into .gpu/ and
 #                                       # downloads the Vulkan loader into .gl/ (both ignored)
@@ -64,14 +64,19 @@ run() {
   local pn=.gpu/purenoise
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
-  stage 30 "" "$pn" devices
+  stage 10 "" "$pn" devices
   stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   for t in "${GPU_TESTS[@]}"; do stage 90 "" ".gpu/tests/$t" --test-threads 1; done
-  stage 30 "$out/peak.json" "$pn" bench peak --json
+  stage 20 "$out/peak.json" "$pn" bench peak --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
-  stage 120 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
-  stage 120 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
-  stage 150 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
+  # Mixed precision (f16 activations): its memory as a table in the log (the tool returns at
+  # most 8 files), its speed as a record beside f32's.
+  stage 20 "" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --precision mixed
+  stage 100 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
+  stage 100 "$out/train-mixed.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" \
+    --steps 5 --precision mixed --json
+  stage 90 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
+  stage 110 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
     --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"
   date -u

@@ -7,6 +7,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
+use purenoise::gpu::tensor::Precision;
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::ops::kernels;
 use purenoise::report::plot::{self, PlotArgs};
@@ -118,6 +119,9 @@ enum Command {
         /// the checkpoint's folder].
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Storage of activations, as `train --precision` (whatever trained the checkpoint).
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
         #[command(flatten)]
         gpu: GpuArgs,
     },
@@ -555,6 +559,7 @@ fn run(
             data_dir,
             eval_limit,
             out,
+            precision,
             ..
         } => {
             let target = target.or(checkpoint).expect("clap requires one of the two");
@@ -567,6 +572,7 @@ fn run(
                 data_dir,
                 eval_limit,
                 out,
+                precision,
             )?;
             println!("{}", evaluation.heading());
             println!("{}", evaluation.report.table());

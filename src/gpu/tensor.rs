@@ -44,7 +44,8 @@ impl DType {
 /// How a model stores its activations: `f32` everywhere, or `mixed` (activations, the tensors
 /// saved for backward and activation gradients in f16; parameters, their gradients, momentum,
 /// BN statistics, the classifier head and every sum in f32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     #[default]
     F32,
@@ -65,18 +66,6 @@ impl Precision {
         match self {
             Precision::F32 => "f32",
             Precision::Mixed => "mixed",
-        }
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "mixed" => Ok(Precision::Mixed),
-            _ => Err(format!("unknown precision `{s}`: use `f32` or `mixed`")),
         }
     }
 }
