@@ -2,9 +2,9 @@
 # One device-tool call's worth of real-GPU checks, prepared here and run there in one go:
 # `bench tune` first (its choices, cached in a folder of this session, are what every later
 # bench and the PyTorch comparison's `bench train` run), then bench peak / train / kernels /
-# memory and the PyTorch comparison (float32, TF32 off) on the same GPU, then the kernel
-# reference tests on the GPU (last: a test that loses the device would leave the benches
-# nothing), every record under $OUT.
+# memory (memory and train also with --precision mixed) and the PyTorch comparison (float32,
+# TF32 off) on the same GPU, then the kernel reference tests on the GPU (last: a test that loses
+# the device would leave the benches nothing), every record under $OUT.
 #
 #   bash bench/gpu_session.sh prepare   # here: builds, strips the binaries into .gpu/ and
 #                                       # downloads the Vulkan loader into .gl/ (both ignored)
@@ -72,6 +72,11 @@ run() {
   stage 60 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
   stage 60 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
+  # Mixed precision (f16 activations): its memory as a table in the log (the tool returns at
+  # most 8 files), its speed as a record beside f32's.
+  stage 20 "" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --precision mixed
+  stage 60 "$out/train-mixed.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" \
+    --steps 5 --precision mixed --json
   stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
     --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"

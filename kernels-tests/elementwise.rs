@@ -9,12 +9,14 @@ use purenoise::ops::{self, pool};
 use purenoise::params::ParamStore;
 use purenoise::reference;
 
-each_mode!(relu_forward_backward);
-fn relu_forward_backward(gpu: Gpu) {
+each_mode_and_precision!(relu_forward_backward);
+/// Exact in f16 too: ReLU passes or zeroes values the tensor already holds.
+fn relu_forward_backward(gpu: Gpu, dtype: DType) {
     let mut rng = rng(6);
     for len in [1, 255, 257, 1000] {
-        let x = random(&mut rng, len);
-        let y = activation::relu_forward(&gpu, &upload(&gpu, &x, &[len])).unwrap();
+        let x = stored(dtype, &random(&mut rng, len));
+        let y = activation::relu_forward(&gpu, &upload_as(&gpu, &x, &[len], dtype)).unwrap();
+        assert_eq!(y.dtype(), dtype);
         assert_close(
             "relu",
             &read(&gpu, &y),
@@ -22,10 +24,10 @@ fn relu_forward_backward(gpu: Gpu) {
             0.0,
             0.0,
         );
-        let dy = random(&mut rng, len);
+        let dy = stored(dtype, &random(&mut rng, len));
         let dx = read(
             &gpu,
-            &activation::relu_backward(&gpu, &y, &upload(&gpu, &dy, &[len])).unwrap(),
+            &activation::relu_backward(&gpu, &y, &upload_as(&gpu, &dy, &[len], dtype)).unwrap(),
         );
         assert_close(
             "relu backward",
@@ -41,18 +43,25 @@ fn relu_forward_backward(gpu: Gpu) {
     }
 }
 
-each_mode!(add_accumulate_and_scale);
-fn add_accumulate_and_scale(gpu: Gpu) {
+each_mode_and_precision!(add_accumulate_and_scale);
+/// In f16 the sum is the exact sum of the stored inputs rounded once to f16 (f32 holds it
+/// exactly), so both precisions compare with tolerance 0.
+fn add_accumulate_and_scale(gpu: Gpu, dtype: DType) {
     let mut rng = rng(7);
     let shape = [3, 5, 7, 3];
     let len = shape.iter().product();
-    let (a, b) = (random(&mut rng, len), random(&mut rng, len));
-    let (at, bt) = (upload(&gpu, &a, &shape), upload(&gpu, &b, &shape));
-    let sum: Vec<f64> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (*x as f32 + *y as f32) as f64)
-        .collect();
+    let (a, b) = (
+        stored(dtype, &random(&mut rng, len)),
+        stored(dtype, &random(&mut rng, len)),
+    );
+    let (at, bt) = (
+        upload_as(&gpu, &a, &shape, dtype),
+        upload_as(&gpu, &b, &shape, dtype),
+    );
+    let sum = stored(
+        dtype,
+        &a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<_>>(),
+    );
     assert_close(
         "add",
         &read(&gpu, &activation::add(&gpu, &at, &bt).unwrap()),
@@ -62,7 +71,8 @@ fn add_accumulate_and_scale(gpu: Gpu) {
     );
     activation::accumulate(&gpu, &at, &bt).unwrap();
     assert_close("accumulate", &read(&gpu, &at), &sum, 0.0, 0.0);
-    let s = upload(&gpu, &[-2.5], &[1]);
+    // scale_by scales the loss gradient, which is f32 in both precisions.
+    let (bt, s) = (upload(&gpu, &b, &shape), upload(&gpu, &[-2.5], &[1]));
     assert_close(
         "scale_by",
         &read(&gpu, &activation::scale_by(&gpu, &bt, &s).unwrap()),
@@ -70,7 +80,7 @@ fn add_accumulate_and_scale(gpu: Gpu) {
         0.0,
         1e-6,
     );
-    let other = gpu.zeros("test", &[3, 5, 7, 4]).unwrap();
+    let other = gpu.alloc("test", &[3, 5, 7, 4], dtype).unwrap();
     let msg = activation::add(&gpu, &at, &other)
         .err()
         .unwrap()
@@ -81,12 +91,12 @@ fn add_accumulate_and_scale(gpu: Gpu) {
     );
 }
 
-each_mode!(dropout_mask_is_exact_reproducible_and_unbiased);
-fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu) {
+each_mode_and_precision!(dropout_mask_is_exact_reproducible_and_unbiased);
+fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu, dtype: DType) {
     let mut rng = rng(8);
     let len = 100_003;
-    let x = random(&mut rng, len);
-    let xt = upload(&gpu, &x, &[len]);
+    let x = stored(dtype, &random(&mut rng, len));
+    let xt = upload_as(&gpu, &x, &[len], dtype);
     let seed = DropoutSeed {
         seed: 0x1234_5678_9abc,
         stream: 3,
@@ -98,7 +108,8 @@ fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu) {
     );
     let scale = reference::dropout_scale(len, p, seed.seed, seed.stream);
     let want: Vec<f64> = x.iter().zip(&scale).map(|(v, s)| v * s).collect();
-    assert_close("dropout", &y, &want, 1e-6, 1e-6);
+    let (atol, rtol) = tolerance(dtype, 1e-6, 1e-6);
+    assert_close("dropout", &y, &want, atol, rtol);
     let dropped = scale.iter().filter(|s| **s == 0.0).count() as f64 / len as f64;
     assert!((dropped - 0.3).abs() < 0.005, "dropped fraction {dropped}");
     let again = read(
@@ -112,12 +123,13 @@ fn dropout_mask_is_exact_reproducible_and_unbiased(gpu: Gpu) {
     );
     assert_ne!(y, other, "another stream, another mask");
     // The backward is the same scaling of dy; d(sum dy*y)/dx is exactly that.
-    let dy = random(&mut rng, 301);
+    let dy = stored(dtype, &random(&mut rng, 301));
     let small = &x[..301];
     let dx = read(
         &gpu,
-        &activation::dropout_apply(&gpu, &upload(&gpu, &dy, &[301]), p, seed).unwrap(),
+        &activation::dropout_apply(&gpu, &upload_as(&gpu, &dy, &[301], dtype), p, seed).unwrap(),
     );
+    // (grad_check's 1e-3 relative tolerance holds an f16 result's rounding, 2⁻¹¹.)
     grad_check("dropout fd", &dx, small, &dy, |x| {
         x.iter()
             .zip(reference::dropout_scale(301, p, seed.seed, seed.stream))
@@ -184,13 +196,15 @@ fn philox_matches_known_answers() {
     );
 }
 
-each_mode!(global_avg_pool_forward_backward);
-fn global_avg_pool_forward_backward(gpu: Gpu) {
+each_mode_and_precision!(global_avg_pool_forward_backward);
+/// The pooled output (the classifier's input) is f32 in both precisions; in f16 the input and
+/// its gradient are f16.
+fn global_avg_pool_forward_backward(gpu: Gpu, dtype: DType) {
     let mut rng = rng(9);
     for s in [[1, 1, 1, 1], [2, 3, 5, 7], [3, 17, 8, 8]] {
-        let x = random(&mut rng, s.iter().product());
-        let y = pool::avg_pool_forward(&gpu, &upload(&gpu, &x, &s)).unwrap();
-        assert_eq!(y.shape(), &s[..2]);
+        let x = stored(dtype, &random(&mut rng, s.iter().product()));
+        let y = pool::avg_pool_forward(&gpu, &upload_as(&gpu, &x, &s, dtype)).unwrap();
+        assert_eq!((y.shape(), y.dtype()), (&s[..2], DType::F32));
         assert_close(
             "avg pool",
             &read(&gpu, &y),
@@ -201,14 +215,15 @@ fn global_avg_pool_forward_backward(gpu: Gpu) {
         let dy = random(&mut rng, s[0] * s[1]);
         let dx = read(
             &gpu,
-            &pool::avg_pool_backward(&gpu, &upload(&gpu, &dy, &s[..2]), &s).unwrap(),
+            &pool::avg_pool_backward(&gpu, &upload(&gpu, &dy, &s[..2]), &s, dtype).unwrap(),
         );
+        let (atol, rtol) = tolerance(dtype, 1e-7, 1e-6);
         assert_close(
             "avg pool backward",
             &dx,
             &reference::avg_pool_backward(&dy, s),
-            1e-7,
-            1e-6,
+            atol,
+            rtol,
         );
         grad_check("avg pool fd", &dx, &x, &dy, |x| {
             reference::avg_pool_forward(x, s)
@@ -269,20 +284,28 @@ fn column_sums_match_the_reference_for_every_slicing() {
 fn add_relu_forward_and_gradients() {
     let gpu = gpu();
     let mut rng = rng(13);
-    for len in [1, 255, 257, 1000] {
-        let (a, b) = (random(&mut rng, len), random(&mut rng, len));
-        let (at, bt) = (upload(&gpu, &a, &[len]), upload(&gpu, &b, &[len]));
+    for (len, dtype) in [1, 255, 257, 1000]
+        .into_iter()
+        .flat_map(|len| [(len, DType::F32), (len, DType::F16)])
+    {
+        let a = stored(dtype, &random(&mut rng, len));
+        let b = stored(dtype, &random(&mut rng, len));
+        let (at, bt) = (
+            upload_as(&gpu, &a, &[len], dtype),
+            upload_as(&gpu, &b, &[len], dtype),
+        );
         for relu in [false, true] {
             let got = match relu {
                 false => activation::add(&gpu, &at, &bt),
                 true => activation::add_relu(&gpu, &at, &bt),
             };
+            let (atol, rtol) = tolerance(dtype, 1e-6, 1e-6);
             assert_close(
-                &format!("add relu {relu}, {len} values"),
+                &format!("add relu {relu}, {len} {dtype:?} values"),
                 &read(&gpu, &got.unwrap()),
                 &reference::add(&a, &b, relu),
-                1e-6,
-                1e-6,
+                atol,
+                rtol,
             );
         }
     }

@@ -251,13 +251,15 @@ struct GpuResult {
     dparams: [[Vec<f64>; 2]; 2],
 }
 
+/// The batch norm on the GPU with x, y, dy and dx stored as `dtype` (x and dy must be values
+/// it holds: `stored`).
 fn run_gpu(
     gpu: &Gpu,
     setup: Setup,
     s: Shape4,
-    x: &[f64],
-    dy: &[f64],
+    [x, dy]: [&[f64]; 2],
     layers: &[Layer; 2],
+    dtype: DType,
 ) -> GpuResult {
     let Setup {
         mode,
@@ -276,7 +278,7 @@ fn run_gpu(
         mask: (mode != Mode::Standard).then_some(&noise_mask),
         relu,
     };
-    let xt = upload(gpu, x, &s);
+    let xt = upload_as(gpu, x, &s, dtype);
     let [y, stats] = if training {
         batch_norm_train_forward(gpu, &xt, &bn)
     } else {
@@ -286,8 +288,15 @@ fn run_gpu(
     // What backward rebuilds for a convolution's weight gradient must be the forward's output.
     let again = batch_norm_recompute(gpu, &xt, &stats, &bn).unwrap();
     assert_eq!(read(gpu, &again), read(gpu, &y), "recomputed output");
-    let [dx, dterms] =
-        batch_norm_backward(gpu, &xt, &upload(gpu, dy, &s), &stats, &bn, training).unwrap();
+    let [dx, dterms] = batch_norm_backward(
+        gpu,
+        &xt,
+        &upload_as(gpu, dy, &s, dtype),
+        &stats,
+        &bn,
+        training,
+    )
+    .unwrap();
     let grads = unpack_gradients(gpu, &dterms).unwrap();
     GpuResult {
         y: read(gpu, &y),
@@ -299,9 +308,13 @@ fn run_gpu(
     }
 }
 
-fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
-    assert_close(&format!("y {case}"), &got.y, &want.y, 1e-4, 1e-4);
-    assert_close(&format!("dx {case}"), &got.dx, &want.dx, 1e-4, 1e-3);
+/// y and dx are stored as `dtype` (`tolerance`); the statistics and dγ/dβ are f32 sums in both
+/// precisions.
+fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool, dtype: DType) {
+    let (atol, rtol) = tolerance(dtype, 1e-4, 1e-4);
+    assert_close(&format!("y {case}"), &got.y, &want.y, atol, rtol);
+    let (atol, rtol) = tolerance(dtype, 1e-4, 1e-3);
+    assert_close(&format!("dx {case}"), &got.dx, &want.dx, atol, rtol);
     for l in 0..if aux_used { 2 } else { 1 } {
         assert_close(
             &format!("running_mean[{l}] {case}"),
@@ -334,8 +347,8 @@ fn compare(case: &str, got: &GpuResult, want: &RefResult, aux_used: bool) {
     }
 }
 
-each_mode!(every_mode_matches_the_reference_on_every_mask);
-fn every_mode_matches_the_reference_on_every_mask(gpu: Gpu) {
+each_mode_and_precision!(every_mode_matches_the_reference_on_every_mask);
+fn every_mode_matches_the_reference_on_every_mask(gpu: Gpu, dtype: DType) {
     let mut rng = rng(40);
     // Sized for this adapter, then as for a GPU (the second stages' slices, even on lavapipe).
     for (s, as_gpu) in SHAPES.iter().flat_map(|&s| [(s, false), (s, true)]) {
@@ -345,32 +358,35 @@ fn every_mode_matches_the_reference_on_every_mask(gpu: Gpu) {
                 for (training, relu) in [(true, false), (false, false), (true, true), (false, true)]
                 {
                     let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
-                    let x = input(&mut rng, s, &mask);
-                    let dy = random(&mut rng, x.len());
+                    let x = stored(dtype, &input(&mut rng, s, &mask));
+                    let dy = stored(dtype, &random(&mut rng, x.len()));
                     let setup = Setup {
                         mode,
                         mask: &mask,
                         training,
                         relu,
                     };
-                    let got = run_gpu(&gpu, setup, s, &x, &dy, &layers);
+                    let got = run_gpu(&gpu, setup, s, [&x, &dy], &layers, dtype);
                     let want = reference(setup, s, &x, &dy, &layers);
                     let case = format!(
                         "{mode:?} {s:?} mask {mask:?} training {training} relu {relu} \
-                         sized as for a GPU {as_gpu}"
+                         sized as for a GPU {as_gpu} {dtype:?}"
                     );
-                    compare(&case, &got, &want, mode == Mode::AuxBn);
+                    compare(&case, &got, &want, mode == Mode::AuxBn, dtype);
                 }
             }
         }
     }
 }
 
-each_mode!(statistics_stay_accurate_when_the_mean_dwarfs_the_spread);
+each_mode_and_precision!(statistics_stay_accurate_when_the_mean_dwarfs_the_spread);
 /// Channels whose mean is large next to their spread (offsets up to 3000, noise ±0.1), in both
 /// slots: the batch statistics keep the two-pass accuracy, where E[x²] − E[x]² in f32 loses the
-/// variance to cancellation (checked below: it misses by far more than the tolerance).
-fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu) {
+/// variance to cancellation (checked below: it misses by far more than the tolerance). With f16
+/// activations (which cannot hold ±0.1 around 3000: their step there is 2) offsets up to 750
+/// and steps of 0.5 (exact in f16 there), so the statistics still come from f16 inputs summed in
+/// f32 and the one-pass formula still fails.
+fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu, dtype: DType) {
     let mut rng = rng(46);
     let mut naive_error: f64 = 0.0;
     // The second: 37 samples in 8 slices per channel when sized as for a GPU (bn_stats'
@@ -382,7 +398,7 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu) {
     ] {
         gpu.set_size_as_gpu(as_gpu);
         let mask: Vec<bool> = (0..s[0]).map(|n| n % 3 == 1).collect();
-        naive_error = naive_error.max(mean_dwarfs_spread_case(&gpu, &mut rng, s, &mask));
+        naive_error = naive_error.max(mean_dwarfs_spread_case(&gpu, &mut rng, s, &mask, dtype));
     }
     assert!(
         naive_error > 100.0 * 1e-3,
@@ -391,18 +407,34 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu) {
 }
 
 /// One shape of the test above; returns the relative error of the one-pass f32 formula.
-fn mean_dwarfs_spread_case(gpu: &Gpu, rng: &mut rand_pcg::Pcg64, s: Shape4, mask: &[bool]) -> f64 {
+fn mean_dwarfs_spread_case(
+    gpu: &Gpu,
+    rng: &mut rand_pcg::Pcg64,
+    s: Shape4,
+    mask: &[bool],
+    dtype: DType,
+) -> f64 {
     let per = s[1] * s[2] * s[3];
-    // f32 values (as the GPU sees them) widened to f64 for the reference.
+    let (natural, noise, step) = match dtype {
+        DType::F16 => (250.0, -125.0, 0.5),
+        _ => (1000.0, -500.0, 0.0),
+    };
+    // f16: spreads of whole steps of 0.5 (-1 … 1); f32: ±0.1.
+    let spread = |v: f64| match step {
+        0.0 => 0.1 * v,
+        _ => (2.0 * v).round() * step,
+    };
+    // Values as the GPU holds them, widened to f64 for the reference.
     let x: Vec<f64> = random(rng, s.iter().product())
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let c = (i / (s[2] * s[3])) % s[1];
-            let offset = if mask[i / per] { -500.0 } else { 1000.0 } * (c % 3 + 1) as f64;
-            (offset + 0.1 * v) as f32 as f64
+            let offset = if mask[i / per] { noise } else { natural } * (c % 3 + 1) as f64;
+            offset + spread(*v)
         })
         .collect();
+    let x = stored(dtype, &x);
     let layers = [layer(rng, s[1]), layer(rng, s[1])].map(|l| GpuLayer::new(gpu, &l));
     let noise_mask = NoiseMask::new(gpu, mask).unwrap();
     let bn = BatchNorm {
@@ -411,7 +443,7 @@ fn mean_dwarfs_spread_case(gpu: &Gpu, rng: &mut rand_pcg::Pcg64, s: Shape4, mask
         mask: Some(&noise_mask),
         relu: false,
     };
-    let [_, stats] = batch_norm_train_forward(gpu, &upload(gpu, &x, &s), &bn).unwrap();
+    let [_, stats] = batch_norm_train_forward(gpu, &upload_as(gpu, &x, &s, dtype), &bn).unwrap();
     let stats = read(gpu, &stats);
     let c = s[1];
     let mut naive_error: f64 = 0.0;
@@ -469,9 +501,9 @@ fn darbn_running_statistics_are_those_of_plain_bn_over_the_natural_samples(gpu: 
             relu: false,
         },
         s,
-        &x,
-        &vec![0.0; x.len()],
+        [&x, &vec![0.0; x.len()]],
         &layers,
+        DType::F32,
     );
     let natural: Vec<usize> = (0..8).filter(|&i| !mask[i]).collect();
     let (xn, sn) = r::gather(&x, s, &natural);
@@ -506,9 +538,9 @@ fn darbn_without_noise_is_exactly_ordinary_bn(gpu: Gpu) {
                 relu,
             },
             s,
-            &x,
-            &dy,
+            [&x, &dy],
             &layers,
+            DType::F32,
         );
         let routed = run_gpu(
             &gpu,
@@ -519,9 +551,9 @@ fn darbn_without_noise_is_exactly_ordinary_bn(gpu: Gpu) {
                 relu,
             },
             s,
-            &x,
-            &dy,
+            [&x, &dy],
             &layers,
+            DType::F32,
         );
         assert_eq!(plain.y, routed.y);
         assert_eq!(plain.dx, routed.dx);
@@ -547,9 +579,9 @@ fn darbn_noise_branch_carries_no_gradient(gpu: Gpu) {
             relu: false,
         },
         s,
-        &x,
-        &dy,
+        [&x, &dy],
         &layers,
+        DType::F32,
     );
     let per = 27;
     for n in (0..6).filter(|&n| mask[n]) {
@@ -574,9 +606,9 @@ fn darbn_noise_branch_carries_no_gradient(gpu: Gpu) {
             relu: false,
         },
         s,
-        &x,
-        &dy2,
+        [&x, &dy2],
         &layers,
+        DType::F32,
     );
     assert_eq!(base.dx, changed.dx);
     assert_eq!(base.dparams[0], changed.dparams[0]);
@@ -610,9 +642,9 @@ fn gradients_match_finite_differences(gpu: Gpu) {
                     relu,
                 },
                 s,
-                &x,
-                &dy,
+                [&x, &dy],
                 &layers,
+                DType::F32,
             );
             let case = format!("{mode:?} training {training} relu {relu}");
             let forward = |x: &[f64], layers: &[Layer; 2]| {
@@ -784,6 +816,7 @@ fn run_gpu_add_relu(
     s: Shape4,
     [x, r, dy]: [&[f64]; 3],
     layers: &[Layer; 2],
+    dtype: DType,
 ) -> (GpuResult, Vec<f64>) {
     let g = [
         GpuLayer::new(gpu, &layers[0]),
@@ -796,10 +829,10 @@ fn run_gpu_add_relu(
         mask: (setup.mode != Mode::Standard).then_some(&noise_mask),
         relu: true,
     };
-    let xt = upload(gpu, x, &s);
-    let [y, stats] =
-        batch_norm_add_relu_forward(gpu, &xt, &upload(gpu, r, &s), &bn, setup.training).unwrap();
-    let dyt = upload(gpu, dy, &s);
+    let xt = upload_as(gpu, x, &s, dtype);
+    let rt = upload_as(gpu, r, &s, dtype);
+    let [y, stats] = batch_norm_add_relu_forward(gpu, &xt, &rt, &bn, setup.training).unwrap();
+    let dyt = upload_as(gpu, dy, &s, dtype);
     let dr = ops::activation::relu_backward(gpu, &y, &dyt).unwrap();
     let plain = BatchNorm { relu: false, ..bn };
     let [dx, dterms] = batch_norm_backward(gpu, &xt, &dr, &stats, &plain, setup.training).unwrap();
@@ -820,26 +853,28 @@ fn residual(rng: &mut rand_pcg::Pcg64, len: usize) -> Vec<f64> {
     random(rng, len).iter().map(|v| 1.5 * v).collect()
 }
 
-each_mode!(add_relu_matches_the_reference_on_every_mask);
-fn add_relu_matches_the_reference_on_every_mask(gpu: Gpu) {
+each_mode_and_precision!(add_relu_matches_the_reference_on_every_mask);
+fn add_relu_matches_the_reference_on_every_mask(gpu: Gpu, dtype: DType) {
     let mut rng = rng(47);
     for s in SHAPES {
         for mask in masks(s[0], &mut rng) {
             for mode in MODES {
                 for training in [true, false] {
                     let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
-                    let x = input(&mut rng, s, &mask);
-                    let r = residual(&mut rng, x.len());
-                    let dy = random(&mut rng, x.len());
+                    let x = stored(dtype, &input(&mut rng, s, &mask));
+                    let r = stored(dtype, &residual(&mut rng, x.len()));
+                    let dy = stored(dtype, &random(&mut rng, x.len()));
                     let setup = Setup {
                         mode,
                         mask: &mask,
                         training,
                         relu: true,
                     };
-                    let (got, got_dr) = run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers);
+                    let (got, got_dr) =
+                        run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers, dtype);
                     let (want, want_dr) = reference_add_relu(setup, s, &x, &r, &dy, &layers);
-                    let case = format!("{mode:?} {s:?} mask {mask:?} training {training}");
+                    let case =
+                        format!("{mode:?} {s:?} mask {mask:?} training {training} {dtype:?}");
                     assert!(
                         want.y.contains(&0.0) && want.y.iter().any(|&v| v > 0.0),
                         "{case}: the ReLU should cut some sums and pass others"
@@ -849,6 +884,7 @@ fn add_relu_matches_the_reference_on_every_mask(gpu: Gpu) {
                         &got,
                         &want,
                         mode == Mode::AuxBn,
+                        dtype,
                     );
                     assert_close(&format!("dresidual {case}"), &got_dr, &want_dr, 1e-5, 1e-5);
                 }
@@ -883,7 +919,8 @@ fn add_relu_gradients_match_finite_differences(gpu: Gpu) {
                 training,
                 relu: true,
             };
-            let (got, got_dr) = run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers);
+            let (got, got_dr) =
+                run_gpu_add_relu(&gpu, setup, s, [&x, &r, &dy], &layers, DType::F32);
             let case = format!("{mode:?} training {training}");
             let loss = |x: &[f64], r: &[f64], layers: &[Layer; 2]| {
                 dot(&dy, &reference_add_relu(setup, s, x, r, &dy, layers).0.y)

@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use purenoise::gpu::tensor::DType;
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::ops::activation;
 
@@ -294,4 +293,58 @@ fn gpu_timestamps_time_the_passes_within_the_wall_clock() {
         gpu.time_on_gpu(|| Ok(())).unwrap(),
         None | Some(0.0)
     ));
+}
+
+/// f16 tensors (`--precision mixed`): odd lengths bind, upload and read back as whole words (one
+/// padding value); values come back exactly as f16 holds them; a kernel variant whose binding
+/// has the other element type, a copy between element types or of half words, and a precision
+/// the adapter cannot run are refused, naming what is wrong.
+#[test]
+fn f16_tensors_round_trip_and_the_wrong_element_type_is_refused() {
+    let gpu = gpu();
+    for len in [1, 3, 257] {
+        let data: Vec<f32> = (0..len).map(|i| i as f32 * 0.1 - 3.0).collect();
+        let t = gpu.upload_as(&data, &[len], DType::F16).unwrap();
+        assert_eq!(t.bytes(), (2 * len).next_multiple_of(4) as u64);
+        let want: Vec<f32> = data
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(gpu.read(&t).unwrap(), want, "{len} values");
+        let y = activation::relu_forward(&gpu, &t).unwrap();
+        let relu: Vec<f32> = want.iter().map(|v| v.max(0.0)).collect();
+        assert_eq!(gpu.read(&y).unwrap(), relu, "relu of {len} f16 values");
+    }
+    let x = gpu.upload_as(&[1.0, 2.0], &[2], DType::F16).unwrap();
+    let s = gpu.upload(&[2.0], &[1]).unwrap();
+    // scale_by has no f16 variant: its f32 binding refuses the f16 tensor.
+    let msg = activation::scale_by(&gpu, &x, &s)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("scale_by")
+            && msg.contains("binds `x` as 4-byte elements")
+            && msg.contains("F16"),
+        "{msg}"
+    );
+    // An f32 tensor given to relu's f16 variant.
+    let f32_x = gpu.upload(&[1.0, 2.0], &[2]).unwrap();
+    let msg = activation::add(&gpu, &x, &f32_x).err().unwrap().to_string();
+    assert!(
+        msg.contains("binds `b` as 2-byte elements") && msg.contains("F32"),
+        "{msg}"
+    );
+    let y = gpu.alloc("test", &[2], DType::F32).unwrap();
+    let msg = gpu.copy(&x, 0, &y, 0, 2).unwrap_err().to_string();
+    assert!(msg.contains("one element type"), "{msg}");
+    let odd = gpu.alloc("test", &[3], DType::F16).unwrap();
+    assert!(gpu.copy(&odd, 1, &x, 0, 1).is_err(), "a half-word copy");
+    gpu.copy(&x, 0, &odd, 0, 2).unwrap();
+    assert_eq!(gpu.read(&odd).unwrap()[..2], [1.0, 2.0]);
+    // lavapipe and most GPUs have SHADER_F16; where one does not, the message says what to do.
+    match gpu.check_precision(purenoise::gpu::tensor::Precision::Mixed) {
+        Ok(()) => assert!(gpu.device().features().contains(wgpu::Features::SHADER_F16)),
+        Err(e) => assert!(e.to_string().contains("--precision f32"), "{e}"),
+    }
 }

@@ -3,7 +3,8 @@
 //! fails here on any machine; and every kernel's uniform `Params` matches the Rust struct that
 //! fills it; every header names the kernel's reference and test, and both exist.
 
-use purenoise::gpu::kernels::{self, Kernel, Shader};
+use purenoise::gpu::kernels::{self, Elements, Kernel, Shader};
+use purenoise::gpu::tensor::DType;
 use purenoise::kernel_params;
 use purenoise::ops::kernels::{ADD_BIAS, ALL};
 use purenoise::ops::LenParams;
@@ -170,8 +171,8 @@ fn a_header_naming_a_missing_reference_or_test_is_refused() {
 }
 
 /// naga's backends need override constants resolved first, as wgpu does at pipeline creation.
-fn resolved(kernel: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
-    let (module, info) = kernels::validate(kernel).unwrap_or_else(|e| panic!("{e}"));
+fn resolved(kernel: &Shader, elements: Elements) -> (naga::Module, naga::valid::ModuleInfo) {
+    let (module, info) = kernels::validate_as(kernel, elements).unwrap_or_else(|e| panic!("{e}"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(
         &module,
         &info,
@@ -182,24 +183,86 @@ fn resolved(kernel: &Shader) -> (naga::Module, naga::valid::ModuleInfo) {
     (module.into_owned(), info.into_owned())
 }
 
+/// Translates a kernel variant with naga's SPIR-V, MSL and HLSL backends (HLSL at shader model
+/// 6.2, the first with 16-bit types, which DX12 adapters with SHADER_F16 support).
+fn translate(kernel: &Shader, elements: Elements) {
+    let (module, info) = resolved(kernel, elements);
+    let what = format!("{} {elements:?}", kernel.name);
+    naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+        .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e}"));
+    naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
+        .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
+    let mut hlsl = String::new();
+    let options = naga::back::hlsl::Options {
+        shader_model: naga::back::hlsl::ShaderModel::V6_2,
+        ..Default::default()
+    };
+    naga::back::hlsl::Writer::new(&mut hlsl, &options, &Default::default())
+        .write(&module, &info, None)
+        .unwrap_or_else(|e| panic!("{what}: HLSL: {e}"));
+    assert!(hlsl.contains("main"), "{what}: HLSL has no entry point");
+}
+
 #[test]
 fn every_shader_translates_to_spirv_msl_and_hlsl() {
     for kernel in ALL {
-        let (module, info) = resolved(kernel);
-        naga::back::spv::write_vec(&module, &info, &Default::default(), None)
-            .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", kernel.name));
-        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
-            .unwrap_or_else(|e| panic!("{}: MSL: {e}", kernel.name));
-        let mut hlsl = String::new();
-        naga::back::hlsl::Writer::new(&mut hlsl, &Default::default(), &Default::default())
-            .write(&module, &info, None)
-            .unwrap_or_else(|e| panic!("{}: HLSL: {e}", kernel.name));
+        translate(kernel, &[]);
+    }
+}
+
+/// The kernels that store activations: every `//!element` alias f16 (`--precision mixed`).
+fn f16_variants() -> Vec<(&'static Shader, Vec<(String, DType)>)> {
+    ALL.iter()
+        .filter_map(|k| {
+            let names = kernels::element_names(k).unwrap_or_else(|e| panic!("{e}"));
+            (!names.is_empty()).then(|| (k, names.into_iter().map(|n| (n, DType::F16)).collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_f16_variant_translates_and_matches_its_params() {
+    let variants = f16_variants();
+    // Every activation kernel (the head's, the optimizer's and the benches' stay f32).
+    assert_eq!(variants.len(), 20, "kernels with an f16 variant");
+    for (kernel, elements) in variants {
+        let elements: Vec<(&str, DType)> = elements.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let source = kernels::expanded_source_as(kernel, &elements).unwrap();
         assert!(
-            hlsl.contains("main"),
-            "{}: HLSL has no entry point",
+            source.starts_with("enable f16;\n") && source.contains("alias act = f16;"),
+            "{}",
             kernel.name
         );
+        translate(kernel, &elements);
+        let (module, _) = kernels::validate_as(kernel, &elements).unwrap();
+        kernels::check_params(kernel, &module).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+#[test]
+fn element_types_are_named_and_checked() {
+    use purenoise::ops::kernels::{RELU_FORWARD, SCALE_BY};
+    // f32 expansion: the alias is f32 and nothing is enabled.
+    let f32_source = kernels::expanded_source(&RELU_FORWARD.shader).unwrap();
+    assert!(f32_source.contains("alias act = f32;") && !f32_source.contains("enable f16"));
+    let msg = kernels::expanded_source_as(&SCALE_BY.shader, &[("act", DType::F16)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("shaders/scale_by.wgsl") && msg.contains("no element type `act`"),
+        "{msg}"
+    );
+    let msg = kernels::expanded_source_as(&RELU_FORWARD.shader, &[("act", DType::U32)])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("f32 or f16"), "{msg}");
+    // `purenoise shader NAME --f16`.
+    let text = purenoise::ops::kernels::shader_text(Some("bn_apply"), true).unwrap();
+    assert!(text.starts_with("enable f16;") && text.contains("array<act>"));
+    let msg = purenoise::ops::kernels::shader_text(Some("sgd"), true)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`sgd` has no f16 variant"), "{msg}");
 }
 
 #[test]

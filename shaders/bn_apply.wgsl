@@ -14,14 +14,16 @@
 // Bounds: trusted: plane < n·c by the guard (so c > 0); x, r and y within the plane's hw values
 // (r has x's shape, checked on the host); stats at < 4C and γ/β at c < C; slots 0 or 1
 // (lib/bn_routing.wgsl clamps the mask).
+// Elements: act = x, y, r (statistics, γ, β f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 x, 2 mask, 3 stats, 4 gamma0, 5 gamma1, 6 beta0, 7 beta1
 // (read; lib/bn_plane.wgsl), 8 y (read_write), 9 r (read).
 // Reference: reference::bn_apply
 // Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask
 
 //!include bn_plane.wgsl
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
-@group(0) @binding(9) var<storage, read> r: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<act>;
+@group(0) @binding(9) var<storage, read> r: array<act>;
 //!include grid.wgsl
 
 override RESIDUAL: bool = false;
@@ -33,8 +35,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (plane >= p.n * p.c) { return; }
     let b = plane_at(plane);
     for (var i = plane * p.hw + lid; i < (plane + 1u) * p.hw; i += 64u) {
-        var v = bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta);
-        if (RESIDUAL) { v += r[i]; }
-        y[i] = select(v, max(v, 0.0), RELU);
+        var v = bn_value(f32(x[i]), b.mean, b.invstd, b.gamma, b.beta);
+        if (RESIDUAL) { v += f32(r[i]); }
+        y[i] = act(select(v, max(v, 0.0), RELU));
     }
 }

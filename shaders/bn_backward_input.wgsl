@@ -11,15 +11,17 @@
 // bn_apply.wgsl; one workgroup per plane, a grid too large for x spilling into y.
 // Bounds: trusted: plane < n·c by the guard (so c > 0); x, dy and dx within the plane's hw values;
 // stats and dterms at < 4C, γ/β at c < C; slots 0 or 1.
+// Elements: act = x, dy, dx (dterms f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 x, 2 mask, 3 stats, 4 gamma0, 5 gamma1, 6 beta0, 7 beta1
 // (read; lib/bn_plane.wgsl), 8 dy, 9 dterms (read), 10 dx (read_write).
 // Reference: reference::bn_backward_input
 // Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::gradients_match_finite_differences
 
 //!include bn_plane.wgsl
-@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<act>;
 @group(0) @binding(9) var<storage, read> dterms: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<act>;
 //!include grid.wgsl
 
 @compute @workgroup_size(64)
@@ -30,16 +32,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let b = plane_at(plane);
     let end = (plane + 1u) * p.hw;
     if (((p.trained_slots >> b.slot) & 1u) == 0u) {
-        for (var i = plane * p.hw + lid; i < end; i += 64u) { dx[i] = 0.0; }
+        for (var i = plane * p.hw + lid; i < end; i += 64u) { dx[i] = act(0.0); }
         return;
     }
     let dgamma = dterms[b.slot * p.c + b.c];
     let dbeta = dterms[(2u + b.slot) * p.c + b.c];
     let training = p.training == 1u;
     for (var i = plane * p.hw + lid; i < end; i += 64u) {
-        let g = relu_gate(dy[i], bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta));
-        let xhat = (x[i] - b.mean) * b.invstd;
+        let xv = f32(x[i]);
+        let g = relu_gate(f32(dy[i]), bn_value(xv, b.mean, b.invstd, b.gamma, b.beta));
+        let xhat = (xv - b.mean) * b.invstd;
         let correction = select(0.0, (dbeta + xhat * dgamma) / slot_count(b.slot), training);
-        dx[i] = b.gamma * b.invstd * (g - correction);
+        dx[i] = act(b.gamma * b.invstd * (g - correction));
     }
 }

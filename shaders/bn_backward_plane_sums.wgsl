@@ -14,13 +14,15 @@
 // Bounds: trusted: threads past the last plane redo it (min) and write nothing; n·c > 0 in any
 // dispatch that runs; x and dy within the plane's hw values; partials at row n < N of [N, 4C];
 // slots 0 or 1.
+// Elements: act = x, dy (partials f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 x, 2 mask, 3 stats, 4 gamma0, 5 gamma1, 6 beta0, 7 beta1
 // (read; lib/bn_plane.wgsl), 8 dy (read), 9 partials (read_write).
 // Reference: reference::bn_backward_plane_sums (with sum_rows)
 // Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::gradients_match_finite_differences
 
 //!include bn_plane.wgsl
-@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<act>;
 @group(0) @binding(9) var<storage, read_write> partials: array<f32>;
 const REDUCE_THREADS: u32 = 64u;
 override REDUCE_GROUP: u32 = 64u;
@@ -42,8 +44,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let end = select(start, start + p.hw, ((p.trained_slots >> s) & 1u) == 1u);
     var sums = vec2f(0.0);
     for (var i = start + t; i < end; i += REDUCE_GROUP) {
-        let g = relu_gate(dy[i], bn_value(x[i], b.mean, b.invstd, b.gamma, b.beta));
-        sums += vec2f(g, g * (x[i] - b.mean) * b.invstd);
+        let xv = f32(x[i]);
+        let g = relu_gate(f32(dy[i]), bn_value(xv, b.mean, b.invstd, b.gamma, b.beta));
+        sums += vec2f(g, g * (xv - b.mean) * b.invstd);
     }
     let total = group_sum(lid, sums);
     if (valid && t == 0u) {

@@ -9,14 +9,18 @@
 // than each pay a workgroup's barriers. A grid too large for x spills into y.
 // Bounds: trusted: planes past n·c read nothing and write nothing; x within each plane's hw values;
 // partials at plane and n·c + plane; lib/reduce.wgsl stays within its scratch.
+// Elements: act = x (partials stay f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 x (read), 2 partials (read_write).
 // Reference: reference::bn_stats (with bn_stats)
 // Test: kernels-tests/norm.rs::every_mode_matches_the_reference_on_every_mask, kernels-tests/norm.rs::statistics_stay_accurate_when_the_mean_dwarfs_the_spread
 
 struct Params { n: u32, c: u32, hw: u32 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 
 const REDUCE_THREADS: u32 = 64u;
@@ -34,11 +38,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let start = plane * p.hw;
     let end = select(start, start + p.hw, valid);
     var s = 0.0;
-    for (var i = start + t; i < end; i += REDUCE_GROUP) { s += x[i]; }
+    for (var i = start + t; i < end; i += REDUCE_GROUP) { s += f32(x[i]); }
     let mean = group_sum(lid, s) / f32(p.hw);
     var q = 0.0;
     for (var i = start + t; i < end; i += REDUCE_GROUP) {
-        let d = x[i] - mean;
+        let d = f32(x[i]) - mean;
         q += d * d;
     }
     let m2 = group_sum(lid, q);

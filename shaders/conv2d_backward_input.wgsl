@@ -6,6 +6,9 @@
 // Layouts: dy [N,Cout,Ho,Wo], dx [N,Cin,H,W], f32 NCHW; packed weight as above.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of dx.
 // Bounds: trusted: see lib/conv2d_backward_input_index.wgsl.
+// Elements: act = dy, dx (the packed weight stays f32): f32, or f16 under --precision mixed
+// (//!element, gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round
+// once.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 dy (read), 2 packed weight
 // (read, vec4), 3 dx (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_input_subgroup: lavapipe).

@@ -5,6 +5,9 @@
 // Layouts: x [N,Cin,H,W], dy [N,Cout,Ho,Wo], part [splits,Cout,Cin*K*K], f32 NCHW.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of dw.
 // Bounds: trusted: see lib/conv2d_backward_weight_index.wgsl.
+// Elements: act = x, dy (the weight-gradient partials stay f32): f32, or f16 under --precision
+// mixed (//!element, gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores
+// round once.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 dy (read), 3 part (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_backward_weight_subgroup: lavapipe).
 // Reference: reference::conv2d_backward_weight

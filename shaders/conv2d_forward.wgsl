@@ -5,6 +5,9 @@
 // Layouts: x [N,Cin,H,W], y [N,Cout,Ho,Wo], f32 NCHW; packed weight as above.
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of y.
 // Bounds: trusted: see lib/conv2d_forward_index.wgsl.
+// Elements: act = x, y (the packed weight stays f32): f32, or f16 under --precision mixed
+// (//!element, gpu::kernels); loads widen to f32 and all arithmetic and sums are f32, stores round
+// once.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 x (read), 2 packed weight
 // (read, vec4), 3 y (read_write).
 // This variant: the workgroup-memory core, for any adapter (conv2d_forward_subgroup: lavapipe).

@@ -3,15 +3,19 @@
 // on dy with the same seed and stream: the mask is recomputed, never stored.
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of both tensors.
+// Elements: act = x, out: f32, or f16 under --precision mixed (//!element, gpu::kernels); loads
+// widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 x (read), 2 out (read_write).
 // Reference: reference::dropout_scale (the multiplier of each element)
 // Test: kernels-tests/elementwise.rs::dropout_mask_is_exact_reproducible_and_unbiased
 
 struct Params { len: u32, stream: u32, seed_lo: u32, seed_hi: u32, p_drop: f32 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> out: array<act>;
 
 //!include random.wgsl
 
@@ -23,5 +27,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
     let u = unit_float(philox4x32(vec4u(i, p.stream, 0u, 0u), vec2u(p.seed_lo, p.seed_hi)).x);
-    out[i] = select(0.0, x[i] / (1.0 - p.p_drop), u >= p.p_drop);
+    out[i] = act(select(0.0, f32(x[i]) / (1.0 - p.p_drop), u >= p.p_drop));
 }

@@ -7,16 +7,20 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: x at i < n·c·hw (the guard; c·hw > 0 past it); mask at i / (c·hw) < n; stats at
 // channel < c of its four [c] blocks.
+// Elements: act = x: f32, or f16 under --precision mixed (//!element, gpu::kernels); loads widen to
+// f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 mask (read), 2 stats (read), 3 x (read_write).
 // Reference: reference::noise_pixel
 // Test: kernels-tests/noise.rs::noise_fills_masked_samples_exactly_and_with_the_right_distribution
 
 struct Params { n: u32, c: u32, hw: u32, step: u32, seed_lo: u32, seed_hi: u32 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> x: array<act>;
 
 //!include random.wgsl
 
@@ -38,5 +42,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     // 1 - u lies in (0, 1], so the logarithm is finite.
     let z = sqrt(-2.0 * log(1.0 - unit_float(bits.x))) * cos(TWO_PI * unit_float(bits.y));
     let v = clamp(stats[c] + stats[p.c + c] * z, 0.0, 1.0);
-    x[i] = (v - stats[2u * p.c + c]) / stats[3u * p.c + c];
+    x[i] = act((v - stats[2u * p.c + c]) / stats[3u * p.c + c]);
 }

@@ -3,16 +3,20 @@
 // Workgroup: 256 threads, one element each; a grid too large for x spills into y.
 // Bounds: trusted: every access is at i < len, the length of all three tensors (same shapes,
 // checked on the host).
+// Elements: act = y, dy, dx: f32, or f16 under --precision mixed (//!element, gpu::kernels); loads
+// widen to f32 and all arithmetic and sums are f32, stores round once.
 // Bindings: 0 params (uniform), 1 y (read), 2 dy (read), 3 dx (read_write).
 // Reference: reference::relu_backward
 // Test: kernels-tests/elementwise.rs::relu_forward_backward
 
 struct Params { len: u32 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<act>;
+@group(0) @binding(2) var<storage, read> dy: array<act>;
+@group(0) @binding(3) var<storage, read_write> dx: array<act>;
 
 //!include grid.wgsl
 
@@ -21,5 +25,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.len) { return; }
-    dx[i] = select(0.0, dy[i], y[i] > 0.0);
+    dx[i] = act(select(0.0, f32(dy[i]), f32(y[i]) > 0.0));
 }

@@ -7,6 +7,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use purenoise::bench;
 use purenoise::data::{self, BenchDataArgs, DatasetCommand};
+use purenoise::gpu::tensor::Precision;
 use purenoise::gpu::{adapter, Gpu};
 use purenoise::ops::kernels;
 use purenoise::report::plot::{self, PlotArgs};
@@ -118,6 +119,9 @@ enum Command {
         /// the checkpoint's folder].
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Storage of activations, as `train --precision` (whatever trained the checkpoint).
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
         #[command(flatten)]
         gpu: GpuArgs,
     },
@@ -159,6 +163,9 @@ enum Command {
     Shader {
         /// A kernel: its file name in shaders/, with or without `.wgsl`.
         name: Option<String>,
+        /// Its f16 variant (`--precision mixed`): every `//!element` alias f16.
+        #[arg(long)]
+        f16: bool,
     },
     /// Benchmarks.
     Bench {
@@ -553,6 +560,7 @@ fn run(
             data_dir,
             eval_limit,
             out,
+            precision,
             ..
         } => {
             let target = target.or(checkpoint).expect("clap requires one of the two");
@@ -565,6 +573,7 @@ fn run(
                 data_dir,
                 eval_limit,
                 out,
+                precision,
             )?;
             println!("{}", evaluation.heading());
             println!("{}", evaluation.report.table());
@@ -590,7 +599,9 @@ fn run(
         }
         Command::Devices { json, .. } => devices(adapter, adapter_origin, json)?,
         Command::Dataset { command } => data::run(command)?,
-        Command::Shader { name } => print!("{}", kernels::shader_text(name.as_deref())?),
+        Command::Shader { name, f16 } => {
+            print!("{}", kernels::shader_text(name.as_deref(), f16)?)
+        }
         Command::Bench { command } => match command {
             BenchCommand::Peak { args, .. } => println!(
                 "{}",

@@ -3,6 +3,7 @@
 //! included) at every activation shape, the clock that timed them, and a JSON record.
 
 use purenoise::bench::{conv_layers, kernels, peak, render, KernelsArgs, KernelsReport, PeakArgs};
+use purenoise::gpu::tensor::Precision;
 use purenoise::gpu::Gpu;
 use purenoise::models::ModelKind;
 use purenoise::ops::conv::Tile;
@@ -16,6 +17,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         warmup: 0,
         repeats: 1,
         tile: None,
+        precision: Precision::F32,
         json: true,
     };
     let report = kernels(&gpu, &args).unwrap();
@@ -55,7 +57,28 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
     assert_eq!(report.clock.starts_with("GPU timestamp"), timestamps);
     let json: serde_json::Value = serde_json::from_str(&render(&report, true)).unwrap();
     assert_eq!(json["model"], "resnet-8");
+    assert_eq!(json["precision"], "f32");
     assert_eq!(json["adapter"]["timestamp_queries"], timestamps);
+
+    // Mixed precision: the same rows, each elementwise kernel moving f16 activations (half the
+    // bytes), recorded in the report.
+    let mixed = kernels(
+        &gpu,
+        &KernelsArgs {
+            precision: Precision::Mixed,
+            ..args
+        },
+    )
+    .unwrap();
+    assert_eq!(mixed.precision, Precision::Mixed);
+    assert_eq!(mixed.convolutions.len(), report.convolutions.len());
+    check_total(&mixed);
+    for (m, f) in mixed.elementwise.iter().zip(&report.elementwise) {
+        assert_eq!((m.op, m.shape), (f.op, f.shape));
+        assert_eq!(2 * m.bytes, f.bytes, "{}", m.op);
+    }
+    let json: serde_json::Value = serde_json::from_str(&render(&mixed, true)).unwrap();
+    assert_eq!(json["precision"], "mixed");
 
     let peak = peak(
         &gpu,
@@ -110,6 +133,7 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
         warmup: 0,
         repeats: 1,
         tile: Some(tile.into()),
+        precision: Precision::F32,
         json: false,
     };
     let runnable: Vec<String> = Tile::ALL

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
+use purenoise::gpu::tensor::Precision::F32;
 use purenoise::gpu::Gpu;
 use purenoise::models::BnMode;
 use purenoise::models::ModelKind;
@@ -550,8 +551,16 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
         .filter(|t| !t.0.starts_with("momentum_buffer."))
         .collect();
     write_safetensors(&bare, &weights, &[]);
-    let theirs =
-        run::eval_checkpoint(&gpu, &bare, None, Some(data_dir.clone()), Some(40), None).unwrap();
+    let theirs = run::eval_checkpoint(
+        &gpu,
+        &bare,
+        None,
+        Some(data_dir.clone()),
+        Some(40),
+        None,
+        F32,
+    )
+    .unwrap();
     let ours = run::eval_checkpoint(
         &gpu,
         &dir.join("first/last.safetensors"),
@@ -559,6 +568,7 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
         Some(data_dir.clone()),
         Some(40),
         None,
+        F32,
     )
     .unwrap();
     assert_eq!(theirs.report.top1, ours.report.top1);
@@ -577,6 +587,7 @@ fn init_from_a_pytorch_export_continues_like_a_run_that_never_stopped() {
             Some(data_dir.clone()),
             Some(40),
             None,
+            F32,
         )
     };
     let named = eval_as(&bare, "resnet-8").unwrap();

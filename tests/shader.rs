@@ -72,11 +72,29 @@ fn a_kernel_prints_with_its_libraries_expanded() {
         assert_eq!(text, kernels::expanded_source(kernel).unwrap());
         assert!(text.contains("fn main("), "{}: no entry point", kernel.name);
         assert!(
-            !text.contains("//!include"),
-            "{}: an include left",
+            !text.lines().any(|l| l.trim_start().starts_with("//!")),
+            "{}: a directive left",
             kernel.name
         );
     }
+}
+
+/// `--f16`: the mixed-precision variant, every element alias f16; a kernel without one (it
+/// always runs in f32) is refused by name.
+#[test]
+fn f16_prints_the_mixed_precision_variant() {
+    let out = purenoise(&["shader", "bn_apply", "--f16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("enable f16;\n// bn_apply:"), "{text}");
+    assert!(text.contains("alias act = f16;") && !text.contains("alias act = f32;"));
+    let out = purenoise(&["shader", "sgd", "--f16"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("kernel `sgd` has no f16 variant"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use purenoise::data::cifar::{Cifar, DatasetKind, Split};
+use purenoise::gpu::tensor::Precision;
 use purenoise::gpu::Gpu;
 use purenoise::models::{Model, ModelConfig};
 use purenoise::progress::{Progress, Unit};
@@ -326,6 +327,7 @@ fn eval_dump_step_and_a_diverging_run() {
         None,
         Some(16),
         Some(eval_dir.clone()),
+        Precision::F32,
     )
     .unwrap();
     assert_eq!(evaluation.report.top1, last_top1);

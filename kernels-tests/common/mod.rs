@@ -2,6 +2,7 @@
 //! comparisons and finite differences.
 #![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a different subset
 
+pub use purenoise::gpu::tensor::DType;
 use purenoise::gpu::tensor::Tensor;
 pub use purenoise::gpu::Gpu;
 use rand::{Rng, SeedableRng};
@@ -40,6 +41,66 @@ macro_rules! each_mode {
     )*};
 }
 pub(crate) use each_mode;
+
+/// Turns each named `fn(Gpu, DType)` into four tests: `<name>::trusted` and `<name>::checked`
+/// with f32 activations, `<name>::f16_trusted` and `<name>::f16_checked` with the kernels' f16
+/// variants (`--precision mixed`), so every f16 kernel meets the references both ways too.
+macro_rules! each_mode_and_precision {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::common::{gpu_with_checks, DType};
+
+            #[test]
+            fn trusted() {
+                super::$name(gpu_with_checks(false), DType::F32);
+            }
+
+            #[test]
+            fn checked() {
+                super::$name(gpu_with_checks(true), DType::F32);
+            }
+
+            #[test]
+            fn f16_trusted() {
+                super::$name(gpu_with_checks(false), DType::F16);
+            }
+
+            #[test]
+            fn f16_checked() {
+                super::$name(gpu_with_checks(true), DType::F16);
+            }
+        }
+    )*};
+}
+pub(crate) use each_mode_and_precision;
+
+/// `data` as a tensor of `dtype` holds it (f32, or f16: rounded to nearest), widened to f64:
+/// what the references are given, so they compute from exactly the GPU's inputs.
+pub fn stored(dtype: DType, data: &[f64]) -> Vec<f64> {
+    data.iter()
+        .map(|&v| match dtype {
+            DType::F16 => f64::from(half::f16::from_f64(v)),
+            _ => v as f32 as f64,
+        })
+        .collect()
+}
+
+/// Uploads `data` as a tensor of `dtype` (f32 or f16).
+pub fn upload_as(gpu: &Gpu, data: &[f64], shape: &[usize], dtype: DType) -> Tensor {
+    let f: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    gpu.upload_as(&f, shape, dtype).unwrap()
+}
+
+/// The tolerances (atol, rtol) of a result the kernel stores as `dtype`, given those of its f32
+/// kernel: an f16 result is its f32 value rounded once more, which may land one f16 step away
+/// from the f64 reference's: 2⁻¹⁰ relative for normal values, 2⁻²⁴ absolute among subnormals.
+/// (Inputs need no slack: the references get them rounded, [`stored`].)
+pub fn tolerance(dtype: DType, atol: f64, rtol: f64) -> (f64, f64) {
+    match dtype {
+        DType::F16 => (atol + 2f64.powi(-24), rtol + 2f64.powi(-10)),
+        _ => (atol, rtol),
+    }
+}
 
 pub fn rng(seed: u64) -> Pcg64 {
     Pcg64::seed_from_u64(seed)
@@ -126,14 +187,28 @@ impl ConvCase {
         stride: usize,
         pad: usize,
     ) -> ConvCase {
+        ConvCase::new_as(gpu, rng, xs, ws, stride, pad, DType::F32)
+    }
+
+    /// [`ConvCase::new`] with the input and the output gradient (activations) stored as `dtype`;
+    /// the weight stays f32.
+    pub fn new_as(
+        gpu: &Gpu,
+        rng: &mut Pcg64,
+        xs: [usize; 4],
+        ws: [usize; 4],
+        stride: usize,
+        pad: usize,
+        dtype: DType,
+    ) -> ConvCase {
         use purenoise::reference;
-        let x = random(rng, xs.iter().product());
+        let x = stored(dtype, &random(rng, xs.iter().product()));
         let w = random(rng, ws.iter().product());
-        let (xt, wt) = (upload(gpu, &x, &xs), upload(gpu, &w, &ws));
+        let (xt, wt) = (upload_as(gpu, &x, &xs, dtype), upload(gpu, &w, &ws));
         let shape = purenoise::ops::conv::ConvShape::new(&xt, &wt, stride, pad).unwrap();
         let want_y = reference::conv2d_forward(&x, xs, &w, ws, stride, pad);
-        let dy = random(rng, want_y.len());
-        let dyt = upload(gpu, &dy, &shape.output_shape());
+        let dy = stored(dtype, &random(rng, want_y.len()));
+        let dyt = upload_as(gpu, &dy, &shape.output_shape(), dtype);
         ConvCase {
             want_dx: reference::conv2d_backward_input(&dy, &w, ws, xs, stride, pad),
             want_dw: reference::conv2d_backward_weight(&x, xs, &dy, ws, stride, pad),

@@ -6,8 +6,9 @@
 // Bounds: plane_at(plane) for plane < n·c reads γ/β at c < C and the statistics at < 4C (slots
 // 0 or 1: lib/bn_routing.wgsl clamps the mask, read at sample < N).
 
+//!element act
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma0: array<f32>;

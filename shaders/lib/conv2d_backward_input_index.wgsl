@@ -7,10 +7,11 @@
 // n < n_total = c_in at k < k_total; dx is written only for m < m_total (so iy < h, ix < w) and
 // n < n_total. Integer divisors are override constants >= 1 or go through div_rcp.
 
+//!element act
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<act>;
 @group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<act>;
 
 // The input positions with (iy+p) % s == py and (ix+p) % s == px (one stride phase, one dispatch
 // each) receive only the taps ky = py + jy*s, kx = px + jx*s, from output (ay - jy, ax - jx)
@@ -68,7 +69,7 @@ fn a_elem(r: ARow, kp: KPos) -> f32 {
     let oy = r.ay - kp.jy;
     let ox = r.ax - kp.jx;
     let ok = r.valid && kp.live && u32(oy) < p.h_out && u32(ox) < p.w_out;
-    let v = dy[select(0u, u32(r.corner + kp.off), ok)];
+    let v = f32(dy[select(0u, u32(r.corner + kp.off), ok)]);
     return select(0.0, v, ok);
 }
 
@@ -85,6 +86,6 @@ fn c_row(m: u32) -> CRow {
 
 fn c_put(r: CRow, n: u32, split: u32, v: f32) {
     if (r.valid && n < p.n_total) {
-        dx[r.base + n * p.h * p.w] = v;
+        dx[r.base + n * p.h * p.w] = act(v);
     }
 }

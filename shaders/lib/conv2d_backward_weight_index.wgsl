@@ -10,9 +10,10 @@
 // src/ops/conv.rs allocates (it dispatches ceil(k_total / k_chunk) of them). Integer divisors
 // are override constants >= 1 or go through div_rcp.
 
+//!element act
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read> dy: array<act>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 // One weight tap m = (ci, ky, kx): its offset in an image of x from the output position's
@@ -64,7 +65,7 @@ fn a_elem(r: ARow, kp: KPos) -> f32 {
     let iy = kp.iy + r.ky;
     let ix = kp.ix + r.kx;
     let ok = r.valid && kp.live && u32(iy) < p.h && u32(ix) < p.w;
-    let v = x[select(0u, u32(i32(kp.x0) + r.off), ok)];
+    let v = f32(x[select(0u, u32(i32(kp.x0) + r.off), ok)]);
     return select(0.0, v, ok);
 }
 
@@ -75,7 +76,7 @@ fn b_col(n: u32) -> BCol { return BCol(n * p.h_out * p.w_out, n < p.n_total); }
 
 fn b_elem(c: BCol, kp: KPos) -> f32 {
     let ok = c.valid && kp.live;
-    let v = dy[select(0u, kp.dy0 + c.off, ok)];
+    let v = f32(dy[select(0u, kp.dy0 + c.off, ok)]);
     return select(0.0, v, ok);
 }
 

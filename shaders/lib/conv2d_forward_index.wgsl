@@ -13,10 +13,11 @@
 // only for m < m_total, n < n_total. Integer divisors are override constants >= 1 (KS, STRIDE)
 // or go through div_rcp's multiplication.
 
+//!element act
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<act>;
 
 // One output position: the offset in x of its window's top-left corner (signed: it may lie in
 // the padding) and that corner's row and column.
@@ -62,7 +63,7 @@ fn a_elem(r: ARow, kp: KPos) -> f32 {
     let iy = r.iy0 + kp.ky;
     let ix = r.ix0 + kp.kx;
     let ok = r.valid && kp.live && u32(iy) < p.h && u32(ix) < p.w;
-    let v = x[select(0u, u32(r.corner + kp.off), ok)];
+    let v = f32(x[select(0u, u32(r.corner + kp.off), ok)]);
     return select(0.0, v, ok);
 }
 
@@ -80,6 +81,6 @@ fn c_row(m: u32) -> CRow {
 
 fn c_put(r: CRow, n: u32, split: u32, v: f32) {
     if (r.valid && n < p.n_total) {
-        y[r.base + n * p.h_out * p.w_out] = v;
+        y[r.base + n * p.h_out * p.w_out] = act(v);
     }
 }

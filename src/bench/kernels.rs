@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{measure_peak, median_seconds, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
-use crate::gpu::tensor::Tensor;
+use crate::gpu::tensor::{DType, Precision, Tensor};
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
@@ -41,6 +41,10 @@ pub struct KernelsArgs {
     /// where the tuning cache holds a choice, else the untuned default].
     #[arg(long, value_name = "all|NAME")]
     pub tile: Option<String>,
+    /// Storage of activations and their gradients (the convolutions' inputs and outputs, the
+    /// elementwise kernels' tensors), as `train --precision`.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Print one JSON record instead of the tables.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +110,7 @@ pub struct KernelsReport {
     pub clock: &'static str,
     pub model: String,
     pub batch: usize,
+    pub precision: Precision,
     pub warmup: usize,
     pub repeats: usize,
     pub unix_time: u64,
@@ -125,8 +130,8 @@ impl std::fmt::Display for KernelsReport {
         writeln!(f, "adapter  {}", self.adapter)?;
         writeln!(
             f,
-            "model    {} batch {}; {}, {} warm-up + {} timed",
-            self.model, self.batch, self.clock, self.warmup, self.repeats
+            "model    {} batch {}, precision {}; {}, {} warm-up + {} timed",
+            self.model, self.batch, self.precision, self.clock, self.warmup, self.repeats
         )?;
         writeln!(
             f,
@@ -223,13 +228,15 @@ impl std::fmt::Display for KernelsReport {
     }
 }
 
-fn filled(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
-    gpu.upload(&vec![value; shape.iter().product()], shape)
+fn filled(gpu: &Gpu, shape: &[usize], value: f32, dtype: DType) -> Result<Tensor> {
+    gpu.upload_as(&vec![value; shape.iter().product()], shape, dtype)
 }
 
 /// `purenoise bench kernels`.
 pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let kind: ModelKind = args.model.parse()?;
+    gpu.check_precision(args.precision)?;
+    let act = args.precision.activations();
     let clock = Clock::for_kernels(gpu);
     let (peak, _) = measure_peak(gpu, clock, args.repeats)?;
     let time = |f: &mut dyn FnMut() -> Result<()>| {
@@ -273,17 +280,25 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let (mut total_flops, mut total_seconds) = (0.0, 0.0);
     let layers = conv_layers(kind);
     let mut progress = Progress::new(
-        format!("bench kernels {kind} at batch {}", args.batch),
+        format!(
+            "bench kernels {kind} at batch {}, precision {}",
+            args.batch, args.precision
+        ),
         Some(layers.len() as u64),
         Unit::Items("convolution shapes"),
         0,
     );
     for layer in layers {
         let input = [args.batch, layer.c_in, layer.size, layer.size];
-        let x = filled(gpu, &input, 0.5)?;
-        let w = filled(gpu, &[layer.c_out, layer.c_in, layer.k, layer.k], 0.01)?;
+        let x = filled(gpu, &input, 0.5, act)?;
+        let w = filled(
+            gpu,
+            &[layer.c_out, layer.c_in, layer.k, layer.k],
+            0.01,
+            DType::F32,
+        )?;
         let s = ConvShape::new(&x, &w, layer.stride, layer.k / 2)?;
-        let dy = filled(gpu, &s.output_shape(), 0.1)?;
+        let dy = filled(gpu, &s.output_shape(), 0.1, act)?;
         let flops = 2.0 * s.macs() as f64;
         let fma = peak.fma_gflops;
         let run = |pass: Pass, tile: Tile, splits: usize| -> Result<f64> {
@@ -353,7 +368,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     let bw = peak.bandwidth_gbs;
     let mut elementwise = Vec::new();
     let mut push = |op, shape: [usize; 4], passes: u64, seconds: f64| {
-        let bytes = passes * shape.iter().product::<usize>() as u64 * 4;
+        let bytes = passes * (shape.iter().product::<usize>() * act.size()) as u64;
         elementwise.push(ElementwiseRow {
             op,
             shape,
@@ -363,10 +378,10 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
     };
     for &shape in &activations {
         let c = shape[1];
-        let x = filled(gpu, &shape, 0.5)?;
-        let dy = filled(gpu, &shape, 0.1)?;
-        let (gamma, beta) = (filled(gpu, &[c], 1.0)?, filled(gpu, &[c], 0.0)?);
-        let (mean, var) = (filled(gpu, &[c], 0.0)?, filled(gpu, &[c], 1.0)?);
+        let x = filled(gpu, &shape, 0.5, act)?;
+        let dy = filled(gpu, &shape, 0.1, act)?;
+        let param = |v: f32| filled(gpu, &[c], v, DType::F32);
+        let (gamma, beta, mean, var) = (param(1.0)?, param(0.0)?, param(0.0)?, param(1.0)?);
         // Plain, and with the ReLU fused in as the models' pre-activation units run it (the
         // same passes: the fused backward recomputes the ReLU mask from x).
         for (relu, forward, backward) in [
@@ -410,11 +425,12 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         push("add+relu", shape, 3, t);
     }
     if let Some(&shape) = activations.last() {
-        let x = filled(gpu, &shape, 0.5)?;
+        let x = filled(gpu, &shape, 0.5, act)?;
         let t = time(&mut || avg_pool_forward(gpu, &x).map(drop))?;
         push("global avg_pool forward", shape, 1, t);
-        let dy = filled(gpu, &shape[..2], 0.1)?;
-        let t = time(&mut || avg_pool_backward(gpu, &dy, &shape).map(drop))?;
+        // The pooled features and their gradient are f32 in both precisions.
+        let dy = filled(gpu, &shape[..2], 0.1, DType::F32)?;
+        let t = time(&mut || avg_pool_backward(gpu, &dy, &shape, act).map(drop))?;
         push("global avg_pool backward", shape, 1, t);
     }
 
@@ -423,6 +439,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         clock: clock.describe(),
         model: kind.to_string(),
         batch: args.batch,
+        precision: args.precision,
         warmup: args.warmup,
         repeats: args.repeats,
         unix_time: unix_time(),

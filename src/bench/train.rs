@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::error::{human_bytes, Error, Result};
+use crate::gpu::tensor::Precision;
 use crate::gpu::Gpu;
 use crate::models::BnMode;
 use crate::models::{Model, ModelConfig, ModelKind};
@@ -36,6 +37,9 @@ pub struct StepArgs {
     /// Classes of the model's classifier (10: CIFAR-10, 100: CIFAR-100).
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
+    /// Storage of activations and their gradients, as `train --precision`.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -69,6 +73,7 @@ pub struct StepRecord {
     pub noise_images: usize,
     pub bn: BnMode,
     pub classes: usize,
+    pub precision: Precision,
 }
 
 impl fmt::Display for StepRecord {
@@ -76,8 +81,8 @@ impl fmt::Display for StepRecord {
         writeln!(f, "on {}", self.adapter)?;
         write!(
             f,
-            "{} ({} parameters), batch {} with {} noise images, bn {:?}",
-            self.model, self.parameters, self.batch, self.noise_images, self.bn
+            "{} ({} parameters), batch {} with {} noise images, bn {:?}, precision {}",
+            self.model, self.parameters, self.batch, self.noise_images, self.bn, self.precision
         )
     }
 }
@@ -167,7 +172,8 @@ impl SyntheticStep {
                 dropout: 0.3,
             },
             0,
-        )?;
+        )?
+        .with_precision(gpu, args.precision)?;
         let mut rng = Pcg64::seed_from_u64(0);
         let n = args.batch;
         let images: Vec<f32> = (0..n * 3 * 32 * 32)
@@ -200,6 +206,7 @@ impl SyntheticStep {
             noise_images: self.noise_images,
             bn: self.args.bn,
             classes: self.args.classes,
+            precision: self.args.precision,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU64;
 
+use super::kernels::Elements;
 use super::tensor::Tensor;
 use super::timing::Timing;
 use super::{Gpu, Kernel, KernelParams};
@@ -68,23 +69,55 @@ impl Gpu {
                 ),
             });
         }
+        let size = src.dtype().size() as u64;
+        if src.dtype() != dst.dtype()
+            || [src_start, dst_start, len]
+                .iter()
+                .any(|&e| !(e as u64 * size).is_multiple_of(4))
+        {
+            // Buffer copies move whole 4-byte words, and never convert.
+            return Err(Error::Shape {
+                op: "copy",
+                detail: format!(
+                    "{len} elements from {src_start} of a {:?} tensor to {dst_start} of a {:?} \
+                     tensor: copies need one element type and whole 4-byte words",
+                    src.dtype(),
+                    dst.dtype()
+                ),
+            });
+        }
         if len > 0 {
             self.push(Command::Copy {
                 src: src.buffer().clone(),
-                src_offset: src.offset_bytes() + src_start as u64 * 4,
+                src_offset: src.offset_bytes() + src_start as u64 * size,
                 dst: dst.buffer().clone(),
-                dst_offset: dst.offset_bytes() + dst_start as u64 * 4,
-                size: len as u64 * 4,
+                dst_offset: dst.offset_bytes() + dst_start as u64 * size,
+                size: len as u64 * size,
             });
         }
         Ok(())
     }
 
     /// Records one dispatch. `params` fills the kernel's uniform `Params` struct (binding 0);
-    /// `tensors` bind to 1, 2, … in order, each named for error messages.
+    /// `tensors` bind to 1, 2, … in order, each named for error messages. Every `//!element`
+    /// alias is f32 ([`Gpu::dispatch_as`] chooses).
     pub fn dispatch<P: KernelParams>(
         &self,
         kernel: &Kernel<P>,
+        overrides: &[(&str, f64)],
+        params: &P,
+        tensors: &[(&str, &Tensor)],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        self.dispatch_as(kernel, &[], overrides, params, tensors, groups)
+    }
+
+    /// [`Gpu::dispatch`] of the kernel's variant with its `//!element` aliases typed by
+    /// `elements` (gpu::kernels); each tensor's element type must be its binding's.
+    pub fn dispatch_as<P: KernelParams>(
+        &self,
+        kernel: &Kernel<P>,
+        elements: Elements,
         overrides: &[(&str, f64)],
         params: &P,
         tensors: &[(&str, &Tensor)],
@@ -116,13 +149,30 @@ impl Gpu {
         if groups.contains(&0) || self.0.skip_kernels.get() {
             return Ok(());
         }
-        let (pipeline, bindings) = self.pipeline(kernel, overrides)?;
+        let (pipeline, bindings, binding_elements) = self.pipeline(kernel, elements, overrides)?;
         if bindings != tensors.len() + 1 {
             return Err(Error::Invalid(format!(
                 "kernel `{}` declares {bindings} bindings but was given parameters and {} tensors",
                 kernel.name,
                 tensors.len()
             )));
+        }
+        for (i, (name, t)) in tensors.iter().enumerate() {
+            // f16 data read as f32 (or the reverse) would be garbage, not an error: refuse it.
+            let width = binding_elements
+                .get(i + 1)
+                .copied()
+                .flatten()
+                .map(|s| s.width);
+            if width.is_some_and(|w| w as usize != t.dtype().size()) {
+                return Err(Error::Invalid(format!(
+                    "kernel `{}` ({elements:?}) binds `{name}` as {}-byte elements, but the \
+                     tensor is {:?}",
+                    kernel.name,
+                    width.unwrap_or(0),
+                    t.dtype()
+                )));
+            }
         }
         // Uniform structs are padded to 16 bytes.
         let params_size = (size_of::<P>().max(1).div_ceil(16) * 16) as u64;

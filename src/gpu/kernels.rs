@@ -6,6 +6,15 @@
 //! `//!include <file>` directive, expanded here before naga or wgpu see the source: WGSL has no
 //! include of its own, and copying the helper into each kernel would let the copies drift.
 //!
+//! **Element types.** A kernel that may store its activations in f16 names their type with a
+//! `//!element NAME` line (`//!element act`) and declares those arrays as `array<act>`, reading
+//! with `f32(x[i])` and writing with `act(v)`, so all its arithmetic stays f32. The runtime
+//! expands the line into `alias NAME = f32;` or `alias NAME = f16;` by what the dispatch asks for
+//! ([`Elements`]; unnamed aliases are f32), and puts `enable f16;` first when any is f16: one
+//! source per kernel, and the f32 expansion is the kernel as it always was (`f32(v)` of an f32
+//! is the value itself). Pipelines are cached per kernel, overrides and element types, and
+//! every dispatch checks each bound tensor's element type against its binding's.
+//!
 //! Each kernel is typed by the Rust struct that fills its uniform `Params` (binding 0), declared
 //! with [`kernel_params!`](crate::kernel_params) next to the op that fills it; [`check_params`]
 //! compares that struct with the one naga reads from the shader, field by field, when the
@@ -13,7 +22,12 @@
 
 use std::marker::PhantomData;
 
+use super::tensor::DType;
 use crate::error::{Error, Result};
+
+/// The element type each of a kernel's `//!element` aliases stands for in one pipeline; an alias
+/// not listed is f32.
+pub type Elements<'a> = &'a [(&'a str, DType)];
 
 /// One `.wgsl` file in `shaders/`, with entry point `main`, whose `Params` `P` fills: dispatching
 /// it takes a `P`, so a kernel cannot be handed another kernel's parameters.
@@ -160,17 +174,67 @@ libraries![
 
 /// The kernel's source with `//!include` lines replaced by the library they name (libraries
 /// may include libraries; each is expanded where it is first named, and a later include of
-/// the same library is dropped, so two libraries may both include a third, and a cycle ends).
+/// the same library is dropped, so two libraries may both include a third, and a cycle ends),
+/// and every `//!element` alias f32.
 pub fn expanded_source(kernel: &Shader) -> Result<String> {
+    expanded_source_as(kernel, &[])
+}
+
+/// [`expanded_source`] with the `//!element` aliases typed by `elements` (f32 or f16 each;
+/// `enable f16;` first when any is f16). An alias the kernel does not declare is an error.
+pub fn expanded_source_as(kernel: &Shader, elements: Elements) -> Result<String> {
+    let shader_err = |message: String| Error::Shader {
+        kernel: format!("shaders/{}.wgsl", kernel.name),
+        message,
+    };
     let mut out = String::with_capacity(kernel.source.len());
-    expand_into(kernel, kernel.source, &mut Vec::new(), &mut out)?;
+    let mut declared = Vec::new();
+    if elements.iter().any(|(_, t)| *t == DType::F16) {
+        out.push_str("enable f16;\n");
+    }
+    expand_into(
+        kernel,
+        kernel.source,
+        elements,
+        &mut Vec::new(),
+        &mut declared,
+        &mut out,
+    )?;
+    for (name, dtype) in elements {
+        if !declared.iter().any(|d| d == name) {
+            return Err(shader_err(format!(
+                "declares no element type `{name}` (no `//!element {name}` line)"
+            )));
+        }
+        if !matches!(dtype, DType::F32 | DType::F16) {
+            return Err(shader_err(format!(
+                "element type `{name}` may be f32 or f16, not {dtype:?}"
+            )));
+        }
+    }
     Ok(out)
+}
+
+/// The `//!element` aliases a kernel declares (its own and its libraries').
+pub fn element_names(kernel: &Shader) -> Result<Vec<String>> {
+    let mut declared = Vec::new();
+    expand_into(
+        kernel,
+        kernel.source,
+        &[],
+        &mut Vec::new(),
+        &mut declared,
+        &mut String::new(),
+    )?;
+    Ok(declared)
 }
 
 fn expand_into(
     kernel: &Shader,
     source: &str,
+    elements: Elements,
     included: &mut Vec<&'static str>,
+    declared: &mut Vec<String>,
     out: &mut String,
 ) -> Result<()> {
     for line in source.lines() {
@@ -185,8 +249,16 @@ fn expand_into(
                 })?;
             if !included.contains(&lib.0) {
                 included.push(lib.0);
-                expand_into(kernel, lib.1, included, out)?;
+                expand_into(kernel, lib.1, elements, included, declared, out)?;
             }
+        } else if let Some(name) = line.trim().strip_prefix("//!element ") {
+            let name = name.trim();
+            let dtype = elements
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(DType::F32, |(_, t)| *t);
+            out.push_str(&format!("alias {name} = {};\n", dtype.wgsl()));
+            declared.push(name.to_owned());
         } else {
             out.push_str(line);
             out.push('\n');
@@ -198,7 +270,15 @@ fn expand_into(
 /// Parses and validates the kernel with naga, so a broken shader is reported with its file name
 /// and naga's diagnostic instead of a device error later.
 pub fn validate(kernel: &Shader) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
-    let source = expanded_source(kernel)?;
+    validate_as(kernel, &[])
+}
+
+/// [`validate`] of the kernel with its `//!element` aliases typed by `elements`.
+pub fn validate_as(
+    kernel: &Shader,
+    elements: Elements,
+) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let source = expanded_source_as(kernel, elements)?;
     let shader_err = |message: String| Error::Shader {
         kernel: format!("shaders/{}.wgsl", kernel.name),
         message,
@@ -207,9 +287,11 @@ pub fn validate(kernel: &Shader) -> Result<(naga::Module, naga::valid::ModuleInf
         naga::front::wgsl::parse_str(&source).map_err(|e| shader_err(e.emit_to_string(&source)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        // Subgroup operations (the *_subgroup kernels) validate here; wgpu still refuses them on
-        // a device without the SUBGROUP feature, and src/ops/conv.rs only picks them with it.
-        naga::valid::Capabilities::SUBGROUP,
+        // Subgroup operations (the *_subgroup kernels) and f16 (the mixed-precision variants)
+        // validate here; wgpu still refuses them on a device without the SUBGROUP or SHADER_F16
+        // feature, src/ops/conv.rs only picks subgroup kernels with it, and Gpu::check_precision
+        // refuses `--precision mixed` without f16.
+        naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SHADER_FLOAT16,
     )
     .validate(&module)
     .map_err(|e| shader_err(e.emit_to_string(&source)))?;
@@ -283,4 +365,27 @@ pub fn check_params(kernel: &Shader, module: &naga::Module) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The element type of each storage binding of a validated module, by binding number: what a
+/// dispatch checks its tensors against (`None` for the uniform and non-array bindings).
+pub fn binding_elements(module: &naga::Module) -> Vec<Option<naga::Scalar>> {
+    let mut out = Vec::new();
+    for (_, g) in module.global_variables.iter() {
+        let Some(b) = &g.binding else { continue };
+        let scalar = match module.types[g.ty].inner {
+            naga::TypeInner::Array { base, .. } => match module.types[base].inner {
+                naga::TypeInner::Scalar(s) => Some(s),
+                naga::TypeInner::Vector { scalar, .. } => Some(scalar),
+                _ => None,
+            },
+            _ => None,
+        };
+        let i = b.binding as usize;
+        if out.len() <= i {
+            out.resize(i + 1, None);
+        }
+        out[i] = scalar;
+    }
+    out
 }

@@ -51,8 +51,8 @@ impl Gpu {
     /// A new (uninitialized) tensor from the pool.
     pub fn alloc(&self, op: &'static str, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let numel: usize = shape.iter().product();
-        // Zero-sized bindings are invalid; a 4-byte buffer keeps empty tensors legal.
-        let size = (numel.max(1) * 4) as u64;
+        // Zero-sized bindings are invalid and bindings are whole words (DType::padded_bytes).
+        let size = dtype.padded_bytes(numel);
         self.check_buffer(op, &format!("tensor of shape {shape:?}"), size)?;
         let pooled = self.0.pool.borrow_mut().take(size);
         let buffer = match pooled {

@@ -44,8 +44,8 @@ pub struct Inner {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    /// Compiled pipelines and the number of resource bindings their kernel declares.
-    pipelines: RefCell<HashMap<String, (wgpu::ComputePipeline, usize)>>,
+    /// Compiled pipelines, keyed by kernel, element types, overrides and check mode.
+    pipelines: RefCell<HashMap<String, pipeline::Compiled>>,
     pool: Rc<RefCell<Pool>>,
     staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     commands: RefCell<Vec<Command>>,

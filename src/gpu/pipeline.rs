@@ -1,31 +1,41 @@
 //! The pipeline cache: each kernel validated by naga, checked against its `Params` struct and
 //! compiled once per set of override constants and runtime-check mode.
 
+use super::tensor::{DType, Precision};
 use super::{kernels, Gpu};
 use crate::error::{Error, Result};
 
+/// A compiled pipeline, the number of resource bindings its kernel declares, and the element
+/// type of each storage binding (kernels::binding_elements).
+pub(super) type Compiled = (wgpu::ComputePipeline, usize, Vec<Option<naga::Scalar>>);
+
 impl Gpu {
-    /// The compute pipeline for a kernel with given override constants, compiled once per
-    /// runtime-check mode.
+    /// The compute pipeline for a kernel with given element types and override constants,
+    /// compiled once per runtime-check mode.
     pub(super) fn pipeline(
         &self,
         kernel: &kernels::Shader,
+        elements: kernels::Elements,
         overrides: &[(&str, f64)],
-    ) -> Result<(wgpu::ComputePipeline, usize)> {
+    ) -> Result<Compiled> {
         let trusted = kernel.trusted && !self.0.shader_checks.get();
-        let key = format!("{}{:?} trusted {trusted}", kernel.name, overrides);
+        let key = format!("{}{elements:?}{overrides:?} trusted {trusted}", kernel.name);
         if let Some(p) = self.0.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
+        if elements.iter().any(|(_, t)| *t == DType::F16) {
+            self.check_precision(Precision::Mixed)?;
+        }
         // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
-        let (naga_module, _) = kernels::validate(kernel)?;
+        let (naga_module, _) = kernels::validate_as(kernel, elements)?;
         kernels::check_params(kernel, &naga_module)?;
         let bindings = naga_module
             .global_variables
             .iter()
             .filter(|(_, g)| g.binding.is_some())
             .count();
-        let source = kernels::expanded_source(kernel)?;
+        let binding_elements = kernels::binding_elements(&naga_module);
+        let source = kernels::expanded_source_as(kernel, elements)?;
         let scope = self
             .0
             .device
@@ -67,10 +77,21 @@ impl Gpu {
                 message: e.to_string(),
             });
         }
-        self.0
-            .pipelines
-            .borrow_mut()
-            .insert(key, (pipeline.clone(), bindings));
-        Ok((pipeline, bindings))
+        let compiled = (pipeline, bindings, binding_elements);
+        self.0.pipelines.borrow_mut().insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Errors unless this adapter can run `precision`: `mixed` needs SHADER_F16 (f16 storage
+    /// and arithmetic in shaders).
+    pub fn check_precision(&self, precision: Precision) -> Result<()> {
+        if precision == Precision::Mixed && !self.0.features.contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::Invalid(format!(
+                "`--precision mixed` needs f16 shaders (the SHADER_F16 feature), which adapter \
+                 `{}` ({:?}) does not offer; use `--precision f32`",
+                self.0.info.name, self.0.info.backend
+            )));
+        }
+        Ok(())
     }
 }

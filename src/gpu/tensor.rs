@@ -6,11 +6,74 @@ use std::rc::Rc;
 use super::pool::Storage;
 use crate::error::{shape_err, Result};
 
-/// Element type: f32 for values, u32 for labels and masks.
+/// Element type: f32 for values, u32 for labels and masks, f16 for activations and their
+/// gradients under `--precision mixed` (storage only: kernels compute in f32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
     F32,
     U32,
+    F16,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::F16 => 2,
+        }
+    }
+
+    /// The WGSL scalar type a kernel's `//!element` alias stands for.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::U32 => "u32",
+            DType::F16 => "f16",
+        }
+    }
+
+    /// Bytes a buffer or binding of `numel` elements takes: WebGPU binds, copies and clears
+    /// whole 4-byte words and rejects empty bindings, so an odd number of f16 values gets one
+    /// padding value and an empty tensor one word.
+    pub fn padded_bytes(self, numel: usize) -> u64 {
+        ((numel * self.size()).max(1).next_multiple_of(4)) as u64
+    }
+}
+
+/// How a model stores its activations: `f32` everywhere, or `mixed` (activations, the tensors
+/// saved for backward and activation gradients in f16; parameters, their gradients, momentum,
+/// BN statistics, the classifier head and every sum in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Mixed,
+}
+
+impl Precision {
+    /// The element type of activations and their gradients.
+    pub fn activations(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::Mixed => DType::F16,
+        }
+    }
+
+    /// The flag value: `f32` or `mixed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Mixed => "mixed",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Clone)]
@@ -54,9 +117,9 @@ impl Tensor {
         self.shape.iter().product()
     }
 
-    /// Bytes bound for this tensor (at least 4: WebGPU rejects empty bindings).
+    /// Bytes bound for this tensor ([`DType::padded_bytes`]: whole 4-byte words, at least one).
     pub fn bytes(&self) -> u64 {
-        (self.numel().max(1) * 4) as u64
+        self.dtype.padded_bytes(self.numel())
     }
 
     pub fn buffer(&self) -> &wgpu::Buffer {
@@ -81,11 +144,11 @@ impl Tensor {
         })
     }
 
-    /// Elements `start .. start + len` as a 1-D view (bindings need `start * 4` aligned to the
-    /// adapter's storage offset alignment).
+    /// Elements `start .. start + len` as a 1-D view (bindings need its byte offset aligned to
+    /// the adapter's storage offset alignment).
     pub fn slice(&self, start: usize, len: usize) -> Tensor {
         Tensor {
-            offset: self.offset + start as u64 * 4,
+            offset: self.offset + (start * self.dtype.size()) as u64,
             shape: vec![len],
             ..self.clone()
         }

@@ -7,8 +7,23 @@ use crate::error::{Error, Result};
 impl Gpu {
     /// Copies host data into a new tensor.
     pub fn upload(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        let t = self.alloc("upload", shape, DType::F32)?;
-        self.write(&t, bytemuck::cast_slice(data))?;
+        self.upload_as(data, shape, DType::F32)
+    }
+
+    /// Copies host data into a new tensor of element type `dtype` (F32, or F16: each value
+    /// rounded to the nearest f16 on the host).
+    pub fn upload_as(&self, data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let t = self.alloc("upload", shape, dtype)?;
+        match dtype {
+            DType::F16 => {
+                let bits: Vec<u16> = data
+                    .iter()
+                    .map(|&v| half::f16::from_f32(v).to_bits())
+                    .collect();
+                self.write(&t, bytemuck::cast_slice(&bits))?;
+            }
+            _ => self.write(&t, bytemuck::cast_slice(data))?,
+        }
         Ok(t)
     }
 
@@ -19,18 +34,27 @@ impl Gpu {
         Ok(t)
     }
 
-    /// Overwrites a tensor's contents from the host.
+    /// Overwrites a tensor's contents from the host, given in its element type.
     pub fn write(&self, t: &Tensor, bytes: &[u8]) -> Result<()> {
-        if bytes.len() as u64 != t.numel() as u64 * 4 {
+        let size = t.dtype().size();
+        if bytes.len() != t.numel() * size {
             return Err(Error::Shape {
                 op: "upload",
                 detail: format!(
                     "{} values given for a tensor of shape {:?}",
-                    bytes.len() / 4,
+                    bytes.len() / size,
                     t.shape()
                 ),
             });
         }
+        // Buffer writes are whole words: an odd f16 count gets its padding value (zero).
+        let padded;
+        let bytes = if bytes.len().is_multiple_of(4) {
+            bytes
+        } else {
+            padded = [bytes, &[0; 2]].concat();
+            &padded[..]
+        };
         // queue.write_buffer lands before the *next* submission's commands, so commands
         // recorded so far (which may still read this recycled buffer) must be submitted first.
         self.flush()?;
@@ -42,10 +66,17 @@ impl Gpu {
         Ok(())
     }
 
-    /// Reads a tensor back to the host (flushes pending work and waits for it).
+    /// Reads a tensor back to the host (flushes pending work and waits for it); f16 values
+    /// come back widened to f32, exactly.
     pub fn read(&self, t: &Tensor) -> Result<Vec<f32>> {
         let bytes = self.read_bytes(t)?;
-        Ok(bytemuck::cast_slice(&bytes).to_vec())
+        Ok(match t.dtype() {
+            DType::F16 => bytemuck::cast_slice::<u8, u16>(&bytes)[..t.numel()]
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect(),
+            _ => bytemuck::cast_slice(&bytes).to_vec(),
+        })
     }
 
     pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>> {
@@ -54,7 +85,11 @@ impl Gpu {
     }
 
     fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
-        let size = t.numel() as u64 * 4;
+        if t.numel() == 0 {
+            return Ok(Vec::new());
+        }
+        // Whole words, as copies need: an odd f16 count reads its padding value too.
+        let size = t.bytes();
         if size == 0 {
             return Ok(Vec::new());
         }

@@ -16,6 +16,7 @@ pub use layout::{conv_layers, ConvLayer};
 
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
+use crate::gpu::tensor::{Precision, Tensor};
 use crate::gpu::Gpu;
 use crate::ops::noise::NoiseMask;
 use crate::params::{NamedShapes, ParamStore, ParamStoreBuilder};
@@ -125,6 +126,10 @@ enum Net {
 pub struct Model {
     pub config: ModelConfig,
     pub params: ParamStore,
+    /// How activations are stored: the input's element type ([`Model::input`]), which every op
+    /// passes on to its output and gradients. Parameters are f32 either way. Also what a step
+    /// asks to decide on loss scaling.
+    pub precision: Precision,
     net: Net,
 }
 
@@ -176,8 +181,23 @@ impl Model {
         Ok(Model {
             config,
             params: builder.build(gpu)?,
+            precision: Precision::F32,
             net,
         })
+    }
+
+    /// The model with activations stored as `precision` says; refused (naming the adapter)
+    /// where the adapter cannot run it.
+    pub fn with_precision(mut self, gpu: &Gpu, precision: Precision) -> Result<Model> {
+        gpu.check_precision(precision)?;
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// Images [n, 3, 32, 32] (normalized, f32 on the host) uploaded as the network's input, in
+    /// the element type of its activations.
+    pub fn input(&self, gpu: &Gpu, images: &[f32], n: usize) -> Result<Tensor> {
+        gpu.upload_as(images, &[n, 3, 32, 32], self.precision.activations())
     }
 
     /// Logits [N, classes] for images [N, 3, H, W].

@@ -2,7 +2,7 @@
 //! (accumulate, scale by a GPU scalar).
 
 use super::kernels;
-use super::{elementwise, same_shape};
+use super::{act, elementwise, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
@@ -21,10 +21,11 @@ kernel_params! {
 }
 
 pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-    let y = gpu.alloc("relu", x.shape(), DType::F32)?;
+    let y = gpu.alloc("relu", x.shape(), x.dtype())?;
     elementwise(
         gpu,
         &kernels::RELU_FORWARD,
+        &act(x),
         &[("x", x), ("y", &y)],
         x.numel(),
     )?;
@@ -33,10 +34,11 @@ pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 
 pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     same_shape("relu backward", ("y", y), ("dy", dy))?;
-    let dx = gpu.alloc("relu backward", y.shape(), DType::F32)?;
+    let dx = gpu.alloc("relu backward", y.shape(), y.dtype())?;
     elementwise(
         gpu,
         &kernels::RELU_BACKWARD,
+        &act(y),
         &[("y", y), ("dy", dy), ("dx", &dx)],
         y.numel(),
     )?;
@@ -63,9 +65,10 @@ pub fn add_relu(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     same_shape(op, ("a", a), ("b", b))?;
-    let out = gpu.alloc(op, a.shape(), DType::F32)?;
-    gpu.dispatch(
+    let out = gpu.alloc(op, a.shape(), a.dtype())?;
+    gpu.dispatch_as(
         &kernels::ADD,
+        &act(a),
         &[("RELU", f64::from(u8::from(relu)))],
         &super::LenParams {
             len: a.numel() as u32,
@@ -82,6 +85,7 @@ pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
     elementwise(
         gpu,
         &kernels::ACCUMULATE,
+        &act(dst),
         &[("src", src), ("dst", dst)],
         dst.numel(),
     )
@@ -99,6 +103,7 @@ pub fn scale_by(gpu: &Gpu, x: &Tensor, s: &Tensor) -> Result<Tensor> {
     elementwise(
         gpu,
         &kernels::SCALE_BY,
+        &[],
         &[("x", x), ("s", s), ("out", &out)],
         x.numel(),
     )?;
@@ -144,7 +149,7 @@ pub fn dropout_apply(gpu: &Gpu, x: &Tensor, p: f32, seed: DropoutSeed) -> Result
             "dropout: probability {p} is outside [0, 1)"
         )));
     }
-    let out = gpu.alloc("dropout", x.shape(), DType::F32)?;
+    let out = gpu.alloc("dropout", x.shape(), x.dtype())?;
     let params = DropoutParams {
         len: x.numel() as u32,
         stream: seed.stream,
@@ -152,8 +157,9 @@ pub fn dropout_apply(gpu: &Gpu, x: &Tensor, p: f32, seed: DropoutSeed) -> Result
         seed_hi: (seed.seed >> 32) as u32,
         p_drop: p,
     };
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::DROPOUT,
+        &act(x),
         &[],
         &params,
         &[("x", x), ("out", &out)],

@@ -216,7 +216,16 @@ impl ConvShape {
             k.div_ceil(chunk).max(1),
         ]
         .map(|g| g as u32);
-        gpu.dispatch(kernel, &tile.overrides(self), &params, tensors, groups)
+        // A (the input, or the output gradient) is an activation: f32 or f16 (`act`).
+        let elements = super::act(tensors[0].1);
+        gpu.dispatch_as(
+            kernel,
+            &elements,
+            &tile.overrides(self),
+            &params,
+            tensors,
+            groups,
+        )
     }
 
     /// The kernels divide indices through f32 (lib/conv_common.wgsl's div_rcp: exact below
@@ -677,7 +686,7 @@ pub fn conv2d_forward_with(
     tile: Tile,
 ) -> Result<Tensor> {
     let packed = conv2d_pack_weight(gpu, weight, s, Pass::Forward, [0, 0])?;
-    let y = gpu.alloc("conv2d", &s.output_shape(), DType::F32)?;
+    let y = gpu.alloc("conv2d", &s.output_shape(), x.dtype())?;
     s.run(
         gpu,
         Pass::Forward,
@@ -708,7 +717,7 @@ pub fn conv2d_backward_input_with(
     tile: Tile,
 ) -> Result<Tensor> {
     dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
-    let dx = gpu.alloc("conv2d backward", &[s.n, s.c_in, s.h, s.w], DType::F32)?;
+    let dx = gpu.alloc("conv2d backward", &[s.n, s.c_in, s.h, s.w], dy.dtype())?;
     // One GEMM per stride phase: input positions with (i + pad) % stride == p receive only the
     // taps p, p + stride, …, so strided layers multiply no zero taps. Phases are disjoint and
     // cover dx (a phase without taps writes zeros).

@@ -13,6 +13,7 @@ use super::pool::PoolParams;
 use super::shortcut::ShortcutParams;
 use super::{FmaParams, LenParams, MatrixParams};
 use crate::gpu::kernels::{Kernel, Shader};
+use crate::gpu::tensor::DType;
 use crate::optim::SgdParams;
 
 macro_rules! kernels {
@@ -73,9 +74,10 @@ kernels! {
 }
 
 /// `purenoise shader`: the expanded source of the kernel `name` (a file name in shaders/, with
-/// or without `.wgsl`), or with no name the kernels' names, one a line; an unknown name is an
-/// error that lists them.
-pub fn shader_text(name: Option<&str>) -> crate::error::Result<String> {
+/// or without `.wgsl`), with `f16` its mixed-precision variant (every `//!element` alias f16),
+/// or with no name the kernels' names, one a line; an unknown name, or `f16` for a kernel
+/// without element types, is an error that says what there is.
+pub fn shader_text(name: Option<&str>, f16: bool) -> crate::error::Result<String> {
     let names = || {
         ALL.iter()
             .map(|k| format!("{}\n", k.name))
@@ -86,11 +88,21 @@ pub fn shader_text(name: Option<&str>) -> crate::error::Result<String> {
     };
     let file = name.trim_start_matches("shaders/");
     let file = file.strip_suffix(".wgsl").unwrap_or(file);
-    match ALL.iter().find(|k| k.name == file) {
-        Some(kernel) => crate::gpu::kernels::expanded_source(kernel),
-        None => Err(crate::error::Error::Invalid(format!(
+    let Some(kernel) = ALL.iter().find(|k| k.name == file) else {
+        return Err(crate::error::Error::Invalid(format!(
             "no kernel `{name}` in shaders/; the kernels are:\n{}",
             names().trim_end()
-        ))),
+        )));
+    };
+    if !f16 {
+        return crate::gpu::kernels::expanded_source(kernel);
     }
+    let aliases = crate::gpu::kernels::element_names(kernel)?;
+    if aliases.is_empty() {
+        return Err(crate::error::Error::Invalid(format!(
+            "kernel `{file}` has no f16 variant (no `//!element` alias): it always runs in f32"
+        )));
+    }
+    let elements: Vec<(&str, DType)> = aliases.iter().map(|a| (a.as_str(), DType::F16)).collect();
+    crate::gpu::kernels::expanded_source_as(kernel, &elements)
 }

@@ -21,7 +21,8 @@ pub use pool::global_avg_pool;
 pub use shortcut::shortcut;
 
 use crate::error::{shape_err, Result};
-use crate::gpu::tensor::Tensor;
+use crate::gpu::kernels::Elements;
+use crate::gpu::tensor::{DType, Tensor};
 use crate::gpu::{Gpu, Kernel, WORKGROUP};
 use crate::kernel_params;
 
@@ -50,16 +51,24 @@ kernel_params! {
     }
 }
 
+/// The element types of a kernel whose `act` alias (`//!element act`) is `t`'s type: the
+/// variant for f32 or f16 activations.
+pub fn act(t: &Tensor) -> [(&'static str, DType); 1] {
+    [("act", t.dtype())]
+}
+
 /// Dispatches a one-thread-per-element kernel over `len` elements.
 fn elementwise(
     gpu: &Gpu,
     kernel: &Kernel<LenParams>,
+    elements: Elements,
     tensors: &[(&str, &Tensor)],
     len: usize,
 ) -> Result<()> {
     let params = LenParams { len: len as u32 };
-    gpu.dispatch(
+    gpu.dispatch_as(
         kernel,
+        elements,
         &[],
         &params,
         tensors,

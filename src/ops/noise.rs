@@ -143,8 +143,9 @@ pub fn fill_noise(
             format!("statistics for {} channels, batch has {c}", stats.channels),
         );
     }
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::NOISE,
+        &super::act(batch),
         &[],
         &NoiseParams {
             n: n as u32,

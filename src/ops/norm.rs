@@ -37,8 +37,8 @@
 use std::rc::Rc;
 
 use super::activation::record_residual_add_relu;
-use super::kernels;
 use super::noise::NoiseMask;
+use super::{act, kernels};
 use crate::autograd::{Tape, Var};
 use crate::error::{shape_err, Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
@@ -247,8 +247,9 @@ fn train_forward(
     let mask = bn.mask_tensor(gpu)?;
     let partials = gpu.alloc(OP, &[2 * plan.n * plan.c], DType::F32)?;
     let (group, grid) = plan.reduction(gpu);
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::BN_PLANE_STATS,
+        &act(x),
         &[group],
         &BnPlaneParams {
             n: plan.n as u32,
@@ -329,11 +330,12 @@ fn apply(
     mask: &Tensor,
     stats: &Tensor,
 ) -> Result<Tensor> {
-    let y = gpu.alloc("batch_norm", x.shape(), DType::F32)?;
+    let y = gpu.alloc("batch_norm", x.shape(), x.dtype())?;
     let aux = bn.slot1();
     let [relu] = bn.overrides();
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::BN_APPLY,
+        &act(x),
         &[relu, ("RESIDUAL", f64::from(u8::from(residual.is_some())))],
         &bn.params(plan, true),
         &[
@@ -388,8 +390,9 @@ pub fn batch_norm_backward(
     let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
     let (group, grid) = plan.reduction(gpu);
     let [relu] = bn.overrides();
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::BN_BACKWARD_PLANE_SUMS,
+        &act(x),
         &[relu, group],
         &params,
         &[&inputs[..], &[("partial gamma/beta gradients", &partials)]].concat(),
@@ -403,9 +406,10 @@ pub fn batch_norm_backward(
         plan.n,
         4 * plan.c,
     )?;
-    let dx = gpu.alloc(OP, x.shape(), DType::F32)?;
-    gpu.dispatch(
+    let dx = gpu.alloc(OP, x.shape(), x.dtype())?;
+    gpu.dispatch_as(
         &kernels::BN_BACKWARD_INPUT,
+        &act(x),
         &bn.overrides(),
         &params,
         &[

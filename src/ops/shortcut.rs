@@ -1,10 +1,10 @@
 //! ResNet-32's parameter-free "option A" shortcut: stride-2 subsampling with the channels
 //! zero-padded by `pad` on each side (akamaster's `F.pad(x[:, :, ::2, ::2], (0,0,0,0,pad,pad))`).
 
-use super::kernels;
+use super::{act, kernels};
 use crate::autograd::{Tape, Var};
 use crate::error::Result;
-use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::tensor::Tensor;
 use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
 
@@ -38,9 +38,10 @@ fn params(x_shape: [usize; 4], pad: usize) -> (ShortcutParams, [usize; 4]) {
 
 pub fn shortcut_forward(gpu: &Gpu, x: &Tensor, pad: usize) -> Result<Tensor> {
     let (p, out) = params(x.nchw("shortcut", "input")?, pad);
-    let y = gpu.alloc("shortcut", &out, DType::F32)?;
-    gpu.dispatch(
+    let y = gpu.alloc("shortcut", &out, x.dtype())?;
+    gpu.dispatch_as(
         &kernels::SHORTCUT_FORWARD,
+        &act(x),
         &[],
         &p,
         &[("input", x), ("output", &y)],
@@ -58,9 +59,10 @@ pub fn shortcut_backward(
     const OP: &str = "shortcut backward";
     let (p, out) = params(x_shape, pad);
     dy.expect_shape(OP, "output gradient", &out)?;
-    let dx = gpu.alloc(OP, &x_shape, DType::F32)?;
-    gpu.dispatch(
+    let dx = gpu.alloc(OP, &x_shape, dy.dtype())?;
+    gpu.dispatch_as(
         &kernels::SHORTCUT_BACKWARD,
+        &act(dy),
         &[],
         &p,
         &[("output gradient", dy), ("input gradient", &dx)],

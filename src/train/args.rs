@@ -12,6 +12,7 @@ use super::loss_scale::{check_initial_scale, LossScaleMode};
 use crate::data::augment::AugmentLevel;
 use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
+use crate::gpu::tensor::Precision;
 use crate::models::BnMode;
 
 /// `--bn`'s values. The mode itself is the model's ([`BnMode`]); its spelling on the command
@@ -37,6 +38,24 @@ impl clap::ValueEnum for BnMode {
             ),
         };
         Some(clap::builder::PossibleValue::new(name).help(help))
+    }
+}
+
+impl clap::ValueEnum for Precision {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Precision::F32, Precision::Mixed]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Precision::F32 => "Everything in f32",
+            Precision::Mixed => {
+                "Activations, the tensors saved for backward and activation gradients in f16 \
+                 (about half a step's memory); weights, gradients, momentum, BN statistics and \
+                 every sum in f32. Needs an adapter with SHADER_F16"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
     }
 }
 
@@ -135,6 +154,11 @@ pub struct TrainArgs {
     /// Where pure-noise pixels take their per-channel mean and std from.
     #[arg(long, value_enum, default_value_t = NoiseStatsSource::Dataset)]
     pub noise_stats: NoiseStatsSource,
+    /// Storage of activations and their gradients (README: "Mixed precision").
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    // Runs saved before this flag existed resume in f32.
+    #[serde(default)]
+    pub precision: Precision,
     /// What to do when a step's loss is NaN or infinite.
     #[arg(long, value_enum, default_value_t = NanPolicy::Stop)]
     // Runs saved before this flag existed resume with the default.

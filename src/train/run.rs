@@ -24,6 +24,7 @@ use super::step::{StepBatch, StepOutputs, StepResult};
 pub use super::trainer::Outcome;
 use super::trainer::{Position, Trainer};
 use crate::atomic;
+use crate::gpu::tensor::Precision;
 use crate::gpu::Gpu;
 use crate::models::BnMode;
 use crate::models::ModelKind;
@@ -571,7 +572,8 @@ impl Evaluation {
 /// with the training subset's class counts for the many/medium/few groups. Writes
 /// `eval-<checkpoint name>.json` (the report, naming the checkpoint and its epoch) and
 /// `eval-<checkpoint name>-per_class.csv` into `out` (default: the checkpoint's folder), so a
-/// run's own results are never replaced.
+/// run's own results are never replaced. `precision` stores the activations (the checkpoint's
+/// weights are f32 whatever precision trained them).
 pub fn eval_checkpoint(
     gpu: &Gpu,
     path: &Path,
@@ -579,6 +581,7 @@ pub fn eval_checkpoint(
     data_dir: Option<PathBuf>,
     limit: Option<usize>,
     out: Option<PathBuf>,
+    precision: Precision,
 ) -> Result<Evaluation> {
     let imported = import::load(path)?;
     for note in &imported.notes {
@@ -606,6 +609,7 @@ pub fn eval_checkpoint(
         args.data.subset.data_dir = data_dir;
     }
     args.no_download = true;
+    args.precision = precision;
     let mut config = RunConfig::new(args);
     config.subset_indices = serde_json::from_value(ckpt.state["subset_indices"].clone()).ok();
     let epochs_done = ckpt.state["position"]["epoch"].as_u64();

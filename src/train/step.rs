@@ -79,7 +79,7 @@ impl Step<'_> {
     ) -> Result<StepOutputs> {
         let gpu = self.gpu;
         let n = batch.labels.len();
-        let x = gpu.upload(batch.images, &[n, 3, 32, 32])?;
+        let x = self.model.input(gpu, batch.images, n)?;
         let is_noise: Vec<bool> = batch.noise_mask.iter().map(|&m| m != 0).collect();
         let mask = NoiseMask::new(gpu, &is_noise)?;
         if mask.noise_count() > 0 {

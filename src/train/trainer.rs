@@ -189,7 +189,8 @@ impl Trainer {
             bn: args.bn,
             dropout: args.dropout,
         };
-        let model = Model::new(gpu, model_config, args.seed)?;
+        let model =
+            Model::new(gpu, model_config, args.seed)?.with_precision(gpu, args.precision)?;
         let (mean, std) = match args.noise_stats {
             NoiseStatsSource::Dataset => data.cifar.kind.standard_mean_std(),
             NoiseStatsSource::Subset => {
@@ -887,7 +888,7 @@ pub fn predict(
         }
         let n = batch.len();
         let mut tape = Tape::no_grad(gpu);
-        let x = tape.constant(gpu.upload(&batch.images, &[n, 3, 32, 32])?);
+        let x = tape.constant(model.input(gpu, &batch.images, n)?);
         let logits = model.forward(
             &mut tape,
             &x,

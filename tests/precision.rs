@@ -1,0 +1,264 @@
+//! `--precision mixed` against f32 through the real binary on real CIFAR-10
+//! (`PURENOISE_DATA_DIR`) with resnet-8 on 24 images: both precisions start from the same
+//! weights (same seed; weights are f32 in both), so their differences are the f16 storage of
+//! activations and activation gradients alone. A training run's per-epoch loss curves stay
+//! together, and `dump-step`'s tensors agree within a tolerance per tensor class.
+
+mod data_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use purenoise::train::checkpoint::{self, NamedTensor};
+
+const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
+
+fn succeeds(args: &[String]) {
+    let out = data_common::untuned(Command::new(BIN).args(args))
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// 24 CIFAR-10 training images of classes 2, 3 and 4, 14, 7 and 3 of them: imbalanced, so
+/// OPeN replaces some minority images by pure noise (DAR-BN's noise slot runs).
+fn imbalanced_subset(prefix: &str) -> (PathBuf, PathBuf) {
+    use purenoise::data::cifar::{Cifar, DatasetKind};
+    let dir = data_common::temp_dir(prefix);
+    let cifar = Cifar::load(DatasetKind::Cifar10, &data_common::real_data_dir()).unwrap();
+    let mut lines = Vec::new();
+    for (c, count) in [(2u32, 14), (3, 7), (4, 3)] {
+        lines.extend(
+            (0..cifar.train.len())
+                .filter(|&i| cifar.train.labels[i] == c)
+                .take(count)
+                .map(|i| i.to_string()),
+        );
+    }
+    let indices = dir.join("subset.txt");
+    std::fs::write(&indices, lines.join("\n")).unwrap();
+    (dir, indices)
+}
+
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// 40 epochs of 3 steps (120 SGD steps) at --lr 0.05 with OPeN's noise from epoch 10 (so
+/// DAR-BN's noise slot is exercised), evaluated once at the end: a few seconds per run.
+fn train_flags(indices: &Path, out: &Path, precision: &str) -> Vec<String> {
+    data_common::tiny_train_flags(
+        indices,
+        out,
+        &[
+            "--precision",
+            precision,
+            "--epochs",
+            "40",
+            "--eval-every",
+            "40",
+            "--method",
+            "open",
+            "--defer-epoch",
+            "10",
+            "--milestones",
+            "30",
+        ],
+        &[("--lr", "0.02")],
+    )
+}
+
+/// Mean of each run of five epochs (15 steps).
+fn windows(curve: &[f64]) -> Vec<f64> {
+    curve
+        .chunks(5)
+        .map(|w| w.iter().sum::<f64>() / w.len() as f64)
+        .collect()
+}
+
+/// f16 keeps 11 significant bits, so each step's activations and gradients differ from f32's by
+/// ~5e-4 relative; SGD on a nonconvex loss carries such differences forward and amplifies them
+/// (at batch 8 the order of 24 images decides much). So: the first 3 epochs (9 steps) agree
+/// within 1 % (measured: 0.3 %), and afterwards the mean loss of every 5 epochs within
+/// 0.05 + 20 % of f32's (measured: at most 0.10 at a mean of 0.50, i.e. 20 % of it, once the
+/// runs have taken their own paths). Both runs must learn (before the noise starts, epochs
+/// 5..10 average under 60 % of epochs 0..5), so the curves do not agree by both stalling, and
+/// no step may be skipped as non-finite (an f16 overflow would show there).
+#[test]
+fn mixed_precision_training_follows_the_f32_loss_curve() {
+    let (dir, indices) = imbalanced_subset("precision-curve");
+    let mut curves = Vec::new();
+    for precision in ["f32", "mixed"] {
+        let out = dir.join(precision);
+        succeeds(&train_flags(&indices, &out, precision));
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["args"]["precision"], precision, "{config}");
+        let lines = metrics(&out);
+        assert_eq!(lines.len(), 40, "{precision}: one line per epoch");
+        assert!(
+            lines.iter().all(|m| m["skipped_steps"] == 0),
+            "{precision}: skipped steps"
+        );
+        curves.push(
+            lines
+                .iter()
+                .map(|m| m["loss"].as_f64().unwrap())
+                .collect::<Vec<f64>>(),
+        );
+    }
+    let (f32s, mixed) = (&curves[0], &curves[1]);
+    let report = format!("f32:   {f32s:.4?}\nmixed: {mixed:.4?}");
+    eprintln!("{report}");
+    for e in 0..3 {
+        let (a, b) = (f32s[e], mixed[e]);
+        assert!(
+            (a - b).abs() <= 0.01 * a,
+            "epoch {e}: loss {b} in mixed precision, {a} in f32\n{report}"
+        );
+    }
+    let (fw, mw) = (windows(f32s), windows(mixed));
+    for (w, (a, b)) in fw.iter().zip(&mw).enumerate() {
+        assert!(
+            (a - b).abs() <= 0.05 + 0.2 * a,
+            "epochs {}..{}: mean loss {b} in mixed precision, {a} in f32\n{report}",
+            5 * w,
+            5 * w + 5
+        );
+    }
+    for w in [&fw, &mw] {
+        assert!(w[1] < 0.6 * w[0], "the run did not learn: {w:?}");
+    }
+}
+
+fn tensor<'a>(tensors: &'a [NamedTensor], name: &str) -> &'a NamedTensor {
+    tensors
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no `{name}` in the dump"))
+}
+
+/// ‖a − b‖ / ‖b‖.
+fn relative_error(a: &[f32], b: &[f32]) -> f64 {
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum();
+    let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// One step (epoch 2's first batch, with noise images) dumped in both precisions. Tolerances per
+/// tensor class, each relative to the f32 dump (norms over the tensor):
+/// - input: every value is the f32 one rounded to f16: within 2⁻¹¹ of it, element by element;
+/// - logits: 0.5 % (measured 0.04 %): a forward through 7 convolutions and batch norms, each
+///   storing f16 (~2⁻¹¹ each) — errors that add up over the layers;
+/// - loss: 0.1 % (measured 4e-6), an f32 reduction over the logits;
+/// - weight gradients, and the update each parameter got (next.* − the parameter): 8 % per
+///   tensor (measured: 0.02 % at the classifier, growing layer by layer back to 3.9 % at the
+///   first block's BN): the backward carries f16-stored activation gradients through every
+///   layer, and batch norm's backward and the weight gradients' sums cancel strongly at batch 8
+///   (BN removes each channel's mean gradient), so their relative error exceeds an element's
+///   2⁻¹¹; f32 parameters and sums keep it from compounding further. Running statistics, f32
+///   sums of f16 inputs, move within 5e-4 (measured);
+/// - the parameters and BN statistics before the step: equal (the same f32 initialization).
+#[test]
+fn mixed_precision_dump_step_agrees_with_f32_within_each_tensor_class() {
+    let (dir, indices) = imbalanced_subset("precision-dump");
+    let data = data_common::real_data_dir();
+    let mut dumps = Vec::new();
+    for precision in ["f32", "mixed"] {
+        let output = dir.join(format!("{precision}.safetensors"));
+        let flags: Vec<String> = [
+            "dump-step",
+            "--model",
+            "resnet-8",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--no-download",
+            "--subset-indices",
+            indices.to_str().unwrap(),
+            "-b",
+            "8",
+            "--method",
+            "open",
+            "--defer-epoch",
+            "1",
+            "--epoch",
+            "2",
+            "--precision",
+            precision,
+            "-o",
+            output.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        succeeds(&flags);
+        dumps.push(checkpoint::load(&output).unwrap().tensors);
+    }
+    let (f32s, mixed) = (&dumps[0], &dumps[1]);
+    let noise = &tensor(f32s, "noise_mask").data;
+    assert!(noise.contains(&1.0), "the batch should hold noise images");
+    let (a, b) = (&tensor(mixed, "input").data, &tensor(f32s, "input").data);
+    for (i, (m, f)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (m - f).abs() <= f.abs() * 2f32.powi(-11) + 2f32.powi(-25),
+            "input {i}: {m} in mixed precision, {f} in f32"
+        );
+    }
+    let update = |dump: &[NamedTensor], name: &str| -> Vec<f32> {
+        let before = &tensor(dump, name.strip_prefix("next.").unwrap()).data;
+        let after = &tensor(dump, name).data;
+        after.iter().zip(before).map(|(a, b)| a - b).collect()
+    };
+    let mut errors = Vec::new();
+    for t in f32s {
+        let (err, bound) = match t.name.as_str() {
+            "input" | "labels" | "noise_mask" => continue,
+            "logits" => (relative_error(&tensor(mixed, "logits").data, &t.data), 5e-3),
+            "loss" => (relative_error(&tensor(mixed, "loss").data, &t.data), 1e-3),
+            name if name.starts_with("grad.") => {
+                (relative_error(&tensor(mixed, name).data, &t.data), 0.08)
+            }
+            name if name.starts_with("next.") && name.contains("running_") => {
+                (relative_error(&tensor(mixed, name).data, &t.data), 5e-4)
+            }
+            name if name.starts_with("next.") => (
+                relative_error(&update(mixed, name), &update(f32s, name)),
+                0.08,
+            ),
+            name => (relative_error(&tensor(mixed, name).data, &t.data), 0.0),
+        };
+        errors.push((t.name.clone(), err, bound));
+    }
+    let report: String = errors
+        .iter()
+        .map(|(name, err, bound)| format!("{name}: {err:.2e} (bound {bound})\n"))
+        .collect();
+    eprintln!("{report}");
+    for (name, err, bound) in &errors {
+        assert!(
+            err <= bound,
+            "{name}: relative error {err} between the mixed-precision and f32 dumps, bound \
+             {bound}\n{report}"
+        );
+    }
+    // Mixed precision did store something in f16: the dumps are not identical.
+    assert!(
+        errors
+            .iter()
+            .any(|(name, err, _)| name.starts_with("grad.") && *err > 0.0),
+        "the mixed-precision step computed exactly the f32 one"
+    );
+}
