@@ -17,6 +17,7 @@ use crate::models::{Model, ModelConfig, ModelKind};
 use crate::ops::noise::{NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
 use crate::optim::Sgd;
 use crate::progress::{Progress, Unit};
+use crate::train::loss_scale::LossScaler;
 use crate::train::step::{Step, StepBatch};
 
 /// The model and the synthetic batch of a benchmarked training step.
@@ -152,6 +153,9 @@ pub(super) struct SyntheticStep {
     noise_mask: Vec<u32>,
     noise: NoiseStats,
     index: usize,
+    /// What a training run in this precision scales by default (`--loss-scale auto`), so the
+    /// benchmark pays for the gradient check as such a run does.
+    scaler: Option<LossScaler>,
 }
 
 impl SyntheticStep {
@@ -194,6 +198,7 @@ impl SyntheticStep {
             noise_mask,
             noise: NoiseStats::new(gpu, &CIFAR10_MEAN, &CIFAR10_STD, None)?,
             index: 0,
+            scaler: (args.precision == Precision::Mixed).then(LossScaler::default),
         })
     }
 
@@ -229,7 +234,9 @@ impl SyntheticStep {
         };
         // The outcome is not needed: a non-finite loss (or one not computed, under `bench
         // memory`) only leaves out the update, which allocates nothing.
-        step.run(&batch, self.index, &SGD, &[], None, |_| Ok(()))?;
+        step.run(&batch, self.index, &SGD, &[], self.scaler.as_mut(), |_| {
+            Ok(())
+        })?;
         self.index += 1;
         Ok(())
     }

@@ -8,7 +8,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::error::{Result, TrainError};
-use super::loss_scale::{check_initial_scale, LossScaleMode};
+use super::loss_scale::{self, check_initial_scale, LossScaleMode};
 use crate::data::augment::AugmentLevel;
 use crate::data::sampler::SamplerKind;
 use crate::data::DataArgs;
@@ -168,15 +168,15 @@ pub struct TrainArgs {
     /// scale, steps whose gradients overflow are skipped and halve the scale, and the scale
     /// doubles after --loss-scale-growth-interval finite steps. Keeps small gradients of 16-bit
     /// activations from underflowing.
-    #[arg(long, value_enum, default_value_t = LossScaleMode::Off)]
+    #[arg(long, value_enum, default_value_t = LossScaleMode::Auto)]
     #[serde(default)]
     pub loss_scale: LossScaleMode,
     /// With --loss-scale dynamic: the first scale, a power of two from 2^-126 to 2^126.
-    #[arg(long, value_name = "SCALE", default_value_t = 65536.0)]
+    #[arg(long, value_name = "SCALE", default_value_t = loss_scale::DEFAULT_INITIAL_SCALE)]
     #[serde(default = "default_initial_loss_scale")]
     pub initial_loss_scale: f32,
     /// With --loss-scale dynamic: finite steps in a row after which the scale doubles.
-    #[arg(long, value_name = "STEPS", default_value_t = 2000,
+    #[arg(long, value_name = "STEPS", default_value_t = loss_scale::DEFAULT_GROWTH_INTERVAL,
           value_parser = clap::value_parser!(u32).range(1..))]
     #[serde(default = "default_growth_interval")]
     pub loss_scale_growth_interval: u32,
@@ -233,15 +233,25 @@ pub struct TrainArgs {
 
 /// `--initial-loss-scale`'s default, for runs saved before the flag existed.
 fn default_initial_loss_scale() -> f32 {
-    65536.0
+    loss_scale::DEFAULT_INITIAL_SCALE
 }
 
 /// `--loss-scale-growth-interval`'s default, for runs saved before the flag existed.
 fn default_growth_interval() -> u32 {
-    2000
+    loss_scale::DEFAULT_GROWTH_INTERVAL
 }
 
 impl TrainArgs {
+    /// Whether steps run with dynamic loss scaling: `--loss-scale dynamic`, or `auto` (the
+    /// default) with `--precision mixed`.
+    pub fn dynamic_loss_scale(&self) -> bool {
+        match self.loss_scale {
+            LossScaleMode::Auto => self.precision == Precision::Mixed,
+            LossScaleMode::Off => false,
+            LossScaleMode::Dynamic => true,
+        }
+    }
+
     /// Refuses values no run can use, naming the flag, before any data or GPU work.
     pub fn validate(&self) -> Result<()> {
         check_initial_scale(self.initial_loss_scale)?;
@@ -352,13 +362,14 @@ impl TrainArgs {
                 self.epochs - 1
             ));
         }
-        if self.loss_scale == LossScaleMode::Off
+        if !self.dynamic_loss_scale()
             && (self.initial_loss_scale != default_initial_loss_scale()
                 || self.loss_scale_growth_interval != default_growth_interval())
         {
             out.push(
                 "--initial-loss-scale and --loss-scale-growth-interval act only with \
-                 --loss-scale dynamic, which this run does not use"
+                 loss scaling, which this run does not use (--loss-scale dynamic, or auto with \
+                 --precision mixed)"
                     .to_string(),
             );
         }
@@ -634,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn loss_scale_flags_default_off_are_checked_and_absent_from_old_configs() {
+    fn loss_scale_flags_default_to_auto_are_checked_and_absent_from_old_configs() {
         let paper = parse(&[]);
         assert_eq!(
             (
@@ -642,8 +653,13 @@ mod tests {
                 paper.initial_loss_scale,
                 paper.loss_scale_growth_interval
             ),
-            (LossScaleMode::Off, 65536.0, 2000)
+            (LossScaleMode::Auto, 65536.0, 2000)
         );
+        // Auto scales exactly when activations are f16; an explicit mode wins either way.
+        assert!(!paper.dynamic_loss_scale());
+        assert!(parse(&["--precision", "mixed"]).dynamic_loss_scale());
+        assert!(!parse(&["--precision", "mixed", "--loss-scale", "off"]).dynamic_loss_scale());
+        assert!(parse(&["--loss-scale", "dynamic"]).dynamic_loss_scale());
         let on = parse(&[
             "--loss-scale",
             "dynamic",

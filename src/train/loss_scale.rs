@@ -34,6 +34,10 @@ use super::error::{Result, TrainError};
 pub const MIN_SCALE: f32 = f32::MIN_POSITIVE;
 /// The largest scale, 2^126, for the same reason.
 pub const MAX_SCALE: f32 = 1.0 / f32::MIN_POSITIVE;
+/// `--initial-loss-scale`'s default, 2^16 (PyTorch's).
+pub const DEFAULT_INITIAL_SCALE: f32 = 65536.0;
+/// `--loss-scale-growth-interval`'s default (PyTorch's).
+pub const DEFAULT_GROWTH_INTERVAL: u32 = 2000;
 /// What the scale is multiplied by after `growth_interval` finite steps in a row (PyTorch's
 /// default).
 pub const GROWTH_FACTOR: f32 = 2.0;
@@ -54,8 +58,10 @@ pub const BACKOFF_FACTOR: f32 = 0.5;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum LossScaleMode {
-    /// No scaling: the backward pass runs on the loss itself.
+    /// Dynamic with `--precision mixed`, whose f16 activation gradients need it; off in f32.
     #[default]
+    Auto,
+    /// No scaling: the backward pass runs on the loss itself.
     Off,
     /// Scale the loss for the backward pass, skip steps whose gradients overflow and adapt the
     /// scale (PyTorch's GradScaler).
@@ -108,6 +114,13 @@ pub struct LossScaler {
     pub growth_tracker: u32,
     /// Steps skipped for overflow since the run started.
     pub skipped: u64,
+}
+
+impl Default for LossScaler {
+    /// The scaler of a run with the default flags.
+    fn default() -> LossScaler {
+        LossScaler::new(DEFAULT_INITIAL_SCALE, DEFAULT_GROWTH_INTERVAL)
+    }
 }
 
 impl LossScaler {

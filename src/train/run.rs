@@ -15,7 +15,7 @@ use super::files::{
 };
 use super::import;
 use super::lock::RunLock;
-use super::loss_scale::{self, LossScaleMode, LossScaler};
+use super::loss_scale::{self, LossScaler};
 use super::metrics::EvalReport;
 use super::resume::{self, ResumeFrom, ResumeRequest};
 use super::run_config::{RunConfig, StartedOn, SubsetCopy};
@@ -400,7 +400,7 @@ pub fn dump_step(gpu: &Gpu, mut args: TrainArgs, epoch: usize, output: &Path) ->
         noise_mask: &batch.noise_mask,
     };
     // A fresh scaler at --initial-loss-scale: the step a run with it takes first.
-    let mut scaler = (trainer.args().loss_scale == LossScaleMode::Dynamic).then(|| {
+    let mut scaler = trainer.args().dynamic_loss_scale().then(|| {
         LossScaler::new(
             trainer.args().initial_loss_scale,
             trainer.args().loss_scale_growth_interval,

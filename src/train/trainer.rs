@@ -16,7 +16,7 @@ use super::error::{Result, TrainError};
 use super::files::{write_atomic, BEST, LAST, METRICS_FILE, REPORT_FILE};
 use super::import;
 use super::log::{Plan, RunLog, Status};
-use super::loss_scale::{self, LossScaleMode, LossScaler};
+use super::loss_scale::{self, LossScaler};
 use super::metrics::{self, EvalReport};
 use super::run_config::RunConfig;
 use super::schedule::{epoch_label, Schedule};
@@ -631,10 +631,10 @@ impl Trainer {
     /// `--initial-loss-scale` (a new run, `--init-from`, or a checkpoint saved without one).
     fn start_scaler(&self, pos: &mut Position) {
         let args = self.args();
-        match (args.loss_scale, pos.loss_scaler.is_some()) {
-            (LossScaleMode::Off, _) => pos.loss_scaler = None,
-            (LossScaleMode::Dynamic, true) => {}
-            (LossScaleMode::Dynamic, false) => {
+        match (args.dynamic_loss_scale(), pos.loss_scaler.is_some()) {
+            (false, _) => pos.loss_scaler = None,
+            (true, true) => {}
+            (true, false) => {
                 if pos.global_step > 0 {
                     eprintln!(
                         "loss scaling starts afresh at {} (--initial-loss-scale)",
