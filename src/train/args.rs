@@ -702,7 +702,7 @@ mod tests {
         let w = parse(&["--initial-loss-scale", "1024"]).warnings();
         assert!(
             w.iter()
-                .any(|w| w.contains("only with --loss-scale dynamic")),
+                .any(|w| w.contains("act only with loss scaling")),
             "{w:?}"
         );
         // A config.json from before these flags reads as the defaults.
