@@ -18,7 +18,7 @@
 pub mod cache;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -238,19 +238,36 @@ pub fn use_cached(gpu: &Gpu, cache: &Cache) -> usize {
     used
 }
 
-/// Counts and times single runs of a candidate.
+/// Counts and times runs of a candidate.
 struct Timer<'a> {
     gpu: &'a Gpu,
     runs: usize,
     wall_clock: bool,
 }
 
+/// Untimed load before each timed run on a GPU. A GPU drops its clock within milliseconds of
+/// going idle (an H200 from 1980 to 345 MHz), and it idles while a new candidate's pipeline is
+/// compiled: timed straight after that, a candidate ran up to 5x slower than the same kernel in
+/// `bench kernels`, and the tuner dropped good tiles for it.
+const GPU_WARM_UP: Duration = Duration::from_millis(10);
+
 impl Timer<'_> {
+    /// One timed run of `f`, after untimed runs that compile its pipelines and, on a GPU, keep
+    /// the GPU busy for [`GPU_WARM_UP`] so its clock is up. A CPU adapter has no such clock, so
+    /// it gets no extra runs: tuning there takes minutes as it is.
     fn once(&mut self, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
         self.runs += 1;
         let gpu = self.gpu;
         gpu.flush()?;
         gpu.wait()?;
+        if !gpu.sized_as_cpu() {
+            let start = Instant::now();
+            while start.elapsed() < GPU_WARM_UP {
+                f()?;
+                gpu.flush()?;
+                gpu.wait()?;
+            }
+        }
         if !self.wall_clock {
             if let Some(seconds) = gpu.time_on_gpu(&mut *f)? {
                 return Ok(seconds);
