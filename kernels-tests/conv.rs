@@ -218,6 +218,7 @@ fn conv_rejects_mismatched_shapes() {
         tn: 8,
         bk: 16,
         subgroup: false,
+        double_buffered: false,
     };
     let msg = conv2d_forward_with(&gpu, &x, &w, &s, odd)
         .err()
