@@ -379,8 +379,10 @@ impl Tile {
     /// shortcuts and narrow layers, and the stem's). Then tiles whose rows or columns divide the
     /// wide ResNets' 160 and 320 channels (and 1440 = 160·9 weight-gradient rows), where 64 and
     /// 128 pad 160 to 192 or 256: 128x80 and 64x160 over 160 threads, 128x160 over 320, 160x80
-    /// over 200; and the double-buffered variants of 64x64, 128x64 and 128x80.
-    pub const ALL: [Tile; 19] = [
+    /// over 200; 128x128 with `bk` 16 (half the barriers per FMA of `bk` 8); and the
+    /// double-buffered variants of 64x64, 128x64 and 128x80 (all within 32 KiB of workgroup
+    /// memory, so the tests run them on lavapipe).
+    pub const ALL: [Tile; 20] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -468,6 +470,7 @@ impl Tile {
         Tile::wg(8, 20, 8, 8, 16, false),
         Tile::wg(16, 20, 8, 8, 16, false),
         Tile::wg(20, 10, 8, 8, 8, false),
+        Tile::wg(16, 16, 8, 8, 16, false),
         Tile::wg(8, 8, 8, 8, 16, true),
         Tile::wg(16, 8, 8, 8, 16, true),
         Tile::wg(16, 10, 8, 8, 16, true),
