@@ -52,6 +52,7 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
         "wg8x8-t8x8-k16-db-db",
         "wg8x8-t8x8-k16-sb",
         "wg8x8-t8x8-db-k16",
+        "sg8x4-t8x32-k16-db",
     ] {
         let err = bad.parse::<Tile>().unwrap_err().to_string();
         assert!(

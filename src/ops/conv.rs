@@ -639,7 +639,8 @@ impl std::str::FromStr for Tile {
             let (wm, wn) = pair(parts.next(), "")?;
             let (tm, tn) = pair(parts.next(), "t")?;
             let bk = parts.next()?.strip_prefix('k')?.parse().ok()?;
-            let double_buffered = parts.clone().next() == Some("db");
+            // Only the workgroup-memory core has workgroup-memory buffers.
+            let double_buffered = !subgroup && parts.clone().next() == Some("db");
             if double_buffered {
                 parts.next();
             }
