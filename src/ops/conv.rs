@@ -701,13 +701,21 @@ fn parse_choice(text: &str) -> Option<(Tile, usize)> {
 /// tiles), while every split keeps at least 8 k tiles and the partial sums stay within 8 MiB or
 /// four times the weight.
 pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
+    let [m, n, _] = s.gemm(Pass::BackwardWeight);
+    let by_memory = ((8 << 20) / (m * n * 4).max(1)).max(4);
+    occupancy_splits(s, tile).min(by_memory)
+}
+
+/// [`weight_splits`] without its memory bound: enough workgroups to fill a device, each split
+/// keeping at least 8 k tiles. The tuner starts every tile here, so that tiles compare at
+/// like occupancy before their split counts are searched.
+pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
     let [m, n, k] = s.gemm(Pass::BackwardWeight);
     let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
     let target: usize = if tile.subgroup { 256 } else { 2048 };
     let by_occupancy = target.div_ceil(tiles);
     let by_length = (k / (tile.bk * 8)).max(1);
-    let by_memory = ((8 << 20) / (m * n * 4).max(1)).max(4);
-    by_occupancy.min(by_length).min(by_memory)
+    by_occupancy.min(by_length)
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
