@@ -94,6 +94,26 @@ fn conv_kernels_match_reference(gpu: Gpu, dtype: DType) {
     }
 }
 
+/// Every workgroup-memory candidate fits the software adapter the tests run on (lavapipe: 32 KiB
+/// of workgroup memory, 1024 threads), so conv_kernels_match_reference covers each one before a
+/// GPU with larger limits runs it; an adapter with smaller limits than that proves nothing here.
+#[test]
+fn every_workgroup_memory_tile_runs_where_the_tests_run() {
+    let gpu = gpu();
+    let limits = gpu.limits();
+    if limits.max_compute_workgroup_storage_size < 32 << 10
+        || limits.max_compute_invocations_per_workgroup < 1024
+    {
+        return;
+    }
+    for tile in Tile::ALL.into_iter().filter(|t| !t.subgroup) {
+        assert!(
+            tile.runs_on(&gpu),
+            "{tile} exceeds 32 KiB of workgroup memory or 1024 threads: no test would run it"
+        );
+    }
+}
+
 /// The weight packed as each GEMM reads it (forward; backward data per stride phase, including
 /// phases with fewer taps) against the reference, with column counts off multiples of 4 and over
 /// one 32-column block.
@@ -228,6 +248,7 @@ fn conv_rejects_mismatched_shapes() {
         tn: 8,
         bk: 16,
         subgroup: false,
+        double_buffered: false,
     };
     let msg = conv2d_forward_with(&gpu, &x, &w, &s, odd)
         .err()

@@ -37,6 +37,9 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
     distinct.dedup();
     assert_eq!(distinct.len(), names.len(), "{names:?}");
     assert_eq!(Tile::SUBGROUP.to_string(), "sg8x4-t8x32-k16");
+    let double: Tile = "wg16x8-t8x8-k16-db".parse().unwrap();
+    assert!(double.double_buffered && Tile::ALL.contains(&double));
+    assert!(!"wg16x8-t8x8-k16".parse::<Tile>().unwrap().double_buffered);
     for bad in [
         "",
         "sg",
@@ -46,6 +49,10 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
         "sg08x4-t8x32-k16",
         "sg8x4-8x32-k16",
         "wg8xfour-t8x8-k16",
+        "wg8x8-t8x8-k16-db-db",
+        "wg8x8-t8x8-k16-sb",
+        "wg8x8-t8x8-db-k16",
+        "sg8x4-t8x32-k16-db",
     ] {
         let err = bad.parse::<Tile>().unwrap_err().to_string();
         assert!(

@@ -13,17 +13,21 @@
 // registers before the current tile is multiplied (double buffering through registers, as in
 // the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
 // range [z*k_chunk, (z+1)*k_chunk) (split-K; k_chunk = k_total without a split).
+// With BUFFERS = 2 the tiles are double-buffered in workgroup memory: the staged next tile is
+// stored into the other buffer while this one is multiplied, so one barrier per k step
+// suffices instead of two (with BUFFERS = 1: store, barrier, multiply, barrier).
 //
-// src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; every
-// thread loads the same whole number of elements of each tile with either loader, at most 16
-// scalars per operand (they are staged in registers); the tiles fit the adapter's workgroup
-// memory and its threads its workgroup size.
+// src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; each
+// loader's per-thread loads fit its staging registers (at most 16 scalars per operand, 4 vec4s
+// of B; threads past a tile's last element load nothing); the tiles fit the adapter's
+// workgroup memory and its threads its workgroup size.
 //
-// Bounds: the tiles are written (lib/conv_tiles_*.wgsl) at rows kk < BK, columns below their
-// BM/4 or BN/4 vec4s, and read at kk·stride + tm + i·WM < kk·stride + BM/4 for i < TM/4 (tn
-// likewise); the staging arrays hold what Tile::check bounds (at most 16 scalars and 4 vec4s
-// per thread, at most 4 A rows); global memory is reached only through the index functions,
-// whose headers show why those stay in bounds.
+// Bounds: the tiles are written (lib/conv_tiles_*.wgsl, through a_at/b_at) at buffers below
+// BUFFERS, rows kk < BK, columns below their BM/4 or BN/4 vec4s, and read at a_at(buf, kk, tm +
+// i·WM) with tm + i·WM < BM/4 for i < TM/4 (tn likewise); the staging arrays hold what
+// Tile::check bounds (at most 16 scalars and 4 vec4s per thread, at most 4 A rows); global
+// memory is reached only through the index functions, whose headers show why those stay in
+// bounds.
 
 //!include conv_common.wgsl
 
@@ -35,20 +39,23 @@ override BK: u32 = 16u;
 override BM: u32 = WM * TM;
 override BN: u32 = WN * TN;
 override T: u32 = WM * WN;
+override BUFFERS: u32 = 1u; // 1 or 2: tiles single- or double-buffered in workgroup memory
 
-// The A and B tiles: k rows of BM/4 and BN/4 vec4s, each row one vec4 longer (a_stride,
-// b_stride), so that the weight gradient's stores of one column at consecutive k
+// The A and B tiles, BUFFERS of each: k rows of BM/4 and BN/4 vec4s, each row one vec4 longer
+// (a_stride, b_stride), so that the weight gradient's stores of one column at consecutive k
 // (lib/conv_tiles_k.wgsl) spread over the banks instead of all landing in one.
-var<workgroup> a_tile: array<vec4<f32>, BK * (BM / 4u + 1u)>;
-var<workgroup> b_tile: array<vec4<f32>, BK * (BN / 4u + 1u)>;
+var<workgroup> a_tile: array<vec4<f32>, BUFFERS * BK * (BM / 4u + 1u)>;
+var<workgroup> b_tile: array<vec4<f32>, BUFFERS * BK * (BN / 4u + 1u)>;
 
 fn a_stride() -> u32 { return BM / 4u + 1u; }
 fn b_stride() -> u32 { return BN / 4u + 1u; }
 
+// The index of vec4 column q of row kk of buffer buf in a_tile, b_tile.
+fn a_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * a_stride() + q; }
+fn b_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * b_stride() + q; }
+
 @compute @workgroup_size(WM * WN)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-    let am = a_stride();
-    let bq = b_stride();
     let m0 = wid.x * BM;
     let n0 = wid.y * BN;
     let k_begin = wid.z * p.k_chunk;
@@ -79,15 +86,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var c31: Block;
     var c32: Block;
     var c33: Block;
-    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        stash(ld, staged);
+    var buf = 0u;
+    if (BUFFERS == 2u) {
+        stash(ld, staged, 0u);
         workgroupBarrier();
-        if (k0 + BK < k_end) {
+    }
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+        if (BUFFERS == 1u) {
+            stash(ld, staged, 0u);
+            workgroupBarrier();
+        }
+        let more = k0 + BK < k_end;
+        if (more) {
             staged = fetch(ld, n0, k0 + BK, k_end);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            let ak = kk * am + tm;
-            let bk = kk * bq + tn;
+            let ak = a_at(buf, kk, tm);
+            let bk = b_at(buf, kk, tn);
             var a: array<vec4<f32>, 4>;
             var b: array<vec4<f32>, 4>;
             a[0] = a_tile[ak];
@@ -114,6 +129,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
             if (TM > 12u && TN > 4u) { c31 = outer(a[3], b[1], c31); }
             if (TM > 12u && TN > 8u) { c32 = outer(a[3], b[2], c32); }
             if (TM > 12u && TN > 12u) { c33 = outer(a[3], b[3], c33); }
+        }
+        // Double-buffered: the next tile goes into the buffer nobody reads in this step; the
+        // barrier makes it visible and ends this step's reads of the current one, which the
+        // step after next overwrites.
+        if (BUFFERS == 2u) {
+            if (more) {
+                stash(ld, staged, buf ^ 1u);
+            }
+            buf ^= 1u;
         }
         workgroupBarrier();
     }

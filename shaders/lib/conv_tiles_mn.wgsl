@@ -4,12 +4,14 @@
 //
 // A: consecutive threads take consecutive m (one scalar each), so a subgroup's loads are
 // consecutive addresses wherever the stride is 1; each thread keeps its R = max(BM/T, 1)
-// columns' row indices (a_row) for the whole reduction and walks its k rows with k_next.
-// B: consecutive threads take consecutive vec4s of a packed row.
+// columns' row indices (a_row) for the whole reduction and walks its k rows with k_next. With
+// more threads than columns only the first floor(T/BM)·BM load A (a_loads), e.g. 128 of 160.
+// B: consecutive threads take consecutive vec4s of a packed row, ceil(BK·BN/4 / T) each, the
+// last round only up to the tile's end.
 // The loads of the next k tile are issued into registers (Staged) before the current tile is
 // multiplied (lib/conv_gemm.wgsl), so their latency hides behind the FMAs.
 
-const MAX_STAGED: u32 = 16u; // src/ops/conv.rs keeps BM*BK/T and BN*BK/T at most this
+const MAX_STAGED: u32 = 16u; // src/ops/conv.rs keeps each operand's loads per thread at most this
 
 struct Loader { arow: array<ARow, 4>, t: u32 }
 
@@ -24,40 +26,58 @@ fn loader(m0: u32, t: u32) -> Loader {
     return l;
 }
 
+// Whether thread t loads A: all do unless T is not a multiple of BM.
+fn a_loads(t: u32) -> bool { return T % BM == 0u || BM > T || t < T / BM * BM; }
+
+// The B quads per thread, the last round partial where T does not divide BK·BN/4.
+fn b_rounds() -> u32 { return (BK * BN / 4u + T - 1u) / T; }
+
+// Whether quad e of the last round is inside the tile (constant where T divides BK·BN/4).
+fn b_in_tile(e: u32) -> bool { return (BK * BN / 4u) % T == 0u || e < BK * BN / 4u; }
+
 fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
     var s: Staged;
     let cols = max(BM / T, 1u);
     let kstep = max(T / BM, 1u);
-    var kp = k_pos(k0 + l.t / BM, k_end);
-    for (var r = 0u; r < BK / kstep; r++) {
-        for (var i = 0u; i < cols; i++) {
-            s.a[r * cols + i] = a_elem(l.arow[i], kp);
-        }
-        for (var j = 0u; j < kstep; j++) {
-            kp = k_next(kp, k_end);
+    if (a_loads(l.t)) {
+        var kp = k_pos(k0 + l.t / BM, k_end);
+        for (var r = 0u; r < BK / kstep; r++) {
+            for (var i = 0u; i < cols; i++) {
+                s.a[r * cols + i] = a_elem(l.arow[i], kp);
+            }
+            for (var j = 0u; j < kstep; j++) {
+                kp = k_next(kp, k_end);
+            }
         }
     }
-    for (var j = 0u; j < BK * BN / 4u / T; j++) {
+    for (var j = 0u; j < b_rounds(); j++) {
         let e = l.t + j * T;
         let kk = e / (BN / 4u);
         let q = e % (BN / 4u);
-        s.b[j] = b_quad(b_quad_at(n0 + q * 4u), k_pos(k0 + kk, k_end));
+        if (b_in_tile(e)) {
+            s.b[j] = b_quad(b_quad_at(n0 + q * 4u), k_pos(k0 + kk, k_end));
+        }
     }
     return s;
 }
 
-fn stash(l: Loader, s: Staged) {
+// Stores staged tiles into buffer buf of a_tile and b_tile (lib/conv_gemm.wgsl).
+fn stash(l: Loader, s: Staged, buf: u32) {
     let cols = max(BM / T, 1u);
     let kstep = max(T / BM, 1u);
-    for (var r = 0u; r < BK / kstep; r++) {
-        let kk = l.t / BM + r * kstep;
-        for (var i = 0u; i < cols; i++) {
-            let mc = l.t % BM + i * T;
-            a_tile[kk * a_stride() + mc / 4u][mc % 4u] = s.a[r * cols + i];
+    if (a_loads(l.t)) {
+        for (var r = 0u; r < BK / kstep; r++) {
+            let kk = l.t / BM + r * kstep;
+            for (var i = 0u; i < cols; i++) {
+                let mc = l.t % BM + i * T;
+                a_tile[a_at(buf, kk, mc / 4u)][mc % 4u] = s.a[r * cols + i];
+            }
         }
     }
-    for (var j = 0u; j < BK * BN / 4u / T; j++) {
+    for (var j = 0u; j < b_rounds(); j++) {
         let e = l.t + j * T;
-        b_tile[e / (BN / 4u) * b_stride() + e % (BN / 4u)] = s.b[j];
+        if (b_in_tile(e)) {
+            b_tile[b_at(buf, e / (BN / 4u), e % (BN / 4u))] = s.b[j];
+        }
     }
 }

@@ -340,7 +340,8 @@ impl Pass {
 /// The blocking of the implicit-GEMM kernels (override constants of lib/conv_gemm*.wgsl): a
 /// workgroup of `wm` x `wn` threads, each computing `tm` x `tn` outputs, stepping `bk` along the
 /// reduction; `subgroup` picks the core of lib/conv_gemm_subgroup.wgsl (8-wide subgroups, no
-/// workgroup memory) instead of lib/conv_gemm.wgsl.
+/// workgroup memory) instead of lib/conv_gemm.wgsl; `double_buffered` gives the latter two
+/// buffers of each tile in workgroup memory (one barrier per k step instead of two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tile {
     pub wm: usize,
@@ -349,6 +350,7 @@ pub struct Tile {
     pub tn: usize,
     pub bk: usize,
     pub subgroup: bool,
+    pub double_buffered: bool,
 }
 
 impl Tile {
@@ -361,7 +363,21 @@ impl Tile {
         tn: 32,
         bk: 16,
         subgroup: true,
+        double_buffered: false,
     };
+
+    /// A tile of the workgroup-memory core (lib/conv_gemm.wgsl).
+    const fn wg(wm: usize, wn: usize, tm: usize, tn: usize, bk: usize, double: bool) -> Tile {
+        Tile {
+            wm,
+            wn,
+            tm,
+            tn,
+            bk,
+            subgroup: false,
+            double_buffered: double,
+        }
+    }
 
     /// Every candidate tile: what [`Tile::choose`] returns and what a tuner may time (the tests
     /// run each one the adapter can run). The subgroup core's three widths, and its 8x16 and
@@ -369,8 +385,13 @@ impl Tile {
     /// CPU adapters without subgroups; and for GPUs: 64x64 over 64 threads, 64x16 (16-channel
     /// layers), 128x128 over 256 threads (large GEMMs, as the well-known CUDA SGEMMs block
     /// them), 128x64 over 128 threads, and 16x64 (few rows: the weight gradients of 1x1
-    /// shortcuts and narrow layers, and the stem's).
-    pub const ALL: [Tile; 12] = [
+    /// shortcuts and narrow layers, and the stem's). Then tiles whose rows or columns divide the
+    /// wide ResNets' 160 and 320 channels (and 1440 = 160·9 weight-gradient rows), where 64 and
+    /// 128 pad 160 to 192 or 256: 128x80 and 64x160 over 160 threads, 128x160 over 320, 160x80
+    /// over 200; 128x128 with `bk` 16 (half the barriers per FMA of `bk` 8); and the
+    /// double-buffered variants of 64x64, 128x64 and 128x80 (all within 32 KiB of workgroup
+    /// memory, so the tests run them on lavapipe).
+    pub const ALL: [Tile; 20] = [
         Tile::SUBGROUP,
         Tile {
             wn: 2,
@@ -398,6 +419,7 @@ impl Tile {
             tn: 16,
             bk: 4,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 8,
@@ -406,6 +428,7 @@ impl Tile {
             tn: 8,
             bk: 4,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 8,
@@ -414,6 +437,7 @@ impl Tile {
             tn: 8,
             bk: 16,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 16,
@@ -422,6 +446,7 @@ impl Tile {
             tn: 4,
             bk: 16,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 16,
@@ -430,6 +455,7 @@ impl Tile {
             tn: 8,
             bk: 8,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 16,
@@ -438,6 +464,7 @@ impl Tile {
             tn: 8,
             bk: 16,
             subgroup: false,
+            double_buffered: false,
         },
         Tile {
             wm: 4,
@@ -446,7 +473,16 @@ impl Tile {
             tn: 4,
             bk: 16,
             subgroup: false,
+            double_buffered: false,
         },
+        Tile::wg(16, 10, 8, 8, 16, false),
+        Tile::wg(8, 20, 8, 8, 16, false),
+        Tile::wg(16, 20, 8, 8, 16, false),
+        Tile::wg(20, 10, 8, 8, 8, false),
+        Tile::wg(16, 16, 8, 8, 16, false),
+        Tile::wg(8, 8, 8, 8, 16, true),
+        Tile::wg(16, 8, 8, 8, 16, true),
+        Tile::wg(16, 10, 8, 8, 16, true),
     ];
 
     /// The tile for a GEMM with `m` rows and `n` columns on this adapter. CPU adapters
@@ -503,14 +539,16 @@ impl Tile {
     }
 
     /// Workgroup memory of the workgroup-memory core's A and B tiles (k rows of the tile's
-    /// vec4s and one of padding).
+    /// vec4s and one of padding), two of each where double-buffered.
     fn shared_bytes(&self) -> usize {
-        (self.wm * self.tm / 4 + 1 + self.wn * self.tn / 4 + 1) * self.bk * 16
+        let buffers = if self.double_buffered { 2 } else { 1 };
+        (self.wm * self.tm / 4 + 1 + self.wn * self.tn / 4 + 1) * self.bk * 16 * buffers
     }
 
     /// Whether lib/conv_gemm.wgsl and both its loaders (lib/conv_tiles_mn.wgsl,
-    /// lib/conv_tiles_k.wgsl) can run this blocking: every thread loads the same whole number
-    /// of elements of each tile, at most 16 scalars (4 vec4s of B along n) per operand.
+    /// lib/conv_tiles_k.wgsl) can run this blocking: every thread's loads fit its staging
+    /// registers, at most 16 scalars (4 vec4s of B along n) per operand; threads past a tile's
+    /// last element load nothing of it.
     fn fits_gemm_core(&self) -> bool {
         let (t, bm, bn, bk) = (
             self.wm * self.wn,
@@ -519,24 +557,21 @@ impl Tile {
             self.bk,
         );
         let sizes = [4, 8, 12, 16];
-        if !sizes.contains(&self.tm) || !sizes.contains(&self.tn) || bk == 0 {
+        if !sizes.contains(&self.tm) || !sizes.contains(&self.tn) || bk == 0 || t == 0 {
             return false;
         }
-        // A along m: threads over the columns, then over k rows (or columns per thread).
+        // A along m: threads over the columns (the first floor(t/bm)·bm of them), then over k
+        // rows; or, with fewer threads than columns, a whole number of columns per thread.
         let a_along_m = if t >= bm {
-            t.is_multiple_of(bm) && bk.is_multiple_of(t / bm) && bk / (t / bm) <= 16
+            bk.is_multiple_of(t / bm) && bk / (t / bm) <= 16
         } else {
             bm.is_multiple_of(t) && bm / t <= 4 && bm / t * bk <= 16
         };
-        // B as vec4s along n.
-        let quads = bk * bn / 4;
-        let b_quads = quads.is_multiple_of(t) && (1..=4).contains(&(quads / t));
-        // Both along k: threads over k, then over columns.
-        let along_k = t.is_multiple_of(bk)
-            && bm.is_multiple_of(t / bk)
-            && bn.is_multiple_of(t / bk)
-            && bm * bk / t <= 16
-            && bn * bk / t <= 16;
+        // B as vec4s along n, the last round partial.
+        let b_quads = (bk * bn / 4).div_ceil(t) <= 4;
+        // Both along k: threads over k, then t/bk columns per round, the last round partial.
+        let along_k =
+            t.is_multiple_of(bk) && bm.div_ceil(t / bk) <= 16 && bn.div_ceil(t / bk) <= 16;
         a_along_m && b_quads && along_k
     }
 
@@ -546,6 +581,7 @@ impl Tile {
             let lane_block = (self.wm, self.tm, self.tn, self.bk);
             [(8, 8, 32, 16), (8, 8, 16, 16), (8, 16, 16, 16)].contains(&lane_block)
                 && (1..=8).contains(&self.wn)
+                && !self.double_buffered
                 && self.runs_on(gpu)
         } else {
             self.fits_gemm_core() && self.runs_on(gpu)
@@ -573,20 +609,23 @@ impl Tile {
         // rounds its split-K chunks.
         if !self.subgroup {
             constants.push(("BK", self.bk as f64));
+            constants.push(("BUFFERS", if self.double_buffered { 2.0 } else { 1.0 }));
         }
         constants
     }
 }
 
 /// The readable name of a tile, from all its fields: `{core}{wm}x{wn}-t{tm}x{tn}-k{bk}` with core
-/// `wg` (workgroup-memory core) or `sg` (subgroup core), e.g. `sg8x4-t8x32-k16`.
+/// `wg` (workgroup-memory core) or `sg` (subgroup core), and `-db` where double-buffered, e.g.
+/// `sg8x4-t8x32-k16`, `wg16x8-t8x8-k16-db`.
 impl std::fmt::Display for Tile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let core = if self.subgroup { "sg" } else { "wg" };
         let Tile {
             wm, wn, tm, tn, bk, ..
         } = self;
-        write!(f, "{core}{wm}x{wn}-t{tm}x{tn}-k{bk}")
+        let buffers = if self.double_buffered { "-db" } else { "" };
+        write!(f, "{core}{wm}x{wn}-t{tm}x{tn}-k{bk}{buffers}")
     }
 }
 
@@ -609,6 +648,11 @@ impl std::str::FromStr for Tile {
             let (wm, wn) = pair(parts.next(), "")?;
             let (tm, tn) = pair(parts.next(), "t")?;
             let bk = parts.next()?.strip_prefix('k')?.parse().ok()?;
+            // Only the workgroup-memory core has workgroup-memory buffers.
+            let double_buffered = !subgroup && parts.clone().next() == Some("db");
+            if double_buffered {
+                parts.next();
+            }
             let tile = Tile {
                 wm,
                 wn,
@@ -616,13 +660,14 @@ impl std::str::FromStr for Tile {
                 tn,
                 bk,
                 subgroup,
+                double_buffered,
             };
             // One spelling per tile: "08" or trailing parts do not round-trip.
             (parts.next().is_none() && tile.to_string() == name).then_some(tile)
         })();
         parsed.ok_or_else(|| {
             crate::Error::Invalid(format!(
-                "`{name}` is not a convolution kernel name (CORE WMxWN-tTMxTN-kBK, e.g. {}); the candidates are {}",
+                "`{name}` is not a convolution kernel name (CORE WMxWN-tTMxTN-kBK[-db], e.g. {}); the candidates are {}",
                 Tile::SUBGROUP,
                 Tile::ALL.map(|t| t.to_string()).join(", ")
             ))
@@ -665,13 +710,21 @@ fn parse_choice(text: &str) -> Option<(Tile, usize)> {
 /// tiles), while every split keeps at least 8 k tiles and the partial sums stay within 8 MiB or
 /// four times the weight.
 pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
+    let [m, n, _] = s.gemm(Pass::BackwardWeight);
+    let by_memory = ((8 << 20) / (m * n * 4).max(1)).max(4);
+    occupancy_splits(s, tile).min(by_memory)
+}
+
+/// [`weight_splits`] without its memory bound: enough workgroups to fill a device, each split
+/// keeping at least 8 k tiles. The tuner starts every tile here, so that tiles compare at
+/// like occupancy before their split counts are searched.
+pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
     let [m, n, k] = s.gemm(Pass::BackwardWeight);
     let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
     let target: usize = if tile.subgroup { 256 } else { 2048 };
     let by_occupancy = target.div_ceil(tiles);
     let by_length = (k / (tile.bk * 8)).max(1);
-    let by_memory = ((8 << 20) / (m * n * 4).max(1)).max(4);
-    by_occupancy.min(by_length).min(by_memory)
+    by_occupancy.min(by_length)
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {

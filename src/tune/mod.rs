@@ -7,12 +7,13 @@
 //! Every candidate computes the same convolution within the tolerance the kernel tests hold each
 //! one to, so a choice changes speed only. The work is bounded so that a model tunes in a couple
 //! of minutes on a software adapter: tiles that would compute over twice the padded work of the
-//! tightest are skipped; every other candidate runs once (the untuned default first); split
-//! counts are searched by doubling and halving from the default, for the two best tiles only,
-//! stopping at the first that does not help; then two interleaved rounds re-time the candidates
-//! within 2x and within 1.25x of the best, each keeping its fastest run (a busy machine only ever
-//! slows a run down). Times are the GPU's own (timestamp queries) where
-//! the adapter has them, else wall clock from submission to idle (pipeline compilation and
+//! tightest are skipped; every other candidate runs once (the untuned default first; for the
+//! weight gradient every tile, the default too, at `occupancy_splits`, so tiles compare at like
+//! occupancy); split counts are searched by doubling and halving from there, for the two best
+//! tiles only, stopping at the first that does not help; then two interleaved rounds re-time the
+//! candidates within 2x and within 1.25x of the best, each keeping its fastest run (a busy
+//! machine only ever slows a run down). Times are the GPU's own (timestamp queries) where the
+//! adapter has them, else wall clock from submission to idle (pipeline compilation and
 //! recording excluded).
 
 pub mod cache;
@@ -27,7 +28,7 @@ use crate::gpu::Gpu;
 use crate::models::{conv_layers, ConvLayer, ModelKind};
 use crate::ops::conv::{
     choice_text, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
-    default_choice, weight_splits, ConvShape, Pass, Tile,
+    default_choice, occupancy_splits, ConvShape, Pass, Tile,
 };
 pub use cache::{AdapterKey, Cache};
 
@@ -308,21 +309,38 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     // (tile, splits, fastest run so far in seconds)
     let mut timed: Vec<(Tile, usize, f64)> = Vec::new();
     for tile in candidate_tiles(gpu, s, p.pass, default_tile) {
-        let splits = match p.pass {
-            _ if tile == default_tile => default_splits,
-            Pass::BackwardWeight => weight_splits(s, tile),
-            _ => 1,
-        };
-        match timer.once(&mut || run(tile, splits)) {
-            Ok(t) => timed.push((tile, splits, t)),
-            // The default must run; another candidate the adapter rejects is no candidate.
-            Err(e) if tile == default_tile => return Err(e),
-            Err(_) => {}
+        // The default as it runs untuned; every weight-gradient tile (the default too) at
+        // occupancy_splits, not at weight_splits' memory-bounded count: that bound gives a tile
+        // of few large tiles few workgroups (on the H200's 160->160 layer, 162 for 160x80
+        // against 324 for 128x64), and it would lose before its splits were searched.
+        let mut tries = Vec::new();
+        if tile == default_tile {
+            tries.push(default_splits);
+        }
+        match p.pass {
+            Pass::BackwardWeight => tries.push(occupancy_splits(s, tile)),
+            _ => tries.push(1),
+        }
+        tries.dedup();
+        for splits in tries {
+            match timer.once(&mut || run(tile, splits)) {
+                Ok(t) => timed.push((tile, splits, t)),
+                // The default must run; another candidate the adapter rejects is no candidate.
+                Err(e) if tile == default_tile => return Err(e),
+                Err(_) => {}
+            }
         }
     }
     if p.pass == Pass::BackwardWeight {
         let mut ranked = timed.clone();
         ranked.sort_by(|a, b| a.2.total_cmp(&b.2));
+        // Each tile's best run only: the two best tiles get their splits searched.
+        let mut seen = Vec::new();
+        ranked.retain(|t| {
+            let first = !seen.contains(&t.0);
+            seen.push(t.0);
+            first
+        });
         for &(tile, start, start_time) in ranked.iter().take(2) {
             for up in [true, false] {
                 let (mut splits, mut time) = (start, start_time);
