@@ -12,7 +12,7 @@ use common::*;
 use purenoise::models::ConvLayer;
 use purenoise::ops::conv::{
     choice, choice_text, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    default_choice, Pass, Tile,
+    default_choice, winograd, ConvKernel, Pass, Tile,
 };
 use purenoise::tune::{self, cache, Cache, Problem, TuneMode};
 
@@ -98,20 +98,20 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
     for d in &first.decisions {
         assert!(d.measured);
         let c = &d.choice;
-        let tile: Tile = c.chosen.kernel.parse().unwrap();
-        assert!(Tile::ALL.contains(&tile) && tile.runs_on(&gpu));
+        let s = d.problem.shape;
+        let kernel: ConvKernel = c.chosen.kernel.parse().unwrap();
+        assert!(Tile::ALL.contains(&kernel.tile()) && kernel.runs(&gpu, &s, d.problem.pass));
         // The default is a candidate, so the choice is never slower than it.
         assert!(c.chosen.ms <= c.default.ms, "{c:?}");
         assert!(c.candidates >= 1 && c.chosen.ms > 0.0);
         if let Some(r) = &c.runner_up {
             assert!(r.ms >= c.chosen.ms);
         }
-        let s = d.problem.shape;
         assert_eq!(
             gpu.tuned(&s.tuning_key(d.problem.pass)),
-            Some(choice_text(tile, c.chosen.splits))
+            Some(choice_text(kernel, c.chosen.splits))
         );
-        assert_eq!(choice(&gpu, &s, d.problem.pass), (tile, c.chosen.splits));
+        assert_eq!(choice(&gpu, &s, d.problem.pass), (kernel, c.chosen.splits));
         if d.problem.pass != Pass::BackwardWeight {
             assert_eq!(c.chosen.splits, 1);
         }
@@ -301,7 +301,7 @@ fn tuned_convolutions_match_reference() {
             );
         };
         for d in &out.decisions {
-            let chosen: Tile = d.choice.chosen.kernel.parse().unwrap();
+            let chosen: ConvKernel = d.choice.chosen.kernel.parse().unwrap();
             assert_eq!(
                 choice(&gpu, &s, d.problem.pass),
                 (chosen, d.choice.chosen.splits)
@@ -311,9 +311,18 @@ fn tuned_convolutions_match_reference() {
         for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)) {
             for splits in [1, 3] {
                 for pass in Pass::ALL {
-                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(tile, splits)));
+                    let kernel = ConvKernel::Direct(tile);
+                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
                 }
                 check(&format!("{tile}/{splits}"));
+            }
+            // Winograd where it applies (the other passes fall back to their defaults).
+            if winograd::eligible(&s, Pass::Forward) {
+                for pass in Pass::ALL {
+                    let kernel = ConvKernel::Winograd(tile);
+                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
+                }
+                check(&format!("winograd {tile}"));
             }
         }
         // A choice this build cannot read falls back to the default.
@@ -364,7 +373,8 @@ fn bench_tune_reports_a_row_per_pass_and_reuses_the_cache() {
         assert_eq!(row["input"][0], 2);
         assert_eq!(row["measured"], true);
         let kernel = row["chosen"]["kernel"].as_str().unwrap();
-        assert!(Tile::ALL.contains(&kernel.parse().unwrap()), "{kernel}");
+        let parsed: ConvKernel = kernel.parse().unwrap();
+        assert!(Tile::ALL.contains(&parsed.tile()), "{kernel}");
         let (gflops, of_peak) = (
             row["chosen"]["gflops"].as_f64().unwrap(),
             row["chosen"]["of_peak"].as_f64().unwrap(),

@@ -1,6 +1,8 @@
 //! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
 //! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
-//! gradient, reduction split counts), keep the fastest, cache it per adapter and shape
+//! gradient, reduction split counts; for the forward and backward-data passes of 3x3 stride-1
+//! layers, Winograd F(2x2, 3x3) on the untuned tile of its GEMMs and on the fastest direct
+//! tile: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
 //! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
 //! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
 //!
@@ -26,8 +28,8 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::{conv_layers, ConvLayer, ModelKind};
 use crate::ops::conv::{
-    choice_text, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
-    default_choice, weight_splits, ConvShape, Pass, Tile,
+    choice_text, conv2d_backward_input_by, conv2d_backward_weight_with, conv2d_forward_by,
+    default_choice, weight_splits, winograd, ConvKernel, ConvShape, Pass, Tile,
 };
 pub use cache::{AdapterKey, Cache};
 
@@ -121,11 +123,12 @@ pub struct Choice {
 }
 
 impl Choice {
-    /// The tile and splits, if this build still has that tile and the adapter runs it.
-    fn usable(&self, gpu: &Gpu) -> Option<(Tile, usize)> {
-        let tile: Tile = self.chosen.kernel.parse().ok()?;
+    /// The kernel and splits, if this build still has that tile and the adapter runs it.
+    fn usable(&self, gpu: &Gpu) -> Option<(ConvKernel, usize)> {
+        let kernel: ConvKernel = self.chosen.kernel.parse().ok()?;
+        let tile = kernel.tile();
         (Tile::ALL.contains(&tile) && tile.runs_on(gpu) && self.chosen.splits > 0)
-            .then_some((tile, self.chosen.splits))
+            .then_some((kernel, self.chosen.splits))
     }
 }
 
@@ -195,8 +198,8 @@ pub fn tune(
                 (c, true)
             }
         };
-        let (tile, splits) = choice.usable(gpu).expect("measured or checked above");
-        gpu.set_tuned(key, Some(choice_text(tile, splits)));
+        let (kernel, splits) = choice.usable(gpu).expect("measured or checked above");
+        gpu.set_tuned(key, Some(choice_text(kernel, splits)));
         out.decisions.push(Decision {
             problem: *p,
             choice,
@@ -230,8 +233,8 @@ pub fn use_cached(gpu: &Gpu, cache: &Cache) -> usize {
     }
     let mut used = 0;
     for (key, choice) in stored {
-        if let Some((tile, splits)) = choice.usable(gpu) {
-            gpu.set_tuned(key, Some(choice_text(tile, splits)));
+        if let Some((kernel, splits)) = choice.usable(gpu) {
+            gpu.set_tuned(key, Some(choice_text(kernel, splits)));
             used += 1;
         }
     }
@@ -277,36 +280,46 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     )?;
     let out = s.output_shape();
     let dy = gpu.upload(&vec![0.1; out.iter().product()], &out)?;
-    let run = |tile: Tile, splits: usize| -> Result<()> {
+    let run = |kernel: ConvKernel, splits: usize| -> Result<()> {
         match p.pass {
-            Pass::Forward => conv2d_forward_with(gpu, &x, &w, s, tile).map(drop),
-            Pass::BackwardInput => conv2d_backward_input_with(gpu, &dy, &w, s, tile).map(drop),
+            Pass::Forward => conv2d_forward_by(gpu, &x, &w, s, kernel).map(drop),
+            Pass::BackwardInput => conv2d_backward_input_by(gpu, &dy, &w, s, kernel).map(drop),
             Pass::BackwardWeight => {
-                conv2d_backward_weight_with(gpu, &x, &dy, s, tile, splits).map(drop)
+                conv2d_backward_weight_with(gpu, &x, &dy, s, kernel.tile(), splits).map(drop)
             }
         }
     };
 
-    let (default_tile, default_splits) = default_choice(gpu, s, p.pass);
-    // (tile, splits, fastest run so far in seconds)
-    let mut timed: Vec<(Tile, usize, f64)> = Vec::new();
+    let (default_kernel, default_splits) = default_choice(gpu, s, p.pass);
+    let default_tile = default_kernel.tile();
+    // (kernel, splits, fastest run so far in seconds)
+    let mut timed: Vec<(ConvKernel, usize, f64)> = Vec::new();
     for tile in candidate_tiles(gpu, s, p.pass, default_tile) {
         let splits = match p.pass {
             _ if tile == default_tile => default_splits,
             Pass::BackwardWeight => weight_splits(s, tile),
             _ => 1,
         };
-        match timer.once(&mut || run(tile, splits)) {
-            Ok(t) => timed.push((tile, splits, t)),
+        match timer.once(&mut || run(ConvKernel::Direct(tile), splits)) {
+            Ok(t) => timed.push((ConvKernel::Direct(tile), splits, t)),
             // The default must run; another candidate the adapter rejects is no candidate.
             Err(e) if tile == default_tile => return Err(e),
             Err(_) => {}
         }
     }
+    if winograd::eligible(s, p.pass) {
+        for tile in winograd_tiles(gpu, s, p.pass, &timed) {
+            let kernel = ConvKernel::Winograd(tile);
+            if let Ok(t) = timer.once(&mut || run(kernel, 1)) {
+                timed.push((kernel, 1, t));
+            }
+        }
+    }
     if p.pass == Pass::BackwardWeight {
         let mut ranked = timed.clone();
         ranked.sort_by(|a, b| a.2.total_cmp(&b.2));
-        for &(tile, start, start_time) in ranked.iter().take(2) {
+        for &(kernel, start, start_time) in ranked.iter().take(2) {
+            let tile = kernel.tile();
             for up in [true, false] {
                 let (mut splits, mut time) = (start, start_time);
                 loop {
@@ -314,8 +327,8 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
                     if next == 0 || next > max_splits(s, tile) {
                         break;
                     }
-                    let t = timer.once(&mut || run(tile, next))?;
-                    timed.push((tile, next, t));
+                    let t = timer.once(&mut || run(kernel, next))?;
+                    timed.push((kernel, next, t));
                     // Stop at the first count that does not help by more than noise.
                     if t >= 0.97 * time {
                         break;
@@ -329,21 +342,21 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     // slows all of them rather than one; each keeps its fastest run.
     for margin in [2.0, 1.25] {
         let best = timed.iter().map(|t| t.2).fold(f64::INFINITY, f64::min);
-        for (tile, splits, seconds) in timed.iter_mut() {
+        for (kernel, splits, seconds) in timed.iter_mut() {
             if *seconds <= margin * best {
-                *seconds = seconds.min(timer.once(&mut || run(*tile, *splits))?);
+                *seconds = seconds.min(timer.once(&mut || run(*kernel, *splits))?);
             }
         }
     }
     timed.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let measured = |&(tile, splits, seconds): &(Tile, usize, f64)| Measured {
-        kernel: tile.to_string(),
+    let measured = |&(kernel, splits, seconds): &(ConvKernel, usize, f64)| Measured {
+        kernel: kernel.to_string(),
         splits,
         ms: seconds * 1e3,
     };
     let default = timed
         .iter()
-        .find(|t| (t.0, t.1) == (default_tile, default_splits))
+        .find(|t| (t.0, t.1) == (default_kernel, default_splits))
         .expect("the default was timed");
     Ok(Choice {
         chosen: measured(&timed[0]),
@@ -370,6 +383,26 @@ fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<T
             .into_iter()
             .filter(|t| *t != default && padded(t) <= 2 * tightest),
     );
+    tiles
+}
+
+/// The tiles Winograd's GEMMs are timed on: the untuned choice for their shape (tiles x columns)
+/// and the fastest direct tile of this pass, where the adapter runs them.
+fn winograd_tiles(
+    gpu: &Gpu,
+    s: &ConvShape,
+    pass: Pass,
+    timed: &[(ConvKernel, usize, f64)],
+) -> Vec<Tile> {
+    let [m, n, _] = s.gemm(pass);
+    let mut tiles = vec![Tile::choose(gpu, m.div_ceil(4), n)];
+    let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+    if let Some(&(kernel, _, _)) = fastest {
+        if !tiles.contains(&kernel.tile()) {
+            tiles.push(kernel.tile());
+        }
+    }
+    tiles.retain(|t| t.runs_on(gpu));
     tiles
 }
 
