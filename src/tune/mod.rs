@@ -294,7 +294,8 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     let default_tile = default_kernel.tile();
     // (kernel, splits, fastest run so far in seconds)
     let mut timed: Vec<(ConvKernel, usize, f64)> = Vec::new();
-    for tile in candidate_tiles(gpu, s, p.pass, default_tile) {
+    let [m, n, _] = s.gemm(p.pass);
+    for tile in candidate_tiles(gpu, [m, n], default_tile) {
         let splits = match p.pass {
             _ if tile == default_tile => default_splits,
             Pass::BackwardWeight => weight_splits(s, tile),
@@ -366,10 +367,10 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     })
 }
 
-/// The tiles worth timing for one pass, the default first: those of `Tile::ALL` the adapter runs
-/// whose padded GEMM (rows and columns rounded up to the tile) is at most twice the tightest's.
-fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<Tile> {
-    let [m, n, _] = s.gemm(pass);
+/// The tiles worth timing for a GEMM of `m` rows and `n` columns, the default first: those of
+/// `Tile::ALL` the adapter runs whose padded GEMM (rows and columns rounded up to the tile) is at
+/// most twice the tightest's.
+fn candidate_tiles(gpu: &Gpu, [m, n]: [usize; 2], default: Tile) -> Vec<Tile> {
     let max_threads = gpu.limits().max_compute_invocations_per_workgroup as usize;
     let runnable: Vec<Tile> = Tile::ALL
         .into_iter()
@@ -386,8 +387,10 @@ fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<T
     tiles
 }
 
-/// The tiles Winograd's GEMMs are timed on: the untuned choice for their shape (tiles x columns)
-/// and the fastest direct tile of this pass, where the adapter runs them.
+/// The tiles Winograd's GEMMs (a 2x2 tile per row: a quarter of the direct GEMM's rows) are
+/// timed on: the untuned choice for their shape and the fastest direct tile of this pass; on a
+/// GPU also every candidate tile for their shape (a software adapter times few, as its tuning
+/// must stay within minutes).
 fn winograd_tiles(
     gpu: &Gpu,
     s: &ConvShape,
@@ -395,7 +398,11 @@ fn winograd_tiles(
     timed: &[(ConvKernel, usize, f64)],
 ) -> Vec<Tile> {
     let [m, n, _] = s.gemm(pass);
-    let mut tiles = vec![Tile::choose(gpu, m.div_ceil(4), n)];
+    let default = Tile::choose(gpu, m.div_ceil(4), n);
+    let mut tiles = match gpu.info().device_type == wgpu::DeviceType::Cpu {
+        true => vec![default],
+        false => candidate_tiles(gpu, [m.div_ceil(4), n], default),
+    };
     let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
     if let Some(&(kernel, _, _)) = fastest {
         if !tiles.contains(&kernel.tile()) {

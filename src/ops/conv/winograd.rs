@@ -273,7 +273,10 @@ pub fn conv2d_winograd(
     check(s, pass)?;
     let (c, cols) = channels(s, pass);
     src.expect_shape(OP, "input", &[s.n, c, s.h, s.w])?;
+    // Chunks of equal size (the last may be smaller by less than one image per chunk), so none
+    // is a small GEMM.
     let images = images.clamp(1, images_per_chunk(gpu, s)?);
+    let images = s.n.div_ceil(s.n.div_ceil(images).max(1)).max(1);
     let [th, tw] = tiles(s);
     let u = conv2d_winograd_filter(gpu, weight, s, pass)?;
     let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], DType::F32)?;
