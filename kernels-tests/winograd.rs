@@ -286,6 +286,18 @@ fn winograd_names_eligibility_chunks_and_errors() {
         ));
     }
 
+    // f32 only: a tensor of another element type is refused, naming it.
+    let (s, _, w) = shape(2, 4, 6, 3, 1, 1);
+    let ints = gpu.alloc("test", &[2, 4, 6, 6], DType::U32).unwrap();
+    let msg = conv2d_winograd(&gpu, &ints, &w, &s, Pass::Forward, runnable(&gpu)[0], 2)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("input is U32") && msg.contains("f32 tensors only"),
+        "{msg}"
+    );
+
     // WRN-28-10's largest Winograd temporaries at batch 128 come in chunks within the limits.
     let limits = gpu.limits();
     let cap = MAX_TEMP_BYTES

@@ -273,6 +273,18 @@ pub fn conv2d_winograd(
     check(s, pass)?;
     let (c, cols) = channels(s, pass);
     src.expect_shape(OP, "input", &[s.n, c, s.h, s.w])?;
+    // Its kernels read and write f32 only (other element types are the direct kernels' job).
+    for (name, t) in [("input", src), ("weight", weight)] {
+        if t.dtype() != DType::F32 {
+            return shape_err(
+                OP,
+                format!(
+                    "the {name} is {:?}; Winograd runs on f32 tensors only",
+                    t.dtype()
+                ),
+            );
+        }
+    }
     // Chunks of equal size (the last may be smaller by less than one image per chunk), so none
     // is a small GEMM.
     let images = images.clamp(1, images_per_chunk(gpu, s)?);
