@@ -55,6 +55,28 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
     }
 }
 
+/// The tuner offers Winograd on at least one tile the adapter runs, and on the fastest direct
+/// tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
+#[test]
+fn tuner_offers_winograd_for_3x3_stride_1_layers() {
+    let gpu = gpu();
+    let x = gpu.zeros("test", &[2, 64, 8, 8]).unwrap();
+    let w = gpu.zeros("test", &[64, 64, 3, 3]).unwrap();
+    let s = purenoise::ops::conv::ConvShape::new(&x, &w, 1, 1).unwrap();
+    let runnable: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)).collect();
+    for pass in [Pass::Forward, Pass::BackwardInput] {
+        assert!(winograd::eligible(&s, pass));
+        let tiles = tune::winograd_tiles(&gpu, &s, pass, None);
+        assert!(
+            !tiles.is_empty() && tiles.iter().all(|t| runnable.contains(t)),
+            "{tiles:?}"
+        );
+        let last = *runnable.last().unwrap();
+        assert!(tune::winograd_tiles(&gpu, &s, pass, Some(last)).contains(&last));
+    }
+    assert!(!winograd::eligible(&s, Pass::BackwardWeight));
+}
+
 /// A small model's passes, two shapes only, so each tuning call stays short.
 fn small_problems() -> Vec<Problem> {
     let all = tune::problems("resnet-8".parse().unwrap(), 1);

@@ -309,7 +309,8 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         }
     }
     if winograd::eligible(s, p.pass) {
-        for tile in winograd_tiles(gpu, s, p.pass, &timed) {
+        let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+        for tile in winograd_tiles(gpu, s, p.pass, fastest.map(|f| f.0.tile())) {
             let kernel = ConvKernel::Winograd(tile);
             if let Ok(t) = timer.once(&mut || run(kernel, 1)) {
                 timed.push((kernel, 1, t));
@@ -387,15 +388,16 @@ fn candidate_tiles(gpu: &Gpu, [m, n]: [usize; 2], default: Tile) -> Vec<Tile> {
     tiles
 }
 
-/// The tiles Winograd's GEMMs (a 2x2 tile per row: a quarter of the direct GEMM's rows) are
-/// timed on: the untuned choice for their shape and the fastest direct tile of this pass; on a
-/// GPU also every candidate tile for their shape (a software adapter times few, as its tuning
-/// must stay within minutes).
-fn winograd_tiles(
+/// The tiles the tuner times Winograd's GEMMs on (for a pass `winograd::eligible` admits;
+/// the tuner offers Winograd nowhere else): the untuned choice for their shape (a 2x2 output
+/// tile per row: a quarter of the direct GEMM's rows) and `fastest_direct`, the fastest direct
+/// tile of the pass; on a GPU also every candidate tile for their shape (a software adapter
+/// times few, as its tuning must stay within minutes).
+pub fn winograd_tiles(
     gpu: &Gpu,
     s: &ConvShape,
     pass: Pass,
-    timed: &[(ConvKernel, usize, f64)],
+    fastest_direct: Option<Tile>,
 ) -> Vec<Tile> {
     let [m, n, _] = s.gemm(pass);
     let default = Tile::choose(gpu, m.div_ceil(4), n);
@@ -403,11 +405,8 @@ fn winograd_tiles(
         true => vec![default],
         false => candidate_tiles(gpu, [m.div_ceil(4), n], default),
     };
-    let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
-    if let Some(&(kernel, _, _)) = fastest {
-        if !tiles.contains(&kernel.tile()) {
-            tiles.push(kernel.tile());
-        }
+    if let Some(tile) = fastest_direct.filter(|t| !tiles.contains(t)) {
+        tiles.push(tile);
     }
     tiles.retain(|t| t.runs_on(gpu));
     tiles
