@@ -22,9 +22,9 @@ cd "$(dirname "$0")/.."
 MODEL="${MODEL:-wrn-28-10}"
 BATCH="${BATCH:-128}"
 DEVICE="${DEVICE:-cuda}"
-# The kernel tests worth a GPU: every WGSL kernel family against its f64 reference, the gradient
-# checks and the end-to-end network.
-GPU_TESTS=(conv norm elementwise autograd end_to_end)
+# The kernel tests worth a GPU: every WGSL kernel family (Winograd's too) against its f64
+# reference, the gradient checks and the end-to-end network.
+GPU_TESTS=(conv winograd norm elementwise autograd end_to_end)
 
 prepare() {
   set -e

@@ -172,6 +172,29 @@ fn batch(rng: &mut rand_pcg::Pcg64) -> (Vec<f64>, Vec<u32>) {
 
 each_mode!(small_network_matches_reference_for_three_sgd_steps);
 fn small_network_matches_reference_for_three_sgd_steps(gpu: Gpu) {
+    three_sgd_steps(gpu);
+}
+
+each_mode!(small_network_with_winograd_matches_reference);
+/// The same with both convolutions' forward and input-gradient passes tuned to Winograd
+/// F(2x2, 3x3) (ops::conv::winograd), as `train --tune` may choose on a GPU.
+fn small_network_with_winograd_matches_reference(gpu: Gpu) {
+    use purenoise::ops::conv::{choice, choice_text, ConvKernel, ConvShape, Pass, Tile};
+    for c_in in [3, C] {
+        let x = gpu.zeros("test", &[N, c_in, H, W]).unwrap();
+        let w = gpu.zeros("test", &[C, c_in, 3, 3]).unwrap();
+        let s = ConvShape::new(&x, &w, 1, 1).unwrap();
+        for pass in [Pass::Forward, Pass::BackwardInput] {
+            let [m, n, _] = s.gemm(pass);
+            let kernel = ConvKernel::Winograd(Tile::choose(&gpu, m / 4, n));
+            gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
+            assert_eq!(choice(&gpu, &s, pass).0, kernel);
+        }
+    }
+    three_sgd_steps(gpu);
+}
+
+fn three_sgd_steps(gpu: Gpu) {
     let mut rng = rng(20);
     let mut p = init(&mut rng);
     let net = GpuNet::new(&gpu, &p);
