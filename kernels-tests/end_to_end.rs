@@ -176,19 +176,20 @@ fn small_network_matches_reference_for_three_sgd_steps(gpu: Gpu) {
 }
 
 each_mode!(small_network_with_winograd_matches_reference);
-/// The same with both convolutions' forward and input-gradient passes tuned to Winograd
-/// F(2x2, 3x3) (ops::conv::winograd), as `train --tune` may choose on a GPU.
+/// The same with all passes of both convolutions tuned to Winograd F(2x2, 3x3)
+/// (ops::conv::winograd; the weight gradients in two parts), as `train --tune` may choose.
 fn small_network_with_winograd_matches_reference(gpu: Gpu) {
     use purenoise::ops::conv::{choice, choice_text, ConvKernel, ConvShape, Pass, Tile};
     for c_in in [3, C] {
         let x = gpu.zeros("test", &[N, c_in, H, W]).unwrap();
         let w = gpu.zeros("test", &[C, c_in, 3, 3]).unwrap();
         let s = ConvShape::new(&x, &w, 1, 1).unwrap();
-        for pass in [Pass::Forward, Pass::BackwardInput] {
+        for pass in Pass::ALL {
             let [m, n, _] = s.gemm(pass);
             let kernel = ConvKernel::Winograd(Tile::choose(&gpu, m / 4, n));
-            gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
-            assert_eq!(choice(&gpu, &s, pass).0, kernel);
+            let splits = if pass == Pass::BackwardWeight { 2 } else { 1 };
+            gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
+            assert_eq!(choice(&gpu, &s, pass), (kernel, splits));
         }
     }
     three_sgd_steps(gpu);

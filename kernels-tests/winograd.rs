@@ -1,7 +1,8 @@
 //! Winograd F(2x2, 3x3) convolution (src/ops/conv/winograd.rs): each of its kernels against its
-//! f64 reference, the whole forward and backward-data passes against the direct convolution's
-//! reference on awkward shapes (odd sides, batch 1, channels off every tile, chunked batches),
-//! a finite-difference check through the backward-data path, and its limits.
+//! f64 reference, the whole forward, backward-data and backward-weight passes against the direct
+//! convolution's reference on awkward shapes (odd sides, batch 1, channels off every tile,
+//! chunked batches, split reductions), finite-difference checks through both gradients, and its
+//! limits.
 //!
 //! Tolerance. Winograd reorders the arithmetic: the transforms scale values by at most the
 //! absolute row sums of B^T (2), G (3/2) and A^T (3) per axis, so an intermediate may reach
@@ -18,12 +19,15 @@ mod common;
 use common::*;
 use purenoise::gpu::tensor::DType;
 use purenoise::ops::conv::winograd::{
-    conv2d_winograd, conv2d_winograd_filter, conv2d_winograd_gemm, conv2d_winograd_input,
-    conv2d_winograd_output, eligible, images_per_chunk, MAX_TEMP_BYTES,
+    conv2d_winograd, conv2d_winograd_backward_weight, conv2d_winograd_filter,
+    conv2d_winograd_filter_grad, conv2d_winograd_gemm, conv2d_winograd_input,
+    conv2d_winograd_output, conv2d_winograd_output_grad, conv2d_winograd_weight_gemm, eligible,
+    images_per_chunk, MAX_TEMP_BYTES,
 };
 use purenoise::ops::conv::{
-    choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_forward,
-    conv2d_forward_by, ConvKernel, ConvShape, Pass, Tile,
+    choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_backward_weight,
+    conv2d_backward_weight_by, conv2d_forward, conv2d_forward_by, ConvKernel, ConvShape, Pass,
+    Tile,
 };
 use purenoise::reference::{self, Shape4};
 
@@ -137,9 +141,97 @@ fn winograd_transforms_match_reference(gpu: Gpu) {
     }
 }
 
+each_mode!(winograd_weight_gradient_kernels_match_reference);
+/// The weight gradient's output-gradient transform, its GEMMs (every tile; one part and three,
+/// written after an earlier chunk's parts) and its filter-gradient transform (parts of two
+/// chunks in three splits) each against its reference.
+fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
+    let mut rng = rng(14);
+    for &(xs, ws) in CASES {
+        let x0 = gpu.zeros("test", &xs).unwrap();
+        let wt = gpu.zeros("test", &ws).unwrap();
+        let s = ConvShape::new(&x0, &wt, 1, 1).unwrap();
+        let (c_in, c_out) = (ws[1], ws[0]);
+        let [th, tw] = reference::winograd_tiles(xs[2], xs[3]);
+        let what = format!("{xs:?} * {ws:?}");
+        let ys = s.output_shape();
+        let dy = random(&mut rng, ys.iter().product());
+        let dyt = upload(&gpu, &dy, &ys);
+        let (img0, images) = if xs[0] == 1 { (0, 1) } else { (1, xs[0] - 1) };
+        let tiles = images * th * tw;
+        let z = gpu.alloc("test", &[16, c_out, tiles], DType::F32).unwrap();
+        conv2d_winograd_output_grad(&gpu, &dyt, &s, [img0, images], &z).unwrap();
+        let want_z = reference::conv2d_winograd_output_grad(&dy, ys, img0, images);
+        assert_close(
+            &format!("output grad {what}"),
+            &read(&gpu, &z),
+            &want_z,
+            1e-5,
+            1e-6,
+        );
+
+        let v = random(&mut rng, 16 * c_in * tiles);
+        let vt = upload(&gpu, &v, &[16, c_in, tiles]);
+        let want_z = read(&gpu, &upload(&gpu, &want_z, &[16, c_out, tiles]));
+        let zt = upload(&gpu, &want_z, &[16, c_out, tiles]);
+        let want_s = reference::conv2d_winograd_weight_gemm(&v, &want_z, c_in, c_out, tiles);
+        for tile in runnable(&gpu) {
+            for splits in [1, 3] {
+                let k_chunk = tiles.div_ceil(splits);
+                let splits = tiles.div_ceil(k_chunk);
+                // Two chunks' parts: this one second, after an earlier chunk's.
+                let len = 16 * splits * c_out * c_in;
+                let part = gpu.zeros("test", &[2 * 16 * splits, c_out, c_in]).unwrap();
+                let base = 16 * splits;
+                conv2d_winograd_weight_gemm(
+                    &gpu,
+                    &s,
+                    tile,
+                    tiles,
+                    [k_chunk, splits, base],
+                    [&vt, &zt, &part],
+                )
+                .unwrap();
+                let got = read(&gpu, &part);
+                assert!(
+                    got[..len].iter().all(|&g| g == 0.0),
+                    "{what}: earlier parts kept"
+                );
+                let mut sum = vec![0.0; 16 * c_out * c_in];
+                for (i, g) in got[len..].iter().enumerate() {
+                    let (xi, f) = (i / (splits * c_out * c_in), i % (c_out * c_in));
+                    sum[xi * c_out * c_in + f] += g;
+                }
+                assert_close(
+                    &format!("weight gemm {tile} {splits} parts {what}"),
+                    &sum,
+                    &want_s,
+                    1e-4,
+                    1e-5,
+                );
+            }
+        }
+
+        let (chunks, splits) = (2, 3);
+        let part = random(&mut rng, chunks * 16 * splits * c_out * c_in);
+        let partt = upload(&gpu, &part, &[chunks * 16 * splits, c_out, c_in]);
+        let dw = conv2d_winograd_filter_grad(&gpu, &partt, &s, [chunks, splits]).unwrap();
+        assert_eq!(dw.shape(), ws);
+        let want_dw = reference::conv2d_winograd_filter_grad(&part, chunks, splits, c_out, c_in);
+        assert_close(
+            &format!("filter grad {what}"),
+            &read(&gpu, &dw),
+            &want_dw,
+            1e-5,
+            1e-5,
+        );
+    }
+}
+
 each_mode!(winograd_convolution_matches_reference);
-/// The whole forward and backward-data passes on every tile, in one chunk, one image per chunk
-/// and two, against the direct convolution's f64 reference; and through the ops' tuned choice.
+/// All three passes on every tile (the weight gradient in one part and three), in one chunk, one
+/// image per chunk and two, against the direct convolution's f64 reference; and through the ops'
+/// tuned choice.
 fn winograd_convolution_matches_reference(gpu: Gpu) {
     let mut rng = rng(12);
     let mut worst: f64 = 0.0;
@@ -151,7 +243,7 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
             shape: s,
             want_y,
             want_dx,
-            ..
+            want_dw,
         } = ConvCase::new(&gpu, &mut rng, xs, ws, 1, 1);
         let mut check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
             let got = read(&gpu, got);
@@ -172,6 +264,17 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
                     .unwrap();
                 assert_eq!(dx.shape(), xs);
                 check(&format!("input grad {with}"), &dx, &want_dx);
+                for splits in [1, 3] {
+                    let dw =
+                        conv2d_winograd_backward_weight(&gpu, &xt, &dyt, &s, tile, splits, images)
+                            .unwrap();
+                    assert_eq!(dw.shape(), ws);
+                    check(
+                        &format!("weight grad {with}, {splits} parts"),
+                        &dw,
+                        &want_dw,
+                    );
+                }
             }
             let kernel = ConvKernel::Winograd(tile);
             check(
@@ -184,10 +287,15 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
                 &conv2d_backward_input_by(&gpu, &dyt, &wt, &s, kernel).unwrap(),
                 &want_dx,
             );
+            check(
+                &format!("weight grad by {kernel}"),
+                &conv2d_backward_weight_by(&gpu, &xt, &dyt, &s, kernel, 2).unwrap(),
+                &want_dw,
+            );
         }
         // As the tuner hands it to the ops: conv2d_forward and conv2d_backward_input run it.
         let tile = runnable(&gpu)[0];
-        for pass in [Pass::Forward, Pass::BackwardInput] {
+        for pass in Pass::ALL {
             gpu.set_tuned(
                 s.tuning_key(pass),
                 Some(choice_text(ConvKernel::Winograd(tile), 1)),
@@ -204,13 +312,18 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
             &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(),
             &want_dx,
         );
+        check(
+            "tuned weight grad",
+            &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
+            &want_dw,
+        );
     }
     eprintln!("largest Winograd error against the f64 reference: {worst:.3e}");
 }
 
-each_mode!(winograd_input_gradient_matches_finite_differences);
-/// The backward-data pass by Winograd against central differences of the reference forward.
-fn winograd_input_gradient_matches_finite_differences(gpu: Gpu) {
+each_mode!(winograd_gradients_match_finite_differences);
+/// Both gradients by Winograd against central differences of the reference forward.
+fn winograd_gradients_match_finite_differences(gpu: Gpu) {
     let mut rng = rng(13);
     for (xs, ws) in [([1, 2, 5, 3], [3, 2, 3, 3]), ([2, 3, 4, 4], [2, 3, 3, 3])] {
         let x = random(&mut rng, xs.iter().product::<usize>());
@@ -228,13 +341,20 @@ fn winograd_input_gradient_matches_finite_differences(gpu: Gpu) {
                 &dy,
                 |x| reference::conv2d_forward(x, xs, &w, ws, 1, 1),
             );
+            let dw = conv2d_winograd_backward_weight(&gpu, &xt, &dyt, &s, tile, 2, 1).unwrap();
+            grad_check(
+                &format!("winograd weight grad {tile} {xs:?}"),
+                &read(&gpu, &dw),
+                &w,
+                &dy,
+                |w| reference::conv2d_forward(&x, xs, w, ws, 1, 1),
+            );
         }
     }
 }
 
-/// Winograd's names round-trip; it is offered only for 3x3 stride-1 padding-1 forward and
-/// backward-data passes; a tuned Winograd choice for another pass or shape falls back to the
-/// direct default; its temporaries stay within the limits; ineligible calls and images too
+/// Winograd's names round-trip; it is offered only for 3x3 stride-1 padding-1 layers; a tuned
+/// Winograd choice for another shape falls back to the direct default; its temporaries stay within the limits; ineligible calls and images too
 /// large for one chunk are refused with errors that say why.
 #[test]
 fn winograd_names_eligibility_chunks_and_errors() {
@@ -260,8 +380,7 @@ fn winograd_names_eligibility_chunks_and_errors() {
         (ConvShape::new(&x, &w, stride, pad).unwrap(), x, w)
     };
     let (s3, _, _) = shape(2, 4, 6, 3, 1, 1);
-    assert!(eligible(&s3, Pass::Forward) && eligible(&s3, Pass::BackwardInput));
-    assert!(!eligible(&s3, Pass::BackwardWeight));
+    assert!(Pass::ALL.iter().all(|&pass| eligible(&s3, pass)));
     for (n, c, side, k, stride, pad) in [(2, 4, 6, 3, 2, 1), (2, 4, 6, 1, 1, 0), (2, 4, 6, 3, 1, 0)]
     {
         let (s, x, w) = shape(n, c, side, k, stride, pad);
@@ -272,7 +391,9 @@ fn winograd_names_eligibility_chunks_and_errors() {
             .unwrap()
             .to_string();
         assert!(
-            msg.contains("Winograd F(2x2, 3x3)") && msg.contains("stride 1 and padding 1"),
+            msg.contains(
+                "Winograd F(2x2, 3x3) computes 3x3 convolutions at stride 1 and padding 1"
+            ),
             "{msg}"
         );
         // A (hand-edited) cached Winograd choice for it falls back to the direct default.

@@ -623,3 +623,100 @@ pub fn conv2d_winograd_output(prod: &[f64], y: &mut [f64], ys: Shape4, img0: usi
         }
     }
 }
+
+/// The output-gradient transform of the Winograd F(2x2, 3x3) weight gradient for images
+/// `img0 .. img0 + images` of dy [N, C, H, W]: for each channel c and tile t = (img, ty, tx),
+/// the 2x2 tile e of dy at rows 2ty, 2ty+1 and columns 2tx, 2tx+1 (zero outside) becomes
+/// Z = A e A^T with A^T = [1 1 1 0; 0 1 -1 -1], stored [16 (xi = 4a + b), C, tiles].
+pub fn conv2d_winograd_output_grad(dy: &[f64], ys: Shape4, img0: usize, images: usize) -> Vec<f64> {
+    let [_, c_total, h, w] = ys;
+    let [th, tw] = winograd_tiles(h, w);
+    let tiles = images * th * tw;
+    let at_mat = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+    let mut z = vec![0.0; 16 * c_total * tiles];
+    for c in 0..c_total {
+        for t in 0..tiles {
+            let (img, ty, tx) = (t / (th * tw), t % (th * tw) / tw, t % tw);
+            for a in 0..4 {
+                for b in 0..4 {
+                    let mut sum = 0.0;
+                    for i in 0..2 {
+                        for j in 0..2 {
+                            let (oy, ox) = (2 * ty + i, 2 * tx + j);
+                            if oy < h && ox < w {
+                                sum +=
+                                    at_mat[i][a] * dy[at(ys, img0 + img, c, oy, ox)] * at_mat[j][b];
+                            }
+                        }
+                    }
+                    z[((a * 4 + b) * c_total + c) * tiles + t] = sum;
+                }
+            }
+        }
+    }
+    z
+}
+
+/// The 16 products of the Winograd F(2x2, 3x3) weight gradient: s[xi, co, ci] = sum over tiles
+/// t of v[xi, ci, t] * z[xi, co, t], v [16, c_in, tiles] (`conv2d_winograd_input` of x), z
+/// [16, c_out, tiles] (`conv2d_winograd_output_grad` of dy); s [16, c_out, c_in].
+pub fn conv2d_winograd_weight_gemm(
+    v: &[f64],
+    z: &[f64],
+    c_in: usize,
+    c_out: usize,
+    tiles: usize,
+) -> Vec<f64> {
+    let mut s = vec![0.0; 16 * c_out * c_in];
+    for xi in 0..16 {
+        for co in 0..c_out {
+            for ci in 0..c_in {
+                s[(xi * c_out + co) * c_in + ci] = (0..tiles)
+                    .map(|t| v[(xi * c_in + ci) * tiles + t] * z[(xi * c_out + co) * tiles + t])
+                    .sum();
+            }
+        }
+    }
+    s
+}
+
+/// The last step of the Winograd F(2x2, 3x3) weight gradient: the parts
+/// [chunks * 16 * splits, c_out, c_in] (index (chunk * 16 + xi) * splits + s) summed into S per
+/// filter and xi, then dw = G^T S G per filter (G as in `conv2d_winograd_filter`); dw
+/// [c_out, c_in, 3, 3].
+pub fn conv2d_winograd_filter_grad(
+    part: &[f64],
+    chunks: usize,
+    splits: usize,
+    c_out: usize,
+    c_in: usize,
+) -> Vec<f64> {
+    let g_mat = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let filters = c_out * c_in;
+    let mut dw = vec![0.0; filters * 9];
+    for f in 0..filters {
+        let s = |xi: usize| -> f64 {
+            (0..chunks)
+                .flat_map(|c| (0..splits).map(move |q| ((c * 16 + xi) * splits + q) * filters + f))
+                .map(|i| part[i])
+                .sum()
+        };
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let mut sum = 0.0;
+                for a in 0..4 {
+                    for b in 0..4 {
+                        sum += g_mat[a][ky] * s(a * 4 + b) * g_mat[b][kx];
+                    }
+                }
+                dw[f * 9 + ky * 3 + kx] = sum;
+            }
+        }
+    }
+    dw
+}

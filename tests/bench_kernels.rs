@@ -100,8 +100,8 @@ fn check_total(report: &KernelsReport) {
 }
 
 /// `--tile NAME` runs that candidate on every pass; `--tile all` also times every candidate the
-/// adapter runs on every pass, by name (and Winograd on each tile for the forward and
-/// backward-data passes of 3x3 stride-1 layers); an unknown name is refused with the candidates
+/// adapter runs on every pass, by name (and Winograd on each tile for the 3x3 stride-1
+/// layers); an unknown name is refused with the candidates
 /// listed.
 #[test]
 fn bench_kernels_tile_flag_names_one_or_all_candidates() {
@@ -132,10 +132,8 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
 
     let all = kernels(&gpu, &args("all")).unwrap();
     assert_eq!(all.tile, "all");
-    // Winograd F(2x2, 3x3): 3x3 stride-1 layers (padding k/2 = 1), forward and backward data.
-    let winograd = |layer: &ConvLayer, pass: &str| {
-        (layer.k, layer.stride) == (3, 1) && pass != "backward-weight"
-    };
+    // Winograd F(2x2, 3x3): 3x3 stride-1 layers (padding k/2 = 1), every pass.
+    let winograd = |layer: &ConvLayer, _pass: &str| (layer.k, layer.stride) == (3, 1);
     let winograd_names: Vec<String> = runnable
         .iter()
         .map(|t| format!("winograd-f2x2-{t}"))

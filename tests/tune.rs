@@ -55,8 +55,8 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
     }
 }
 
-/// The tuner offers Winograd on at least one tile the adapter runs, and on the fastest direct
-/// tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
+/// The tuner offers Winograd for every pass of a 3x3 stride-1 layer on at least one tile the
+/// adapter runs, and on the fastest direct tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
 #[test]
 fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     let gpu = gpu();
@@ -64,7 +64,7 @@ fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     let w = gpu.zeros("test", &[64, 64, 3, 3]).unwrap();
     let s = purenoise::ops::conv::ConvShape::new(&x, &w, 1, 1).unwrap();
     let runnable: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)).collect();
-    for pass in [Pass::Forward, Pass::BackwardInput] {
+    for pass in Pass::ALL {
         assert!(winograd::eligible(&s, pass));
         let tiles = tune::winograd_tiles(&gpu, &s, pass, None);
         assert!(
@@ -74,7 +74,6 @@ fn tuner_offers_winograd_for_3x3_stride_1_layers() {
         let last = *runnable.last().unwrap();
         assert!(tune::winograd_tiles(&gpu, &s, pass, Some(last)).contains(&last));
     }
-    assert!(!winograd::eligible(&s, Pass::BackwardWeight));
 }
 
 /// A small model's passes, two shapes only, so each tuning call stays short.
@@ -338,13 +337,15 @@ fn tuned_convolutions_match_reference() {
                 }
                 check(&format!("{tile}/{splits}"));
             }
-            // Winograd where it applies (the other passes fall back to their defaults).
+            // Winograd where it applies, the weight gradient in one part and in three.
             if winograd::eligible(&s, Pass::Forward) {
-                for pass in Pass::ALL {
-                    let kernel = ConvKernel::Winograd(tile);
-                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
+                for splits in [1, 3] {
+                    for pass in Pass::ALL {
+                        let kernel = ConvKernel::Winograd(tile);
+                        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
+                    }
+                    check(&format!("winograd {tile}/{splits}"));
                 }
-                check(&format!("winograd {tile}"));
             }
         }
         // A choice this build cannot read falls back to the default.

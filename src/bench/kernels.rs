@@ -13,8 +13,8 @@ use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
 use crate::ops::activation::{add, add_relu, relu_backward, relu_forward};
 use crate::ops::conv::{
-    choice, conv2d_backward_input_by, conv2d_backward_weight_with, conv2d_forward_by,
-    weight_splits, winograd, ConvKernel, ConvShape, Pass, Tile,
+    choice, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by, weight_splits,
+    winograd, ConvKernel, ConvShape, Pass, Tile,
 };
 use crate::ops::norm::{
     batch_norm_add_relu_forward, batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams,
@@ -292,7 +292,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                 Pass::Forward => conv2d_forward_by(gpu, &x, &w, &s, kernel).map(drop),
                 Pass::BackwardInput => conv2d_backward_input_by(gpu, &dy, &w, &s, kernel).map(drop),
                 Pass::BackwardWeight => {
-                    conv2d_backward_weight_with(gpu, &x, &dy, &s, kernel.tile(), splits).map(drop)
+                    conv2d_backward_weight_by(gpu, &x, &dy, &s, kernel, splits).map(drop)
                 }
             })
         };
@@ -319,10 +319,14 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                         Pass::BackwardWeight => weight_splits(&s, tile),
                         _ => 1,
                     };
-                    // Winograd on every tile too, where it applies (no split).
+                    // Winograd on every tile too, where it applies (its own default splits).
                     let mut kernels = vec![(ConvKernel::Direct(tile), splits)];
                     if winograd::eligible(&s, pass) {
-                        kernels.push((ConvKernel::Winograd(tile), 1));
+                        let splits = match pass {
+                            Pass::BackwardWeight => winograd::weight_splits(gpu, &s, tile),
+                            _ => 1,
+                        };
+                        kernels.push((ConvKernel::Winograd(tile), splits));
                     }
                     for (kernel, splits) in kernels {
                         let t = run(pass, kernel, splits)?;

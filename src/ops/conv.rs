@@ -625,8 +625,8 @@ impl std::str::FromStr for Tile {
 }
 
 /// A convolution kernel the tuner chooses between: the direct implicit GEMM on a tile, or
-/// (forward and backward data of 3x3 stride-1 padding-1 layers, [`winograd::eligible`])
-/// Winograd F(2x2, 3x3) with its 16 GEMMs on a tile. Named by the tile (`wg8x8-t8x8-k16`) or
+/// (3x3 stride-1 padding-1 layers, [`winograd::eligible`]) Winograd F(2x2, 3x3) with its 16
+/// GEMMs on a tile. Named by the tile (`wg8x8-t8x8-k16`) or
 /// [`winograd::PREFIX`] and the tile (`winograd-f2x2-wg8x8-t8x8-k16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvKernel {
@@ -826,7 +826,24 @@ pub fn conv2d_backward_input_with(
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
     let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight);
-    conv2d_backward_weight_with(gpu, x, dy, s, kernel.tile(), splits)
+    conv2d_backward_weight_by(gpu, x, dy, s, kernel, splits)
+}
+
+/// The weight gradient by `kernel`, direct or Winograd, its reduction in `splits` parts.
+pub fn conv2d_backward_weight_by(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    s: &ConvShape,
+    kernel: ConvKernel,
+    splits: usize,
+) -> Result<Tensor> {
+    match kernel {
+        ConvKernel::Direct(tile) => conv2d_backward_weight_with(gpu, x, dy, s, tile, splits),
+        ConvKernel::Winograd(tile) => {
+            winograd::conv2d_winograd_backward_weight(gpu, x, dy, s, tile, splits, s.n)
+        }
+    }
 }
 
 /// The weight gradient with the reduction over N*Ho*Wo split `splits` ways: each split writes

@@ -1,8 +1,7 @@
 //! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
 //! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
-//! gradient, reduction split counts; for the forward and backward-data passes of 3x3 stride-1
-//! layers, Winograd F(2x2, 3x3) on the untuned tile of its GEMMs and on the fastest direct
-//! tile: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
+//! gradient, reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) on the
+//! tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
 //! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
 //! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
 //!
@@ -28,7 +27,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::{conv_layers, ConvLayer, ModelKind};
 use crate::ops::conv::{
-    choice_text, conv2d_backward_input_by, conv2d_backward_weight_with, conv2d_forward_by,
+    choice_text, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by,
     default_choice, weight_splits, winograd, ConvKernel, ConvShape, Pass, Tile,
 };
 pub use cache::{AdapterKey, Cache};
@@ -285,7 +284,7 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
             Pass::Forward => conv2d_forward_by(gpu, &x, &w, s, kernel).map(drop),
             Pass::BackwardInput => conv2d_backward_input_by(gpu, &dy, &w, s, kernel).map(drop),
             Pass::BackwardWeight => {
-                conv2d_backward_weight_with(gpu, &x, &dy, s, kernel.tile(), splits).map(drop)
+                conv2d_backward_weight_by(gpu, &x, &dy, s, kernel, splits).map(drop)
             }
         }
     };
@@ -312,8 +311,12 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
         for tile in winograd_tiles(gpu, s, p.pass, fastest.map(|f| f.0.tile())) {
             let kernel = ConvKernel::Winograd(tile);
-            if let Ok(t) = timer.once(&mut || run(kernel, 1)) {
-                timed.push((kernel, 1, t));
+            let splits = match p.pass {
+                Pass::BackwardWeight => winograd::weight_splits(gpu, s, tile),
+                _ => 1,
+            };
+            if let Ok(t) = timer.once(&mut || run(kernel, splits)) {
+                timed.push((kernel, splits, t));
             }
         }
     }
@@ -321,15 +324,21 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         let mut ranked = timed.clone();
         ranked.sort_by(|a, b| a.2.total_cmp(&b.2));
         for &(kernel, start, start_time) in ranked.iter().take(2) {
-            let tile = kernel.tile();
+            let most = match kernel {
+                ConvKernel::Direct(tile) => max_splits(s, tile),
+                ConvKernel::Winograd(tile) => winograd::max_weight_splits(gpu, s, tile),
+            };
             for up in [true, false] {
                 let (mut splits, mut time) = (start, start_time);
                 loop {
                     let next = if up { splits * 2 } else { splits / 2 };
-                    if next == 0 || next > max_splits(s, tile) {
+                    if next == 0 || next > most {
                         break;
                     }
-                    let t = timer.once(&mut || run(kernel, next))?;
+                    // A count the adapter rejects (a limit) ends the search, not the tuning.
+                    let Ok(t) = timer.once(&mut || run(kernel, next)) else {
+                        break;
+                    };
                     timed.push((kernel, next, t));
                     // Stop at the first count that does not help by more than noise.
                     if t >= 0.97 * time {
@@ -389,21 +398,21 @@ fn candidate_tiles(gpu: &Gpu, [m, n]: [usize; 2], default: Tile) -> Vec<Tile> {
 }
 
 /// The tiles the tuner times Winograd's GEMMs on (for a pass `winograd::eligible` admits;
-/// the tuner offers Winograd nowhere else): the untuned choice for their shape (a 2x2 output
-/// tile per row: a quarter of the direct GEMM's rows) and `fastest_direct`, the fastest direct
-/// tile of the pass; on a GPU also every candidate tile for their shape (a software adapter
-/// times few, as its tuning must stay within minutes).
+/// the tuner offers Winograd nowhere else): the untuned choice for their shape
+/// (`winograd::gemm`) and `fastest_direct`, the fastest direct tile of the pass; on a GPU also
+/// every candidate tile for their shape (a software adapter times few, as its tuning must stay
+/// within minutes).
 pub fn winograd_tiles(
     gpu: &Gpu,
     s: &ConvShape,
     pass: Pass,
     fastest_direct: Option<Tile>,
 ) -> Vec<Tile> {
-    let [m, n, _] = s.gemm(pass);
-    let default = Tile::choose(gpu, m.div_ceil(4), n);
+    let [m, n] = winograd::gemm(s, pass);
+    let default = Tile::choose(gpu, m, n);
     let mut tiles = match gpu.info().device_type == wgpu::DeviceType::Cpu {
         true => vec![default],
-        false => candidate_tiles(gpu, [m.div_ceil(4), n], default),
+        false => candidate_tiles(gpu, [m, n], default),
     };
     if let Some(tile) = fastest_direct.filter(|t| !tiles.contains(t)) {
         tiles.push(tile);

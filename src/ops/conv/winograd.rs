@@ -1,12 +1,16 @@
-//! Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers, the
-//! forward and backward-data passes: each 2x2 output tile costs 16 multiplies per channel pair
+//! Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers, all
+//! three passes: each 2x2 output tile costs 16 multiplies per channel pair
 //! instead of 36 (2.25x fewer), paid for with transforms that read and write 4x the activations.
 //! The filter transform U = G g G^T (shaders/conv2d_winograd_filter.wgsl, once per call, like the
 //! direct kernels' weight packing), the input transform V = B^T d B per 4x4 input patch
 //! (conv2d_winograd_input), 16 GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM core
 //! (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
 //! (conv2d_winograd_output). The backward-data pass is the same convolution of dy with the
-//! transposed filter rotated by 180 degrees, which the filter transform reads in place.
+//! transposed filter rotated by 180 degrees, which the filter transform reads in place. The
+//! weight gradient differentiates the forward's bilinear form: with V of x and Z = A dY A^T per
+//! output tile (conv2d_winograd_output_grad), S[xi] = sum over tiles of Z[xi] V[xi]^T (16 GEMMs
+//! reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw = G^T S G
+//! (conv2d_winograd_filter_grad, which also sums the parts).
 //!
 //! V and M are 4x the input and output (16 values per 4 pixels) and come from the buffer pool.
 //! Each is kept within the adapter's storage-binding and buffer limits and [`MAX_TEMP_BYTES`] by
@@ -35,7 +39,17 @@ kernel_params! {
 }
 
 kernel_params! {
-    /// `Params` of shaders/conv2d_winograd_input.wgsl and conv2d_winograd_output.wgsl.
+    /// `Params` of shaders/conv2d_winograd_filter_grad.wgsl.
+    pub struct WinogradFilterGradParams {
+        pub filters: u32,
+        pub chunks: u32,
+        pub splits: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/conv2d_winograd_input.wgsl, conv2d_winograd_output.wgsl and
+    /// conv2d_winograd_output_grad.wgsl.
     pub struct WinogradTileParams {
         pub img0: u32,
         pub c_total: u32,
@@ -58,9 +72,9 @@ pub const PREFIX: &str = "winograd-f2x2-";
 pub const MAX_TEMP_BYTES: u64 = 256 << 20;
 
 /// Whether Winograd F(2x2, 3x3) computes `pass` of `s`: 3x3 kernels at stride 1 and padding 1,
-/// forward or backward data.
-pub fn eligible(s: &ConvShape, pass: Pass) -> bool {
-    s.k == 3 && s.stride == 1 && s.pad == 1 && pass != Pass::BackwardWeight
+/// every pass.
+pub fn eligible(s: &ConvShape, _pass: Pass) -> bool {
+    s.k == 3 && s.stride == 1 && s.pad == 1
 }
 
 /// (channels transformed from the source, GEMM columns) of `pass`.
@@ -68,6 +82,17 @@ fn channels(s: &ConvShape, pass: Pass) -> (usize, usize) {
     match pass {
         Pass::BackwardInput => (s.c_out, s.c_in),
         _ => (s.c_in, s.c_out),
+    }
+}
+
+/// The GEMM shape (rows, columns) of `pass`'s 16 products for the whole batch: tiles by output
+/// columns (forward, backward data), input by output channels (weight gradient, reduced over
+/// the tiles).
+pub fn gemm(s: &ConvShape, pass: Pass) -> [usize; 2] {
+    let [th, tw] = tiles(s);
+    match pass {
+        Pass::BackwardWeight => [s.c_in, s.c_out],
+        _ => [s.n * th * tw, channels(s, pass).1],
     }
 }
 
@@ -148,8 +173,8 @@ fn check(s: &ConvShape, pass: Pass) -> Result<()> {
     shape_err(
         "conv2d winograd",
         format!(
-            "Winograd F(2x2, 3x3) computes the forward and backward-data passes of 3x3 \
-             convolutions at stride 1 and padding 1, not {} of {s:?}",
+            "Winograd F(2x2, 3x3) computes 3x3 convolutions at stride 1 and padding 1, not {} \
+             of {s:?}",
             pass.name()
         ),
     )
@@ -302,4 +327,193 @@ pub fn conv2d_winograd(
         conv2d_winograd_output(gpu, &prod, s, pass, [img0, count], &out)?;
     }
     Ok(out)
+}
+
+/// The output-gradient transform of images `img0 .. img0 + images` of `dy` into `z`
+/// ([16, Cout, tiles]; reference::conv2d_winograd_output_grad).
+pub fn conv2d_winograd_output_grad(
+    gpu: &Gpu,
+    dy: &Tensor,
+    s: &ConvShape,
+    [img0, images]: [usize; 2],
+    z: &Tensor,
+) -> Result<()> {
+    let params = tile_params(s, s.c_out, img0, images);
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_OUTPUT_GRAD,
+        &[],
+        &params,
+        &[("output gradient", dy), ("transformed output gradient", z)],
+        gpu.grid(s.c_out as u64 * params.tiles as u64, WORKGROUP),
+    )
+}
+
+/// The reduction length per part of the weight gradient's GEMMs over `tiles` tiles in `splits`
+/// parts, rounded to whole k-steps of `tile`, and the parts that takes.
+fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
+    let chunk = tiles.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
+    (chunk, tiles.div_ceil(chunk).max(1))
+}
+
+/// The weight gradient's 16 products over `tiles` tiles, in `splits` parts of `k_chunk` tiles,
+/// written at parts `z_base ..` of `part` (reference::conv2d_winograd_weight_gemm sums them).
+#[allow(clippy::too_many_arguments)] // one call site and the tests
+pub fn conv2d_winograd_weight_gemm(
+    gpu: &Gpu,
+    s: &ConvShape,
+    tile: Tile,
+    tiles: usize,
+    [k_chunk, splits, z_base]: [usize; 3],
+    [v, z, part]: [&Tensor; 3],
+) -> Result<()> {
+    tile.check(gpu)?;
+    let padded = k_chunk * splits;
+    if 16 * padded >= 1 << 22 || tiles > padded {
+        return shape_err(
+            "conv2d winograd",
+            format!("{tiles} tiles in {splits} parts of {k_chunk}: over the kernel's 2^22 / 16 or the parts"),
+        );
+    }
+    let kernel = match tile.subgroup {
+        false => &kernels::CONV2D_WINOGRAD_WEIGHT_GEMM,
+        true => &kernels::CONV2D_WINOGRAD_WEIGHT_GEMM_SUBGROUP,
+    };
+    let params = ConvParams {
+        c_in: s.c_in as u32,
+        c_out: s.c_out as u32,
+        m_total: s.c_in as u32,
+        n_total: s.c_out as u32,
+        k_total: (16 * padded) as u32,
+        k_chunk: k_chunk as u32,
+        iy0: z_base as u32,
+        hp: tiles as u32,
+        wp: padded as u32,
+        rcp_plane: 1.0 / padded as f32,
+        rcp_row: 1.0,
+        rcp_taps: 1.0,
+        rcp_nkx: 1.0,
+        ..ConvParams::zeroed()
+    };
+    let groups = [
+        s.c_in.div_ceil(tile.wm * tile.tm),
+        s.c_out.div_ceil(tile.wn * tile.tn),
+        16 * splits,
+    ]
+    .map(|g| g as u32);
+    gpu.dispatch(
+        kernel,
+        &tile.overrides(s),
+        &params,
+        &[
+            ("transformed input", v),
+            ("transformed output gradient", z),
+            ("partial weight gradients", part),
+        ],
+        groups,
+    )
+}
+
+/// The weight gradient from its parts ([chunks * 16 * splits, Cout, Cin]):
+/// reference::conv2d_winograd_filter_grad.
+pub fn conv2d_winograd_filter_grad(
+    gpu: &Gpu,
+    part: &Tensor,
+    s: &ConvShape,
+    [chunks, splits]: [usize; 2],
+) -> Result<Tensor> {
+    let filters = s.c_out * s.c_in;
+    part.expect_shape(
+        "conv2d winograd",
+        "partial weight gradients",
+        &[chunks * 16 * splits, s.c_out, s.c_in],
+    )?;
+    let dw = gpu.alloc("conv2d winograd", &[s.c_out, s.c_in, 3, 3], DType::F32)?;
+    let params = WinogradFilterGradParams {
+        filters: filters as u32,
+        chunks: chunks as u32,
+        splits: splits as u32,
+    };
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_FILTER_GRAD,
+        &[],
+        &params,
+        &[("partial weight gradients", part), ("weight gradient", &dw)],
+        gpu.grid(filters as u64, WORKGROUP),
+    )?;
+    Ok(dw)
+}
+
+/// Parts for the weight gradient's reduction over the tiles of a chunk: enough workgroups to
+/// fill a device (as `weight_splits` for the direct kernel: a few hundred for the subgroup core,
+/// a few thousand for a GPU's), and at most [`max_weight_splits`].
+pub fn weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
+    let groups = 16 * s.c_in.div_ceil(tile.wm * tile.tm) * s.c_out.div_ceil(tile.wn * tile.tn);
+    let target: usize = if tile.subgroup { 256 } else { 2048 };
+    target.div_ceil(groups).min(max_weight_splits(gpu, s, tile))
+}
+
+/// The most parts worth having: each at least 8 k-steps of `tile` long, and the parts of all
+/// chunks within 64 MiB.
+pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
+    let images = images_per_chunk(gpu, s).unwrap_or(1);
+    let [th, tw] = tiles(s);
+    let chunk_tiles = images * th * tw;
+    let chunks = s.n.div_ceil(images).max(1);
+    let by_length = (chunk_tiles / (tile.bk * 8)).max(1);
+    let by_memory = ((64 << 20) / (chunks * 16 * s.c_out * s.c_in * 4).max(1)).max(1);
+    by_length.min(by_memory)
+}
+
+/// The weight gradient by Winograd F(2x2, 3x3), its GEMMs on `tile`, each chunk of `images`
+/// images (at most [`images_per_chunk`]) reduced in `splits` parts.
+#[allow(clippy::too_many_arguments)] // the op's whole configuration
+pub fn conv2d_winograd_backward_weight(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    s: &ConvShape,
+    tile: Tile,
+    splits: usize,
+    images: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d winograd";
+    check(s, Pass::BackwardWeight)?;
+    x.expect_shape(OP, "input", &[s.n, s.c_in, s.h, s.w])?;
+    dy.expect_shape(OP, "output gradient", &s.output_shape())?;
+    for (name, t) in [("input", x), ("output gradient", dy)] {
+        if t.dtype() != DType::F32 {
+            return shape_err(
+                OP,
+                format!(
+                    "the {name} is {:?}; Winograd runs on f32 tensors only",
+                    t.dtype()
+                ),
+            );
+        }
+    }
+    let images = images.clamp(1, images_per_chunk(gpu, s)?);
+    let images = s.n.div_ceil(s.n.div_ceil(images).max(1)).max(1);
+    let chunks = s.n.div_ceil(images);
+    let [th, tw] = tiles(s);
+    let chunk_tiles = images * th * tw;
+    // The same parts for every chunk (a smaller last chunk leaves some of them zero).
+    let (k_chunk, splits) = weight_parts(chunk_tiles, splits, tile);
+    let part = gpu.alloc(OP, &[chunks * 16 * splits, s.c_out, s.c_in], DType::F32)?;
+    let v = gpu.alloc(OP, &[16, s.c_in, chunk_tiles], DType::F32)?;
+    let z = gpu.alloc(OP, &[16, s.c_out, chunk_tiles], DType::F32)?;
+    for (chunk, img0) in (0..s.n).step_by(images).enumerate() {
+        let count = images.min(s.n - img0);
+        conv2d_winograd_input(gpu, x, s, Pass::Forward, [img0, count], &v)?;
+        conv2d_winograd_output_grad(gpu, dy, s, [img0, count], &z)?;
+        conv2d_winograd_weight_gemm(
+            gpu,
+            s,
+            tile,
+            count * th * tw,
+            [k_chunk, splits, chunk * 16 * splits],
+            [&v, &z, &part],
+        )?;
+    }
+    drop((v, z));
+    conv2d_winograd_filter_grad(gpu, &part, s, [chunks, splits])
 }
