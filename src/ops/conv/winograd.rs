@@ -130,6 +130,30 @@ pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape) -> Result<usize> {
     Ok(((limit / per_image) as usize).clamp(1, s.n.max(1)))
 }
 
+/// Images per chunk for a call asking for `images`: at most [`images_per_chunk`]; the whole batch
+/// if that fits, else a power of two, so that the temporaries of a network's stages (channels
+/// doubling as the sides halve) have one size and the buffer pool, which reuses buffers of the
+/// same size only, shares them.
+fn chunk_images(gpu: &Gpu, s: &ConvShape, images: usize) -> Result<usize> {
+    let most = images.clamp(1, images_per_chunk(gpu, s)?);
+    Ok(match most >= s.n {
+        true => s.n.max(1),
+        false => 1 << most.ilog2(),
+    })
+}
+
+/// The two transformed-activation temporaries of a chunk of `chunk_tiles` tiles (V and M, or V
+/// and Z), both sized for the wider of the two channel counts: one size for both, shared with
+/// other layers' through the pool (a layer widening 16 to 160 channels reuses the 160-channel
+/// layers' buffers instead of adding a size).
+fn temporaries(gpu: &Gpu, s: &ConvShape, chunk_tiles: usize) -> Result<[Tensor; 2]> {
+    let shape = [16, s.c_in.max(s.c_out), chunk_tiles];
+    Ok([
+        gpu.alloc("conv2d winograd", &shape, DType::F32)?,
+        gpu.alloc("conv2d winograd", &shape, DType::F32)?,
+    ])
+}
+
 /// The filter transform of `pass`, packed as the B operand of conv2d_winograd_gemm
 /// ([16 * channels, columns padded to 32]; reference::conv2d_winograd_filter).
 pub fn conv2d_winograd_filter(
@@ -310,16 +334,11 @@ pub fn conv2d_winograd(
             );
         }
     }
-    // Chunks of equal size (the last may be smaller by less than one image per chunk), so none
-    // is a small GEMM.
-    let images = images.clamp(1, images_per_chunk(gpu, s)?);
-    let images = s.n.div_ceil(s.n.div_ceil(images).max(1)).max(1);
+    let images = chunk_images(gpu, s, images)?;
     let [th, tw] = tiles(s);
     let u = conv2d_winograd_filter(gpu, weight, s, pass)?;
     let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], DType::F32)?;
-    let chunk_tiles = images.min(s.n) * th * tw;
-    let v = gpu.alloc(OP, &[16, c, chunk_tiles], DType::F32)?;
-    let prod = gpu.alloc(OP, &[16, cols, chunk_tiles], DType::F32)?;
+    let [v, prod] = temporaries(gpu, s, images * th * tw)?;
     for img0 in (0..s.n).step_by(images) {
         let count = images.min(s.n - img0);
         conv2d_winograd_input(gpu, src, s, pass, [img0, count], &v)?;
@@ -455,7 +474,7 @@ pub fn weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
 /// The most parts worth having: each at least 8 k-steps of `tile` long, and the parts of all
 /// chunks within 64 MiB.
 pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
-    let images = images_per_chunk(gpu, s).unwrap_or(1);
+    let images = chunk_images(gpu, s, s.n).unwrap_or(1);
     let [th, tw] = tiles(s);
     let chunk_tiles = images * th * tw;
     let chunks = s.n.div_ceil(images).max(1);
@@ -491,16 +510,14 @@ pub fn conv2d_winograd_backward_weight(
             );
         }
     }
-    let images = images.clamp(1, images_per_chunk(gpu, s)?);
-    let images = s.n.div_ceil(s.n.div_ceil(images).max(1)).max(1);
+    let images = chunk_images(gpu, s, images)?;
     let chunks = s.n.div_ceil(images);
     let [th, tw] = tiles(s);
     let chunk_tiles = images * th * tw;
     // The same parts for every chunk (a smaller last chunk leaves some of them zero).
     let (k_chunk, splits) = weight_parts(chunk_tiles, splits, tile);
     let part = gpu.alloc(OP, &[chunks * 16 * splits, s.c_out, s.c_in], DType::F32)?;
-    let v = gpu.alloc(OP, &[16, s.c_in, chunk_tiles], DType::F32)?;
-    let z = gpu.alloc(OP, &[16, s.c_out, chunk_tiles], DType::F32)?;
+    let [v, z] = temporaries(gpu, s, chunk_tiles)?;
     for (chunk, img0) in (0..s.n).step_by(images).enumerate() {
         let count = images.min(s.n - img0);
         conv2d_winograd_input(gpu, x, s, Pass::Forward, [img0, count], &v)?;
