@@ -65,7 +65,8 @@ run() {
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
   stage 30 "" "$pn" devices
-  stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
+  # Winograd candidates roughly double the timed runs of 3x3 stride-1 layers (25 s before).
+  stage 150 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   for t in "${GPU_TESTS[@]}"; do stage 90 "" ".gpu/tests/$t" --test-threads 1; done
   stage 30 "$out/peak.json" "$pn" bench peak --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
