@@ -1,6 +1,6 @@
 //! Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers, all
-//! three passes: each 2x2 output tile costs 16 multiplies per channel pair
-//! instead of 36 (2.25x fewer), paid for with transforms that read and write 4x the activations.
+//! three passes: each 2x2 output tile costs 16 multiplies per channel pair instead of 36 (2.25x
+//! fewer), paid for with transforms that read and write 4x the activations.
 //! The filter transform U = G g G^T (shaders/conv2d_winograd_filter.wgsl, once per call, like the
 //! direct kernels' weight packing), the input transform V = B^T d B per 4x4 input patch
 //! (conv2d_winograd_input), 16 GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM core
@@ -12,10 +12,10 @@
 //! reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw = G^T S G
 //! (conv2d_winograd_filter_grad, which also sums the parts).
 //!
-//! V and M are 4x the input and output (16 values per 4 pixels) and come from the buffer pool.
-//! Each is kept within the adapter's storage-binding and buffer limits and [`MAX_TEMP_BYTES`] by
-//! running the batch in chunks of whole images, so a shape the tuner timed also runs in training.
-//! f32 only.
+//! V, M and Z are 4x the activations they transform (16 values per 4 pixels) and come from the
+//! buffer pool. Each is kept within the adapter's storage-binding and buffer limits and
+//! [`MAX_TEMP_BYTES`] by running the batch in chunks of whole images, so a shape the tuner timed
+//! also runs in training. f32 only.
 
 use bytemuck::Zeroable;
 
@@ -376,7 +376,6 @@ fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
 
 /// The weight gradient's 16 products over `tiles` tiles, in `splits` parts of `k_chunk` tiles,
 /// written at parts `z_base ..` of `part` (reference::conv2d_winograd_weight_gemm sums them).
-#[allow(clippy::too_many_arguments)] // one call site and the tests
 pub fn conv2d_winograd_weight_gemm(
     gpu: &Gpu,
     s: &ConvShape,
@@ -390,7 +389,10 @@ pub fn conv2d_winograd_weight_gemm(
     if 16 * padded >= 1 << 22 || tiles > padded {
         return shape_err(
             "conv2d winograd",
-            format!("{tiles} tiles in {splits} parts of {k_chunk}: over the kernel's 2^22 / 16 or the parts"),
+            format!(
+                "{tiles} tiles in {splits} parts of {k_chunk}: more than the parts hold, or past \
+                 the weight-gradient kernel's 2^18 tiles per chunk (use a smaller batch)"
+            ),
         );
     }
     let kernel = match tile.subgroup {
@@ -485,7 +487,6 @@ pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
 
 /// The weight gradient by Winograd F(2x2, 3x3), its GEMMs on `tile`, each chunk of `images`
 /// images (at most [`images_per_chunk`]) reduced in `splits` parts.
-#[allow(clippy::too_many_arguments)] // the op's whole configuration
 pub fn conv2d_winograd_backward_weight(
     gpu: &Gpu,
     x: &Tensor,
