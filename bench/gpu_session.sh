@@ -23,9 +23,9 @@ cd "$(dirname "$0")/.."
 MODEL="${MODEL:-wrn-28-10}"
 BATCH="${BATCH:-128}"
 DEVICE="${DEVICE:-cuda}"
-# The kernel tests worth a GPU: every WGSL kernel family against its f64 reference, the gradient
-# checks and the end-to-end network.
-GPU_TESTS=(conv norm elementwise autograd end_to_end)
+# The kernel tests worth a GPU: every WGSL kernel family (Winograd's too) against its f64
+# reference, the gradient checks and the end-to-end network.
+GPU_TESTS=(conv winograd norm elementwise autograd end_to_end)
 
 prepare() {
   set -e
@@ -67,7 +67,8 @@ run() {
     VK_LOADER_DEBUG=error,warn,driver "$pn" devices 2>&1 | tail -40
     return 1
   fi
-  stage 90 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
+  # Winograd candidates roughly double the timed runs of 3x3 stride-1 layers (25 s before).
+  stage 150 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   stage 20 "$out/peak.json" "$pn" bench peak --json
   stage 60 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
   stage 60 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
@@ -134,7 +135,7 @@ builds() {
   for pn in .gpu/builds/*; do
     name=$(basename "$pn")
     export PURENOISE_CACHE_DIR="/tmp/gpu-builds-cache.$name"
-    stage 90 "$records/$name-tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
+    stage 150 "$records/$name-tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
     stage 60 "$records/$name-kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
     stage 60 "$records/$name-train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
   done

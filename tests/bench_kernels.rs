@@ -5,7 +5,7 @@
 use purenoise::bench::{conv_layers, kernels, peak, render, KernelsArgs, KernelsReport, PeakArgs};
 use purenoise::gpu::tensor::Precision;
 use purenoise::gpu::Gpu;
-use purenoise::models::ModelKind;
+use purenoise::models::{ConvLayer, ModelKind};
 use purenoise::ops::conv::Tile;
 
 #[test]
@@ -123,7 +123,9 @@ fn check_total(report: &KernelsReport) {
 }
 
 /// `--tile NAME` runs that candidate on every pass; `--tile all` also times every candidate the
-/// adapter runs on every pass, by name; an unknown name is refused with the candidates listed.
+/// adapter runs on every pass, by name (and Winograd on each tile for the 3x3 stride-1
+/// layers); an unknown name is refused with the candidates
+/// listed.
 #[test]
 fn bench_kernels_tile_flag_names_one_or_all_candidates() {
     let gpu = Gpu::new(None).unwrap_or_else(|e| panic!("needs a GPU adapter: {e}"));
@@ -154,7 +156,13 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
 
     let all = kernels(&gpu, &args("all")).unwrap();
     assert_eq!(all.tile, "all");
-    assert_eq!(all.candidates.len(), layers.len() * runnable.len() * 3);
+    // Winograd F(2x2, 3x3): 3x3 stride-1 layers (padding k/2 = 1), every pass.
+    let winograd = |layer: &ConvLayer, _pass: &str| (layer.k, layer.stride) == (3, 1);
+    let winograd_names: Vec<String> = runnable
+        .iter()
+        .map(|t| format!("winograd-f2x2-{t}"))
+        .collect();
+    let mut count = 0;
     for layer in &layers {
         for pass in ["forward", "backward-data", "backward-weight"] {
             let mut timed: Vec<&str> = all
@@ -165,10 +173,19 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
                 .collect();
             timed.sort();
             let mut want: Vec<&str> = runnable.iter().map(String::as_str).collect();
+            if winograd(layer, pass) {
+                want.extend(winograd_names.iter().map(String::as_str));
+            }
             want.sort();
             assert_eq!(timed, want, "{layer:?} {pass}");
+            count += want.len();
         }
     }
+    assert!(
+        count > layers.len() * runnable.len() * 3,
+        "resnet-8 has 3x3 stride-1 layers"
+    );
+    assert_eq!(all.candidates.len(), count);
     assert!(all.candidates.iter().all(|c| c.timing.ms > 0.0));
     check_total(&all);
     assert!(render(&all, false).contains(name.as_str()));

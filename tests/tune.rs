@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
+use purenoise::gpu::tensor::DType;
 use purenoise::models::ConvLayer;
 use purenoise::ops::conv::{
     choice, choice_text, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    default_choice, Pass, Tile,
+    default_choice, winograd, ConvKernel, Pass, Tile,
 };
 use purenoise::tune::{self, cache, Cache, Problem, TuneMode};
 
@@ -62,6 +63,53 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
     }
 }
 
+/// The tuner offers Winograd for every pass of a 3x3 stride-1 layer on at least one tile the
+/// adapter runs, and on the fastest direct tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
+#[test]
+fn tuner_offers_winograd_for_3x3_stride_1_layers() {
+    let gpu = gpu();
+    let x = gpu.zeros("test", &[2, 64, 8, 8]).unwrap();
+    let w = gpu.zeros("test", &[64, 64, 3, 3]).unwrap();
+    let s = purenoise::ops::conv::ConvShape::new(&x, &w, 1, 1).unwrap();
+    let runnable: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)).collect();
+    for pass in Pass::ALL {
+        assert!(winograd::eligible(&s, pass));
+        let tiles = tune::winograd_tiles(&gpu, &s, pass, None);
+        assert!(
+            !tiles.is_empty() && tiles.iter().all(|t| runnable.contains(t)),
+            "{tiles:?}"
+        );
+        let last = *runnable.last().unwrap();
+        assert!(tune::winograd_tiles(&gpu, &s, pass, Some(last)).contains(&last));
+    }
+}
+
+/// A Winograd choice tuned in f32 is not taken for f16 tensors (mixed precision): Winograd's
+/// kernels are f32 only, so those passes run direct, and the f16 convolution still computes.
+#[test]
+fn a_tuned_winograd_choice_falls_back_to_direct_for_f16() {
+    let gpu = gpu();
+    let x = gpu.zeros("test", &[2, 16, 5, 7]).unwrap();
+    let w = gpu.zeros("test", &[16, 16, 3, 3]).unwrap();
+    let s = purenoise::ops::conv::ConvShape::new(&x, &w, 1, 1).unwrap();
+    let tile = tune::winograd_tiles(&gpu, &s, Pass::Forward, None)[0];
+    for pass in Pass::ALL {
+        let kernel = ConvKernel::Winograd(tile);
+        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
+        assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, 1), "{pass:?}");
+        let (f16_kernel, _) = choice(&gpu, &s, pass, DType::F16);
+        assert!(
+            matches!(f16_kernel, ConvKernel::Direct(_)),
+            "{pass:?}: {f16_kernel}"
+        );
+    }
+    if gpu.device().features().contains(wgpu::Features::SHADER_F16) {
+        let x16 = gpu.alloc("test", &[2, 16, 5, 7], DType::F16).unwrap();
+        let y = conv2d_forward(&gpu, &x16, &w, &s).unwrap();
+        assert_eq!((y.shape(), y.dtype()), (&[2, 16, 5, 7][..], DType::F16));
+    }
+}
+
 /// A small model's passes, two shapes only, so each tuning call stays short.
 fn small_problems() -> Vec<Problem> {
     let all = tune::problems("resnet-8".parse().unwrap(), 1);
@@ -105,20 +153,25 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
     for d in &first.decisions {
         assert!(d.measured);
         let c = &d.choice;
-        let tile: Tile = c.chosen.kernel.parse().unwrap();
-        assert!(Tile::ALL.contains(&tile) && tile.runs_on(&gpu));
+        let s = d.problem.shape;
+        let kernel: ConvKernel = c.chosen.kernel.parse().unwrap();
+        assert!(
+            Tile::ALL.contains(&kernel.tile()) && kernel.runs(&gpu, &s, d.problem.pass, DType::F32)
+        );
         // The default is a candidate, so the choice is never slower than it.
         assert!(c.chosen.ms <= c.default.ms, "{c:?}");
         assert!(c.candidates >= 1 && c.chosen.ms > 0.0);
         if let Some(r) = &c.runner_up {
             assert!(r.ms >= c.chosen.ms);
         }
-        let s = d.problem.shape;
         assert_eq!(
             gpu.tuned(&s.tuning_key(d.problem.pass)),
-            Some(choice_text(tile, c.chosen.splits))
+            Some(choice_text(kernel, c.chosen.splits))
         );
-        assert_eq!(choice(&gpu, &s, d.problem.pass), (tile, c.chosen.splits));
+        assert_eq!(
+            choice(&gpu, &s, d.problem.pass, DType::F32),
+            (kernel, c.chosen.splits)
+        );
         if d.problem.pass != Pass::BackwardWeight {
             assert_eq!(c.chosen.splits, 1);
         }
@@ -134,7 +187,10 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
     // Hit: a fresh device (nothing tuned in it yet) reads every choice, timing nothing.
     let fresh = common::gpu();
     let (s, pass) = (problems[0].shape, problems[0].pass);
-    assert_eq!(choice(&fresh, &s, pass), default_choice(&fresh, &s, pass));
+    assert_eq!(
+        choice(&fresh, &s, pass, DType::F32),
+        default_choice(&fresh, &s, pass)
+    );
     let second = tune_with(&fresh, &cache, TuneMode::Cached);
     assert_eq!(second.timed_runs, 0);
     assert!(second.decisions.iter().all(|d| !d.measured));
@@ -308,9 +364,9 @@ fn tuned_convolutions_match_reference() {
             );
         };
         for d in &out.decisions {
-            let chosen: Tile = d.choice.chosen.kernel.parse().unwrap();
+            let chosen: ConvKernel = d.choice.chosen.kernel.parse().unwrap();
             assert_eq!(
-                choice(&gpu, &s, d.problem.pass),
+                choice(&gpu, &s, d.problem.pass, DType::F32),
                 (chosen, d.choice.chosen.splits)
             );
         }
@@ -318,15 +374,26 @@ fn tuned_convolutions_match_reference() {
         for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)) {
             for splits in [1, 3] {
                 for pass in Pass::ALL {
-                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(tile, splits)));
+                    let kernel = ConvKernel::Direct(tile);
+                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
                 }
                 check(&format!("{tile}/{splits}"));
+            }
+            // Winograd where it applies, the weight gradient in one part and in three.
+            if winograd::eligible(&s, Pass::Forward) {
+                for splits in [1, 3] {
+                    for pass in Pass::ALL {
+                        let kernel = ConvKernel::Winograd(tile);
+                        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
+                    }
+                    check(&format!("winograd {tile}/{splits}"));
+                }
             }
         }
         // A choice this build cannot read falls back to the default.
         gpu.set_tuned(s.tuning_key(Pass::Forward), Some("no-such-kernel/1".into()));
         assert_eq!(
-            choice(&gpu, &s, Pass::Forward),
+            choice(&gpu, &s, Pass::Forward, DType::F32),
             default_choice(&gpu, &s, Pass::Forward)
         );
     }
@@ -371,7 +438,8 @@ fn bench_tune_reports_a_row_per_pass_and_reuses_the_cache() {
         assert_eq!(row["input"][0], 2);
         assert_eq!(row["measured"], true);
         let kernel = row["chosen"]["kernel"].as_str().unwrap();
-        assert!(Tile::ALL.contains(&kernel.parse().unwrap()), "{kernel}");
+        let parsed: ConvKernel = kernel.parse().unwrap();
+        assert!(Tile::ALL.contains(&parsed.tile()), "{kernel}");
         let (gflops, of_peak) = (
             row["chosen"]["gflops"].as_f64().unwrap(),
             row["chosen"]["of_peak"].as_f64().unwrap(),

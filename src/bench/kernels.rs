@@ -13,8 +13,8 @@ use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
 use crate::ops::activation::{add, add_relu, relu_backward, relu_forward};
 use crate::ops::conv::{
-    choice, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
-    weight_splits, ConvShape, Pass, Tile,
+    choice, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by, weight_splits,
+    winograd, ConvKernel, ConvShape, Pass, Tile,
 };
 use crate::ops::norm::{
     batch_norm_add_relu_forward, batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams,
@@ -66,7 +66,8 @@ pub struct ConvRow {
     /// [N, Cin, H, W] of the input.
     pub input: [usize; 4],
     pub gflop: f64,
-    /// The kernels (tile names) of the forward, backward-data and backward-weight passes.
+    /// The kernels (tile names, `winograd-f2x2-TILE` for Winograd) of the forward, backward-data
+    /// and backward-weight passes.
     pub tiles: [String; 3],
     /// The weight gradient's reduction splits.
     pub weight_splits: usize,
@@ -301,19 +302,21 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         let dy = filled(gpu, &s.output_shape(), 0.1, act)?;
         let flops = 2.0 * s.macs() as f64;
         let fma = peak.fma_gflops;
-        let run = |pass: Pass, tile: Tile, splits: usize| -> Result<f64> {
+        let run = |pass: Pass, kernel: ConvKernel, splits: usize| -> Result<f64> {
             time(&mut || match pass {
-                Pass::Forward => conv2d_forward_with(gpu, &x, &w, &s, tile).map(drop),
-                Pass::BackwardInput => conv2d_backward_input_with(gpu, &dy, &w, &s, tile).map(drop),
+                Pass::Forward => conv2d_forward_by(gpu, &x, &w, &s, kernel).map(drop),
+                Pass::BackwardInput => conv2d_backward_input_by(gpu, &dy, &w, &s, kernel).map(drop),
                 Pass::BackwardWeight => {
-                    conv2d_backward_weight_with(gpu, &x, &dy, &s, tile, splits).map(drop)
+                    conv2d_backward_weight_by(gpu, &x, &dy, &s, kernel, splits).map(drop)
                 }
             })
         };
         let chosen = Pass::ALL.map(|pass| match forced {
-            Some(tile) if pass == Pass::BackwardWeight => (tile, weight_splits(&s, tile)),
-            Some(tile) => (tile, 1),
-            None => choice(gpu, &s, pass),
+            Some(tile) if pass == Pass::BackwardWeight => {
+                (ConvKernel::Direct(tile), weight_splits(&s, tile))
+            }
+            Some(tile) => (ConvKernel::Direct(tile), 1),
+            None => choice(gpu, &s, pass, x.dtype()),
         });
         let mut seconds = [0.0; 3];
         for (i, pass) in Pass::ALL.into_iter().enumerate() {
@@ -331,14 +334,25 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                         Pass::BackwardWeight => weight_splits(&s, tile),
                         _ => 1,
                     };
-                    let t = run(pass, tile, splits)?;
-                    candidates.push(CandidateRow {
-                        layer,
-                        pass: pass.name(),
-                        kernel: tile.to_string(),
-                        splits,
-                        timing: rate(t, flops, fma),
-                    });
+                    // Winograd on every tile too, where it applies (its own default splits).
+                    let mut kernels = vec![(ConvKernel::Direct(tile), splits)];
+                    if ConvKernel::Winograd(tile).runs(gpu, &s, pass, x.dtype()) {
+                        let splits = match pass {
+                            Pass::BackwardWeight => winograd::weight_splits(gpu, &s, tile),
+                            _ => 1,
+                        };
+                        kernels.push((ConvKernel::Winograd(tile), splits));
+                    }
+                    for (kernel, splits) in kernels {
+                        let t = run(pass, kernel, splits)?;
+                        candidates.push(CandidateRow {
+                            layer,
+                            pass: pass.name(),
+                            kernel: kernel.to_string(),
+                            splits,
+                            timing: rate(t, flops, fma),
+                        });
+                    }
                 }
             }
         }

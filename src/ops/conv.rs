@@ -1,5 +1,8 @@
 //! 2-D convolution without bias (any square kernel, stride, zero padding): forward, gradient
-//! w.r.t. the input, gradient w.r.t. the weight.
+//! w.r.t. the input, gradient w.r.t. the weight. [`winograd`]: Winograd F(2x2, 3x3) for the
+//! 3x3 stride-1 layers, a tuner's candidate ([`ConvKernel`]).
+
+pub mod winograd;
 
 use super::kernels;
 use crate::autograd::{Tape, Var};
@@ -675,32 +678,82 @@ impl std::str::FromStr for Tile {
     }
 }
 
-/// The tile and reduction splits (1 except for the weight gradient) a pass runs with: the
-/// tuner's measured choice for this shape on this adapter where `Gpu::tuned` holds one
-/// (crate::tune), else [`Tile::choose`] and [`weight_splits`].
-pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
+/// A convolution kernel the tuner chooses between: the direct implicit GEMM on a tile, or
+/// (3x3 stride-1 padding-1 layers, [`winograd::eligible`]) Winograd F(2x2, 3x3) with its 16
+/// GEMMs on a tile. Named by the tile (`wg8x8-t8x8-k16`) or
+/// [`winograd::PREFIX`] and the tile (`winograd-f2x2-wg8x8-t8x8-k16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConvKernel {
+    Direct(Tile),
+    Winograd(Tile),
+}
+
+impl ConvKernel {
+    pub fn tile(&self) -> Tile {
+        match *self {
+            ConvKernel::Direct(t) | ConvKernel::Winograd(t) => t,
+        }
+    }
+
+    /// Whether it computes `pass` of `s` on tensors of `dtype` on this adapter (Winograd's
+    /// kernels are f32 only: mixed precision's f16 activations run direct).
+    pub fn runs(&self, gpu: &Gpu, s: &ConvShape, pass: Pass, dtype: DType) -> bool {
+        let algorithm = match self {
+            ConvKernel::Direct(_) => true,
+            ConvKernel::Winograd(_) => dtype == DType::F32 && winograd::eligible(s, pass),
+        };
+        algorithm && self.tile().runs_on(gpu)
+    }
+}
+
+impl std::fmt::Display for ConvKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvKernel::Direct(t) => write!(f, "{t}"),
+            ConvKernel::Winograd(t) => write!(f, "{}{t}", winograd::PREFIX),
+        }
+    }
+}
+
+impl std::str::FromStr for ConvKernel {
+    type Err = crate::Error;
+
+    fn from_str(name: &str) -> Result<ConvKernel> {
+        match name.strip_prefix(winograd::PREFIX) {
+            Some(tile) => Ok(ConvKernel::Winograd(tile.parse()?)),
+            None => Ok(ConvKernel::Direct(name.parse()?)),
+        }
+    }
+}
+
+/// The kernel and reduction splits (1 except for the weight gradient) a pass on tensors of
+/// `dtype` runs with: the tuner's measured choice for this shape on this adapter where
+/// `Gpu::tuned` holds one that runs them (crate::tune), else [`Tile::choose`] and
+/// [`weight_splits`].
+pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass, dtype: DType) -> (ConvKernel, usize) {
     gpu.tuned(&s.tuning_key(pass))
         .and_then(|c| parse_choice(&c))
-        .filter(|(tile, _)| tile.runs_on(gpu))
+        .filter(|(kernel, _)| kernel.runs(gpu, s, pass, dtype))
         .unwrap_or_else(|| default_choice(gpu, s, pass))
 }
 
-/// The untuned choice: [`Tile::choose`], with [`weight_splits`] for the weight gradient.
-pub fn default_choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (Tile, usize) {
+/// The untuned choice: the direct kernel on [`Tile::choose`], with [`weight_splits`] for the
+/// weight gradient.
+pub fn default_choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (ConvKernel, usize) {
     let [m, n, _] = s.gemm(pass);
     let tile = Tile::choose(gpu, m, n);
     match pass {
-        Pass::BackwardWeight => (tile, weight_splits(s, tile)),
-        _ => (tile, 1),
+        Pass::BackwardWeight => (ConvKernel::Direct(tile), weight_splits(s, tile)),
+        _ => (ConvKernel::Direct(tile), 1),
     }
 }
 
 /// A choice as `Gpu::tuned` holds it: `NAME/SPLITS`.
-pub fn choice_text(tile: Tile, splits: usize) -> String {
-    format!("{tile}/{splits}")
+pub fn choice_text(kernel: ConvKernel, splits: usize) -> String {
+    format!("{kernel}/{splits}")
 }
 
-fn parse_choice(text: &str) -> Option<(Tile, usize)> {
+fn parse_choice(text: &str) -> Option<(ConvKernel, usize)> {
     let (name, splits) = text.rsplit_once('/')?;
     Some((name.parse().ok()?, splits.parse().ok().filter(|&s| s > 0)?))
 }
@@ -728,7 +781,29 @@ pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    conv2d_forward_with(gpu, x, weight, s, choice(gpu, s, Pass::Forward).0)
+    conv2d_forward_by(
+        gpu,
+        x,
+        weight,
+        s,
+        choice(gpu, s, Pass::Forward, x.dtype()).0,
+    )
+}
+
+/// The forward pass by `kernel`, direct or Winograd (chunked as [`winograd::images_per_chunk`]).
+pub fn conv2d_forward_by(
+    gpu: &Gpu,
+    x: &Tensor,
+    weight: &Tensor,
+    s: &ConvShape,
+    kernel: ConvKernel,
+) -> Result<Tensor> {
+    match kernel {
+        ConvKernel::Direct(tile) => conv2d_forward_with(gpu, x, weight, s, tile),
+        ConvKernel::Winograd(tile) => {
+            winograd::conv2d_winograd(gpu, x, weight, s, Pass::Forward, tile, s.n)
+        }
+    }
 }
 
 pub fn conv2d_forward_with(
@@ -758,8 +833,25 @@ pub fn conv2d_backward_input(
     weight: &Tensor,
     s: &ConvShape,
 ) -> Result<Tensor> {
-    let (tile, _) = choice(gpu, s, Pass::BackwardInput);
-    conv2d_backward_input_with(gpu, dy, weight, s, tile)
+    let (kernel, _) = choice(gpu, s, Pass::BackwardInput, dy.dtype());
+    conv2d_backward_input_by(gpu, dy, weight, s, kernel)
+}
+
+/// The input gradient by `kernel`, direct or Winograd.
+pub fn conv2d_backward_input_by(
+    gpu: &Gpu,
+    dy: &Tensor,
+    weight: &Tensor,
+    s: &ConvShape,
+    kernel: ConvKernel,
+) -> Result<Tensor> {
+    match kernel {
+        ConvKernel::Direct(tile) => conv2d_backward_input_with(gpu, dy, weight, s, tile),
+        ConvKernel::Winograd(tile) => {
+            dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
+            winograd::conv2d_winograd(gpu, dy, weight, s, Pass::BackwardInput, tile, s.n)
+        }
+    }
 }
 
 pub fn conv2d_backward_input_with(
@@ -803,8 +895,25 @@ pub fn conv2d_backward_input_with(
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    let (tile, splits) = choice(gpu, s, Pass::BackwardWeight);
-    conv2d_backward_weight_with(gpu, x, dy, s, tile, splits)
+    let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight, x.dtype());
+    conv2d_backward_weight_by(gpu, x, dy, s, kernel, splits)
+}
+
+/// The weight gradient by `kernel`, direct or Winograd, its reduction in `splits` parts.
+pub fn conv2d_backward_weight_by(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    s: &ConvShape,
+    kernel: ConvKernel,
+    splits: usize,
+) -> Result<Tensor> {
+    match kernel {
+        ConvKernel::Direct(tile) => conv2d_backward_weight_with(gpu, x, dy, s, tile, splits),
+        ConvKernel::Winograd(tile) => {
+            winograd::conv2d_winograd_backward_weight(gpu, x, dy, s, tile, splits, s.n)
+        }
+    }
 }
 
 /// The weight gradient with the reduction over N*Ho*Wo split `splits` ways: each split writes

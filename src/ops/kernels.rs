@@ -4,6 +4,7 @@
 //! lives with the ops, not in `gpu`, so the runtime never names a type of the layers above it.
 
 use super::activation::DropoutParams;
+use super::conv::winograd::{WinogradFilterGradParams, WinogradFilterParams, WinogradTileParams};
 use super::conv::{ConvParams, PackWeightParams};
 use super::linear::MatmulParams;
 use super::loss::CrossEntropyParams;
@@ -47,6 +48,15 @@ kernels! {
     CONV2D_BACKWARD_INPUT_SUBGROUP = "conv2d_backward_input_subgroup": ConvParams, trusted,
     CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup": ConvParams, trusted,
     CONV2D_PACK_WEIGHT = "conv2d_pack_weight": PackWeightParams, trusted,
+    CONV2D_WINOGRAD_FILTER = "conv2d_winograd_filter": WinogradFilterParams, trusted,
+    CONV2D_WINOGRAD_INPUT = "conv2d_winograd_input": WinogradTileParams, trusted,
+    CONV2D_WINOGRAD_GEMM = "conv2d_winograd_gemm": ConvParams, trusted,
+    CONV2D_WINOGRAD_GEMM_SUBGROUP = "conv2d_winograd_gemm_subgroup": ConvParams, trusted,
+    CONV2D_WINOGRAD_OUTPUT = "conv2d_winograd_output": WinogradTileParams, trusted,
+    CONV2D_WINOGRAD_OUTPUT_GRAD = "conv2d_winograd_output_grad": WinogradTileParams, trusted,
+    CONV2D_WINOGRAD_WEIGHT_GEMM = "conv2d_winograd_weight_gemm": ConvParams, trusted,
+    CONV2D_WINOGRAD_WEIGHT_GEMM_SUBGROUP = "conv2d_winograd_weight_gemm_subgroup": ConvParams, trusted,
+    CONV2D_WINOGRAD_FILTER_GRAD = "conv2d_winograd_filter_grad": WinogradFilterGradParams, trusted,
     BN_PLANE_STATS = "bn_plane_stats": BnPlaneParams, trusted,
     BN_STATS = "bn_stats": BnRoutingParams, trusted,
     BN_APPLY = "bn_apply": BnRoutingParams, trusted,

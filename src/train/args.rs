@@ -701,8 +701,7 @@ mod tests {
         // The scale settings without scaling act on nothing.
         let w = parse(&["--initial-loss-scale", "1024"]).warnings();
         assert!(
-            w.iter()
-                .any(|w| w.contains("act only with loss scaling")),
+            w.iter().any(|w| w.contains("act only with loss scaling")),
             "{w:?}"
         );
         // A config.json from before these flags reads as the defaults.

@@ -1,6 +1,7 @@
 //! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
 //! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
-//! gradient, reduction split counts), keep the fastest, cache it per adapter and shape
+//! gradient, reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) on the
+//! tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
 //! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
 //! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
 //!
@@ -27,8 +28,8 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::models::{conv_layers, ConvLayer, ModelKind};
 use crate::ops::conv::{
-    choice_text, conv2d_backward_input_with, conv2d_backward_weight_with, conv2d_forward_with,
-    default_choice, occupancy_splits, ConvShape, Pass, Tile,
+    choice_text, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by,
+    default_choice, occupancy_splits, winograd, ConvKernel, ConvShape, Pass, Tile,
 };
 pub use cache::{AdapterKey, Cache};
 
@@ -122,11 +123,12 @@ pub struct Choice {
 }
 
 impl Choice {
-    /// The tile and splits, if this build still has that tile and the adapter runs it.
-    fn usable(&self, gpu: &Gpu) -> Option<(Tile, usize)> {
-        let tile: Tile = self.chosen.kernel.parse().ok()?;
+    /// The kernel and splits, if this build still has that tile and the adapter runs it.
+    fn usable(&self, gpu: &Gpu) -> Option<(ConvKernel, usize)> {
+        let kernel: ConvKernel = self.chosen.kernel.parse().ok()?;
+        let tile = kernel.tile();
         (Tile::ALL.contains(&tile) && tile.runs_on(gpu) && self.chosen.splits > 0)
-            .then_some((tile, self.chosen.splits))
+            .then_some((kernel, self.chosen.splits))
     }
 }
 
@@ -196,8 +198,8 @@ pub fn tune(
                 (c, true)
             }
         };
-        let (tile, splits) = choice.usable(gpu).expect("measured or checked above");
-        gpu.set_tuned(key, Some(choice_text(tile, splits)));
+        let (kernel, splits) = choice.usable(gpu).expect("measured or checked above");
+        gpu.set_tuned(key, Some(choice_text(kernel, splits)));
         out.decisions.push(Decision {
             problem: *p,
             choice,
@@ -231,8 +233,8 @@ pub fn use_cached(gpu: &Gpu, cache: &Cache) -> usize {
     }
     let mut used = 0;
     for (key, choice) in stored {
-        if let Some((tile, splits)) = choice.usable(gpu) {
-            gpu.set_tuned(key, Some(choice_text(tile, splits)));
+        if let Some((kernel, splits)) = choice.usable(gpu) {
+            gpu.set_tuned(key, Some(choice_text(kernel, splits)));
             used += 1;
         }
     }
@@ -295,20 +297,22 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     )?;
     let out = s.output_shape();
     let dy = gpu.upload(&vec![0.1; out.iter().product()], &out)?;
-    let run = |tile: Tile, splits: usize| -> Result<()> {
+    let run = |kernel: ConvKernel, splits: usize| -> Result<()> {
         match p.pass {
-            Pass::Forward => conv2d_forward_with(gpu, &x, &w, s, tile).map(drop),
-            Pass::BackwardInput => conv2d_backward_input_with(gpu, &dy, &w, s, tile).map(drop),
+            Pass::Forward => conv2d_forward_by(gpu, &x, &w, s, kernel).map(drop),
+            Pass::BackwardInput => conv2d_backward_input_by(gpu, &dy, &w, s, kernel).map(drop),
             Pass::BackwardWeight => {
-                conv2d_backward_weight_with(gpu, &x, &dy, s, tile, splits).map(drop)
+                conv2d_backward_weight_by(gpu, &x, &dy, s, kernel, splits).map(drop)
             }
         }
     };
 
-    let (default_tile, default_splits) = default_choice(gpu, s, p.pass);
-    // (tile, splits, fastest run so far in seconds)
-    let mut timed: Vec<(Tile, usize, f64)> = Vec::new();
-    for tile in candidate_tiles(gpu, s, p.pass, default_tile) {
+    let (default_kernel, default_splits) = default_choice(gpu, s, p.pass);
+    let default_tile = default_kernel.tile();
+    // (kernel, splits, fastest run so far in seconds)
+    let mut timed: Vec<(ConvKernel, usize, f64)> = Vec::new();
+    let [m, n, _] = s.gemm(p.pass);
+    for tile in candidate_tiles(gpu, [m, n], default_tile) {
         // The default as it runs untuned; every weight-gradient tile (the default too) at
         // occupancy_splits, not at weight_splits' memory-bounded count: that bound gives a tile
         // of few large tiles few workgroups (on the H200's 160->160 layer, 162 for 160x80
@@ -323,34 +327,54 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         }
         tries.dedup();
         for splits in tries {
-            match timer.once(&mut || run(tile, splits)) {
-                Ok(t) => timed.push((tile, splits, t)),
+            match timer.once(&mut || run(ConvKernel::Direct(tile), splits)) {
+                Ok(t) => timed.push((ConvKernel::Direct(tile), splits, t)),
                 // The default must run; another candidate the adapter rejects is no candidate.
                 Err(e) if tile == default_tile => return Err(e),
                 Err(_) => {}
             }
         }
     }
+    if winograd::eligible(s, p.pass) {
+        let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+        for tile in winograd_tiles(gpu, s, p.pass, fastest.map(|f| f.0.tile())) {
+            let kernel = ConvKernel::Winograd(tile);
+            let splits = match p.pass {
+                Pass::BackwardWeight => winograd::weight_splits(gpu, s, tile),
+                _ => 1,
+            };
+            if let Ok(t) = timer.once(&mut || run(kernel, splits)) {
+                timed.push((kernel, splits, t));
+            }
+        }
+    }
     if p.pass == Pass::BackwardWeight {
         let mut ranked = timed.clone();
         ranked.sort_by(|a, b| a.2.total_cmp(&b.2));
-        // Each tile's best run only: the two best tiles get their splits searched.
+        // Each kernel's best run only: the two best kernels get their splits searched.
         let mut seen = Vec::new();
         ranked.retain(|t| {
             let first = !seen.contains(&t.0);
             seen.push(t.0);
             first
         });
-        for &(tile, start, start_time) in ranked.iter().take(2) {
+        for &(kernel, start, start_time) in ranked.iter().take(2) {
+            let most = match kernel {
+                ConvKernel::Direct(tile) => max_splits(s, tile),
+                ConvKernel::Winograd(tile) => winograd::max_weight_splits(gpu, s, tile),
+            };
             for up in [true, false] {
                 let (mut splits, mut time) = (start, start_time);
                 loop {
                     let next = if up { splits * 2 } else { splits / 2 };
-                    if next == 0 || next > max_splits(s, tile) {
+                    if next == 0 || next > most {
                         break;
                     }
-                    let t = timer.once(&mut || run(tile, next))?;
-                    timed.push((tile, next, t));
+                    // A count the adapter rejects (a limit) ends the search, not the tuning.
+                    let Ok(t) = timer.once(&mut || run(kernel, next)) else {
+                        break;
+                    };
+                    timed.push((kernel, next, t));
                     // Stop at the first count that does not help by more than noise.
                     if t >= 0.97 * time {
                         break;
@@ -364,21 +388,21 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     // slows all of them rather than one; each keeps its fastest run.
     for margin in [2.0, 1.25] {
         let best = timed.iter().map(|t| t.2).fold(f64::INFINITY, f64::min);
-        for (tile, splits, seconds) in timed.iter_mut() {
+        for (kernel, splits, seconds) in timed.iter_mut() {
             if *seconds <= margin * best {
-                *seconds = seconds.min(timer.once(&mut || run(*tile, *splits))?);
+                *seconds = seconds.min(timer.once(&mut || run(*kernel, *splits))?);
             }
         }
     }
     timed.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let measured = |&(tile, splits, seconds): &(Tile, usize, f64)| Measured {
-        kernel: tile.to_string(),
+    let measured = |&(kernel, splits, seconds): &(ConvKernel, usize, f64)| Measured {
+        kernel: kernel.to_string(),
         splits,
         ms: seconds * 1e3,
     };
     let default = timed
         .iter()
-        .find(|t| (t.0, t.1) == (default_tile, default_splits))
+        .find(|t| (t.0, t.1) == (default_kernel, default_splits))
         .expect("the default was timed");
     Ok(Choice {
         chosen: measured(&timed[0]),
@@ -388,10 +412,10 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     })
 }
 
-/// The tiles worth timing for one pass, the default first: those of `Tile::ALL` the adapter runs
-/// whose padded GEMM (rows and columns rounded up to the tile) is at most twice the tightest's.
-fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<Tile> {
-    let [m, n, _] = s.gemm(pass);
+/// The tiles worth timing for a GEMM of `m` rows and `n` columns, the default first: those of
+/// `Tile::ALL` the adapter runs whose padded GEMM (rows and columns rounded up to the tile) is at
+/// most twice the tightest's.
+fn candidate_tiles(gpu: &Gpu, [m, n]: [usize; 2], default: Tile) -> Vec<Tile> {
     let max_threads = gpu.limits().max_compute_invocations_per_workgroup as usize;
     let runnable: Vec<Tile> = Tile::ALL
         .into_iter()
@@ -405,6 +429,30 @@ fn candidate_tiles(gpu: &Gpu, s: &ConvShape, pass: Pass, default: Tile) -> Vec<T
             .into_iter()
             .filter(|t| *t != default && padded(t) <= 2 * tightest),
     );
+    tiles
+}
+
+/// The tiles the tuner times Winograd's GEMMs on (for a pass `winograd::eligible` admits;
+/// the tuner offers Winograd nowhere else): the untuned choice for their shape
+/// (`winograd::gemm`) and `fastest_direct`, the fastest direct tile of the pass; on a GPU also
+/// every candidate tile for their shape (a software adapter times few, as its tuning must stay
+/// within minutes).
+pub fn winograd_tiles(
+    gpu: &Gpu,
+    s: &ConvShape,
+    pass: Pass,
+    fastest_direct: Option<Tile>,
+) -> Vec<Tile> {
+    let [m, n] = winograd::gemm(s, pass);
+    let default = Tile::choose(gpu, m, n);
+    let mut tiles = match gpu.info().device_type == wgpu::DeviceType::Cpu {
+        true => vec![default],
+        false => candidate_tiles(gpu, [m, n], default),
+    };
+    if let Some(tile) = fastest_direct.filter(|t| !tiles.contains(t)) {
+        tiles.push(tile);
+    }
+    tiles.retain(|t| t.runs_on(gpu));
     tiles
 }
 

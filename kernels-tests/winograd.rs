@@ -1,0 +1,469 @@
+//! Winograd F(2x2, 3x3) convolution (src/ops/conv/winograd.rs): each of its kernels against its
+//! f64 reference, the whole forward, backward-data and backward-weight passes against the direct
+//! convolution's reference on awkward shapes (odd sides, batch 1, channels off every tile,
+//! chunked batches, split reductions), finite-difference checks through both gradients, and its
+//! limits.
+//!
+//! Tolerance. Winograd reorders the arithmetic: the transforms scale values by at most the
+//! absolute row sums of B^T (2), G (3/2) and A^T (3) per axis, so an intermediate may reach
+//! (2 * 3/2 * 3)^2 = 81 times an input-weight product, and each output sums 9 rounded products
+//! of C-term dot products where the direct kernel sums 9C rounded terms: F(2x2, 3x3)'s error is
+//! a small constant times the direct kernel's (Lavin & Gray 2015 found it about the same; the
+//! larger F(4x4, 3x3) and up grow much faster), and random-sign rounding keeps both far below
+//! the worst case. So the full passes are held to the direct kernels' tolerance (1e-4 absolute +
+//! 1e-4 relative on data in [-1, 1), kernels-tests/conv.rs), which the tuner's promise needs
+//! (a choice never changes results beyond what every candidate meets); the largest error seen
+//! here is printed (1.4e-5 on lavapipe). The transforms alone are held to 1e-5.
+
+mod common;
+use common::*;
+use purenoise::gpu::tensor::DType;
+use purenoise::ops::conv::winograd::{
+    conv2d_winograd, conv2d_winograd_backward_weight, conv2d_winograd_filter,
+    conv2d_winograd_filter_grad, conv2d_winograd_gemm, conv2d_winograd_input,
+    conv2d_winograd_output, conv2d_winograd_output_grad, conv2d_winograd_weight_gemm, eligible,
+    images_per_chunk, MAX_TEMP_BYTES,
+};
+use purenoise::ops::conv::{
+    choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_backward_weight,
+    conv2d_backward_weight_by, conv2d_forward, conv2d_forward_by, ConvKernel, ConvShape, Pass,
+    Tile,
+};
+use purenoise::reference::{self, Shape4};
+
+const ATOL: f64 = 1e-4;
+const RTOL: f64 = 1e-4;
+
+/// (input, weight), 3x3 at stride 1 and padding 1: odd and non-square sides (partial tiles),
+/// batch 1, sides of 1 and 2, channel counts off every GEMM tile, columns past 128.
+const CASES: &[(Shape4, Shape4)] = &[
+    ([1, 3, 7, 5], [4, 3, 3, 3]),
+    ([2, 17, 8, 8], [33, 17, 3, 3]),
+    ([3, 9, 11, 9], [70, 9, 3, 3]),
+    ([1, 16, 6, 7], [130, 16, 3, 3]),
+    ([3, 16, 9, 7], [16, 16, 3, 3]),
+    ([2, 5, 1, 3], [6, 5, 3, 3]),
+    ([4, 2, 2, 1], [3, 2, 3, 3]),
+];
+
+fn runnable(gpu: &Gpu) -> Vec<Tile> {
+    Tile::ALL.into_iter().filter(|t| t.runs_on(gpu)).collect()
+}
+
+each_mode!(winograd_transforms_match_reference);
+/// The filter, input and output transforms and the 16 GEMMs (every tile) each against its
+/// reference, for both passes and for a chunk of images that does not start at 0.
+fn winograd_transforms_match_reference(gpu: Gpu) {
+    let mut rng = rng(11);
+    for &(xs, ws) in CASES {
+        let w = random(&mut rng, ws.iter().product());
+        let wt = upload(&gpu, &w, &ws);
+        let x0 = gpu.zeros("test", &xs).unwrap();
+        let s = ConvShape::new(&x0, &wt, 1, 1).unwrap();
+        let [th, tw] = reference::winograd_tiles(xs[2], xs[3]);
+        for pass in [Pass::Forward, Pass::BackwardInput] {
+            let flip = pass == Pass::BackwardInput;
+            let (c, cols) = if flip { (ws[0], ws[1]) } else { (ws[1], ws[0]) };
+            let what = format!("{xs:?} * {ws:?} {pass:?}");
+
+            let u = conv2d_winograd_filter(&gpu, &wt, &s, pass).unwrap();
+            let (want_u, u_shape) = reference::conv2d_winograd_filter(&w, ws, flip);
+            assert_eq!(u.shape(), u_shape, "{what}");
+            assert_close(
+                &format!("filter {what}"),
+                &read(&gpu, &u),
+                &want_u,
+                1e-6,
+                1e-6,
+            );
+
+            // The source (x or dy) has c channels; the chunk: all images, or from image 1.
+            let src_shape = [xs[0], c, xs[2], xs[3]];
+            let src = random(&mut rng, src_shape.iter().product());
+            let srct = upload(&gpu, &src, &src_shape);
+            let chunks = match xs[0] {
+                1 => vec![[0, 1]],
+                n => vec![[0, n], [1, n - 1]],
+            };
+            for [img0, images] in chunks {
+                let tiles = images * th * tw;
+                let what = format!("{what} images {img0}..{}", img0 + images);
+                let v = gpu.alloc("test", &[16, c, tiles], DType::F32).unwrap();
+                conv2d_winograd_input(&gpu, &srct, &s, pass, [img0, images], &v).unwrap();
+                let want_v = reference::conv2d_winograd_input(&src, src_shape, img0, images);
+                assert_close(
+                    &format!("input {what}"),
+                    &read(&gpu, &v),
+                    &want_v,
+                    1e-5,
+                    1e-6,
+                );
+
+                // The GEMMs from the reference's transforms, rounded to f32 as uploaded.
+                let want_v = read(&gpu, &upload(&gpu, &want_v, &[16, c, tiles]));
+                let vt = upload(&gpu, &want_v, &[16, c, tiles]);
+                let ut = upload(&gpu, &want_u, &u_shape);
+                let want_prod = read(
+                    &gpu,
+                    &upload(
+                        &gpu,
+                        &reference::conv2d_winograd_gemm(&want_v, &want_u, u_shape, c, cols, tiles),
+                        &[16, cols, tiles],
+                    ),
+                );
+                for tile in runnable(&gpu) {
+                    let prod = gpu.alloc("test", &[16, cols, tiles], DType::F32).unwrap();
+                    conv2d_winograd_gemm(&gpu, &s, pass, tile, tiles, [&vt, &ut, &prod]).unwrap();
+                    assert_close(
+                        &format!("gemm {tile} {what}"),
+                        &read(&gpu, &prod),
+                        &want_prod,
+                        1e-4,
+                        1e-5,
+                    );
+                }
+
+                let prod_t = upload(&gpu, &want_prod, &[16, cols, tiles]);
+                let out_shape = [xs[0], cols, xs[2], xs[3]];
+                let out = gpu.zeros("test", &out_shape).unwrap();
+                conv2d_winograd_output(&gpu, &prod_t, &s, pass, [img0, images], &out).unwrap();
+                let mut want_out = vec![0.0; out_shape.iter().product()];
+                reference::conv2d_winograd_output(&want_prod, &mut want_out, out_shape, img0);
+                assert_close(
+                    &format!("output {what}"),
+                    &read(&gpu, &out),
+                    &want_out,
+                    1e-5,
+                    1e-6,
+                );
+            }
+        }
+    }
+}
+
+each_mode!(winograd_weight_gradient_kernels_match_reference);
+/// The weight gradient's output-gradient transform, its GEMMs (every tile; one part and three,
+/// written after an earlier chunk's parts) and its filter-gradient transform (parts of two
+/// chunks in three splits) each against its reference.
+fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
+    let mut rng = rng(14);
+    for &(xs, ws) in CASES {
+        let x0 = gpu.zeros("test", &xs).unwrap();
+        let wt = gpu.zeros("test", &ws).unwrap();
+        let s = ConvShape::new(&x0, &wt, 1, 1).unwrap();
+        let (c_in, c_out) = (ws[1], ws[0]);
+        let [th, tw] = reference::winograd_tiles(xs[2], xs[3]);
+        let what = format!("{xs:?} * {ws:?}");
+        let ys = s.output_shape();
+        let dy = random(&mut rng, ys.iter().product());
+        let dyt = upload(&gpu, &dy, &ys);
+        let (img0, images) = if xs[0] == 1 { (0, 1) } else { (1, xs[0] - 1) };
+        let tiles = images * th * tw;
+        let z = gpu.alloc("test", &[16, c_out, tiles], DType::F32).unwrap();
+        conv2d_winograd_output_grad(&gpu, &dyt, &s, [img0, images], &z).unwrap();
+        let want_z = reference::conv2d_winograd_output_grad(&dy, ys, img0, images);
+        assert_close(
+            &format!("output grad {what}"),
+            &read(&gpu, &z),
+            &want_z,
+            1e-5,
+            1e-6,
+        );
+
+        let v = random(&mut rng, 16 * c_in * tiles);
+        let vt = upload(&gpu, &v, &[16, c_in, tiles]);
+        let want_z = read(&gpu, &upload(&gpu, &want_z, &[16, c_out, tiles]));
+        let zt = upload(&gpu, &want_z, &[16, c_out, tiles]);
+        let want_s = reference::conv2d_winograd_weight_gemm(&v, &want_z, c_in, c_out, tiles);
+        for tile in runnable(&gpu) {
+            for splits in [1, 3] {
+                let k_chunk = tiles.div_ceil(splits);
+                let splits = tiles.div_ceil(k_chunk);
+                // Two chunks' parts: this one second, after an earlier chunk's.
+                let len = 16 * splits * c_out * c_in;
+                let part = gpu.zeros("test", &[2 * 16 * splits, c_out, c_in]).unwrap();
+                let base = 16 * splits;
+                conv2d_winograd_weight_gemm(
+                    &gpu,
+                    &s,
+                    tile,
+                    tiles,
+                    [k_chunk, splits, base],
+                    [&vt, &zt, &part],
+                )
+                .unwrap();
+                let got = read(&gpu, &part);
+                assert!(
+                    got[..len].iter().all(|&g| g == 0.0),
+                    "{what}: earlier parts kept"
+                );
+                let mut sum = vec![0.0; 16 * c_out * c_in];
+                for (i, g) in got[len..].iter().enumerate() {
+                    let (xi, f) = (i / (splits * c_out * c_in), i % (c_out * c_in));
+                    sum[xi * c_out * c_in + f] += g;
+                }
+                assert_close(
+                    &format!("weight gemm {tile} {splits} parts {what}"),
+                    &sum,
+                    &want_s,
+                    1e-4,
+                    1e-5,
+                );
+            }
+        }
+
+        let (chunks, splits) = (2, 3);
+        let part = random(&mut rng, chunks * 16 * splits * c_out * c_in);
+        let partt = upload(&gpu, &part, &[chunks * 16 * splits, c_out, c_in]);
+        let dw = conv2d_winograd_filter_grad(&gpu, &partt, &s, [chunks, splits]).unwrap();
+        assert_eq!(dw.shape(), ws);
+        let want_dw = reference::conv2d_winograd_filter_grad(&part, chunks, splits, c_out, c_in);
+        assert_close(
+            &format!("filter grad {what}"),
+            &read(&gpu, &dw),
+            &want_dw,
+            1e-5,
+            1e-5,
+        );
+    }
+}
+
+each_mode!(winograd_convolution_matches_reference);
+/// All three passes on every tile (the weight gradient in one part and three), in one chunk, one
+/// image per chunk and two, against the direct convolution's f64 reference; and through the ops'
+/// tuned choice.
+fn winograd_convolution_matches_reference(gpu: Gpu) {
+    let mut rng = rng(12);
+    let mut worst: f64 = 0.0;
+    for &(xs, ws) in CASES {
+        let ConvCase {
+            xt,
+            wt,
+            dyt,
+            shape: s,
+            want_y,
+            want_dx,
+            want_dw,
+        } = ConvCase::new(&gpu, &mut rng, xs, ws, 1, 1);
+        let mut check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
+            let got = read(&gpu, got);
+            let what = format!("{what} {xs:?} * {ws:?}");
+            assert_close(&what, &got, want, ATOL, RTOL);
+            worst = got
+                .iter()
+                .zip(want)
+                .fold(worst, |m, (g, w)| m.max((g - w).abs()));
+        };
+        for tile in runnable(&gpu) {
+            for images in [s.n, 1, 2] {
+                let with = format!("{tile} in chunks of {images}");
+                let y = conv2d_winograd(&gpu, &xt, &wt, &s, Pass::Forward, tile, images).unwrap();
+                assert_eq!(y.shape(), s.output_shape());
+                check(&format!("forward {with}"), &y, &want_y);
+                let dx = conv2d_winograd(&gpu, &dyt, &wt, &s, Pass::BackwardInput, tile, images)
+                    .unwrap();
+                assert_eq!(dx.shape(), xs);
+                check(&format!("input grad {with}"), &dx, &want_dx);
+                for splits in [1, 3] {
+                    let dw =
+                        conv2d_winograd_backward_weight(&gpu, &xt, &dyt, &s, tile, splits, images)
+                            .unwrap();
+                    assert_eq!(dw.shape(), ws);
+                    check(
+                        &format!("weight grad {with}, {splits} parts"),
+                        &dw,
+                        &want_dw,
+                    );
+                }
+            }
+            let kernel = ConvKernel::Winograd(tile);
+            check(
+                &format!("forward by {kernel}"),
+                &conv2d_forward_by(&gpu, &xt, &wt, &s, kernel).unwrap(),
+                &want_y,
+            );
+            check(
+                &format!("input grad by {kernel}"),
+                &conv2d_backward_input_by(&gpu, &dyt, &wt, &s, kernel).unwrap(),
+                &want_dx,
+            );
+            check(
+                &format!("weight grad by {kernel}"),
+                &conv2d_backward_weight_by(&gpu, &xt, &dyt, &s, kernel, 2).unwrap(),
+                &want_dw,
+            );
+        }
+        // As the tuner hands it to the ops: conv2d_forward and conv2d_backward_input run it.
+        let tile = runnable(&gpu)[0];
+        for pass in Pass::ALL {
+            gpu.set_tuned(
+                s.tuning_key(pass),
+                Some(choice_text(ConvKernel::Winograd(tile), 1)),
+            );
+            assert_eq!(
+                choice(&gpu, &s, pass, DType::F32),
+                (ConvKernel::Winograd(tile), 1)
+            );
+        }
+        check(
+            "tuned forward",
+            &conv2d_forward(&gpu, &xt, &wt, &s).unwrap(),
+            &want_y,
+        );
+        check(
+            "tuned input grad",
+            &conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(),
+            &want_dx,
+        );
+        check(
+            "tuned weight grad",
+            &conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
+            &want_dw,
+        );
+    }
+    eprintln!("largest Winograd error against the f64 reference: {worst:.3e}");
+}
+
+each_mode!(winograd_gradients_match_finite_differences);
+/// Both gradients by Winograd against central differences of the reference forward.
+fn winograd_gradients_match_finite_differences(gpu: Gpu) {
+    let mut rng = rng(13);
+    for (xs, ws) in [([1, 2, 5, 3], [3, 2, 3, 3]), ([2, 3, 4, 4], [2, 3, 3, 3])] {
+        let x = random(&mut rng, xs.iter().product::<usize>());
+        let w = random(&mut rng, ws.iter().product::<usize>());
+        let (xt, wt) = (upload(&gpu, &x, &xs), upload(&gpu, &w, &ws));
+        let s = ConvShape::new(&xt, &wt, 1, 1).unwrap();
+        let dy = random(&mut rng, s.output_shape().iter().product());
+        let dyt = upload(&gpu, &dy, &s.output_shape());
+        for tile in runnable(&gpu) {
+            let dx = conv2d_winograd(&gpu, &dyt, &wt, &s, Pass::BackwardInput, tile, 1).unwrap();
+            grad_check(
+                &format!("winograd input grad {tile} {xs:?}"),
+                &read(&gpu, &dx),
+                &x,
+                &dy,
+                |x| reference::conv2d_forward(x, xs, &w, ws, 1, 1),
+            );
+            let dw = conv2d_winograd_backward_weight(&gpu, &xt, &dyt, &s, tile, 2, 1).unwrap();
+            grad_check(
+                &format!("winograd weight grad {tile} {xs:?}"),
+                &read(&gpu, &dw),
+                &w,
+                &dy,
+                |w| reference::conv2d_forward(&x, xs, w, ws, 1, 1),
+            );
+        }
+    }
+}
+
+/// Winograd's names round-trip; it is offered only for 3x3 stride-1 padding-1 layers; a tuned
+/// Winograd choice for another shape falls back to the direct default; its temporaries stay within the limits; ineligible calls and images too
+/// large for one chunk are refused with errors that say why.
+#[test]
+fn winograd_names_eligibility_chunks_and_errors() {
+    let gpu = gpu();
+    for tile in Tile::ALL {
+        for kernel in [ConvKernel::Direct(tile), ConvKernel::Winograd(tile)] {
+            let name = kernel.to_string();
+            assert_eq!(name.parse::<ConvKernel>().unwrap(), kernel, "{name}");
+        }
+        assert_eq!(
+            ConvKernel::Winograd(tile).to_string(),
+            format!("winograd-f2x2-{tile}")
+        );
+    }
+    assert!("winograd-f2x2-".parse::<ConvKernel>().is_err());
+    assert!("winograd-f4x4-wg8x8-t8x8-k16"
+        .parse::<ConvKernel>()
+        .is_err());
+
+    let shape = |n, c, side, k, stride, pad| {
+        let x = gpu.zeros("test", &[n, c, side, side]).unwrap();
+        let w = gpu.zeros("test", &[c, c, k, k]).unwrap();
+        (ConvShape::new(&x, &w, stride, pad).unwrap(), x, w)
+    };
+    let (s3, _, _) = shape(2, 4, 6, 3, 1, 1);
+    assert!(Pass::ALL.iter().all(|&pass| eligible(&s3, pass)));
+    for (n, c, side, k, stride, pad) in [(2, 4, 6, 3, 2, 1), (2, 4, 6, 1, 1, 0), (2, 4, 6, 3, 1, 0)]
+    {
+        let (s, x, w) = shape(n, c, side, k, stride, pad);
+        assert!(!eligible(&s, Pass::Forward), "{s:?}");
+        let tile = runnable(&gpu)[0];
+        let msg = conv2d_winograd(&gpu, &x, &w, &s, Pass::Forward, tile, n)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains(
+                "Winograd F(2x2, 3x3) computes 3x3 convolutions at stride 1 and padding 1"
+            ),
+            "{msg}"
+        );
+        // A (hand-edited) cached Winograd choice for it falls back to the direct default.
+        gpu.set_tuned(
+            s.tuning_key(Pass::Forward),
+            Some(choice_text(ConvKernel::Winograd(tile), 1)),
+        );
+        assert!(matches!(
+            choice(&gpu, &s, Pass::Forward, DType::F32).0,
+            ConvKernel::Direct(_)
+        ));
+    }
+
+    // f32 only: a tensor of another element type is refused, naming it.
+    let (s, _, w) = shape(2, 4, 6, 3, 1, 1);
+    let ints = gpu.alloc("test", &[2, 4, 6, 6], DType::U32).unwrap();
+    let msg = conv2d_winograd(&gpu, &ints, &w, &s, Pass::Forward, runnable(&gpu)[0], 2)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("input is U32") && msg.contains("f32 tensors only"),
+        "{msg}"
+    );
+
+    // WRN-28-10's largest Winograd temporaries at batch 128 come in chunks within the limits.
+    let limits = gpu.limits();
+    let cap = MAX_TEMP_BYTES
+        .min(limits.max_storage_buffer_binding_size)
+        .min(limits.max_buffer_size);
+    for (c, side) in [(160, 32), (320, 16), (640, 8), (16, 32)] {
+        let s = ConvShape {
+            n: 128,
+            c_in: c,
+            h: side,
+            w: side,
+            c_out: c,
+            k: 3,
+            stride: 1,
+            pad: 1,
+            h_out: side,
+            w_out: side,
+        };
+        let images = images_per_chunk(&gpu, &s).unwrap();
+        let bytes = (16 * c * (side / 2) * (side / 2) * 4 * images) as u64;
+        assert!(
+            (1..=128).contains(&images) && bytes <= cap,
+            "{c} {side}: {images}"
+        );
+        // Not needlessly small: one more image would pass the cap (or the batch is whole).
+        assert!(images == 128 || bytes + bytes / images as u64 > cap);
+    }
+    let huge = ConvShape {
+        n: 1,
+        c_in: 64,
+        h: 1024,
+        w: 1024,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        h_out: 1024,
+        w_out: 1024,
+    };
+    let msg = images_per_chunk(&gpu, &huge).err().unwrap().to_string();
+    assert!(
+        msg.contains("conv2d winograd") && msg.contains("one image") && msg.contains("bytes"),
+        "{msg}"
+    );
+}

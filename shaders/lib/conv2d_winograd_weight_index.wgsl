@@ -1,0 +1,80 @@
+// The bindings and index functions of conv2d_winograd_weight_gemm (described in
+// shaders/conv2d_winograd_weight_gemm.wgsl), shared by its two variants: lib/conv_gemm.wgsl and
+// lib/conv_gemm_subgroup.wgsl as the core. Both operands are contiguous along k (tiles), so the
+// tiled core loads them with consecutive lanes on consecutive k (lib/conv_tiles_k.wgsl).
+//
+// The 16 products (transform positions xi), each reduced over the tiles in `splits` parts, are
+// one GEMM split along k: k = xi*tp + t over k_total = 16*tp, tp = splits*k_chunk the tiles
+// padded to whole parts (p.wp), so workgroup z reduces part z % splits of product z / splits,
+// and writes it at part index z_base + z (p.iy0: earlier chunks of images come first).
+//
+// Bounds (the kernels are trusted: created without runtime checks): a load's index is the
+// selected 0 unless its element is inside: v for rows m < m_total = c_in, z for columns
+// n < n_total = c_out, both at xi < 16 (k < k_total) and t < tiles (p.hp), below their
+// 16*channels*tiles elements; part is written only for m < m_total, n < n_total, at
+// z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches 16*splits
+// workgroups along z per chunk). xi goes through div_rcp (exact below 2^22; the host checks).
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> zg: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+
+// One input channel (row of A: V's plane offset at xi = 0).
+struct ARow { off: u32, valid: bool }
+
+fn a_row(m: u32) -> ARow { return ARow(m * p.hp, m < p.m_total); }
+
+// One reduction index k = (xi, t): the offsets of xi's planes in v and z (channel 0) plus t.
+struct KPos { k: u32, va: u32, za: u32, t: u32, live: bool }
+
+fn k_pos(k: u32, k_end: u32) -> KPos {
+    let xi = div_rcp(k, p.wp, p.rcp_plane);
+    let t = k - xi * p.wp;
+    return KPos(k, xi * p.c_in * p.hp + t, xi * p.c_out * p.hp + t, t,
+                k < k_end && t < p.hp);
+}
+
+// k_pos(kp.k + 1) without a division: a chunk of k never crosses into the next xi.
+fn k_next(kp: KPos, k_end: u32) -> KPos {
+    return KPos(kp.k + 1u, kp.va + 1u, kp.za + 1u, kp.t + 1u,
+                kp.k + 1u < k_end && kp.t + 1u < p.hp);
+}
+
+fn a_elem(r: ARow, kp: KPos) -> f32 {
+    let ok = r.valid && kp.live;
+    let val = v[select(0u, kp.va + r.off, ok)];
+    return select(0.0, val, ok);
+}
+
+// One output channel (column of B: Z's plane offset at xi = 0).
+struct BCol { off: u32, valid: bool }
+
+fn b_col(n: u32) -> BCol { return BCol(n * p.hp, n < p.n_total); }
+
+fn b_elem(c: BCol, kp: KPos) -> f32 {
+    let ok = c.valid && kp.live;
+    let val = zg[select(0u, kp.za + c.off, ok)];
+    return select(0.0, val, ok);
+}
+
+// Four output channels n..n+3, for the subgroup core.
+struct BQuad { c0: BCol, c1: BCol, c2: BCol, c3: BCol }
+
+fn b_quad_at(n: u32) -> BQuad {
+    return BQuad(b_col(n), b_col(n + 1u), b_col(n + 2u), b_col(n + 3u));
+}
+
+fn b_quad(b: BQuad, kp: KPos) -> vec4<f32> {
+    return vec4(b_elem(b.c0, kp), b_elem(b.c1, kp), b_elem(b.c2, kp), b_elem(b.c3, kp));
+}
+
+struct CRow { m: u32, valid: bool }
+
+fn c_row(m: u32) -> CRow { return CRow(m, m < p.m_total); }
+
+fn c_put(r: CRow, n: u32, split: u32, val: f32) {
+    if (r.valid && n < p.n_total) {
+        part[((p.iy0 + split) * p.n_total + n) * p.m_total + r.m] = val;
+    }
+}

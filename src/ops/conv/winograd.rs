@@ -1,0 +1,537 @@
+//! Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers, all
+//! three passes: each 2x2 output tile costs 16 multiplies per channel pair instead of 36 (2.25x
+//! fewer), paid for with transforms that read and write 4x the activations.
+//! The filter transform U = G g G^T (shaders/conv2d_winograd_filter.wgsl, once per call, like the
+//! direct kernels' weight packing), the input transform V = B^T d B per 4x4 input patch
+//! (conv2d_winograd_input), 16 GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM core
+//! (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
+//! (conv2d_winograd_output). The backward-data pass is the same convolution of dy with the
+//! transposed filter rotated by 180 degrees, which the filter transform reads in place. The
+//! weight gradient differentiates the forward's bilinear form: with V of x and Z = A dY A^T per
+//! output tile (conv2d_winograd_output_grad), S[xi] = sum over tiles of Z[xi] V[xi]^T (16 GEMMs
+//! reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw = G^T S G
+//! (conv2d_winograd_filter_grad, which also sums the parts).
+//!
+//! V, M and Z are 4x the activations they transform (16 values per 4 pixels) and come from the
+//! buffer pool. Each is kept within the adapter's storage-binding and buffer limits and
+//! [`MAX_TEMP_BYTES`] by running the batch in chunks of whole images, so a shape the tuner timed
+//! also runs in training. f32 only.
+
+use bytemuck::Zeroable;
+
+use super::{ConvParams, ConvShape, Pass, Tile};
+use crate::error::{shape_err, Error, Result};
+use crate::gpu::tensor::{DType, Tensor};
+use crate::gpu::{Gpu, WORKGROUP};
+use crate::kernel_params;
+use crate::ops::kernels;
+
+kernel_params! {
+    /// `Params` of shaders/conv2d_winograd_filter.wgsl.
+    pub struct WinogradFilterParams {
+        pub rows: u32,
+        pub n_pad: u32,
+        pub n_cols: u32,
+        pub n_step: u32,
+        pub o_step: u32,
+        pub flip: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/conv2d_winograd_filter_grad.wgsl.
+    pub struct WinogradFilterGradParams {
+        pub filters: u32,
+        pub chunks: u32,
+        pub splits: u32,
+    }
+}
+
+kernel_params! {
+    /// `Params` of shaders/conv2d_winograd_input.wgsl, conv2d_winograd_output.wgsl and
+    /// conv2d_winograd_output_grad.wgsl.
+    pub struct WinogradTileParams {
+        pub img0: u32,
+        pub c_total: u32,
+        pub h: u32,
+        pub w: u32,
+        pub tw: u32,
+        pub tiles_per_img: u32,
+        pub tiles: u32,
+    }
+}
+
+/// How a Winograd kernel is named in the tuner's choices and cache: this prefix and the tile
+/// its GEMMs run on, e.g. `winograd-f2x2-wg16x16-t8x8-k8`.
+pub const PREFIX: &str = "winograd-f2x2-";
+
+/// The most bytes each of V and M takes (fewer where the adapter's limits are lower): the chunk
+/// size that keeps the temporaries' memory small beside the activations (WRN-28-10 at batch
+/// 128: 335 MB each for the 160-channel layers in one piece) while each chunk's GEMMs still
+/// have thousands of rows.
+pub const MAX_TEMP_BYTES: u64 = 256 << 20;
+
+/// Whether Winograd F(2x2, 3x3) computes `pass` of `s`: 3x3 kernels at stride 1 and padding 1,
+/// every pass.
+pub fn eligible(s: &ConvShape, _pass: Pass) -> bool {
+    s.k == 3 && s.stride == 1 && s.pad == 1
+}
+
+/// (channels transformed from the source, GEMM columns) of `pass`.
+fn channels(s: &ConvShape, pass: Pass) -> (usize, usize) {
+    match pass {
+        Pass::BackwardInput => (s.c_out, s.c_in),
+        _ => (s.c_in, s.c_out),
+    }
+}
+
+/// The GEMM shape (rows, columns) of `pass`'s 16 products for the whole batch: tiles by output
+/// columns (forward, backward data), input by output channels (weight gradient, reduced over
+/// the tiles).
+pub fn gemm(s: &ConvShape, pass: Pass) -> [usize; 2] {
+    let [th, tw] = tiles(s);
+    match pass {
+        Pass::BackwardWeight => [s.c_in, s.c_out],
+        _ => [s.n * th * tw, channels(s, pass).1],
+    }
+}
+
+/// Tiles per image (rows, columns): 2x2 outputs each, the last partial on an odd side.
+fn tiles(s: &ConvShape) -> [usize; 2] {
+    [s.h.div_ceil(2), s.w.div_ceil(2)]
+}
+
+/// Images per chunk: as many as keep V and M within the storage-binding size, the buffer size
+/// and [`MAX_TEMP_BYTES`]; an error naming the limit when one image alone is too large.
+pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape) -> Result<usize> {
+    let limits = gpu.limits();
+    let [th, tw] = tiles(s);
+    let per_image = (16 * s.c_in.max(s.c_out) * th * tw * 4) as u64;
+    let (limit, limit_name) = [
+        (
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        ),
+        (limits.max_buffer_size, "max_buffer_size"),
+        (MAX_TEMP_BYTES, "Winograd temporary cap (MAX_TEMP_BYTES)"),
+    ]
+    .into_iter()
+    .min_by_key(|l| l.0)
+    .expect("three limits");
+    if per_image > limit {
+        return Err(Error::Limit {
+            op: "conv2d winograd",
+            what: format!("the transformed activations of one image of {s:?}"),
+            bytes: per_image,
+            limit_name,
+            limit,
+        });
+    }
+    Ok(((limit / per_image) as usize).clamp(1, s.n.max(1)))
+}
+
+/// Images per chunk for a call asking for `images`: at most [`images_per_chunk`]; the whole batch
+/// if that fits, else a power of two, so that the temporaries of a network's stages (channels
+/// doubling as the sides halve) have one size and the buffer pool, which reuses buffers of the
+/// same size only, shares them.
+fn chunk_images(gpu: &Gpu, s: &ConvShape, images: usize) -> Result<usize> {
+    let most = images.clamp(1, images_per_chunk(gpu, s)?);
+    Ok(match most >= s.n {
+        true => s.n.max(1),
+        false => 1 << most.ilog2(),
+    })
+}
+
+/// The two transformed-activation temporaries of a chunk of `chunk_tiles` tiles (V and M, or V
+/// and Z), both sized for the wider of the two channel counts: one size for both, shared with
+/// other layers' through the pool (a layer widening 16 to 160 channels reuses the 160-channel
+/// layers' buffers instead of adding a size).
+fn temporaries(gpu: &Gpu, s: &ConvShape, chunk_tiles: usize) -> Result<[Tensor; 2]> {
+    let shape = [16, s.c_in.max(s.c_out), chunk_tiles];
+    Ok([
+        gpu.alloc("conv2d winograd", &shape, DType::F32)?,
+        gpu.alloc("conv2d winograd", &shape, DType::F32)?,
+    ])
+}
+
+/// The filter transform of `pass`, packed as the B operand of conv2d_winograd_gemm
+/// ([16 * channels, columns padded to 32]; reference::conv2d_winograd_filter).
+pub fn conv2d_winograd_filter(
+    gpu: &Gpu,
+    weight: &Tensor,
+    s: &ConvShape,
+    pass: Pass,
+) -> Result<Tensor> {
+    check(s, pass)?;
+    let (rows, cols) = channels(s, pass);
+    let kk = s.k * s.k;
+    // Source index n * n_step + o * o_step + tap: forward n = co, o = ci; backward o = co, n = ci.
+    let (n_step, o_step) = match pass {
+        Pass::BackwardInput => (kk, s.c_in * kk),
+        _ => (s.c_in * kk, kk),
+    };
+    let n_pad = cols.div_ceil(32) * 32;
+    let packed = gpu.alloc("conv2d winograd", &[16 * rows, n_pad], DType::F32)?;
+    let params = WinogradFilterParams {
+        rows: rows as u32,
+        n_pad: n_pad as u32,
+        n_cols: cols as u32,
+        n_step: n_step as u32,
+        o_step: o_step as u32,
+        flip: (pass == Pass::BackwardInput) as u32,
+    };
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_FILTER,
+        &[],
+        &params,
+        &[("weight", weight), ("transformed weight", &packed)],
+        gpu.grid((rows * n_pad / 4) as u64, WORKGROUP),
+    )?;
+    Ok(packed)
+}
+
+fn check(s: &ConvShape, pass: Pass) -> Result<()> {
+    if eligible(s, pass) {
+        return Ok(());
+    }
+    shape_err(
+        "conv2d winograd",
+        format!(
+            "Winograd F(2x2, 3x3) computes 3x3 convolutions at stride 1 and padding 1, not {} \
+             of {s:?}",
+            pass.name()
+        ),
+    )
+}
+
+/// The input transform of images `img0 .. img0 + images` of `src` (x or dy) into `v`
+/// ([16, channels, tiles]; reference::conv2d_winograd_input).
+pub fn conv2d_winograd_input(
+    gpu: &Gpu,
+    src: &Tensor,
+    s: &ConvShape,
+    pass: Pass,
+    [img0, images]: [usize; 2],
+    v: &Tensor,
+) -> Result<()> {
+    let (c, _) = channels(s, pass);
+    let params = tile_params(s, c, img0, images);
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_INPUT,
+        &[],
+        &params,
+        &[("input", src), ("transformed input", v)],
+        gpu.grid(c as u64 * params.tiles as u64, WORKGROUP),
+    )
+}
+
+/// The output transform of `prod` ([16, columns, tiles]) into images `img0 .. img0 + images` of
+/// `out` (y or dx; reference::conv2d_winograd_output).
+pub fn conv2d_winograd_output(
+    gpu: &Gpu,
+    prod: &Tensor,
+    s: &ConvShape,
+    pass: Pass,
+    [img0, images]: [usize; 2],
+    out: &Tensor,
+) -> Result<()> {
+    let (_, cols) = channels(s, pass);
+    let params = tile_params(s, cols, img0, images);
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_OUTPUT,
+        &[],
+        &params,
+        &[("transformed output", prod), ("output", out)],
+        gpu.grid(cols as u64 * params.tiles as u64, WORKGROUP),
+    )
+}
+
+fn tile_params(s: &ConvShape, c: usize, img0: usize, images: usize) -> WinogradTileParams {
+    let [th, tw] = tiles(s);
+    WinogradTileParams {
+        img0: img0 as u32,
+        c_total: c as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        tw: tw as u32,
+        tiles_per_img: (th * tw) as u32,
+        tiles: (images * th * tw) as u32,
+    }
+}
+
+/// The 16 products of `tiles` tiles: `prod` = V U per transform position, on `tile`
+/// (reference::conv2d_winograd_gemm).
+pub fn conv2d_winograd_gemm(
+    gpu: &Gpu,
+    s: &ConvShape,
+    pass: Pass,
+    tile: Tile,
+    tiles: usize,
+    [v, u, prod]: [&Tensor; 3],
+) -> Result<()> {
+    tile.check(gpu)?;
+    let (c, cols) = channels(s, pass);
+    let kernel = match tile.subgroup {
+        false => &kernels::CONV2D_WINOGRAD_GEMM,
+        true => &kernels::CONV2D_WINOGRAD_GEMM_SUBGROUP,
+    };
+    // Split along k by transform position: workgroup z reduces k = z*c .. (z+1)*c, product z.
+    let params = ConvParams {
+        m_total: tiles as u32,
+        n_total: cols as u32,
+        k_total: (16 * c) as u32,
+        k_chunk: c as u32,
+        rcp_plane: 1.0,
+        rcp_row: 1.0,
+        rcp_taps: 1.0,
+        rcp_nkx: 1.0,
+        ..ConvParams::zeroed()
+    };
+    let groups = [
+        tiles.div_ceil(tile.wm * tile.tm),
+        cols.div_ceil(tile.wn * tile.tn),
+        16,
+    ]
+    .map(|g| g as u32);
+    gpu.dispatch(
+        kernel,
+        &tile.overrides(s),
+        &params,
+        &[
+            ("transformed input", v),
+            ("transformed weight", u),
+            ("transformed output", prod),
+        ],
+        groups,
+    )
+}
+
+/// `pass` (forward: `src` = x, result y; backward data: `src` = dy, result dx) by Winograd
+/// F(2x2, 3x3), its GEMMs on `tile`, in chunks of `images` images (at most
+/// [`images_per_chunk`]).
+pub fn conv2d_winograd(
+    gpu: &Gpu,
+    src: &Tensor,
+    weight: &Tensor,
+    s: &ConvShape,
+    pass: Pass,
+    tile: Tile,
+    images: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d winograd";
+    check(s, pass)?;
+    let (c, cols) = channels(s, pass);
+    src.expect_shape(OP, "input", &[s.n, c, s.h, s.w])?;
+    // Its kernels read and write f32 only (other element types are the direct kernels' job).
+    for (name, t) in [("input", src), ("weight", weight)] {
+        if t.dtype() != DType::F32 {
+            return shape_err(
+                OP,
+                format!(
+                    "the {name} is {:?}; Winograd runs on f32 tensors only",
+                    t.dtype()
+                ),
+            );
+        }
+    }
+    let images = chunk_images(gpu, s, images)?;
+    let [th, tw] = tiles(s);
+    let u = conv2d_winograd_filter(gpu, weight, s, pass)?;
+    let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], DType::F32)?;
+    let [v, prod] = temporaries(gpu, s, images * th * tw)?;
+    for img0 in (0..s.n).step_by(images) {
+        let count = images.min(s.n - img0);
+        conv2d_winograd_input(gpu, src, s, pass, [img0, count], &v)?;
+        conv2d_winograd_gemm(gpu, s, pass, tile, count * th * tw, [&v, &u, &prod])?;
+        conv2d_winograd_output(gpu, &prod, s, pass, [img0, count], &out)?;
+    }
+    Ok(out)
+}
+
+/// The output-gradient transform of images `img0 .. img0 + images` of `dy` into `z`
+/// ([16, Cout, tiles]; reference::conv2d_winograd_output_grad).
+pub fn conv2d_winograd_output_grad(
+    gpu: &Gpu,
+    dy: &Tensor,
+    s: &ConvShape,
+    [img0, images]: [usize; 2],
+    z: &Tensor,
+) -> Result<()> {
+    let params = tile_params(s, s.c_out, img0, images);
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_OUTPUT_GRAD,
+        &[],
+        &params,
+        &[("output gradient", dy), ("transformed output gradient", z)],
+        gpu.grid(s.c_out as u64 * params.tiles as u64, WORKGROUP),
+    )
+}
+
+/// The reduction length per part of the weight gradient's GEMMs over `tiles` tiles in `splits`
+/// parts, rounded to whole k-steps of `tile`, and the parts that takes.
+fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
+    let chunk = tiles.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
+    (chunk, tiles.div_ceil(chunk).max(1))
+}
+
+/// The weight gradient's 16 products over `tiles` tiles, in `splits` parts of `k_chunk` tiles,
+/// written at parts `z_base ..` of `part` (reference::conv2d_winograd_weight_gemm sums them).
+pub fn conv2d_winograd_weight_gemm(
+    gpu: &Gpu,
+    s: &ConvShape,
+    tile: Tile,
+    tiles: usize,
+    [k_chunk, splits, z_base]: [usize; 3],
+    [v, z, part]: [&Tensor; 3],
+) -> Result<()> {
+    tile.check(gpu)?;
+    let padded = k_chunk * splits;
+    if 16 * padded >= 1 << 22 || tiles > padded {
+        return shape_err(
+            "conv2d winograd",
+            format!(
+                "{tiles} tiles in {splits} parts of {k_chunk}: more than the parts hold, or past \
+                 the weight-gradient kernel's 2^18 tiles per chunk (use a smaller batch)"
+            ),
+        );
+    }
+    let kernel = match tile.subgroup {
+        false => &kernels::CONV2D_WINOGRAD_WEIGHT_GEMM,
+        true => &kernels::CONV2D_WINOGRAD_WEIGHT_GEMM_SUBGROUP,
+    };
+    let params = ConvParams {
+        c_in: s.c_in as u32,
+        c_out: s.c_out as u32,
+        m_total: s.c_in as u32,
+        n_total: s.c_out as u32,
+        k_total: (16 * padded) as u32,
+        k_chunk: k_chunk as u32,
+        iy0: z_base as u32,
+        hp: tiles as u32,
+        wp: padded as u32,
+        rcp_plane: 1.0 / padded as f32,
+        rcp_row: 1.0,
+        rcp_taps: 1.0,
+        rcp_nkx: 1.0,
+        ..ConvParams::zeroed()
+    };
+    let groups = [
+        s.c_in.div_ceil(tile.wm * tile.tm),
+        s.c_out.div_ceil(tile.wn * tile.tn),
+        16 * splits,
+    ]
+    .map(|g| g as u32);
+    gpu.dispatch(
+        kernel,
+        &tile.overrides(s),
+        &params,
+        &[
+            ("transformed input", v),
+            ("transformed output gradient", z),
+            ("partial weight gradients", part),
+        ],
+        groups,
+    )
+}
+
+/// The weight gradient from its parts ([chunks * 16 * splits, Cout, Cin]):
+/// reference::conv2d_winograd_filter_grad.
+pub fn conv2d_winograd_filter_grad(
+    gpu: &Gpu,
+    part: &Tensor,
+    s: &ConvShape,
+    [chunks, splits]: [usize; 2],
+) -> Result<Tensor> {
+    let filters = s.c_out * s.c_in;
+    part.expect_shape(
+        "conv2d winograd",
+        "partial weight gradients",
+        &[chunks * 16 * splits, s.c_out, s.c_in],
+    )?;
+    let dw = gpu.alloc("conv2d winograd", &[s.c_out, s.c_in, 3, 3], DType::F32)?;
+    let params = WinogradFilterGradParams {
+        filters: filters as u32,
+        chunks: chunks as u32,
+        splits: splits as u32,
+    };
+    gpu.dispatch(
+        &kernels::CONV2D_WINOGRAD_FILTER_GRAD,
+        &[],
+        &params,
+        &[("partial weight gradients", part), ("weight gradient", &dw)],
+        gpu.grid(filters as u64, WORKGROUP),
+    )?;
+    Ok(dw)
+}
+
+/// Parts for the weight gradient's reduction over the tiles of a chunk: enough workgroups to
+/// fill a device (as `weight_splits` for the direct kernel: a few hundred for the subgroup core,
+/// a few thousand for a GPU's), and at most [`max_weight_splits`].
+pub fn weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
+    let groups = 16 * s.c_in.div_ceil(tile.wm * tile.tm) * s.c_out.div_ceil(tile.wn * tile.tn);
+    let target: usize = if tile.subgroup { 256 } else { 2048 };
+    target.div_ceil(groups).min(max_weight_splits(gpu, s, tile))
+}
+
+/// The most parts worth having: each at least 8 k-steps of `tile` long, and the parts of all
+/// chunks within 64 MiB.
+pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
+    let images = chunk_images(gpu, s, s.n).unwrap_or(1);
+    let [th, tw] = tiles(s);
+    let chunk_tiles = images * th * tw;
+    let chunks = s.n.div_ceil(images).max(1);
+    let by_length = (chunk_tiles / (tile.bk * 8)).max(1);
+    let by_memory = ((64 << 20) / (chunks * 16 * s.c_out * s.c_in * 4).max(1)).max(1);
+    by_length.min(by_memory)
+}
+
+/// The weight gradient by Winograd F(2x2, 3x3), its GEMMs on `tile`, each chunk of `images`
+/// images (at most [`images_per_chunk`]) reduced in `splits` parts.
+pub fn conv2d_winograd_backward_weight(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    s: &ConvShape,
+    tile: Tile,
+    splits: usize,
+    images: usize,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d winograd";
+    check(s, Pass::BackwardWeight)?;
+    x.expect_shape(OP, "input", &[s.n, s.c_in, s.h, s.w])?;
+    dy.expect_shape(OP, "output gradient", &s.output_shape())?;
+    for (name, t) in [("input", x), ("output gradient", dy)] {
+        if t.dtype() != DType::F32 {
+            return shape_err(
+                OP,
+                format!(
+                    "the {name} is {:?}; Winograd runs on f32 tensors only",
+                    t.dtype()
+                ),
+            );
+        }
+    }
+    let images = chunk_images(gpu, s, images)?;
+    let chunks = s.n.div_ceil(images);
+    let [th, tw] = tiles(s);
+    let chunk_tiles = images * th * tw;
+    // The same parts for every chunk (a smaller last chunk leaves some of them zero).
+    let (k_chunk, splits) = weight_parts(chunk_tiles, splits, tile);
+    let part = gpu.alloc(OP, &[chunks * 16 * splits, s.c_out, s.c_in], DType::F32)?;
+    let [v, z] = temporaries(gpu, s, chunk_tiles)?;
+    for (chunk, img0) in (0..s.n).step_by(images).enumerate() {
+        let count = images.min(s.n - img0);
+        conv2d_winograd_input(gpu, x, s, Pass::Forward, [img0, count], &v)?;
+        conv2d_winograd_output_grad(gpu, dy, s, [img0, count], &z)?;
+        conv2d_winograd_weight_gemm(
+            gpu,
+            s,
+            tile,
+            count * th * tw,
+            [k_chunk, splits, chunk * 16 * splits],
+            [&v, &z, &part],
+        )?;
+    }
+    drop((v, z));
+    conv2d_winograd_filter_grad(gpu, &part, s, [chunks, splits])
+}
