@@ -175,35 +175,23 @@ fn relative_error(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn mixed_precision_dump_step_agrees_with_f32_within_each_tensor_class() {
     let (dir, indices) = imbalanced_subset("precision-dump");
-    let data = data_common::real_data_dir();
     let mut dumps = Vec::new();
     for precision in ["f32", "mixed"] {
         let output = dir.join(format!("{precision}.safetensors"));
-        let flags: Vec<String> = [
-            "dump-step",
-            "--model",
-            "resnet-8",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--no-download",
-            "--subset-indices",
-            indices.to_str().unwrap(),
-            "-b",
-            "8",
-            "--method",
-            "open",
-            "--defer-epoch",
-            "1",
-            "--epoch",
-            "2",
-            "--precision",
-            precision,
-            "-o",
-            output.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let flags = data_common::dump_step_flags(
+            &indices,
+            &output,
+            &[
+                "--method",
+                "open",
+                "--defer-epoch",
+                "1",
+                "--epoch",
+                "2",
+                "--precision",
+                precision,
+            ],
+        );
         succeeds(&flags);
         dumps.push(checkpoint::load(&output).unwrap().tensors);
     }

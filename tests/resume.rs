@@ -382,28 +382,8 @@ fn resume_verifies_the_run_records_allowed_changes_and_can_go_on_from_best() {
 #[test]
 fn dump_step_replaces_only_dumps_and_degenerate_settings_are_named_first() {
     let (dir, indices) = setup("dump");
-    let data = data_common::real_data_dir();
-    let dump = |output: &Path, extra: &[&str]| {
-        let mut f: Vec<String> = [
-            "dump-step",
-            "--model",
-            "resnet-8",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--no-download",
-            "--subset-indices",
-            indices.to_str().unwrap(),
-            "-b",
-            "8",
-            "-o",
-            output.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        f.extend(extra.iter().map(|s| s.to_string()));
-        f
-    };
+    let dump =
+        |output: &Path, extra: &[&str]| data_common::dump_step_flags(&indices, output, extra);
     // A run's checkpoint (here: a run stopped at once) is not replaced.
     let run_dir = dir.join("run");
     let out = succeeds(&flags(

@@ -166,28 +166,8 @@ fn overflows_are_skipped_logged_and_a_resumed_run_scales_as_an_uninterrupted_one
 #[test]
 fn dump_step_writes_the_unscaled_gradients() {
     let (dir, indices) = data_common::tiny_subset("loss-scale-dump");
-    let data = data_common::real_data_dir();
-    let dump = |output: &Path, extra: &[&str]| {
-        let mut f: Vec<String> = [
-            "dump-step",
-            "--model",
-            "resnet-8",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--no-download",
-            "--subset-indices",
-            indices.to_str().unwrap(),
-            "-b",
-            "8",
-            "-o",
-            output.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        f.extend(extra.iter().map(|s| s.to_string()));
-        f
-    };
+    let dump =
+        |output: &Path, extra: &[&str]| data_common::dump_step_flags(&indices, output, extra);
     let (plain, scaled) = (
         dir.join("plain.safetensors"),
         dir.join("scaled.safetensors"),

@@ -172,6 +172,31 @@ pub fn tiny_subset(prefix: &str) -> (PathBuf, PathBuf) {
     (dir, indices)
 }
 
+/// `dump-step` of resnet-8 on a subset list (batch 8) into `output`, then `extra`.
+#[allow(dead_code)] // Not every test binary that includes this module dumps a step.
+pub fn dump_step_flags(indices: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+    let data_dir = real_data_dir();
+    let mut flags: Vec<String> = [
+        "dump-step",
+        "--model",
+        "resnet-8",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--no-download",
+        "--subset-indices",
+        indices.to_str().unwrap(),
+        "-b",
+        "8",
+        "-o",
+        output.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    flags
+}
+
 /// `train` of resnet-8 on a [`tiny_subset`] list into `out` (batch 8, no augmentation, no
 /// warm-up, 16 test images), then `extra`, then each of `defaults` (flag, value) that `extra`
 /// does not give.
