@@ -7,22 +7,10 @@
 mod data_common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use purenoise::train::checkpoint::{self, NamedTensor};
 
-const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
-
-fn succeeds(args: &[String]) {
-    let out = data_common::untuned(Command::new(BIN).args(args))
-        .output()
-        .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use data_common::succeeds;
 
 /// 24 CIFAR-10 training images of classes 2, 3 and 4, 14, 7 and 3 of them: imbalanced, so
 /// OPeN replaces some minority images by pure noise (DAR-BN's noise slot runs).

@@ -9,12 +9,10 @@ mod data_common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use purenoise::train::checkpoint;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
     data_common::tiny_subset(&format!("resume-{name}"))
@@ -29,17 +27,7 @@ fn flags(indices: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     )
 }
 
-fn run(args: &[String]) -> Output {
-    let out = data_common::untuned(Command::new(BIN).args(args))
-        .output()
-        .expect("the binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("panicked") && !err.contains("stack backtrace"),
-        "{args:?} panicked:\n{err}"
-    );
-    out
-}
+use data_common::run_purenoise as run;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

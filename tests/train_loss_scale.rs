@@ -7,33 +7,15 @@
 mod data_common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use purenoise::train::checkpoint;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
-
-fn run(args: &[String]) -> Output {
-    let out = data_common::untuned(Command::new(BIN).args(args))
-        .output()
-        .expect("the binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("panicked") && !err.contains("stack backtrace"),
-        "{args:?} panicked:\n{err}"
-    );
-    out
-}
+use data_common::{run_purenoise as run, succeeds};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn succeeds(args: &[String]) -> String {
-    let out = run(args);
-    assert!(out.status.success(), "{args:?} failed:\n{}", stderr(&out));
-    stderr(&out)
 }
 
 /// The metrics lines without their wall-clock fields.

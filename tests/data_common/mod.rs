@@ -172,6 +172,30 @@ pub fn tiny_subset(prefix: &str) -> (PathBuf, PathBuf) {
     (dir, indices)
 }
 
+/// Runs the purenoise binary (untuned), asserting it did not panic: a user-facing error is a
+/// message, never a backtrace.
+#[allow(dead_code)] // Not every test binary that includes this module runs the binary.
+pub fn run_purenoise(args: &[String]) -> std::process::Output {
+    let out = untuned(std::process::Command::new(env!("CARGO_BIN_EXE_purenoise")).args(args))
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{args:?} panicked:\n{err}"
+    );
+    out
+}
+
+/// [`run_purenoise`], asserting it succeeded; returns what it printed to stderr.
+#[allow(dead_code)]
+pub fn succeeds(args: &[String]) -> String {
+    let out = run_purenoise(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed:\n{err}");
+    err
+}
+
 /// `dump-step` of resnet-8 on a subset list (batch 8) into `output`, then `extra`.
 #[allow(dead_code)] // Not every test binary that includes this module dumps a step.
 pub fn dump_step_flags(indices: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
