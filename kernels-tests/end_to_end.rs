@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use purenoise::autograd::Tape;
-use purenoise::gpu::tensor::DType;
 use purenoise::gpu::Gpu;
 use purenoise::ops;
 use purenoise::ops::norm::BnVars;
@@ -190,7 +189,7 @@ fn small_network_with_winograd_matches_reference(gpu: Gpu) {
             let kernel = ConvKernel::Winograd(Tile::choose(&gpu, m / 4, n));
             let splits = if pass == Pass::BackwardWeight { 2 } else { 1 };
             gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
-            assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, splits));
+            assert_eq!(choice(&gpu, &s, pass), (kernel, splits));
         }
     }
     three_sgd_steps(gpu);

@@ -14,6 +14,11 @@
 //! 1e-4 relative on data in [-1, 1), kernels-tests/conv.rs), which the tuner's promise needs
 //! (a choice never changes results beyond what every candidate meets); the largest error seen
 //! here is printed (1.4e-5 on lavapipe). The transforms alone are held to 1e-5.
+//!
+//! f16 (`--precision mixed`): the transforms read x and dy as f16 and write y and dx as f16,
+//! everything between stays f32. The references get the f16-rounded inputs (`stored`), and an
+//! f16 result is held to the f32 tolerance plus one more rounding (`tolerance`); the weight
+//! gradient stays f32.
 
 mod common;
 use common::*;
@@ -50,10 +55,23 @@ fn runnable(gpu: &Gpu) -> Vec<Tile> {
     Tile::ALL.into_iter().filter(|t| t.runs_on(gpu)).collect()
 }
 
-each_mode!(winograd_transforms_match_reference);
+/// The tiles to run whole passes on for activations of `dtype`: every runnable one in f32; in
+/// f16 one per GEMM core (workgroup memory, subgroup), since the f16 variants differ only in
+/// the transforms' loads and stores, which no tile changes (as kernels-tests/conv.rs).
+fn tiles_for(gpu: &Gpu, dtype: DType) -> Vec<Tile> {
+    let mut tiles = runnable(gpu);
+    if dtype == DType::F16 {
+        tiles.dedup_by_key(|t| t.subgroup);
+    }
+    tiles
+}
+
+each_mode_and_precision!(winograd_transforms_match_reference);
 /// The filter, input and output transforms and the 16 GEMMs (every tile) each against its
-/// reference, for both passes and for a chunk of images that does not start at 0.
-fn winograd_transforms_match_reference(gpu: Gpu) {
+/// reference, for both passes and for a chunk of images that does not start at 0. With f16
+/// activations the input transform reads f16 and the output transform writes f16; the filter
+/// transform and the GEMMs, which never touch activations, are the f32 run's.
+fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
     let mut rng = rng(11);
     for &(xs, ws) in CASES {
         let w = random(&mut rng, ws.iter().product());
@@ -64,23 +82,25 @@ fn winograd_transforms_match_reference(gpu: Gpu) {
         for pass in [Pass::Forward, Pass::BackwardInput] {
             let flip = pass == Pass::BackwardInput;
             let (c, cols) = if flip { (ws[0], ws[1]) } else { (ws[1], ws[0]) };
-            let what = format!("{xs:?} * {ws:?} {pass:?}");
+            let what = format!("{xs:?} * {ws:?} {pass:?} {dtype:?}");
 
-            let u = conv2d_winograd_filter(&gpu, &wt, &s, pass).unwrap();
             let (want_u, u_shape) = reference::conv2d_winograd_filter(&w, ws, flip);
-            assert_eq!(u.shape(), u_shape, "{what}");
-            assert_close(
-                &format!("filter {what}"),
-                &read(&gpu, &u),
-                &want_u,
-                1e-6,
-                1e-6,
-            );
+            if dtype == DType::F32 {
+                let u = conv2d_winograd_filter(&gpu, &wt, &s, pass).unwrap();
+                assert_eq!(u.shape(), u_shape, "{what}");
+                assert_close(
+                    &format!("filter {what}"),
+                    &read(&gpu, &u),
+                    &want_u,
+                    1e-6,
+                    1e-6,
+                );
+            }
 
             // The source (x or dy) has c channels; the chunk: all images, or from image 1.
             let src_shape = [xs[0], c, xs[2], xs[3]];
-            let src = random(&mut rng, src_shape.iter().product());
-            let srct = upload(&gpu, &src, &src_shape);
+            let src = stored(dtype, &random(&mut rng, src_shape.iter().product()));
+            let srct = upload_as(&gpu, &src, &src_shape, dtype);
             let chunks = match xs[0] {
                 1 => vec![[0, 1]],
                 n => vec![[0, n], [1, n - 1]],
@@ -111,7 +131,11 @@ fn winograd_transforms_match_reference(gpu: Gpu) {
                         &[16, cols, tiles],
                     ),
                 );
-                for tile in runnable(&gpu) {
+                let gemm_tiles = match dtype {
+                    DType::F32 => runnable(&gpu),
+                    _ => vec![],
+                };
+                for tile in gemm_tiles {
                     let prod = gpu.alloc("test", &[16, cols, tiles], DType::F32).unwrap();
                     conv2d_winograd_gemm(&gpu, &s, pass, tile, tiles, [&vt, &ut, &prod]).unwrap();
                     assert_close(
@@ -125,27 +149,30 @@ fn winograd_transforms_match_reference(gpu: Gpu) {
 
                 let prod_t = upload(&gpu, &want_prod, &[16, cols, tiles]);
                 let out_shape = [xs[0], cols, xs[2], xs[3]];
-                let out = gpu.zeros("test", &out_shape).unwrap();
-                conv2d_winograd_output(&gpu, &prod_t, &s, pass, [img0, images], &out).unwrap();
                 let mut want_out = vec![0.0; out_shape.iter().product()];
+                let out = upload_as(&gpu, &want_out, &out_shape, dtype);
+                conv2d_winograd_output(&gpu, &prod_t, &s, pass, [img0, images], &out).unwrap();
                 reference::conv2d_winograd_output(&want_prod, &mut want_out, out_shape, img0);
+                let (atol, rtol) = tolerance(dtype, 1e-5, 1e-6);
                 assert_close(
                     &format!("output {what}"),
                     &read(&gpu, &out),
                     &want_out,
-                    1e-5,
-                    1e-6,
+                    atol,
+                    rtol,
                 );
             }
         }
     }
 }
 
-each_mode!(winograd_weight_gradient_kernels_match_reference);
+each_mode_and_precision!(winograd_weight_gradient_kernels_match_reference);
 /// The weight gradient's output-gradient transform, its GEMMs (every tile; one part and three,
 /// written after an earlier chunk's parts) and its filter-gradient transform (parts of two
-/// chunks in three splits) each against its reference.
-fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
+/// chunks in three splits) each against its reference. With f16 activations the
+/// output-gradient transform reads f16 dy; the GEMMs and the filter-gradient transform, all
+/// f32, are the f32 run's.
+fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu, dtype: DType) {
     let mut rng = rng(14);
     for &(xs, ws) in CASES {
         let x0 = gpu.zeros("test", &xs).unwrap();
@@ -153,10 +180,10 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
         let s = ConvShape::new(&x0, &wt, 1, 1).unwrap();
         let (c_in, c_out) = (ws[1], ws[0]);
         let [th, tw] = reference::winograd_tiles(xs[2], xs[3]);
-        let what = format!("{xs:?} * {ws:?}");
+        let what = format!("{xs:?} * {ws:?} {dtype:?}");
         let ys = s.output_shape();
-        let dy = random(&mut rng, ys.iter().product());
-        let dyt = upload(&gpu, &dy, &ys);
+        let dy = stored(dtype, &random(&mut rng, ys.iter().product()));
+        let dyt = upload_as(&gpu, &dy, &ys, dtype);
         let (img0, images) = if xs[0] == 1 { (0, 1) } else { (1, xs[0] - 1) };
         let tiles = images * th * tw;
         let z = gpu.alloc("test", &[16, c_out, tiles], DType::F32).unwrap();
@@ -169,6 +196,9 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
             1e-5,
             1e-6,
         );
+        if dtype != DType::F32 {
+            continue;
+        }
 
         let v = random(&mut rng, 16 * c_in * tiles);
         let vt = upload(&gpu, &v, &[16, c_in, tiles]);
@@ -228,11 +258,11 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu) {
     }
 }
 
-each_mode!(winograd_convolution_matches_reference);
+each_mode_and_precision!(winograd_convolution_matches_reference);
 /// All three passes on every tile (the weight gradient in one part and three), in one chunk, one
 /// image per chunk and two, against the direct convolution's f64 reference; and through the ops'
-/// tuned choice.
-fn winograd_convolution_matches_reference(gpu: Gpu) {
+/// tuned choice. With f16 activations (x, dy in; y, dx out) on one tile per GEMM core.
+fn winograd_convolution_matches_reference(gpu: Gpu, dtype: DType) {
     let mut rng = rng(12);
     let mut worst: f64 = 0.0;
     for &(xs, ws) in CASES {
@@ -244,31 +274,32 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
             want_y,
             want_dx,
             want_dw,
-        } = ConvCase::new(&gpu, &mut rng, xs, ws, 1, 1);
+        } = ConvCase::new_as(&gpu, &mut rng, xs, ws, 1, 1, dtype);
         let mut check = |what: &str, got: &purenoise::gpu::tensor::Tensor, want: &[f64]| {
+            let (atol, rtol) = tolerance(got.dtype(), ATOL, RTOL);
             let got = read(&gpu, got);
-            let what = format!("{what} {xs:?} * {ws:?}");
-            assert_close(&what, &got, want, ATOL, RTOL);
+            let what = format!("{what} {xs:?} * {ws:?} {dtype:?}");
+            assert_close(&what, &got, want, atol, rtol);
             worst = got
                 .iter()
                 .zip(want)
                 .fold(worst, |m, (g, w)| m.max((g - w).abs()));
         };
-        for tile in runnable(&gpu) {
+        for tile in tiles_for(&gpu, dtype) {
             for images in [s.n, 1, 2] {
                 let with = format!("{tile} in chunks of {images}");
                 let y = conv2d_winograd(&gpu, &xt, &wt, &s, Pass::Forward, tile, images).unwrap();
-                assert_eq!(y.shape(), s.output_shape());
+                assert_eq!((y.shape(), y.dtype()), (&s.output_shape()[..], dtype));
                 check(&format!("forward {with}"), &y, &want_y);
                 let dx = conv2d_winograd(&gpu, &dyt, &wt, &s, Pass::BackwardInput, tile, images)
                     .unwrap();
-                assert_eq!(dx.shape(), xs);
+                assert_eq!((dx.shape(), dx.dtype()), (&xs[..], dtype));
                 check(&format!("input grad {with}"), &dx, &want_dx);
                 for splits in [1, 3] {
                     let dw =
                         conv2d_winograd_backward_weight(&gpu, &xt, &dyt, &s, tile, splits, images)
                             .unwrap();
-                    assert_eq!(dw.shape(), ws);
+                    assert_eq!((dw.shape(), dw.dtype()), (&ws[..], DType::F32));
                     check(
                         &format!("weight grad {with}, {splits} parts"),
                         &dw,
@@ -300,10 +331,7 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
                 s.tuning_key(pass),
                 Some(choice_text(ConvKernel::Winograd(tile), 1)),
             );
-            assert_eq!(
-                choice(&gpu, &s, pass, DType::F32),
-                (ConvKernel::Winograd(tile), 1)
-            );
+            assert_eq!(choice(&gpu, &s, pass), (ConvKernel::Winograd(tile), 1));
         }
         check(
             "tuned forward",
@@ -321,7 +349,7 @@ fn winograd_convolution_matches_reference(gpu: Gpu) {
             &want_dw,
         );
     }
-    eprintln!("largest Winograd error against the f64 reference: {worst:.3e}");
+    eprintln!("largest Winograd error against the f64 reference ({dtype:?}): {worst:.3e}");
 }
 
 each_mode!(winograd_gradients_match_finite_differences);
@@ -405,12 +433,12 @@ fn winograd_names_eligibility_chunks_and_errors() {
             Some(choice_text(ConvKernel::Winograd(tile), 1)),
         );
         assert!(matches!(
-            choice(&gpu, &s, Pass::Forward, DType::F32).0,
+            choice(&gpu, &s, Pass::Forward).0,
             ConvKernel::Direct(_)
         ));
     }
 
-    // f32 only: a tensor of another element type is refused, naming it.
+    // Activations are f32 or f16: a tensor of another element type is refused, naming it.
     let (s, _, w) = shape(2, 4, 6, 3, 1, 1);
     let ints = gpu.alloc("test", &[2, 4, 6, 6], DType::U32).unwrap();
     let msg = conv2d_winograd(&gpu, &ints, &w, &s, Pass::Forward, runnable(&gpu)[0], 2)
@@ -418,7 +446,7 @@ fn winograd_names_eligibility_chunks_and_errors() {
         .unwrap()
         .to_string();
     assert!(
-        msg.contains("input is U32") && msg.contains("f32 tensors only"),
+        msg.contains("conv2d_winograd_input") && msg.contains("f32 or f16, not U32"),
         "{msg}"
     );
 

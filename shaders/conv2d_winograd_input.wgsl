@@ -4,8 +4,10 @@
 // 2tx-1 .. 2tx+2 (zero outside the image: the padding, and the last tile of an odd side) becomes
 // V = B^T d B, stored as the A operand of conv2d_winograd_gemm: v[(xi*c_total + c)*tiles + t]
 // for xi = 4a + b. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-// Layouts: x f32 [N,C,H,W] NCHW (the whole batch; this call reads images img0..); v f32
+// Layouts: x [N,C,H,W] NCHW (the whole batch; this call reads images img0..); v f32
 // [16, C, tiles] (the chunk's tiles, numbered img-major, then ty, then tx).
+// Elements: act = x (v stays f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and the transform is f32.
 // Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
 // 16 stores of a subgroup are consecutive addresses); a grid too large for the x dimension spills into y.
 // Bounds: trusted: threads past c_total * tiles return; x is read at the selected index 0
@@ -20,15 +22,17 @@ struct Params {
     img0: u32, c_total: u32, h: u32, w: u32, tw: u32, tiles_per_img: u32, tiles: u32,
 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 
 // x[img, c, iy, ix], zero outside the image (no branch around the load: see
 // lib/conv2d_forward_index.wgsl).
 fn at(plane: u32, iy: i32, ix: i32) -> f32 {
     let ok = u32(iy) < p.h && u32(ix) < p.w;
-    let val = x[select(0u, plane + u32(iy) * p.w + u32(ix), ok)];
+    let val = f32(x[select(0u, plane + u32(iy) * p.w + u32(ix), ok)]);
     return select(0.0, val, ok);
 }
 

@@ -3,8 +3,10 @@
 // of conv2d_winograd_gemm's products m becomes Y = A^T m A, the outputs at rows 2ty, 2ty+1 and
 // columns 2tx, 2tx+1 (those inside the image: the last tile of an odd side writes one row or
 // column). A^T = [1 1 1 0; 0 1 -1 -1].
-// Layouts: m f32 [16, C, tiles] (as conv2d_winograd_gemm writes it); y f32 [N,C,H,W] NCHW (the
+// Layouts: m f32 [16, C, tiles] (as conv2d_winograd_gemm writes it); y [N,C,H,W] NCHW (the
 // whole batch; this call writes images img0..).
+// Elements: act = y (m stays f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); the transform is f32 and each store rounds once.
 // Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
 // 16 loads of a subgroup are consecutive addresses); a grid too large for the x dimension spills into y.
 // Bounds: trusted: threads past c_total * tiles return; m is read at (xi*c_total + c)*tiles + t
@@ -18,9 +20,11 @@ struct Params {
     img0: u32, c_total: u32, h: u32, w: u32, tw: u32, tiles_per_img: u32, tiles: u32,
 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> m: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
 
 //!include grid.wgsl
 
@@ -53,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         for (var b = 0u; b < 2u; b++) {
             let ox = tx * 2u + b;
             if (oy < p.h && ox < p.w) {
-                y[plane + oy * p.w + ox] = out[a][b];
+                y[plane + oy * p.w + ox] = act(out[a][b]);
             }
         }
     }

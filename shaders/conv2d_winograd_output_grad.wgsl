@@ -5,8 +5,10 @@
 // of the 16 products the forward output transform (Y = A^T M A) reads; stored as the B operand
 // of conv2d_winograd_weight_gemm: z[(xi*c_total + c)*tiles + t] for xi = 4a + b.
 // A^T = [1 1 1 0; 0 1 -1 -1].
-// Layouts: dy f32 [N,C,H,W] NCHW (the whole batch; this call reads images img0..); z f32
+// Layouts: dy [N,C,H,W] NCHW (the whole batch; this call reads images img0..); z f32
 // [16, C, tiles] (the chunk's tiles, numbered img-major, then ty, then tx).
+// Elements: act = dy (z stays f32): f32, or f16 under --precision mixed (//!element,
+// gpu::kernels); loads widen to f32 and the transform is f32.
 // Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
 // 16 stores of a subgroup are consecutive addresses); a grid too large for the x dimension
 // spills into y.
@@ -22,13 +24,15 @@ struct Params {
     img0: u32, c_total: u32, h: u32, w: u32, tw: u32, tiles_per_img: u32, tiles: u32,
 }
 
+//!element act
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<act>;
 @group(0) @binding(2) var<storage, read_write> z: array<f32>;
 
 fn at(plane: u32, oy: u32, ox: u32) -> f32 {
     let ok = oy < p.h && ox < p.w;
-    let val = dy[select(0u, plane + oy * p.w + ox, ok)];
+    let val = f32(dy[select(0u, plane + oy * p.w + ox, ok)]);
     return select(0.0, val, ok);
 }
 

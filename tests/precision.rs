@@ -7,10 +7,62 @@
 mod data_common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use purenoise::train::checkpoint::{self, NamedTensor};
 
 use data_common::succeeds;
+
+const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
+
+/// Runs the binary as `command` is set up; returns its stderr.
+fn succeeds_with(command: &mut Command, args: &[String]) -> String {
+    let out = command.args(args).output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed:\n{stderr}");
+    stderr
+}
+
+/// A tuning cache in `dir` that sends every 3x3 stride-1 pass of resnet-8 at batch 8 to
+/// Winograd F(2x2, 3x3) and every other pass to its untuned default, so a `--tune cached` run
+/// times nothing and runs Winograd wherever it applies.
+fn winograd_cache(dir: &Path) {
+    use purenoise::ops::conv::{default_choice, winograd, ConvKernel, Pass};
+    use purenoise::tune::{self, cache::AdapterKey, Cache, Choice, Measured};
+    let gpu = purenoise::gpu::Gpu::new(None).unwrap();
+    let mut choices = std::collections::BTreeMap::new();
+    for p in tune::problems("resnet-8".parse().unwrap(), 8) {
+        let (default, splits) = default_choice(&gpu, &p.shape, p.pass);
+        let chosen = match winograd::eligible(&p.shape, p.pass) {
+            true => {
+                let tile = tune::winograd_tiles(&gpu, &p.shape, p.pass, None)[0];
+                let splits = match p.pass {
+                    Pass::BackwardWeight => winograd::weight_splits(&gpu, &p.shape, tile),
+                    _ => 1,
+                };
+                (ConvKernel::Winograd(tile), splits)
+            }
+            false => (default, splits),
+        };
+        let measured = |(kernel, splits): (ConvKernel, usize)| Measured {
+            kernel: kernel.to_string(),
+            splits,
+            ms: 1.0,
+        };
+        let choice = Choice {
+            chosen: measured(chosen),
+            runner_up: None,
+            default: measured((default, splits)),
+            candidates: 1,
+        };
+        choices.insert(p.shape.tuning_key(p.pass), choice);
+    }
+    assert!(choices
+        .values()
+        .any(|c| c.chosen.kernel.starts_with(winograd::PREFIX)));
+    let warning = Cache::in_dir(dir).save(&AdapterKey::of(&gpu), &choices);
+    assert!(warning.is_none(), "{warning:?}");
+}
 
 /// 24 CIFAR-10 training images of classes 2, 3 and 4, 14, 7 and 3 of them: imbalanced, so
 /// OPeN replaces some minority images by pure noise (DAR-BN's noise slot runs).
@@ -79,23 +131,36 @@ fn windows(curve: &[f64]) -> Vec<f64> {
 /// 0.05 + 20 % of f32's (measured: at most 0.10 at a mean of 0.50, i.e. 20 % of it, once the
 /// runs have taken their own paths). Both runs must learn (before the noise starts, epochs
 /// 5..10 average under 60 % of epochs 0..5), so the curves do not agree by both stalling, and
-/// no step may be skipped as non-finite (an f16 overflow would show there).
+/// no step may be skipped as non-finite (an f16 overflow would show there). A third run, mixed
+/// with every 3x3 stride-1 pass tuned to Winograd (f16 activations through its transforms), is
+/// held to the same bounds and must differ from the direct kernels' mixed run.
 #[test]
 fn mixed_precision_training_follows_the_f32_loss_curve() {
     let (dir, indices) = imbalanced_subset("precision-curve");
+    let cache = dir.join("winograd-cache");
+    winograd_cache(&cache);
     let mut curves = Vec::new();
-    for precision in ["f32", "mixed"] {
-        let out = dir.join(precision);
-        succeeds(&train_flags(&indices, &out, precision));
+    for (name, precision) in [("f32", "f32"), ("mixed", "mixed"), ("winograd", "mixed")] {
+        let out = dir.join(name);
+        let mut command = Command::new(BIN);
+        data_common::untuned(&mut command);
+        if name == "winograd" {
+            command
+                .env("PURENOISE_TUNE", "cached")
+                .env("PURENOISE_CACHE_DIR", &cache);
+        }
+        let stderr = succeeds_with(&mut command, &train_flags(&indices, &out, precision));
+        // Every pass came from the cache: nothing was timed, so Winograd's choices ran.
+        assert!(!stderr.contains("tuned "), "{name}: {stderr}");
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
                 .unwrap();
         assert_eq!(config["args"]["precision"], precision, "{config}");
         let lines = metrics(&out);
-        assert_eq!(lines.len(), 40, "{precision}: one line per epoch");
+        assert_eq!(lines.len(), 40, "{name}: one line per epoch");
         assert!(
             lines.iter().all(|m| m["skipped_steps"] == 0),
-            "{precision}: skipped steps"
+            "{name}: skipped steps"
         );
         curves.push(
             lines
@@ -104,9 +169,23 @@ fn mixed_precision_training_follows_the_f32_loss_curve() {
                 .collect::<Vec<f64>>(),
         );
     }
-    let (f32s, mixed) = (&curves[0], &curves[1]);
-    let report = format!("f32:   {f32s:.4?}\nmixed: {mixed:.4?}");
+    let (f32s, winograd) = (&curves[0], &curves[2]);
+    assert_ne!(
+        &curves[1], winograd,
+        "Winograd computed exactly what the direct kernels did"
+    );
+    let report = format!(
+        "f32:   {f32s:.4?}\nmixed: {:.4?}\nmixed, Winograd: {winograd:.4?}",
+        curves[1]
+    );
     eprintln!("{report}");
+    for mixed in &curves[1..] {
+        check_follows(f32s, mixed, &report);
+    }
+}
+
+/// `mixed`'s loss curve against `f32s`' within the bounds above.
+fn check_follows(f32s: &[f64], mixed: &[f64], report: &str) {
     for e in 0..3 {
         let (a, b) = (f32s[e], mixed[e]);
         assert!(

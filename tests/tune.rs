@@ -12,8 +12,9 @@ use common::*;
 use purenoise::gpu::tensor::DType;
 use purenoise::models::ConvLayer;
 use purenoise::ops::conv::{
-    choice, choice_text, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    default_choice, winograd, ConvKernel, Pass, Tile,
+    choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_backward_weight,
+    conv2d_backward_weight_by, conv2d_forward, conv2d_forward_by, default_choice, winograd,
+    ConvKernel, Pass, Tile,
 };
 use purenoise::tune::{self, cache, Cache, Problem, TuneMode};
 
@@ -84,29 +85,70 @@ fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     }
 }
 
-/// A Winograd choice tuned in f32 is not taken for f16 tensors (mixed precision): Winograd's
-/// kernels are f32 only, so those passes run direct, and the f16 convolution still computes.
+/// A tuned Winograd choice runs for f16 activations too (mixed precision; the tuner times in
+/// f32, and the choice is the shape's): the ops take the Winograd path, giving exactly what
+/// `*_by(Winograd)` gives, within f16 tolerance of the f64 reference (odd sides, batch 2).
 #[test]
-fn a_tuned_winograd_choice_falls_back_to_direct_for_f16() {
+fn a_tuned_winograd_choice_runs_for_f16() {
     let gpu = gpu();
-    let x = gpu.zeros("test", &[2, 16, 5, 7]).unwrap();
-    let w = gpu.zeros("test", &[16, 16, 3, 3]).unwrap();
-    let s = purenoise::ops::conv::ConvShape::new(&x, &w, 1, 1).unwrap();
+    let mut rng = rng(21);
+    let (xs, ws) = ([2, 16, 5, 7], [16, 16, 3, 3]);
+    let ConvCase {
+        xt,
+        wt,
+        dyt,
+        shape: s,
+        want_y,
+        want_dx,
+        want_dw,
+    } = ConvCase::new_as(&gpu, &mut rng, xs, ws, 1, 1, DType::F16);
     let tile = tune::winograd_tiles(&gpu, &s, Pass::Forward, None)[0];
+    let kernel = ConvKernel::Winograd(tile);
     for pass in Pass::ALL {
-        let kernel = ConvKernel::Winograd(tile);
-        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 1)));
-        assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, 1), "{pass:?}");
-        let (f16_kernel, _) = choice(&gpu, &s, pass, DType::F16);
-        assert!(
-            matches!(f16_kernel, ConvKernel::Direct(_)),
-            "{pass:?}: {f16_kernel}"
-        );
+        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 2)));
+        assert_eq!(choice(&gpu, &s, pass), (kernel, 2), "{pass:?}");
     }
-    if gpu.device().features().contains(wgpu::Features::SHADER_F16) {
-        let x16 = gpu.alloc("test", &[2, 16, 5, 7], DType::F16).unwrap();
-        let y = conv2d_forward(&gpu, &x16, &w, &s).unwrap();
-        assert_eq!((y.shape(), y.dtype()), (&[2, 16, 5, 7][..], DType::F16));
+    let results = [
+        (
+            "forward",
+            conv2d_forward(&gpu, &xt, &wt, &s).unwrap(),
+            conv2d_forward_by(&gpu, &xt, &wt, &s, kernel).unwrap(),
+            want_y,
+        ),
+        (
+            "input grad",
+            conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(),
+            conv2d_backward_input_by(&gpu, &dyt, &wt, &s, kernel).unwrap(),
+            want_dx,
+        ),
+        (
+            "weight grad",
+            conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
+            conv2d_backward_weight_by(&gpu, &xt, &dyt, &s, kernel, 2).unwrap(),
+            want_dw,
+        ),
+    ];
+    for (what, got, by_winograd, want) in results {
+        // Activations come back f16, the weight gradient f32.
+        let dtype = match what {
+            "weight grad" => DType::F32,
+            _ => DType::F16,
+        };
+        assert_eq!(got.dtype(), dtype, "{what}");
+        let got = read(&gpu, &got);
+        assert_eq!(
+            got,
+            read(&gpu, &by_winograd),
+            "{what}: not the Winograd path"
+        );
+        let (atol, rtol) = tolerance(dtype, 1e-4, 1e-4);
+        assert_close(
+            &format!("tuned Winograd {what} f16"),
+            &got,
+            &want,
+            atol,
+            rtol,
+        );
     }
 }
 
@@ -155,9 +197,7 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
         let c = &d.choice;
         let s = d.problem.shape;
         let kernel: ConvKernel = c.chosen.kernel.parse().unwrap();
-        assert!(
-            Tile::ALL.contains(&kernel.tile()) && kernel.runs(&gpu, &s, d.problem.pass, DType::F32)
-        );
+        assert!(Tile::ALL.contains(&kernel.tile()) && kernel.runs(&gpu, &s, d.problem.pass));
         // The default is a candidate, so the choice is never slower than it.
         assert!(c.chosen.ms <= c.default.ms, "{c:?}");
         assert!(c.candidates >= 1 && c.chosen.ms > 0.0);
@@ -168,10 +208,7 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
             gpu.tuned(&s.tuning_key(d.problem.pass)),
             Some(choice_text(kernel, c.chosen.splits))
         );
-        assert_eq!(
-            choice(&gpu, &s, d.problem.pass, DType::F32),
-            (kernel, c.chosen.splits)
-        );
+        assert_eq!(choice(&gpu, &s, d.problem.pass), (kernel, c.chosen.splits));
         if d.problem.pass != Pass::BackwardWeight {
             assert_eq!(c.chosen.splits, 1);
         }
@@ -187,10 +224,7 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
     // Hit: a fresh device (nothing tuned in it yet) reads every choice, timing nothing.
     let fresh = common::gpu();
     let (s, pass) = (problems[0].shape, problems[0].pass);
-    assert_eq!(
-        choice(&fresh, &s, pass, DType::F32),
-        default_choice(&fresh, &s, pass)
-    );
+    assert_eq!(choice(&fresh, &s, pass), default_choice(&fresh, &s, pass));
     let second = tune_with(&fresh, &cache, TuneMode::Cached);
     assert_eq!(second.timed_runs, 0);
     assert!(second.decisions.iter().all(|d| !d.measured));
@@ -366,7 +400,7 @@ fn tuned_convolutions_match_reference() {
         for d in &out.decisions {
             let chosen: ConvKernel = d.choice.chosen.kernel.parse().unwrap();
             assert_eq!(
-                choice(&gpu, &s, d.problem.pass, DType::F32),
+                choice(&gpu, &s, d.problem.pass),
                 (chosen, d.choice.chosen.splits)
             );
         }
@@ -393,7 +427,7 @@ fn tuned_convolutions_match_reference() {
         // A choice this build cannot read falls back to the default.
         gpu.set_tuned(s.tuning_key(Pass::Forward), Some("no-such-kernel/1".into()));
         assert_eq!(
-            choice(&gpu, &s, Pass::Forward, DType::F32),
+            choice(&gpu, &s, Pass::Forward),
             default_choice(&gpu, &s, Pass::Forward)
         );
     }

@@ -316,7 +316,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                 (ConvKernel::Direct(tile), weight_splits(&s, tile))
             }
             Some(tile) => (ConvKernel::Direct(tile), 1),
-            None => choice(gpu, &s, pass, x.dtype()),
+            None => choice(gpu, &s, pass),
         });
         let mut seconds = [0.0; 3];
         for (i, pass) in Pass::ALL.into_iter().enumerate() {
@@ -336,7 +336,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                     };
                     // Winograd on every tile too, where it applies (its own default splits).
                     let mut kernels = vec![(ConvKernel::Direct(tile), splits)];
-                    if ConvKernel::Winograd(tile).runs(gpu, &s, pass, x.dtype()) {
+                    if ConvKernel::Winograd(tile).runs(gpu, &s, pass) {
                         let splits = match pass {
                             Pass::BackwardWeight => winograd::weight_splits(gpu, &s, tile),
                             _ => 1,

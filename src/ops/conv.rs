@@ -695,12 +695,11 @@ impl ConvKernel {
         }
     }
 
-    /// Whether it computes `pass` of `s` on tensors of `dtype` on this adapter (Winograd's
-    /// kernels are f32 only: mixed precision's f16 activations run direct).
-    pub fn runs(&self, gpu: &Gpu, s: &ConvShape, pass: Pass, dtype: DType) -> bool {
+    /// Whether it computes `pass` of `s` on this adapter (both take f32 or f16 activations).
+    pub fn runs(&self, gpu: &Gpu, s: &ConvShape, pass: Pass) -> bool {
         let algorithm = match self {
             ConvKernel::Direct(_) => true,
-            ConvKernel::Winograd(_) => dtype == DType::F32 && winograd::eligible(s, pass),
+            ConvKernel::Winograd(_) => winograd::eligible(s, pass),
         };
         algorithm && self.tile().runs_on(gpu)
     }
@@ -726,14 +725,13 @@ impl std::str::FromStr for ConvKernel {
     }
 }
 
-/// The kernel and reduction splits (1 except for the weight gradient) a pass on tensors of
-/// `dtype` runs with: the tuner's measured choice for this shape on this adapter where
-/// `Gpu::tuned` holds one that runs them (crate::tune), else [`Tile::choose`] and
-/// [`weight_splits`].
-pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass, dtype: DType) -> (ConvKernel, usize) {
+/// The kernel and reduction splits (1 except for the weight gradient) a pass runs with: the
+/// tuner's measured choice for this shape on this adapter where `Gpu::tuned` holds one that
+/// runs it (crate::tune), else [`Tile::choose`] and [`weight_splits`].
+pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (ConvKernel, usize) {
     gpu.tuned(&s.tuning_key(pass))
         .and_then(|c| parse_choice(&c))
-        .filter(|(kernel, _)| kernel.runs(gpu, s, pass, dtype))
+        .filter(|(kernel, _)| kernel.runs(gpu, s, pass))
         .unwrap_or_else(|| default_choice(gpu, s, pass))
 }
 
@@ -781,13 +779,7 @@ pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    conv2d_forward_by(
-        gpu,
-        x,
-        weight,
-        s,
-        choice(gpu, s, Pass::Forward, x.dtype()).0,
-    )
+    conv2d_forward_by(gpu, x, weight, s, choice(gpu, s, Pass::Forward).0)
 }
 
 /// The forward pass by `kernel`, direct or Winograd (chunked as [`winograd::images_per_chunk`]).
@@ -833,7 +825,7 @@ pub fn conv2d_backward_input(
     weight: &Tensor,
     s: &ConvShape,
 ) -> Result<Tensor> {
-    let (kernel, _) = choice(gpu, s, Pass::BackwardInput, dy.dtype());
+    let (kernel, _) = choice(gpu, s, Pass::BackwardInput);
     conv2d_backward_input_by(gpu, dy, weight, s, kernel)
 }
 
@@ -895,7 +887,7 @@ pub fn conv2d_backward_input_with(
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight, x.dtype());
+    let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight);
     conv2d_backward_weight_by(gpu, x, dy, s, kernel, splits)
 }
 

@@ -15,7 +15,9 @@
 //! V, M and Z are 4x the activations they transform (16 values per 4 pixels) and come from the
 //! buffer pool. Each is kept within the adapter's storage-binding and buffer limits and
 //! [`MAX_TEMP_BYTES`] by running the batch in chunks of whole images, so a shape the tuner timed
-//! also runs in training. f32 only.
+//! also runs in training. The transforms that read or write activations (x, dy, y, dx) take
+//! them in their element type (f32, or f16 under `--precision mixed`); V, M, Z, the transformed
+//! filters, the weight gradient and all arithmetic stay f32.
 
 use bytemuck::Zeroable;
 
@@ -24,7 +26,7 @@ use crate::error::{shape_err, Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
 use crate::gpu::{Gpu, WORKGROUP};
 use crate::kernel_params;
-use crate::ops::kernels;
+use crate::ops::{self, kernels};
 
 kernel_params! {
     /// `Params` of shaders/conv2d_winograd_filter.wgsl.
@@ -216,8 +218,9 @@ pub fn conv2d_winograd_input(
 ) -> Result<()> {
     let (c, _) = channels(s, pass);
     let params = tile_params(s, c, img0, images);
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_INPUT,
+        &ops::act(src),
         &[],
         &params,
         &[("input", src), ("transformed input", v)],
@@ -237,8 +240,9 @@ pub fn conv2d_winograd_output(
 ) -> Result<()> {
     let (_, cols) = channels(s, pass);
     let params = tile_params(s, cols, img0, images);
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_OUTPUT,
+        &ops::act(out),
         &[],
         &params,
         &[("transformed output", prod), ("output", out)],
@@ -322,22 +326,10 @@ pub fn conv2d_winograd(
     check(s, pass)?;
     let (c, cols) = channels(s, pass);
     src.expect_shape(OP, "input", &[s.n, c, s.h, s.w])?;
-    // Its kernels read and write f32 only (other element types are the direct kernels' job).
-    for (name, t) in [("input", src), ("weight", weight)] {
-        if t.dtype() != DType::F32 {
-            return shape_err(
-                OP,
-                format!(
-                    "the {name} is {:?}; Winograd runs on f32 tensors only",
-                    t.dtype()
-                ),
-            );
-        }
-    }
     let images = chunk_images(gpu, s, images)?;
     let [th, tw] = tiles(s);
     let u = conv2d_winograd_filter(gpu, weight, s, pass)?;
-    let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], DType::F32)?;
+    let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], src.dtype())?;
     let [v, prod] = temporaries(gpu, s, images * th * tw)?;
     for img0 in (0..s.n).step_by(images) {
         let count = images.min(s.n - img0);
@@ -358,8 +350,9 @@ pub fn conv2d_winograd_output_grad(
     z: &Tensor,
 ) -> Result<()> {
     let params = tile_params(s, s.c_out, img0, images);
-    gpu.dispatch(
+    gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_OUTPUT_GRAD,
+        &ops::act(dy),
         &[],
         &params,
         &[("output gradient", dy), ("transformed output gradient", z)],
@@ -500,17 +493,6 @@ pub fn conv2d_winograd_backward_weight(
     check(s, Pass::BackwardWeight)?;
     x.expect_shape(OP, "input", &[s.n, s.c_in, s.h, s.w])?;
     dy.expect_shape(OP, "output gradient", &s.output_shape())?;
-    for (name, t) in [("input", x), ("output gradient", dy)] {
-        if t.dtype() != DType::F32 {
-            return shape_err(
-                OP,
-                format!(
-                    "the {name} is {:?}; Winograd runs on f32 tensors only",
-                    t.dtype()
-                ),
-            );
-        }
-    }
     let images = chunk_images(gpu, s, images)?;
     let chunks = s.n.div_ceil(images);
     let [th, tw] = tiles(s);
