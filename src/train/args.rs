@@ -171,11 +171,12 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = LossScaleMode::Auto)]
     #[serde(default)]
     pub loss_scale: LossScaleMode,
-    /// With --loss-scale dynamic: the first scale, a power of two from 2^-126 to 2^126.
+    /// When loss scaling is on (--loss-scale dynamic, or auto with --precision mixed): the first
+    /// scale, a power of two from 2^-126 to 2^126.
     #[arg(long, value_name = "SCALE", default_value_t = loss_scale::DEFAULT_INITIAL_SCALE)]
     #[serde(default = "default_initial_loss_scale")]
     pub initial_loss_scale: f32,
-    /// With --loss-scale dynamic: finite steps in a row after which the scale doubles.
+    /// When loss scaling is on: finite steps in a row after which the scale doubles.
     #[arg(long, value_name = "STEPS", default_value_t = loss_scale::DEFAULT_GROWTH_INTERVAL,
           value_parser = clap::value_parser!(u32).range(1..))]
     #[serde(default = "default_growth_interval")]
