@@ -37,21 +37,17 @@ fn at(plane: u32, iy: i32, ix: i32) -> f32 {
 }
 
 //!include grid.wgsl
+//!include winograd_tile.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.c_total * p.tiles) { return; }
-    let c = i / p.tiles;
-    let t = i - c * p.tiles;
-    let img = t / p.tiles_per_img;
-    let within = t - img * p.tiles_per_img;
-    let ty = within / p.tw;
-    let tx = within - ty * p.tw;
-    let plane = ((p.img0 + img) * p.c_total + c) * p.h * p.w;
-    let y0 = i32(ty * 2u) - 1;
-    let x0 = i32(tx * 2u) - 1;
+    let site = tile_site(i);
+    let plane = site.plane;
+    let y0 = i32(site.y0) - 1;
+    let x0 = i32(site.x0) - 1;
     var d: array<vec4<f32>, 4>;
     for (var r = 0; r < 4; r++) {
         d[r] = vec4(at(plane, y0 + r, x0), at(plane, y0 + r, x0 + 1), at(plane, y0 + r, x0 + 2),
@@ -64,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let r = bt[a];
         let row = vec4(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w);
         for (var b = 0u; b < 4u; b++) {
-            v[(a * 4u + b) * step + c * p.tiles + t] = row[b];
+            v[(a * 4u + b) * step + i] = row[b];
         }
     }
 }

@@ -27,23 +27,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<act>;
 
 //!include grid.wgsl
+//!include winograd_tile.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.c_total * p.tiles) { return; }
-    let c = i / p.tiles;
-    let t = i - c * p.tiles;
-    let img = t / p.tiles_per_img;
-    let within = t - img * p.tiles_per_img;
-    let ty = within / p.tw;
-    let tx = within - ty * p.tw;
     let step = p.c_total * p.tiles;
-    let at = c * p.tiles + t;
     var rows: array<vec4<f32>, 4>;
     for (var a = 0u; a < 4u; a++) {
-        let k = a * 4u * step + at;
+        let k = a * 4u * step + i;
         rows[a] = vec4(m[k], m[k + step], m[k + 2u * step], m[k + 3u * step]);
     }
     // A^T m (rows), then each row times A.
@@ -51,11 +45,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let at1 = rows[1] - rows[2] - rows[3];
     let out = array<vec2<f32>, 2>(vec2(at0.x + at0.y + at0.z, at0.y - at0.z - at0.w),
                                   vec2(at1.x + at1.y + at1.z, at1.y - at1.z - at1.w));
-    let plane = ((p.img0 + img) * p.c_total + c) * p.h * p.w;
+    let site = tile_site(i);
+    let plane = site.plane;
     for (var a = 0u; a < 2u; a++) {
-        let oy = ty * 2u + a;
+        let oy = site.y0 + a;
         for (var b = 0u; b < 2u; b++) {
-            let ox = tx * 2u + b;
+            let ox = site.x0 + b;
             if (oy < p.h && ox < p.w) {
                 y[plane + oy * p.w + ox] = act(out[a][b]);
             }

@@ -37,21 +37,17 @@ fn at(plane: u32, oy: u32, ox: u32) -> f32 {
 }
 
 //!include grid.wgsl
+//!include winograd_tile.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.c_total * p.tiles) { return; }
-    let c = i / p.tiles;
-    let t = i - c * p.tiles;
-    let img = t / p.tiles_per_img;
-    let within = t - img * p.tiles_per_img;
-    let ty = within / p.tw;
-    let tx = within - ty * p.tw;
-    let plane = ((p.img0 + img) * p.c_total + c) * p.h * p.w;
-    let oy = ty * 2u;
-    let ox = tx * 2u;
+    let site = tile_site(i);
+    let plane = site.plane;
+    let oy = site.y0;
+    let ox = site.x0;
     let e0 = vec2(at(plane, oy, ox), at(plane, oy, ox + 1u));
     let e1 = vec2(at(plane, oy + 1u, ox), at(plane, oy + 1u, ox + 1u));
     // A e (rows: 4 of 2), then each row times A^T.
@@ -61,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let r = ae[a];
         let row = vec4(r.x, r.x + r.y, r.x - r.y, -r.y);
         for (var b = 0u; b < 4u; b++) {
-            z[(a * 4u + b) * step + c * p.tiles + t] = row[b];
+            z[(a * 4u + b) * step + i] = row[b];
         }
     }
 }

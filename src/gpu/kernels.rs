@@ -171,7 +171,8 @@ libraries![
     "conv_tiles_mn.wgsl",
     "grid.wgsl",
     "random.wgsl",
-    "reduce.wgsl"
+    "reduce.wgsl",
+    "winograd_tile.wgsl"
 ];
 
 /// The kernel's source with `//!include` lines replaced by the library they name (libraries
