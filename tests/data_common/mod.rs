@@ -196,12 +196,11 @@ pub fn succeeds(args: &[String]) -> String {
     err
 }
 
-/// `dump-step` of resnet-8 on a subset list (batch 8) into `output`, then `extra`.
-#[allow(dead_code)] // Not every test binary that includes this module dumps a step.
-pub fn dump_step_flags(indices: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+/// `command` of resnet-8 on the real data's `indices` subset, never downloading, then `rest`.
+fn resnet8_on_subset(command: &str, indices: &Path, rest: &[&str]) -> Vec<String> {
     let data_dir = real_data_dir();
-    let mut flags: Vec<String> = [
-        "dump-step",
+    let head = [
+        command,
         "--model",
         "resnet-8",
         "--data-dir",
@@ -209,14 +208,18 @@ pub fn dump_step_flags(indices: &Path, output: &Path, extra: &[&str]) -> Vec<Str
         "--no-download",
         "--subset-indices",
         indices.to_str().unwrap(),
-        "-b",
-        "8",
-        "-o",
-        output.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ];
+    head.iter().chain(rest).map(|s| s.to_string()).collect()
+}
+
+/// `dump-step` of resnet-8 on a subset list (batch 8) into `output`, then `extra`.
+#[allow(dead_code)] // Not every test binary that includes this module dumps a step.
+pub fn dump_step_flags(indices: &Path, output: &Path, extra: &[&str]) -> Vec<String> {
+    let mut flags = resnet8_on_subset(
+        "dump-step",
+        indices,
+        &["-b", "8", "-o", output.to_str().unwrap()],
+    );
     flags.extend(extra.iter().map(|s| s.to_string()));
     flags
 }
@@ -230,30 +233,22 @@ pub fn tiny_train_flags(
     extra: &[&str],
     defaults: &[(&str, &str)],
 ) -> Vec<String> {
-    let data_dir = real_data_dir();
-    let mut flags: Vec<String> = [
+    let mut flags = resnet8_on_subset(
         "train",
-        "--model",
-        "resnet-8",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--no-download",
-        "--subset-indices",
-        indices.to_str().unwrap(),
-        "--augment",
-        "none",
-        "--batch-size",
-        "8",
-        "--warmup-epochs",
-        "0",
-        "--eval-limit",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        indices,
+        &[
+            "--augment",
+            "none",
+            "--batch-size",
+            "8",
+            "--warmup-epochs",
+            "0",
+            "--eval-limit",
+            "16",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     flags.extend(extra.iter().map(|s| s.to_string()));
     for (flag, value) in defaults {
         if !extra.contains(flag) {
