@@ -59,15 +59,7 @@ fn b_elem(c: BCol, kp: KPos) -> f32 {
 }
 
 // Four output channels n..n+3, for the subgroup core.
-struct BQuad { c0: BCol, c1: BCol, c2: BCol, c3: BCol }
-
-fn b_quad_at(n: u32) -> BQuad {
-    return BQuad(b_col(n), b_col(n + 1u), b_col(n + 2u), b_col(n + 3u));
-}
-
-fn b_quad(b: BQuad, kp: KPos) -> vec4<f32> {
-    return vec4(b_elem(b.c0, kp), b_elem(b.c1, kp), b_elem(b.c2, kp), b_elem(b.c3, kp));
-}
+//!include conv_b_quad.wgsl
 
 struct CRow { m: u32, valid: bool }
 

@@ -163,6 +163,7 @@ libraries![
     "conv2d_forward_index.wgsl",
     "conv2d_winograd_gemm_index.wgsl",
     "conv2d_winograd_weight_index.wgsl",
+    "conv_b_quad.wgsl",
     "conv_common.wgsl",
     "conv_gemm.wgsl",
     "conv_gemm_subgroup.wgsl",
