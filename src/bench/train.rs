@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{median_seconds, unix_time, AdapterRecord, Clock};
 use crate::error::{human_bytes, Error, Result};
 use crate::gpu::tensor::Precision;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, MemoryStats};
 use crate::models::BnMode;
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::ops::noise::{NoiseStats, CIFAR10_MEAN, CIFAR10_STD};
@@ -98,15 +98,22 @@ pub struct StepMemory {
     pub peak_memory_bytes: u64,
     /// The arenas plus the most the pool's tensors were using at once.
     pub peak_in_use_bytes: u64,
+    /// Buffers a warm step creates (on average), re-creating what the pool released to stay
+    /// near its tensors' peak; None when no warm step ran.
+    pub warm_step_buffers_created: Option<f64>,
 }
 
 impl StepMemory {
-    pub fn of(gpu: &Gpu) -> StepMemory {
+    /// What the pool held at its peak, with the buffers created since `warm` (the pool's
+    /// statistics after the first steps) by the `warm_steps` that followed.
+    pub fn of(gpu: &Gpu, warm: MemoryStats, warm_steps: usize) -> StepMemory {
         let stats = gpu.memory_stats();
         StepMemory {
             arena_bytes: stats.owned,
             peak_memory_bytes: stats.peak,
             peak_in_use_bytes: stats.peak_in_use,
+            warm_step_buffers_created: (warm_steps > 0)
+                .then(|| (stats.allocations - warm.allocations) as f64 / warm_steps as f64),
         }
     }
 }
@@ -119,7 +126,11 @@ impl fmt::Display for StepMemory {
             human_bytes(self.peak_memory_bytes),
             human_bytes(self.arena_bytes),
             human_bytes(self.peak_in_use_bytes)
-        )
+        )?;
+        if let Some(created) = self.warm_step_buffers_created {
+            write!(f, "\na warm step creates {created:.1} buffers")?;
+        }
+        Ok(())
     }
 }
 
@@ -249,17 +260,24 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         ));
     }
     let mut step = SyntheticStep::new(gpu, &args.step)?;
-    // Two warm-up steps (the first compiles the kernels), the timed ones, one profiled.
+    // Warm-up steps (the first compiles the kernels), the timed ones, one profiled.
     let mut progress = Progress::new(
         format!(
             "bench train {} at batch {}",
             args.step.model, args.step.batch
         ),
-        Some(args.steps as u64 + 3),
+        Some((WARMUP + args.steps + 1) as u64),
         Unit::Items("steps"),
         0,
     );
-    let step_seconds = median_seconds(gpu, Clock::WallClock, 2, args.steps, || {
+    const WARMUP: usize = 2;
+    let (mut ran, mut warm) = (0, gpu.memory_stats());
+    let step_seconds = median_seconds(gpu, Clock::WallClock, WARMUP, args.steps, || {
+        // The pool as the warm-up steps left it: the timed steps' buffers are counted from it.
+        if ran == WARMUP {
+            warm = gpu.memory_stats();
+        }
+        ran += 1;
         step.run(gpu)?;
         progress.add(1);
         Ok(())
@@ -287,7 +305,7 @@ pub fn bench_train(gpu: &Gpu, args: &TrainBenchArgs) -> Result<TrainReport> {
         clock: Clock::WallClock.describe(),
         step_seconds,
         images_per_s: n as f64 / step_seconds,
-        memory: StepMemory::of(gpu),
+        memory: StepMemory::of(gpu, warm, args.steps),
         kernels,
         split_note: SPLIT_NOTE,
         measured_at_unix: unix_time(),

@@ -23,24 +23,25 @@ impl Gpu {
         self.0.memory_limit.get()
     }
 
-    /// Makes room for a new buffer of `bytes` under the memory limit, releasing free pooled
-    /// buffers (of other sizes) first.
-    fn reserve(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
-        let Some(limit) = self.0.memory_limit.get() else {
-            return Ok(());
-        };
-        if self.memory_stats().total() + bytes > limit {
-            self.trim_pool();
+    /// Makes room for a new buffer of `bytes` (pooled or owned): releases free pooled buffers as
+    /// the pool's bound and the memory limit need, then refuses if the limit is still exceeded.
+    fn reserve(&self, what: impl FnOnce() -> String, bytes: u64, pooled: bool) -> Result<()> {
+        let limit = self.0.memory_limit.get();
+        let mut pool = self.0.pool.borrow_mut();
+        match (pooled, limit) {
+            (true, _) => pool.make_room(bytes, limit),
+            (false, Some(limit)) => pool.make_room_owned(bytes, limit),
+            (false, None) => {}
         }
-        let held = self.memory_stats().total();
-        if held + bytes > limit {
-            return Err(Error::OutOfMemory {
+        let held = pool.stats.total();
+        match limit {
+            Some(limit) if held + bytes > limit => Err(Error::OutOfMemory {
                 detail: format!("{} needs {} more", what(), crate::error::human_bytes(bytes)),
                 held,
                 limit: Some(limit),
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Returns free pooled buffers to the driver.
@@ -55,22 +56,28 @@ impl Gpu {
         let size = dtype.padded_bytes(numel);
         self.check_buffer(op, &format!("tensor of shape {shape:?}"), size)?;
         let pooled = self.0.pool.borrow_mut().take(size);
-        let buffer = match pooled {
-            Some(b) => b,
+        let (buffer, buffer_size) = match pooled {
+            Some(found) => found,
             None => {
-                self.reserve(|| format!("{op}: a tensor of shape {shape:?}"), size)?;
+                self.reserve(|| format!("{op}: a tensor of shape {shape:?}"), size, true)?;
                 self.0.pool.borrow_mut().record_new(size);
-                self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(op),
                     size,
                     usage: wgpu::BufferUsages::STORAGE
                         | wgpu::BufferUsages::COPY_SRC
                         | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
-                })
+                });
+                (buffer, size)
             }
         };
-        let storage = Rc::new(Storage::pooled(buffer, size, self.0.pool.clone()));
+        let storage = Rc::new(Storage::pooled(
+            buffer,
+            buffer_size,
+            size,
+            self.0.pool.clone(),
+        ));
         Ok(Tensor::from_storage(storage, 0, shape.to_vec(), dtype))
     }
 
@@ -84,7 +91,7 @@ impl Gpu {
     /// A dedicated buffer outside the pool (parameter arenas), zero-filled by wgpu.
     pub fn create_owned(&self, label: &'static str, bytes: u64) -> Result<Rc<Storage>> {
         self.check_buffer(label, label, bytes)?;
-        self.reserve(|| label.to_string(), bytes.max(4))?;
+        self.reserve(|| label.to_string(), bytes.max(4), false)?;
         let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4),
