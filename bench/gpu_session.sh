@@ -76,6 +76,8 @@ run() {
   # Mixed precision (f16 activations): its memory as a table in the log (the tool returns at
   # most 8 files), its speed as a record beside f32's.
   stage 20 "" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --precision mixed
+  # f16 activations are tuned apart from f32 (untuned, they run the f32 choices).
+  stage 150 "" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --precision mixed
   stage 60 "$out/train-mixed.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" \
     --steps 5 --precision mixed --json
   stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \

@@ -179,6 +179,7 @@ each_mode!(small_network_with_winograd_matches_reference);
 /// The same with all passes of both convolutions tuned to Winograd F(2x2, 3x3)
 /// (ops::conv::winograd; the weight gradients in two parts), as `train --tune` may choose.
 fn small_network_with_winograd_matches_reference(gpu: Gpu) {
+    use purenoise::gpu::tensor::DType;
     use purenoise::ops::conv::{choice, choice_text, ConvKernel, ConvShape, Pass, Tile};
     for c_in in [3, C] {
         let x = gpu.zeros("test", &[N, c_in, H, W]).unwrap();
@@ -188,8 +189,11 @@ fn small_network_with_winograd_matches_reference(gpu: Gpu) {
             let [m, n, _] = s.gemm(pass);
             let kernel = ConvKernel::Winograd(Tile::choose(&gpu, m / 4, n));
             let splits = if pass == Pass::BackwardWeight { 2 } else { 1 };
-            gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
-            assert_eq!(choice(&gpu, &s, pass), (kernel, splits));
+            gpu.set_tuned(
+                s.tuning_key(pass, DType::F32),
+                Some(choice_text(kernel, splits)),
+            );
+            assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, splits));
         }
     }
     three_sgd_steps(gpu);

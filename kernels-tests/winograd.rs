@@ -328,10 +328,13 @@ fn winograd_convolution_matches_reference(gpu: Gpu, dtype: DType) {
         let tile = runnable(&gpu)[0];
         for pass in Pass::ALL {
             gpu.set_tuned(
-                s.tuning_key(pass),
+                s.tuning_key(pass, DType::F32),
                 Some(choice_text(ConvKernel::Winograd(tile), 1)),
             );
-            assert_eq!(choice(&gpu, &s, pass), (ConvKernel::Winograd(tile), 1));
+            assert_eq!(
+                choice(&gpu, &s, pass, DType::F32),
+                (ConvKernel::Winograd(tile), 1)
+            );
         }
         check(
             "tuned forward",
@@ -429,11 +432,11 @@ fn winograd_names_eligibility_chunks_and_errors() {
         );
         // A (hand-edited) cached Winograd choice for it falls back to the direct default.
         gpu.set_tuned(
-            s.tuning_key(Pass::Forward),
+            s.tuning_key(Pass::Forward, DType::F32),
             Some(choice_text(ConvKernel::Winograd(tile), 1)),
         );
         assert!(matches!(
-            choice(&gpu, &s, Pass::Forward).0,
+            choice(&gpu, &s, Pass::Forward, DType::F32).0,
             ConvKernel::Direct(_)
         ));
     }

@@ -23,15 +23,17 @@ fn succeeds_with(command: &mut Command, args: &[String]) -> String {
     stderr
 }
 
-/// A tuning cache in `dir` that sends every 3x3 stride-1 pass of resnet-8 at batch 8 to
-/// Winograd F(2x2, 3x3) and every other pass to its untuned default, so a `--tune cached` run
-/// times nothing and runs Winograd wherever it applies.
+/// A tuning cache in `dir` that sends every 3x3 stride-1 pass of resnet-8 at batch 8 in mixed
+/// precision (f16 activations: choices are cached per precision) to Winograd F(2x2, 3x3) and
+/// every other pass to its untuned default, so a `--tune cached` mixed run times nothing and runs
+/// Winograd wherever it applies.
 fn winograd_cache(dir: &Path) {
+    use purenoise::gpu::tensor::Precision;
     use purenoise::ops::conv::{default_choice, winograd, ConvKernel, Pass};
     use purenoise::tune::{self, cache::AdapterKey, Cache, Choice, Measured};
     let gpu = purenoise::gpu::Gpu::new(None).unwrap();
     let mut choices = std::collections::BTreeMap::new();
-    for p in tune::problems("resnet-8".parse().unwrap(), 8) {
+    for p in tune::problems("resnet-8".parse().unwrap(), 8, Precision::Mixed) {
         let (default, splits) = default_choice(&gpu, &p.shape, p.pass);
         let chosen = match winograd::eligible(&p.shape, p.pass) {
             true => {
@@ -55,7 +57,7 @@ fn winograd_cache(dir: &Path) {
             default: measured((default, splits)),
             candidates: 1,
         };
-        choices.insert(p.shape.tuning_key(p.pass), choice);
+        choices.insert(p.key(), choice);
     }
     assert!(choices
         .values()

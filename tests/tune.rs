@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use purenoise::gpu::tensor::DType;
+use purenoise::gpu::tensor::{DType, Precision};
 use purenoise::models::ConvLayer;
 use purenoise::ops::conv::{
     choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_backward_weight,
@@ -105,8 +105,8 @@ fn a_tuned_winograd_choice_runs_for_f16() {
     let tile = tune::winograd_tiles(&gpu, &s, Pass::Forward, None)[0];
     let kernel = ConvKernel::Winograd(tile);
     for pass in Pass::ALL {
-        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, 2)));
-        assert_eq!(choice(&gpu, &s, pass), (kernel, 2), "{pass:?}");
+        gpu.set_tuned(s.tuning_key(pass, DType::F32), Some(choice_text(kernel, 2)));
+        assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, 2), "{pass:?}");
     }
     let results = [
         (
@@ -154,7 +154,7 @@ fn a_tuned_winograd_choice_runs_for_f16() {
 
 /// A small model's passes, two shapes only, so each tuning call stays short.
 fn small_problems() -> Vec<Problem> {
-    let all = tune::problems("resnet-8".parse().unwrap(), 1);
+    let all = tune::problems("resnet-8".parse().unwrap(), 1, Precision::F32);
     all.into_iter()
         .filter(|p| (p.layer.c_in, p.layer.c_out) == (16, 32) || p.layer.c_in == 64)
         .collect()
@@ -176,6 +176,53 @@ fn tune_with(gpu: &purenoise::gpu::Gpu, cache: &Cache, mode: TuneMode) -> tune::
 
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Mixed precision tunes on f16 activations and keeps its choices apart from f32's: the same
+/// shapes tune again, their keys end in ` f16`, and until they are tuned an f16 convolution
+/// runs the f32 choice.
+#[test]
+fn mixed_precision_is_tuned_and_cached_apart_from_f32() {
+    let gpu = gpu();
+    let cache = Cache::in_dir(temp_dir("per-precision"));
+    let f32s = tune_with(&gpu, &cache, TuneMode::Cached);
+    let p = f32s.decisions[0].problem;
+    let f32_choice = choice(&gpu, &p.shape, p.pass, DType::F32);
+    assert_eq!(choice(&gpu, &p.shape, p.pass, DType::F16), f32_choice);
+
+    let mixed: Vec<Problem> = small_problems()
+        .into_iter()
+        .map(|p| Problem {
+            act: DType::F16,
+            ..p
+        })
+        .collect();
+    let tuned = tune::tune(&gpu, &mixed, TuneMode::Cached, &cache, &mut |_, _, _| {}).unwrap();
+    assert!(
+        tuned.decisions.iter().all(|d| d.measured),
+        "f32 choices do not count"
+    );
+    for d in &tuned.decisions {
+        assert!(d.problem.key().ends_with(" f16"), "{}", d.problem.key());
+        assert!(d.problem.describe().ends_with(" f16"));
+        let chosen = &d.choice.chosen;
+        let kernel: ConvKernel = chosen.kernel.parse().unwrap();
+        assert_eq!(
+            choice(&gpu, &d.problem.shape, d.problem.pass, DType::F16),
+            (kernel, chosen.splits)
+        );
+    }
+    // Both precisions' choices are cached: a fresh device times nothing for either.
+    let again = tune::tune(
+        &common::gpu(),
+        &mixed,
+        TuneMode::Cached,
+        &cache,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert_eq!(again.timed_runs, 0);
+    assert_eq!(tune::use_cached(&common::gpu(), &cache), 2 * mixed.len());
 }
 
 #[test]
@@ -205,10 +252,13 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
             assert!(r.ms >= c.chosen.ms);
         }
         assert_eq!(
-            gpu.tuned(&s.tuning_key(d.problem.pass)),
+            gpu.tuned(&s.tuning_key(d.problem.pass, DType::F32)),
             Some(choice_text(kernel, c.chosen.splits))
         );
-        assert_eq!(choice(&gpu, &s, d.problem.pass), (kernel, c.chosen.splits));
+        assert_eq!(
+            choice(&gpu, &s, d.problem.pass, DType::F32),
+            (kernel, c.chosen.splits)
+        );
         if d.problem.pass != Pass::BackwardWeight {
             assert_eq!(c.chosen.splits, 1);
         }
@@ -224,7 +274,10 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
     // Hit: a fresh device (nothing tuned in it yet) reads every choice, timing nothing.
     let fresh = common::gpu();
     let (s, pass) = (problems[0].shape, problems[0].pass);
-    assert_eq!(choice(&fresh, &s, pass), default_choice(&fresh, &s, pass));
+    assert_eq!(
+        choice(&fresh, &s, pass, DType::F32),
+        default_choice(&fresh, &s, pass)
+    );
     let second = tune_with(&fresh, &cache, TuneMode::Cached);
     assert_eq!(second.timed_runs, 0);
     assert!(second.decisions.iter().all(|d| !d.measured));
@@ -234,8 +287,8 @@ fn tuner_cache_hit_miss_other_adapter_and_full() {
         assert!((a.ms - b.ms).abs() < 1e-9 * a.ms, "{a:?} {b:?}");
     }
     assert_eq!(
-        fresh.tuned(&s.tuning_key(pass)),
-        gpu.tuned(&s.tuning_key(pass))
+        fresh.tuned(&s.tuning_key(pass, DType::F32)),
+        gpu.tuned(&s.tuning_key(pass, DType::F32))
     );
     assert_eq!(tune::use_cached(&common::gpu(), &cache), problems.len());
 
@@ -372,6 +425,7 @@ fn tuned_convolutions_match_reference() {
                 layer,
                 shape: s,
                 pass,
+                act: DType::F32,
             })
             .into();
         let out = tune::tune(&gpu, &problems, TuneMode::Full, &cache, &mut |_, _, _| {}).unwrap();
@@ -400,7 +454,7 @@ fn tuned_convolutions_match_reference() {
         for d in &out.decisions {
             let chosen: ConvKernel = d.choice.chosen.kernel.parse().unwrap();
             assert_eq!(
-                choice(&gpu, &s, d.problem.pass),
+                choice(&gpu, &s, d.problem.pass, DType::F32),
                 (chosen, d.choice.chosen.splits)
             );
         }
@@ -409,7 +463,10 @@ fn tuned_convolutions_match_reference() {
             for splits in [1, 3] {
                 for pass in Pass::ALL {
                     let kernel = ConvKernel::Direct(tile);
-                    gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
+                    gpu.set_tuned(
+                        s.tuning_key(pass, DType::F32),
+                        Some(choice_text(kernel, splits)),
+                    );
                 }
                 check(&format!("{tile}/{splits}"));
             }
@@ -418,16 +475,22 @@ fn tuned_convolutions_match_reference() {
                 for splits in [1, 3] {
                     for pass in Pass::ALL {
                         let kernel = ConvKernel::Winograd(tile);
-                        gpu.set_tuned(s.tuning_key(pass), Some(choice_text(kernel, splits)));
+                        gpu.set_tuned(
+                            s.tuning_key(pass, DType::F32),
+                            Some(choice_text(kernel, splits)),
+                        );
                     }
                     check(&format!("winograd {tile}/{splits}"));
                 }
             }
         }
         // A choice this build cannot read falls back to the default.
-        gpu.set_tuned(s.tuning_key(Pass::Forward), Some("no-such-kernel/1".into()));
+        gpu.set_tuned(
+            s.tuning_key(Pass::Forward, DType::F32),
+            Some("no-such-kernel/1".into()),
+        );
         assert_eq!(
-            choice(&gpu, &s, Pass::Forward),
+            choice(&gpu, &s, Pass::Forward, DType::F32),
             default_choice(&gpu, &s, Pass::Forward)
         );
     }
@@ -461,7 +524,7 @@ fn bench_tune_reports_a_row_per_pass_and_reuses_the_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let problems = tune::problems("resnet-8".parse().unwrap(), 2);
+    let problems = tune::problems("resnet-8".parse().unwrap(), 2, Precision::F32);
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), problems.len());
     // The image convolution's input gradient is never tuned (training never runs it).

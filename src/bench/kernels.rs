@@ -316,7 +316,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                 (ConvKernel::Direct(tile), weight_splits(&s, tile))
             }
             Some(tile) => (ConvKernel::Direct(tile), 1),
-            None => choice(gpu, &s, pass),
+            None => choice(gpu, &s, pass, act),
         });
         let mut seconds = [0.0; 3];
         for (i, pass) in Pass::ALL.into_iter().enumerate() {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{measure_peak, unix_time, AdapterRecord, Clock, Peak};
 use crate::error::Result;
+use crate::gpu::tensor::Precision;
 use crate::gpu::Gpu;
 use crate::models::{ConvLayer, ModelKind};
 use crate::progress::{Progress, Unit};
@@ -22,6 +23,10 @@ pub struct TuneArgs {
     /// Report the cached choices and tune only the passes the cache lacks (default: retune all).
     #[arg(long)]
     pub cached: bool,
+    /// Activations the kernels are tuned on, as `train --precision` stores them (`mixed`: f16;
+    /// its choices are cached apart from f32's).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Print one JSON record instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +66,7 @@ pub struct TuneReport {
     pub clock: &'static str,
     pub model: String,
     pub batch: usize,
+    pub precision: Precision,
     pub unix_time: u64,
     pub peak: Peak,
     pub cache: Option<String>,
@@ -75,8 +81,13 @@ impl std::fmt::Display for TuneReport {
         writeln!(f, "adapter  {}", self.adapter)?;
         writeln!(
             f,
-            "model    {} batch {}; {} kernel runs timed in {:.1} s ({})",
-            self.model, self.batch, self.timed_runs, self.tuning_seconds, self.clock
+            "model    {} batch {}, precision {}; {} kernel runs timed in {:.1} s ({})",
+            self.model,
+            self.batch,
+            self.precision,
+            self.timed_runs,
+            self.tuning_seconds,
+            self.clock
         )?;
         writeln!(
             f,
@@ -134,9 +145,10 @@ impl std::fmt::Display for TuneReport {
 /// `purenoise bench tune`, with the cache at `cache`.
 pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneReport> {
     let kind: ModelKind = args.model.parse()?;
+    gpu.check_precision(args.precision)?;
     let clock = Clock::for_kernels(gpu);
     let (peak, _) = measure_peak(gpu, clock, 3)?;
-    let problems = tune::problems(kind, args.batch_size);
+    let problems = tune::problems(kind, args.batch_size, args.precision);
     let mode = if args.cached {
         TuneMode::Cached
     } else {
@@ -147,7 +159,10 @@ pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneRepor
         progress
             .get_or_insert_with(|| {
                 Progress::new(
-                    format!("bench tune {kind} at batch {}", args.batch_size),
+                    format!(
+                        "bench tune {kind} at batch {}, precision {}",
+                        args.batch_size, args.precision
+                    ),
                     Some(total as u64),
                     Unit::Items("convolution passes"),
                     0,
@@ -194,6 +209,7 @@ pub fn bench_tune(gpu: &Gpu, args: &TuneArgs, cache: &Cache) -> Result<TuneRepor
         },
         model: kind.to_string(),
         batch: args.batch_size,
+        precision: args.precision,
         unix_time: unix_time(),
         peak,
         cache: outcome.cache.map(|p| p.display().to_string()),

@@ -140,9 +140,11 @@ impl ConvShape {
         }
     }
 
-    /// Names this shape and pass in the tuner's choice table (`Gpu::tuned`) and its cache.
-    pub fn tuning_key(&self, pass: Pass) -> String {
-        format!(
+    /// Names this shape and pass, with activations of element type `act`, in the tuner's choice
+    /// table (`Gpu::tuned`) and its cache. f32 keys carry no type (caches from before f16 was
+    /// tuned stay valid); f16 ones end in ` f16`.
+    pub fn tuning_key(&self, pass: Pass, act: DType) -> String {
+        let key = format!(
             "{}x{}x{}x{}>{} k{} s{} p{} {}",
             self.n,
             self.c_in,
@@ -153,7 +155,11 @@ impl ConvShape {
             self.stride,
             self.pad,
             pass.name()
-        )
+        );
+        match act {
+            DType::F32 => key,
+            other => format!("{key} {}", other.wgsl()),
+        }
     }
 
     /// Dispatches one GEMM of `pass`: `mnk` rows, columns and reduction length, `phase` the
@@ -725,13 +731,18 @@ impl std::str::FromStr for ConvKernel {
     }
 }
 
-/// The kernel and reduction splits (1 except for the weight gradient) a pass runs with: the
-/// tuner's measured choice for this shape on this adapter where `Gpu::tuned` holds one that
-/// runs it (crate::tune), else [`Tile::choose`] and [`weight_splits`].
-pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (ConvKernel, usize) {
-    gpu.tuned(&s.tuning_key(pass))
-        .and_then(|c| parse_choice(&c))
-        .filter(|(kernel, _)| kernel.runs(gpu, s, pass))
+/// The kernel and reduction splits (1 except for the weight gradient) a pass runs with, its
+/// activations of element type `act`: the tuner's measured choice for this shape on this adapter
+/// where `Gpu::tuned` holds one that runs it (crate::tune), the f32 choice for f16 activations
+/// that were not tuned themselves, else [`Tile::choose`] and [`weight_splits`].
+pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass, act: DType) -> (ConvKernel, usize) {
+    let tuned = |act: DType| {
+        gpu.tuned(&s.tuning_key(pass, act))
+            .and_then(|c| parse_choice(&c))
+            .filter(|(kernel, _)| kernel.runs(gpu, s, pass))
+    };
+    tuned(act)
+        .or_else(|| tuned(DType::F32))
         .unwrap_or_else(|| default_choice(gpu, s, pass))
 }
 
@@ -779,7 +790,13 @@ pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
 }
 
 pub fn conv2d_forward(gpu: &Gpu, x: &Tensor, weight: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    conv2d_forward_by(gpu, x, weight, s, choice(gpu, s, Pass::Forward).0)
+    conv2d_forward_by(
+        gpu,
+        x,
+        weight,
+        s,
+        choice(gpu, s, Pass::Forward, x.dtype()).0,
+    )
 }
 
 /// The forward pass by `kernel`, direct or Winograd (chunked as [`winograd::images_per_chunk`]).
@@ -825,7 +842,7 @@ pub fn conv2d_backward_input(
     weight: &Tensor,
     s: &ConvShape,
 ) -> Result<Tensor> {
-    let (kernel, _) = choice(gpu, s, Pass::BackwardInput);
+    let (kernel, _) = choice(gpu, s, Pass::BackwardInput, dy.dtype());
     conv2d_backward_input_by(gpu, dy, weight, s, kernel)
 }
 
@@ -887,7 +904,7 @@ pub fn conv2d_backward_input_with(
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &ConvShape) -> Result<Tensor> {
-    let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight);
+    let (kernel, splits) = choice(gpu, s, Pass::BackwardWeight, dy.dtype());
     conv2d_backward_weight_by(gpu, x, dy, s, kernel, splits)
 }
 

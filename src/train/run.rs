@@ -185,7 +185,7 @@ fn print_warnings(trainer: &Trainer) {
 /// choices go to the ops through `gpu` and to the user's tuning cache.
 fn tune_convolutions(gpu: &Gpu, args: &TrainArgs, mode: TuneMode) -> Result<()> {
     let kind: ModelKind = args.model.parse()?;
-    let problems = tune::problems(kind, args.batch_size);
+    let problems = tune::problems(kind, args.batch_size, args.precision);
     let cache = Cache::user();
     let mut progress: Option<Progress> = None;
     let tuned = tune::tune(gpu, &problems, mode, &cache, &mut |done, total, _| {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::gpu::tensor::{DType, Precision};
 use crate::gpu::Gpu;
 use crate::models::{conv_layers, ConvLayer, ModelKind};
 use crate::ops::conv::{
@@ -45,12 +46,14 @@ pub enum TuneMode {
     Full,
 }
 
-/// One convolution pass of a model at a batch size.
+/// One convolution pass of a model at a batch size, on activations of one element type.
 #[derive(Debug, Clone, Copy)]
 pub struct Problem {
     pub layer: ConvLayer,
     pub shape: ConvShape,
     pub pass: Pass,
+    /// The activations' element type (`Precision::activations`): f16 under mixed precision.
+    pub act: DType,
 }
 
 impl Problem {
@@ -58,10 +61,15 @@ impl Problem {
         2.0 * self.shape.macs() as f64
     }
 
-    /// E.g. `16>32@32x32 k3/s2 backward-weight`.
+    /// Its key in the choice table and the cache (`ConvShape::tuning_key`).
+    pub fn key(&self) -> String {
+        self.shape.tuning_key(self.pass, self.act)
+    }
+
+    /// E.g. `16>32@32x32 k3/s2 backward-weight` (with ` f16` for f16 activations).
     pub fn describe(&self) -> String {
         let l = self.layer;
-        format!(
+        let described = format!(
             "{}>{}@{}x{} k{}/s{} {}",
             l.c_in,
             l.c_out,
@@ -70,13 +78,18 @@ impl Problem {
             l.k,
             l.stride,
             self.pass.name()
-        )
+        );
+        match self.act {
+            DType::F32 => described,
+            act => format!("{described} {}", act.wgsl()),
+        }
     }
 }
 
-/// The passes training runs for `kind` at `batch`: all three of every distinct convolution
-/// except the input gradient of the one on the images (3 input channels), never asked for.
-pub fn problems(kind: ModelKind, batch: usize) -> Vec<Problem> {
+/// The passes training runs for `kind` at `batch` in `precision`: all three of every distinct
+/// convolution except the input gradient of the one on the images (3 input channels), never
+/// asked for.
+pub fn problems(kind: ModelKind, batch: usize, precision: Precision) -> Vec<Problem> {
     let mut out = Vec::new();
     for layer in conv_layers(kind) {
         let pad = layer.k / 2;
@@ -95,7 +108,12 @@ pub fn problems(kind: ModelKind, batch: usize) -> Vec<Problem> {
         };
         for pass in Pass::ALL {
             if !(pass == Pass::BackwardInput && layer.c_in == 3) {
-                out.push(Problem { layer, shape, pass });
+                out.push(Problem {
+                    layer,
+                    shape,
+                    pass,
+                    act: precision.activations(),
+                });
             }
         }
     }
@@ -173,7 +191,7 @@ pub fn tune(
     let (mut stored, warning) = cache.load(&key);
     warn(&mut out, warning);
     let cached = |p: &Problem, stored: &BTreeMap<String, Choice>| {
-        let choice = stored.get(&p.shape.tuning_key(p.pass))?;
+        let choice = stored.get(&p.key())?;
         (mode == TuneMode::Cached && choice.usable(gpu).is_some()).then(|| choice.clone())
     };
     let to_measure = problems
@@ -187,7 +205,7 @@ pub fn tune(
     };
     let mut done = 0;
     for p in problems {
-        let key = p.shape.tuning_key(p.pass);
+        let key = p.key();
         let (choice, measured) = match cached(p, &stored) {
             Some(c) => (c, false),
             None => {
@@ -287,16 +305,17 @@ impl Timer<'_> {
 
 fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     let s = &p.shape;
-    let x = gpu.upload(
+    let x = gpu.upload_as(
         &vec![0.5; s.n * s.c_in * s.h * s.w],
         &[s.n, s.c_in, s.h, s.w],
+        p.act,
     )?;
     let w = gpu.upload(
         &vec![0.01; s.c_out * s.c_in * s.k * s.k],
         &[s.c_out, s.c_in, s.k, s.k],
     )?;
     let out = s.output_shape();
-    let dy = gpu.upload(&vec![0.1; out.iter().product()], &out)?;
+    let dy = gpu.upload_as(&vec![0.1; out.iter().product()], &out, p.act)?;
     let run = |kernel: ConvKernel, splits: usize| -> Result<()> {
         match p.pass {
             Pass::Forward => conv2d_forward_by(gpu, &x, &w, s, kernel).map(drop),
