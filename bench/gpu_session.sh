@@ -83,11 +83,11 @@ run() {
   stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
     --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"
-  # The convolution tests one by one, each timed: the unchecked reference test once ran past
-  # its stage's limit on the H200 while its checked twin passed.
+  # The convolution tests one by one, each timed: with 20 tiles the reference test ran past 60 s
+  # on the H200 (session 6), so each gets 120.
   local conv=.gpu/tests/conv name
   for name in $("$conv" --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
-    stage 60 "" "$conv" --exact "$name" --test-threads 1
+    stage 120 "" "$conv" --exact "$name" --test-threads 1
   done
   for t in "${GPU_TESTS[@]}"; do
     [ "$t" = conv ] || stage 60 "" ".gpu/tests/$t" --test-threads 1
