@@ -249,8 +249,8 @@ fn every_f16_variant_translates_and_matches_its_params() {
     }
 }
 
-/// The kernels with a four-lane variant (`//!lanes`: the batch norm's per-plane kernels), with
-/// f32 and with f16 elements.
+/// The kernels with a four-lane variant (`//!lanes`: the batch norm's per-plane kernels,
+/// relu_backward and accumulate), with f32 and with f16 elements.
 #[test]
 fn every_four_lane_variant_translates_and_matches_its_params() {
     let with_lanes: Vec<&Shader> = ALL
@@ -262,10 +262,12 @@ fn every_four_lane_variant_translates_and_matches_its_params() {
     assert_eq!(
         names,
         [
+            "accumulate",
             "bn_apply",
             "bn_backward_input",
             "bn_backward_plane_sums",
-            "bn_plane_stats"
+            "bn_plane_stats",
+            "relu_backward"
         ]
     );
     for kernel in with_lanes {

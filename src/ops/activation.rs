@@ -2,7 +2,7 @@
 //! (accumulate, scale by a GPU scalar).
 
 use super::kernels;
-use super::{act, elementwise, same_shape};
+use super::{act, elementwise, elementwise_lanes, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
@@ -35,7 +35,7 @@ pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     same_shape("relu backward", ("y", y), ("dy", dy))?;
     let dx = gpu.alloc("relu backward", y.shape(), y.dtype())?;
-    elementwise(
+    elementwise_lanes(
         gpu,
         &kernels::RELU_BACKWARD,
         &act(y),
@@ -82,7 +82,7 @@ fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -
 /// dst += src, in place.
 pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
     same_shape("accumulate", ("dst", dst), ("src", src))?;
-    elementwise(
+    elementwise_lanes(
         gpu,
         &kernels::ACCUMULATE,
         &act(dst),
