@@ -250,7 +250,7 @@ fn every_f16_variant_translates_and_matches_its_params() {
 }
 
 /// The kernels with a four-lane variant (`//!lanes`: the batch norm's per-plane kernels,
-/// relu_backward and accumulate), with f32 and with f16 elements.
+/// relu_forward, relu_backward, add and accumulate), with f32 and with f16 elements.
 #[test]
 fn every_four_lane_variant_translates_and_matches_its_params() {
     let with_lanes: Vec<&Shader> = ALL
@@ -263,11 +263,13 @@ fn every_four_lane_variant_translates_and_matches_its_params() {
         names,
         [
             "accumulate",
+            "add",
             "bn_apply",
             "bn_backward_input",
             "bn_backward_plane_sums",
             "bn_plane_stats",
-            "relu_backward"
+            "relu_backward",
+            "relu_forward"
         ]
     );
     for kernel in with_lanes {
@@ -291,7 +293,7 @@ fn every_four_lane_variant_translates_and_matches_its_params() {
 
 #[test]
 fn lanes_are_declared_and_checked() {
-    use purenoise::ops::kernels::{BN_APPLY, RELU_FORWARD};
+    use purenoise::ops::kernels::{BN_APPLY, SCALE_BY};
     // The one-lane expansion: scalar aliases.
     let source = kernels::expanded_source(&BN_APPLY.shader).unwrap();
     assert!(
@@ -300,11 +302,11 @@ fn lanes_are_declared_and_checked() {
             && source.contains("alias f32v = f32;"),
         "{source}"
     );
-    let msg = kernels::expanded_source_lanes(&RELU_FORWARD.shader, &[], 4)
+    let msg = kernels::expanded_source_lanes(&SCALE_BY.shader, &[], 4)
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("shaders/relu_forward.wgsl") && msg.contains("no 4-lane variant"),
+        msg.contains("shaders/scale_by.wgsl") && msg.contains("no 4-lane variant"),
         "{msg}"
     );
     let msg = kernels::expanded_source_lanes(&BN_APPLY.shader, &[], 3)

@@ -27,8 +27,9 @@ use crate::gpu::{Gpu, Kernel, WORKGROUP};
 use crate::kernel_params;
 
 kernel_params! {
-    /// `Params` of the kernels that take only an element count (relu_forward, add, scale_by;
-    /// relu_backward and accumulate count their items, bench_copy its vec4s).
+    /// `Params` of the kernels that take only an element count (scale_by; relu_forward,
+    /// relu_backward, add and accumulate count their items of one or four values, bench_copy
+    /// its vec4s).
     pub struct LenParams {
         pub len: u32,
     }
@@ -77,8 +78,18 @@ fn elementwise_lanes(
     tensors: &[(&str, &Tensor)],
     len: usize,
 ) -> Result<()> {
-    let lanes = if len.is_multiple_of(4) { 4 } else { 1 };
+    let (lanes, _) = lanes_for(len);
     elementwise_items(gpu, kernel, elements, lanes, tensors, len)
+}
+
+/// The lanes of a one-item-per-thread kernel over `len` values, and its items: four values an
+/// item where `len` is a multiple of 4, else one.
+fn lanes_for(len: usize) -> (u32, usize) {
+    if len.is_multiple_of(4) {
+        (4, len / 4)
+    } else {
+        (1, len)
+    }
 }
 
 /// One thread per item of `lanes` values.
