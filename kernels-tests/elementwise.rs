@@ -11,9 +11,11 @@ use purenoise::reference;
 
 each_mode_and_precision!(relu_forward_backward);
 /// Exact in f16 too: ReLU passes or zeroes values the tensor already holds.
+/// relu_forward and relu_backward take four values a thread at 1000 and 4 values, one at the
+/// others.
 fn relu_forward_backward(gpu: Gpu, dtype: DType) {
     let mut rng = rng(6);
-    for len in [1, 255, 257, 1000] {
+    for len in [1, 255, 257, 1000, 4] {
         let x = stored(dtype, &random(&mut rng, len));
         let y = activation::relu_forward(&gpu, &upload_as(&gpu, &x, &[len], dtype)).unwrap();
         assert_eq!(y.dtype(), dtype);
@@ -71,6 +73,21 @@ fn add_accumulate_and_scale(gpu: Gpu, dtype: DType) {
     );
     activation::accumulate(&gpu, &at, &bt).unwrap();
     assert_close("accumulate", &read(&gpu, &at), &sum, 0.0, 0.0);
+    // add and accumulate take one value a thread above (105 · 3 values), four here (105 · 4).
+    let (c, d) = (
+        stored(dtype, &random(&mut rng, 420)),
+        stored(dtype, &random(&mut rng, 420)),
+    );
+    let ct = upload_as(&gpu, &c, &[3, 5, 7, 4], dtype);
+    let dt = upload_as(&gpu, &d, &[3, 5, 7, 4], dtype);
+    let sum4 = stored(
+        dtype,
+        &c.iter().zip(&d).map(|(x, y)| x + y).collect::<Vec<_>>(),
+    );
+    let added = activation::add(&gpu, &ct, &dt).unwrap();
+    assert_close("add by fours", &read(&gpu, &added), &sum4, 0.0, 0.0);
+    activation::accumulate(&gpu, &ct, &dt).unwrap();
+    assert_close("accumulate by fours", &read(&gpu, &ct), &sum4, 0.0, 0.0);
     // scale_by scales the loss gradient, which is f32 in both precisions.
     let (bt, s) = (upload(&gpu, &b, &shape), upload(&gpu, &[-2.5], &[1]));
     assert_close(

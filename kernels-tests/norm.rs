@@ -28,14 +28,20 @@ enum Mode {
 }
 
 const MODES: [Mode; 3] = [Mode::Standard, Mode::DarBn, Mode::AuxBn];
-/// Plane sizes (H·W) that give each per-plane reduction width (src/ops/norm.rs: 8 threads per
-/// plane up to 81 pixels, 16 at 143, 32 at 400, 64 at 529), none a multiple of its width, and
-/// plane counts that leave the last workgroup's planes partly unused; and a batch of one.
-/// The last three batches split each channel's samples into 2, 8 and 16 slices in the second
-/// stages when work is sized as for a GPU (`ops::column_slices`: bn_stats over N × C, sum_rows
-/// over N × 4C; CPU adapters take 1), none a multiple of its slices, with channel counts that
-/// leave the last workgroup's channels (256 / slices) partly unused, on 1×1 and 8×8 planes.
-const SHAPES: [Shape4; 10] = [
+/// Plane sizes (H·W) on both paths of the per-plane kernels (src/ops/norm.rs, `Plan::walk`):
+/// one value per item where H·W is not a multiple of 4 (9, 10, 81, 143, 529, 15, 1) and four
+/// where it is (400, 64, 28, 4, 144); and threads per plane, mostly not dividing the plane's
+/// items: sized as for a GPU, 8 up to 81 one-value items, 16 at 143, 64 at 529, and with four
+/// lanes 8 up to 16 items (64 pixels), 16 at 36, 32 at 100; sized for a CPU adapter, 1 up to 15
+/// items (7 and 1 four-value ones too), 2 at 16 four-value items, 4 at 36, 8 at 81 and at 100,
+/// 16 at 143, 64 at 529.
+/// Plane counts leave the last workgroup's planes partly unused; batches of one, on each path.
+/// The batches of 11, 33 and 70 split each channel's samples into 2, 8 and 16 slices in the
+/// second stages when work is sized as for a GPU (`ops::column_slices`: bn_stats over N × C,
+/// sum_rows over N × 4C; CPU adapters take 1), none a multiple of its slices, with channel
+/// counts that leave the last workgroup's channels (256 / slices) partly unused, on 1×1 and 8×8
+/// planes.
+const SHAPES: [Shape4; 13] = [
     [6, 5, 3, 3],
     [4, 3, 2, 5],
     [3, 17, 9, 9],
@@ -46,6 +52,9 @@ const SHAPES: [Shape4; 10] = [
     [11, 19, 1, 1],
     [33, 35, 8, 8],
     [70, 19, 1, 1],
+    [1, 3, 4, 7],
+    [5, 7, 2, 2],
+    [3, 5, 12, 12],
 ];
 
 #[derive(Clone)]
@@ -390,11 +399,13 @@ fn statistics_stay_accurate_when_the_mean_dwarfs_the_spread(gpu: Gpu, dtype: DTy
     let mut rng = rng(46);
     let mut naive_error: f64 = 0.0;
     // The second: 37 samples in 8 slices per channel when sized as for a GPU (bn_stats'
-    // parallel combination).
+    // parallel combination). The last two: planes of four-value items, summed per lane.
     for (s, as_gpu) in [
         ([6, 3, 13, 11], false),
         ([37, 5, 11, 13], false),
         ([37, 5, 11, 13], true),
+        ([6, 3, 12, 12], false),
+        ([37, 5, 12, 12], true),
     ] {
         gpu.set_size_as_gpu(as_gpu);
         let mask: Vec<bool> = (0..s[0]).map(|n| n % 3 == 1).collect();
@@ -615,14 +626,17 @@ fn darbn_noise_branch_carries_no_gradient(gpu: Gpu) {
 }
 
 each_mode!(gradients_match_finite_differences);
+/// On a plane of one-value items (2×3) and one of four-value items (2×4).
 fn gradients_match_finite_differences(gpu: Gpu) {
     let mut rng = rng(44);
-    let s = [5, 2, 2, 3];
     let mask = [false, true, false, false, true];
-    let per = 12;
-    for mode in MODES {
+    for (s, mode) in [[5, 2, 2, 3], [5, 3, 2, 4]]
+        .into_iter()
+        .flat_map(|s| MODES.map(|mode| (s, mode)))
+    {
+        let per = s[1] * s[2] * s[3];
         for (training, relu) in [(true, false), (false, false), (true, true), (false, true)] {
-            let layers = [layer(&mut rng, 2), layer(&mut rng, 2)];
+            let layers = [layer(&mut rng, s[1]), layer(&mut rng, s[1])];
             let x = input(&mut rng, s, &mask);
             let mut dy = random(&mut rng, x.len());
             if mode == Mode::DarBn {
@@ -646,7 +660,7 @@ fn gradients_match_finite_differences(gpu: Gpu) {
                 &layers,
                 DType::F32,
             );
-            let case = format!("{mode:?} training {training} relu {relu}");
+            let case = format!("{mode:?} {s:?} training {training} relu {relu}");
             let forward = |x: &[f64], layers: &[Layer; 2]| {
                 reference(
                     Setup {

@@ -388,3 +388,42 @@ fn f16_tensors_round_trip_and_the_wrong_element_type_is_refused() {
         Err(e) => assert!(e.to_string().contains("--precision f32"), "{e}"),
     }
 }
+
+/// A tensor bound to an array of vectors must be whole vectors: a partial last one would lie
+/// outside the binding (a trusted kernel would read past it, a checked one clamp to the wrong
+/// vector), so the dispatch refuses it, naming the tensor and its shape.
+#[test]
+fn a_partial_vector_is_refused() {
+    use purenoise::ops::kernels::BENCH_COPY;
+    use purenoise::ops::LenParams;
+    let gpu = gpu();
+    let src = gpu.upload(&[1.0; 6], &[6]).unwrap();
+    let dst = gpu.alloc("test", &[6], DType::F32).unwrap();
+    let msg = gpu
+        .dispatch(
+            &BENCH_COPY,
+            &[],
+            &LenParams { len: 1 },
+            &[("src", &src), ("dst", &dst)],
+            [1, 1, 1],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("bench_copy")
+            && msg.contains("binds `src` as vectors of 4")
+            && msg.contains("[6]"),
+        "{msg}"
+    );
+    let src = gpu.upload(&[1.0; 8], &[8]).unwrap();
+    let dst = gpu.alloc("test", &[8], DType::F32).unwrap();
+    gpu.dispatch(
+        &BENCH_COPY,
+        &[],
+        &LenParams { len: 2 },
+        &[("src", &src), ("dst", &dst)],
+        [1, 1, 1],
+    )
+    .unwrap();
+    assert_eq!(gpu.read(&dst).unwrap(), [2.0; 8]);
+}

@@ -171,8 +171,13 @@ fn a_header_naming_a_missing_reference_or_test_is_refused() {
 }
 
 /// naga's backends need override constants resolved first, as wgpu does at pipeline creation.
-fn resolved(kernel: &Shader, elements: Elements) -> (naga::Module, naga::valid::ModuleInfo) {
-    let (module, info) = kernels::validate_as(kernel, elements).unwrap_or_else(|e| panic!("{e}"));
+fn resolved(
+    kernel: &Shader,
+    elements: Elements,
+    lanes: u32,
+) -> (naga::Module, naga::valid::ModuleInfo) {
+    let (module, info) =
+        kernels::validate_lanes(kernel, elements, lanes).unwrap_or_else(|e| panic!("{e}"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(
         &module,
         &info,
@@ -186,8 +191,13 @@ fn resolved(kernel: &Shader, elements: Elements) -> (naga::Module, naga::valid::
 /// Translates a kernel variant with naga's SPIR-V, MSL and HLSL backends (HLSL at shader model
 /// 6.2, the first with 16-bit types, which DX12 adapters with SHADER_F16 support).
 fn translate(kernel: &Shader, elements: Elements) {
-    let (module, info) = resolved(kernel, elements);
-    let what = format!("{} {elements:?}", kernel.name);
+    translate_lanes(kernel, elements, 1);
+}
+
+/// [`translate`] of the kernel's `lanes`-lane variant.
+fn translate_lanes(kernel: &Shader, elements: Elements, lanes: u32) {
+    let (module, info) = resolved(kernel, elements, lanes);
+    let what = format!("{} {elements:?} {lanes} lanes", kernel.name);
     naga::back::spv::write_vec(&module, &info, &Default::default(), None)
         .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e}"));
     naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
@@ -239,6 +249,72 @@ fn every_f16_variant_translates_and_matches_its_params() {
     }
 }
 
+/// The kernels with a four-lane variant (`//!lanes`: the batch norm's per-plane kernels,
+/// relu_forward, relu_backward, add and accumulate), with f32 and with f16 elements.
+#[test]
+fn every_four_lane_variant_translates_and_matches_its_params() {
+    let with_lanes: Vec<&Shader> = ALL
+        .iter()
+        .filter(|k| kernels::has_lanes(k).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let mut names: Vec<&str> = with_lanes.iter().map(|k| k.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "accumulate",
+            "add",
+            "bn_apply",
+            "bn_backward_input",
+            "bn_backward_plane_sums",
+            "bn_plane_stats",
+            "relu_backward",
+            "relu_forward"
+        ]
+    );
+    for kernel in with_lanes {
+        for dtype in [DType::F32, DType::F16] {
+            let names = kernels::element_names(kernel).unwrap();
+            let elements: Vec<(&str, DType)> = names.iter().map(|n| (n.as_str(), dtype)).collect();
+            let source = kernels::expanded_source_lanes(kernel, &elements, 4).unwrap();
+            assert!(
+                source.contains("const LANES: u32 = 4u;")
+                    && source.contains("alias actv = vec4<act>;")
+                    && source.contains("alias f32v = vec4<f32>;"),
+                "{}",
+                kernel.name
+            );
+            translate_lanes(kernel, &elements, 4);
+            let (module, _) = kernels::validate_lanes(kernel, &elements, 4).unwrap();
+            kernels::check_params(kernel, &module).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn lanes_are_declared_and_checked() {
+    use purenoise::ops::kernels::{BN_APPLY, SCALE_BY};
+    // The one-lane expansion: scalar aliases.
+    let source = kernels::expanded_source(&BN_APPLY.shader).unwrap();
+    assert!(
+        source.contains("const LANES: u32 = 1u;")
+            && source.contains("alias actv = act;")
+            && source.contains("alias f32v = f32;"),
+        "{source}"
+    );
+    let msg = kernels::expanded_source_lanes(&SCALE_BY.shader, &[], 4)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("shaders/scale_by.wgsl") && msg.contains("no 4-lane variant"),
+        "{msg}"
+    );
+    let msg = kernels::expanded_source_lanes(&BN_APPLY.shader, &[], 3)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("1 or 4"), "{msg}");
+}
+
 #[test]
 fn element_types_are_named_and_checked() {
     use purenoise::ops::kernels::{RELU_FORWARD, SCALE_BY};
@@ -258,7 +334,7 @@ fn element_types_are_named_and_checked() {
     assert!(msg.contains("f32 or f16"), "{msg}");
     // `purenoise shader NAME --f16`.
     let text = purenoise::ops::kernels::shader_text(Some("bn_apply"), true).unwrap();
-    assert!(text.starts_with("enable f16;") && text.contains("array<act>"));
+    assert!(text.starts_with("enable f16;") && text.contains("array<actv>"));
     let msg = purenoise::ops::kernels::shader_text(Some("sgd"), true)
         .unwrap_err()
         .to_string();

@@ -129,13 +129,17 @@ fn windows(curve: &[f64]) -> Vec<f64> {
 /// f16 keeps 11 significant bits, so each step's activations and gradients differ from f32's by
 /// ~5e-4 relative; SGD on a nonconvex loss carries such differences forward and amplifies them
 /// (at batch 8 the order of 24 images decides much). So: the first 3 epochs (9 steps) agree
-/// within 1 % (measured: 0.3 %), and afterwards the mean loss of every 5 epochs within
-/// 0.05 + 20 % of f32's (measured: at most 0.10 at a mean of 0.50, i.e. 20 % of it, once the
-/// runs have taken their own paths). Both runs must learn (before the noise starts, epochs
-/// 5..10 average under 60 % of epochs 0..5), so the curves do not agree by both stalling, and
-/// no step may be skipped as non-finite (an f16 overflow would show there). A third run, mixed
-/// with every 3x3 stride-1 pass tuned to Winograd (f16 activations through its transforms), is
-/// held to the same bounds and must differ from the direct kernels' mixed run.
+/// within 1 % (measured: 0.3 %), the mean loss of epochs 0..5 and of 5..10 within 0.05 + 20 % of
+/// f32's, and once the runs have taken their own paths (the noise starts at epoch 10) the mean
+/// loss of epochs 10..40 within 0.05 + 10 % of f32's (measured: 0.011–0.025 at means of
+/// 0.61–0.65). Shorter windows there measure the chaos, not the precision: two mixed runs that
+/// differ only in the order of batch norm's f32 sums (before and after its four-value items,
+/// 2026-11-30) differed by 0.24 in the mean of epochs 25..30, more than either did from f32,
+/// with the same one-step errors against f32 (`dump` below). Both runs must learn (before the
+/// noise starts, epochs 5..10 average under 60 % of epochs 0..5), so the curves do not agree by
+/// both stalling, and no step may be skipped as non-finite (an f16 overflow would show there). A
+/// third run, mixed with every 3x3 stride-1 pass tuned to Winograd (f16 activations through its
+/// transforms), is held to the same bounds and must differ from the direct kernels' mixed run.
 #[test]
 fn mixed_precision_training_follows_the_f32_loss_curve() {
     let (dir, indices) = imbalanced_subset("precision-curve");
@@ -196,7 +200,7 @@ fn check_follows(f32s: &[f64], mixed: &[f64], report: &str) {
         );
     }
     let (fw, mw) = (windows(f32s), windows(mixed));
-    for (w, (a, b)) in fw.iter().zip(&mw).enumerate() {
+    for (w, (a, b)) in fw.iter().zip(&mw).enumerate().take(2) {
         assert!(
             (a - b).abs() <= 0.05 + 0.2 * a,
             "epochs {}..{}: mean loss {b} in mixed precision, {a} in f32\n{report}",
@@ -204,6 +208,12 @@ fn check_follows(f32s: &[f64], mixed: &[f64], report: &str) {
             5 * w + 5
         );
     }
+    let mean = |c: &[f64]| c[10..].iter().sum::<f64>() / (c.len() - 10) as f64;
+    let (a, b) = (mean(f32s), mean(mixed));
+    assert!(
+        (a - b).abs() <= 0.05 + 0.1 * a,
+        "epochs 10..40: mean loss {b} in mixed precision, {a} in f32\n{report}"
+    );
     for w in [&fw, &mw] {
         assert!(w[1] < 0.6 * w[0], "the run did not learn: {w:?}");
     }

@@ -33,16 +33,3 @@ fn mean_of(slot: u32, c: u32) -> f32 { return stats[slot * p.c + c]; }
 fn invstd_of(slot: u32, c: u32) -> f32 { return inverseSqrt(stats[(2u + slot) * p.c + c] + p.eps); }
 
 override RELU: bool = false;
-
-// The normalized, scaled and shifted value of input xv given its slot and channel's mean_of,
-// invstd_of, gamma and beta (read once per thread, not per element): bn_apply's output before
-// the ReLU. One expression for all kernels, so the backward's ReLU mask is the forward's.
-fn bn_value(xv: f32, mean: f32, invstd: f32, gamma: f32, beta: f32) -> f32 {
-    return (xv - mean) * invstd * gamma + beta;
-}
-
-// The gradient reaching the normalization from the output gradient dy at an element whose
-// bn_value is v: with RELU, 0 where the ReLU was off (subgradient 0 at 0, as in PyTorch).
-fn relu_gate(dy: f32, v: f32) -> f32 {
-    return select(dy, select(0.0, dy, v > 0.0), RELU);
-}

@@ -10,13 +10,7 @@
 // and 256 three: few barriers, which are what a workgroup reduction costs on CPU adapters.
 var<workgroup> reduce_scratch: array<Reduced, REDUCE_THREADS>;
 
-//!include grid.wgsl
-
-// The group of thread lid across the whole dispatch (workgroups numbered as lib/grid.wgsl
-// does), so a kernel can give each group one item, such as one plane.
-fn group_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-    return workgroup_index(wid, nwg) * (REDUCE_THREADS / REDUCE_GROUP) + lid / REDUCE_GROUP;
-}
+//!include groups.wgsl
 
 // Position lid for groups whose threads lie REDUCE_THREADS / REDUCE_GROUP apart: thread t serves
 // item t % (REDUCE_THREADS / REDUCE_GROUP) and slice t / (REDUCE_THREADS / REDUCE_GROUP), so

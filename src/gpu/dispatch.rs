@@ -123,6 +123,22 @@ impl Gpu {
         tensors: &[(&str, &Tensor)],
         groups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_lanes(kernel, elements, 1, overrides, params, tensors, groups)
+    }
+
+    /// [`Gpu::dispatch_as`] of the kernel's `lanes`-lane variant (1 or 4; gpu::kernels, Lanes):
+    /// a tensor bound to a vector array must hold whole vectors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch_lanes<P: KernelParams>(
+        &self,
+        kernel: &Kernel<P>,
+        elements: Elements,
+        lanes: u32,
+        overrides: &[(&str, f64)],
+        params: &P,
+        tensors: &[(&str, &Tensor)],
+        groups: [u32; 3],
+    ) -> Result<()> {
         let kernel = &kernel.shader;
         let limits = &self.0.limits;
         for (name, t) in tensors {
@@ -149,7 +165,8 @@ impl Gpu {
         if groups.contains(&0) || self.0.skip_kernels.get() {
             return Ok(());
         }
-        let (pipeline, bindings, binding_elements) = self.pipeline(kernel, elements, overrides)?;
+        let (pipeline, bindings, binding_elements) =
+            self.pipeline(kernel, elements, lanes, overrides)?;
         if bindings != tensors.len() + 1 {
             return Err(Error::Invalid(format!(
                 "kernel `{}` declares {bindings} bindings but was given parameters and {} tensors",
@@ -159,11 +176,8 @@ impl Gpu {
         }
         for (i, (name, t)) in tensors.iter().enumerate() {
             // f16 data read as f32 (or the reverse) would be garbage, not an error: refuse it.
-            let width = binding_elements
-                .get(i + 1)
-                .copied()
-                .flatten()
-                .map(|s| s.width);
+            let element = binding_elements.get(i + 1).copied().flatten();
+            let width = element.map(|(s, _)| s.width);
             if width.is_some_and(|w| w as usize != t.dtype().size()) {
                 return Err(Error::Invalid(format!(
                     "kernel `{}` ({elements:?}) binds `{name}` as {}-byte elements, but the \
@@ -172,6 +186,18 @@ impl Gpu {
                     width.unwrap_or(0),
                     t.dtype()
                 )));
+            }
+            // A partial last vector would lie outside the binding.
+            if let Some((_, size)) = element.filter(|(_, size)| *size > 1) {
+                if !t.numel().is_multiple_of(size as usize) {
+                    return Err(Error::Invalid(format!(
+                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {size}, but \
+                         the tensor's shape {:?} holds {} values, not a multiple of {size}",
+                        kernel.name,
+                        t.shape(),
+                        t.numel()
+                    )));
+                }
             }
         }
         // Uniform structs are padded to 16 bytes.

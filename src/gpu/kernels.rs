@@ -15,6 +15,16 @@
 //! is the value itself). Pipelines are cached per kernel, overrides and element types, and
 //! every dispatch checks each bound tensor's element type against its binding's.
 //!
+//! **Lanes.** A kernel that may move four consecutive values per load and store (where the op's
+//! layout allows it) declares `//!lanes LANES`, expanded into `const LANES: u32 = 1u;` or `4u;`,
+//! and `//!vector NAME TYPE` lines, expanded into `alias NAME = TYPE;` or
+//! `alias NAME = vec4<TYPE>;` with the same choice (TYPE: a scalar type or an `//!element`
+//! alias). Written with those aliases (`f32v(x[i])`, `actv(v)`: WGSL's arithmetic mixes vectors
+//! and scalars, a scalar constructor of a vector splats it), one source is both the scalar
+//! kernel and its four-lane variant ([`expanded_source_lanes`], [`Gpu::dispatch_lanes`]).
+//!
+//! [`Gpu::dispatch_lanes`]: super::Gpu::dispatch_lanes
+//!
 //! Each kernel is typed by the Rust struct that fills its uniform `Params` (binding 0), declared
 //! with [`kernel_params!`](crate::kernel_params) next to the op that fills it; [`check_params`]
 //! compares that struct with the one naga reads from the shader, field by field, when the
@@ -158,6 +168,7 @@ macro_rules! libraries {
 libraries![
     "bn_plane.wgsl",
     "bn_routing.wgsl",
+    "bn_walk.wgsl",
     "conv2d_backward_input_index.wgsl",
     "conv2d_backward_weight_index.wgsl",
     "conv2d_forward_index.wgsl",
@@ -171,6 +182,7 @@ libraries![
     "conv_tiles_k.wgsl",
     "conv_tiles_mn.wgsl",
     "grid.wgsl",
+    "groups.wgsl",
     "random.wgsl",
     "reduce.wgsl",
     "winograd_tile.wgsl"
@@ -187,23 +199,40 @@ pub fn expanded_source(kernel: &Shader) -> Result<String> {
 /// [`expanded_source`] with the `//!element` aliases typed by `elements` (f32 or f16 each;
 /// `enable f16;` first when any is f16). An alias the kernel does not declare is an error.
 pub fn expanded_source_as(kernel: &Shader, elements: Elements) -> Result<String> {
+    expanded_source_lanes(kernel, elements, 1)
+}
+
+/// [`expanded_source_as`] with `lanes` (1 or 4) values per `//!vector` alias (module docs); 4
+/// needs a kernel that declares `//!lanes`.
+pub fn expanded_source_lanes(kernel: &Shader, elements: Elements, lanes: u32) -> Result<String> {
     let shader_err = |message: String| Error::Shader {
         kernel: format!("shaders/{}.wgsl", kernel.name),
         message,
     };
+    if !matches!(lanes, 1 | 4) {
+        return Err(shader_err(format!(
+            "asked for {lanes} lanes; kernels have 1 or 4"
+        )));
+    }
     let mut out = String::with_capacity(kernel.source.len());
     let mut declared = Vec::new();
     if elements.iter().any(|(_, t)| *t == DType::F16) {
         out.push_str("enable f16;\n");
     }
-    expand_into(
-        kernel,
-        kernel.source,
+    let mut expansion = Expansion {
         elements,
-        &mut Vec::new(),
-        &mut declared,
-        &mut out,
-    )?;
+        lanes,
+        included: Vec::new(),
+        declared: &mut declared,
+        has_lanes: false,
+        out: &mut out,
+    };
+    expansion.expand(kernel, kernel.source)?;
+    if lanes != 1 && !expansion.has_lanes {
+        return Err(shader_err(format!(
+            "has no {lanes}-lane variant (no `//!lanes` line)"
+        )));
+    }
     for (name, dtype) in elements {
         if !declared.iter().any(|d| d == name) {
             return Err(shader_err(format!(
@@ -221,54 +250,95 @@ pub fn expanded_source_as(kernel: &Shader, elements: Elements) -> Result<String>
 
 /// The `//!element` aliases a kernel declares (its own and its libraries').
 pub fn element_names(kernel: &Shader) -> Result<Vec<String>> {
-    let mut declared = Vec::new();
-    expand_into(
-        kernel,
-        kernel.source,
-        &[],
-        &mut Vec::new(),
-        &mut declared,
-        &mut String::new(),
-    )?;
-    Ok(declared)
+    Ok(directives(kernel)?.0)
 }
 
-fn expand_into(
-    kernel: &Shader,
-    source: &str,
-    elements: Elements,
-    included: &mut Vec<&'static str>,
-    declared: &mut Vec<String>,
-    out: &mut String,
-) -> Result<()> {
-    for line in source.lines() {
-        if let Some(file) = line.trim().strip_prefix("//!include ") {
-            let file = file.trim();
-            let lib = LIBRARIES
-                .iter()
-                .find(|(name, _)| *name == file)
-                .ok_or_else(|| Error::Shader {
-                    kernel: kernel.name.into(),
-                    message: format!("includes `{file}`, which is not in shaders/lib/"),
-                })?;
-            if !included.contains(&lib.0) {
-                included.push(lib.0);
-                expand_into(kernel, lib.1, elements, included, declared, out)?;
+/// Whether a kernel has a four-lane variant (declares `//!lanes`, itself or in a library).
+pub fn has_lanes(kernel: &Shader) -> Result<bool> {
+    Ok(directives(kernel)?.1)
+}
+
+/// The element aliases a kernel declares, and whether it declares `//!lanes`.
+fn directives(kernel: &Shader) -> Result<(Vec<String>, bool)> {
+    let mut declared = Vec::new();
+    let mut out = String::new();
+    let mut expansion = Expansion {
+        elements: &[],
+        lanes: 1,
+        included: Vec::new(),
+        declared: &mut declared,
+        has_lanes: false,
+        out: &mut out,
+    };
+    expansion.expand(kernel, kernel.source)?;
+    let has_lanes = expansion.has_lanes;
+    Ok((declared, has_lanes))
+}
+
+/// One expansion of a kernel's directives into `out`.
+struct Expansion<'a> {
+    elements: Elements<'a>,
+    lanes: u32,
+    included: Vec<&'static str>,
+    declared: &'a mut Vec<String>,
+    has_lanes: bool,
+    out: &'a mut String,
+}
+
+impl Expansion<'_> {
+    fn expand(&mut self, kernel: &Shader, source: &str) -> Result<()> {
+        let shader_err = |message: String| Error::Shader {
+            kernel: format!("shaders/{}.wgsl", kernel.name),
+            message,
+        };
+        for line in source.lines() {
+            let line_trimmed = line.trim();
+            if let Some(file) = line_trimmed.strip_prefix("//!include ") {
+                let file = file.trim();
+                let lib = LIBRARIES
+                    .iter()
+                    .find(|(name, _)| *name == file)
+                    .ok_or_else(|| Error::Shader {
+                        kernel: kernel.name.into(),
+                        message: format!("includes `{file}`, which is not in shaders/lib/"),
+                    })?;
+                if !self.included.contains(&lib.0) {
+                    self.included.push(lib.0);
+                    self.expand(kernel, lib.1)?;
+                }
+            } else if let Some(name) = line_trimmed.strip_prefix("//!element ") {
+                let name = name.trim();
+                let dtype = self
+                    .elements
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(DType::F32, |(_, t)| *t);
+                self.out
+                    .push_str(&format!("alias {name} = {};\n", dtype.wgsl()));
+                self.declared.push(name.to_owned());
+            } else if let Some(name) = line_trimmed.strip_prefix("//!lanes ") {
+                self.out
+                    .push_str(&format!("const {}: u32 = {}u;\n", name.trim(), self.lanes));
+                self.has_lanes = true;
+            } else if let Some(rest) = line_trimmed.strip_prefix("//!vector ") {
+                let [name, ty] = rest.split_whitespace().collect::<Vec<_>>()[..] else {
+                    return Err(shader_err(format!(
+                        "`{line_trimmed}` must be `//!vector NAME TYPE`"
+                    )));
+                };
+                let ty = if self.lanes == 1 {
+                    ty.to_owned()
+                } else {
+                    format!("vec{}<{ty}>", self.lanes)
+                };
+                self.out.push_str(&format!("alias {name} = {ty};\n"));
+            } else {
+                self.out.push_str(line);
+                self.out.push('\n');
             }
-        } else if let Some(name) = line.trim().strip_prefix("//!element ") {
-            let name = name.trim();
-            let dtype = elements
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or(DType::F32, |(_, t)| *t);
-            out.push_str(&format!("alias {name} = {};\n", dtype.wgsl()));
-            declared.push(name.to_owned());
-        } else {
-            out.push_str(line);
-            out.push('\n');
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Parses and validates the kernel with naga, so a broken shader is reported with its file name
@@ -282,7 +352,16 @@ pub fn validate_as(
     kernel: &Shader,
     elements: Elements,
 ) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
-    let source = expanded_source_as(kernel, elements)?;
+    validate_lanes(kernel, elements, 1)
+}
+
+/// [`validate_as`] of the kernel's `lanes`-lane variant ([`expanded_source_lanes`]).
+pub fn validate_lanes(
+    kernel: &Shader,
+    elements: Elements,
+    lanes: u32,
+) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let source = expanded_source_lanes(kernel, elements, lanes)?;
     let shader_err = |message: String| Error::Shader {
         kernel: format!("shaders/{}.wgsl", kernel.name),
         message,
@@ -371,16 +450,17 @@ pub fn check_params(kernel: &Shader, module: &naga::Module) -> Result<()> {
     Ok(())
 }
 
-/// The element type of each storage binding of a validated module, by binding number: what a
-/// dispatch checks its tensors against (`None` for the uniform and non-array bindings).
-pub fn binding_elements(module: &naga::Module) -> Vec<Option<naga::Scalar>> {
+/// The element type of each storage binding of a validated module, by binding number, with the
+/// values per array element (1, or a vector's size): what a dispatch checks its tensors against
+/// (`None` for the uniform and non-array bindings).
+pub fn binding_elements(module: &naga::Module) -> Vec<Option<(naga::Scalar, u32)>> {
     let mut out = Vec::new();
     for (_, g) in module.global_variables.iter() {
         let Some(b) = &g.binding else { continue };
         let scalar = match module.types[g.ty].inner {
             naga::TypeInner::Array { base, .. } => match module.types[base].inner {
-                naga::TypeInner::Scalar(s) => Some(s),
-                naga::TypeInner::Vector { scalar, .. } => Some(scalar),
+                naga::TypeInner::Scalar(s) => Some((s, 1)),
+                naga::TypeInner::Vector { scalar, size } => Some((scalar, size as u32)),
                 _ => None,
             },
             _ => None,

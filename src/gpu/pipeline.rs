@@ -7,19 +7,28 @@ use crate::error::{Error, Result};
 
 /// A compiled pipeline, the number of resource bindings its kernel declares, and the element
 /// type of each storage binding (kernels::binding_elements).
-pub(super) type Compiled = (wgpu::ComputePipeline, usize, Vec<Option<naga::Scalar>>);
+pub(super) type Compiled = (
+    wgpu::ComputePipeline,
+    usize,
+    Vec<Option<(naga::Scalar, u32)>>,
+);
 
 impl Gpu {
-    /// The compute pipeline for a kernel with given element types and override constants,
-    /// compiled once per runtime-check mode.
+    /// The compute pipeline for a kernel with given element types, lanes
+    /// (kernels::expanded_source_lanes) and override constants, compiled once per runtime-check
+    /// mode.
     pub(super) fn pipeline(
         &self,
         kernel: &kernels::Shader,
         elements: kernels::Elements,
+        lanes: u32,
         overrides: &[(&str, f64)],
     ) -> Result<Compiled> {
         let trusted = kernel.trusted && !self.0.shader_checks.get();
-        let key = format!("{}{elements:?}{overrides:?} trusted {trusted}", kernel.name);
+        let key = format!(
+            "{}{elements:?} lanes {lanes}{overrides:?} trusted {trusted}",
+            kernel.name
+        );
         if let Some(p) = self.0.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
@@ -27,7 +36,7 @@ impl Gpu {
             self.check_precision(Precision::Mixed)?;
         }
         // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
-        let (naga_module, _) = kernels::validate_as(kernel, elements)?;
+        let (naga_module, _) = kernels::validate_lanes(kernel, elements, lanes)?;
         kernels::check_params(kernel, &naga_module)?;
         let bindings = naga_module
             .global_variables
@@ -35,7 +44,7 @@ impl Gpu {
             .filter(|(_, g)| g.binding.is_some())
             .count();
         let binding_elements = kernels::binding_elements(&naga_module);
-        let source = kernels::expanded_source_as(kernel, elements)?;
+        let source = kernels::expanded_source_lanes(kernel, elements, lanes)?;
         let scope = self
             .0
             .device

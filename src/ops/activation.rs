@@ -2,7 +2,7 @@
 //! (accumulate, scale by a GPU scalar).
 
 use super::kernels;
-use super::{act, elementwise, same_shape};
+use super::{act, elementwise, elementwise_lanes, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
@@ -22,7 +22,7 @@ kernel_params! {
 
 pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let y = gpu.alloc("relu", x.shape(), x.dtype())?;
-    elementwise(
+    elementwise_lanes(
         gpu,
         &kernels::RELU_FORWARD,
         &act(x),
@@ -35,7 +35,7 @@ pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     same_shape("relu backward", ("y", y), ("dy", dy))?;
     let dx = gpu.alloc("relu backward", y.shape(), y.dtype())?;
-    elementwise(
+    elementwise_lanes(
         gpu,
         &kernels::RELU_BACKWARD,
         &act(y),
@@ -66,15 +66,15 @@ pub fn add_relu(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     same_shape(op, ("a", a), ("b", b))?;
     let out = gpu.alloc(op, a.shape(), a.dtype())?;
-    gpu.dispatch_as(
+    let (lanes, items) = super::lanes_for(a.numel());
+    gpu.dispatch_lanes(
         &kernels::ADD,
         &act(a),
+        lanes,
         &[("RELU", f64::from(u8::from(relu)))],
-        &super::LenParams {
-            len: a.numel() as u32,
-        },
+        &super::LenParams { len: items as u32 },
         &[("a", a), ("b", b), ("out", &out)],
-        gpu.grid(a.numel() as u64, WORKGROUP),
+        gpu.grid(items as u64, WORKGROUP),
     )?;
     Ok(out)
 }
@@ -82,7 +82,7 @@ fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -
 /// dst += src, in place.
 pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
     same_shape("accumulate", ("dst", dst), ("src", src))?;
-    elementwise(
+    elementwise_lanes(
         gpu,
         &kernels::ACCUMULATE,
         &act(dst),

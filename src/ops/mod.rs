@@ -27,8 +27,9 @@ use crate::gpu::{Gpu, Kernel, WORKGROUP};
 use crate::kernel_params;
 
 kernel_params! {
-    /// `Params` of the kernels that take only an element count (relu_forward, relu_backward,
-    /// add, accumulate, scale_by; bench_copy counts vec4s).
+    /// `Params` of the kernels that take only an element count (scale_by; relu_forward,
+    /// relu_backward, add and accumulate count their items of one or four values, bench_copy
+    /// its vec4s).
     pub struct LenParams {
         pub len: u32,
     }
@@ -65,14 +66,51 @@ fn elementwise(
     tensors: &[(&str, &Tensor)],
     len: usize,
 ) -> Result<()> {
-    let params = LenParams { len: len as u32 };
-    gpu.dispatch_as(
+    elementwise_items(gpu, kernel, elements, 1, tensors, len)
+}
+
+/// [`elementwise`] of a kernel with a four-lane variant (`//!lanes`, gpu::kernels): one thread
+/// per four values where `len` is a multiple of 4, else per value.
+fn elementwise_lanes(
+    gpu: &Gpu,
+    kernel: &Kernel<LenParams>,
+    elements: Elements,
+    tensors: &[(&str, &Tensor)],
+    len: usize,
+) -> Result<()> {
+    let (lanes, _) = lanes_for(len);
+    elementwise_items(gpu, kernel, elements, lanes, tensors, len)
+}
+
+/// The lanes of a one-item-per-thread kernel over `len` values, and its items: four values an
+/// item where `len` is a multiple of 4, else one.
+fn lanes_for(len: usize) -> (u32, usize) {
+    if len.is_multiple_of(4) {
+        (4, len / 4)
+    } else {
+        (1, len)
+    }
+}
+
+/// One thread per item of `lanes` values.
+fn elementwise_items(
+    gpu: &Gpu,
+    kernel: &Kernel<LenParams>,
+    elements: Elements,
+    lanes: u32,
+    tensors: &[(&str, &Tensor)],
+    len: usize,
+) -> Result<()> {
+    let items = len / lanes as usize;
+    let params = LenParams { len: items as u32 };
+    gpu.dispatch_lanes(
         kernel,
         elements,
+        lanes,
         &[],
         &params,
         tensors,
-        gpu.grid(len as u64, WORKGROUP),
+        gpu.grid(items as u64, WORKGROUP),
     )
 }
 

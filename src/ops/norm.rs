@@ -15,7 +15,7 @@
 //!
 //! The per-channel reductions run in two stages, both slots at once: a group of threads per
 //! (sample, channel) plane sums the plane (a plane lies wholly in its sample's slot;
-//! `Plan::reduce_group` sizes the group), then a small pass per channel combines the N planes
+//! `Plan::plane_group` sizes the group), then a small pass per channel combines the N planes
 //! into each slot's total. Training statistics: `bn_plane_stats` (each plane's mean and sum of
 //! squared deviations), then `bn_stats` (Chan's exact combination per slot, and the running
 //! statistics). Backward: `bn_backward_plane_sums` (each plane's Σg and Σg·x̂), then `sum_rows`
@@ -73,8 +73,8 @@ kernel_params! {
 
 pub const MOMENTUM: f32 = 0.1;
 pub const EPS: f32 = 1e-5;
-/// Threads per (sample, channel) plane in bn_apply and bn_backward_input, and the workgroup size
-/// of bn_plane_stats and bn_backward_plane_sums.
+/// The workgroup size of the four per-plane kernels (lib/bn_walk.wgsl), and the most threads
+/// they give one plane.
 const PLANE_THREADS: usize = 64;
 
 /// Per-channel tensors of one batch-norm layer.
@@ -106,26 +106,37 @@ struct Plan {
 }
 
 impl Plan {
-    /// One workgroup per (sample, channel) plane.
-    fn plane_grid(&self, gpu: &Gpu) -> [u32; 3] {
-        gpu.grid(
-            (self.n * self.c * PLANE_THREADS) as u64,
-            PLANE_THREADS as u32,
-        )
+    /// Values per load and store in the per-plane kernels (lib/bn_walk.wgsl's LANES): 4 where a
+    /// plane is whole vectors, else 1.
+    fn lanes(&self) -> u32 {
+        if self.hw.is_multiple_of(4) {
+            4
+        } else {
+            1
+        }
     }
 
-    /// Threads per plane in the per-plane reductions (their override REDUCE_GROUP): about 8
-    /// pixels each, from 8 to 64 threads. Small planes then share a workgroup, whose barriers
-    /// are what a reduction costs on CPU adapters, instead of each paying for its own.
-    fn reduce_group(&self) -> usize {
-        let per_8_pixels = (self.hw / 8).max(1);
-        (1 << per_8_pixels.ilog2()).clamp(8, PLANE_THREADS)
+    /// Threads per plane in the per-plane kernels (their override REDUCE_GROUP), a power of two.
+    /// GPUs: about 8 values each, from 8 to 64 threads. CPU adapters: about 8 items (32 values
+    /// with 4 lanes) each, down to 1 thread: there workgroups and a reduction's barriers are what
+    /// costs, so small planes share one workgroup (bench/README.md, "Batch norm in four-value
+    /// items").
+    fn plane_group(&self, cpu: bool) -> usize {
+        let items = self.hw / self.lanes() as usize;
+        let (per_thread, fewest) = if cpu {
+            (8, 1)
+        } else {
+            (8 / self.lanes() as usize, 8)
+        };
+        let threads = (items / per_thread).max(1);
+        (1 << threads.ilog2()).clamp(fewest, PLANE_THREADS)
     }
 
-    /// The per-plane reductions' override and grid: REDUCE_GROUP threads per plane.
-    fn reduction(&self, gpu: &Gpu) -> ((&'static str, f64), [u32; 3]) {
-        let group = self.reduce_group();
+    /// The per-plane kernels' lanes, override and grid: REDUCE_GROUP threads per plane.
+    fn walk(&self, gpu: &Gpu) -> (u32, (&'static str, f64), [u32; 3]) {
+        let group = self.plane_group(gpu.sized_as_cpu());
         (
+            self.lanes(),
             ("REDUCE_GROUP", group as f64),
             gpu.grid((self.n * self.c * group) as u64, PLANE_THREADS as u32),
         )
@@ -246,10 +257,11 @@ fn train_forward(
     }
     let mask = bn.mask_tensor(gpu)?;
     let partials = gpu.alloc(OP, &[2 * plan.n * plan.c], DType::F32)?;
-    let (group, grid) = plan.reduction(gpu);
-    gpu.dispatch_as(
+    let (lanes, group, grid) = plan.walk(gpu);
+    gpu.dispatch_lanes(
         &kernels::BN_PLANE_STATS,
         &act(x),
+        lanes,
         &[group],
         &BnPlaneParams {
             n: plan.n as u32,
@@ -333,10 +345,16 @@ fn apply(
     let y = gpu.alloc("batch_norm", x.shape(), x.dtype())?;
     let aux = bn.slot1();
     let [relu] = bn.overrides();
-    gpu.dispatch_as(
+    let (lanes, group, grid) = plan.walk(gpu);
+    gpu.dispatch_lanes(
         &kernels::BN_APPLY,
         &act(x),
-        &[relu, ("RESIDUAL", f64::from(u8::from(residual.is_some())))],
+        lanes,
+        &[
+            relu,
+            group,
+            ("RESIDUAL", f64::from(u8::from(residual.is_some()))),
+        ],
         &bn.params(plan, true),
         &[
             ("input", x),
@@ -350,7 +368,7 @@ fn apply(
             // Not read without RESIDUAL.
             ("residual", residual.unwrap_or(x)),
         ],
-        plan.plane_grid(gpu),
+        grid,
     )?;
     Ok(y)
 }
@@ -388,11 +406,12 @@ pub fn batch_norm_backward(
     ];
     // Row n: the planes of sample n, laid out as dterms; their column sums are dterms.
     let partials = gpu.alloc(OP, &[plan.n, 4 * plan.c], DType::F32)?;
-    let (group, grid) = plan.reduction(gpu);
+    let (lanes, group, grid) = plan.walk(gpu);
     let [relu] = bn.overrides();
-    gpu.dispatch_as(
+    gpu.dispatch_lanes(
         &kernels::BN_BACKWARD_PLANE_SUMS,
         &act(x),
+        lanes,
         &[relu, group],
         &params,
         &[&inputs[..], &[("partial gamma/beta gradients", &partials)]].concat(),
@@ -407,17 +426,18 @@ pub fn batch_norm_backward(
         4 * plan.c,
     )?;
     let dx = gpu.alloc(OP, x.shape(), x.dtype())?;
-    gpu.dispatch_as(
+    gpu.dispatch_lanes(
         &kernels::BN_BACKWARD_INPUT,
         &act(x),
-        &bn.overrides(),
+        lanes,
+        &[relu, group],
         &params,
         &[
             &inputs[..],
             &[("gamma/beta gradients", &dterms), ("input gradient", &dx)],
         ]
         .concat(),
-        plan.plane_grid(gpu),
+        grid,
     )?;
     Ok([dx, dterms])
 }
