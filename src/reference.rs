@@ -283,14 +283,15 @@ pub fn relu_backward(y: &[f64], dy: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The dropout multiplier of each element: 0 or 1/(1-p), from the same Philox draw as the kernel.
+/// The dropout multiplier of each element: 0 or 1/(1-p), from the same Philox draw as the kernel
+/// (element i: component i % 4 of the block for counter i / 4).
 pub fn dropout_scale(len: usize, p: f32, seed: u64, stream: u32) -> Vec<f64> {
     (0..len)
         .map(|i| {
             let bits = crate::random::philox4x32(
-                [i as u32, stream, 0, 0],
+                [(i / 4) as u32, stream, 0, 0],
                 [seed as u32, (seed >> 32) as u32],
-            )[0];
+            )[i % 4];
             if crate::random::unit_float(bits) >= p {
                 1.0 / (1.0 - p as f64)
             } else {

@@ -163,7 +163,8 @@ pub fn dropout_apply(gpu: &Gpu, x: &Tensor, p: f32, seed: DropoutSeed) -> Result
         &[],
         &params,
         &[("x", x), ("out", &out)],
-        gpu.grid(x.numel() as u64, WORKGROUP),
+        // One thread per block of four elements (shaders/dropout.wgsl).
+        gpu.grid(x.numel().div_ceil(4) as u64, WORKGROUP),
     )?;
     Ok(out)
 }
