@@ -34,7 +34,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         }
     }
     // Three activation shapes (one per stage), each with plain and fused batch norm (with ReLU,
-    // with add and ReLU), ReLU and add.
+    // with add and ReLU), ReLU, add and dropout.
     for op in [
         "batch_norm forward",
         "batch_norm+relu forward",
@@ -42,6 +42,7 @@ fn bench_kernels_covers_every_convolution_and_elementwise_kernel() {
         "batch_norm+add+relu forward",
         "relu backward",
         "add",
+        "dropout",
     ] {
         assert_eq!(
             report.elementwise.iter().filter(|r| r.op == op).count(),

@@ -11,7 +11,9 @@ use crate::gpu::tensor::{DType, Precision, Tensor};
 use crate::gpu::Gpu;
 use crate::models::ModelKind;
 pub use crate::models::{conv_layers, ConvLayer};
-use crate::ops::activation::{add, add_relu, relu_backward, relu_forward};
+use crate::ops::activation::{
+    add, add_relu, dropout_apply, relu_backward, relu_forward, DropoutSeed,
+};
 use crate::ops::conv::{
     choice, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by, weight_splits,
     winograd, ConvKernel, ConvShape, Pass, Tile,
@@ -437,6 +439,10 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         push("add", shape, 3, t);
         let t = time(&mut || add_relu(gpu, &x, &dy).map(drop))?;
         push("add+relu", shape, 3, t);
+        // WRN's dropout between its two convolutions (forward and backward alike).
+        let seed = DropoutSeed { seed: 1, stream: 0 };
+        let t = time(&mut || dropout_apply(gpu, &x, 0.3, seed).map(drop))?;
+        push("dropout", shape, 2, t);
     }
     if let Some(&shape) = activations.last() {
         let x = filled(gpu, &shape, 0.5, act)?;
