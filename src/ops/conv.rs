@@ -219,12 +219,8 @@ impl ConvShape {
             rcp_taps: rcp(nky * nkx),
             rcp_nkx: rcp(nkx),
         };
-        let groups = [
-            m.div_ceil(tile.wm * tile.tm),
-            n.div_ceil(tile.wn * tile.tn),
-            k.div_ceil(chunk).max(1),
-        ]
-        .map(|g| g as u32);
+        let [rows, cols] = tile.blocks(m, n);
+        let groups = [rows, cols, k.div_ceil(chunk).max(1)].map(|g| g as u32);
         // A (the input, or the output gradient) is an activation: f32 or f16 (`act`).
         let elements = super::act(tensors[0].1);
         gpu.dispatch_as(
@@ -530,6 +526,22 @@ impl Tile {
         }
     }
 
+    /// Workgroups along the rows and the columns of an `m` x `n` GEMM on this tile.
+    pub fn blocks(&self, m: usize, n: usize) -> [usize; 2] {
+        [m.div_ceil(self.wm * self.tm), n.div_ceil(self.wn * self.tn)]
+    }
+
+    /// The workgroups a split-K weight gradient on this tile aims for, to fill a device: a few
+    /// hundred for the subgroup core (CPU adapters' cores), a few thousand for the
+    /// workgroup-memory core (a GPU's).
+    pub fn occupancy_target(&self) -> usize {
+        if self.subgroup {
+            256
+        } else {
+            2048
+        }
+    }
+
     /// Whether this adapter can run the tile: the subgroup core needs subgroups of exactly
     /// `wm` = 8 invocations, since its lanes split the rows eight ways; the workgroup-memory
     /// core needs its threads and tiles within the adapter's limits.
@@ -782,9 +794,8 @@ pub fn weight_splits(s: &ConvShape, tile: Tile) -> usize {
 /// like occupancy before their split counts are searched.
 pub fn occupancy_splits(s: &ConvShape, tile: Tile) -> usize {
     let [m, n, k] = s.gemm(Pass::BackwardWeight);
-    let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
-    let target: usize = if tile.subgroup { 256 } else { 2048 };
-    let by_occupancy = target.div_ceil(tiles);
+    let [rows, cols] = tile.blocks(m, n);
+    let by_occupancy = tile.occupancy_target().div_ceil(rows * cols);
     let by_length = (k / (tile.bk * 8)).max(1);
     by_occupancy.min(by_length)
 }

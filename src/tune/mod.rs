@@ -479,6 +479,8 @@ pub fn winograd_tiles(
 /// reduction (as `weight_splits` requires) or the dispatch already has 4096 workgroups.
 fn max_splits(s: &ConvShape, tile: Tile) -> usize {
     let [m, n, k] = s.gemm(Pass::BackwardWeight);
-    let tiles = m.div_ceil(tile.wm * tile.tm) * n.div_ceil(tile.wn * tile.tn);
-    (k / (tile.bk * 8)).max(1).min(4096usize.div_ceil(tiles))
+    let [rows, cols] = tile.blocks(m, n);
+    (k / (tile.bk * 8))
+        .max(1)
+        .min(4096usize.div_ceil(rows * cols))
 }

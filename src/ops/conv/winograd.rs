@@ -291,12 +291,8 @@ pub fn conv2d_winograd_gemm(
         rcp_nkx: 1.0,
         ..ConvParams::zeroed()
     };
-    let groups = [
-        tiles.div_ceil(tile.wm * tile.tm),
-        cols.div_ceil(tile.wn * tile.tn),
-        16,
-    ]
-    .map(|g| g as u32);
+    let [row_blocks, col_blocks] = tile.blocks(tiles, cols);
+    let groups = [row_blocks, col_blocks, 16].map(|g| g as u32);
     gpu.dispatch(
         kernel,
         &tile.overrides(s),
@@ -408,12 +404,8 @@ pub fn conv2d_winograd_weight_gemm(
         rcp_nkx: 1.0,
         ..ConvParams::zeroed()
     };
-    let groups = [
-        s.c_in.div_ceil(tile.wm * tile.tm),
-        s.c_out.div_ceil(tile.wn * tile.tn),
-        16 * splits,
-    ]
-    .map(|g| g as u32);
+    let [rows, cols] = tile.blocks(s.c_in, s.c_out);
+    let groups = [rows, cols, 16 * splits].map(|g| g as u32);
     gpu.dispatch(
         kernel,
         &tile.overrides(s),
@@ -461,9 +453,10 @@ pub fn conv2d_winograd_filter_grad(
 /// fill a device (as `weight_splits` for the direct kernel: a few hundred for the subgroup core,
 /// a few thousand for a GPU's), and at most [`max_weight_splits`].
 pub fn weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
-    let groups = 16 * s.c_in.div_ceil(tile.wm * tile.tm) * s.c_out.div_ceil(tile.wn * tile.tn);
-    let target: usize = if tile.subgroup { 256 } else { 2048 };
-    target.div_ceil(groups).min(max_weight_splits(gpu, s, tile))
+    let [rows, cols] = tile.blocks(s.c_in, s.c_out);
+    tile.occupancy_target()
+        .div_ceil(16 * rows * cols)
+        .min(max_weight_splits(gpu, s, tile))
 }
 
 /// The most parts worth having: each at least 8 k-steps of `tile` long, and the parts of all
