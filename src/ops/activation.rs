@@ -2,7 +2,7 @@
 //! (accumulate, scale by a GPU scalar).
 
 use super::kernels;
-use super::{act, elementwise, elementwise_lanes, same_shape};
+use super::{act, elementwise, same_shape};
 use crate::autograd::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::{DType, Tensor};
@@ -22,10 +22,12 @@ kernel_params! {
 
 pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let y = gpu.alloc("relu", x.shape(), x.dtype())?;
-    elementwise_lanes(
+    elementwise(
         gpu,
         &kernels::RELU_FORWARD,
         &act(x),
+        4,
+        &[],
         &[("x", x), ("y", &y)],
         x.numel(),
     )?;
@@ -35,10 +37,12 @@ pub fn relu_forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn relu_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     same_shape("relu backward", ("y", y), ("dy", dy))?;
     let dx = gpu.alloc("relu backward", y.shape(), y.dtype())?;
-    elementwise_lanes(
+    elementwise(
         gpu,
         &kernels::RELU_BACKWARD,
         &act(y),
+        4,
+        &[],
         &[("y", y), ("dy", dy), ("dx", &dx)],
         y.numel(),
     )?;
@@ -66,15 +70,14 @@ pub fn add_relu(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     same_shape(op, ("a", a), ("b", b))?;
     let out = gpu.alloc(op, a.shape(), a.dtype())?;
-    let (lanes, items) = super::lanes_for(a.numel());
-    gpu.dispatch_lanes(
+    elementwise(
+        gpu,
         &kernels::ADD,
         &act(a),
-        lanes,
+        4,
         &[("RELU", f64::from(u8::from(relu)))],
-        &super::LenParams { len: items as u32 },
         &[("a", a), ("b", b), ("out", &out)],
-        gpu.grid(items as u64, WORKGROUP),
+        a.numel(),
     )?;
     Ok(out)
 }
@@ -82,10 +85,12 @@ fn add_kernel(gpu: &Gpu, op: &'static str, a: &Tensor, b: &Tensor, relu: bool) -
 /// dst += src, in place.
 pub fn accumulate(gpu: &Gpu, dst: &Tensor, src: &Tensor) -> Result<()> {
     same_shape("accumulate", ("dst", dst), ("src", src))?;
-    elementwise_lanes(
+    elementwise(
         gpu,
         &kernels::ACCUMULATE,
         &act(dst),
+        4,
+        &[],
         &[("src", src), ("dst", dst)],
         dst.numel(),
     )
@@ -103,6 +108,8 @@ pub fn scale_by(gpu: &Gpu, x: &Tensor, s: &Tensor) -> Result<Tensor> {
     elementwise(
         gpu,
         &kernels::SCALE_BY,
+        &[],
+        1,
         &[],
         &[("x", x), ("s", s), ("out", &out)],
         x.numel(),

@@ -58,57 +58,30 @@ pub fn act(t: &Tensor) -> [(&'static str, DType); 1] {
     [("act", t.dtype())]
 }
 
-/// Dispatches a one-thread-per-element kernel over `len` elements.
+/// Dispatches a one-thread-per-item kernel over `len` values. `max_lanes` is the widest item
+/// the kernel has: 4 for a kernel with a four-lane variant (`//!lanes`, gpu::kernels), which
+/// then takes four values a thread where `len` is a multiple of 4 (else one), or 1.
 fn elementwise(
     gpu: &Gpu,
     kernel: &Kernel<LenParams>,
     elements: Elements,
+    max_lanes: usize,
+    overrides: &[(&str, f64)],
     tensors: &[(&str, &Tensor)],
     len: usize,
 ) -> Result<()> {
-    elementwise_items(gpu, kernel, elements, 1, tensors, len)
-}
-
-/// [`elementwise`] of a kernel with a four-lane variant (`//!lanes`, gpu::kernels): one thread
-/// per four values where `len` is a multiple of 4, else per value.
-fn elementwise_lanes(
-    gpu: &Gpu,
-    kernel: &Kernel<LenParams>,
-    elements: Elements,
-    tensors: &[(&str, &Tensor)],
-    len: usize,
-) -> Result<()> {
-    let (lanes, _) = lanes_for(len);
-    elementwise_items(gpu, kernel, elements, lanes, tensors, len)
-}
-
-/// The lanes of a one-item-per-thread kernel over `len` values, and its items: four values an
-/// item where `len` is a multiple of 4, else one.
-fn lanes_for(len: usize) -> (u32, usize) {
-    if len.is_multiple_of(4) {
-        (4, len / 4)
+    let lanes = if len.is_multiple_of(max_lanes) {
+        max_lanes
     } else {
-        (1, len)
-    }
-}
-
-/// One thread per item of `lanes` values.
-fn elementwise_items(
-    gpu: &Gpu,
-    kernel: &Kernel<LenParams>,
-    elements: Elements,
-    lanes: u32,
-    tensors: &[(&str, &Tensor)],
-    len: usize,
-) -> Result<()> {
-    let items = len / lanes as usize;
-    let params = LenParams { len: items as u32 };
+        1
+    };
+    let items = len / lanes;
     gpu.dispatch_lanes(
         kernel,
         elements,
-        lanes,
-        &[],
-        &params,
+        lanes as u32,
+        overrides,
+        &LenParams { len: items as u32 },
         tensors,
         gpu.grid(items as u64, WORKGROUP),
     )
