@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use purenoise::train::{checkpoint, files, trainer};
 
+use data_common::timeless_metrics;
+
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
@@ -46,21 +48,6 @@ fn stderr(out: &Output) -> String {
 
 fn resume(out: &Path) -> Output {
     output(&["train".into(), "--resume".into(), out.display().to_string()])
-}
-
-/// metrics.jsonl without the wall-clock fields.
-fn timeless_metrics(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let fields = v.as_object_mut().unwrap();
-            fields.remove("seconds");
-            fields.remove("images_per_s");
-            v
-        })
-        .collect()
 }
 
 fn assert_same_run(reference: &Path, dir: &Path) {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use purenoise::train::checkpoint::{self, NamedTensor};
 
-use data_common::succeeds;
+use data_common::{metrics, succeeds};
 
 const BIN: &str = env!("CARGO_BIN_EXE_purenoise");
 
@@ -84,14 +84,6 @@ fn imbalanced_subset(prefix: &str) -> (PathBuf, PathBuf) {
     let indices = dir.join("subset.txt");
     std::fs::write(&indices, lines.join("\n")).unwrap();
     (dir, indices)
-}
-
-fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// 40 epochs of 3 steps (120 SGD steps) at --lr 0.05 with OPeN's noise from epoch 10 (so

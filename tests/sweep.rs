@@ -50,14 +50,9 @@ fn ok(out: Output) -> String {
 
 /// The epochs recorded in a cell's metrics.jsonl.
 fn epochs(dir: &Path) -> Vec<u64> {
-    fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                .as_u64()
-                .unwrap()
-        })
+    data_common::metrics(dir)
+        .iter()
+        .map(|m| m["epoch"].as_u64().unwrap())
         .collect()
 }
 

@@ -18,6 +18,8 @@ use purenoise::train::resume::ResumeRequest;
 use purenoise::train::{checkpoint, run, state, trainer};
 use purenoise::tune::TuneMode;
 
+use data_common::metrics;
+
 /// These tests train with the untuned kernels; tuning has its own tests (tests/tune.rs).
 const OFF: TuneMode = TuneMode::Off;
 
@@ -62,14 +64,6 @@ fn args(flags: &[&str]) -> TrainArgs {
     Cli::try_parse_from(std::iter::once("train").chain(flags.iter().copied()))
         .unwrap()
         .args
-}
-
-fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The parts of a metrics line that do not depend on wall-clock time.

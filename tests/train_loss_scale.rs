@@ -12,25 +12,10 @@ use std::process::Output;
 use purenoise::train::checkpoint;
 use serde_json::Value;
 
-use data_common::{run_purenoise as run, succeeds};
+use data_common::{run_purenoise as run, succeeds, timeless_metrics};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The metrics lines without their wall-clock fields.
-fn metrics(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            let fields = v.as_object_mut().unwrap();
-            fields.remove("seconds");
-            fields.remove("images_per_s");
-            v
-        })
-        .collect()
 }
 
 fn scaler(dir: &Path) -> Value {
@@ -70,7 +55,7 @@ fn overflows_are_skipped_logged_and_a_resumed_run_scales_as_an_uninterrupted_one
     };
     let whole = dir.join("whole");
     let err = succeeds(&flags(&whole, &[]));
-    let full = metrics(&whole);
+    let full = timeless_metrics(&whole);
     assert_eq!(full.len(), 2);
     assert!(
         err.contains(
@@ -107,7 +92,7 @@ fn overflows_are_skipped_logged_and_a_resumed_run_scales_as_an_uninterrupted_one
         "--resume".into(),
         split.display().to_string(),
     ]);
-    assert_eq!(metrics(&split), full);
+    assert_eq!(timeless_metrics(&split), full);
     assert_eq!(scaler(&split), scaler(&whole));
     let a = checkpoint::load(&whole.join("last.safetensors")).unwrap();
     let b = checkpoint::load(&split.join("last.safetensors")).unwrap();
@@ -136,7 +121,7 @@ fn overflows_are_skipped_logged_and_a_resumed_run_scales_as_an_uninterrupted_one
         &["--epochs", "1"],
         &[("--method", "erm")],
     ));
-    let line = &metrics(&plain)[0];
+    let line = &timeless_metrics(&plain)[0];
     assert!(
         line.get("loss_scale").is_none() && line.get("overflow_steps").is_none(),
         "{line}"

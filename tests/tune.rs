@@ -460,27 +460,20 @@ fn tuned_convolutions_match_reference() {
         }
         check("tuned");
         for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)) {
-            for splits in [1, 3] {
-                for pass in Pass::ALL {
-                    let kernel = ConvKernel::Direct(tile);
-                    gpu.set_tuned(
-                        s.tuning_key(pass, DType::F32),
-                        Some(choice_text(kernel, splits)),
-                    );
-                }
-                check(&format!("{tile}/{splits}"));
-            }
-            // Winograd where it applies, the weight gradient in one part and in three.
+            // Direct, and Winograd where it applies; the weight gradient in one part and in three.
+            let mut kernels = vec![ConvKernel::Direct(tile)];
             if winograd::eligible(&s, Pass::Forward) {
+                kernels.push(ConvKernel::Winograd(tile));
+            }
+            for kernel in kernels {
                 for splits in [1, 3] {
                     for pass in Pass::ALL {
-                        let kernel = ConvKernel::Winograd(tile);
                         gpu.set_tuned(
                             s.tuning_key(pass, DType::F32),
                             Some(choice_text(kernel, splits)),
                         );
                     }
-                    check(&format!("winograd {tile}/{splits}"));
+                    check(&format!("{kernel}/{splits}"));
                 }
             }
         }

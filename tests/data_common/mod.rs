@@ -257,3 +257,23 @@ pub fn tiny_train_flags(
     }
     flags
 }
+
+/// A run folder's metrics.jsonl, a value per epoch line.
+pub fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// [`metrics`] without the wall-clock fields, which differ between equal runs.
+pub fn timeless_metrics(dir: &Path) -> Vec<serde_json::Value> {
+    let mut lines = metrics(dir);
+    for line in &mut lines {
+        let fields = line.as_object_mut().unwrap();
+        fields.remove("seconds");
+        fields.remove("images_per_s");
+    }
+    lines
+}
