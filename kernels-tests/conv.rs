@@ -24,6 +24,10 @@ const CASES: &[(Shape4, Shape4, usize, usize)] = &[
     // subgroup block, and 13 channels strided: rows and columns off every tile.
     ([3, 16, 9, 7], [16, 16, 3, 3], 1, 1),
     ([2, 13, 17, 11], [13, 13, 3, 3], 2, 1),
+    // Pixel strips (lib/conv_a_strip.wgsl): rows of 16 and 24 hold whole strips of 8 (three
+    // per row of 24, the middle one at neither edge) and of 16; batch 1, a short odd height.
+    ([1, 3, 5, 16], [16, 3, 3, 3], 1, 1),
+    ([2, 5, 3, 24], [7, 5, 3, 3], 1, 1),
 ];
 
 each_mode_and_precision!(conv_kernels_match_reference);
@@ -174,6 +178,60 @@ fn small_channel_gemms_get_16_column_lane_blocks() {
     assert_eq!(name(27, 16), "sg8x1-t8x16-k16"); // the stem's weight gradient
     assert_eq!(name(32768, 17), "sg8x1-t8x32-k16");
     assert_eq!(name(32768, 64), "sg8x2-t8x32-k16");
+}
+
+/// The strip kernels serve the forward and backward-data passes of stride-1 3x3 layers with
+/// padding 1 whose rows hold whole strips, in f32, on adapters with 8-wide subgroups and 64-bit
+/// integers (lavapipe): the reference test's strip cases run them there, and every other shape
+/// runs the row kernels.
+#[test]
+fn strip_kernels_serve_rows_of_whole_strips() {
+    let gpu = gpu();
+    let (strip16, strip8) = (Tile::ALL[4], Tile::ALL[2]);
+    assert_eq!((strip16.tm, strip8.tm), (16, 8));
+    let shape = |x: Shape4, w: Shape4, stride, pad| {
+        let x = gpu.zeros("test", &x).unwrap();
+        let w = gpu.zeros("test", &w).unwrap();
+        ConvShape::new(&x, &w, stride, pad).unwrap()
+    };
+    let lavapipe_like = Tile::SUBGROUP.runs_on(&gpu)
+        && gpu
+            .device()
+            .features()
+            .contains(wgpu::Features::SHADER_INT64);
+    let rows16 = shape([1, 3, 5, 16], [16, 3, 3, 3], 1, 1);
+    let rows24 = shape([2, 5, 3, 24], [7, 5, 3, 3], 1, 1);
+    for pass in [Pass::Forward, Pass::BackwardInput] {
+        assert_eq!(
+            rows16.reads_strips(&gpu, pass, strip16, DType::F32),
+            lavapipe_like
+        );
+        assert_eq!(
+            rows16.reads_strips(&gpu, pass, strip8, DType::F32),
+            lavapipe_like
+        );
+        assert_eq!(
+            rows24.reads_strips(&gpu, pass, strip8, DType::F32),
+            lavapipe_like
+        );
+        // 24 is not a whole number of 16-pixel strips; f16 rows; the weight gradient; a stride,
+        // no padding, a 1x1 kernel; the workgroup-memory core.
+        assert!(!rows24.reads_strips(&gpu, pass, strip16, DType::F32));
+        assert!(!rows16.reads_strips(&gpu, pass, strip16, DType::F16));
+        assert!(!rows16.reads_strips(&gpu, Pass::BackwardWeight, strip16, DType::F32));
+        for (w, stride, pad) in [
+            ([16, 3, 3, 3], 2, 1),
+            ([16, 3, 3, 3], 1, 0),
+            ([16, 3, 1, 1], 1, 0),
+        ] {
+            let other = shape([1, 3, 16, 16], w, stride, pad);
+            assert!(
+                !other.reads_strips(&gpu, pass, strip8, DType::F32),
+                "{other:?}"
+            );
+        }
+        assert!(!rows16.reads_strips(&gpu, pass, Tile::ALL[5], DType::F32));
+    }
 }
 
 /// Adapters without 8-wide subgroups never get the subgroup core, and every choice is one of

@@ -10,4 +10,5 @@
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_forward_index.wgsl
+//!include conv_a_rows.wgsl
 //!include conv_gemm_subgroup.wgsl

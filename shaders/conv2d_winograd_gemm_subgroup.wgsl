@@ -7,4 +7,5 @@
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
 
 //!include conv2d_winograd_gemm_index.wgsl
+//!include conv_a_rows.wgsl
 //!include conv_gemm_subgroup.wgsl

@@ -8,4 +8,5 @@
 // Test: kernels-tests/winograd.rs::winograd_weight_gradient_kernels_match_reference
 
 //!include conv2d_winograd_weight_index.wgsl
+//!include conv_a_rows.wgsl
 //!include conv_gemm_subgroup.wgsl

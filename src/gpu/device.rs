@@ -43,8 +43,11 @@ impl Gpu {
         let info = adapter.get_info();
         // The adapter's own limits: wgpu's defaults (128 MiB bindings) are too small for wide nets.
         let limits = adapter.limits();
-        let optional =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        // 64-bit integers: the strip convolutions load f32 pairs as one u64 (src/ops/conv.rs).
+        let optional = wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::SHADER_INT64;
         let features = adapter.features() & optional;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("purenoise"),

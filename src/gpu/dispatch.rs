@@ -16,7 +16,8 @@ pub(super) enum Command {
         pipeline: wgpu::ComputePipeline,
         params_offset: u64,
         params_size: u64,
-        bindings: Vec<(wgpu::Buffer, u64, u64)>,
+        /// Binding number, buffer, offset and size of each tensor the kernel uses.
+        bindings: Vec<(u32, wgpu::Buffer, u64, u64)>,
         groups: [u32; 3],
     },
     Clear {
@@ -165,7 +166,7 @@ impl Gpu {
         if groups.contains(&0) || self.0.skip_kernels.get() {
             return Ok(());
         }
-        let (pipeline, bindings, binding_elements) =
+        let (pipeline, bindings, binding_elements, used) =
             self.pipeline(kernel, elements, lanes, overrides)?;
         if bindings != tensors.len() + 1 {
             return Err(Error::Invalid(format!(
@@ -175,9 +176,14 @@ impl Gpu {
             )));
         }
         for (i, (name, t)) in tensors.iter().enumerate() {
-            // f16 data read as f32 (or the reverse) would be garbage, not an error: refuse it.
             let element = binding_elements.get(i + 1).copied().flatten();
-            let width = element.map(|(s, _)| s.width);
+            // A binding of 64-bit integers is a raw view of the tensor's bytes, which the kernel
+            // unpacks itself (the strip convolutions read f32 pairs through it): no element type
+            // to compare.
+            let raw =
+                element.is_some_and(|(s, _)| s.kind == naga::ScalarKind::Uint && s.width == 8);
+            // f16 data read as f32 (or the reverse) would be garbage, not an error: refuse it.
+            let width = element.filter(|_| !raw).map(|(s, _)| s.width);
             if width.is_some_and(|w| w as usize != t.dtype().size()) {
                 return Err(Error::Invalid(format!(
                     "kernel `{}` ({elements:?}) binds `{name}` as {}-byte elements, but the \
@@ -187,15 +193,23 @@ impl Gpu {
                     t.dtype()
                 )));
             }
-            // A partial last vector would lie outside the binding.
-            if let Some((_, size)) = element.filter(|(_, size)| *size > 1) {
-                if !t.numel().is_multiple_of(size as usize) {
+            // A partial last vector (or 64-bit word) would lie outside the binding.
+            if let Some((s, size)) = element.filter(|(_, size)| raw || *size > 1) {
+                let vector_bytes = size as usize
+                    * if raw {
+                        s.width as usize
+                    } else {
+                        t.dtype().size()
+                    };
+                if !(t.numel() * t.dtype().size()).is_multiple_of(vector_bytes) {
                     return Err(Error::Invalid(format!(
-                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {size}, but \
-                         the tensor's shape {:?} holds {} values, not a multiple of {size}",
+                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {vector_bytes} \
+                         bytes, but the tensor's shape {:?} holds {} values of {:?}, not a \
+                         whole number of them",
                         kernel.name,
                         t.shape(),
-                        t.numel()
+                        t.numel(),
+                        t.dtype()
                     )));
                 }
             }
@@ -211,9 +225,10 @@ impl Gpu {
             arena.resize(offset + params_size as usize, 0);
             offset as u64
         };
-        let bindings = tensors
-            .iter()
-            .map(|(_, t)| (t.buffer().clone(), t.offset_bytes(), t.bytes()))
+        let bindings = (1..)
+            .zip(tensors)
+            .filter(|(i, _)| used.get(*i as usize).copied().unwrap_or(false))
+            .map(|(i, (_, t))| (i, t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
         let profiling = self.0.profile.borrow().is_some();
         let profile_start = profiling.then(|| {
@@ -334,9 +349,9 @@ impl Gpu {
                                 size: NonZeroU64::new(*params_size),
                             }),
                         }];
-                        for (i, (buffer, offset, size)) in bindings.iter().enumerate() {
+                        for (binding, buffer, offset, size) in bindings {
                             entries.push(wgpu::BindGroupEntry {
-                                binding: i as u32 + 1,
+                                binding: *binding,
                                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                     buffer,
                                     offset: *offset,

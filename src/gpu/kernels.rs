@@ -174,6 +174,8 @@ libraries![
     "conv2d_forward_index.wgsl",
     "conv2d_winograd_gemm_index.wgsl",
     "conv2d_winograd_weight_index.wgsl",
+    "conv_a_rows.wgsl",
+    "conv_a_strip.wgsl",
     "conv_b_quad.wgsl",
     "conv_common.wgsl",
     "conv_gemm.wgsl",
@@ -370,11 +372,14 @@ pub fn validate_lanes(
         naga::front::wgsl::parse_str(&source).map_err(|e| shader_err(e.emit_to_string(&source)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        // Subgroup operations (the *_subgroup kernels) and f16 (the mixed-precision variants)
-        // validate here; wgpu still refuses them on a device without the SUBGROUP or SHADER_F16
-        // feature, src/ops/conv.rs only picks subgroup kernels with it, and Gpu::check_precision
-        // refuses `--precision mixed` without f16.
-        naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SHADER_FLOAT16,
+        // Subgroup operations (the *_subgroup kernels), f16 (the mixed-precision variants) and
+        // 64-bit integers (the *_strip kernels) validate here; wgpu still refuses them on a
+        // device without the SUBGROUP, SHADER_F16 or SHADER_INT64 feature, src/ops/conv.rs only
+        // picks subgroup and strip kernels with them, and Gpu::check_precision refuses
+        // `--precision mixed` without f16.
+        naga::valid::Capabilities::SUBGROUP
+            | naga::valid::Capabilities::SHADER_FLOAT16
+            | naga::valid::Capabilities::SHADER_INT64,
     )
     .validate(&module)
     .map_err(|e| shader_err(e.emit_to_string(&source)))?;
@@ -453,12 +458,31 @@ pub fn check_params(kernel: &Shader, module: &naga::Module) -> Result<()> {
 /// The element type of each storage binding of a validated module, by binding number, with the
 /// values per array element (1, or a vector's size): what a dispatch checks its tensors against
 /// (`None` for the uniform and non-array bindings).
+/// Whether the entry point reads or writes each binding, by number: wgpu derives the pipeline's
+/// layout from those alone, so a binding that a shared library declares and this kernel never
+/// touches (the strip convolutions' scalar view of A) is left out of its bind group.
+pub fn used_bindings(module: &naga::Module, info: &naga::valid::ModuleInfo) -> Vec<bool> {
+    let entry = info.get_entry_point(0);
+    let mut used = Vec::new();
+    for (handle, g) in module.global_variables.iter() {
+        let Some(b) = &g.binding else { continue };
+        let i = b.binding as usize;
+        if used.len() <= i {
+            used.resize(i + 1, false);
+        }
+        used[i] = !entry[handle].is_empty();
+    }
+    used
+}
+
 pub fn binding_elements(module: &naga::Module) -> Vec<Option<(naga::Scalar, u32)>> {
     let mut out = Vec::new();
     for (_, g) in module.global_variables.iter() {
         let Some(b) = &g.binding else { continue };
         let scalar = match module.types[g.ty].inner {
             naga::TypeInner::Array { base, .. } => match module.types[base].inner {
+                naga::TypeInner::Scalar(s) if s.width == 8 => None,
+                naga::TypeInner::Vector { scalar, .. } if scalar.width == 8 => None,
                 naga::TypeInner::Scalar(s) => Some((s, 1)),
                 naga::TypeInner::Vector { scalar, size } => Some((scalar, size as u32)),
                 _ => None,

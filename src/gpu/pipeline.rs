@@ -5,12 +5,14 @@ use super::tensor::{DType, Precision};
 use super::{kernels, Gpu};
 use crate::error::{Error, Result};
 
-/// A compiled pipeline, the number of resource bindings its kernel declares, and the element
-/// type of each storage binding (kernels::binding_elements).
+/// A compiled pipeline, the number of resource bindings its kernel declares, the element type
+/// of each storage binding (kernels::binding_elements) and whether the kernel uses each binding
+/// (kernels::used_bindings).
 pub(super) type Compiled = (
     wgpu::ComputePipeline,
     usize,
     Vec<Option<(naga::Scalar, u32)>>,
+    Vec<bool>,
 );
 
 impl Gpu {
@@ -36,7 +38,7 @@ impl Gpu {
             self.check_precision(Precision::Mixed)?;
         }
         // naga first: its diagnostics name the file and line; wgpu's would arrive asynchronously.
-        let (naga_module, _) = kernels::validate_lanes(kernel, elements, lanes)?;
+        let (naga_module, info) = kernels::validate_lanes(kernel, elements, lanes)?;
         kernels::check_params(kernel, &naga_module)?;
         let bindings = naga_module
             .global_variables
@@ -44,6 +46,7 @@ impl Gpu {
             .filter(|(_, g)| g.binding.is_some())
             .count();
         let binding_elements = kernels::binding_elements(&naga_module);
+        let used = kernels::used_bindings(&naga_module, &info);
         let source = kernels::expanded_source_lanes(kernel, elements, lanes)?;
         let scope = self
             .0
@@ -86,7 +89,7 @@ impl Gpu {
                 message: e.to_string(),
             });
         }
-        let compiled = (pipeline, bindings, binding_elements);
+        let compiled = (pipeline, bindings, binding_elements, used);
         self.0.pipelines.borrow_mut().insert(key, compiled.clone());
         Ok(compiled)
     }

@@ -176,14 +176,22 @@ impl ConvShape {
         phase: [usize; 6],
         tensors: &[(&str, &Tensor)],
     ) -> Result<()> {
-        let kernel = match (pass, tile.subgroup) {
-            (Pass::Forward, false) => &kernels::CONV2D_FORWARD,
-            (Pass::BackwardInput, false) => &kernels::CONV2D_BACKWARD_INPUT,
-            (Pass::BackwardWeight, false) => &kernels::CONV2D_BACKWARD_WEIGHT,
-            (Pass::Forward, true) => &kernels::CONV2D_FORWARD_SUBGROUP,
-            (Pass::BackwardInput, true) => &kernels::CONV2D_BACKWARD_INPUT_SUBGROUP,
-            (Pass::BackwardWeight, true) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
+        let strips = self.reads_strips(gpu, pass, tile, tensors[0].1.dtype());
+        let kernel = match (pass, tile.subgroup, strips) {
+            (Pass::Forward, false, _) => &kernels::CONV2D_FORWARD,
+            (Pass::BackwardInput, false, _) => &kernels::CONV2D_BACKWARD_INPUT,
+            (Pass::BackwardWeight, false, _) => &kernels::CONV2D_BACKWARD_WEIGHT,
+            (Pass::Forward, true, false) => &kernels::CONV2D_FORWARD_SUBGROUP,
+            (Pass::BackwardInput, true, false) => &kernels::CONV2D_BACKWARD_INPUT_SUBGROUP,
+            (Pass::BackwardWeight, true, _) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
+            (Pass::Forward, true, true) => &kernels::CONV2D_FORWARD_STRIP,
+            (Pass::BackwardInput, true, true) => &kernels::CONV2D_BACKWARD_INPUT_STRIP,
         };
+        // The strip kernels read A a second time, as vec4s (lib/conv_a_strip.wgsl).
+        let mut tensors = tensors.to_vec();
+        if strips {
+            tensors.push(tensors[0]);
+        }
         tile.check(gpu)?;
         self.check_index_range()?;
         let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
@@ -228,9 +236,29 @@ impl ConvShape {
             &elements,
             &tile.overrides(self),
             &params,
-            tensors,
+            &tensors,
             groups,
         )
+    }
+
+    /// Whether `tile` on the subgroup core reads this pass's A operand (of element type `act`) as
+    /// pixel strips (shaders/lib/conv_a_strip.wgsl): the forward and backward-data passes of
+    /// stride-1 3x3 convolutions with padding 1 (each tap then reads TM neighbouring pixels of
+    /// one row, and backward data is one stride phase) whose rows hold whole strips of the tile's
+    /// TM pixels, in f32 (the strips load pairs of f32 as one 64-bit integer), on a device with
+    /// 64-bit integers.
+    pub fn reads_strips(&self, gpu: &Gpu, pass: Pass, tile: Tile, act: DType) -> bool {
+        tile.subgroup
+            && pass != Pass::BackwardWeight
+            && self.stride == 1
+            && self.k == 3
+            && self.pad == 1
+            && self.w.is_multiple_of(tile.tm)
+            && act == DType::F32
+            && gpu
+                .device()
+                .features()
+                .contains(wgpu::Features::SHADER_INT64)
     }
 
     /// The kernels divide indices through f32 (lib/conv_common.wgsl's div_rcp: exact below
