@@ -32,3 +32,16 @@ fn a_quads(a: LaneA, kp: KPos) -> AQuads {
     }
     return q;
 }
+
+// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl): s2 only where STEPS = 3.
+struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads }
+
+fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos) -> ASteps {
+    var s: ASteps;
+    s.s0 = a_quads(a, k0);
+    s.s1 = a_quads(a, k1);
+    if (STEPS == 3u) {
+        s.s2 = a_quads(a, k2);
+    }
+    return s;
+}

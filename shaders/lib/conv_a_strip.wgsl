@@ -34,34 +34,54 @@ struct Tap { off: i32, dy: i32, dx: i32 }
 
 struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
 
-fn a_quads(a: LaneA, kp: KPos) -> AQuads {
-    let t = a_tap(kp);
-    let ok = a.valid && kp.live && u32(a.y + t.dy) < a.h;
-    // The first group: the one holding the strip's first pixel, or the one before it for dx = -1;
-    // the first value then lies at `shift` within it.
-    let back = t.dx < 0;
-    let first = ((a.base + t.off) >> 2u) - select(0, 1, back);
-    let shift = select(t.dx, 3, back);
-    let u0 = a_vec(first, ok);
-    let u1 = a_vec(first + 1, ok);
-    let u2 = a_vec(first + 2, ok);
-    var q: AQuads;
-    q.q0 = shifted(u0, u1, shift);
-    q.q1 = shifted(u1, u2, shift);
-    if (TM == 16u) {
-        let u3 = a_vec(first + 3, ok);
-        let u4 = a_vec(first + 4, ok);
-        q.q2 = shifted(u2, u3, shift);
-        q.q3 = shifted(u3, u4, shift);
+// The core's STEPS = 3 k steps: the three taps of one tap row (k0 its first: the k chunks of
+// these kernels start at 0 and hold whole rows of KS = 3 taps), which read the same row of A
+// shifted by their dx. So the row is loaded once, TM / 4 + 2 groups from the one before the
+// strip's first pixel to the one after its last, and each tap takes its window in registers.
+struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads }
+
+fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos) -> ASteps {
+    let t0 = a_tap(k0);
+    let ok = a.valid && u32(a.y + t0.dy) < a.h;
+    let first = ((a.base + t0.off) >> 2u) - 1;
+    var u: array<vec4<f32>, 6>;
+    for (var i = 0u; i < TM / 4u + 2u; i++) {
+        u[i] = a_vec(first + i32(i), ok);
     }
-    // Padding: the pixel left of column 0 and right of the last column.
-    q.q0.x = select(q.q0.x, 0.0, a.left && back);
+    var s: ASteps;
+    s.s0 = window(a, u, t0.dx, k0.live);
+    s.s1 = window(a, u, a_tap(k1).dx, k1.live);
+    s.s2 = window(a, u, a_tap(k2).dx, k2.live);
+    return s;
+}
+
+// The strip's TM values for column offset dx in {-1, 0, 1} from the row's groups u (u[1] holds
+// the strip's first pixel), zero past the image row's ends or where the step is not live.
+fn window(a: LaneA, u: array<vec4<f32>, 6>, dx: i32, live: bool) -> AQuads {
+    var q: AQuads;
+    q.q0 = shifted(u[0], u[1], u[2], dx);
+    q.q1 = shifted(u[1], u[2], u[3], dx);
     if (TM == 16u) {
-        q.q3.w = select(q.q3.w, 0.0, a.right && t.dx > 0);
+        q.q2 = shifted(u[2], u[3], u[4], dx);
+        q.q3 = shifted(u[3], u[4], u[5], dx);
+    }
+    q.q0.x = select(q.q0.x, 0.0, a.left && dx < 0);
+    if (TM == 16u) {
+        q.q3.w = select(q.q3.w, 0.0, a.right && dx > 0);
     } else {
-        q.q1.w = select(q.q1.w, 0.0, a.right && t.dx > 0);
+        q.q1.w = select(q.q1.w, 0.0, a.right && dx > 0);
+    }
+    if (!live) {
+        q = AQuads();
     }
     return q;
+}
+
+// Four consecutive values of the twelve in u, v, w, starting at v's first shifted by dx.
+fn shifted(u: vec4<f32>, v: vec4<f32>, w: vec4<f32>, dx: i32) -> vec4<f32> {
+    let left = vec4(u.w, v.xyz);
+    let right = vec4(v.yzw, w.x);
+    return select(select(v, left, dx < 0), right, dx > 0);
 }
 
 // Group i of four f32 (little-endian: the first value in each u64's low half), zero unless ok.
@@ -71,11 +91,4 @@ fn a_vec(i: i32, ok: bool) -> vec4<f32> {
     let f = vec4(bitcast<f32>(u32(v.x & 0xFFFFFFFFlu)), bitcast<f32>(u32(v.x >> 32u)),
                  bitcast<f32>(u32(v.y & 0xFFFFFFFFlu)), bitcast<f32>(u32(v.y >> 32u)));
     return select(vec4(0.0), f, inside);
-}
-
-// Four consecutive values starting `shift` (0, 1 or 3) into the eight of u, v.
-fn shifted(u: vec4<f32>, v: vec4<f32>, shift: i32) -> vec4<f32> {
-    let by1 = vec4(u.yzw, v.x);
-    let by3 = vec4(u.w, v.xyz);
-    return select(select(u, by1, shift == 1), by3, shift == 3);
 }

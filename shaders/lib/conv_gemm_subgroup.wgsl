@@ -45,15 +45,18 @@ override WN: u32 = 4u;
 override TM: u32 = 8u;
 override TN: u32 = 32u;
 
-// One k step's operands: the lane's rows of A, and the subgroup's columns of B, broadcast
-// (lane j holds columns 4j..4j+3; subgroupBroadcast takes a constant lane).
-struct StepOps { a: AQuads, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>,
-                 b4: vec4<f32>, b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32> }
+// k steps per loop iteration: 2, or 3 for the strip kernels (one tap row: lib/conv_a_strip.wgsl
+// loads it once for its three taps).
+override STEPS: u32 = 2u;
 
-fn step_ops(la: LaneA, bq: BQuad, kp: KPos) -> StepOps {
-    var o: StepOps;
+// One k step's columns of B for the subgroup, broadcast (lane j holds columns 4j..4j+3;
+// subgroupBroadcast takes a constant lane); b4..b7 only where TN = 32.
+struct BCols { b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>,
+               b4: vec4<f32>, b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32> }
+
+fn b_cols(bq: BQuad, kp: KPos) -> BCols {
+    var o: BCols;
     let bv = b_quad(bq, kp);
-    o.a = a_quads(la, kp);
     o.b0 = subgroupBroadcast(bv, 0u);
     o.b1 = subgroupBroadcast(bv, 1u);
     o.b2 = subgroupBroadcast(bv, 2u);
@@ -65,6 +68,16 @@ fn step_ops(la: LaneA, bq: BQuad, kp: KPos) -> StepOps {
         o.b7 = subgroupBroadcast(bv, 7u);
     }
     return o;
+}
+
+// c plus the iteration's STEPS rank-one updates of one 4x4 block, back to back.
+fn steps(c: Block, a0: vec4<f32>, b0: vec4<f32>, a1: vec4<f32>, b1: vec4<f32>, a2: vec4<f32>,
+         b2: vec4<f32>) -> Block {
+    let r = outer(a1, b1, outer(a0, b0, c));
+    if (STEPS == 3u) {
+        return outer(a2, b2, r);
+    }
+    return r;
 }
 
 @compute @workgroup_size(WM * WN)
@@ -100,39 +113,49 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     var c16: Block;
     var c17: Block;
     var kp = k_pos(k_begin, k_end);
-    for (var k = k_begin; k < k_end; k += 2u) {
-        // Two k steps per iteration, all loads first, then each block takes both steps at once:
+    for (var k = k_begin; k < k_end; k += STEPS) {
+        // All the iteration's loads first, then each block takes its STEPS updates at once:
         // lavapipe carries each block round the loop through memory under the loop's lane mask.
-        let o = step_ops(la, bq, kp);
-        kp = k_next(kp, k_end);
-        let q = step_ops(la, bq, kp);
-        kp = k_next(kp, k_end);
-        c00 = outer(q.a.q0, q.b0, outer(o.a.q0, o.b0, c00));
-        c01 = outer(q.a.q0, q.b1, outer(o.a.q0, o.b1, c01));
-        c02 = outer(q.a.q0, q.b2, outer(o.a.q0, o.b2, c02));
-        c03 = outer(q.a.q0, q.b3, outer(o.a.q0, o.b3, c03));
-        c10 = outer(q.a.q1, q.b0, outer(o.a.q1, o.b0, c10));
-        c11 = outer(q.a.q1, q.b1, outer(o.a.q1, o.b1, c11));
-        c12 = outer(q.a.q1, q.b2, outer(o.a.q1, o.b2, c12));
-        c13 = outer(q.a.q1, q.b3, outer(o.a.q1, o.b3, c13));
+        let k0 = kp;
+        let k1 = k_next(k0, k_end);
+        let k2 = k_next(k1, k_end);
+        kp = k2;
+        if (STEPS == 3u) {
+            kp = k_next(k2, k_end);
+        }
+        let a = a_steps(la, k0, k1, k2);
+        let o = b_cols(bq, k0);
+        let q = b_cols(bq, k1);
+        var r: BCols;
+        if (STEPS == 3u) {
+            r = b_cols(bq, k2);
+        }
+        c00 = steps(c00, a.s0.q0, o.b0, a.s1.q0, q.b0, a.s2.q0, r.b0);
+        c01 = steps(c01, a.s0.q0, o.b1, a.s1.q0, q.b1, a.s2.q0, r.b1);
+        c02 = steps(c02, a.s0.q0, o.b2, a.s1.q0, q.b2, a.s2.q0, r.b2);
+        c03 = steps(c03, a.s0.q0, o.b3, a.s1.q0, q.b3, a.s2.q0, r.b3);
+        c10 = steps(c10, a.s0.q1, o.b0, a.s1.q1, q.b0, a.s2.q1, r.b0);
+        c11 = steps(c11, a.s0.q1, o.b1, a.s1.q1, q.b1, a.s2.q1, r.b1);
+        c12 = steps(c12, a.s0.q1, o.b2, a.s1.q1, q.b2, a.s2.q1, r.b2);
+        c13 = steps(c13, a.s0.q1, o.b3, a.s1.q1, q.b3, a.s2.q1, r.b3);
         if (TN == 32u) {
-            c04 = outer(q.a.q0, q.b4, outer(o.a.q0, o.b4, c04));
-            c05 = outer(q.a.q0, q.b5, outer(o.a.q0, o.b5, c05));
-            c06 = outer(q.a.q0, q.b6, outer(o.a.q0, o.b6, c06));
-            c07 = outer(q.a.q0, q.b7, outer(o.a.q0, o.b7, c07));
-            c14 = outer(q.a.q1, q.b4, outer(o.a.q1, o.b4, c14));
-            c15 = outer(q.a.q1, q.b5, outer(o.a.q1, o.b5, c15));
-            c16 = outer(q.a.q1, q.b6, outer(o.a.q1, o.b6, c16));
-            c17 = outer(q.a.q1, q.b7, outer(o.a.q1, o.b7, c17));
+            c04 = steps(c04, a.s0.q0, o.b4, a.s1.q0, q.b4, a.s2.q0, r.b4);
+            c05 = steps(c05, a.s0.q0, o.b5, a.s1.q0, q.b5, a.s2.q0, r.b5);
+            c06 = steps(c06, a.s0.q0, o.b6, a.s1.q0, q.b6, a.s2.q0, r.b6);
+            c07 = steps(c07, a.s0.q0, o.b7, a.s1.q0, q.b7, a.s2.q0, r.b7);
+            c14 = steps(c14, a.s0.q1, o.b4, a.s1.q1, q.b4, a.s2.q1, r.b4);
+            c15 = steps(c15, a.s0.q1, o.b5, a.s1.q1, q.b5, a.s2.q1, r.b5);
+            c16 = steps(c16, a.s0.q1, o.b6, a.s1.q1, q.b6, a.s2.q1, r.b6);
+            c17 = steps(c17, a.s0.q1, o.b7, a.s1.q1, q.b7, a.s2.q1, r.b7);
         } else if (TM == 16u) {
-            c04 = outer(q.a.q2, q.b0, outer(o.a.q2, o.b0, c04));
-            c05 = outer(q.a.q2, q.b1, outer(o.a.q2, o.b1, c05));
-            c06 = outer(q.a.q2, q.b2, outer(o.a.q2, o.b2, c06));
-            c07 = outer(q.a.q2, q.b3, outer(o.a.q2, o.b3, c07));
-            c14 = outer(q.a.q3, q.b0, outer(o.a.q3, o.b0, c14));
-            c15 = outer(q.a.q3, q.b1, outer(o.a.q3, o.b1, c15));
-            c16 = outer(q.a.q3, q.b2, outer(o.a.q3, o.b2, c16));
-            c17 = outer(q.a.q3, q.b3, outer(o.a.q3, o.b3, c17));
+            c04 = steps(c04, a.s0.q2, o.b0, a.s1.q2, q.b0, a.s2.q2, r.b0);
+            c05 = steps(c05, a.s0.q2, o.b1, a.s1.q2, q.b1, a.s2.q2, r.b1);
+            c06 = steps(c06, a.s0.q2, o.b2, a.s1.q2, q.b2, a.s2.q2, r.b2);
+            c07 = steps(c07, a.s0.q2, o.b3, a.s1.q2, q.b3, a.s2.q2, r.b3);
+            c14 = steps(c14, a.s0.q3, o.b0, a.s1.q3, q.b0, a.s2.q3, r.b0);
+            c15 = steps(c15, a.s0.q3, o.b1, a.s1.q3, q.b1, a.s2.q3, r.b1);
+            c16 = steps(c16, a.s0.q3, o.b2, a.s1.q3, q.b2, a.s2.q3, r.b2);
+            c17 = steps(c17, a.s0.q3, o.b3, a.s1.q3, q.b3, a.s2.q3, r.b3);
         }
     }
 

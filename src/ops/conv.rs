@@ -231,14 +231,13 @@ impl ConvShape {
         let groups = [rows, cols, k.div_ceil(chunk).max(1)].map(|g| g as u32);
         // A (the input, or the output gradient) is an activation: f32 or f16 (`act`).
         let elements = super::act(tensors[0].1);
-        gpu.dispatch_as(
-            kernel,
-            &elements,
-            &tile.overrides(self),
-            &params,
-            &tensors,
-            groups,
-        )
+        let mut overrides = tile.overrides(self);
+        if strips {
+            // One tap row (three taps) per loop iteration: the k chunk is the whole reduction,
+            // whole rows from k = 0.
+            overrides.push(("STEPS", 3.0));
+        }
+        gpu.dispatch_as(kernel, &elements, &overrides, &params, &tensors, groups)
     }
 
     /// Whether `tile` on the subgroup core reads this pass's A operand (of element type `act`) as
