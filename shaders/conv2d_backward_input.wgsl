@@ -16,5 +16,6 @@
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference, kernels-tests/conv.rs::conv_gradients_match_finite_differences
 
 //!include conv2d_backward_input_index.wgsl
+//!include conv_packed_b_vec4.wgsl
 //!include conv_tiles_mn.wgsl
 //!include conv_gemm.wgsl

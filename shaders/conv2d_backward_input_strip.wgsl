@@ -6,16 +6,19 @@
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes a TM x TN block of dx.
 // Bounds: trusted: see lib/conv2d_backward_input_index.wgsl and lib/conv_a_strip.wgsl.
 // Elements: f32 only (the strips read f32 pairs as u64; f16 runs the subgroup variant).
-// Bindings: as conv2d_backward_input, with 1 (dy as scalars, declared by the index library)
-// unused, and 4 dy again, as groups of four f32 (array<vec2<u64>>, read).
+// Bindings: as conv2d_backward_input, with 1 and 2 (dy as scalars, the packed weight as vec4s,
+// declared by the index library) unused; 4 dy and 5 the packed weight again, as groups of four
+// f32 (array<vec2<u64>>, read).
 // Reference: reference::conv2d_backward_input
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_backward_input_index.wgsl
+//!include conv_f32_pairs.wgsl
 //!include conv_a_strip.wgsl
 //!include conv_gemm_subgroup.wgsl
 
 @group(0) @binding(4) var<storage, read> a4: array<vec2<u64>>;
+@group(0) @binding(5) var<storage, read> wp8: array<vec2<u64>>;
 
 // Input pixels m0.. lie in row iy of image img from column ix; with stride 1 and padding p the
 // tap (jy, jx) reads output row iy + p - jy from column ix + p - jx.

@@ -5,16 +5,19 @@
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes a TM x TN block of y.
 // Bounds: trusted: see lib/conv2d_forward_index.wgsl and lib/conv_a_strip.wgsl.
 // Elements: f32 only (the strips read f32 pairs as u64; f16 runs the subgroup variant).
-// Bindings: as conv2d_forward, with 1 (x as scalars, declared by the index library)
-// unused, and 4 x again, as groups of four f32 (array<vec2<u64>>, read).
+// Bindings: as conv2d_forward, with 1 and 2 (x as scalars, the packed weight as vec4s,
+// declared by the index library) unused; 4 x and 5 the packed weight again, as groups of four
+// f32 (array<vec2<u64>>, read).
 // Reference: reference::conv2d_forward
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_forward_index.wgsl
+//!include conv_f32_pairs.wgsl
 //!include conv_a_strip.wgsl
 //!include conv_gemm_subgroup.wgsl
 
 @group(0) @binding(4) var<storage, read> a4: array<vec2<u64>>;
+@group(0) @binding(5) var<storage, read> wp8: array<vec2<u64>>;
 
 // Output pixels m0.. lie in row oy of image img from column ox0; with stride 1 they read input
 // row oy + dy from column ox0 + dx.

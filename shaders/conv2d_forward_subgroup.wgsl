@@ -10,5 +10,6 @@
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_forward_index.wgsl
+//!include conv_packed_b_vec4.wgsl
 //!include conv_a_rows.wgsl
 //!include conv_gemm_subgroup.wgsl

@@ -7,5 +7,6 @@
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
 
 //!include conv2d_winograd_gemm_index.wgsl
+//!include conv_packed_b_vec4.wgsl
 //!include conv_a_rows.wgsl
 //!include conv_gemm_subgroup.wgsl

@@ -84,11 +84,8 @@ fn shifted(u: vec4<f32>, v: vec4<f32>, w: vec4<f32>, dx: i32) -> vec4<f32> {
     return select(select(v, left, dx < 0), right, dx > 0);
 }
 
-// Group i of four f32 (little-endian: the first value in each u64's low half), zero unless ok.
+// Group i of four f32 of A (lib/conv_f32_pairs.wgsl), zero unless ok.
 fn a_vec(i: i32, ok: bool) -> vec4<f32> {
     let inside = ok && i >= 0 && u32(i) < arrayLength(&a4);
-    let v = a4[select(0u, u32(i), inside)];
-    let f = vec4(bitcast<f32>(u32(v.x & 0xFFFFFFFFlu)), bitcast<f32>(u32(v.x >> 32u)),
-                 bitcast<f32>(u32(v.y & 0xFFFFFFFFlu)), bitcast<f32>(u32(v.y >> 32u)));
-    return select(vec4(0.0), f, inside);
+    return select(vec4(0.0), f32x4(a4[select(0u, u32(i), inside)]), inside);
 }

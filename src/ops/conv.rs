@@ -187,10 +187,10 @@ impl ConvShape {
             (Pass::Forward, true, true) => &kernels::CONV2D_FORWARD_STRIP,
             (Pass::BackwardInput, true, true) => &kernels::CONV2D_BACKWARD_INPUT_STRIP,
         };
-        // The strip kernels read A a second time, as vec4s (lib/conv_a_strip.wgsl).
+        // The strip kernels read A and B a second time, as f32 pairs (lib/conv_f32_pairs.wgsl).
         let mut tensors = tensors.to_vec();
         if strips {
-            tensors.push(tensors[0]);
+            tensors.extend([tensors[0], tensors[1]]);
         }
         tile.check(gpu)?;
         self.check_index_range()?;
