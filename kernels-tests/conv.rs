@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use purenoise::ops::conv::{
     conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight,
-    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with, conv2d_pack_weight,
+    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with, conv2d_pack_weight, ALoader,
     ConvShape, Pass, Tile,
 };
 use purenoise::reference::{self, Shape4};
@@ -180,15 +180,16 @@ fn small_channel_gemms_get_16_column_lane_blocks() {
     assert_eq!(name(32768, 64), "sg8x2-t8x32-k16");
 }
 
-/// The strip kernels serve the forward and backward-data passes of stride-1 3x3 layers with
-/// padding 1 whose rows hold whole strips, in f32, on adapters with 8-wide subgroups and 64-bit
-/// integers (lavapipe): the reference test's strip cases run them there, and every other shape
-/// runs the row kernels.
+/// The subgroup core reads the forward and backward-data passes of stride-1 3x3 layers with
+/// padding 1 as pixel strips where their rows hold whole strips, and their weight gradient by tap
+/// rows (8-row lane blocks, rows a multiple of 4 wide), in f32, on adapters with 8-wide subgroups
+/// and 64-bit integers (lavapipe): the reference test's cases of 8-, 16- and 24-wide rows run
+/// those kernels there, and every other shape reads a scalar per row.
 #[test]
-fn strip_kernels_serve_rows_of_whole_strips() {
+fn strip_and_tap_row_loaders_serve_stride_one_3x3_layers() {
     let gpu = gpu();
-    let (strip16, strip8) = (Tile::ALL[4], Tile::ALL[2]);
-    assert_eq!((strip16.tm, strip8.tm), (16, 8));
+    let (t16, t8) = (Tile::ALL[4], Tile::ALL[2]);
+    assert_eq!((t16.tm, t8.tm), (16, 8));
     let shape = |x: Shape4, w: Shape4, stride, pad| {
         let x = gpu.zeros("test", &x).unwrap();
         let w = gpu.zeros("test", &w).unwrap();
@@ -199,38 +200,43 @@ fn strip_kernels_serve_rows_of_whole_strips() {
             .device()
             .features()
             .contains(wgpu::Features::SHADER_INT64);
+    let when = |loader| if lavapipe_like { loader } else { ALoader::Rows };
+    let (f32, f16) = (DType::F32, DType::F16);
     let rows16 = shape([1, 3, 5, 16], [16, 3, 3, 3], 1, 1);
     let rows24 = shape([2, 5, 3, 24], [7, 5, 3, 3], 1, 1);
+    let rows7 = shape([3, 16, 9, 7], [16, 16, 3, 3], 1, 1);
     for pass in [Pass::Forward, Pass::BackwardInput] {
-        assert_eq!(
-            rows16.reads_strips(&gpu, pass, strip16, DType::F32),
-            lavapipe_like
-        );
-        assert_eq!(
-            rows16.reads_strips(&gpu, pass, strip8, DType::F32),
-            lavapipe_like
-        );
-        assert_eq!(
-            rows24.reads_strips(&gpu, pass, strip8, DType::F32),
-            lavapipe_like
-        );
-        // 24 is not a whole number of 16-pixel strips; f16 rows; the weight gradient; a stride,
-        // no padding, a 1x1 kernel; the workgroup-memory core.
-        assert!(!rows24.reads_strips(&gpu, pass, strip16, DType::F32));
-        assert!(!rows16.reads_strips(&gpu, pass, strip16, DType::F16));
-        assert!(!rows16.reads_strips(&gpu, Pass::BackwardWeight, strip16, DType::F32));
+        assert_eq!(rows16.a_loader(&gpu, pass, t16, f32), when(ALoader::Strips));
+        assert_eq!(rows16.a_loader(&gpu, pass, t8, f32), when(ALoader::Strips));
+        assert_eq!(rows24.a_loader(&gpu, pass, t8, f32), when(ALoader::Strips));
+        // 24 is not a whole number of 16-pixel strips.
+        assert_eq!(rows24.a_loader(&gpu, pass, t16, f32), ALoader::Rows);
+    }
+    let bw = Pass::BackwardWeight;
+    assert_eq!(rows16.a_loader(&gpu, bw, t8, f32), when(ALoader::TapRows));
+    assert_eq!(rows24.a_loader(&gpu, bw, t8, f32), when(ALoader::TapRows));
+    // 16-row lane blocks; rows 7 wide.
+    assert_eq!(rows16.a_loader(&gpu, bw, t16, f32), ALoader::Rows);
+    assert_eq!(rows7.a_loader(&gpu, bw, t8, f32), ALoader::Rows);
+    for pass in Pass::ALL {
+        // f16; a stride, no padding, a 1x1 kernel; the workgroup-memory core.
+        assert_eq!(rows16.a_loader(&gpu, pass, t8, f16), ALoader::Rows);
         for (w, stride, pad) in [
             ([16, 3, 3, 3], 2, 1),
             ([16, 3, 3, 3], 1, 0),
             ([16, 3, 1, 1], 1, 0),
         ] {
             let other = shape([1, 3, 16, 16], w, stride, pad);
-            assert!(
-                !other.reads_strips(&gpu, pass, strip8, DType::F32),
+            assert_eq!(
+                other.a_loader(&gpu, pass, t8, f32),
+                ALoader::Rows,
                 "{other:?}"
             );
         }
-        assert!(!rows16.reads_strips(&gpu, pass, Tile::ALL[5], DType::F32));
+        assert_eq!(
+            rows16.a_loader(&gpu, pass, Tile::ALL[5], f32),
+            ALoader::Rows
+        );
     }
 }
 

@@ -13,7 +13,7 @@
 // Test: kernels-tests/conv.rs::conv_kernels_match_reference
 
 //!include conv2d_backward_input_index.wgsl
-//!include conv_f32_pairs.wgsl
+//!include conv_packed_b_pairs.wgsl
 //!include conv_a_strip.wgsl
 //!include conv_gemm_subgroup.wgsl
 

@@ -85,7 +85,17 @@ fn b_elem(c: BCol, kp: KPos) -> f32 {
 
 struct CRow { m: u32, valid: bool }
 
-fn c_row(m: u32) -> CRow { return CRow(m, m < p.m_total); }
+// With the tap-row A loader (lib/conv_a_tap_rows.wgsl) the GEMM's rows are virtual, 8 per lane
+// holding two tap rows: row v is tap (v / 8)·6 + v % 8 where v % 8 < 6, and no tap otherwise.
+override TAP_ROWS: bool = false;
+
+fn c_row(v: u32) -> CRow {
+    if (TAP_ROWS) {
+        let m = v / 8u * 6u + v % 8u;
+        return CRow(m, v % 8u < 6u && m < p.m_total);
+    }
+    return CRow(v, v < p.m_total);
+}
 
 fn c_put(r: CRow, n: u32, split: u32, v: f32) {
     if (r.valid && n < p.n_total) {

@@ -2,15 +2,12 @@
 // with padding 1 whose lane rows are TM neighbouring pixels of one image row (the row's width a
 // multiple of TM), in f32: at each k = (channel, tap) they read TM neighbouring values of one
 // row of the A tensor, shifted by the tap's column offset dx in {-1, 0, 1}. So the lane loads
-// the TM / 4 + 1 aligned groups of four that cover them and shifts in registers, instead of TM
-// scalars.
+// the aligned groups of four that cover them once for the row's three taps and shifts in
+// registers, instead of TM scalars per tap.
 //
-// Why groups of four, read as two u64: lavapipe turns each load into a loop over its SIMD lanes
-// with a branch and an insert per lane and per component, so the cost is the number of
-// components, whatever their width; a u64 brings two f32 per component. A group of four then
-// costs two components, where four scalars or a vec4<f32> cost four: 10 components per k for
-// TM = 16 instead of 16. (Measured on ResNet-32's layers, bench/README.md; texture loads of
-// rgba32float texels cost the same as the u64 pairs.)
+// The groups of four are read as two u64 (lib/conv_f32_pairs.wgsl): two load components where
+// four scalars or a vec4<f32> cost four. (Measured on ResNet-32's layers, bench/README.md;
+// texture loads of rgba32float texels cost the same as the u64 pairs.)
 //
 // The including kernel binds the A tensor a second time as `a4` (array<vec2<u64>>: four f32
 // each) and provides strip_at(m0) (where the lane's rows start) and a_tap(kp) (the tap at k).
@@ -26,6 +23,8 @@
 // ends at the row's last column (`right`), and whether its rows exist (`valid`).
 struct LaneA { base: i32, y: i32, h: u32, left: bool, right: bool, valid: bool }
 
+//!include conv_f32_pairs.wgsl
+
 fn lane_a(m0: u32) -> LaneA { return strip_at(m0); }
 
 // One k: the offset from `base` of the tap's channel and row at the strip's own column
@@ -38,9 +37,9 @@ struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
 // these kernels start at 0 and hold whole rows of KS = 3 taps), which read the same row of A
 // shifted by their dx. So the row is loaded once, TM / 4 + 2 groups from the one before the
 // strip's first pixel to the one after its last, and each tap takes its window in registers.
-struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads }
+struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
 
-fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos) -> ASteps {
+fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
     let t0 = a_tap(k0);
     let ok = a.valid && u32(a.y + t0.dy) < a.h;
     let first = ((a.base + t0.off) >> 2u) - 1;
@@ -82,10 +81,4 @@ fn shifted(u: vec4<f32>, v: vec4<f32>, w: vec4<f32>, dx: i32) -> vec4<f32> {
     let left = vec4(u.w, v.xyz);
     let right = vec4(v.yzw, w.x);
     return select(select(v, left, dx < 0), right, dx > 0);
-}
-
-// Group i of four f32 of A (lib/conv_f32_pairs.wgsl), zero unless ok.
-fn a_vec(i: i32, ok: bool) -> vec4<f32> {
-    let inside = ok && i >= 0 && u32(i) < arrayLength(&a4);
-    return select(vec4(0.0), f32x4(a4[select(0u, u32(i), inside)]), inside);
 }

@@ -45,8 +45,9 @@ override WN: u32 = 4u;
 override TM: u32 = 8u;
 override TN: u32 = 32u;
 
-// k steps per loop iteration: 2, or 3 for the strip kernels (one tap row: lib/conv_a_strip.wgsl
-// loads it once for its three taps).
+// k steps per loop iteration: 2; 3 for the strip kernels (one tap row: lib/conv_a_strip.wgsl
+// loads it once for its three taps); 4 for the tap-row weight gradient (four neighbouring
+// pixels: lib/conv_a_tap_rows.wgsl loads them once for three taps).
 override STEPS: u32 = 2u;
 
 // One k step's columns of B for the subgroup, broadcast (lane j holds columns 4j..4j+3;
@@ -72,10 +73,13 @@ fn b_cols(bq: BQuad, kp: KPos) -> BCols {
 
 // c plus the iteration's STEPS rank-one updates of one 4x4 block, back to back.
 fn steps(c: Block, a0: vec4<f32>, b0: vec4<f32>, a1: vec4<f32>, b1: vec4<f32>, a2: vec4<f32>,
-         b2: vec4<f32>) -> Block {
-    let r = outer(a1, b1, outer(a0, b0, c));
-    if (STEPS == 3u) {
-        return outer(a2, b2, r);
+         b2: vec4<f32>, a3: vec4<f32>, b3: vec4<f32>) -> Block {
+    var r = outer(a1, b1, outer(a0, b0, c));
+    if (STEPS >= 3u) {
+        r = outer(a2, b2, r);
+    }
+    if (STEPS == 4u) {
+        r = outer(a3, b3, r);
     }
     return r;
 }
@@ -119,43 +123,52 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         let k0 = kp;
         let k1 = k_next(k0, k_end);
         let k2 = k_next(k1, k_end);
+        var k3 = k2;
         kp = k2;
-        if (STEPS == 3u) {
-            kp = k_next(k2, k_end);
+        if (STEPS >= 3u) {
+            k3 = k_next(k2, k_end);
+            kp = k3;
         }
-        let a = a_steps(la, k0, k1, k2);
+        if (STEPS == 4u) {
+            kp = k_next(k3, k_end);
+        }
+        let a = a_steps(la, k0, k1, k2, k3);
         let o = b_cols(bq, k0);
         let q = b_cols(bq, k1);
         var r: BCols;
-        if (STEPS == 3u) {
+        var t: BCols;
+        if (STEPS >= 3u) {
             r = b_cols(bq, k2);
         }
-        c00 = steps(c00, a.s0.q0, o.b0, a.s1.q0, q.b0, a.s2.q0, r.b0);
-        c01 = steps(c01, a.s0.q0, o.b1, a.s1.q0, q.b1, a.s2.q0, r.b1);
-        c02 = steps(c02, a.s0.q0, o.b2, a.s1.q0, q.b2, a.s2.q0, r.b2);
-        c03 = steps(c03, a.s0.q0, o.b3, a.s1.q0, q.b3, a.s2.q0, r.b3);
-        c10 = steps(c10, a.s0.q1, o.b0, a.s1.q1, q.b0, a.s2.q1, r.b0);
-        c11 = steps(c11, a.s0.q1, o.b1, a.s1.q1, q.b1, a.s2.q1, r.b1);
-        c12 = steps(c12, a.s0.q1, o.b2, a.s1.q1, q.b2, a.s2.q1, r.b2);
-        c13 = steps(c13, a.s0.q1, o.b3, a.s1.q1, q.b3, a.s2.q1, r.b3);
+        if (STEPS == 4u) {
+            t = b_cols(bq, k3);
+        }
+        c00 = steps(c00, a.s0.q0, o.b0, a.s1.q0, q.b0, a.s2.q0, r.b0, a.s3.q0, t.b0);
+        c01 = steps(c01, a.s0.q0, o.b1, a.s1.q0, q.b1, a.s2.q0, r.b1, a.s3.q0, t.b1);
+        c02 = steps(c02, a.s0.q0, o.b2, a.s1.q0, q.b2, a.s2.q0, r.b2, a.s3.q0, t.b2);
+        c03 = steps(c03, a.s0.q0, o.b3, a.s1.q0, q.b3, a.s2.q0, r.b3, a.s3.q0, t.b3);
+        c10 = steps(c10, a.s0.q1, o.b0, a.s1.q1, q.b0, a.s2.q1, r.b0, a.s3.q1, t.b0);
+        c11 = steps(c11, a.s0.q1, o.b1, a.s1.q1, q.b1, a.s2.q1, r.b1, a.s3.q1, t.b1);
+        c12 = steps(c12, a.s0.q1, o.b2, a.s1.q1, q.b2, a.s2.q1, r.b2, a.s3.q1, t.b2);
+        c13 = steps(c13, a.s0.q1, o.b3, a.s1.q1, q.b3, a.s2.q1, r.b3, a.s3.q1, t.b3);
         if (TN == 32u) {
-            c04 = steps(c04, a.s0.q0, o.b4, a.s1.q0, q.b4, a.s2.q0, r.b4);
-            c05 = steps(c05, a.s0.q0, o.b5, a.s1.q0, q.b5, a.s2.q0, r.b5);
-            c06 = steps(c06, a.s0.q0, o.b6, a.s1.q0, q.b6, a.s2.q0, r.b6);
-            c07 = steps(c07, a.s0.q0, o.b7, a.s1.q0, q.b7, a.s2.q0, r.b7);
-            c14 = steps(c14, a.s0.q1, o.b4, a.s1.q1, q.b4, a.s2.q1, r.b4);
-            c15 = steps(c15, a.s0.q1, o.b5, a.s1.q1, q.b5, a.s2.q1, r.b5);
-            c16 = steps(c16, a.s0.q1, o.b6, a.s1.q1, q.b6, a.s2.q1, r.b6);
-            c17 = steps(c17, a.s0.q1, o.b7, a.s1.q1, q.b7, a.s2.q1, r.b7);
+            c04 = steps(c04, a.s0.q0, o.b4, a.s1.q0, q.b4, a.s2.q0, r.b4, a.s3.q0, t.b4);
+            c05 = steps(c05, a.s0.q0, o.b5, a.s1.q0, q.b5, a.s2.q0, r.b5, a.s3.q0, t.b5);
+            c06 = steps(c06, a.s0.q0, o.b6, a.s1.q0, q.b6, a.s2.q0, r.b6, a.s3.q0, t.b6);
+            c07 = steps(c07, a.s0.q0, o.b7, a.s1.q0, q.b7, a.s2.q0, r.b7, a.s3.q0, t.b7);
+            c14 = steps(c14, a.s0.q1, o.b4, a.s1.q1, q.b4, a.s2.q1, r.b4, a.s3.q1, t.b4);
+            c15 = steps(c15, a.s0.q1, o.b5, a.s1.q1, q.b5, a.s2.q1, r.b5, a.s3.q1, t.b5);
+            c16 = steps(c16, a.s0.q1, o.b6, a.s1.q1, q.b6, a.s2.q1, r.b6, a.s3.q1, t.b6);
+            c17 = steps(c17, a.s0.q1, o.b7, a.s1.q1, q.b7, a.s2.q1, r.b7, a.s3.q1, t.b7);
         } else if (TM == 16u) {
-            c04 = steps(c04, a.s0.q2, o.b0, a.s1.q2, q.b0, a.s2.q2, r.b0);
-            c05 = steps(c05, a.s0.q2, o.b1, a.s1.q2, q.b1, a.s2.q2, r.b1);
-            c06 = steps(c06, a.s0.q2, o.b2, a.s1.q2, q.b2, a.s2.q2, r.b2);
-            c07 = steps(c07, a.s0.q2, o.b3, a.s1.q2, q.b3, a.s2.q2, r.b3);
-            c14 = steps(c14, a.s0.q3, o.b0, a.s1.q3, q.b0, a.s2.q3, r.b0);
-            c15 = steps(c15, a.s0.q3, o.b1, a.s1.q3, q.b1, a.s2.q3, r.b1);
-            c16 = steps(c16, a.s0.q3, o.b2, a.s1.q3, q.b2, a.s2.q3, r.b2);
-            c17 = steps(c17, a.s0.q3, o.b3, a.s1.q3, q.b3, a.s2.q3, r.b3);
+            c04 = steps(c04, a.s0.q2, o.b0, a.s1.q2, q.b0, a.s2.q2, r.b0, a.s3.q2, t.b0);
+            c05 = steps(c05, a.s0.q2, o.b1, a.s1.q2, q.b1, a.s2.q2, r.b1, a.s3.q2, t.b1);
+            c06 = steps(c06, a.s0.q2, o.b2, a.s1.q2, q.b2, a.s2.q2, r.b2, a.s3.q2, t.b2);
+            c07 = steps(c07, a.s0.q2, o.b3, a.s1.q2, q.b3, a.s2.q2, r.b3, a.s3.q2, t.b3);
+            c14 = steps(c14, a.s0.q3, o.b0, a.s1.q3, q.b0, a.s2.q3, r.b0, a.s3.q3, t.b0);
+            c15 = steps(c15, a.s0.q3, o.b1, a.s1.q3, q.b1, a.s2.q3, r.b1, a.s3.q3, t.b1);
+            c16 = steps(c16, a.s0.q3, o.b2, a.s1.q3, q.b2, a.s2.q3, r.b2, a.s3.q3, t.b2);
+            c17 = steps(c17, a.s0.q3, o.b3, a.s1.q3, q.b3, a.s2.q3, r.b3, a.s3.q3, t.b3);
         }
     }
 

@@ -176,22 +176,31 @@ impl ConvShape {
         phase: [usize; 6],
         tensors: &[(&str, &Tensor)],
     ) -> Result<()> {
-        let strips = self.reads_strips(gpu, pass, tile, tensors[0].1.dtype());
-        let kernel = match (pass, tile.subgroup, strips) {
+        let loader = self.a_loader(gpu, pass, tile, tensors[0].1.dtype());
+        let kernel = match (pass, tile.subgroup, loader) {
             (Pass::Forward, false, _) => &kernels::CONV2D_FORWARD,
             (Pass::BackwardInput, false, _) => &kernels::CONV2D_BACKWARD_INPUT,
             (Pass::BackwardWeight, false, _) => &kernels::CONV2D_BACKWARD_WEIGHT,
-            (Pass::Forward, true, false) => &kernels::CONV2D_FORWARD_SUBGROUP,
-            (Pass::BackwardInput, true, false) => &kernels::CONV2D_BACKWARD_INPUT_SUBGROUP,
+            (Pass::Forward, true, ALoader::Strips) => &kernels::CONV2D_FORWARD_STRIP,
+            (Pass::Forward, true, _) => &kernels::CONV2D_FORWARD_SUBGROUP,
+            (Pass::BackwardInput, true, ALoader::Strips) => &kernels::CONV2D_BACKWARD_INPUT_STRIP,
+            (Pass::BackwardInput, true, _) => &kernels::CONV2D_BACKWARD_INPUT_SUBGROUP,
+            (Pass::BackwardWeight, true, ALoader::TapRows) => &kernels::CONV2D_BACKWARD_WEIGHT_TAPS,
             (Pass::BackwardWeight, true, _) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
-            (Pass::Forward, true, true) => &kernels::CONV2D_FORWARD_STRIP,
-            (Pass::BackwardInput, true, true) => &kernels::CONV2D_BACKWARD_INPUT_STRIP,
         };
-        // The strip kernels read A and B a second time, as f32 pairs (lib/conv_f32_pairs.wgsl).
+        // The strip and tap-row kernels read A (and the strips B) a second time, as f32 pairs
+        // (lib/conv_f32_pairs.wgsl).
         let mut tensors = tensors.to_vec();
-        if strips {
-            tensors.extend([tensors[0], tensors[1]]);
+        match loader {
+            ALoader::Strips => tensors.extend([tensors[0], tensors[1]]),
+            ALoader::TapRows => tensors.push(tensors[0]),
+            ALoader::Rows => {}
         }
+        // The tap-row kernel's rows are virtual: 8 per two tap rows (lib/conv_a_tap_rows.wgsl).
+        let grid_m = match loader {
+            ALoader::TapRows => 8 * (self.c_in * self.k).div_ceil(2),
+            _ => m,
+        };
         tile.check(gpu)?;
         self.check_index_range()?;
         let chunk = k.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
@@ -227,37 +236,53 @@ impl ConvShape {
             rcp_taps: rcp(nky * nkx),
             rcp_nkx: rcp(nkx),
         };
-        let [rows, cols] = tile.blocks(m, n);
+        let [rows, cols] = tile.blocks(grid_m, n);
         let groups = [rows, cols, k.div_ceil(chunk).max(1)].map(|g| g as u32);
         // A (the input, or the output gradient) is an activation: f32 or f16 (`act`).
         let elements = super::act(tensors[0].1);
         let mut overrides = tile.overrides(self);
-        if strips {
+        match loader {
             // One tap row (three taps) per loop iteration: the k chunk is the whole reduction,
             // whole rows from k = 0.
-            overrides.push(("STEPS", 3.0));
+            ALoader::Strips => overrides.push(("STEPS", 3.0)),
+            // One aligned group of four pixels per iteration: chunks are multiples of bk = 16.
+            ALoader::TapRows => overrides.extend([("STEPS", 4.0), ("TAP_ROWS", 1.0)]),
+            ALoader::Rows => {}
         }
         gpu.dispatch_as(kernel, &elements, &overrides, &params, &tensors, groups)
     }
 
-    /// Whether `tile` on the subgroup core reads this pass's A operand (of element type `act`) as
-    /// pixel strips (shaders/lib/conv_a_strip.wgsl): the forward and backward-data passes of
-    /// stride-1 3x3 convolutions with padding 1 (each tap then reads TM neighbouring pixels of
-    /// one row, and backward data is one stride phase) whose rows hold whole strips of the tile's
-    /// TM pixels, in f32 (the strips load pairs of f32 as one 64-bit integer), on a device with
-    /// 64-bit integers.
-    pub fn reads_strips(&self, gpu: &Gpu, pass: Pass, tile: Tile, act: DType) -> bool {
-        tile.subgroup
-            && pass != Pass::BackwardWeight
-            && self.stride == 1
-            && self.k == 3
-            && self.pad == 1
-            && self.w.is_multiple_of(tile.tm)
+    /// How `tile` reads this pass's A operand (of element type `act`). The subgroup core reads
+    /// the forward and backward-data passes of stride-1 3x3 convolutions with padding 1 as pixel
+    /// strips (shaders/lib/conv_a_strip.wgsl) where the rows hold whole strips of the tile's TM
+    /// pixels (each tap then reads TM neighbouring pixels of one row, and backward data is one
+    /// stride phase), and their weight gradient by tap rows (shaders/lib/conv_a_tap_rows.wgsl)
+    /// with 8-row lane blocks where the rows are a multiple of 4 wide; both in f32 (they load
+    /// f32 pairs as one 64-bit integer), on a device with 64-bit integers. Everything else reads
+    /// a scalar per row (shaders/lib/conv_a_rows.wgsl, or the workgroup-memory core).
+    pub fn a_loader(&self, gpu: &Gpu, pass: Pass, tile: Tile, act: DType) -> ALoader {
+        let pairs = tile.subgroup
             && act == DType::F32
             && gpu
                 .device()
                 .features()
-                .contains(wgpu::Features::SHADER_INT64)
+                .contains(wgpu::Features::SHADER_INT64);
+        if !pairs || (self.stride, self.k, self.pad) != (1, 3, 1) {
+            return ALoader::Rows;
+        }
+        match pass {
+            Pass::Forward | Pass::BackwardInput if self.w.is_multiple_of(tile.tm) => {
+                ALoader::Strips
+            }
+            Pass::BackwardWeight
+                if tile.tm == 8
+                    && self.w.is_multiple_of(4)
+                    && std::env::var_os("PURENOISE_NO_TAPS").is_none() =>
+            {
+                ALoader::TapRows
+            }
+            _ => ALoader::Rows,
+        }
     }
 
     /// The kernels divide indices through f32 (lib/conv_common.wgsl's div_rcp: exact below
@@ -661,6 +686,17 @@ impl Tile {
         }
         constants
     }
+}
+
+/// How the subgroup core reads its A operand: [`ConvShape::a_loader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ALoader {
+    /// A scalar per row and k step (shaders/lib/conv_a_rows.wgsl).
+    Rows,
+    /// Pixel strips of a row, one tap row per iteration (shaders/lib/conv_a_strip.wgsl).
+    Strips,
+    /// Two tap rows per lane, four pixels per iteration (shaders/lib/conv_a_tap_rows.wgsl).
+    TapRows,
 }
 
 /// The readable name of a tile, from all its fields: `{core}{wm}x{wn}-t{tm}x{tn}-k{bk}` with core

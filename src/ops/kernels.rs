@@ -49,6 +49,7 @@ kernels! {
     CONV2D_BACKWARD_WEIGHT_SUBGROUP = "conv2d_backward_weight_subgroup": ConvParams, trusted,
     CONV2D_FORWARD_STRIP = "conv2d_forward_strip": ConvParams, trusted,
     CONV2D_BACKWARD_INPUT_STRIP = "conv2d_backward_input_strip": ConvParams, trusted,
+    CONV2D_BACKWARD_WEIGHT_TAPS = "conv2d_backward_weight_taps": ConvParams, trusted,
     CONV2D_PACK_WEIGHT = "conv2d_pack_weight": PackWeightParams, trusted,
     CONV2D_WINOGRAD_FILTER = "conv2d_winograd_filter": WinogradFilterParams, trusted,
     CONV2D_WINOGRAD_INPUT = "conv2d_winograd_input": WinogradTileParams, trusted,
