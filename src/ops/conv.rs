@@ -274,13 +274,7 @@ impl ConvShape {
             Pass::Forward | Pass::BackwardInput if self.w.is_multiple_of(tile.tm) => {
                 ALoader::Strips
             }
-            Pass::BackwardWeight
-                if tile.tm == 8
-                    && self.w.is_multiple_of(4)
-                    && std::env::var_os("PURENOISE_NO_TAPS").is_none() =>
-            {
-                ALoader::TapRows
-            }
+            Pass::BackwardWeight if tile.tm == 8 && self.w.is_multiple_of(4) => ALoader::TapRows,
             _ => ALoader::Rows,
         }
     }
