@@ -427,3 +427,39 @@ fn a_partial_vector_is_refused() {
     .unwrap();
     assert_eq!(gpu.read(&dst).unwrap(), [2.0; 8]);
 }
+
+/// A binding of 64-bit words (the strip convolutions' raw view of an f32 tensor,
+/// lib/conv_f32_pairs.wgsl) takes only tensors of whole vectors of them, and names the tensor.
+#[test]
+fn a_raw_64_bit_binding_takes_whole_words() {
+    use purenoise::ops::kernels::CONV2D_FORWARD_STRIP;
+    let gpu = gpu();
+    let needs = wgpu::Features::SHADER_INT64 | wgpu::Features::SUBGROUP;
+    if !gpu.device().features().contains(needs) {
+        return;
+    }
+    let x = gpu.upload(&[1.0; 6], &[6]).unwrap();
+    let w = gpu.upload(&[1.0; 8], &[8]).unwrap();
+    let y = gpu.alloc("test", &[8], DType::F32).unwrap();
+    let msg = gpu
+        .dispatch(
+            &CONV2D_FORWARD_STRIP,
+            &[],
+            &bytemuck::Zeroable::zeroed(),
+            &[
+                ("input", &x),
+                ("packed weight", &w),
+                ("output", &y),
+                ("input", &x),
+                ("packed weight", &w),
+            ],
+            [1, 1, 1],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("binds `input` as vectors of 2 64-bit words")
+            && msg.contains("[6] holds 24 bytes, not a multiple of 16"),
+        "{msg}"
+    );
+}

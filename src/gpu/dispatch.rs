@@ -195,21 +195,23 @@ impl Gpu {
             }
             // A partial last vector (or 64-bit word) would lie outside the binding.
             if let Some((s, size)) = element.filter(|(_, size)| raw || *size > 1) {
-                let vector_bytes = size as usize
-                    * if raw {
-                        s.width as usize
-                    } else {
-                        t.dtype().size()
-                    };
-                if !(t.numel() * t.dtype().size()).is_multiple_of(vector_bytes) {
+                let bytes = t.numel() * t.dtype().size();
+                let vector_bytes = size as usize * s.width as usize;
+                if raw && !bytes.is_multiple_of(vector_bytes) {
                     return Err(Error::Invalid(format!(
-                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {vector_bytes} \
-                         bytes, but the tensor's shape {:?} holds {} values of {:?}, not a \
-                         whole number of them",
+                        "kernel `{}` binds `{name}` as vectors of {size} 64-bit words, but the \
+                         tensor's shape {:?} holds {bytes} bytes, not a multiple of {vector_bytes}",
                         kernel.name,
                         t.shape(),
-                        t.numel(),
-                        t.dtype()
+                    )));
+                }
+                if !raw && !t.numel().is_multiple_of(size as usize) {
+                    return Err(Error::Invalid(format!(
+                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {size}, but \
+                         the tensor's shape {:?} holds {} values, not a multiple of {size}",
+                        kernel.name,
+                        t.shape(),
+                        t.numel()
                     )));
                 }
             }

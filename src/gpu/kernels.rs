@@ -485,8 +485,6 @@ pub fn binding_elements(module: &naga::Module) -> Vec<Option<(naga::Scalar, u32)
         let Some(b) = &g.binding else { continue };
         let scalar = match module.types[g.ty].inner {
             naga::TypeInner::Array { base, .. } => match module.types[base].inner {
-                naga::TypeInner::Scalar(s) if s.width == 8 => None,
-                naga::TypeInner::Vector { scalar, .. } if scalar.width == 8 => None,
                 naga::TypeInner::Scalar(s) => Some((s, 1)),
                 naga::TypeInner::Vector { scalar, size } => Some((scalar, size as u32)),
                 _ => None,
