@@ -15,6 +15,7 @@
 //!include conv2d_backward_input_index.wgsl
 //!include conv_packed_b_pairs.wgsl
 //!include conv_a_strip.wgsl
+//!include conv_b_steps.wgsl
 //!include conv_gemm_subgroup.wgsl
 
 @group(0) @binding(4) var<storage, read> a4: array<vec2<u64>>;

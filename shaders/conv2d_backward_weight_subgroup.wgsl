@@ -11,4 +11,6 @@
 
 //!include conv2d_backward_weight_index.wgsl
 //!include conv_a_rows.wgsl
+//!include conv_b_quad.wgsl
+//!include conv_b_steps.wgsl
 //!include conv_gemm_subgroup.wgsl

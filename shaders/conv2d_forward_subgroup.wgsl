@@ -12,4 +12,5 @@
 //!include conv2d_forward_index.wgsl
 //!include conv_packed_b_vec4.wgsl
 //!include conv_a_rows.wgsl
+//!include conv_b_steps.wgsl
 //!include conv_gemm_subgroup.wgsl

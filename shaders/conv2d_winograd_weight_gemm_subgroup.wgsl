@@ -9,4 +9,5 @@
 
 //!include conv2d_winograd_weight_index.wgsl
 //!include conv_a_rows.wgsl
+//!include conv_b_steps.wgsl
 //!include conv_gemm_subgroup.wgsl

@@ -80,9 +80,6 @@ fn b_elem(c: BCol, kp: KPos) -> f32 {
     return select(0.0, v, ok);
 }
 
-// Four output channels n..n+3, for the subgroup core.
-//!include conv_b_quad.wgsl
-
 struct CRow { m: u32, valid: bool }
 
 // With the tap-row A loader (lib/conv_a_tap_rows.wgsl) the GEMM's rows are virtual, 8 per lane

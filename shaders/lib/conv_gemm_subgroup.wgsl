@@ -12,9 +12,13 @@
 // once between the 8 lanes (one vec4 each) and handed round with subgroupBroadcast, an extract
 // and splat on lavapipe: 12 loads per k for 256 FMAs.
 //
-// A comes through the including kernel's A loader: LaneA, lane_a(m0) and a_quads(lane, kp)
-// (the lane's rows at k in fours), from lib/conv_a_rows.wgsl (a scalar per row, any GEMM) or
-// lib/conv_a_strip.wgsl (pixel strips of 3x3 stride-1 layers).
+// A comes through the including kernel's A loader: LaneA, lane_a(m0) and a_steps(lane, k0..k3)
+// (the lane's rows at each of the iteration's k steps, in fours), from lib/conv_a_rows.wgsl (a
+// scalar per row, any GEMM), lib/conv_a_strip.wgsl (pixel strips of 3x3 stride-1 layers) or
+// lib/conv_a_tap_rows.wgsl (their weight gradient); B through its B reader's BQuad,
+// b_quad_at(n) and b_steps(bq, k0..k3) (the lane's four columns at each step), from
+// lib/conv_b_steps.wgsl (one b_quad per step) or lib/conv_b_groups.wgsl (the tap-row weight
+// gradient's four steps at once).
 //
 // Each loop iteration takes two k steps, loading both steps' operands first: lavapipe carries
 // each accumulator round a loop through memory under the loop's lane mask, so a block then
@@ -55,9 +59,8 @@ override STEPS: u32 = 2u;
 struct BCols { b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>,
                b4: vec4<f32>, b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32> }
 
-fn b_cols(bq: BQuad, kp: KPos) -> BCols {
+fn b_cols(bv: vec4<f32>) -> BCols {
     var o: BCols;
-    let bv = b_quad(bq, kp);
     o.b0 = subgroupBroadcast(bv, 0u);
     o.b1 = subgroupBroadcast(bv, 1u);
     o.b2 = subgroupBroadcast(bv, 2u);
@@ -133,15 +136,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
             kp = k_next(k3, k_end);
         }
         let a = a_steps(la, k0, k1, k2, k3);
-        let o = b_cols(bq, k0);
-        let q = b_cols(bq, k1);
+        let b = b_steps(bq, k0, k1, k2, k3);
+        let o = b_cols(b.s0);
+        let q = b_cols(b.s1);
         var r: BCols;
         var t: BCols;
         if (STEPS >= 3u) {
-            r = b_cols(bq, k2);
+            r = b_cols(b.s2);
         }
         if (STEPS == 4u) {
-            t = b_cols(bq, k3);
+            t = b_cols(b.s3);
         }
         c00 = steps(c00, a.s0.q0, o.b0, a.s1.q0, q.b0, a.s2.q0, r.b0, a.s3.q0, t.b0);
         c01 = steps(c01, a.s0.q0, o.b1, a.s1.q0, q.b1, a.s2.q0, r.b1, a.s3.q0, t.b1);

@@ -188,13 +188,11 @@ impl ConvShape {
             (Pass::BackwardWeight, true, ALoader::TapRows) => &kernels::CONV2D_BACKWARD_WEIGHT_TAPS,
             (Pass::BackwardWeight, true, _) => &kernels::CONV2D_BACKWARD_WEIGHT_SUBGROUP,
         };
-        // The strip and tap-row kernels read A (and the strips B) a second time, as f32 pairs
+        // The strip and tap-row kernels read A and B a second time, as f32 pairs
         // (lib/conv_f32_pairs.wgsl).
         let mut tensors = tensors.to_vec();
-        match loader {
-            ALoader::Strips => tensors.extend([tensors[0], tensors[1]]),
-            ALoader::TapRows => tensors.push(tensors[0]),
-            ALoader::Rows => {}
+        if loader != ALoader::Rows {
+            tensors.extend([tensors[0], tensors[1]]);
         }
         // The tap-row kernel's rows are virtual: 8 per two tap rows (lib/conv_a_tap_rows.wgsl).
         let grid_m = match loader {
