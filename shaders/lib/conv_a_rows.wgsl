@@ -33,14 +33,16 @@ fn a_quads(a: LaneA, kp: KPos) -> AQuads {
     return q;
 }
 
-// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl): s2 and s3 only where STEPS is 3
-// or more and 4.
+// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl): s1, s2 and s3 only where STEPS is
+// at least 2, 3 and 4.
 struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
 
 fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
     var s: ASteps;
     s.s0 = a_quads(a, k0);
-    s.s1 = a_quads(a, k1);
+    if (STEPS >= 2u) {
+        s.s1 = a_quads(a, k1);
+    }
     if (STEPS >= 3u) {
         s.s2 = a_quads(a, k2);
     }

@@ -20,10 +20,12 @@
 // lib/conv_b_steps.wgsl (one b_quad per step) or lib/conv_b_groups.wgsl (the tap-row weight
 // gradient's four steps at once).
 //
-// Each loop iteration takes two k steps, loading both steps' operands first: lavapipe carries
+// Each loop iteration takes STEPS k steps, loading all their operands first: lavapipe carries
 // each accumulator round a loop through memory under the loop's lane mask, so a block then
-// takes two FMAs per round trip (12-15 % faster on ResNet-32's layers than one step; four steps
-// were slower, their code no longer fitting the CPU's caches). Steps past k_end read zeros.
+// takes STEPS FMAs per round trip. Two steps were 12-15 % faster than one on ResNet-32's layers
+// with 8-row lanes, and four separately loaded steps slower (their code no longer fits the
+// CPU's caches); the strip and tap-row loaders take three and four, whose loads they share.
+// Steps past k_end read zeros.
 //
 // The reduction index is walked with k_next (no division per step), the forward and backward-
 // data B values are one vec4 of the packed weight per lane, and the stores compute each row's
@@ -49,9 +51,10 @@ override WN: u32 = 4u;
 override TM: u32 = 8u;
 override TN: u32 = 32u;
 
-// k steps per loop iteration: 2; 3 for the strip kernels (one tap row: lib/conv_a_strip.wgsl
-// loads it once for its three taps); 4 for the tap-row weight gradient (four neighbouring
-// pixels: lib/conv_a_tap_rows.wgsl loads them once for three taps).
+// k steps per loop iteration: 1 or 2 with lib/conv_a_rows.wgsl (2 for 8-row lanes); 3 for the
+// strip kernels (one tap row: lib/conv_a_strip.wgsl loads it once for its three taps); 4 for the
+// tap-row weight gradient (four neighbouring pixels: lib/conv_a_tap_rows.wgsl loads them once
+// for three taps).
 override STEPS: u32 = 2u;
 
 // One k step's columns of B for the subgroup, broadcast (lane j holds columns 4j..4j+3;
@@ -77,7 +80,10 @@ fn b_cols(bv: vec4<f32>) -> BCols {
 // c plus the iteration's STEPS rank-one updates of one 4x4 block, back to back.
 fn steps(c: Block, a0: vec4<f32>, b0: vec4<f32>, a1: vec4<f32>, b1: vec4<f32>, a2: vec4<f32>,
          b2: vec4<f32>, a3: vec4<f32>, b3: vec4<f32>) -> Block {
-    var r = outer(a1, b1, outer(a0, b0, c));
+    var r = outer(a0, b0, c);
+    if (STEPS >= 2u) {
+        r = outer(a1, b1, r);
+    }
     if (STEPS >= 3u) {
         r = outer(a2, b2, r);
     }
@@ -125,9 +131,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         // lavapipe carries each block round the loop through memory under the loop's lane mask.
         let k0 = kp;
         let k1 = k_next(k0, k_end);
-        let k2 = k_next(k1, k_end);
-        var k3 = k2;
-        kp = k2;
+        var k2 = k1;
+        var k3 = k1;
+        kp = k1;
+        if (STEPS >= 2u) {
+            k2 = k_next(k1, k_end);
+            kp = k2;
+        }
         if (STEPS >= 3u) {
             k3 = k_next(k2, k_end);
             kp = k3;
@@ -138,9 +148,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         let a = a_steps(la, k0, k1, k2, k3);
         let b = b_steps(bq, k0, k1, k2, k3);
         let o = b_cols(b.s0);
-        let q = b_cols(b.s1);
+        var q: BCols;
         var r: BCols;
         var t: BCols;
+        if (STEPS >= 2u) {
+            q = b_cols(b.s1);
+        }
         if (STEPS >= 3u) {
             r = b_cols(b.s2);
         }

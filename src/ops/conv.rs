@@ -245,6 +245,11 @@ impl ConvShape {
             ALoader::Strips => overrides.push(("STEPS", 3.0)),
             // One aligned group of four pixels per iteration: chunks are multiples of bk = 16.
             ALoader::TapRows => overrides.extend([("STEPS", 4.0), ("TAP_ROWS", 1.0)]),
+            // Two steps per iteration for 8-row lanes; 16-row lanes, loading 16 values a step,
+            // ran 4 % slower with two (f16 ResNet-32, bench/README.md).
+            ALoader::Rows if tile.subgroup => {
+                overrides.push(("STEPS", if tile.tm == 16 { 1.0 } else { 2.0 }))
+            }
             ALoader::Rows => {}
         }
         gpu.dispatch_as(kernel, &elements, &overrides, &params, &tensors, groups)
