@@ -197,22 +197,25 @@ impl Gpu {
             if let Some((s, size)) = element.filter(|(_, size)| raw || *size > 1) {
                 let bytes = t.numel() * t.dtype().size();
                 let vector_bytes = size as usize * s.width as usize;
-                if raw && !bytes.is_multiple_of(vector_bytes) {
-                    return Err(Error::Invalid(format!(
-                        "kernel `{}` binds `{name}` as vectors of {size} 64-bit words, but the \
-                         tensor's shape {:?} holds {bytes} bytes, not a multiple of {vector_bytes}",
-                        kernel.name,
-                        t.shape(),
-                    )));
-                }
-                if !raw && !t.numel().is_multiple_of(size as usize) {
-                    return Err(Error::Invalid(format!(
-                        "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {size}, but \
-                         the tensor's shape {:?} holds {} values, not a multiple of {size}",
-                        kernel.name,
-                        t.shape(),
-                        t.numel()
-                    )));
+                if !bytes.is_multiple_of(vector_bytes) {
+                    return Err(Error::Invalid(if raw {
+                        format!(
+                            "kernel `{}` binds `{name}` as vectors of {size} 64-bit words, but \
+                             the tensor's shape {:?} holds {bytes} bytes, not a multiple of \
+                             {vector_bytes}",
+                            kernel.name,
+                            t.shape(),
+                        )
+                    } else {
+                        format!(
+                            "kernel `{}` ({lanes} lanes) binds `{name}` as vectors of {size}, \
+                             but the tensor's shape {:?} holds {} values, not a multiple of \
+                             {size}",
+                            kernel.name,
+                            t.shape(),
+                            t.numel()
+                        )
+                    }));
                 }
             }
         }

@@ -464,40 +464,39 @@ pub fn check_params(kernel: &Shader, module: &naga::Module) -> Result<()> {
 /// The element type of each storage binding of a validated module, by binding number, with the
 /// values per array element (1, or a vector's size): what a dispatch checks its tensors against
 /// (`None` for the uniform and non-array bindings).
+pub fn binding_elements(module: &naga::Module) -> Vec<Option<(naga::Scalar, u32)>> {
+    by_binding(module, |_, g| match module.types[g.ty].inner {
+        naga::TypeInner::Array { base, .. } => match module.types[base].inner {
+            naga::TypeInner::Scalar(s) => Some((s, 1)),
+            naga::TypeInner::Vector { scalar, size } => Some((scalar, size as u32)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// Whether the entry point reads or writes each binding, by number: wgpu derives the pipeline's
 /// layout from those alone, so a binding that a shared library declares and this kernel never
 /// touches (the strip convolutions' scalar view of A) is left out of its bind group.
 pub fn used_bindings(module: &naga::Module, info: &naga::valid::ModuleInfo) -> Vec<bool> {
     let entry = info.get_entry_point(0);
-    let mut used = Vec::new();
+    by_binding(module, |handle, _| !entry[handle].is_empty())
+}
+
+/// `of(global)` for each resource binding of the module, indexed by binding number (the default
+/// where no global has that number).
+fn by_binding<T: Clone + Default>(
+    module: &naga::Module,
+    of: impl Fn(naga::Handle<naga::GlobalVariable>, &naga::GlobalVariable) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
     for (handle, g) in module.global_variables.iter() {
         let Some(b) = &g.binding else { continue };
         let i = b.binding as usize;
-        if used.len() <= i {
-            used.resize(i + 1, false);
-        }
-        used[i] = !entry[handle].is_empty();
-    }
-    used
-}
-
-pub fn binding_elements(module: &naga::Module) -> Vec<Option<(naga::Scalar, u32)>> {
-    let mut out = Vec::new();
-    for (_, g) in module.global_variables.iter() {
-        let Some(b) = &g.binding else { continue };
-        let scalar = match module.types[g.ty].inner {
-            naga::TypeInner::Array { base, .. } => match module.types[base].inner {
-                naga::TypeInner::Scalar(s) => Some((s, 1)),
-                naga::TypeInner::Vector { scalar, size } => Some((scalar, size as u32)),
-                _ => None,
-            },
-            _ => None,
-        };
-        let i = b.binding as usize;
         if out.len() <= i {
-            out.resize(i + 1, None);
+            out.resize(i + 1, T::default());
         }
-        out[i] = scalar;
+        out[i] = of(handle, g);
     }
     out
 }
