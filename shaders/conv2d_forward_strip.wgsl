@@ -20,15 +20,14 @@
 @group(0) @binding(4) var<storage, read> a4: array<vec2<u64>>;
 @group(0) @binding(5) var<storage, read> wp8: array<vec2<u64>>;
 
-// Output pixels m0.. lie in row oy of image img from column ox0; with stride 1 they read input
-// row oy + dy from column ox0 + dx.
+// Output pixels m0.. lie in row oy of image img from column ox0 (a_row's window corner, with
+// stride 1 at (oy - pad, ox0 - pad)); they read input row oy + dy from column ox0 + dx.
 fn strip_at(m0: u32) -> LaneA {
-    let hw = p.h_out * p.w_out;
-    let img = div_rcp(m0, hw, p.rcp_plane);
-    let oy = div_rcp(m0 - img * hw, p.w_out, p.rcp_row);
-    let ox0 = m0 - img * hw - oy * p.w_out;
-    return LaneA(i32(img * p.c_in * p.h * p.w + oy * p.w + ox0), i32(oy), p.h, ox0 == 0u,
-                 ox0 + TM == p.w, m0 < p.m_total);
+    let r = a_row(m0);
+    let pad = i32(p.pad);
+    let ox0 = r.ix0 + pad;
+    return LaneA(r.corner + pad * i32(p.w) + pad, r.iy0 + pad, p.h, ox0 == 0,
+                 u32(ox0) + TM == p.w, r.valid);
 }
 
 // k = (ci, ky, kx): KPos.off is (ci·h + ky)·w + kx.

@@ -15,9 +15,7 @@ fn lane_a(m0: u32) -> LaneA {
     return a;
 }
 
-// Rows 4j..4j+3 of A at k as q<j>; q2 and q3 only where TM = 16.
-struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
-
+// Rows 4j..4j+3 of A at k.
 fn a_quads(a: LaneA, kp: KPos) -> AQuads {
     var q: AQuads;
     q.q0 = vec4(a_elem(a.rows[0], kp), a_elem(a.rows[1], kp), a_elem(a.rows[2], kp),
@@ -33,10 +31,7 @@ fn a_quads(a: LaneA, kp: KPos) -> AQuads {
     return q;
 }
 
-// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl): s1, s2 and s3 only where STEPS is
-// at least 2, 3 and 4.
-struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
-
+// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl).
 fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
     var s: ASteps;
     s.s0 = a_quads(a, k0);

@@ -12,7 +12,7 @@
 // The including kernel binds the A tensor a second time as `a4` (array<vec2<u64>>: four f32
 // each) and provides strip_at(m0) (where the lane's rows start) and a_tap(kp) (the tap at k).
 // src/ops/conv.rs picks these kernels only for shapes they serve and adapters with 64-bit
-// integers (ConvShape::reads_strips).
+// integers (ConvShape::a_loader).
 // Bounds: a load's index is the selected 0 unless the strip's row is inside the plane, the strip
 // and k are live, and the index lies inside a4; values read from outside the image row (the
 // group left of a strip at column 0, right of one ending at the last column) reach only
@@ -31,14 +31,10 @@ fn lane_a(m0: u32) -> LaneA { return strip_at(m0); }
 // (`off`), and the tap's row and column offsets from the strip's pixels (`dy`, `dx`).
 struct Tap { off: i32, dy: i32, dx: i32 }
 
-struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
-
 // The core's STEPS = 3 k steps: the three taps of one tap row (k0 its first: the k chunks of
 // these kernels start at 0 and hold whole rows of KS = 3 taps), which read the same row of A
 // shifted by their dx. So the row is loaded once, TM / 4 + 2 groups from the one before the
 // strip's first pixel to the one after its last, and each tap takes its window in registers.
-struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
-
 fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
     let t0 = a_tap(k0);
     let ok = a.valid && u32(a.y + t0.dy) < a.h;

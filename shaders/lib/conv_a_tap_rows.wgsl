@@ -34,10 +34,6 @@ fn tap_row(r: u32) -> TapRow {
 // Lane l (m0 = 8l) holds tap rows 2l and 2l + 1.
 fn lane_a(m0: u32) -> LaneA { return LaneA(tap_row(m0 / 4u), tap_row(m0 / 4u + 1u)); }
 
-struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
-
-struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
-
 fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
     let u = row_values(a.r0, k0);
     let v = row_values(a.r1, k0);

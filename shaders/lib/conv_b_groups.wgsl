@@ -11,8 +11,6 @@
 //!include conv_b_quad.wgsl
 //!include conv_f32_pairs.wgsl
 
-struct BSteps { s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32> }
-
 fn b_steps(b: BQuad, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> BSteps {
     let g0 = b_group(b.c0, k0);
     let g1 = b_group(b.c1, k0);

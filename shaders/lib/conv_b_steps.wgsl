@@ -1,9 +1,6 @@
 // The iteration's STEPS k steps of B for the subgroup core (lib/conv_gemm_subgroup.wgsl), one
 // b_quad each, from the including kernel's B reader (lib/conv_packed_b.wgsl or
-// lib/conv_b_quad.wgsl): the lane's four columns at each step; s1, s2 and s3 only where STEPS
-// is at least 2, 3 and 4.
-
-struct BSteps { s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32> }
+// lib/conv_b_quad.wgsl).
 
 fn b_steps(b: BQuad, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> BSteps {
     var s: BSteps;

@@ -57,6 +57,15 @@ override TN: u32 = 32u;
 // for three taps).
 override STEPS: u32 = 2u;
 
+// What the A loader and the B reader hand the core for an iteration: the lane's rows 4j..4j+3
+// of A (q<j>; q2 and q3 only where TM = 16) and its four columns of B, at each k step (s1, s2
+// and s3 only where STEPS is at least 2, 3 and 4).
+struct AQuads { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32> }
+
+struct ASteps { s0: AQuads, s1: AQuads, s2: AQuads, s3: AQuads }
+
+struct BSteps { s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32> }
+
 // One k step's columns of B for the subgroup, broadcast (lane j holds columns 4j..4j+3;
 // subgroupBroadcast takes a constant lane); b4..b7 only where TN = 32.
 struct BCols { b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>,

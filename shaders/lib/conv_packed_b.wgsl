@@ -2,7 +2,7 @@
 // it, read four columns n..n+3 (n a multiple of 4) at a time, zero past n_total or outside the
 // chunk (KPos.live). The including index library defines KPos (with the GEMM's k) and binds the
 // packed weight as `wp` (vec4s); the kernel reads group i of it through packed_b(i):
-// lib/conv_packed_b_vec4.wgsl (wp itself) or lib/conv_f32_pairs.wgsl (the strip kernels).
+// lib/conv_packed_b_vec4.wgsl (wp itself) or lib/conv_packed_b_pairs.wgsl (the strip kernels).
 // Bounds: the index is the selected 0 unless n < n_total and k < k_total, below the packed
 // weight's ceil(n_total / 32)·k_total·8 groups of four.
 
