@@ -67,8 +67,9 @@ run() {
     VK_LOADER_DEBUG=error,warn,driver "$pn" devices 2>&1 | tail -40
     return 1
   fi
-  # Winograd candidates roughly double the timed runs of 3x3 stride-1 layers (25 s before).
-  stage 150 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
+  # Winograd candidates roughly double the timed runs of 3x3 stride-1 layers (25 s before, 83 s
+  # with F(2x2) in session 6); F(4x4) adds as many again.
+  stage 200 "$out/tune.json" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --json
   stage 20 "$out/peak.json" "$pn" bench peak --json
   stage 60 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
   stage 60 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
@@ -77,7 +78,7 @@ run() {
   # most 8 files), its speed as a record beside f32's.
   stage 20 "" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --precision mixed
   # f16 activations are tuned apart from f32 (untuned, they run the f32 choices).
-  stage 150 "" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --precision mixed
+  stage 200 "" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --precision mixed
   stage 60 "$out/train-mixed.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" \
     --steps 5 --precision mixed --json
   stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \

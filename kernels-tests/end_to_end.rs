@@ -176,27 +176,31 @@ fn small_network_matches_reference_for_three_sgd_steps(gpu: Gpu) {
 }
 
 each_mode!(small_network_with_winograd_matches_reference);
-/// The same with all passes of both convolutions tuned to Winograd F(2x2, 3x3)
-/// (ops::conv::winograd; the weight gradients in two parts), as `train --tune` may choose.
+/// The same with all passes of both convolutions tuned to Winograd F(2x2, 3x3), then to
+/// F(4x4, 3x3) (ops::conv::winograd; the weight gradients in two parts), as `train --tune` may
+/// choose.
 fn small_network_with_winograd_matches_reference(gpu: Gpu) {
     use purenoise::gpu::tensor::DType;
+    use purenoise::ops::conv::winograd::{self, Variant};
     use purenoise::ops::conv::{choice, choice_text, ConvKernel, ConvShape, Pass, Tile};
-    for c_in in [3, C] {
-        let x = gpu.zeros("test", &[N, c_in, H, W]).unwrap();
-        let w = gpu.zeros("test", &[C, c_in, 3, 3]).unwrap();
-        let s = ConvShape::new(&x, &w, 1, 1).unwrap();
-        for pass in Pass::ALL {
-            let [m, n, _] = s.gemm(pass);
-            let kernel = ConvKernel::Winograd(Tile::choose(&gpu, m / 4, n));
-            let splits = if pass == Pass::BackwardWeight { 2 } else { 1 };
-            gpu.set_tuned(
-                s.tuning_key(pass, DType::F32),
-                Some(choice_text(kernel, splits)),
-            );
-            assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, splits));
+    for variant in Variant::ALL {
+        for c_in in [3, C] {
+            let x = gpu.zeros("test", &[N, c_in, H, W]).unwrap();
+            let w = gpu.zeros("test", &[C, c_in, 3, 3]).unwrap();
+            let s = ConvShape::new(&x, &w, 1, 1).unwrap();
+            for pass in Pass::ALL {
+                let [m, n] = winograd::gemm(&s, pass, variant);
+                let kernel = ConvKernel::Winograd(variant, Tile::choose(&gpu, m, n));
+                let splits = if pass == Pass::BackwardWeight { 2 } else { 1 };
+                gpu.set_tuned(
+                    s.tuning_key(pass, DType::F32),
+                    Some(choice_text(kernel, splits)),
+                );
+                assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, splits));
+            }
         }
+        three_sgd_steps(gpu.clone());
     }
-    three_sgd_steps(gpu);
 }
 
 fn three_sgd_steps(gpu: Gpu) {

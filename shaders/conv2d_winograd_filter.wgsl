@@ -1,19 +1,20 @@
-// conv2d_winograd_filter: the filter transform of Winograd F(2x2, 3x3) (Lavin & Gray 2015),
-// U = G g G^T for every 3x3 filter g, laid out as the B operand of conv2d_winograd_gemm: row
-// k = xi*rows + o (xi = 4a + b the position in the 4x4 transform, o the reduction channel),
-// column n, in the packed layout of conv2d_pack_weight (columns zero-padded to n_pad, a multiple
-// of 32, stored in blocks of 32: vec4 index ((n/32)*16*rows + k)*8 + n%32/4).
+// conv2d_winograd_filter: the filter transform of Winograd F(m x m, 3x3) (Lavin & Gray 2015),
+// m = OUT (2 or 4): U = G g G^T (T x T, T = m + 2; lib/winograd_matrices.wgsl) for every 3x3
+// filter g, laid out as the B operand of conv2d_winograd_gemm: row k = xi*rows + o (xi = T*a + b
+// the position in the transform, o the reduction channel), column n, in the packed layout of
+// conv2d_pack_weight (columns zero-padded to n_pad, a multiple of 32, stored in blocks of 32:
+// vec4 index ((n/32)*T*T*rows + k)*8 + n%32/4).
 // Forward: o = ci, n = co, g = w[co,ci]. Backward data (flip = 1): o = co, n = ci, g the
 // filter rotated by 180 degrees, w[co,ci,2-ky,2-kx] (dx is the convolution of dy with the
 // transposed, flipped weight). The source index is n*n_step + o*o_step + tap.
-// G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-// Layouts: w f32 [Cout,Cin,3,3]; packed f32, 16*rows * n_pad in the blocks above, as vec4s.
-// Workgroup: 256 threads, one (o, vec4 of four columns) pair each, writing its 16 transform
+// Layouts: w f32 [Cout,Cin,3,3]; packed f32, T*T*rows * n_pad in the blocks above, as vec4s.
+// Workgroup: 256 threads, one (o, vec4 of four columns) pair each, writing its T*T transform
 // rows; a grid too large for x spills into y.
 // Bounds: trusted: threads past rows * n_pad/4 pairs return; w is read only for columns
 // n < n_cols at n*n_step + o*o_step + tap < Cout*Cin*9 (the host sets the steps from w's
-// shape); packed is written at ((q/8)*16*rows + xi*rows + o)*8 + q%8 with o < rows, xi < 16 and
-// q < n_pad/4, below its 16*rows*n_pad/4 vec4s (n_pad a multiple of 32).
+// shape); packed is written at ((q/8)*T*T*rows + xi*rows + o)*8 + q%8 with o < rows, xi < T*T
+// and q < n_pad/4, below its T*T*rows*n_pad/4 vec4s (n_pad a multiple of 32); the local arrays
+// are indexed below 18 and 36.
 // Bindings: 0 params (uniform), 1 w (read), 2 packed (read_write).
 // Reference: reference::conv2d_winograd_filter
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
@@ -26,27 +27,34 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> packed: array<vec4<f32>>;
 
-// (G g G^T) row by row, as four vec4s, for the filter of column n (zero past n_cols).
-fn transform(n: u32, o: u32) -> array<vec4<f32>, 4> {
-    var g: array<vec3<f32>, 3>;
+//!include winograd_matrices.wgsl
+
+// G g G^T, row-major T x T, for the filter of column n (zero past n_cols).
+fn transform(n: u32, o: u32) -> array<f32, 36> {
+    var g: array<f32, 9>;
     if (n < p.n_cols) {
         let base = n * p.n_step + o * p.o_step;
-        for (var ky = 0u; ky < 3u; ky++) {
-            var r: vec3<f32>;
-            for (var kx = 0u; kx < 3u; kx++) {
-                let tap = ky * 3u + kx;
-                r[kx] = w[base + select(tap, 8u - tap, p.flip != 0u)];
-            }
-            g[ky] = r;
+        for (var tap = 0u; tap < 9u; tap++) {
+            g[tap] = w[base + select(tap, 8u - tap, p.flip != 0u)];
         }
     }
-    // G g: four rows of three.
-    let gg = array<vec3<f32>, 4>(g[0], 0.5 * (g[0] + g[1] + g[2]), 0.5 * (g[0] - g[1] + g[2]),
-                                 g[2]);
-    var u: array<vec4<f32>, 4>;
-    for (var a = 0u; a < 4u; a++) {
-        let r = gg[a];
-        u[a] = vec4(r.x, 0.5 * (r.x + r.y + r.z), 0.5 * (r.x - r.y + r.z), r.z);
+    let t = side();
+    // G g: T rows of three, then each row times G^T.
+    var gg: array<f32, 18>;
+    for (var a = 0u; a < t; a++) {
+        for (var kx = 0u; kx < 3u; kx++) {
+            var sum = 0.0;
+            for (var ky = 0u; ky < 3u; ky++) { sum += g_mat(a, ky) * g[ky * 3u + kx]; }
+            gg[a * 3u + kx] = sum;
+        }
+    }
+    var u: array<f32, 36>;
+    for (var a = 0u; a < t; a++) {
+        for (var b = 0u; b < t; b++) {
+            var sum = 0.0;
+            for (var kx = 0u; kx < 3u; kx++) { sum += gg[a * 3u + kx] * g_mat(b, kx); }
+            u[a * t + b] = sum;
+        }
     }
     return u;
 }
@@ -65,11 +73,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let u1 = transform(q * 4u + 1u, o);
     let u2 = transform(q * 4u + 2u, o);
     let u3 = transform(q * 4u + 3u, o);
-    let base = (q / 8u) * 16u * p.rows + o;
-    for (var a = 0u; a < 4u; a++) {
-        for (var b = 0u; b < 4u; b++) {
-            let k = base + (a * 4u + b) * p.rows;
-            packed[k * 8u + q % 8u] = vec4(u0[a][b], u1[a][b], u2[a][b], u3[a][b]);
-        }
+    let positions = side() * side();
+    let base = (q / 8u) * positions * p.rows + o;
+    for (var xi = 0u; xi < positions; xi++) {
+        packed[(base + xi * p.rows) * 8u + q % 8u] = vec4(u0[xi], u1[xi], u2[xi], u3[xi]);
     }
 }

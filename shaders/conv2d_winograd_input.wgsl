@@ -1,19 +1,21 @@
-// conv2d_winograd_input: the input transform of Winograd F(2x2, 3x3) for a 3x3, stride 1,
-// padding 1 convolution: for every channel c and 2x2 output tile t = (img, ty, tx) of images
-// img0 .. img0 + tiles/tiles_per_img, the 4x4 input patch d at rows 2ty-1 .. 2ty+2 and columns
-// 2tx-1 .. 2tx+2 (zero outside the image: the padding, and the last tile of an odd side) becomes
-// V = B^T d B, stored as the A operand of conv2d_winograd_gemm: v[(xi*c_total + c)*tiles + t]
-// for xi = 4a + b. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+// conv2d_winograd_input: the input transform of Winograd F(m x m, 3x3), m = OUT (2 or 4), for a
+// 3x3, stride 1, padding 1 convolution: for every channel c and m x m output tile
+// t = (img, ty, tx) of images img0 .. img0 + tiles/tiles_per_img, the T x T input patch d
+// (T = m + 2) at rows m*ty-1 .. m*ty+m and columns m*tx-1 .. m*tx+m (zero outside the image:
+// the padding, and the last tile of a side that m does not divide) becomes V = B^T d B
+// (lib/winograd_matrices.wgsl), stored as the A operand of conv2d_winograd_gemm:
+// v[(xi*c_total + c)*tiles + t] for xi = T*a + b.
 // Layouts: x [N,C,H,W] NCHW (the whole batch; this call reads images img0..); v f32
-// [16, C, tiles] (the chunk's tiles, numbered img-major, then ty, then tx).
+// [T*T, C, tiles] (the chunk's tiles, numbered img-major, then ty, then tx).
 // Elements: act = x (v stays f32): f32, or f16 under --precision mixed (//!element,
 // gpu::kernels); loads widen to f32 and the transform is f32.
 // Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
-// 16 stores of a subgroup are consecutive addresses); a grid too large for the x dimension spills into y.
+// T*T stores of a subgroup are consecutive addresses); a grid too large for the x dimension
+// spills into y.
 // Bounds: trusted: threads past c_total * tiles return; x is read at the selected index 0
 // unless 0 <= iy < h and 0 <= ix < w, for image img0 + t/tiles_per_img < N and c < c_total
 // (the host sizes tiles to the images left); v is written at (xi*c_total + c)*tiles + t below
-// its 16*c_total*tiles elements.
+// its T*T*c_total*tiles elements; the local arrays are indexed below T*T <= 36.
 // Bindings: 0 params (uniform), 1 x (read), 2 v (read_write).
 // Reference: reference::conv2d_winograd_input
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
@@ -45,22 +47,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.c_total * p.tiles) { return; }
     let site = tile_site(i);
-    let plane = site.plane;
     let y0 = i32(site.y0) - 1;
     let x0 = i32(site.x0) - 1;
-    var d: array<vec4<f32>, 4>;
-    for (var r = 0; r < 4; r++) {
-        d[r] = vec4(at(plane, y0 + r, x0), at(plane, y0 + r, x0 + 1), at(plane, y0 + r, x0 + 2),
-                    at(plane, y0 + r, x0 + 3));
+    let t = side();
+    var d: array<f32, 36>;
+    for (var r = 0u; r < t; r++) {
+        for (var s = 0u; s < t; s++) {
+            d[r * t + s] = at(site.plane, y0 + i32(r), x0 + i32(s));
+        }
     }
-    // B^T d (rows), then each row times B.
-    let bt = array<vec4<f32>, 4>(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]);
+    // B^T d, then each row times B.
+    var bd: array<f32, 36>;
+    for (var a = 0u; a < t; a++) {
+        for (var s = 0u; s < t; s++) {
+            var sum = 0.0;
+            for (var r = 0u; r < t; r++) { sum += b_t(a, r) * d[r * t + s]; }
+            bd[a * t + s] = sum;
+        }
+    }
     let step = p.c_total * p.tiles;
-    for (var a = 0u; a < 4u; a++) {
-        let r = bt[a];
-        let row = vec4(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w);
-        for (var b = 0u; b < 4u; b++) {
-            v[(a * 4u + b) * step + i] = row[b];
+    for (var a = 0u; a < t; a++) {
+        for (var b = 0u; b < t; b++) {
+            var sum = 0.0;
+            for (var s = 0u; s < t; s++) { sum += bd[a * t + s] * b_t(b, s); }
+            v[(a * t + b) * step + i] = sum;
         }
     }
 }

@@ -1,17 +1,20 @@
-// conv2d_winograd_output: the output transform of Winograd F(2x2, 3x3): for every channel c and
-// 2x2 output tile t = (img, ty, tx) of images img0 .. img0 + tiles/tiles_per_img, the 4x4 tile
-// of conv2d_winograd_gemm's products m becomes Y = A^T m A, the outputs at rows 2ty, 2ty+1 and
-// columns 2tx, 2tx+1 (those inside the image: the last tile of an odd side writes one row or
-// column). A^T = [1 1 1 0; 0 1 -1 -1].
-// Layouts: m f32 [16, C, tiles] (as conv2d_winograd_gemm writes it); y [N,C,H,W] NCHW (the
+// conv2d_winograd_output: the output transform of Winograd F(m x m, 3x3), m = OUT (2 or 4): for
+// every channel c and m x m output tile t = (img, ty, tx) of images img0 ..
+// img0 + tiles/tiles_per_img, the T x T tile (T = m + 2) of conv2d_winograd_gemm's products
+// becomes Y = A^T M A (lib/winograd_matrices.wgsl), the outputs at rows m*ty .. m*ty+m-1 and
+// columns m*tx .. m*tx+m-1 that are inside the image (the last tile of a side that m does not
+// divide writes fewer).
+// Layouts: m f32 [T*T, C, tiles] (as conv2d_winograd_gemm writes it); y [N,C,H,W] NCHW (the
 // whole batch; this call writes images img0..).
 // Elements: act = y (m stays f32): f32, or f16 under --precision mixed (//!element,
 // gpu::kernels); the transform is f32 and each store rounds once.
 // Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
-// 16 loads of a subgroup are consecutive addresses); a grid too large for the x dimension spills into y.
+// T*T loads of a subgroup are consecutive addresses); a grid too large for the x dimension
+// spills into y.
 // Bounds: trusted: threads past c_total * tiles return; m is read at (xi*c_total + c)*tiles + t
-// below its 16*c_total*tiles elements; y is written only at 0 <= oy < h, 0 <= ox < w, for image
-// img0 + t/tiles_per_img < N and c < c_total (the host sizes tiles to the images left).
+// below its T*T*c_total*tiles elements; y is written only at 0 <= oy < h, 0 <= ox < w, for
+// image img0 + t/tiles_per_img < N and c < c_total (the host sizes tiles to the images left);
+// the local arrays are indexed below T*T <= 36.
 // Bindings: 0 params (uniform), 1 m (read), 2 y (read_write).
 // Reference: reference::conv2d_winograd_output
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
@@ -35,24 +38,29 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = workgroup_index(wid, nwg) * 256u + lid;
     if (i >= p.c_total * p.tiles) { return; }
     let step = p.c_total * p.tiles;
-    var rows: array<vec4<f32>, 4>;
-    for (var a = 0u; a < 4u; a++) {
-        let k = a * 4u * step + i;
-        rows[a] = vec4(m[k], m[k + step], m[k + 2u * step], m[k + 3u * step]);
+    let t = side();
+    var tile: array<f32, 36>;
+    for (var xi = 0u; xi < t * t; xi++) {
+        tile[xi] = m[xi * step + i];
     }
-    // A^T m (rows), then each row times A.
-    let at0 = rows[0] + rows[1] + rows[2];
-    let at1 = rows[1] - rows[2] - rows[3];
-    let out = array<vec2<f32>, 2>(vec2(at0.x + at0.y + at0.z, at0.y - at0.z - at0.w),
-                                  vec2(at1.x + at1.y + at1.z, at1.y - at1.z - at1.w));
+    // A^T M (OUT rows of T), then each row times A.
+    var am: array<f32, 24>;
+    for (var r = 0u; r < OUT; r++) {
+        for (var b = 0u; b < t; b++) {
+            var sum = 0.0;
+            for (var a = 0u; a < t; a++) { sum += a_t(r, a) * tile[a * t + b]; }
+            am[r * t + b] = sum;
+        }
+    }
     let site = tile_site(i);
-    let plane = site.plane;
-    for (var a = 0u; a < 2u; a++) {
-        let oy = site.y0 + a;
-        for (var b = 0u; b < 2u; b++) {
-            let ox = site.x0 + b;
+    for (var r = 0u; r < OUT; r++) {
+        let oy = site.y0 + r;
+        for (var s = 0u; s < OUT; s++) {
+            let ox = site.x0 + s;
+            var sum = 0.0;
+            for (var b = 0u; b < t; b++) { sum += am[r * t + b] * a_t(s, b); }
             if (oy < p.h && ox < p.w) {
-                y[plane + oy * p.w + ox] = act(out[a][b]);
+                y[site.plane + oy * p.w + ox] = act(sum);
             }
         }
     }

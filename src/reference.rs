@@ -482,23 +482,107 @@ pub fn bench_copy(src: &[f64]) -> Vec<f64> {
     src.iter().map(|v| v * 2.0).collect()
 }
 
-/// The filter transform of Winograd F(2x2, 3x3): U = G g G^T for each 3x3 filter g of
-/// w [Cout, Cin, 3, 3], G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; for the forward GEMM
-/// (`flip` false: rows (xi, ci), columns co, g = w[co, ci]) or the backward-data GEMM (`flip`:
-/// rows (xi, co), columns ci, g = w[co, ci] rotated by 180 degrees), xi = 4a + b the transform
-/// position; packed as `conv2d_pack_weight` packs (columns zero-padded to a multiple of 32, in
-/// blocks of 32). Returns the data and [rows, padded columns].
-pub fn conv2d_winograd_filter(w: &[f64], ws: Shape4, flip: bool) -> (Vec<f64>, [usize; 2]) {
+/// The transform matrices of Winograd F(m x m, 3x3) (Lavin & Gray 2015) for m = 2 or 4, as
+/// shaders/lib/winograd_matrices.wgsl holds them: B^T (T x T), G (T x 3) and A^T (m x T), T = m + 2.
+/// F(2x2) interpolates at 0, 1, -1 and infinity; F(4x4) at 0, 1, -1, 2, -2 and infinity.
+pub struct Winograd {
+    /// The output tile's side m.
+    pub m: usize,
+    /// The transformed tile's side T = m + 2.
+    pub t: usize,
+    pub bt: Vec<Vec<f64>>,
+    pub g: Vec<[f64; 3]>,
+    pub at: Vec<Vec<f64>>,
+}
+
+impl Winograd {
+    pub fn new(m: usize) -> Winograd {
+        let rows = |r: &[&[f64]]| r.iter().map(|r| r.to_vec()).collect::<Vec<_>>();
+        let (bt, g, at) = match m {
+            2 => (
+                rows(&[
+                    &[1.0, 0.0, -1.0, 0.0],
+                    &[0.0, 1.0, 1.0, 0.0],
+                    &[0.0, -1.0, 1.0, 0.0],
+                    &[0.0, 1.0, 0.0, -1.0],
+                ]),
+                vec![
+                    [1.0, 0.0, 0.0],
+                    [0.5, 0.5, 0.5],
+                    [0.5, -0.5, 0.5],
+                    [0.0, 0.0, 1.0],
+                ],
+                rows(&[&[1.0, 1.0, 1.0, 0.0], &[0.0, 1.0, -1.0, -1.0]]),
+            ),
+            4 => (
+                rows(&[
+                    &[4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+                    &[0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+                    &[0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+                    &[0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+                    &[0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+                    &[0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+                ]),
+                vec![
+                    [1.0 / 4.0, 0.0, 0.0],
+                    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+                    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+                    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+                    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+                    [0.0, 0.0, 1.0],
+                ],
+                rows(&[
+                    &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+                    &[0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+                    &[0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+                    &[0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+                ]),
+            ),
+            _ => panic!("Winograd F({m}x{m}, 3x3) is not one of F(2x2) and F(4x4)"),
+        };
+        Winograd {
+            m,
+            t: m + 2,
+            bt,
+            g,
+            at,
+        }
+    }
+
+    /// Positions of the transformed tile, T * T.
+    pub fn positions(&self) -> usize {
+        self.t * self.t
+    }
+
+    /// The m x m output tiles of a 3x3, stride-1, padding-1 convolution of an `h` x `w` image:
+    /// rows and columns of tiles (the last one partial on a side m does not divide).
+    pub fn tiles(&self, h: usize, w: usize) -> [usize; 2] {
+        [h.div_ceil(self.m), w.div_ceil(self.m)]
+    }
+
+    /// (image, tile row, tile column) of tile `t` of a chunk, `tiles` = [rows, columns] per image.
+    fn site(t: usize, [th, tw]: [usize; 2]) -> (usize, usize, usize) {
+        (t / (th * tw), t % (th * tw) / tw, t % tw)
+    }
+}
+
+/// The filter transform of Winograd `wg`: U = G g G^T for each 3x3 filter g of
+/// w [Cout, Cin, 3, 3]; for the forward GEMM (`flip` false: rows (xi, ci), columns co,
+/// g = w[co, ci]) or the backward-data GEMM (`flip`: rows (xi, co), columns ci, g = w[co, ci]
+/// rotated by 180 degrees), xi = T*a + b the transform position; packed as `conv2d_pack_weight`
+/// packs (columns zero-padded to a multiple of 32, in blocks of 32). Returns the data and
+/// [rows, padded columns].
+pub fn conv2d_winograd_filter(
+    wg: &Winograd,
+    w: &[f64],
+    ws: Shape4,
+    flip: bool,
+) -> (Vec<f64>, [usize; 2]) {
     let [c_out, c_in, _, _] = ws;
     let (outer, cols) = if flip { (c_out, c_in) } else { (c_in, c_out) };
-    let g_mat = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
+    let t = wg.t;
     let n_pad = cols.div_ceil(32) * 32;
-    let rows = 16 * outer;
+    let rows = wg.positions() * outer;
     let mut out = vec![0.0; rows * n_pad];
     for o in 0..outer {
         for n in 0..cols {
@@ -507,15 +591,15 @@ pub fn conv2d_winograd_filter(w: &[f64], ws: Shape4, flip: bool) -> (Vec<f64>, [
                 false => w[((co * c_in + ci) * 3 + ky) * 3 + kx],
                 true => w[((co * c_in + ci) * 3 + 2 - ky) * 3 + 2 - kx],
             };
-            for a in 0..4 {
-                for b in 0..4 {
+            for a in 0..t {
+                for b in 0..t {
                     let mut u = 0.0;
                     for ky in 0..3 {
                         for kx in 0..3 {
-                            u += g_mat[a][ky] * g(ky, kx) * g_mat[b][kx];
+                            u += wg.g[a][ky] * g(ky, kx) * wg.g[b][kx];
                         }
                     }
-                    let k = (a * 4 + b) * outer + o;
+                    let k = (a * t + b) * outer + o;
                     out[((n / 32) * rows + k) * 32 + n % 32] = u;
                 }
             }
@@ -524,46 +608,40 @@ pub fn conv2d_winograd_filter(w: &[f64], ws: Shape4, flip: bool) -> (Vec<f64>, [
     (out, [rows, n_pad])
 }
 
-/// The 2x2 output tiles of a 3x3, stride-1, padding-1 convolution of an `h` x `w` image: rows
-/// and columns of tiles (the last one partial for an odd side).
-pub fn winograd_tiles(h: usize, w: usize) -> [usize; 2] {
-    [h.div_ceil(2), w.div_ceil(2)]
-}
-
-/// The input transform of Winograd F(2x2, 3x3) for images `img0 .. img0 + images` of x
-/// [N, C, H, W]: for each channel c and tile t = (img, ty, tx), the 4x4 patch d at rows
-/// 2ty-1 .. 2ty+2, columns 2tx-1 .. 2tx+2 (zero outside), V = B^T d B with
-/// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], stored [16 (xi = 4a + b), C, tiles].
-pub fn conv2d_winograd_input(x: &[f64], xs: Shape4, img0: usize, images: usize) -> Vec<f64> {
+/// The input transform of Winograd `wg` for images `img0 .. img0 + images` of x [N, C, H, W]:
+/// for each channel c and tile t = (img, ty, tx), the T x T patch d at rows m*ty-1 .. m*ty+m,
+/// columns m*tx-1 .. m*tx+m (zero outside), V = B^T d B, stored [T*T (xi = T*a + b), C, tiles].
+pub fn conv2d_winograd_input(
+    wg: &Winograd,
+    x: &[f64],
+    xs: Shape4,
+    img0: usize,
+    images: usize,
+) -> Vec<f64> {
     let [_, c_total, h, w] = xs;
-    let [th, tw] = winograd_tiles(h, w);
-    let tiles = images * th * tw;
-    let bt = [
-        [1.0, 0.0, -1.0, 0.0],
-        [0.0, 1.0, 1.0, 0.0],
-        [0.0, -1.0, 1.0, 0.0],
-        [0.0, 1.0, 0.0, -1.0],
-    ];
-    let mut v = vec![0.0; 16 * c_total * tiles];
+    let per_img = wg.tiles(h, w);
+    let tiles = images * per_img[0] * per_img[1];
+    let (m, t_side) = (wg.m, wg.t);
+    let mut v = vec![0.0; wg.positions() * c_total * tiles];
     for c in 0..c_total {
         for t in 0..tiles {
-            let (img, ty, tx) = (t / (th * tw), t % (th * tw) / tw, t % tw);
+            let (img, ty, tx) = Winograd::site(t, per_img);
             let d = |r: usize, s: usize| {
-                let (iy, ix) = ((2 * ty + r).checked_sub(1), (2 * tx + s).checked_sub(1));
+                let (iy, ix) = ((m * ty + r).checked_sub(1), (m * tx + s).checked_sub(1));
                 match (iy, ix) {
                     (Some(iy), Some(ix)) if iy < h && ix < w => x[at(xs, img0 + img, c, iy, ix)],
                     _ => 0.0,
                 }
             };
-            for a in 0..4 {
-                for b in 0..4 {
+            for a in 0..t_side {
+                for b in 0..t_side {
                     let mut sum = 0.0;
-                    for r in 0..4 {
-                        for s in 0..4 {
-                            sum += bt[a][r] * d(r, s) * bt[b][s];
+                    for r in 0..t_side {
+                        for s in 0..t_side {
+                            sum += wg.bt[a][r] * d(r, s) * wg.bt[b][s];
                         }
                     }
-                    v[((a * 4 + b) * c_total + c) * tiles + t] = sum;
+                    v[((a * t_side + b) * c_total + c) * tiles + t] = sum;
                 }
             }
         }
@@ -571,22 +649,21 @@ pub fn conv2d_winograd_input(x: &[f64], xs: Shape4, img0: usize, images: usize) 
     v
 }
 
-/// The 16 products of Winograd F(2x2, 3x3): prod[xi, n, t] = sum over c of v[xi, c, t] *
-/// u[xi*c_total + c, n], v as `conv2d_winograd_input` lays it out ([16, c_total, tiles]) and u
-/// packed as `conv2d_winograd_filter` packs it (`u_shape` [16*c_total, padded columns]); prod
-/// [16, n_cols, tiles].
+/// The `positions` products of Winograd: prod[xi, n, t] = sum over c of v[xi, c, t] *
+/// u[xi*c_total + c, n], v as `conv2d_winograd_input` lays it out ([positions, c_total, tiles])
+/// and u packed as `conv2d_winograd_filter` packs it (`u_shape` [positions*c_total, padded
+/// columns]); prod [positions, n_cols, tiles].
 pub fn conv2d_winograd_gemm(
     v: &[f64],
     u: &[f64],
     u_shape: [usize; 2],
-    c_total: usize,
-    n_cols: usize,
-    tiles: usize,
+    [c_total, n_cols, tiles]: [usize; 3],
 ) -> Vec<f64> {
     let rows = u_shape[0];
+    let positions = rows / c_total;
     let u_at = |k: usize, n: usize| u[((n / 32) * rows + k) * 32 + n % 32];
-    let mut prod = vec![0.0; 16 * n_cols * tiles];
-    for xi in 0..16 {
+    let mut prod = vec![0.0; positions * n_cols * tiles];
+    for xi in 0..positions {
         for n in 0..n_cols {
             for t in 0..tiles {
                 prod[(xi * n_cols + n) * tiles + t] = (0..c_total)
@@ -598,30 +675,30 @@ pub fn conv2d_winograd_gemm(
     prod
 }
 
-/// The output transform of Winograd F(2x2, 3x3): for each channel and tile of `prod`
-/// [16, C, tiles] (images `img0 ..` of y [N, C, H, W]), Y = A^T m A with
-/// A^T = [1 1 1 0; 0 1 -1 -1], written into `y` at rows 2ty, 2ty+1 and columns 2tx, 2tx+1 inside
-/// the image; the rest of `y` is left as it is.
-pub fn conv2d_winograd_output(prod: &[f64], y: &mut [f64], ys: Shape4, img0: usize) {
+/// The output transform of Winograd `wg`: for each channel and tile of `prod`
+/// [T*T, C, tiles] (images `img0 ..` of y [N, C, H, W]), Y = A^T M A, written into `y` at rows
+/// m*ty .. m*ty+m-1 and columns m*tx .. m*tx+m-1 inside the image; the rest of `y` is left as
+/// it is.
+pub fn conv2d_winograd_output(wg: &Winograd, prod: &[f64], y: &mut [f64], ys: Shape4, img0: usize) {
     let [_, c_total, h, w] = ys;
-    let [th, tw] = winograd_tiles(h, w);
-    let tiles = prod.len() / (16 * c_total);
-    let at_mat = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+    let per_img = wg.tiles(h, w);
+    let tiles = prod.len() / (wg.positions() * c_total);
+    let (m, t_side) = (wg.m, wg.t);
     for c in 0..c_total {
         for t in 0..tiles {
-            let (img, ty, tx) = (t / (th * tw), t % (th * tw) / tw, t % tw);
-            for i in 0..2 {
-                for j in 0..2 {
-                    let (oy, ox) = (2 * ty + i, 2 * tx + j);
+            let (img, ty, tx) = Winograd::site(t, per_img);
+            for i in 0..m {
+                for j in 0..m {
+                    let (oy, ox) = (m * ty + i, m * tx + j);
                     if oy >= h || ox >= w {
                         continue;
                     }
                     let mut sum = 0.0;
-                    for a in 0..4 {
-                        for b in 0..4 {
-                            sum += at_mat[i][a]
-                                * prod[((a * 4 + b) * c_total + c) * tiles + t]
-                                * at_mat[j][b];
+                    for a in 0..t_side {
+                        for b in 0..t_side {
+                            sum += wg.at[i][a]
+                                * prod[((a * t_side + b) * c_total + c) * tiles + t]
+                                * wg.at[j][b];
                         }
                     }
                     y[at(ys, img0 + img, c, oy, ox)] = sum;
@@ -631,32 +708,38 @@ pub fn conv2d_winograd_output(prod: &[f64], y: &mut [f64], ys: Shape4, img0: usi
     }
 }
 
-/// The output-gradient transform of the Winograd F(2x2, 3x3) weight gradient for images
+/// The output-gradient transform of the Winograd `wg` weight gradient for images
 /// `img0 .. img0 + images` of dy [N, C, H, W]: for each channel c and tile t = (img, ty, tx),
-/// the 2x2 tile e of dy at rows 2ty, 2ty+1 and columns 2tx, 2tx+1 (zero outside) becomes
-/// Z = A e A^T with A^T = [1 1 1 0; 0 1 -1 -1], stored [16 (xi = 4a + b), C, tiles].
-pub fn conv2d_winograd_output_grad(dy: &[f64], ys: Shape4, img0: usize, images: usize) -> Vec<f64> {
+/// the m x m tile e of dy at rows m*ty .. m*ty+m-1 and columns m*tx .. m*tx+m-1 (zero outside)
+/// becomes Z = A e A^T, stored [T*T (xi = T*a + b), C, tiles].
+pub fn conv2d_winograd_output_grad(
+    wg: &Winograd,
+    dy: &[f64],
+    ys: Shape4,
+    img0: usize,
+    images: usize,
+) -> Vec<f64> {
     let [_, c_total, h, w] = ys;
-    let [th, tw] = winograd_tiles(h, w);
-    let tiles = images * th * tw;
-    let at_mat = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
-    let mut z = vec![0.0; 16 * c_total * tiles];
+    let per_img = wg.tiles(h, w);
+    let tiles = images * per_img[0] * per_img[1];
+    let (m, t_side) = (wg.m, wg.t);
+    let mut z = vec![0.0; wg.positions() * c_total * tiles];
     for c in 0..c_total {
         for t in 0..tiles {
-            let (img, ty, tx) = (t / (th * tw), t % (th * tw) / tw, t % tw);
-            for a in 0..4 {
-                for b in 0..4 {
+            let (img, ty, tx) = Winograd::site(t, per_img);
+            for a in 0..t_side {
+                for b in 0..t_side {
                     let mut sum = 0.0;
-                    for i in 0..2 {
-                        for j in 0..2 {
-                            let (oy, ox) = (2 * ty + i, 2 * tx + j);
+                    for i in 0..m {
+                        for j in 0..m {
+                            let (oy, ox) = (m * ty + i, m * tx + j);
                             if oy < h && ox < w {
                                 sum +=
-                                    at_mat[i][a] * dy[at(ys, img0 + img, c, oy, ox)] * at_mat[j][b];
+                                    wg.at[i][a] * dy[at(ys, img0 + img, c, oy, ox)] * wg.at[j][b];
                             }
                         }
                     }
-                    z[((a * 4 + b) * c_total + c) * tiles + t] = sum;
+                    z[((a * t_side + b) * c_total + c) * tiles + t] = sum;
                 }
             }
         }
@@ -664,18 +747,16 @@ pub fn conv2d_winograd_output_grad(dy: &[f64], ys: Shape4, img0: usize, images: 
     z
 }
 
-/// The 16 products of the Winograd F(2x2, 3x3) weight gradient: s[xi, co, ci] = sum over tiles
-/// t of v[xi, ci, t] * z[xi, co, t], v [16, c_in, tiles] (`conv2d_winograd_input` of x), z
-/// [16, c_out, tiles] (`conv2d_winograd_output_grad` of dy); s [16, c_out, c_in].
+/// The `positions` products of the Winograd weight gradient: s[xi, co, ci] = sum over tiles t
+/// of v[xi, ci, t] * z[xi, co, t], v [positions, c_in, tiles] (`conv2d_winograd_input` of x),
+/// z [positions, c_out, tiles] (`conv2d_winograd_output_grad` of dy); s [positions, c_out, c_in].
 pub fn conv2d_winograd_weight_gemm(
     v: &[f64],
     z: &[f64],
-    c_in: usize,
-    c_out: usize,
-    tiles: usize,
+    [positions, c_in, c_out, tiles]: [usize; 4],
 ) -> Vec<f64> {
-    let mut s = vec![0.0; 16 * c_out * c_in];
-    for xi in 0..16 {
+    let mut s = vec![0.0; positions * c_out * c_in];
+    for xi in 0..positions {
         for co in 0..c_out {
             for ci in 0..c_in {
                 s[(xi * c_out + co) * c_in + ci] = (0..tiles)
@@ -687,38 +768,34 @@ pub fn conv2d_winograd_weight_gemm(
     s
 }
 
-/// The last step of the Winograd F(2x2, 3x3) weight gradient: the parts
-/// [chunks * 16 * splits, c_out, c_in] (index (chunk * 16 + xi) * splits + s) summed into S per
-/// filter and xi, then dw = G^T S G per filter (G as in `conv2d_winograd_filter`); dw
-/// [c_out, c_in, 3, 3].
+/// The last step of the Winograd `wg` weight gradient: the parts
+/// [chunks * T*T * splits, c_out, c_in] (index (chunk * T*T + xi) * splits + s) summed into S
+/// per filter and xi, then dw = G^T S G per filter; dw [c_out, c_in, 3, 3].
 pub fn conv2d_winograd_filter_grad(
+    wg: &Winograd,
     part: &[f64],
-    chunks: usize,
-    splits: usize,
+    [chunks, splits]: [usize; 2],
     c_out: usize,
     c_in: usize,
 ) -> Vec<f64> {
-    let g_mat = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
+    let (t_side, positions) = (wg.t, wg.positions());
     let filters = c_out * c_in;
     let mut dw = vec![0.0; filters * 9];
     for f in 0..filters {
         let s = |xi: usize| -> f64 {
             (0..chunks)
-                .flat_map(|c| (0..splits).map(move |q| ((c * 16 + xi) * splits + q) * filters + f))
+                .flat_map(|c| {
+                    (0..splits).map(move |q| ((c * positions + xi) * splits + q) * filters + f)
+                })
                 .map(|i| part[i])
                 .sum()
         };
         for ky in 0..3 {
             for kx in 0..3 {
                 let mut sum = 0.0;
-                for a in 0..4 {
-                    for b in 0..4 {
-                        sum += g_mat[a][ky] * s(a * 4 + b) * g_mat[b][kx];
+                for a in 0..t_side {
+                    for b in 0..t_side {
+                        sum += wg.g[a][ky] * s(a * t_side + b) * wg.g[b][kx];
                     }
                 }
                 dw[f * 9 + ky * 3 + kx] = sum;

@@ -124,8 +124,8 @@ fn check_total(report: &KernelsReport) {
 }
 
 /// `--tile NAME` runs that candidate on every pass; `--tile all` also times every candidate the
-/// adapter runs on every pass, by name (and Winograd on each tile for the 3x3 stride-1
-/// layers); an unknown name is refused with the candidates
+/// adapter runs on every pass, by name (and both Winograd variants on each tile for the 3x3
+/// stride-1 layers); an unknown name is refused with the candidates
 /// listed.
 #[test]
 fn bench_kernels_tile_flag_names_one_or_all_candidates() {
@@ -157,11 +157,11 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
 
     let all = kernels(&gpu, &args("all")).unwrap();
     assert_eq!(all.tile, "all");
-    // Winograd F(2x2, 3x3): 3x3 stride-1 layers (padding k/2 = 1), every pass.
+    // Winograd F(2x2, 3x3) and F(4x4, 3x3): 3x3 stride-1 layers (padding k/2 = 1), every pass.
     let winograd = |layer: &ConvLayer, _pass: &str| (layer.k, layer.stride) == (3, 1);
-    let winograd_names: Vec<String> = runnable
+    let winograd_names: Vec<String> = ["f2x2", "f4x4"]
         .iter()
-        .map(|t| format!("winograd-f2x2-{t}"))
+        .flat_map(|v| runnable.iter().map(move |t| format!("winograd-{v}-{t}")))
         .collect();
     let mut count = 0;
     for layer in &layers {

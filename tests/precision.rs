@@ -24,12 +24,14 @@ fn succeeds_with(command: &mut Command, args: &[String]) -> String {
 }
 
 /// A tuning cache in `dir` that sends every 3x3 stride-1 pass of resnet-8 at batch 8 in mixed
-/// precision (f16 activations: choices are cached per precision) to Winograd F(2x2, 3x3) and
-/// every other pass to its untuned default, so a `--tune cached` mixed run times nothing and runs
-/// Winograd wherever it applies.
+/// precision (f16 activations: choices are cached per precision) to Winograd (forward and input
+/// gradient by F(4x4, 3x3), the variant with the larger rounding errors; weight gradient by
+/// F(2x2, 3x3), so both run) and every other pass to its untuned default, so a `--tune cached`
+/// mixed run times nothing and runs Winograd wherever it applies.
 fn winograd_cache(dir: &Path) {
     use purenoise::gpu::tensor::Precision;
-    use purenoise::ops::conv::{default_choice, winograd, ConvKernel, Pass};
+    use purenoise::ops::conv::winograd::{self, Variant};
+    use purenoise::ops::conv::{default_choice, ConvKernel, Pass};
     use purenoise::tune::{self, cache::AdapterKey, Cache, Choice, Measured};
     let gpu = purenoise::gpu::Gpu::new(None).unwrap();
     let mut choices = std::collections::BTreeMap::new();
@@ -37,12 +39,18 @@ fn winograd_cache(dir: &Path) {
         let (default, splits) = default_choice(&gpu, &p.shape, p.pass);
         let chosen = match winograd::eligible(&p.shape, p.pass) {
             true => {
-                let tile = tune::winograd_tiles(&gpu, &p.shape, p.pass, None)[0];
+                let variant = match p.pass {
+                    Pass::BackwardWeight => Variant::F2x2,
+                    _ => Variant::F4x4,
+                };
+                let tile = tune::winograd_tiles(&gpu, &p.shape, (p.pass, variant), None)[0];
                 let splits = match p.pass {
-                    Pass::BackwardWeight => winograd::weight_splits(&gpu, &p.shape, tile),
+                    Pass::BackwardWeight => {
+                        winograd::weight_splits(&gpu, &p.shape, (tile, variant))
+                    }
                     _ => 1,
                 };
-                (ConvKernel::Winograd(tile), splits)
+                (ConvKernel::Winograd(variant, tile), splits)
             }
             false => (default, splits),
         };
@@ -59,9 +67,11 @@ fn winograd_cache(dir: &Path) {
         };
         choices.insert(p.key(), choice);
     }
-    assert!(choices
-        .values()
-        .any(|c| c.chosen.kernel.starts_with(winograd::PREFIX)));
+    for variant in Variant::ALL {
+        assert!(choices
+            .values()
+            .any(|c| c.chosen.kernel.starts_with(variant.prefix())));
+    }
     let warning = Cache::in_dir(dir).save(&AdapterKey::of(&gpu), &choices);
     assert!(warning.is_none(), "{warning:?}");
 }

@@ -64,8 +64,8 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
     }
 }
 
-/// The tuner offers Winograd for every pass of a 3x3 stride-1 layer on at least one tile the
-/// adapter runs, and on the fastest direct tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
+/// The tuner offers both Winograd variants for every pass of a 3x3 stride-1 layer on at least one
+/// tile the adapter runs, and on the fastest direct tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
 #[test]
 fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     let gpu = gpu();
@@ -75,17 +75,19 @@ fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     let runnable: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.runs_on(&gpu)).collect();
     for pass in Pass::ALL {
         assert!(winograd::eligible(&s, pass));
-        let tiles = tune::winograd_tiles(&gpu, &s, pass, None);
-        assert!(
-            !tiles.is_empty() && tiles.iter().all(|t| runnable.contains(t)),
-            "{tiles:?}"
-        );
-        let last = *runnable.last().unwrap();
-        assert!(tune::winograd_tiles(&gpu, &s, pass, Some(last)).contains(&last));
+        for variant in winograd::Variant::ALL {
+            let tiles = tune::winograd_tiles(&gpu, &s, (pass, variant), None);
+            assert!(
+                !tiles.is_empty() && tiles.iter().all(|t| runnable.contains(t)),
+                "{tiles:?}"
+            );
+            let last = *runnable.last().unwrap();
+            assert!(tune::winograd_tiles(&gpu, &s, (pass, variant), Some(last)).contains(&last));
+        }
     }
 }
 
-/// A tuned Winograd choice runs for f16 activations too (mixed precision; the tuner times in
+/// A tuned Winograd choice (either variant) runs for f16 activations too (mixed precision; the tuner times in
 /// f32, and the choice is the shape's): the ops take the Winograd path, giving exactly what
 /// `*_by(Winograd)` gives, within f16 tolerance of the f64 reference (odd sides, batch 2).
 #[test]
@@ -102,29 +104,47 @@ fn a_tuned_winograd_choice_runs_for_f16() {
         want_dx,
         want_dw,
     } = ConvCase::new_as(&gpu, &mut rng, xs, ws, 1, 1, DType::F16);
-    let tile = tune::winograd_tiles(&gpu, &s, Pass::Forward, None)[0];
-    let kernel = ConvKernel::Winograd(tile);
+    for variant in winograd::Variant::ALL {
+        let tile = tune::winograd_tiles(&gpu, &s, (Pass::Forward, variant), None)[0];
+        let kernel = ConvKernel::Winograd(variant, tile);
+        tuned_winograd_runs_for_f16(
+            &gpu,
+            kernel,
+            &s,
+            [&xt, &wt, &dyt],
+            [&want_y, &want_dx, &want_dw],
+        );
+    }
+}
+
+fn tuned_winograd_runs_for_f16(
+    gpu: &Gpu,
+    kernel: ConvKernel,
+    s: &purenoise::ops::conv::ConvShape,
+    [xt, wt, dyt]: [&purenoise::gpu::tensor::Tensor; 3],
+    [want_y, want_dx, want_dw]: [&[f64]; 3],
+) {
     for pass in Pass::ALL {
         gpu.set_tuned(s.tuning_key(pass, DType::F32), Some(choice_text(kernel, 2)));
-        assert_eq!(choice(&gpu, &s, pass, DType::F32), (kernel, 2), "{pass:?}");
+        assert_eq!(choice(gpu, s, pass, DType::F32), (kernel, 2), "{pass:?}");
     }
     let results = [
         (
             "forward",
-            conv2d_forward(&gpu, &xt, &wt, &s).unwrap(),
-            conv2d_forward_by(&gpu, &xt, &wt, &s, kernel).unwrap(),
+            conv2d_forward(gpu, xt, wt, s).unwrap(),
+            conv2d_forward_by(gpu, xt, wt, s, kernel).unwrap(),
             want_y,
         ),
         (
             "input grad",
-            conv2d_backward_input(&gpu, &dyt, &wt, &s).unwrap(),
-            conv2d_backward_input_by(&gpu, &dyt, &wt, &s, kernel).unwrap(),
+            conv2d_backward_input(gpu, dyt, wt, s).unwrap(),
+            conv2d_backward_input_by(gpu, dyt, wt, s, kernel).unwrap(),
             want_dx,
         ),
         (
             "weight grad",
-            conv2d_backward_weight(&gpu, &xt, &dyt, &s).unwrap(),
-            conv2d_backward_weight_by(&gpu, &xt, &dyt, &s, kernel, 2).unwrap(),
+            conv2d_backward_weight(gpu, xt, dyt, s).unwrap(),
+            conv2d_backward_weight_by(gpu, xt, dyt, s, kernel, 2).unwrap(),
             want_dw,
         ),
     ];
@@ -135,17 +155,17 @@ fn a_tuned_winograd_choice_runs_for_f16() {
             _ => DType::F16,
         };
         assert_eq!(got.dtype(), dtype, "{what}");
-        let got = read(&gpu, &got);
+        let got = read(gpu, &got);
         assert_eq!(
             got,
-            read(&gpu, &by_winograd),
+            read(gpu, &by_winograd),
             "{what}: not the Winograd path"
         );
         let (atol, rtol) = tolerance(dtype, 1e-4, 1e-4);
         assert_close(
             &format!("tuned Winograd {what} f16"),
             &got,
-            &want,
+            want,
             atol,
             rtol,
         );
@@ -463,7 +483,9 @@ fn tuned_convolutions_match_reference() {
             // Direct, and Winograd where it applies; the weight gradient in one part and in three.
             let mut kernels = vec![ConvKernel::Direct(tile)];
             if winograd::eligible(&s, Pass::Forward) {
-                kernels.push(ConvKernel::Winograd(tile));
+                for variant in winograd::Variant::ALL {
+                    kernels.push(ConvKernel::Winograd(variant, tile));
+                }
             }
             for kernel in kernels {
                 for splits in [1, 3] {

@@ -2,15 +2,15 @@
 // shaders/conv2d_winograd_gemm.wgsl), shared by its two variants: lib/conv_gemm.wgsl and
 // lib/conv_gemm_subgroup.wgsl as the core.
 //
-// The 16 GEMMs of the Winograd transform positions xi are one GEMM split along k: k = xi*c + ci
-// over k_total = 16c, and workgroup z reduces the chunk [z*c, (z+1)*c) (k_chunk = c), so its
+// The T*T GEMMs of the Winograd transform positions xi are one GEMM split along k: k = xi*c + ci
+// over k_total = T*T*c, and workgroup z reduces the chunk [z*c, (z+1)*c) (k_chunk = c), so its
 // split index is xi and it writes product xi whole; the cores need no change for it.
 //
 // Bounds (the kernels are trusted: created without runtime checks): a load's index is the
 // selected 0 unless its element is inside: v for rows m < m_total at k < k_end <= k_total
-// (k*m_total + m < 16*c*tiles, v's length); the packed filter for columns n < n_total at
+// (k*m_total + m < T*T*c*tiles, v's length); the packed filter for columns n < n_total at
 // k < k_total (lib/conv_packed_b.wgsl); m is written only for rows m < m_total and columns
-// n < n_total, at split (xi) < 16 (the host dispatches 16 workgroups along z).
+// n < n_total, at split (xi) < T*T (the host dispatches T*T workgroups along z).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> v: array<f32>;

@@ -3,16 +3,16 @@
 // lib/conv_gemm_subgroup.wgsl as the core. Both operands are contiguous along k (tiles), so the
 // tiled core loads them with consecutive lanes on consecutive k (lib/conv_tiles_k.wgsl).
 //
-// The 16 products (transform positions xi), each reduced over the tiles in `splits` parts, are
-// one GEMM split along k: k = xi*tp + t over k_total = 16*tp, tp = splits*k_chunk the tiles
+// The T*T products (transform positions xi), each reduced over the tiles in `splits` parts, are
+// one GEMM split along k: k = xi*tp + t over k_total = T*T*tp, tp = splits*k_chunk the tiles
 // padded to whole parts (p.wp), so workgroup z reduces part z % splits of product z / splits,
 // and writes it at part index z_base + z (p.iy0: earlier chunks of images come first).
 //
 // Bounds (the kernels are trusted: created without runtime checks): a load's index is the
 // selected 0 unless its element is inside: v for rows m < m_total = c_in, z for columns
-// n < n_total = c_out, both at xi < 16 (k < k_total) and t < tiles (p.hp), below their
-// 16*channels*tiles elements; part is written only for m < m_total, n < n_total, at
-// z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches 16*splits
+// n < n_total = c_out, both at xi < T*T (k < k_total) and t < tiles (p.hp), below their
+// T*T*channels*tiles elements; part is written only for m < m_total, n < n_total, at
+// z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches T*T*splits
 // workgroups along z per chunk). xi goes through div_rcp (exact below 2^22; the host checks).
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,10 +3,12 @@
 // chunk, tile row ty and column tx; its column in V, M or Z is i itself. The including kernel
 // declares `p` with img0, c_total, h, w, tw, tiles_per_img and tiles, and returns before
 // calling this for i >= c_total * tiles.
+//!include winograd_matrices.wgsl
+
 struct TileSite {
     // Offset of the (img0 + img, c) image plane in the activation tensor.
     plane: u32,
-    // The tile's top-left output pixel, (2 ty, 2 tx).
+    // The tile's top-left output pixel, (OUT ty, OUT tx).
     y0: u32,
     x0: u32,
 }
@@ -18,5 +20,5 @@ fn tile_site(i: u32) -> TileSite {
     let within = t - img * p.tiles_per_img;
     let ty = within / p.tw;
     let tx = within - ty * p.tw;
-    return TileSite(((p.img0 + img) * p.c_total + c) * p.h * p.w, ty * 2u, tx * 2u);
+    return TileSite(((p.img0 + img) * p.c_total + c) * p.h * p.w, ty * OUT, tx * OUT);
 }

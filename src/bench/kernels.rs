@@ -68,8 +68,8 @@ pub struct ConvRow {
     /// [N, Cin, H, W] of the input.
     pub input: [usize; 4],
     pub gflop: f64,
-    /// The kernels (tile names, `winograd-f2x2-TILE` for Winograd) of the forward, backward-data
-    /// and backward-weight passes.
+    /// The kernels (tile names; `winograd-f2x2-TILE` or `winograd-f4x4-TILE` for Winograd) of
+    /// the forward, backward-data and backward-weight passes.
     pub tiles: [String; 3],
     /// The weight gradient's reduction splits.
     pub weight_splits: usize,
@@ -336,14 +336,19 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                         Pass::BackwardWeight => weight_splits(&s, tile),
                         _ => 1,
                     };
-                    // Winograd on every tile too, where it applies (its own default splits).
+                    // Both Winograd variants on every tile too, where they apply (their own
+                    // default splits).
                     let mut kernels = vec![(ConvKernel::Direct(tile), splits)];
-                    if ConvKernel::Winograd(tile).runs(gpu, &s, pass) {
-                        let splits = match pass {
-                            Pass::BackwardWeight => winograd::weight_splits(gpu, &s, tile),
-                            _ => 1,
-                        };
-                        kernels.push((ConvKernel::Winograd(tile), splits));
+                    for variant in winograd::Variant::ALL {
+                        if ConvKernel::Winograd(variant, tile).runs(gpu, &s, pass) {
+                            let splits = match pass {
+                                Pass::BackwardWeight => {
+                                    winograd::weight_splits(gpu, &s, (tile, variant))
+                                }
+                                _ => 1,
+                            };
+                            kernels.push((ConvKernel::Winograd(variant, tile), splits));
+                        }
                     }
                     for (kernel, splits) in kernels {
                         let t = run(pass, kernel, splits)?;

@@ -193,6 +193,7 @@ libraries![
     "groups.wgsl",
     "random.wgsl",
     "reduce.wgsl",
+    "winograd_matrices.wgsl",
     "winograd_tile.wgsl"
 ];
 

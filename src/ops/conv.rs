@@ -1,6 +1,6 @@
 //! 2-D convolution without bias (any square kernel, stride, zero padding): forward, gradient
-//! w.r.t. the input, gradient w.r.t. the weight. [`winograd`]: Winograd F(2x2, 3x3) for the
-//! 3x3 stride-1 layers, a tuner's candidate ([`ConvKernel`]).
+//! w.r.t. the input, gradient w.r.t. the weight. [`winograd`]: Winograd F(2x2, 3x3) and
+//! F(4x4, 3x3) for the 3x3 stride-1 layers, the tuner's candidates ([`ConvKernel`]).
 
 pub mod winograd;
 
@@ -757,19 +757,19 @@ impl std::str::FromStr for Tile {
 }
 
 /// A convolution kernel the tuner chooses between: the direct implicit GEMM on a tile, or
-/// (3x3 stride-1 padding-1 layers, [`winograd::eligible`]) Winograd F(2x2, 3x3) with its 16
-/// GEMMs on a tile. Named by the tile (`wg8x8-t8x8-k16`) or
-/// [`winograd::PREFIX`] and the tile (`winograd-f2x2-wg8x8-t8x8-k16`).
+/// (3x3 stride-1 padding-1 layers, [`winograd::eligible`]) Winograd F(2x2, 3x3) or F(4x4, 3x3)
+/// with its GEMMs on a tile. Named by the tile (`wg8x8-t8x8-k16`) or the variant's
+/// [`prefix`](winograd::Variant::prefix) and the tile (`winograd-f4x4-wg8x8-t8x8-k16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvKernel {
     Direct(Tile),
-    Winograd(Tile),
+    Winograd(winograd::Variant, Tile),
 }
 
 impl ConvKernel {
     pub fn tile(&self) -> Tile {
         match *self {
-            ConvKernel::Direct(t) | ConvKernel::Winograd(t) => t,
+            ConvKernel::Direct(t) | ConvKernel::Winograd(_, t) => t,
         }
     }
 
@@ -777,7 +777,7 @@ impl ConvKernel {
     pub fn runs(&self, gpu: &Gpu, s: &ConvShape, pass: Pass) -> bool {
         let algorithm = match self {
             ConvKernel::Direct(_) => true,
-            ConvKernel::Winograd(_) => winograd::eligible(s, pass),
+            ConvKernel::Winograd(..) => winograd::eligible(s, pass),
         };
         algorithm && self.tile().runs_on(gpu)
     }
@@ -787,7 +787,7 @@ impl std::fmt::Display for ConvKernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConvKernel::Direct(t) => write!(f, "{t}"),
-            ConvKernel::Winograd(t) => write!(f, "{}{t}", winograd::PREFIX),
+            ConvKernel::Winograd(v, t) => write!(f, "{}{t}", v.prefix()),
         }
     }
 }
@@ -796,10 +796,12 @@ impl std::str::FromStr for ConvKernel {
     type Err = crate::Error;
 
     fn from_str(name: &str) -> Result<ConvKernel> {
-        match name.strip_prefix(winograd::PREFIX) {
-            Some(tile) => Ok(ConvKernel::Winograd(tile.parse()?)),
-            None => Ok(ConvKernel::Direct(name.parse()?)),
+        for variant in winograd::Variant::ALL {
+            if let Some(tile) = name.strip_prefix(variant.prefix()) {
+                return Ok(ConvKernel::Winograd(variant, tile.parse()?));
+            }
         }
+        Ok(ConvKernel::Direct(name.parse()?))
     }
 }
 
@@ -880,8 +882,8 @@ pub fn conv2d_forward_by(
 ) -> Result<Tensor> {
     match kernel {
         ConvKernel::Direct(tile) => conv2d_forward_with(gpu, x, weight, s, tile),
-        ConvKernel::Winograd(tile) => {
-            winograd::conv2d_winograd(gpu, x, weight, s, Pass::Forward, tile, s.n)
+        ConvKernel::Winograd(variant, tile) => {
+            winograd::conv2d_winograd(gpu, x, weight, s, (Pass::Forward, variant), tile, s.n)
         }
     }
 }
@@ -927,9 +929,10 @@ pub fn conv2d_backward_input_by(
 ) -> Result<Tensor> {
     match kernel {
         ConvKernel::Direct(tile) => conv2d_backward_input_with(gpu, dy, weight, s, tile),
-        ConvKernel::Winograd(tile) => {
+        ConvKernel::Winograd(variant, tile) => {
             dy.expect_shape("conv2d backward", "output gradient", &s.output_shape())?;
-            winograd::conv2d_winograd(gpu, dy, weight, s, Pass::BackwardInput, tile, s.n)
+            let pass = (Pass::BackwardInput, variant);
+            winograd::conv2d_winograd(gpu, dy, weight, s, pass, tile, s.n)
         }
     }
 }
@@ -990,8 +993,8 @@ pub fn conv2d_backward_weight_by(
 ) -> Result<Tensor> {
     match kernel {
         ConvKernel::Direct(tile) => conv2d_backward_weight_with(gpu, x, dy, s, tile, splits),
-        ConvKernel::Winograd(tile) => {
-            winograd::conv2d_winograd_backward_weight(gpu, x, dy, s, tile, splits, s.n)
+        ConvKernel::Winograd(variant, tile) => {
+            winograd::conv2d_winograd_backward_weight(gpu, [x, dy], s, (tile, variant), splits, s.n)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
 //! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
-//! gradient, reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) on the
-//! tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
+//! gradient, reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) and
+//! F(4x4, 3x3) on the tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
 //! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
 //! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
 //!
@@ -356,14 +356,17 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
     }
     if winograd::eligible(s, p.pass) {
         let fastest = timed.iter().min_by(|a, b| a.2.total_cmp(&b.2));
-        for tile in winograd_tiles(gpu, s, p.pass, fastest.map(|f| f.0.tile())) {
-            let kernel = ConvKernel::Winograd(tile);
-            let splits = match p.pass {
-                Pass::BackwardWeight => winograd::weight_splits(gpu, s, tile),
-                _ => 1,
-            };
-            if let Ok(t) = timer.once(&mut || run(kernel, splits)) {
-                timed.push((kernel, splits, t));
+        let fastest = fastest.map(|f| f.0.tile());
+        for variant in winograd::Variant::ALL {
+            for tile in winograd_tiles(gpu, s, (p.pass, variant), fastest) {
+                let kernel = ConvKernel::Winograd(variant, tile);
+                let splits = match p.pass {
+                    Pass::BackwardWeight => winograd::weight_splits(gpu, s, (tile, variant)),
+                    _ => 1,
+                };
+                if let Ok(t) = timer.once(&mut || run(kernel, splits)) {
+                    timed.push((kernel, splits, t));
+                }
             }
         }
     }
@@ -380,7 +383,9 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         for &(kernel, start, start_time) in ranked.iter().take(2) {
             let most = match kernel {
                 ConvKernel::Direct(tile) => max_splits(s, tile),
-                ConvKernel::Winograd(tile) => winograd::max_weight_splits(gpu, s, tile),
+                ConvKernel::Winograd(variant, tile) => {
+                    winograd::max_weight_splits(gpu, s, (tile, variant))
+                }
             };
             for up in [true, false] {
                 let (mut splits, mut time) = (start, start_time);
@@ -459,10 +464,10 @@ fn candidate_tiles(gpu: &Gpu, [m, n]: [usize; 2], default: Tile) -> Vec<Tile> {
 pub fn winograd_tiles(
     gpu: &Gpu,
     s: &ConvShape,
-    pass: Pass,
+    (pass, variant): (Pass, winograd::Variant),
     fastest_direct: Option<Tile>,
 ) -> Vec<Tile> {
-    let [m, n] = winograd::gemm(s, pass);
+    let [m, n] = winograd::gemm(s, pass, variant);
     let default = Tile::choose(gpu, m, n);
     let mut tiles = match gpu.info().device_type == wgpu::DeviceType::Cpu {
         true => vec![default],

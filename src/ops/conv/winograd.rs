@@ -1,19 +1,23 @@
-//! Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers, all
-//! three passes: each 2x2 output tile costs 16 multiplies per channel pair instead of 36 (2.25x
-//! fewer), paid for with transforms that read and write 4x the activations.
+//! Winograd F(m x m, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, padding-1 layers,
+//! all three passes, in two sizes ([`Variant`]): F(2x2, 3x3), where each 2x2 output tile costs
+//! 16 multiplies per channel pair instead of 36 (2.25x fewer), paid for with transforms that read
+//! and write 4x the activations; and F(4x4, 3x3), 36 instead of 144 (4x fewer) for 2.25x the
+//! activations, the size cuDNN and NNPACK use for f32, whose larger transform coefficients cost
+//! some accuracy (kernels-tests/winograd.rs measures it). Both run the same kernels: the output
+//! side m is their override constant OUT and the matrices are shaders/lib/winograd_matrices.wgsl.
 //! The filter transform U = G g G^T (shaders/conv2d_winograd_filter.wgsl, once per call, like the
-//! direct kernels' weight packing), the input transform V = B^T d B per 4x4 input patch
-//! (conv2d_winograd_input), 16 GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM core
-//! (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
+//! direct kernels' weight packing), the input transform V = B^T d B per T x T input patch
+//! (T = m + 2; conv2d_winograd_input), T*T GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM
+//! core (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
 //! (conv2d_winograd_output). The backward-data pass is the same convolution of dy with the
 //! transposed filter rotated by 180 degrees, which the filter transform reads in place. The
 //! weight gradient differentiates the forward's bilinear form: with V of x and Z = A dY A^T per
-//! output tile (conv2d_winograd_output_grad), S[xi] = sum over tiles of Z[xi] V[xi]^T (16 GEMMs
+//! output tile (conv2d_winograd_output_grad), S[xi] = sum over tiles of Z[xi] V[xi]^T (T*T GEMMs
 //! reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw = G^T S G
 //! (conv2d_winograd_filter_grad, which also sums the parts).
 //!
-//! V, M and Z are 4x the activations they transform (16 values per 4 pixels) and come from the
-//! buffer pool. Each is kept within the adapter's storage-binding and buffer limits and
+//! V, M and Z are (T/m)^2 times the activations they transform (4x for F(2x2), 2.25x for F(4x4))
+//! and come from the buffer pool. Each is kept within the adapter's storage-binding and buffer limits and
 //! [`MAX_TEMP_BYTES`] by running the batch in chunks of whole images, so a shape the tuner timed
 //! also runs in training. The transforms that read or write activations (x, dy, y, dx) take
 //! them in their element type (f32, or f16 under `--precision mixed`); V, M, Z, the transformed
@@ -63,9 +67,43 @@ kernel_params! {
     }
 }
 
-/// How a Winograd kernel is named in the tuner's choices and cache: this prefix and the tile
-/// its GEMMs run on, e.g. `winograd-f2x2-wg16x16-t8x8-k8`.
-pub const PREFIX: &str = "winograd-f2x2-";
+/// The output tile of a Winograd algorithm: F(2x2, 3x3) or F(4x4, 3x3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    F2x2,
+    F4x4,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 2] = [Variant::F2x2, Variant::F4x4];
+
+    /// The side m of its output tile.
+    pub fn out(self) -> usize {
+        match self {
+            Variant::F2x2 => 2,
+            Variant::F4x4 => 4,
+        }
+    }
+
+    /// Positions of its transformed tile, (m + 2)^2: its GEMMs' count.
+    pub fn positions(self) -> usize {
+        (self.out() + 2).pow(2)
+    }
+
+    /// How its kernels are named in the tuner's choices and cache: this prefix and the tile
+    /// their GEMMs run on, e.g. `winograd-f2x2-wg16x16-t8x8-k8`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Variant::F2x2 => "winograd-f2x2-",
+            Variant::F4x4 => "winograd-f4x4-",
+        }
+    }
+
+    /// The transform kernels' override constant.
+    fn overrides(self) -> [(&'static str, f64); 1] {
+        [("OUT", self.out() as f64)]
+    }
+}
 
 /// The most bytes each of V and M takes (fewer where the adapter's limits are lower): the chunk
 /// size that keeps the temporaries' memory small beside the activations (WRN-28-10 at batch
@@ -73,7 +111,7 @@ pub const PREFIX: &str = "winograd-f2x2-";
 /// have thousands of rows.
 pub const MAX_TEMP_BYTES: u64 = 256 << 20;
 
-/// Whether Winograd F(2x2, 3x3) computes `pass` of `s`: 3x3 kernels at stride 1 and padding 1,
+/// Whether Winograd F(m x m, 3x3) computes `pass` of `s`: 3x3 kernels at stride 1 and padding 1,
 /// every pass.
 pub fn eligible(s: &ConvShape, _pass: Pass) -> bool {
     s.k == 3 && s.stride == 1 && s.pad == 1
@@ -87,28 +125,29 @@ fn channels(s: &ConvShape, pass: Pass) -> (usize, usize) {
     }
 }
 
-/// The GEMM shape (rows, columns) of `pass`'s 16 products for the whole batch: tiles by output
+/// The GEMM shape (rows, columns) of `pass`'s products for the whole batch: tiles by output
 /// columns (forward, backward data), input by output channels (weight gradient, reduced over
 /// the tiles).
-pub fn gemm(s: &ConvShape, pass: Pass) -> [usize; 2] {
-    let [th, tw] = tiles(s);
+pub fn gemm(s: &ConvShape, pass: Pass, variant: Variant) -> [usize; 2] {
+    let [th, tw] = tiles(s, variant);
     match pass {
         Pass::BackwardWeight => [s.c_in, s.c_out],
         _ => [s.n * th * tw, channels(s, pass).1],
     }
 }
 
-/// Tiles per image (rows, columns): 2x2 outputs each, the last partial on an odd side.
-fn tiles(s: &ConvShape) -> [usize; 2] {
-    [s.h.div_ceil(2), s.w.div_ceil(2)]
+/// Tiles per image (rows, columns): m x m outputs each, the last partial on a side m does not
+/// divide.
+fn tiles(s: &ConvShape, variant: Variant) -> [usize; 2] {
+    [s.h, s.w].map(|side| side.div_ceil(variant.out()))
 }
 
 /// Images per chunk: as many as keep V and M within the storage-binding size, the buffer size
 /// and [`MAX_TEMP_BYTES`]; an error naming the limit when one image alone is too large.
-pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape) -> Result<usize> {
+pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape, variant: Variant) -> Result<usize> {
     let limits = gpu.limits();
-    let [th, tw] = tiles(s);
-    let per_image = (16 * s.c_in.max(s.c_out) * th * tw * 4) as u64;
+    let [th, tw] = tiles(s, variant);
+    let per_image = (variant.positions() * s.c_in.max(s.c_out) * th * tw * 4) as u64;
     let (limit, limit_name) = [
         (
             limits.max_storage_buffer_binding_size,
@@ -136,8 +175,8 @@ pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape) -> Result<usize> {
 /// if that fits, else a power of two, so that the temporaries of a network's stages (channels
 /// doubling as the sides halve) have one size and the buffer pool, which reuses buffers of the
 /// same size only, shares them.
-fn chunk_images(gpu: &Gpu, s: &ConvShape, images: usize) -> Result<usize> {
-    let most = images.clamp(1, images_per_chunk(gpu, s)?);
+fn chunk_images(gpu: &Gpu, s: &ConvShape, variant: Variant, images: usize) -> Result<usize> {
+    let most = images.clamp(1, images_per_chunk(gpu, s, variant)?);
     Ok(match most >= s.n {
         true => s.n.max(1),
         false => 1 << most.ilog2(),
@@ -148,8 +187,13 @@ fn chunk_images(gpu: &Gpu, s: &ConvShape, images: usize) -> Result<usize> {
 /// and Z), both sized for the wider of the two channel counts: one size for both, shared with
 /// other layers' through the pool (a layer widening 16 to 160 channels reuses the 160-channel
 /// layers' buffers instead of adding a size).
-fn temporaries(gpu: &Gpu, s: &ConvShape, chunk_tiles: usize) -> Result<[Tensor; 2]> {
-    let shape = [16, s.c_in.max(s.c_out), chunk_tiles];
+fn temporaries(
+    gpu: &Gpu,
+    s: &ConvShape,
+    variant: Variant,
+    chunk_tiles: usize,
+) -> Result<[Tensor; 2]> {
+    let shape = [variant.positions(), s.c_in.max(s.c_out), chunk_tiles];
     Ok([
         gpu.alloc("conv2d winograd", &shape, DType::F32)?,
         gpu.alloc("conv2d winograd", &shape, DType::F32)?,
@@ -157,12 +201,13 @@ fn temporaries(gpu: &Gpu, s: &ConvShape, chunk_tiles: usize) -> Result<[Tensor; 
 }
 
 /// The filter transform of `pass`, packed as the B operand of conv2d_winograd_gemm
-/// ([16 * channels, columns padded to 32]; reference::conv2d_winograd_filter).
+/// ([positions * channels, columns padded to 32]; reference::conv2d_winograd_filter).
 pub fn conv2d_winograd_filter(
     gpu: &Gpu,
     weight: &Tensor,
     s: &ConvShape,
     pass: Pass,
+    variant: Variant,
 ) -> Result<Tensor> {
     check(s, pass)?;
     let (rows, cols) = channels(s, pass);
@@ -173,7 +218,11 @@ pub fn conv2d_winograd_filter(
         _ => (s.c_in * kk, kk),
     };
     let n_pad = cols.div_ceil(32) * 32;
-    let packed = gpu.alloc("conv2d winograd", &[16 * rows, n_pad], DType::F32)?;
+    let packed = gpu.alloc(
+        "conv2d winograd",
+        &[variant.positions() * rows, n_pad],
+        DType::F32,
+    )?;
     let params = WinogradFilterParams {
         rows: rows as u32,
         n_pad: n_pad as u32,
@@ -184,7 +233,7 @@ pub fn conv2d_winograd_filter(
     };
     gpu.dispatch(
         &kernels::CONV2D_WINOGRAD_FILTER,
-        &[],
+        &variant.overrides(),
         &params,
         &[("weight", weight), ("transformed weight", &packed)],
         gpu.grid((rows * n_pad / 4) as u64, WORKGROUP),
@@ -199,7 +248,7 @@ fn check(s: &ConvShape, pass: Pass) -> Result<()> {
     shape_err(
         "conv2d winograd",
         format!(
-            "Winograd F(2x2, 3x3) computes 3x3 convolutions at stride 1 and padding 1, not {} \
+            "Winograd F(m x m, 3x3) computes 3x3 convolutions at stride 1 and padding 1, not {} \
              of {s:?}",
             pass.name()
         ),
@@ -207,51 +256,57 @@ fn check(s: &ConvShape, pass: Pass) -> Result<()> {
 }
 
 /// The input transform of images `img0 .. img0 + images` of `src` (x or dy) into `v`
-/// ([16, channels, tiles]; reference::conv2d_winograd_input).
+/// ([positions, channels, tiles]; reference::conv2d_winograd_input).
 pub fn conv2d_winograd_input(
     gpu: &Gpu,
     src: &Tensor,
     s: &ConvShape,
-    pass: Pass,
+    (pass, variant): (Pass, Variant),
     [img0, images]: [usize; 2],
     v: &Tensor,
 ) -> Result<()> {
     let (c, _) = channels(s, pass);
-    let params = tile_params(s, c, img0, images);
+    let params = tile_params(s, variant, c, img0, images);
     gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_INPUT,
         &ops::act(src),
-        &[],
+        &variant.overrides(),
         &params,
         &[("input", src), ("transformed input", v)],
         gpu.grid(c as u64 * params.tiles as u64, WORKGROUP),
     )
 }
 
-/// The output transform of `prod` ([16, columns, tiles]) into images `img0 .. img0 + images` of
-/// `out` (y or dx; reference::conv2d_winograd_output).
+/// The output transform of `prod` ([positions, columns, tiles]) into images
+/// `img0 .. img0 + images` of `out` (y or dx; reference::conv2d_winograd_output).
 pub fn conv2d_winograd_output(
     gpu: &Gpu,
     prod: &Tensor,
     s: &ConvShape,
-    pass: Pass,
+    (pass, variant): (Pass, Variant),
     [img0, images]: [usize; 2],
     out: &Tensor,
 ) -> Result<()> {
     let (_, cols) = channels(s, pass);
-    let params = tile_params(s, cols, img0, images);
+    let params = tile_params(s, variant, cols, img0, images);
     gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_OUTPUT,
         &ops::act(out),
-        &[],
+        &variant.overrides(),
         &params,
         &[("transformed output", prod), ("output", out)],
         gpu.grid(cols as u64 * params.tiles as u64, WORKGROUP),
     )
 }
 
-fn tile_params(s: &ConvShape, c: usize, img0: usize, images: usize) -> WinogradTileParams {
-    let [th, tw] = tiles(s);
+fn tile_params(
+    s: &ConvShape,
+    variant: Variant,
+    c: usize,
+    img0: usize,
+    images: usize,
+) -> WinogradTileParams {
+    let [th, tw] = tiles(s, variant);
     WinogradTileParams {
         img0: img0 as u32,
         c_total: c as u32,
@@ -263,12 +318,12 @@ fn tile_params(s: &ConvShape, c: usize, img0: usize, images: usize) -> WinogradT
     }
 }
 
-/// The 16 products of `tiles` tiles: `prod` = V U per transform position, on `tile`
-/// (reference::conv2d_winograd_gemm).
+/// The products of `tiles` tiles, one per transform position: `prod` = V U per position, on
+/// `tile` (reference::conv2d_winograd_gemm).
 pub fn conv2d_winograd_gemm(
     gpu: &Gpu,
     s: &ConvShape,
-    pass: Pass,
+    (pass, variant): (Pass, Variant),
     tile: Tile,
     tiles: usize,
     [v, u, prod]: [&Tensor; 3],
@@ -279,11 +334,12 @@ pub fn conv2d_winograd_gemm(
         false => &kernels::CONV2D_WINOGRAD_GEMM,
         true => &kernels::CONV2D_WINOGRAD_GEMM_SUBGROUP,
     };
+    let positions = variant.positions();
     // Split along k by transform position: workgroup z reduces k = z*c .. (z+1)*c, product z.
     let params = ConvParams {
         m_total: tiles as u32,
         n_total: cols as u32,
-        k_total: (16 * c) as u32,
+        k_total: (positions * c) as u32,
         k_chunk: c as u32,
         rcp_plane: 1.0,
         rcp_row: 1.0,
@@ -292,7 +348,7 @@ pub fn conv2d_winograd_gemm(
         ..ConvParams::zeroed()
     };
     let [row_blocks, col_blocks] = tile.blocks(tiles, cols);
-    let groups = [row_blocks, col_blocks, 16].map(|g| g as u32);
+    let groups = [row_blocks, col_blocks, positions].map(|g| g as u32);
     gpu.dispatch(
         kernel,
         &tile.overrides(s),
@@ -307,14 +363,13 @@ pub fn conv2d_winograd_gemm(
 }
 
 /// `pass` (forward: `src` = x, result y; backward data: `src` = dy, result dx) by Winograd
-/// F(2x2, 3x3), its GEMMs on `tile`, in chunks of `images` images (at most
-/// [`images_per_chunk`]).
+/// `variant`, its GEMMs on `tile`, in chunks of `images` images (at most [`images_per_chunk`]).
 pub fn conv2d_winograd(
     gpu: &Gpu,
     src: &Tensor,
     weight: &Tensor,
     s: &ConvShape,
-    pass: Pass,
+    (pass, variant): (Pass, Variant),
     tile: Tile,
     images: usize,
 ) -> Result<Tensor> {
@@ -322,34 +377,42 @@ pub fn conv2d_winograd(
     check(s, pass)?;
     let (c, cols) = channels(s, pass);
     src.expect_shape(OP, "input", &[s.n, c, s.h, s.w])?;
-    let images = chunk_images(gpu, s, images)?;
-    let [th, tw] = tiles(s);
-    let u = conv2d_winograd_filter(gpu, weight, s, pass)?;
+    let images = chunk_images(gpu, s, variant, images)?;
+    let [th, tw] = tiles(s, variant);
+    let u = conv2d_winograd_filter(gpu, weight, s, pass, variant)?;
     let out = gpu.alloc(OP, &[s.n, cols, s.h, s.w], src.dtype())?;
-    let [v, prod] = temporaries(gpu, s, images * th * tw)?;
+    let [v, prod] = temporaries(gpu, s, variant, images * th * tw)?;
     for img0 in (0..s.n).step_by(images) {
         let count = images.min(s.n - img0);
-        conv2d_winograd_input(gpu, src, s, pass, [img0, count], &v)?;
-        conv2d_winograd_gemm(gpu, s, pass, tile, count * th * tw, [&v, &u, &prod])?;
-        conv2d_winograd_output(gpu, &prod, s, pass, [img0, count], &out)?;
+        conv2d_winograd_input(gpu, src, s, (pass, variant), [img0, count], &v)?;
+        conv2d_winograd_gemm(
+            gpu,
+            s,
+            (pass, variant),
+            tile,
+            count * th * tw,
+            [&v, &u, &prod],
+        )?;
+        conv2d_winograd_output(gpu, &prod, s, (pass, variant), [img0, count], &out)?;
     }
     Ok(out)
 }
 
 /// The output-gradient transform of images `img0 .. img0 + images` of `dy` into `z`
-/// ([16, Cout, tiles]; reference::conv2d_winograd_output_grad).
+/// ([positions, Cout, tiles]; reference::conv2d_winograd_output_grad).
 pub fn conv2d_winograd_output_grad(
     gpu: &Gpu,
     dy: &Tensor,
     s: &ConvShape,
+    variant: Variant,
     [img0, images]: [usize; 2],
     z: &Tensor,
 ) -> Result<()> {
-    let params = tile_params(s, s.c_out, img0, images);
+    let params = tile_params(s, variant, s.c_out, img0, images);
     gpu.dispatch_as(
         &kernels::CONV2D_WINOGRAD_OUTPUT_GRAD,
         &ops::act(dy),
-        &[],
+        &variant.overrides(),
         &params,
         &[("output gradient", dy), ("transformed output gradient", z)],
         gpu.grid(s.c_out as u64 * params.tiles as u64, WORKGROUP),
@@ -363,24 +426,27 @@ fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
     (chunk, tiles.div_ceil(chunk).max(1))
 }
 
-/// The weight gradient's 16 products over `tiles` tiles, in `splits` parts of `k_chunk` tiles,
-/// written at parts `z_base ..` of `part` (reference::conv2d_winograd_weight_gemm sums them).
+/// The weight gradient's products over `tiles` tiles, one per transform position, in `splits`
+/// parts of `k_chunk` tiles, written at parts `z_base ..` of `part`
+/// (reference::conv2d_winograd_weight_gemm sums them).
 pub fn conv2d_winograd_weight_gemm(
     gpu: &Gpu,
     s: &ConvShape,
-    tile: Tile,
+    (tile, variant): (Tile, Variant),
     tiles: usize,
     [k_chunk, splits, z_base]: [usize; 3],
     [v, z, part]: [&Tensor; 3],
 ) -> Result<()> {
     tile.check(gpu)?;
     let padded = k_chunk * splits;
-    if 16 * padded >= 1 << 22 || tiles > padded {
+    let positions = variant.positions();
+    if positions * padded >= 1 << 22 || tiles > padded {
         return shape_err(
             "conv2d winograd",
             format!(
                 "{tiles} tiles in {splits} parts of {k_chunk}: more than the parts hold, or past \
-                 the weight-gradient kernel's 2^18 tiles per chunk (use a smaller batch)"
+                 the weight-gradient kernel's 2^22 / {positions} tiles per chunk (use a smaller \
+                 batch)"
             ),
         );
     }
@@ -393,7 +459,7 @@ pub fn conv2d_winograd_weight_gemm(
         c_out: s.c_out as u32,
         m_total: s.c_in as u32,
         n_total: s.c_out as u32,
-        k_total: (16 * padded) as u32,
+        k_total: (positions * padded) as u32,
         k_chunk: k_chunk as u32,
         iy0: z_base as u32,
         hp: tiles as u32,
@@ -405,7 +471,7 @@ pub fn conv2d_winograd_weight_gemm(
         ..ConvParams::zeroed()
     };
     let [rows, cols] = tile.blocks(s.c_in, s.c_out);
-    let groups = [rows, cols, 16 * splits].map(|g| g as u32);
+    let groups = [rows, cols, positions * splits].map(|g| g as u32);
     gpu.dispatch(
         kernel,
         &tile.overrides(s),
@@ -419,19 +485,20 @@ pub fn conv2d_winograd_weight_gemm(
     )
 }
 
-/// The weight gradient from its parts ([chunks * 16 * splits, Cout, Cin]):
+/// The weight gradient from its parts ([chunks * positions * splits, Cout, Cin]):
 /// reference::conv2d_winograd_filter_grad.
 pub fn conv2d_winograd_filter_grad(
     gpu: &Gpu,
     part: &Tensor,
     s: &ConvShape,
+    variant: Variant,
     [chunks, splits]: [usize; 2],
 ) -> Result<Tensor> {
     let filters = s.c_out * s.c_in;
     part.expect_shape(
         "conv2d winograd",
         "partial weight gradients",
-        &[chunks * 16 * splits, s.c_out, s.c_in],
+        &[chunks * variant.positions() * splits, s.c_out, s.c_in],
     )?;
     let dw = gpu.alloc("conv2d winograd", &[s.c_out, s.c_in, 3, 3], DType::F32)?;
     let params = WinogradFilterGradParams {
@@ -441,7 +508,7 @@ pub fn conv2d_winograd_filter_grad(
     };
     gpu.dispatch(
         &kernels::CONV2D_WINOGRAD_FILTER_GRAD,
-        &[],
+        &variant.overrides(),
         &params,
         &[("partial weight gradients", part), ("weight gradient", &dw)],
         gpu.grid(filters as u64, WORKGROUP),
@@ -452,33 +519,33 @@ pub fn conv2d_winograd_filter_grad(
 /// Parts for the weight gradient's reduction over the tiles of a chunk: enough workgroups to
 /// fill a device (as `weight_splits` for the direct kernel: a few hundred for the subgroup core,
 /// a few thousand for a GPU's), and at most [`max_weight_splits`].
-pub fn weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
+pub fn weight_splits(gpu: &Gpu, s: &ConvShape, (tile, variant): (Tile, Variant)) -> usize {
     let [rows, cols] = tile.blocks(s.c_in, s.c_out);
     tile.occupancy_target()
-        .div_ceil(16 * rows * cols)
-        .min(max_weight_splits(gpu, s, tile))
+        .div_ceil(variant.positions() * rows * cols)
+        .min(max_weight_splits(gpu, s, (tile, variant)))
 }
 
 /// The most parts worth having: each at least 8 k-steps of `tile` long, and the parts of all
 /// chunks within 64 MiB.
-pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, tile: Tile) -> usize {
-    let images = chunk_images(gpu, s, s.n).unwrap_or(1);
-    let [th, tw] = tiles(s);
+pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, (tile, variant): (Tile, Variant)) -> usize {
+    let images = chunk_images(gpu, s, variant, s.n).unwrap_or(1);
+    let [th, tw] = tiles(s, variant);
     let chunk_tiles = images * th * tw;
     let chunks = s.n.div_ceil(images).max(1);
     let by_length = (chunk_tiles / (tile.bk * 8)).max(1);
-    let by_memory = ((64 << 20) / (chunks * 16 * s.c_out * s.c_in * 4).max(1)).max(1);
+    let by_memory =
+        ((64 << 20) / (chunks * variant.positions() * s.c_out * s.c_in * 4).max(1)).max(1);
     by_length.min(by_memory)
 }
 
-/// The weight gradient by Winograd F(2x2, 3x3), its GEMMs on `tile`, each chunk of `images`
-/// images (at most [`images_per_chunk`]) reduced in `splits` parts.
+/// The weight gradient by Winograd `variant`, its GEMMs on `tile`, each chunk of `images` images
+/// (at most [`images_per_chunk`]) reduced in `splits` parts.
 pub fn conv2d_winograd_backward_weight(
     gpu: &Gpu,
-    x: &Tensor,
-    dy: &Tensor,
+    [x, dy]: [&Tensor; 2],
     s: &ConvShape,
-    tile: Tile,
+    (tile, variant): (Tile, Variant),
     splits: usize,
     images: usize,
 ) -> Result<Tensor> {
@@ -486,27 +553,32 @@ pub fn conv2d_winograd_backward_weight(
     check(s, Pass::BackwardWeight)?;
     x.expect_shape(OP, "input", &[s.n, s.c_in, s.h, s.w])?;
     dy.expect_shape(OP, "output gradient", &s.output_shape())?;
-    let images = chunk_images(gpu, s, images)?;
+    let images = chunk_images(gpu, s, variant, images)?;
     let chunks = s.n.div_ceil(images);
-    let [th, tw] = tiles(s);
+    let [th, tw] = tiles(s, variant);
     let chunk_tiles = images * th * tw;
+    let positions = variant.positions();
     // The same parts for every chunk (a smaller last chunk leaves some of them zero).
     let (k_chunk, splits) = weight_parts(chunk_tiles, splits, tile);
-    let part = gpu.alloc(OP, &[chunks * 16 * splits, s.c_out, s.c_in], DType::F32)?;
-    let [v, z] = temporaries(gpu, s, chunk_tiles)?;
+    let part = gpu.alloc(
+        OP,
+        &[chunks * positions * splits, s.c_out, s.c_in],
+        DType::F32,
+    )?;
+    let [v, z] = temporaries(gpu, s, variant, chunk_tiles)?;
     for (chunk, img0) in (0..s.n).step_by(images).enumerate() {
         let count = images.min(s.n - img0);
-        conv2d_winograd_input(gpu, x, s, Pass::Forward, [img0, count], &v)?;
-        conv2d_winograd_output_grad(gpu, dy, s, [img0, count], &z)?;
+        conv2d_winograd_input(gpu, x, s, (Pass::Forward, variant), [img0, count], &v)?;
+        conv2d_winograd_output_grad(gpu, dy, s, variant, [img0, count], &z)?;
         conv2d_winograd_weight_gemm(
             gpu,
             s,
-            tile,
+            (tile, variant),
             count * th * tw,
-            [k_chunk, splits, chunk * 16 * splits],
+            [k_chunk, splits, chunk * positions * splits],
             [&v, &z, &part],
         )?;
     }
     drop((v, z));
-    conv2d_winograd_filter_grad(gpu, &part, s, [chunks, splits])
+    conv2d_winograd_filter_grad(gpu, &part, s, variant, [chunks, splits])
 }
