@@ -65,7 +65,8 @@ fn tile_names_round_trip_and_bad_names_are_refused() {
 }
 
 /// The tuner offers both Winograd variants for every pass of a 3x3 stride-1 layer on at least one
-/// tile the adapter runs, and on the fastest direct tile it is handed; `tuned_convolutions_match_reference` checks every such choice's results.
+/// tile the adapter runs, and on the fastest direct tile it is handed;
+/// `tuned_convolutions_match_reference` checks every such choice's results.
 #[test]
 fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     let gpu = gpu();
@@ -87,9 +88,10 @@ fn tuner_offers_winograd_for_3x3_stride_1_layers() {
     }
 }
 
-/// A tuned Winograd choice (either variant) runs for f16 activations too (mixed precision; the tuner times in
-/// f32, and the choice is the shape's): the ops take the Winograd path, giving exactly what
-/// `*_by(Winograd)` gives, within f16 tolerance of the f64 reference (odd sides, batch 2).
+/// A tuned Winograd choice (either variant) runs for f16 activations too (mixed precision; the
+/// tuner times in f32, and the choice is the shape's): the ops take the Winograd path, giving
+/// exactly what `*_by(Winograd)` gives, within f16 tolerance of the f64 reference (odd sides, batch
+/// 2).
 #[test]
 fn a_tuned_winograd_choice_runs_for_f16() {
     let gpu = gpu();

@@ -1,8 +1,8 @@
-//! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a
-//! model, time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight
-//! gradient, reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) and
-//! F(4x4, 3x3) on the tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and shape
-//! ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
+//! Self-tuning of the convolution kernels: for each distinct convolution (shape × pass) of a model,
+//! time the candidates of [`Tile::ALL`] that run on this adapter (and, for the weight gradient,
+//! reduction split counts; for the 3x3 stride-1 layers, Winograd F(2x2, 3x3) and F(4x4, 3x3) on the
+//! tiles of [`winograd_tiles`]: `ops::conv::winograd`), keep the fastest, cache it per adapter and
+//! shape ([`cache`]), and hand it to the ops through `Gpu::set_tuned`. The ops read it back with
 //! `ops::conv::choice` and fall back to `Tile::choose` where nothing was tuned.
 //!
 //! Every candidate computes the same convolution within the tolerance the kernel tests hold each
