@@ -3,8 +3,8 @@
 //! adapter's choices by convolution shape and pass.
 //!
 //! An adapter is identified by its name, backend, driver and driver version, and by a fingerprint
-//! of the convolution kernels' sources and the candidate tiles, so a driver update or new
-//! kernels make its old choices miss (they are replaced at the next save). The file is written
+//! of the convolution kernels' sources and the candidates (tiles, Winograd variants), so a driver
+//! update or new kernels make its old choices miss (they are replaced at the next save). The file is written
 //! through a temporary file and a rename. A file that is not valid JSON (a corrupt copy of ours)
 //! is ignored with a warning, set aside as `conv-tuning.json.corrupt` and rewritten; a valid JSON
 //! file of another format or a newer version is not ours to replace: it is ignored and left as it
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::Choice;
 use crate::atomic;
 use crate::gpu::{kernels, Gpu};
-use crate::ops::conv::Tile;
+use crate::ops::conv::{winograd, Tile};
 use crate::ops::kernels::{ALL, SUM_ROWS};
 
 /// The environment variable that overrides the cache folder.
@@ -36,7 +36,8 @@ pub struct AdapterKey {
     pub backend: String,
     pub driver: String,
     pub driver_info: String,
-    /// FNV-1a of the convolution kernels' sources and the candidate tiles' names.
+    /// FNV-1a of the convolution kernels' sources and the candidate tiles' and Winograd variants'
+    /// names.
     pub kernels: String,
 }
 
@@ -77,6 +78,9 @@ fn kernels_fingerprint() -> String {
     }
     for tile in Tile::ALL {
         eat(&tile.to_string());
+    }
+    for variant in winograd::Variant::ALL {
+        eat(variant.prefix());
     }
     format!("{hash:016x}")
 }
