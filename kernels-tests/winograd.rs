@@ -78,9 +78,14 @@ fn transform_atol(variant: Variant) -> f64 {
 fn pass_tolerance(variant: Variant, dtype: DType, want: &[f64]) -> (f64, f64) {
     let scale = match variant {
         Variant::F2x2 => 1.0,
-        Variant::F4x4 => 1.0 + (want.iter().map(|w| w * w).sum::<f64>() / want.len() as f64).sqrt(),
+        Variant::F4x4 => 1.0 + rms(want),
     };
     tolerance(dtype, ATOL * scale, RTOL)
+}
+
+/// The root mean square of `values`.
+fn rms(values: &[f64]) -> f64 {
+    (values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64).sqrt()
 }
 
 fn runnable(gpu: &Gpu) -> Vec<Tile> {
@@ -486,15 +491,7 @@ fn winograd_error_at_wide_layers() {
         ([2, 160, 16, 16], [160, 160, 3, 3]),
         ([2, 640, 8, 8], [640, 640, 3, 3]),
     ] {
-        let ConvCase {
-            xt,
-            wt,
-            dyt,
-            shape: s,
-            want_y,
-            want_dx,
-            want_dw,
-        } = ConvCase::new(&gpu, &mut rng, xs, ws, 1, 1);
+        let c = ConvCase::new(&gpu, &mut rng, xs, ws, 1, 1);
         let kernels = [
             ConvKernel::Direct(tile),
             ConvKernel::Winograd(Variant::F2x2, tile),
@@ -504,23 +501,23 @@ fn winograd_error_at_wide_layers() {
             let passes = [
                 (
                     "forward",
-                    conv2d_forward_by(&gpu, &xt, &wt, &s, kernel),
-                    &want_y,
+                    conv2d_forward_by(&gpu, &c.xt, &c.wt, &c.shape, kernel),
+                    &c.want_y,
                 ),
                 (
                     "input grad",
-                    conv2d_backward_input_by(&gpu, &dyt, &wt, &s, kernel),
-                    &want_dx,
+                    conv2d_backward_input_by(&gpu, &c.dyt, &c.wt, &c.shape, kernel),
+                    &c.want_dx,
                 ),
                 (
                     "weight grad",
-                    conv2d_backward_weight_by(&gpu, &xt, &dyt, &s, kernel, 2),
-                    &want_dw,
+                    conv2d_backward_weight_by(&gpu, &c.xt, &c.dyt, &c.shape, kernel, 2),
+                    &c.want_dw,
                 ),
             ];
             for (what, got, want) in passes {
                 let got = read(&gpu, &got.unwrap());
-                let rms = (want.iter().map(|w| w * w).sum::<f64>() / want.len() as f64).sqrt();
+                let rms = rms(want);
                 let worst = got
                     .iter()
                     .zip(want)
