@@ -1,8 +1,9 @@
 // conv2d_winograd_gemm: the T*T products of Winograd F(m x m, 3x3) (T = m + 2: 16 for F(2x2),
-// 36 for F(4x4)), one per position xi of the T x T transform: prod[xi, n, t] = sum over c of v[xi, c, t] * u[xi, c, n], for tiles t and output
-// columns n (the forward pass's output channels, the backward-data pass's input channels), as
-// one GEMM of the shared core (lib/conv_gemm.wgsl) with m = t, n, k = (xi, c), split along k by
-// xi (lib/conv2d_winograd_gemm_index.wgsl).
+// 36 for F(4x4)), one per position xi of the T x T transform:
+// prod[xi, n, t] = sum over c of v[xi, c, t] * u[xi, c, n], for tiles t and output columns n
+// (the forward pass's output channels, the backward-data pass's input channels), as one GEMM of
+// the shared core (lib/conv_gemm.wgsl) with m = t, n, k = (xi, c), split along k by xi
+// (lib/conv2d_winograd_gemm_index.wgsl).
 // Layouts: v f32 [T*T, C, tiles] (conv2d_winograd_input); u the filter transform packed by
 // conv2d_winograd_filter as [T*T*C, n padded to 32] in blocks of 32 columns, read as vec4s;
 // prod f32 [T*T, n, tiles] (read by conv2d_winograd_output).

@@ -14,7 +14,7 @@
 // Bounds: trusted: threads past c_total * tiles return; m is read at (xi*c_total + c)*tiles + t
 // below its T*T*c_total*tiles elements; y is written only at 0 <= oy < h, 0 <= ox < w, for
 // image img0 + t/tiles_per_img < N and c < c_total (the host sizes tiles to the images left);
-// the local arrays are indexed below T*T <= 36.
+// the local arrays are indexed below T*T <= 36 and OUT*T <= 24.
 // Bindings: 0 params (uniform), 1 m (read), 2 y (read_write).
 // Reference: reference::conv2d_winograd_output
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference

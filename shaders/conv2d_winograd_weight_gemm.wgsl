@@ -1,8 +1,8 @@
 // conv2d_winograd_weight_gemm: the T*T products of the Winograd F(m x m, 3x3) weight gradient
-// (T = m + 2), one per transform position xi, in `splits` parts over the tiles: part[xi*splits + s, co, ci] =
-// sum over the part's tiles t of v[xi, ci, t] * z[xi, co, t], as one GEMM of the shared core
-// (lib/conv_gemm.wgsl) with m = ci, n = co, k = (xi, t), split along k
-// (lib/conv2d_winograd_weight_index.wgsl).
+// (T = m + 2), one per transform position xi, in `splits` parts over the tiles:
+// part[xi*splits + s, co, ci] = sum over the part's tiles t of v[xi, ci, t] * z[xi, co, t], as
+// one GEMM of the shared core (lib/conv_gemm.wgsl) with m = ci, n = co, k = (xi, t), split along
+// k (lib/conv2d_winograd_weight_index.wgsl).
 // Layouts: v f32 [T*T, Cin, tiles] (conv2d_winograd_input of x); z f32 [T*T, Cout, tiles]
 // (conv2d_winograd_output_grad of dy); part f32 [chunks*T*T*splits, Cout, Cin] (summed and
 // transformed by conv2d_winograd_filter_grad).
