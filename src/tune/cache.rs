@@ -4,11 +4,11 @@
 //!
 //! An adapter is identified by its name, backend, driver and driver version, and by a fingerprint
 //! of the convolution kernels' sources and the candidates (tiles, Winograd variants), so a driver
-//! update or new kernels make its old choices miss (they are replaced at the next save). The file is written
-//! through a temporary file and a rename. A file that is not valid JSON (a corrupt copy of ours)
-//! is ignored with a warning, set aside as `conv-tuning.json.corrupt` and rewritten; a valid JSON
-//! file of another format or a newer version is not ours to replace: it is ignored and left as it
-//! is, and choices are then not saved.
+//! update or new kernels make its old choices miss (they are replaced at the next save). The file
+//! is written through a temporary file and a rename. A file that is not valid JSON (a corrupt copy
+//! of ours) is ignored with a warning, set aside as `conv-tuning.json.corrupt` and rewritten; a
+//! valid JSON file of another format or a newer version is not ours to replace: it is ignored and
+//! left as it is, and choices are then not saved.
 
 use std::collections::BTreeMap;
 use std::fs;
