@@ -1,4 +1,4 @@
-// Where a thread of a Winograd transform (conv2d_winograd_input, _output, _output_grad) works:
+// Where a thread of a Winograd transform (conv2d_winograd_input, conv2d_winograd_output) works:
 // thread i = c * tiles + t takes channel c of the chunk's tile t, which is image img of the
 // chunk, tile row ty and column tx; its column in V, M or Z is i itself. The including kernel
 // declares `p` with img0, c_total, h, w, tw, tiles_per_img and tiles, and returns before

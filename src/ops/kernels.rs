@@ -56,7 +56,6 @@ kernels! {
     CONV2D_WINOGRAD_GEMM = "conv2d_winograd_gemm": ConvParams, trusted,
     CONV2D_WINOGRAD_GEMM_SUBGROUP = "conv2d_winograd_gemm_subgroup": ConvParams, trusted,
     CONV2D_WINOGRAD_OUTPUT = "conv2d_winograd_output": WinogradTileParams, trusted,
-    CONV2D_WINOGRAD_OUTPUT_GRAD = "conv2d_winograd_output_grad": WinogradTileParams, trusted,
     CONV2D_WINOGRAD_WEIGHT_GEMM = "conv2d_winograd_weight_gemm": ConvParams, trusted,
     CONV2D_WINOGRAD_WEIGHT_GEMM_SUBGROUP = "conv2d_winograd_weight_gemm_subgroup": ConvParams, trusted,
     CONV2D_WINOGRAD_FILTER_GRAD = "conv2d_winograd_filter_grad": WinogradFilterGradParams, trusted,

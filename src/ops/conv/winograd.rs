@@ -12,7 +12,7 @@
 //! (conv2d_winograd_output). The backward-data pass is the same convolution of dy with the
 //! transposed filter rotated by 180 degrees, which the filter transform reads in place. The
 //! weight gradient differentiates the forward's bilinear form: with V of x and Z = A dY A^T per
-//! output tile (conv2d_winograd_output_grad), S[xi] = sum over tiles of Z[xi] V[xi]^T (T*T GEMMs
+//! output tile (conv2d_winograd_input's other transform: `OUTPUT_GRAD`), S[xi] = sum over tiles of Z[xi] V[xi]^T (T*T GEMMs
 //! reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw = G^T S G
 //! (conv2d_winograd_filter_grad, which also sums the parts).
 //!
@@ -54,8 +54,8 @@ kernel_params! {
 }
 
 kernel_params! {
-    /// `Params` of shaders/conv2d_winograd_input.wgsl, conv2d_winograd_output.wgsl and
-    /// conv2d_winograd_output_grad.wgsl.
+    /// `Params` of shaders/conv2d_winograd_input.wgsl (both its transforms) and
+    /// conv2d_winograd_output.wgsl.
     pub struct WinogradTileParams {
         pub img0: u32,
         pub c_total: u32,
@@ -398,7 +398,8 @@ pub fn conv2d_winograd(
     Ok(out)
 }
 
-/// The output-gradient transform of images `img0 .. img0 + images` of `dy` into `z`
+/// The output-gradient transform (shaders/conv2d_winograd_input.wgsl with OUTPUT_GRAD) of images
+/// `img0 .. img0 + images` of `dy` into `z`
 /// ([positions, Cout, tiles]; reference::conv2d_winograd_output_grad).
 pub fn conv2d_winograd_output_grad(
     gpu: &Gpu,
@@ -408,11 +409,12 @@ pub fn conv2d_winograd_output_grad(
     [img0, images]: [usize; 2],
     z: &Tensor,
 ) -> Result<()> {
+    let [out_side] = variant.overrides();
     let params = tile_params(s, variant, s.c_out, img0, images);
     gpu.dispatch_as(
-        &kernels::CONV2D_WINOGRAD_OUTPUT_GRAD,
+        &kernels::CONV2D_WINOGRAD_INPUT,
         &ops::act(dy),
-        &variant.overrides(),
+        &[out_side, ("OUTPUT_GRAD", 1.0)],
         &params,
         &[("output gradient", dy), ("transformed output gradient", z)],
         gpu.grid(s.c_out as u64 * params.tiles as u64, WORKGROUP),
