@@ -190,6 +190,7 @@ fn mixed_precision_training_follows_the_f32_loss_curve() {
     for mixed in &curves[1..] {
         check_follows(f32s, mixed, &report);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `mixed`'s loss curve against `f32s`' within the bounds above.
@@ -330,4 +331,5 @@ fn mixed_precision_dump_step_agrees_with_f32_within_each_tensor_class() {
             .any(|(name, err, _)| name.starts_with("grad.") && *err > 0.0),
         "the mixed-precision step computed exactly the f32 one"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -206,7 +206,8 @@ fn read_json(path: &Path) -> serde_json::Value {
 #[test]
 fn mixed_precision_is_tuned_and_cached_apart_from_f32() {
     let gpu = gpu();
-    let cache = Cache::in_dir(temp_dir("per-precision"));
+    let dir = temp_dir("per-precision");
+    let cache = Cache::in_dir(&dir);
     let f32s = tune_with(&gpu, &cache, TuneMode::Cached);
     let p = f32s.decisions[0].problem;
     let f32_choice = choice(&gpu, &p.shape, p.pass, DType::F32);
@@ -245,6 +246,7 @@ fn mixed_precision_is_tuned_and_cached_apart_from_f32() {
     .unwrap();
     assert_eq!(again.timed_runs, 0);
     assert_eq!(tune::use_cached(&common::gpu(), &cache), 2 * mixed.len());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
