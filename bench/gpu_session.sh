@@ -84,14 +84,17 @@ run() {
   stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
     --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
     --json "$out/compare.json"
-  # The convolution tests one by one, each timed: with 20 tiles the reference test ran past 60 s
-  # on the H200 (session 6), so each gets 120.
-  local conv=.gpu/tests/conv name
-  for name in $("$conv" --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
-    stage 120 "" "$conv" --exact "$name" --test-threads 1
+  # The convolution and Winograd tests one by one, each timed: with 20 tiles the convolution
+  # reference test ran past 60 s on the H200 (session 6), and the Winograd tests now run every
+  # tile for both F(2x2) and F(4x4), so each gets 120.
+  local t name
+  for t in conv winograd; do
+    for name in $(".gpu/tests/$t" --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
+      stage 120 "" ".gpu/tests/$t" --exact "$name" --test-threads 1
+    done
   done
   for t in "${GPU_TESTS[@]}"; do
-    [ "$t" = conv ] || stage 60 "" ".gpu/tests/$t" --test-threads 1
+    [ "$t" = conv ] || [ "$t" = winograd ] || stage 60 "" ".gpu/tests/$t" --test-threads 1
   done
   date -u
 }
