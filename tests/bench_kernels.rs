@@ -123,7 +123,8 @@ fn check_total(report: &KernelsReport) {
     assert!(render(report, false).contains("FLOP-weighted"));
 }
 
-/// `--tile NAME` runs that candidate on every pass; `--tile all` also times every candidate the
+/// `--tile NAME` runs that candidate on every pass (a Winograd name where Winograd applies, its
+/// tile's direct kernel elsewhere); `--tile all` also times every candidate the
 /// adapter runs on every pass, by name (and both Winograd variants on each tile for the 3x3
 /// stride-1 layers); an unknown name is refused with the candidates
 /// listed.
@@ -154,6 +155,27 @@ fn bench_kernels_tile_flag_names_one_or_all_candidates() {
     }
     assert!(one.candidates.is_empty());
     check_total(&one);
+
+    // A Winograd name: that kernel on the 3x3 stride-1 layers, its tile's direct kernel elsewhere.
+    let winograd_name = format!("winograd-f4x4-{name}");
+    let forced = kernels(&gpu, &args(&winograd_name)).unwrap();
+    assert_eq!(forced.tile, winograd_name);
+    for row in &forced.convolutions {
+        let want = match (row.layer.k, row.layer.stride) {
+            (3, 1) => &winograd_name,
+            _ => name,
+        };
+        assert_eq!(
+            row.tiles,
+            [want.clone(), want.clone(), want.clone()],
+            "{row:?}"
+        );
+    }
+    assert!(forced
+        .convolutions
+        .iter()
+        .any(|r| r.tiles[0] == winograd_name));
+    check_total(&forced);
 
     let all = kernels(&gpu, &args("all")).unwrap();
     assert_eq!(all.tile, "all");

@@ -38,9 +38,11 @@ pub struct KernelsArgs {
     /// Timed runs per kernel (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// The convolution kernels: a candidate's name (e.g. sg8x4-t8x32-k16) for every pass, or
-    /// `all` to time every candidate besides the chosen ones [default: the chosen ones: tuned
-    /// where the tuning cache holds a choice, else the untuned default].
+    /// The convolution kernels: a candidate's name for every pass (a tile, e.g. sg8x4-t8x32-k16;
+    /// or winograd-f2x2-TILE, winograd-f4x4-TILE: Winograd on the 3x3 stride-1 layers, the tile's
+    /// direct kernel on the others), or `all` to time every candidate besides the chosen ones
+    /// [default: the chosen ones: tuned where the tuning cache holds a choice, else the untuned
+    /// default].
     #[arg(long, value_name = "all|NAME")]
     pub tile: Option<String>,
     /// Storage of activations and their gradients (the convolutions' inputs and outputs, the
@@ -256,16 +258,18 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         None => (None, false),
         Some("all") => (None, true),
         Some(name) => {
-            let tile = name
-                .parse::<Tile>()
+            let kernel = name
+                .parse::<ConvKernel>()
                 .ok()
-                .filter(|t| Tile::ALL.contains(t))
+                .filter(|k| Tile::ALL.contains(&k.tile()))
                 .ok_or_else(|| {
                     crate::Error::Invalid(format!(
-                        "--tile {name}: no such candidate; use `all` or one of {}",
+                        "--tile {name}: no such candidate; use `all`, one of {}, or one of \
+                         those after `winograd-f2x2-` or `winograd-f4x4-`",
                         Tile::ALL.map(|t| t.to_string()).join(", ")
                     ))
                 })?;
+            let tile = kernel.tile();
             if !tile.runs_on(gpu) {
                 return Err(crate::Error::Invalid(format!(
                     "--tile {name}: `{}` cannot run it (it needs subgroups of exactly {})",
@@ -273,7 +277,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                     tile.wm
                 )));
             }
-            (Some(tile), false)
+            (Some(kernel), false)
         }
     };
 
@@ -314,10 +318,21 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
             })
         };
         let chosen = Pass::ALL.map(|pass| match forced {
-            Some(tile) if pass == Pass::BackwardWeight => {
-                (ConvKernel::Direct(tile), weight_splits(&s, tile))
+            Some(kernel) => {
+                // A forced Winograd kernel where it applies, else its tile's direct kernel.
+                let kernel = match kernel.runs(gpu, &s, pass) {
+                    true => kernel,
+                    false => ConvKernel::Direct(kernel.tile()),
+                };
+                let splits = match (kernel, pass) {
+                    (ConvKernel::Winograd(variant, tile), Pass::BackwardWeight) => {
+                        winograd::weight_splits(gpu, &s, (tile, variant))
+                    }
+                    (ConvKernel::Direct(tile), Pass::BackwardWeight) => weight_splits(&s, tile),
+                    _ => 1,
+                };
+                (kernel, splits)
             }
-            Some(tile) => (ConvKernel::Direct(tile), 1),
             None => choice(gpu, &s, pass, act),
         });
         let mut seconds = [0.0; 3];
@@ -470,7 +485,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         unix_time: unix_time(),
         peak,
         tile: match (forced, all) {
-            (Some(tile), _) => tile.to_string(),
+            (Some(kernel), _) => kernel.to_string(),
             (None, true) => "all".into(),
             (None, false) => "chosen".into(),
         },
