@@ -6,15 +6,16 @@
 //! some accuracy (kernels-tests/winograd.rs measures it). Both run the same kernels: the output
 //! side m is their override constant OUT and the matrices are shaders/lib/winograd_matrices.wgsl.
 //! The filter transform U = G g G^T (shaders/conv2d_winograd_filter.wgsl, once per call, like the
-//! direct kernels' weight packing), the input transform V = B^T d B per T x T input patch (T = m +
-//! 2; conv2d_winograd_input), T*T GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM core
-//! (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
+//! direct kernels' weight packing), the input transform V = B^T d B per T x T input patch
+//! (T = m + 2; conv2d_winograd_input), T*T GEMMs M[xi] = V[xi] U[xi] on the shared implicit-GEMM
+//! core (conv2d_winograd_gemm, one dispatch), and the output transform Y = A^T M A
 //! (conv2d_winograd_output). The backward-data pass is the same convolution of dy with the
 //! transposed filter rotated by 180 degrees, which the filter transform reads in place. The weight
 //! gradient differentiates the forward's bilinear form: with V of x and Z = A dY A^T per output
-//! tile (conv2d_winograd_input's other transform: `OUTPUT_GRAD`), S[xi] = sum over tiles of Z[xi]
-//! V[xi]^T (T*T GEMMs reduced over the tiles in split-K parts, conv2d_winograd_weight_gemm), and dw
-//! = G^T S G (conv2d_winograd_filter_grad, which also sums the parts).
+//! tile (conv2d_winograd_input's other transform: `OUTPUT_GRAD`),
+//! S[xi] = sum over tiles of Z[xi] V[xi]^T (T*T GEMMs reduced over the tiles in split-K parts,
+//! conv2d_winograd_weight_gemm), and dw = G^T S G (conv2d_winograd_filter_grad, which also sums
+//! the parts).
 //!
 //! V, M and Z are (T/m)^2 times the activations they transform (4x for F(2x2), 2.25x for F(4x4))
 //! and come from the buffer pool. Each is kept within the adapter's storage-binding and buffer
