@@ -483,8 +483,9 @@ pub fn bench_copy(src: &[f64]) -> Vec<f64> {
 }
 
 /// The transform matrices of Winograd F(m x m, 3x3) (Lavin & Gray 2015) for m = 2 or 4, as
-/// shaders/lib/winograd_matrices.wgsl holds them: B^T (T x T), G (T x 3) and A^T (m x T), T = m +
-/// 2. F(2x2) interpolates at 0, 1, -1 and infinity; F(4x4) at 0, 1, -1, 2, -2 and infinity.
+/// shaders/lib/winograd_matrices.wgsl holds them: B^T (T x T), G (T x 3) and A^T (m x T),
+/// T = m + 2. F(2x2) interpolates at 0, 1, -1 and infinity; F(4x4) at 0, 1, -1, 2, -2 and
+/// infinity.
 pub struct Winograd {
     /// The output tile's side m.
     pub m: usize,
