@@ -44,13 +44,8 @@ fn winograd_cache(dir: &Path) {
                     _ => Variant::F4x4,
                 };
                 let tile = tune::winograd_tiles(&gpu, &p.shape, (p.pass, variant), None)[0];
-                let splits = match p.pass {
-                    Pass::BackwardWeight => {
-                        winograd::weight_splits(&gpu, &p.shape, (tile, variant))
-                    }
-                    _ => 1,
-                };
-                (ConvKernel::Winograd(variant, tile), splits)
+                let kernel = ConvKernel::Winograd(variant, tile);
+                (kernel, kernel.default_splits(&gpu, &p.shape, p.pass))
             }
             false => (default, splits),
         };

@@ -15,8 +15,8 @@ use crate::ops::activation::{
     add, add_relu, dropout_apply, relu_backward, relu_forward, DropoutSeed,
 };
 use crate::ops::conv::{
-    choice, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by, weight_splits,
-    winograd, ConvKernel, ConvShape, Pass, Tile,
+    choice, conv2d_backward_input_by, conv2d_backward_weight_by, conv2d_forward_by, winograd,
+    ConvKernel, ConvShape, Pass, Tile,
 };
 use crate::ops::norm::{
     batch_norm_add_relu_forward, batch_norm_backward, batch_norm_train_forward, BatchNorm, BnParams,
@@ -324,14 +324,7 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
                     true => kernel,
                     false => ConvKernel::Direct(kernel.tile()),
                 };
-                let splits = match (kernel, pass) {
-                    (ConvKernel::Winograd(variant, tile), Pass::BackwardWeight) => {
-                        winograd::weight_splits(gpu, &s, (tile, variant))
-                    }
-                    (ConvKernel::Direct(tile), Pass::BackwardWeight) => weight_splits(&s, tile),
-                    _ => 1,
-                };
-                (kernel, splits)
+                (kernel, kernel.default_splits(gpu, &s, pass))
             }
             None => choice(gpu, &s, pass, act),
         });
@@ -347,25 +340,14 @@ pub fn kernels(gpu: &Gpu, args: &KernelsArgs) -> Result<KernelsReport> {
         if all {
             for tile in Tile::ALL.into_iter().filter(|t| t.runs_on(gpu)) {
                 for pass in Pass::ALL {
-                    let splits = match pass {
-                        Pass::BackwardWeight => weight_splits(&s, tile),
-                        _ => 1,
-                    };
-                    // Both Winograd variants on every tile too, where they apply (their own
-                    // default splits).
-                    let mut kernels = vec![(ConvKernel::Direct(tile), splits)];
-                    for variant in winograd::Variant::ALL {
-                        if ConvKernel::Winograd(variant, tile).runs(gpu, &s, pass) {
-                            let splits = match pass {
-                                Pass::BackwardWeight => {
-                                    winograd::weight_splits(gpu, &s, (tile, variant))
-                                }
-                                _ => 1,
-                            };
-                            kernels.push((ConvKernel::Winograd(variant, tile), splits));
-                        }
-                    }
-                    for (kernel, splits) in kernels {
+                    // Both Winograd variants on every tile too, where they apply; each kernel
+                    // with its own default splits.
+                    let kernels = [ConvKernel::Direct(tile)]
+                        .into_iter()
+                        .chain(winograd::Variant::ALL.map(|v| ConvKernel::Winograd(v, tile)))
+                        .filter(|k| k.runs(gpu, &s, pass));
+                    for kernel in kernels {
+                        let splits = kernel.default_splits(gpu, &s, pass);
                         let t = run(pass, kernel, splits)?;
                         candidates.push(CandidateRow {
                             layer,

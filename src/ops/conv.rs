@@ -781,6 +781,18 @@ impl ConvKernel {
         };
         algorithm && self.tile().runs_on(gpu)
     }
+
+    /// The reduction splits it runs `pass` of `s` with unless tuned: for the weight gradient
+    /// [`weight_splits`] (direct) or `winograd::weight_splits`, else 1.
+    pub fn default_splits(&self, gpu: &Gpu, s: &ConvShape, pass: Pass) -> usize {
+        match (*self, pass) {
+            (ConvKernel::Direct(tile), Pass::BackwardWeight) => weight_splits(s, tile),
+            (ConvKernel::Winograd(variant, tile), Pass::BackwardWeight) => {
+                winograd::weight_splits(gpu, s, (tile, variant))
+            }
+            _ => 1,
+        }
+    }
 }
 
 impl std::fmt::Display for ConvKernel {
@@ -824,11 +836,8 @@ pub fn choice(gpu: &Gpu, s: &ConvShape, pass: Pass, act: DType) -> (ConvKernel, 
 /// weight gradient.
 pub fn default_choice(gpu: &Gpu, s: &ConvShape, pass: Pass) -> (ConvKernel, usize) {
     let [m, n, _] = s.gemm(pass);
-    let tile = Tile::choose(gpu, m, n);
-    match pass {
-        Pass::BackwardWeight => (ConvKernel::Direct(tile), weight_splits(s, tile)),
-        _ => (ConvKernel::Direct(tile), 1),
-    }
+    let kernel = ConvKernel::Direct(Tile::choose(gpu, m, n));
+    (kernel, kernel.default_splits(gpu, s, pass))
 }
 
 /// A choice as `Gpu::tuned` holds it: `NAME/SPLITS`.

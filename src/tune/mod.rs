@@ -360,10 +360,7 @@ fn measure(gpu: &Gpu, p: &Problem, timer: &mut Timer) -> Result<Choice> {
         for variant in winograd::Variant::ALL {
             for tile in winograd_tiles(gpu, s, (p.pass, variant), fastest) {
                 let kernel = ConvKernel::Winograd(variant, tile);
-                let splits = match p.pass {
-                    Pass::BackwardWeight => winograd::weight_splits(gpu, s, (tile, variant)),
-                    _ => 1,
-                };
+                let splits = kernel.default_splits(gpu, s, p.pass);
                 if let Ok(t) = timer.once(&mut || run(kernel, splits)) {
                     timed.push((kernel, splits, t));
                 }
