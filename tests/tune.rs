@@ -97,6 +97,14 @@ fn a_tuned_winograd_choice_runs_for_f16() {
     let gpu = gpu();
     let mut rng = rng(21);
     let (xs, ws) = ([2, 16, 5, 7], [16, 16, 3, 3]);
+    let case = ConvCase::new_as(&gpu, &mut rng, xs, ws, 1, 1, DType::F16);
+    for variant in winograd::Variant::ALL {
+        let tile = tune::winograd_tiles(&gpu, &case.shape, (Pass::Forward, variant), None)[0];
+        tuned_winograd_runs_for_f16(&gpu, ConvKernel::Winograd(variant, tile), &case);
+    }
+}
+
+fn tuned_winograd_runs_for_f16(gpu: &Gpu, kernel: ConvKernel, case: &ConvCase) {
     let ConvCase {
         xt,
         wt,
@@ -105,27 +113,7 @@ fn a_tuned_winograd_choice_runs_for_f16() {
         want_y,
         want_dx,
         want_dw,
-    } = ConvCase::new_as(&gpu, &mut rng, xs, ws, 1, 1, DType::F16);
-    for variant in winograd::Variant::ALL {
-        let tile = tune::winograd_tiles(&gpu, &s, (Pass::Forward, variant), None)[0];
-        let kernel = ConvKernel::Winograd(variant, tile);
-        tuned_winograd_runs_for_f16(
-            &gpu,
-            kernel,
-            &s,
-            [&xt, &wt, &dyt],
-            [&want_y, &want_dx, &want_dw],
-        );
-    }
-}
-
-fn tuned_winograd_runs_for_f16(
-    gpu: &Gpu,
-    kernel: ConvKernel,
-    s: &purenoise::ops::conv::ConvShape,
-    [xt, wt, dyt]: [&purenoise::gpu::tensor::Tensor; 3],
-    [want_y, want_dx, want_dw]: [&[f64]; 3],
-) {
+    } = case;
     for pass in Pass::ALL {
         gpu.set_tuned(s.tuning_key(pass, DType::F32), Some(choice_text(kernel, 2)));
         assert_eq!(choice(gpu, s, pass, DType::F32), (kernel, 2), "{pass:?}");
