@@ -2,9 +2,9 @@
 # One device-tool call's worth of real-GPU checks, prepared here and run there in one go:
 # `bench tune` first (its choices, cached in a folder of this session, are what every later
 # bench and the PyTorch comparison's `bench train` run), then bench peak / train / kernels /
-# memory (memory and train also with --precision mixed) and the PyTorch comparison (float32,
-# TF32 off) on the same GPU, then the kernel reference tests on the GPU (last: a test that loses
-# the device would leave the benches nothing), every record under $OUT.
+# memory and the PyTorch comparison (float32, TF32 off) on the same GPU, then memory, tuning and
+# training with --precision mixed, then the kernel reference tests on the GPU (last: a test that
+# loses the device would leave the benches nothing), every record under $OUT.
 #
 #   bash bench/gpu_session.sh prepare   # here: builds, strips the binaries into .gpu/ and
 #                                       # downloads the Vulkan loader into .gl/ (both ignored)
@@ -74,16 +74,16 @@ run() {
   stage 60 "$out/train.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" --steps 5 --json
   stage 60 "$out/kernels.json" "$pn" bench kernels --model "$MODEL" --batch-size "$BATCH" --json
   stage 30 "$out/memory.json" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --json
-  # Mixed precision (f16 activations): its memory as a table in the log (the tool returns at
-  # most 8 files), its speed as a record beside f32's.
+  stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
+    --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
+    --json "$out/compare.json"
+  # Mixed precision (f16 activations), after the f32 answers: its memory as a table in the log
+  # (the tool returns at most 8 files), its speed as a record beside f32's.
   stage 20 "" "$pn" bench memory --model "$MODEL" --batch-size "$BATCH" --precision mixed
   # f16 activations are tuned apart from f32 (untuned, they run the f32 choices).
   stage 200 "" "$pn" bench tune --model "$MODEL" --batch-size "$BATCH" --precision mixed
   stage 60 "$out/train-mixed.json" "$pn" bench train --model "$MODEL" --batch-size "$BATCH" \
     --steps 5 --precision mixed --json
-  stage 120 "" env PYTHONUNBUFFERED=1 python3 bench/compare_pytorch.py --device "$DEVICE" \
-    --models "resnet-32,$MODEL" --batch-size "$BATCH" --steps 5 --purenoise "$pn" \
-    --json "$out/compare.json"
   # The convolution and Winograd tests one by one, each timed: with 20 tiles the convolution
   # reference test ran past 60 s on the H200 (session 6), and the Winograd tests now run every
   # tile for both F(2x2) and F(4x4), so each gets 120.
@@ -162,11 +162,23 @@ PY
   date -u
 }
 
+# The whole call's budget: the device tool allows 10 minutes a command, and what is left of
+# the session's device time after the machine has started may be less (BUDGET_S overrides).
+# Each stage gets its own limit or what is left of the budget, whichever is less, so the call
+# ends by itself with its log complete instead of being cut off mid-stage.
+DEADLINE=$((SECONDS + ${BUDGET_S:-560}))
+
 # stage SECONDS RECORD COMMAND…: runs COMMAND under a time limit; its stdout goes to RECORD
 # when one is named (a JSON record), else to the log.
 stage() {
   local limit="$1" record="$2"
   shift 2
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    echo "== skipped, the call's budget is spent: $*"
+    return 124
+  fi
+  [ "$limit" -le "$left" ] || limit=$left
   echo "== $* (limit ${limit} s)"
   local start=$SECONDS rc
   if [ -n "$record" ]; then
