@@ -38,7 +38,7 @@ use purenoise::ops::conv::winograd::{
     conv2d_winograd, conv2d_winograd_backward_weight, conv2d_winograd_filter,
     conv2d_winograd_filter_grad, conv2d_winograd_gemm, conv2d_winograd_input,
     conv2d_winograd_output, conv2d_winograd_output_grad, conv2d_winograd_weight_gemm, eligible,
-    images_per_chunk, Variant, MAX_TEMP_BYTES,
+    images_per_chunk, tile_stride, Variant, MAX_TEMP_BYTES,
 };
 use purenoise::ops::conv::{
     choice, choice_text, conv2d_backward_input, conv2d_backward_input_by, conv2d_backward_weight,
@@ -88,6 +88,25 @@ fn rms(values: &[f64]) -> f64 {
     (values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64).sqrt()
 }
 
+/// `values` ([rows, tiles]) in the layout of V, M and Z: each row padded by zeros to
+/// tile_stride(tiles).
+fn padded(values: &[f64], tiles: usize) -> Vec<f64> {
+    let pad = tile_stride(tiles) - tiles;
+    values
+        .chunks(tiles)
+        .flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(0.0, pad)))
+        .collect()
+}
+
+/// The first `tiles` of each row of `values` ([rows, tile_stride(tiles)]).
+fn unpadded(values: &[f64], tiles: usize) -> Vec<f64> {
+    values
+        .chunks(tile_stride(tiles))
+        .flat_map(|row| &row[..tiles])
+        .copied()
+        .collect()
+}
+
 fn runnable(gpu: &Gpu) -> Vec<Tile> {
     Tile::ALL.into_iter().filter(|t| t.runs_on(gpu)).collect()
 }
@@ -105,7 +124,9 @@ fn tiles_for(gpu: &Gpu, dtype: DType) -> Vec<Tile> {
 
 each_mode_and_precision!(winograd_transforms_match_reference);
 /// The filter, input and output transforms and the GEMMs (every tile) of each variant, each against
-/// its reference, for both passes and for a chunk of images that does not start at 0. With f16
+/// its reference, for both passes and for a chunk of images that does not start at 0; V and M in
+/// rows padded to tile_stride, the input transform writing zeros over what was in the padding
+/// (sevens here). With f16
 /// activations the input transform reads f16 and the output transform writes f16; the filter
 /// transform and the GEMMs, which never touch activations, are the f32 run's.
 fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
@@ -149,13 +170,19 @@ fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
             };
             for [img0, images] in chunks {
                 let tiles = images * th * tw;
+                let stride = tile_stride(tiles);
                 let what = format!("{what} images {img0}..{}", img0 + images);
-                let v = gpu
-                    .alloc("test", &[positions, c, tiles], DType::F32)
-                    .unwrap();
+                let v = upload(
+                    &gpu,
+                    &vec![7.0; positions * c * stride],
+                    &[positions, c, stride],
+                );
                 conv2d_winograd_input(&gpu, &srct, &s, (pass, variant), [img0, images], &v)
                     .unwrap();
-                let want_v = reference::conv2d_winograd_input(&wg, &src, src_shape, img0, images);
+                let want_v = padded(
+                    &reference::conv2d_winograd_input(&wg, &src, src_shape, img0, images),
+                    tiles,
+                );
                 assert_close(
                     &format!("input {what}"),
                     &read(&gpu, &v),
@@ -165,9 +192,10 @@ fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
                 );
 
                 // The GEMMs from the reference's transforms, rounded to f32 as uploaded.
-                let want_v = read(&gpu, &upload(&gpu, &want_v, &[positions, c, tiles]));
-                let vt = upload(&gpu, &want_v, &[positions, c, tiles]);
+                let want_v = read(&gpu, &upload(&gpu, &want_v, &[positions, c, stride]));
+                let vt = upload(&gpu, &want_v, &[positions, c, stride]);
                 let ut = upload(&gpu, &want_u, &u_shape);
+                // The reference reads the padded rows as more tiles: their products are zero.
                 let want_prod = read(
                     &gpu,
                     &upload(
@@ -176,9 +204,9 @@ fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
                             &want_v,
                             &want_u,
                             u_shape,
-                            [c, cols, tiles],
+                            [c, cols, stride],
                         ),
-                        &[positions, cols, tiles],
+                        &[positions, cols, stride],
                     ),
                 );
                 let gemm_tiles = match dtype {
@@ -187,7 +215,7 @@ fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
                 };
                 for tile in gemm_tiles {
                     let prod = gpu
-                        .alloc("test", &[positions, cols, tiles], DType::F32)
+                        .alloc("test", &[positions, cols, stride], DType::F32)
                         .unwrap();
                     conv2d_winograd_gemm(&gpu, &s, (pass, variant), tile, tiles, [&vt, &ut, &prod])
                         .unwrap();
@@ -200,13 +228,14 @@ fn winograd_transforms_match_reference(gpu: Gpu, dtype: DType) {
                     );
                 }
 
-                let prod_t = upload(&gpu, &want_prod, &[positions, cols, tiles]);
+                let prod_t = upload(&gpu, &want_prod, &[positions, cols, stride]);
                 let out_shape = [xs[0], cols, xs[2], xs[3]];
                 let mut want_out = vec![0.0; out_shape.iter().product()];
                 let out = upload_as(&gpu, &want_out, &out_shape, dtype);
                 conv2d_winograd_output(&gpu, &prod_t, &s, (pass, variant), [img0, images], &out)
                     .unwrap();
-                reference::conv2d_winograd_output(&wg, &want_prod, &mut want_out, out_shape, img0);
+                let rows = unpadded(&want_prod, tiles);
+                reference::conv2d_winograd_output(&wg, &rows, &mut want_out, out_shape, img0);
                 let (atol, rtol) = tolerance(dtype, transform_atol(variant), 1e-6);
                 assert_close(
                     &format!("output {what}"),
@@ -245,11 +274,17 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu, dtype: DType) {
         let dyt = upload_as(&gpu, &dy, &ys, dtype);
         let (img0, images) = if xs[0] == 1 { (0, 1) } else { (1, xs[0] - 1) };
         let tiles = images * th * tw;
-        let z = gpu
-            .alloc("test", &[positions, c_out, tiles], DType::F32)
-            .unwrap();
+        let stride = tile_stride(tiles);
+        let z = upload(
+            &gpu,
+            &vec![7.0; positions * c_out * stride],
+            &[positions, c_out, stride],
+        );
         conv2d_winograd_output_grad(&gpu, &dyt, &s, variant, [img0, images], &z).unwrap();
-        let want_z = reference::conv2d_winograd_output_grad(&wg, &dy, ys, img0, images);
+        let want_z = padded(
+            &reference::conv2d_winograd_output_grad(&wg, &dy, ys, img0, images),
+            tiles,
+        );
         assert_close(
             &format!("output grad {what}"),
             &read(&gpu, &z),
@@ -261,16 +296,17 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu, dtype: DType) {
             continue;
         }
 
-        let v = random(&mut rng, positions * c_in * tiles);
-        let vt = upload(&gpu, &v, &[positions, c_in, tiles]);
-        let want_z = read(&gpu, &upload(&gpu, &want_z, &[positions, c_out, tiles]));
-        let zt = upload(&gpu, &want_z, &[positions, c_out, tiles]);
+        // V and Z as the input transforms leave them: zero past the tiles.
+        let v = padded(&random(&mut rng, positions * c_in * tiles), tiles);
+        let vt = upload(&gpu, &v, &[positions, c_in, stride]);
+        let want_z = read(&gpu, &upload(&gpu, &want_z, &[positions, c_out, stride]));
+        let zt = upload(&gpu, &want_z, &[positions, c_out, stride]);
         let want_s =
-            reference::conv2d_winograd_weight_gemm(&v, &want_z, [positions, c_in, c_out, tiles]);
+            reference::conv2d_winograd_weight_gemm(&v, &want_z, [positions, c_in, c_out, stride]);
         for tile in runnable(&gpu) {
             for splits in [1, 3] {
-                let k_chunk = tiles.div_ceil(splits);
-                let splits = tiles.div_ceil(k_chunk);
+                let k_chunk = stride.div_ceil(splits);
+                let splits = stride.div_ceil(k_chunk);
                 // Two chunks' parts: this one second, after an earlier chunk's.
                 let len = positions * splits * c_out * c_in;
                 let part = gpu
@@ -612,13 +648,15 @@ fn winograd_names_eligibility_chunks_and_errors() {
         "{msg}"
     );
 
-    // WRN-28-10's largest Winograd temporaries at batch 128 come in chunks within the limits.
+    // WRN-28-10's largest Winograd temporaries at batch 128, and 9x9 images' (rows padded), come
+    // in chunks within the limits.
     let limits = gpu.limits();
     let cap = MAX_TEMP_BYTES
         .min(limits.max_storage_buffer_binding_size)
         .min(limits.max_buffer_size);
     for (variant, (c, side)) in Variant::ALL.into_iter().flat_map(|v| {
-        [(160, 32), (320, 16), (640, 8), (16, 32)]
+        // 9x9 images: 25 or 9 tiles each, rows padded to 4.
+        [(160, 32), (320, 16), (640, 8), (16, 32), (1024, 9)]
             .into_iter()
             .map(move |l| (v, l))
     }) {
@@ -636,13 +674,14 @@ fn winograd_names_eligibility_chunks_and_errors() {
         };
         let images = images_per_chunk(&gpu, &s, variant).unwrap();
         let tiles = side.div_ceil(variant.out()).pow(2);
-        let bytes = (variant.positions() * c * tiles * 4 * images) as u64;
+        let bytes =
+            |images: usize| (variant.positions() * c * tile_stride(tiles * images) * 4) as u64;
         assert!(
-            (1..=128).contains(&images) && bytes <= cap,
+            (1..=128).contains(&images) && bytes(images) <= cap,
             "{variant:?} {c} {side}: {images}"
         );
         // Not needlessly small: one more image would pass the cap (or the batch is whole).
-        assert!(images == 128 || bytes + bytes / images as u64 > cap);
+        assert!(images == 128 || bytes(images + 1) > cap);
     }
     let huge = ConvShape {
         n: 1,

@@ -2,12 +2,18 @@
 // the core for adapters with 8-wide subgroups (lib/conv_gemm_subgroup.wgsl).
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes an 8 x 32 block of one product.
 // Bounds: trusted: see lib/conv2d_winograd_gemm_index.wgsl.
-// Bindings: as conv2d_winograd_gemm.
+// Bindings: as conv2d_winograd_gemm, with v (binding 1) as groups of four f32
+// (array<vec2<u64>>: lib/conv_f32_pairs.wgsl), half the loads of vec4s on lavapipe.
 // Reference: reference::conv2d_winograd_gemm
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
 
 //!include conv2d_winograd_gemm_index.wgsl
 //!include conv_packed_b_vec4.wgsl
-//!include conv_a_rows.wgsl
+//!include conv_a_quads.wgsl
 //!include conv_b_steps.wgsl
 //!include conv_gemm_subgroup.wgsl
+//!include conv_f32_pairs.wgsl
+
+@group(0) @binding(1) var<storage, read> a4: array<vec2<u64>>;
+
+fn v_quad(i: u32) -> vec4<f32> { return f32x4(a4[i]); }

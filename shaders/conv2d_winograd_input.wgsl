@@ -10,18 +10,21 @@
 //   gradient of the products the forward output transform (Y = A^T M A) reads: the B operand of
 //   conv2d_winograd_weight_gemm.
 // The patch is zero outside the image (the padding, and the last tile of a side that m does not
-// divide). Stored at out[(xi*c_total + c)*tiles + t] for xi = T*a + b.
+// divide). Stored at out[(xi*c_total + c)*stride + t] for xi = T*a + b, where the row stride
+// `stride` rounds the tiles up to a multiple of 4 (lib/winograd_tile.wgsl) and the columns
+// t >= tiles are written as zeros, so the GEMMs may read them.
 // Layouts: src [N,C,H,W] NCHW (x or dy, the whole batch; this call reads images img0..); out
-// f32 [T*T, C, tiles] (the chunk's tiles, numbered img-major, then ty, then tx).
+// f32 [T*T, C, stride] (the chunk's tiles, numbered img-major, then ty, then tx, then zeros).
 // Elements: act = src (out stays f32): f32, or f16 under --precision mixed (//!element,
 // gpu::kernels); loads widen to f32 and the transform is f32.
-// Workgroup: 256 threads, one (c, tile) each, consecutive threads on consecutive tiles (so the
+// Workgroup: 256 threads, one (c, column) each, consecutive threads on consecutive tiles (so the
 // T*T stores of a subgroup are consecutive addresses); a grid too large for the x dimension
 // spills into y.
-// Bounds: trusted: threads past c_total * tiles return; src is read at the selected index 0
-// unless 0 <= iy < h and 0 <= ix < w, for image img0 + t/tiles_per_img < N and c < c_total
-// (the host sizes tiles to the images left); out is written at (xi*c_total + c)*tiles + t below
-// its T*T*c_total*tiles elements; the local arrays are indexed below P*P <= 36 and T*P <= 36.
+// Bounds: trusted: threads past c_total * stride return; src is read at the selected index 0
+// unless 0 <= iy < h and 0 <= ix < w, for t < tiles, so image img0 + t/tiles_per_img < N, and
+// c < c_total (the host sizes tiles to the images left); out is written at
+// (xi*c_total + c)*stride + t below its T*T*c_total*stride elements; the local arrays are
+// indexed below P*P <= 36 and T*P <= 36.
 // Bindings: 0 params (uniform), 1 src (read), 2 out (read_write).
 // The output-gradient transform's test: winograd_weight_gradient_kernels_match_reference.
 // Reference: reference::conv2d_winograd_input, reference::conv2d_winograd_output_grad
@@ -29,6 +32,7 @@
 
 struct Params {
     img0: u32, c_total: u32, h: u32, w: u32, tw: u32, tiles_per_img: u32, tiles: u32,
+    stride: u32,
 }
 
 //!element act
@@ -40,11 +44,11 @@ struct Params {
 // Which transform (header).
 override OUTPUT_GRAD: bool = false;
 
-// src[img, c, iy, ix], zero outside the image (no branch around the load: see
-// lib/conv2d_forward_index.wgsl).
-fn at(plane: u32, iy: i32, ix: i32) -> f32 {
-    let ok = u32(iy) < p.h && u32(ix) < p.w;
-    let val = f32(src[select(0u, plane + u32(iy) * p.w + u32(ix), ok)]);
+// src[img, c, iy, ix] of the site's image plane, zero outside the image and for a thread
+// without a tile (no branch around the load: see lib/conv2d_forward_index.wgsl).
+fn at(site: TileSite, iy: i32, ix: i32) -> f32 {
+    let ok = site.live && u32(iy) < p.h && u32(ix) < p.w;
+    let val = f32(src[select(0u, site.plane + u32(iy) * p.w + u32(ix), ok)]);
     return select(0.0, val, ok);
 }
 
@@ -64,7 +68,7 @@ fn lift(row: u32, col: u32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
     let i = workgroup_index(wid, nwg) * 256u + lid;
-    if (i >= p.c_total * p.tiles) { return; }
+    if (i >= p.c_total * p.stride) { return; }
     let site = tile_site(i);
     // The input patch starts one pixel up and left of the output tile (the padding).
     let shift = select(1, 0, OUTPUT_GRAD);
@@ -75,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     var d: array<f32, 36>;
     for (var r = 0u; r < n; r++) {
         for (var s = 0u; s < n; s++) {
-            d[r * n + s] = at(site.plane, y0 + i32(r), x0 + i32(s));
+            d[r * n + s] = at(site, y0 + i32(r), x0 + i32(s));
         }
     }
     // L d (T rows of P), then each row times L^T.
@@ -87,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             ld[a * n + s] = sum;
         }
     }
-    let step = p.c_total * p.tiles;
+    let step = p.c_total * p.stride;
     for (var a = 0u; a < t; a++) {
         for (var b = 0u; b < t; b++) {
             var sum = 0.0;

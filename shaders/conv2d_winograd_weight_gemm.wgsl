@@ -3,8 +3,9 @@
 // part[xi*splits + s, co, ci] = sum over the part's tiles t of v[xi, ci, t] * z[xi, co, t], as
 // one GEMM of the shared core (lib/conv_gemm.wgsl) with m = ci, n = co, k = (xi, t), split along
 // k (lib/conv2d_winograd_weight_index.wgsl).
-// Layouts: v f32 [T*T, Cin, tiles] (conv2d_winograd_input of x); z f32 [T*T, Cout, tiles]
-// (conv2d_winograd_input's output-gradient transform of dy); part f32 [chunks*T*T*splits, Cout, Cin] (summed and
+// Layouts: v f32 [T*T, Cin, stride] (conv2d_winograd_input of x; stride: the tiles rounded up
+// to a multiple of 4, zeros past them); z f32 [T*T, Cout, stride] (conv2d_winograd_input's
+// output-gradient transform of dy); part f32 [chunks*T*T*splits, Cout, Cin] (summed and
 // transformed by conv2d_winograd_filter_grad).
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of one part.
 // Bounds: trusted: see lib/conv2d_winograd_weight_index.wgsl.

@@ -1,23 +1,28 @@
 // The bindings and index functions of conv2d_winograd_gemm (described in
-// shaders/conv2d_winograd_gemm.wgsl), shared by its two variants: lib/conv_gemm.wgsl and
-// lib/conv_gemm_subgroup.wgsl as the core.
+// shaders/conv2d_winograd_gemm.wgsl), shared by its two variants: lib/conv_gemm.wgsl with
+// lib/conv_tiles_quads.wgsl and lib/conv_gemm_subgroup.wgsl with lib/conv_a_quads.wgsl as the
+// core. Each variant binds V (binding 1) as groups of four f32 and reads group i through
+// v_quad(i): vec4s, or f32 pairs on lavapipe (lib/conv_f32_pairs.wgsl).
 //
 // The T*T GEMMs of the Winograd transform positions xi are one GEMM split along k: k = xi*c + ci
 // over k_total = T*T*c, and workgroup z reduces the chunk [z*c, (z+1)*c) (k_chunk = c), so its
-// split index is xi and it writes product xi whole; the cores need no change for it.
+// split index is xi and it writes product xi whole; the cores need no change for it. Its rows
+// are V's row stride (m_total: the tiles rounded up to a multiple of 4), so a row of A is whole
+// vec4s from a multiple of 4; the rows past the tiles are the input transform's zeros, and the
+// output transform never reads their products.
 //
 // Bounds (the kernels are trusted: created without runtime checks): a load's index is the
-// selected 0 unless its element is inside: v for rows m < m_total at k < k_end <= k_total
-// (k*m_total + m < T*T*c*tiles, v's length); the packed filter for columns n < n_total at
-// k < k_total (lib/conv_packed_b.wgsl); m is written only for rows m < m_total and columns
-// n < n_total, at split (xi) < T*T (the host dispatches T*T workgroups along z).
+// selected 0 unless its element is inside: v for rows m..m+3 with m < m_total at k < k_end <=
+// k_total (m_total, m multiples of 4; (k*m_total + m)/4 < T*T*c*m_total/4, v's length in
+// groups of four); the packed filter for columns n < n_total at k < k_total
+// (lib/conv_packed_b.wgsl); m is written only for rows m < m_total and columns n < n_total, at
+// split (xi) < T*T (the host dispatches T*T workgroups along z).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> prod: array<f32>;
 
-// One tile (row of A and C).
+// One tile (row of A and C), or the first of four.
 struct ARow { m: u32, valid: bool }
 
 fn a_row(m: u32) -> ARow {
@@ -35,10 +40,11 @@ fn k_next(kp: KPos, k_end: u32) -> KPos {
     return KPos(kp.k + 1u, kp.k + 1u < k_end);
 }
 
-fn a_elem(r: ARow, kp: KPos) -> f32 {
+// Rows m..m+3 of A (m a multiple of 4) at k.
+fn a_quad(r: ARow, kp: KPos) -> vec4<f32> {
     let ok = r.valid && kp.live;
-    let val = v[select(0u, kp.k * p.m_total + r.m, ok)];
-    return select(0.0, val, ok);
+    let val = v_quad(select(0u, (kp.k * p.m_total + r.m) / 4u, ok));
+    return select(vec4(0.0), val, ok);
 }
 
 // B: four columns n..n+3 at a time from the transformed, packed filter.

@@ -8,10 +8,13 @@
 // padded to whole parts (p.wp), so workgroup z reduces part z % splits of product z / splits,
 // and writes it at part index z_base + z (p.iy0: earlier chunks of images come first).
 //
+// V's and Z's rows are p.hp long: the tiles rounded up to a multiple of 4, the input transforms
+// having written zeros past the tiles, so the reduction may run over the whole row.
+//
 // Bounds (the kernels are trusted: created without runtime checks): a load's index is the
 // selected 0 unless its element is inside: v for rows m < m_total = c_in, z for columns
-// n < n_total = c_out, both at xi < T*T (k < k_total) and t < tiles (p.hp), below their
-// T*T*channels*tiles elements; part is written only for m < m_total, n < n_total, at
+// n < n_total = c_out, both at xi < T*T (k < k_total) and t < p.hp, below their
+// T*T*channels*p.hp elements; part is written only for m < m_total, n < n_total, at
 // z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches T*T*splits
 // workgroups along z per chunk). xi goes through div_rcp (exact below 2^22; the host checks).
 

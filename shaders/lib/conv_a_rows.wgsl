@@ -31,18 +31,4 @@ fn a_quads(a: LaneA, kp: KPos) -> AQuads {
     return q;
 }
 
-// The iteration's STEPS k steps (lib/conv_gemm_subgroup.wgsl).
-fn a_steps(a: LaneA, k0: KPos, k1: KPos, k2: KPos, k3: KPos) -> ASteps {
-    var s: ASteps;
-    s.s0 = a_quads(a, k0);
-    if (STEPS >= 2u) {
-        s.s1 = a_quads(a, k1);
-    }
-    if (STEPS >= 3u) {
-        s.s2 = a_quads(a, k2);
-    }
-    if (STEPS == 4u) {
-        s.s3 = a_quads(a, k3);
-    }
-    return s;
-}
+//!include conv_a_steps.wgsl

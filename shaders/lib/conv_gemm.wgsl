@@ -1,14 +1,14 @@
 // Implicit-GEMM core of the three convolution kernels, with workgroup-memory tiles (any adapter):
 // C[m,n] = sum over k of A(m,k) B(k,n), where the including kernel says what A, B and C are
-// through its index functions (a_row/k_pos/a_elem, b_quad or b_col/b_elem, c_row/c_put), so no
-// im2col matrix is ever materialized. lib/conv_gemm_subgroup.wgsl is the variant for lavapipe's
-// 8-wide subgroups.
+// through its index functions (a_row/k_pos/a_elem or a_quad, b_quad or b_col/b_elem,
+// c_row/c_put), so no im2col matrix is ever materialized. lib/conv_gemm_subgroup.wgsl is the
+// variant for lavapipe's 8-wide subgroups.
 //
 // A workgroup of T = WM x WN threads computes a BM x BN tile of C (BM = WM*TM, BN = WN*TN). Per
 // step of BK along k its threads load the A and B tiles from storage with consecutive lanes on
 // consecutive addresses (the including kernel picks the lane order that does that for its
-// operands: lib/conv_tiles_mn.wgsl or lib/conv_tiles_k.wgsl, which define loader/fetch/stash),
-// store them into workgroup memory, and every thread accumulates its TM x TN block in registers
+// operands: lib/conv_tiles_mn.wgsl, lib/conv_tiles_quads.wgsl or lib/conv_tiles_k.wgsl, which
+// define loader/fetch/stash), store them into workgroup memory, and every thread accumulates its TM x TN block in registers
 // from vec4 reads: TM+TN shared reads per TM*TN FMAs. The next tile's loads are issued into
 // registers before the current tile is multiplied (double buffering through registers, as in
 // the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
@@ -18,8 +18,8 @@
 // suffices instead of two (with BUFFERS = 1: store, barrier, multiply, barrier).
 //
 // src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; each
-// loader's per-thread loads fit its staging registers (at most 16 scalars per operand, 4 vec4s
-// of B; threads past a tile's last element load nothing); the tiles fit the adapter's
+// loader's per-thread loads fit its staging registers (at most 16 scalars or 4 vec4s per
+// operand; threads past a tile's last element load nothing); the tiles fit the adapter's
 // workgroup memory and its threads its workgroup size.
 //
 // Bounds: the tiles are written (lib/conv_tiles_*.wgsl, through a_at/b_at) at buffers below
@@ -53,6 +53,11 @@ fn b_stride() -> u32 { return BN / 4u + 1u; }
 // The index of vec4 column q of row kk of buffer buf in a_tile, b_tile.
 fn a_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * a_stride() + q; }
 fn b_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * b_stride() + q; }
+
+// A loader's rounds over a tile of BK rows of `quads` vec4s, one vec4 per thread per round,
+// and whether vec4 e of the last round is inside the tile (constant where T divides BK·quads).
+fn quad_rounds(quads: u32) -> u32 { return (BK * quads + T - 1u) / T; }
+fn quad_in_tile(e: u32, quads: u32) -> bool { return (BK * quads) % T == 0u || e < BK * quads; }
 
 @compute @workgroup_size(WM * WN)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -14,8 +14,9 @@
 //
 // A comes through the including kernel's A loader: LaneA, lane_a(m0) and a_steps(lane, k0..k3)
 // (the lane's rows at each of the iteration's k steps, in fours), from lib/conv_a_rows.wgsl (a
-// scalar per row, any GEMM), lib/conv_a_strip.wgsl (pixel strips of 3x3 stride-1 layers) or
-// lib/conv_a_tap_rows.wgsl (their weight gradient); B through its B reader's BQuad,
+// scalar per row, any GEMM), lib/conv_a_quads.wgsl (four rows per load: Winograd's tiles),
+// lib/conv_a_strip.wgsl (pixel strips of 3x3 stride-1 layers) or lib/conv_a_tap_rows.wgsl
+// (their weight gradient); B through its B reader's BQuad,
 // b_quad_at(n) and b_steps(bq, k0..k3) (the lane's four columns at each step), from
 // lib/conv_b_steps.wgsl (one b_quad per step) or lib/conv_b_groups.wgsl (the tap-row weight
 // gradient's four steps at once).
@@ -51,10 +52,10 @@ override WN: u32 = 4u;
 override TM: u32 = 8u;
 override TN: u32 = 32u;
 
-// k steps per loop iteration: 1 or 2 with lib/conv_a_rows.wgsl (2 for 8-row lanes); 3 for the
-// strip kernels (one tap row: lib/conv_a_strip.wgsl loads it once for its three taps); 4 for the
-// tap-row weight gradient (four neighbouring pixels: lib/conv_a_tap_rows.wgsl loads them once
-// for three taps).
+// k steps per loop iteration: 1 or 2 with lib/conv_a_rows.wgsl (2 for 8-row lanes; Winograd's
+// GEMMs keep the default 2 with either row loader); 3 for the strip kernels (one tap row:
+// lib/conv_a_strip.wgsl loads it once for its three taps); 4 for the tap-row weight gradient
+// (four neighbouring pixels: lib/conv_a_tap_rows.wgsl loads them once for three taps).
 override STEPS: u32 = 2u;
 
 // What the A loader and the B reader hand the core for an iteration: the lane's rows 4j..4j+3

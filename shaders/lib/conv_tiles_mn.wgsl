@@ -6,8 +6,7 @@
 // consecutive addresses wherever the stride is 1; each thread keeps its R = max(BM/T, 1)
 // columns' row indices (a_row) for the whole reduction and walks its k rows with k_next. With
 // more threads than columns only the first floor(T/BM)·BM load A (a_loads), e.g. 128 of 160.
-// B: consecutive threads take consecutive vec4s of a packed row, ceil(BK·BN/4 / T) each, the
-// last round only up to the tile's end.
+// B: consecutive threads take consecutive vec4s of a packed row (lib/conv_tiles_b_quads.wgsl).
 // The loads of the next k tile are issued into registers (Staged) before the current tile is
 // multiplied (lib/conv_gemm.wgsl), so their latency hides behind the FMAs.
 
@@ -29,12 +28,6 @@ fn loader(m0: u32, t: u32) -> Loader {
 // Whether thread t loads A: all do unless T is not a multiple of BM.
 fn a_loads(t: u32) -> bool { return T % BM == 0u || BM > T || t < T / BM * BM; }
 
-// The B quads per thread, the last round partial where T does not divide BK·BN/4.
-fn b_rounds() -> u32 { return (BK * BN / 4u + T - 1u) / T; }
-
-// Whether quad e of the last round is inside the tile (constant where T divides BK·BN/4).
-fn b_in_tile(e: u32) -> bool { return (BK * BN / 4u) % T == 0u || e < BK * BN / 4u; }
-
 fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
     var s: Staged;
     let cols = max(BM / T, 1u);
@@ -50,14 +43,7 @@ fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
             }
         }
     }
-    for (var j = 0u; j < b_rounds(); j++) {
-        let e = l.t + j * T;
-        let kk = e / (BN / 4u);
-        let q = e % (BN / 4u);
-        if (b_in_tile(e)) {
-            s.b[j] = b_quad(b_quad_at(n0 + q * 4u), k_pos(k0 + kk, k_end));
-        }
-    }
+    s.b = fetch_b_quads(l.t, n0, k0, k_end);
     return s;
 }
 
@@ -74,10 +60,7 @@ fn stash(l: Loader, s: Staged, buf: u32) {
             }
         }
     }
-    for (var j = 0u; j < b_rounds(); j++) {
-        let e = l.t + j * T;
-        if (b_in_tile(e)) {
-            b_tile[b_at(buf, e / (BN / 4u), e % (BN / 4u))] = s.b[j];
-        }
-    }
+    stash_b_quads(l.t, s.b, buf);
 }
+
+//!include conv_tiles_b_quads.wgsl

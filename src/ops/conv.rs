@@ -598,7 +598,11 @@ impl Tile {
         let info = gpu.info();
         let limits = gpu.limits();
         if self.subgroup {
-            return gpu.device().features().contains(wgpu::Features::SUBGROUP)
+            // The subgroup kernels read f32 in pairs as 64-bit integers (Winograd's GEMM
+            // always, the strip kernels in f32): lavapipe, the adapter with 8-wide subgroups,
+            // has them.
+            let features = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_INT64;
+            return gpu.device().features().contains(features)
                 && info.subgroup_min_size as usize == self.wm
                 && info.subgroup_max_size as usize == self.wm;
         }
@@ -615,10 +619,10 @@ impl Tile {
         (self.wm * self.tm / 4 + 1 + self.wn * self.tn / 4 + 1) * self.bk * 16 * buffers
     }
 
-    /// Whether lib/conv_gemm.wgsl and both its loaders (lib/conv_tiles_mn.wgsl,
-    /// lib/conv_tiles_k.wgsl) can run this blocking: every thread's loads fit its staging
-    /// registers, at most 16 scalars (4 vec4s of B along n) per operand; threads past a tile's
-    /// last element load nothing of it.
+    /// Whether lib/conv_gemm.wgsl and its loaders (lib/conv_tiles_mn.wgsl,
+    /// lib/conv_tiles_quads.wgsl, lib/conv_tiles_k.wgsl) can run this blocking: every thread's
+    /// loads fit its staging registers, at most 16 scalars or 4 vec4s per operand; threads past
+    /// a tile's last element load nothing of it.
     fn fits_gemm_core(&self) -> bool {
         let (t, bm, bn, bk) = (
             self.wm * self.wn,
@@ -637,8 +641,9 @@ impl Tile {
         } else {
             bm.is_multiple_of(t) && bm / t <= 4 && bm / t * bk <= 16
         };
-        // B as vec4s along n, the last round partial.
-        let b_quads = (bk * bn / 4).div_ceil(t) <= 4;
+        // B as vec4s along n, the last round partial; A likewise along m where it is read in
+        // vec4s (lib/conv_tiles_quads.wgsl: Winograd's GEMM).
+        let b_quads = (bk * bn / 4).div_ceil(t) <= 4 && (bk * bm / 4).div_ceil(t) <= 4;
         // Both along k: threads over k, then t/bk columns per round, the last round partial.
         let along_k =
             t.is_multiple_of(bk) && bm.div_ceil(t / bk) <= 16 && bn.div_ceil(t / bk) <= 16;

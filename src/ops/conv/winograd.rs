@@ -65,6 +65,7 @@ kernel_params! {
         pub tw: u32,
         pub tiles_per_img: u32,
         pub tiles: u32,
+        pub stride: u32,
     }
 }
 
@@ -137,6 +138,13 @@ pub fn gemm(s: &ConvShape, pass: Pass, variant: Variant) -> [usize; 2] {
     }
 }
 
+/// The row length of V, M and Z for `tiles` tiles: rounded up to a multiple of 4, so that their
+/// GEMMs read and write the rows in vec4s (the columns past the tiles are the input
+/// transform's zeros).
+pub fn tile_stride(tiles: usize) -> usize {
+    tiles.next_multiple_of(4)
+}
+
 /// Tiles per image (rows, columns): m x m outputs each, the last partial on a side m does not
 /// divide.
 fn tiles(s: &ConvShape, variant: Variant) -> [usize; 2] {
@@ -148,7 +156,10 @@ fn tiles(s: &ConvShape, variant: Variant) -> [usize; 2] {
 pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape, variant: Variant) -> Result<usize> {
     let limits = gpu.limits();
     let [th, tw] = tiles(s, variant);
-    let per_image = (variant.positions() * s.c_in.max(s.c_out) * th * tw * 4) as u64;
+    // Bytes per tile of the rows, and of a chunk of `images` images (its rows padded).
+    let per_tile = (variant.positions() * s.c_in.max(s.c_out) * 4) as u64;
+    let chunk_bytes = |images: usize| tile_stride(images * th * tw) as u64 * per_tile;
+    let per_image = chunk_bytes(1);
     let (limit, limit_name) = [
         (
             limits.max_storage_buffer_binding_size,
@@ -169,7 +180,11 @@ pub fn images_per_chunk(gpu: &Gpu, s: &ConvShape, variant: Variant) -> Result<us
             limit,
         });
     }
-    Ok(((limit / per_image) as usize).clamp(1, s.n.max(1)))
+    let mut images = ((limit / per_tile) as usize / (th * tw)).clamp(1, s.n.max(1));
+    while chunk_bytes(images) > limit {
+        images -= 1;
+    }
+    Ok(images)
 }
 
 /// Images per chunk for a call asking for `images`: at most [`images_per_chunk`]; the whole batch
@@ -194,7 +209,11 @@ fn temporaries(
     variant: Variant,
     chunk_tiles: usize,
 ) -> Result<[Tensor; 2]> {
-    let shape = [variant.positions(), s.c_in.max(s.c_out), chunk_tiles];
+    let shape = [
+        variant.positions(),
+        s.c_in.max(s.c_out),
+        tile_stride(chunk_tiles),
+    ];
     Ok([
         gpu.alloc("conv2d winograd", &shape, DType::F32)?,
         gpu.alloc("conv2d winograd", &shape, DType::F32)?,
@@ -257,7 +276,8 @@ fn check(s: &ConvShape, pass: Pass) -> Result<()> {
 }
 
 /// The input transform of images `img0 .. img0 + images` of `src` (x or dy) into `v`
-/// ([positions, channels, tiles]; reference::conv2d_winograd_input).
+/// ([positions, channels, tile_stride(tiles)], zero past the tiles;
+/// reference::conv2d_winograd_input).
 pub fn conv2d_winograd_input(
     gpu: &Gpu,
     src: &Tensor,
@@ -274,11 +294,11 @@ pub fn conv2d_winograd_input(
         &variant.overrides(),
         &params,
         &[("input", src), ("transformed input", v)],
-        gpu.grid(c as u64 * params.tiles as u64, WORKGROUP),
+        gpu.grid(c as u64 * params.stride as u64, WORKGROUP),
     )
 }
 
-/// The output transform of `prod` ([positions, columns, tiles]) into images
+/// The output transform of `prod` ([positions, columns, tile_stride(tiles)]) into images
 /// `img0 .. img0 + images` of `out` (y or dx; reference::conv2d_winograd_output).
 pub fn conv2d_winograd_output(
     gpu: &Gpu,
@@ -296,7 +316,7 @@ pub fn conv2d_winograd_output(
         &variant.overrides(),
         &params,
         &[("transformed output", prod), ("output", out)],
-        gpu.grid(cols as u64 * params.tiles as u64, WORKGROUP),
+        gpu.grid(cols as u64 * params.stride as u64, WORKGROUP),
     )
 }
 
@@ -308,6 +328,7 @@ fn tile_params(
     images: usize,
 ) -> WinogradTileParams {
     let [th, tw] = tiles(s, variant);
+    let tiles = images * th * tw;
     WinogradTileParams {
         img0: img0 as u32,
         c_total: c as u32,
@@ -315,12 +336,13 @@ fn tile_params(
         w: s.w as u32,
         tw: tw as u32,
         tiles_per_img: (th * tw) as u32,
-        tiles: (images * th * tw) as u32,
+        tiles: tiles as u32,
+        stride: tile_stride(tiles) as u32,
     }
 }
 
 /// The products of `tiles` tiles, one per transform position: `prod` = V U per position, on
-/// `tile` (reference::conv2d_winograd_gemm).
+/// `tile` (reference::conv2d_winograd_gemm), v and prod in rows of tile_stride(tiles).
 pub fn conv2d_winograd_gemm(
     gpu: &Gpu,
     s: &ConvShape,
@@ -336,9 +358,10 @@ pub fn conv2d_winograd_gemm(
         true => &kernels::CONV2D_WINOGRAD_GEMM_SUBGROUP,
     };
     let positions = variant.positions();
+    let rows = tile_stride(tiles);
     // Split along k by transform position: workgroup z reduces k = z*c .. (z+1)*c, product z.
     let params = ConvParams {
-        m_total: tiles as u32,
+        m_total: rows as u32,
         n_total: cols as u32,
         k_total: (positions * c) as u32,
         k_chunk: c as u32,
@@ -348,7 +371,7 @@ pub fn conv2d_winograd_gemm(
         rcp_nkx: 1.0,
         ..ConvParams::zeroed()
     };
-    let [row_blocks, col_blocks] = tile.blocks(tiles, cols);
+    let [row_blocks, col_blocks] = tile.blocks(rows, cols);
     let groups = [row_blocks, col_blocks, positions].map(|g| g as u32);
     gpu.dispatch(
         kernel,
@@ -401,7 +424,8 @@ pub fn conv2d_winograd(
 
 /// The output-gradient transform (shaders/conv2d_winograd_input.wgsl with OUTPUT_GRAD) of images
 /// `img0 .. img0 + images` of `dy` into `z`
-/// ([positions, Cout, tiles]; reference::conv2d_winograd_output_grad).
+/// ([positions, Cout, tile_stride(tiles)], zero past the tiles;
+/// reference::conv2d_winograd_output_grad).
 pub fn conv2d_winograd_output_grad(
     gpu: &Gpu,
     dy: &Tensor,
@@ -418,7 +442,7 @@ pub fn conv2d_winograd_output_grad(
         &[out_side, ("OUTPUT_GRAD", 1.0)],
         &params,
         &[("output gradient", dy), ("transformed output gradient", z)],
-        gpu.grid(s.c_out as u64 * params.tiles as u64, WORKGROUP),
+        gpu.grid(s.c_out as u64 * params.stride as u64, WORKGROUP),
     )
 }
 
@@ -429,8 +453,9 @@ fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
     (chunk, tiles.div_ceil(chunk).max(1))
 }
 
-/// The weight gradient's products over `tiles` tiles, one per transform position, in `splits`
-/// parts of `k_chunk` tiles, written at parts `z_base ..` of `part`
+/// The weight gradient's products over `tiles` tiles (v and z in rows of tile_stride(tiles),
+/// zero past the tiles), one per transform position, in `splits` parts of `k_chunk` tiles that
+/// cover the rows, written at parts `z_base ..` of `part`
 /// (reference::conv2d_winograd_weight_gemm sums them).
 pub fn conv2d_winograd_weight_gemm(
     gpu: &Gpu,
@@ -443,13 +468,14 @@ pub fn conv2d_winograd_weight_gemm(
     tile.check(gpu)?;
     let padded = k_chunk * splits;
     let positions = variant.positions();
-    if positions * padded >= 1 << 22 || tiles > padded {
+    let rows = tile_stride(tiles);
+    if positions * padded >= 1 << 22 || rows > padded {
         return shape_err(
             "conv2d winograd",
             format!(
-                "{tiles} tiles in {splits} parts of {k_chunk}: more than the parts hold, or past \
-                 the weight-gradient kernel's 2^22 / {positions} tiles per chunk (use a smaller \
-                 batch)"
+                "{tiles} tiles ({rows} with the row padding) in {splits} parts of {k_chunk}: more \
+                 than the parts hold, or past the weight-gradient kernel's 2^22 / {positions} \
+                 tiles per chunk (use a smaller batch)"
             ),
         );
     }
@@ -465,7 +491,7 @@ pub fn conv2d_winograd_weight_gemm(
         k_total: (positions * padded) as u32,
         k_chunk: k_chunk as u32,
         iy0: z_base as u32,
-        hp: tiles as u32,
+        hp: rows as u32,
         wp: padded as u32,
         rcp_plane: 1.0 / padded as f32,
         rcp_row: 1.0,
@@ -534,7 +560,7 @@ pub fn weight_splits(gpu: &Gpu, s: &ConvShape, (tile, variant): (Tile, Variant))
 pub fn max_weight_splits(gpu: &Gpu, s: &ConvShape, (tile, variant): (Tile, Variant)) -> usize {
     let images = chunk_images(gpu, s, variant, s.n).unwrap_or(1);
     let [th, tw] = tiles(s, variant);
-    let chunk_tiles = images * th * tw;
+    let chunk_tiles = tile_stride(images * th * tw);
     let chunks = s.n.div_ceil(images).max(1);
     let by_length = (chunk_tiles / (tile.bk * 8)).max(1);
     let by_memory =
@@ -562,7 +588,7 @@ pub fn conv2d_winograd_backward_weight(
     let chunk_tiles = images * th * tw;
     let positions = variant.positions();
     // The same parts for every chunk (a smaller last chunk leaves some of them zero).
-    let (k_chunk, splits) = weight_parts(chunk_tiles, splits, tile);
+    let (k_chunk, splits) = weight_parts(tile_stride(chunk_tiles), splits, tile);
     let part = gpu.alloc(
         OP,
         &[chunks * positions * splits, s.c_out, s.c_in],
