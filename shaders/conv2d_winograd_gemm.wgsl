@@ -11,7 +11,7 @@
 // Workgroup: WM*WN threads (override constants), each computing a TM x TN block of one product.
 // Bounds: trusted: see lib/conv2d_winograd_gemm_index.wgsl.
 // Bindings: 0 params (uniform, lib/conv_common.wgsl), 1 v (read, vec4), 2 packed u (read,
-// vec4), 3 prod (read_write).
+// vec4), 3 prod (read_write, vec4).
 // This variant: the workgroup-memory core, for any adapter (conv2d_winograd_gemm_subgroup:
 // lavapipe).
 // Reference: reference::conv2d_winograd_gemm
@@ -23,5 +23,7 @@
 //!include conv_gemm.wgsl
 
 @group(0) @binding(1) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> prod: array<vec4<f32>>;
 
 fn v_quad(i: u32) -> vec4<f32> { return v[i]; }
+fn put_prod_quad(i: u32, values: vec4<f32>) { prod[i] = values; }

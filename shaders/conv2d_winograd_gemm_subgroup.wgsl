@@ -2,8 +2,8 @@
 // the core for adapters with 8-wide subgroups (lib/conv_gemm_subgroup.wgsl).
 // Workgroup: WN subgroups of WM = 8 lanes; each lane computes an 8 x 32 block of one product.
 // Bounds: trusted: see lib/conv2d_winograd_gemm_index.wgsl.
-// Bindings: as conv2d_winograd_gemm, with v (binding 1) as groups of four f32
-// (array<vec2<u64>>: lib/conv_f32_pairs.wgsl), half the loads of vec4s on lavapipe.
+// Bindings: as conv2d_winograd_gemm, with v (binding 1) and prod (3) as groups of four f32
+// (array<vec2<u64>>: lib/conv_f32_pairs.wgsl), half the loads and stores of vec4s on lavapipe.
 // Reference: reference::conv2d_winograd_gemm
 // Test: kernels-tests/winograd.rs::winograd_transforms_match_reference
 
@@ -15,5 +15,7 @@
 //!include conv_f32_pairs.wgsl
 
 @group(0) @binding(1) var<storage, read> a4: array<vec2<u64>>;
+@group(0) @binding(3) var<storage, read_write> prod8: array<vec2<u64>>;
 
 fn v_quad(i: u32) -> vec4<f32> { return f32x4(a4[i]); }
+fn put_prod_quad(i: u32, values: vec4<f32>) { prod8[i] = f32_pairs(values); }

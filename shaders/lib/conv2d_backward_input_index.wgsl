@@ -89,3 +89,5 @@ fn c_put(r: CRow, n: u32, split: u32, v: f32) {
         dx[r.base + n * p.h * p.w] = act(v);
     }
 }
+
+//!include conv_c_rows.wgsl

@@ -99,3 +99,5 @@ fn c_put(r: CRow, n: u32, split: u32, v: f32) {
         part[(split * p.n_total + n) * p.m_total + r.m] = v;
     }
 }
+
+//!include conv_c_rows.wgsl

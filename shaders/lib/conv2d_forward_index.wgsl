@@ -84,3 +84,5 @@ fn c_put(r: CRow, n: u32, split: u32, v: f32) {
         y[r.base + n * p.h_out * p.w_out] = act(v);
     }
 }
+
+//!include conv_c_rows.wgsl

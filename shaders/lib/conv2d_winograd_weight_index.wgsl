@@ -73,3 +73,5 @@ fn c_put(r: CRow, n: u32, split: u32, val: f32) {
         part[((p.iy0 + split) * p.n_total + n) * p.m_total + r.m] = val;
     }
 }
+
+//!include conv_c_rows.wgsl

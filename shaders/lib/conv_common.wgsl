@@ -61,16 +61,12 @@ fn rows_at(m: u32) -> Rows {
     return Rows(c_row(m), c_row(m + 1u), c_row(m + 2u), c_row(m + 3u));
 }
 
+// Columns n..n+3 of four rows, each column through the including index library's
+// store_column(rows, n, split, values): lib/conv_c_rows.wgsl (a c_put per row) or its own
+// (Winograd's GEMM: the four rows in one store).
 fn store_block(r: Rows, n: u32, split: u32, blk: Block) {
     store_column(r, n, split, blk.c0);
     store_column(r, n + 1u, split, blk.c1);
     store_column(r, n + 2u, split, blk.c2);
     store_column(r, n + 3u, split, blk.c3);
-}
-
-fn store_column(r: Rows, n: u32, split: u32, v: vec4<f32>) {
-    c_put(r.r0, n, split, v.x);
-    c_put(r.r1, n, split, v.y);
-    c_put(r.r2, n, split, v.z);
-    c_put(r.r3, n, split, v.w);
 }

@@ -182,6 +182,7 @@ libraries![
     "conv_b_groups.wgsl",
     "conv_b_quad.wgsl",
     "conv_b_steps.wgsl",
+    "conv_c_rows.wgsl",
     "conv_common.wgsl",
     "conv_f32_pairs.wgsl",
     "conv_gemm.wgsl",
