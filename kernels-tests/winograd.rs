@@ -305,7 +305,8 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu, dtype: DType) {
             reference::conv2d_winograd_weight_gemm(&v, &want_z, [positions, c_in, c_out, stride]);
         for tile in runnable(&gpu) {
             for splits in [1, 3] {
-                let k_chunk = stride.div_ceil(splits);
+                // Parts of whole vec4s of tiles, as the kernels read them.
+                let k_chunk = stride.div_ceil(splits).next_multiple_of(4);
                 let splits = stride.div_ceil(k_chunk);
                 // Two chunks' parts: this one second, after an earlier chunk's.
                 let len = positions * splits * c_out * c_in;
@@ -341,6 +342,22 @@ fn winograd_weight_gradient_kernels_match_reference(gpu: Gpu, dtype: DType) {
                 );
             }
         }
+
+        // Parts that are not whole vec4s of tiles are refused, not read unaligned.
+        let part = gpu.zeros("test", &[positions, c_out, c_in]).unwrap();
+        let tile = runnable(&gpu)[0];
+        let msg = conv2d_winograd_weight_gemm(
+            &gpu,
+            &s,
+            (tile, variant),
+            tiles,
+            [stride + 2, 1, 0],
+            [&vt, &zt, &part],
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(msg.contains("whole vec4s of tiles"), "{msg}");
 
         let (chunks, splits) = (2, 3);
         let part = random(&mut rng, chunks * positions * splits * c_out * c_in);

@@ -1,7 +1,8 @@
-// The bindings and index functions of conv2d_winograd_weight_gemm (described in
-// shaders/conv2d_winograd_weight_gemm.wgsl), shared by its two variants: lib/conv_gemm.wgsl and
-// lib/conv_gemm_subgroup.wgsl as the core. Both operands are contiguous along k (tiles), so the
-// tiled core loads them with consecutive lanes on consecutive k (lib/conv_tiles_k.wgsl).
+// The index functions of conv2d_winograd_weight_gemm (described in
+// shaders/conv2d_winograd_weight_gemm.wgsl), shared by its two variants, which bind V and Z and
+// read them: lib/conv_gemm.wgsl as the core, reading both operands in vec4s of four
+// consecutive k (lib/conv_tiles_k_quads.wgsl), and lib/conv_gemm_subgroup.wgsl, reading a
+// scalar per row and k.
 //
 // The T*T products (transform positions xi), each reduced over the tiles in `splits` parts, are
 // one GEMM split along k: k = xi*tp + t over k_total = T*T*tp, tp = splits*k_chunk the tiles
@@ -9,18 +10,19 @@
 // and writes it at part index z_base + z (p.iy0: earlier chunks of images come first).
 //
 // V's and Z's rows are p.hp long: the tiles rounded up to a multiple of 4, the input transforms
-// having written zeros past the tiles, so the reduction may run over the whole row.
+// having written zeros past the tiles, so the reduction may run over the whole row. The host
+// keeps k_chunk, and so the parts and their starts, multiples of 4: k = 4j and its row's next
+// three are one aligned vec4 of V or Z, all inside or all past k_end and p.hp.
 //
 // Bounds (the kernels are trusted: created without runtime checks): a load's index is the
-// selected 0 unless its element is inside: v for rows m < m_total = c_in, z for columns
-// n < n_total = c_out, both at xi < T*T (k < k_total) and t < p.hp, below their
-// T*T*channels*p.hp elements; part is written only for m < m_total, n < n_total, at
-// z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches T*T*splits
-// workgroups along z per chunk). xi goes through div_rcp (exact below 2^22; the host checks).
+// selected 0 unless its element (or its four, for a vec4 at k = 4j) is inside: v for rows
+// m < m_total = c_in, z for columns n < n_total = c_out, both at xi < T*T (k < k_total) and
+// t < p.hp, below their T*T*channels*p.hp elements; part is written only for m < m_total,
+// n < n_total, at z_base + z below the parts src/ops/conv/winograd.rs allocates (it dispatches
+// T*T*splits workgroups along z per chunk). xi goes through div_rcp (exact below 2^22; the
+// host checks).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> v: array<f32>;
-@group(0) @binding(2) var<storage, read> zg: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 // One input channel (row of A: V's plane offset at xi = 0).
@@ -44,25 +46,10 @@ fn k_next(kp: KPos, k_end: u32) -> KPos {
                 kp.k + 1u < k_end && kp.t + 1u < p.hp);
 }
 
-fn a_elem(r: ARow, kp: KPos) -> f32 {
-    let ok = r.valid && kp.live;
-    let val = v[select(0u, kp.va + r.off, ok)];
-    return select(0.0, val, ok);
-}
-
 // One output channel (column of B: Z's plane offset at xi = 0).
 struct BCol { off: u32, valid: bool }
 
 fn b_col(n: u32) -> BCol { return BCol(n * p.hp, n < p.n_total); }
-
-fn b_elem(c: BCol, kp: KPos) -> f32 {
-    let ok = c.valid && kp.live;
-    let val = zg[select(0u, kp.za + c.off, ok)];
-    return select(0.0, val, ok);
-}
-
-// Four output channels n..n+3, for the subgroup core.
-//!include conv_b_quad.wgsl
 
 struct CRow { m: u32, valid: bool }
 

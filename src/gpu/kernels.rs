@@ -192,6 +192,7 @@ libraries![
     "conv_packed_b_vec4.wgsl",
     "conv_tiles_b_quads.wgsl",
     "conv_tiles_k.wgsl",
+    "conv_tiles_k_quads.wgsl",
     "conv_tiles_mn.wgsl",
     "conv_tiles_quads.wgsl",
     "grid.wgsl",

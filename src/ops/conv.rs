@@ -620,7 +620,8 @@ impl Tile {
     }
 
     /// Whether lib/conv_gemm.wgsl and its loaders (lib/conv_tiles_mn.wgsl,
-    /// lib/conv_tiles_quads.wgsl, lib/conv_tiles_k.wgsl) can run this blocking: every thread's
+    /// lib/conv_tiles_quads.wgsl, lib/conv_tiles_k.wgsl, lib/conv_tiles_k_quads.wgsl) can run
+    /// this blocking: every thread's
     /// loads fit its staging registers, at most 16 scalars or 4 vec4s per operand; threads past
     /// a tile's last element load nothing of it.
     fn fits_gemm_core(&self) -> bool {
@@ -644,9 +645,15 @@ impl Tile {
         // B as vec4s along n, the last round partial; A likewise along m where it is read in
         // vec4s (lib/conv_tiles_quads.wgsl: Winograd's GEMM).
         let b_quads = (bk * bn / 4).div_ceil(t) <= 4 && (bk * bm / 4).div_ceil(t) <= 4;
-        // Both along k: threads over k, then t/bk columns per round, the last round partial.
-        let along_k =
-            t.is_multiple_of(bk) && bm.div_ceil(t / bk) <= 16 && bn.div_ceil(t / bk) <= 16;
+        // Both along k: threads over k, then t/bk columns per round, the last round partial;
+        // or in vec4s along k (lib/conv_tiles_k_quads.wgsl: Winograd's weight gradient), bk/4
+        // threads per column, t/(bk/4) columns per round.
+        let along_k = t.is_multiple_of(bk)
+            && bm.div_ceil(t / bk) <= 16
+            && bn.div_ceil(t / bk) <= 16
+            && bk.is_multiple_of(4)
+            && bm.div_ceil(4 * t / bk) <= 4
+            && bn.div_ceil(4 * t / bk) <= 4;
         a_along_m && b_quads && along_k
     }
 

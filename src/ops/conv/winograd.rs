@@ -447,15 +447,17 @@ pub fn conv2d_winograd_output_grad(
 }
 
 /// The reduction length per part of the weight gradient's GEMMs over `tiles` tiles in `splits`
-/// parts, rounded to whole k-steps of `tile`, and the parts that takes.
+/// parts, rounded to whole k-steps of `tile` (multiples of 4: Tile::check), and the parts that
+/// takes.
 fn weight_parts(tiles: usize, splits: usize, tile: Tile) -> (usize, usize) {
     let chunk = tiles.div_ceil(splits.max(1)).div_ceil(tile.bk).max(1) * tile.bk;
     (chunk, tiles.div_ceil(chunk).max(1))
 }
 
 /// The weight gradient's products over `tiles` tiles (v and z in rows of tile_stride(tiles),
-/// zero past the tiles), one per transform position, in `splits` parts of `k_chunk` tiles that
-/// cover the rows, written at parts `z_base ..` of `part`
+/// zero past the tiles), one per transform position, in `splits` parts of `k_chunk` tiles (a
+/// multiple of 4: the kernels read whole vec4s of a row) that cover the rows, written at parts
+/// `z_base ..` of `part`
 /// (reference::conv2d_winograd_weight_gemm sums them).
 pub fn conv2d_winograd_weight_gemm(
     gpu: &Gpu,
@@ -469,13 +471,13 @@ pub fn conv2d_winograd_weight_gemm(
     let padded = k_chunk * splits;
     let positions = variant.positions();
     let rows = tile_stride(tiles);
-    if positions * padded >= 1 << 22 || rows > padded {
+    if positions * padded >= 1 << 22 || rows > padded || !k_chunk.is_multiple_of(4) {
         return shape_err(
             "conv2d winograd",
             format!(
                 "{tiles} tiles ({rows} with the row padding) in {splits} parts of {k_chunk}: more \
-                 than the parts hold, or past the weight-gradient kernel's 2^22 / {positions} \
-                 tiles per chunk (use a smaller batch)"
+                 than the parts hold, parts not whole vec4s of tiles, or past the weight-gradient \
+                 kernel's 2^22 / {positions} tiles per chunk (use a smaller batch)"
             ),
         );
     }
