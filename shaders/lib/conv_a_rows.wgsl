@@ -3,17 +3,7 @@
 // which guard their own bounds. Any GEMM; lib/conv_a_strip.wgsl loads fewer values where a
 // lane's rows are neighbouring pixels of one image row.
 
-// The rows' state, indexed by constants only (the loops over TM unroll), so it stays in
-// registers.
-struct LaneA { rows: array<ARow, 16> }
-
-fn lane_a(m0: u32) -> LaneA {
-    var a: LaneA;
-    for (var r = 0u; r < TM; r++) {
-        a.rows[r] = a_row(m0 + r);
-    }
-    return a;
-}
+//!include conv_a_lane_rows.wgsl
 
 // Rows 4j..4j+3 of A at k.
 fn a_quads(a: LaneA, kp: KPos) -> AQuads {

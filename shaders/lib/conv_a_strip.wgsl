@@ -23,7 +23,7 @@
 // ends at the row's last column (`right`), and whether its rows exist (`valid`).
 struct LaneA { base: i32, y: i32, h: u32, left: bool, right: bool, valid: bool }
 
-//!include conv_f32_pairs.wgsl
+//!include conv_a_groups.wgsl
 
 fn lane_a(m0: u32) -> LaneA { return strip_at(m0); }
 

@@ -17,7 +17,7 @@
 // (0 <= oy + ky - 1 < h), and the index lies inside a4; values read from outside the image row
 // (left of column 0, right of the last column) reach only the elements the edge masks zero.
 
-//!include conv_f32_pairs.wgsl
+//!include conv_a_groups.wgsl
 
 // One tap row (ci, ky): its offset in an image of x from (oy, ox0) at kx = 1, its row offset
 // ky - 1, and whether it exists.

@@ -15,11 +15,12 @@
 // A comes through the including kernel's A loader: LaneA, lane_a(m0) and a_steps(lane, k0..k3)
 // (the lane's rows at each of the iteration's k steps, in fours), from lib/conv_a_rows.wgsl (a
 // scalar per row, any GEMM), lib/conv_a_quads.wgsl (four rows per load: Winograd's tiles),
+// lib/conv_a_k_pairs.wgsl (two k steps per load: Winograd's weight gradient),
 // lib/conv_a_strip.wgsl (pixel strips of 3x3 stride-1 layers) or lib/conv_a_tap_rows.wgsl
-// (their weight gradient); B through its B reader's BQuad,
-// b_quad_at(n) and b_steps(bq, k0..k3) (the lane's four columns at each step), from
-// lib/conv_b_steps.wgsl (one b_quad per step) or lib/conv_b_groups.wgsl (the tap-row weight
-// gradient's four steps at once).
+// (their weight gradient); B through its B reader's BQuad, b_quad_at(n) and b_steps(bq,
+// k0..k3) (the lane's four columns at each step), from lib/conv_b_steps.wgsl (one b_quad per
+// step), lib/conv_b_k_pairs.wgsl (two steps per load) or lib/conv_b_groups.wgsl (the tap-row
+// weight gradient's four steps at once).
 //
 // Each loop iteration takes STEPS k steps, loading all their operands first: lavapipe carries
 // each accumulator round a loop through memory under the loop's lane mask, so a block then
