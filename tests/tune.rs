@@ -582,6 +582,46 @@ fn bench_tune_reports_a_row_per_pass_and_reuses_the_cache() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Tuning cut short (here: killed once its cache file appears) keeps what it measured: the cache
+/// is whole, holds those choices, and the next tuning measures only the rest.
+#[test]
+fn an_interrupted_tuning_keeps_what_it_measured() {
+    let dir = temp_dir("interrupted");
+    let args = ["bench", "tune", "--model", "resnet-8", "--batch-size", "2"];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env(cache::ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = dir.join(cache::FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = read_json(&file)["adapters"][0]["choices"]
+        .as_object()
+        .unwrap()
+        .len();
+    let problems = tune::problems("resnet-8".parse().unwrap(), 2, Precision::F32).len();
+    assert!(
+        (1..problems).contains(&saved),
+        "{saved} of {problems} saved"
+    );
+
+    let out = purenoise(&dir, &[&args[..], &["--cached", "--json"][..]].concat());
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), problems);
+    let from_cache = rows.iter().filter(|r| r["measured"] == false).count();
+    assert_eq!(from_cache, saved, "saved choices reused, the rest measured");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn train_accepts_tune_modes() {
     let dir = temp_dir("train");

@@ -170,7 +170,7 @@ pub struct Outcome {
 }
 
 /// Tunes `problems` on `gpu` (per `mode`, see [`TuneMode`]), stores the choices in `gpu` for the
-/// ops and in `cache`. `progress(done, to_measure, problem)` is called before each measurement;
+/// ops and in `cache` (each as it is measured). `progress(done, to_measure, problem)` is called before each measurement;
 /// warnings about the cache are printed to stderr as they arise.
 pub fn tune(
     gpu: &Gpu,
@@ -187,8 +187,8 @@ pub fn tune(
     if mode == TuneMode::Off {
         return Ok(out);
     }
-    let key = AdapterKey::of(gpu);
-    let (mut stored, warning) = cache.load(&key);
+    let adapter = AdapterKey::of(gpu);
+    let (mut stored, warning) = cache.load(&adapter);
     warn(&mut out, warning);
     let cached = |p: &Problem, stored: &BTreeMap<String, Choice>| {
         let choice = stored.get(&p.key())?;
@@ -204,6 +204,7 @@ pub fn tune(
         wall_clock: !gpu.has_timestamps(),
     };
     let mut done = 0;
+    let mut saving = true;
     for p in problems {
         let key = p.key();
         let (choice, measured) = match cached(p, &stored) {
@@ -213,6 +214,15 @@ pub fn tune(
                 done += 1;
                 let c = measure(gpu, p, &mut timer)?;
                 stored.insert(key.clone(), c.clone());
+                // Saved as each choice is made, so tuning cut short (Ctrl-C, a time limit, a
+                // failed measurement) keeps what it measured; the first failure to save is said
+                // once and ends the saving.
+                if saving {
+                    if let Some(w) = cache.save(&adapter, &stored) {
+                        warn(&mut out, Some(w));
+                        saving = false;
+                    }
+                }
                 (c, true)
             }
         };
@@ -223,9 +233,6 @@ pub fn tune(
             choice,
             measured,
         });
-    }
-    if done > 0 {
-        warn(&mut out, cache.save(&key, &stored));
     }
     // The candidates' odd-sized buffers would otherwise stay pooled through training.
     gpu.trim_pool();
