@@ -262,7 +262,9 @@ impl ConvShape {
     /// stride phase), and their weight gradient by tap rows (shaders/lib/conv_a_tap_rows.wgsl)
     /// with 8-row lane blocks where the rows are a multiple of 4 wide; both in f32 (they load
     /// f32 pairs as one 64-bit integer), on a device with 64-bit integers. Everything else reads
-    /// a scalar per row (shaders/lib/conv_a_rows.wgsl, or the workgroup-memory core).
+    /// a scalar per row (shaders/lib/conv_a_rows.wgsl, or the workgroup-memory core). This is the
+    /// direct kernels' choice: Winograd's GEMMs read their operands four or two values at a
+    /// time on either core (src/ops/conv/winograd.rs).
     pub fn a_loader(&self, gpu: &Gpu, pass: Pass, tile: Tile, act: DType) -> ALoader {
         let pairs = tile.subgroup
             && act == DType::F32
