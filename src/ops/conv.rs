@@ -622,10 +622,9 @@ impl Tile {
     }
 
     /// Whether lib/conv_gemm.wgsl and its loaders (lib/conv_tiles_mn.wgsl,
-    /// lib/conv_tiles_quads.wgsl, lib/conv_tiles_k.wgsl, lib/conv_tiles_k_quads.wgsl) can run
-    /// this blocking: every thread's
-    /// loads fit its staging registers, at most 16 scalars or 4 vec4s per operand; threads past
-    /// a tile's last element load nothing of it.
+    /// lib/conv_tiles_quads.wgsl, lib/conv_tiles_k.wgsl, lib/conv_tiles_k_quads.wgsl) can run this
+    /// blocking: every thread's loads fit its staging registers, at most 16 scalars or 4 vec4s per
+    /// operand; threads past a tile's last element load nothing of it.
     fn fits_gemm_core(&self) -> bool {
         let (t, bm, bn, bk) = (
             self.wm * self.wn,

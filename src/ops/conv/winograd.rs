@@ -19,12 +19,12 @@
 //!
 //! V, M and Z are (T/m)^2 times the activations they transform (4x for F(2x2), 2.25x for F(4x4))
 //! and come from the buffer pool. Their rows (one channel at one transform position, along the
-//! tiles) are padded to a multiple of 4 tiles ([`tile_stride`]), zeros past the tiles, so the
-//! GEMMs read and write them in vec4s (f32 pairs on the subgroup core). Each is kept within the adapter's storage-binding and buffer
-//! limits and [`MAX_TEMP_BYTES`] by running the batch in chunks of whole images, so a shape the
-//! tuner timed also runs in training. The transforms that read or write activations (x, dy, y, dx)
-//! take them in their element type (f32, or f16 under `--precision mixed`); V, M, Z, the
-//! transformed filters, the weight gradient and all arithmetic stay f32.
+//! tiles) are padded to a multiple of 4 tiles ([`tile_stride`]), zeros past the tiles, so the GEMMs
+//! read and write them in vec4s (f32 pairs on the subgroup core). Each is kept within the adapter's
+//! storage-binding and buffer limits and [`MAX_TEMP_BYTES`] by running the batch in chunks of whole
+//! images, so a shape the tuner timed also runs in training. The transforms that read or write
+//! activations (x, dy, y, dx) take them in their element type (f32, or f16 under `--precision
+//! mixed`); V, M, Z, the transformed filters, the weight gradient and all arithmetic stay f32.
 
 use bytemuck::Zeroable;
 
