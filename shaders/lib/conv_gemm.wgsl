@@ -6,16 +6,16 @@
 //
 // A workgroup of T = WM x WN threads computes a BM x BN tile of C (BM = WM*TM, BN = WN*TN). Per
 // step of BK along k its threads load the A and B tiles from storage with consecutive lanes on
-// consecutive addresses (the including kernel picks the lane order that does that for its
-// operands: lib/conv_tiles_mn.wgsl, lib/conv_tiles_quads.wgsl or lib/conv_tiles_k.wgsl, which
-// define loader/fetch/stash), store them into workgroup memory, and every thread accumulates its TM x TN block in registers
-// from vec4 reads: TM+TN shared reads per TM*TN FMAs. The next tile's loads are issued into
-// registers before the current tile is multiplied (double buffering through registers, as in
-// the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
-// range [z*k_chunk, (z+1)*k_chunk) (split-K; k_chunk = k_total without a split).
-// With BUFFERS = 2 the tiles are double-buffered in workgroup memory: the staged next tile is
-// stored into the other buffer while this one is multiplied, so one barrier per k step
-// suffices instead of two (with BUFFERS = 1: store, barrier, multiply, barrier).
+// consecutive addresses (the including kernel picks the lane order that does that for its operands:
+// lib/conv_tiles_mn.wgsl, lib/conv_tiles_quads.wgsl or lib/conv_tiles_k.wgsl, which define
+// loader/fetch/stash), store them into workgroup memory, and every thread accumulates its TM x TN
+// block in registers from vec4 reads: TM+TN shared reads per TM*TN FMAs. The next tile's loads are
+// issued into registers before the current tile is multiplied (double buffering through registers,
+// as in the well-known CUDA SGEMMs), so global latency overlaps the FMAs. Workgroup z takes the k
+// range [z*k_chunk, (z+1)*k_chunk) (split-K; k_chunk = k_total without a split). With BUFFERS = 2
+// the tiles are double-buffered in workgroup memory: the staged next tile is stored into the other
+// buffer while this one is multiplied, so one barrier per k step suffices instead of two (with
+// BUFFERS = 1: store, barrier, multiply, barrier).
 //
 // src/ops/conv.rs checks the tile constraints (Tile::check): TM, TN in {4, 8, 12, 16}; each
 // loader's per-thread loads fit its staging registers (at most 16 scalars or 4 vec4s per
@@ -54,10 +54,13 @@ fn b_stride() -> u32 { return BN / 4u + 1u; }
 fn a_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * a_stride() + q; }
 fn b_at(buf: u32, kk: u32, q: u32) -> u32 { return (buf * BK + kk) * b_stride() + q; }
 
-// A loader's rounds over a tile of BK rows of `quads` vec4s, one vec4 per thread per round,
-// and whether vec4 e of the last round is inside the tile (constant where T divides BK·quads).
-fn quad_rounds(quads: u32) -> u32 { return (BK * quads + T - 1u) / T; }
-fn quad_in_tile(e: u32, quads: u32) -> bool { return (BK * quads) % T == 0u || e < BK * quads; }
+// The loaders' rounds (lib/conv_tiles_*.wgsl): `count` loads of a tile, `per_round` at a time,
+// and whether load e of the last round is inside the tile (constant where per_round divides
+// count).
+fn rounds(count: u32, per_round: u32) -> u32 { return (count + per_round - 1u) / per_round; }
+fn in_tile(e: u32, count: u32, per_round: u32) -> bool {
+    return count % per_round == 0u || e < count;
+}
 
 @compute @workgroup_size(WM * WN)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

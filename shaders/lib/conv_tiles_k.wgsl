@@ -14,24 +14,21 @@ struct Staged { a: array<f32, MAX_STAGED>, b: array<f32, MAX_STAGED> }
 
 fn loader(m0: u32, t: u32) -> Loader { return Loader(t, m0); }
 
-// Loading rounds for a tile of `cols` columns, T/BK columns per round.
-fn rounds(cols: u32) -> u32 { return (cols + T / BK - 1u) / (T / BK); }
-
-// Whether column c < cols of the last round is inside the tile (constant where T/BK divides it).
-fn in_tile(c: u32, cols: u32) -> bool { return cols % (T / BK) == 0u || c < cols; }
+// Columns per round: each takes BK threads.
+fn round_cols() -> u32 { return T / BK; }
 
 fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
     var s: Staged;
     let kp = k_pos(k0 + l.t % BK, k_end);
-    for (var j = 0u; j < rounds(BM); j++) {
-        let mc = l.t / BK + j * (T / BK);
-        if (in_tile(mc, BM)) {
+    for (var j = 0u; j < rounds(BM, round_cols()); j++) {
+        let mc = l.t / BK + j * round_cols();
+        if (in_tile(mc, BM, round_cols())) {
             s.a[j] = a_elem(a_row(l.m0 + mc), kp);
         }
     }
-    for (var j = 0u; j < rounds(BN); j++) {
-        let nc = l.t / BK + j * (T / BK);
-        if (in_tile(nc, BN)) {
+    for (var j = 0u; j < rounds(BN, round_cols()); j++) {
+        let nc = l.t / BK + j * round_cols();
+        if (in_tile(nc, BN, round_cols())) {
             s.b[j] = b_elem(b_col(n0 + nc), kp);
         }
     }
@@ -41,15 +38,15 @@ fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
 // Stores staged tiles into buffer buf of a_tile and b_tile (lib/conv_gemm.wgsl).
 fn stash(l: Loader, s: Staged, buf: u32) {
     let kk = l.t % BK;
-    for (var j = 0u; j < rounds(BM); j++) {
-        let mc = l.t / BK + j * (T / BK);
-        if (in_tile(mc, BM)) {
+    for (var j = 0u; j < rounds(BM, round_cols()); j++) {
+        let mc = l.t / BK + j * round_cols();
+        if (in_tile(mc, BM, round_cols())) {
             a_tile[a_at(buf, kk, mc / 4u)][mc % 4u] = s.a[j];
         }
     }
-    for (var j = 0u; j < rounds(BN); j++) {
-        let nc = l.t / BK + j * (T / BK);
-        if (in_tile(nc, BN)) {
+    for (var j = 0u; j < rounds(BN, round_cols()); j++) {
+        let nc = l.t / BK + j * round_cols();
+        if (in_tile(nc, BN, round_cols())) {
             b_tile[b_at(buf, kk, nc / 4u)][nc % 4u] = s.b[j];
         }
     }

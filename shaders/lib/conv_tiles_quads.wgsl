@@ -16,9 +16,9 @@ fn loader(m0: u32, t: u32) -> Loader { return Loader(t, m0); }
 
 fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
     var s: Staged;
-    for (var j = 0u; j < quad_rounds(BM / 4u); j++) {
+    for (var j = 0u; j < rounds(BK * BM / 4u, T); j++) {
         let e = l.t + j * T;
-        if (quad_in_tile(e, BM / 4u)) {
+        if (in_tile(e, BK * BM / 4u, T)) {
             let kk = e / (BM / 4u);
             s.a[j] = a_quad(a_row(l.m0 + e % (BM / 4u) * 4u), k_pos(k0 + kk, k_end));
         }
@@ -29,9 +29,9 @@ fn fetch(l: Loader, n0: u32, k0: u32, k_end: u32) -> Staged {
 
 // Stores staged tiles into buffer buf of a_tile and b_tile (lib/conv_gemm.wgsl).
 fn stash(l: Loader, s: Staged, buf: u32) {
-    for (var j = 0u; j < quad_rounds(BM / 4u); j++) {
+    for (var j = 0u; j < rounds(BK * BM / 4u, T); j++) {
         let e = l.t + j * T;
-        if (quad_in_tile(e, BM / 4u)) {
+        if (in_tile(e, BK * BM / 4u, T)) {
             a_tile[a_at(buf, e / (BM / 4u), e % (BM / 4u))] = s.a[j];
         }
     }

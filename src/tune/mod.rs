@@ -170,8 +170,8 @@ pub struct Outcome {
 }
 
 /// Tunes `problems` on `gpu` (per `mode`, see [`TuneMode`]), stores the choices in `gpu` for the
-/// ops and in `cache` (each as it is measured). `progress(done, to_measure, problem)` is called before each measurement;
-/// warnings about the cache are printed to stderr as they arise.
+/// ops and in `cache` (each as it is measured). `progress(done, to_measure, problem)` is called
+/// before each measurement; warnings about the cache are printed to stderr as they arise.
 pub fn tune(
     gpu: &Gpu,
     problems: &[Problem],
