@@ -335,6 +335,61 @@ fn gpu_timestamps_time_the_passes_within_the_wall_clock() {
     ));
 }
 
+/// Profiling counts every dispatch under its kernel. With timestamps it times each one on the
+/// GPU without submitting it alone (one submission for the lot, the times within the wall
+/// clock); without, it waits for each alone. And a timed run longer than one submission's
+/// timestamps hold is split into submissions and still timed whole.
+#[test]
+fn profiling_counts_every_dispatch_and_timed_runs_of_any_length_are_timed_whole() {
+    let gpu = gpu();
+    let x = gpu.upload(&vec![1.0; 1 << 16], &[1 << 16]).unwrap();
+    let s = gpu.upload(&[0.5], &[1]).unwrap();
+    gpu.wait().unwrap();
+    gpu.set_profiling(true);
+    let before = gpu.submissions();
+    let start = std::time::Instant::now();
+    for _ in 0..5 {
+        activation::add(&gpu, &x, &x).unwrap();
+    }
+    for _ in 0..3 {
+        activation::scale_by(&gpu, &x, &s).unwrap();
+    }
+    gpu.flush().unwrap();
+    gpu.wait().unwrap();
+    let wall = start.elapsed();
+    let rows = gpu.profile().unwrap();
+    let count = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1);
+    assert_eq!(
+        (count("add"), count("scale_by"), rows.len()),
+        (Some(5), Some(3), 2)
+    );
+    let total: std::time::Duration = rows.iter().map(|r| r.2).sum();
+    assert!(
+        rows.iter().all(|r| r.2 > std::time::Duration::ZERO),
+        "{rows:?}"
+    );
+    assert!(total <= wall, "kernels {total:?}, wall clock {wall:?}");
+    let submissions = gpu.submissions() - before;
+    assert_eq!(submissions, if gpu.has_timestamps() { 1 } else { 8 });
+    gpu.set_profiling(false);
+    assert!(gpu.profile().is_none());
+
+    if gpu.has_timestamps() {
+        let small = gpu.upload(&[1.0; 64], &[64]).unwrap();
+        let before = gpu.submissions();
+        let timed = gpu
+            .time_on_gpu(|| {
+                for _ in 0..2100 {
+                    activation::add(&gpu, &small, &small)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(timed.is_some_and(|t| t > 0.0), "{timed:?}");
+        assert_eq!(gpu.submissions() - before, 2);
+    }
+}
+
 /// f16 tensors (`--precision mixed`): odd lengths bind, upload and read back as whole words (one
 /// padding value); values come back exactly as f16 holds them; a kernel variant whose binding
 /// has the other element type, a copy between element types or of half words, and a precision

@@ -510,7 +510,7 @@ fn run(
                 None => run::train(&gpu, *args, tune, &STOP)?,
             };
             if let Some(rows) = gpu.profile() {
-                eprintln!("kernel time (PURENOISE_PROFILE: each dispatch timed alone)");
+                eprintln!("kernel time (PURENOISE_PROFILE: {})", gpu.profile_clock());
                 for (kernel, count, time) in rows {
                     eprintln!(
                         "{kernel:>24} {count:>7} dispatches {:>9.3} s",

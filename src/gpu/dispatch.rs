@@ -3,9 +3,10 @@
 
 use std::num::NonZeroU64;
 
+use super::device::Fault;
 use super::kernels::Elements;
 use super::tensor::Tensor;
-use super::timing::Timing;
+use super::timing::PassClock;
 use super::{Gpu, Kernel, KernelParams};
 use crate::error::{Error, Result};
 
@@ -34,8 +35,9 @@ pub(super) enum Command {
     },
 }
 
-/// Flush on our own once this many commands are waiting, so recording never grows unbounded.
-const MAX_PENDING: usize = 4096;
+/// Flush on our own once this many commands are waiting, so recording never grows unbounded and
+/// a timed submission's passes (at most one per command) fit the pass clock's timestamps.
+const MAX_PENDING: usize = (PassClock::CAPACITY / 2) as usize;
 
 impl Gpu {
     pub fn submissions(&self) -> u64 {
@@ -235,29 +237,18 @@ impl Gpu {
             .filter(|(i, _)| used.get(*i as usize).copied().unwrap_or(false))
             .map(|(i, (_, t))| (i, t.buffer().clone(), t.offset_bytes(), t.bytes()))
             .collect();
-        let profiling = self.0.profile.borrow().is_some();
-        let profile_start = profiling.then(|| {
-            // Profiling times each dispatch alone: drain what came before it first.
-            self.submit_pending();
-            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
-            std::time::Instant::now()
-        });
-        self.push(Command::Dispatch {
+        let command = Command::Dispatch {
             kernel: kernel.name,
             pipeline,
             params_offset,
             params_size,
             bindings,
             groups,
-        });
-        if let Some(start) = profile_start {
-            self.submit_pending();
-            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
-            if let Some(p) = self.0.profile.borrow_mut().as_mut() {
-                let entry = p.entry(kernel.name).or_default();
-                entry.0 += 1;
-                entry.1 += start.elapsed();
-            }
+        };
+        if self.0.profile.borrow().is_some() && !self.has_timestamps() {
+            self.profile_alone(kernel.name, || self.push(command));
+        } else {
+            self.push(command);
         }
         Ok(())
     }
@@ -295,8 +286,9 @@ impl Gpu {
         self.take_errors()
     }
 
-    /// Encodes every recorded command into one command buffer and submits it.
-    fn submit_pending(&self) {
+    /// Encodes every recorded command into one command buffer and submits it; when its passes
+    /// are timed (`Gpu::timing_passes`), waits for it and adds their times.
+    pub(super) fn submit_pending(&self) {
         let commands = std::mem::take(&mut *self.0.commands.borrow_mut());
         if commands.is_empty() {
             return;
@@ -307,7 +299,10 @@ impl Gpu {
             self.0.queue.write_buffer(&params_buffer, 0, &params);
         }
         let device = &self.0.device;
-        let mut timing = self.0.timing.borrow_mut();
+        let clock = self.timing_passes().then(|| self.pass_clock());
+        let pass_per_dispatch = self.pass_per_dispatch();
+        // The kernel of each timed pass, where it holds one dispatch.
+        let mut passes: Vec<Option<&'static str>> = Vec::new();
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut index = 0;
         while index < commands.len() {
@@ -335,8 +330,9 @@ impl Gpu {
                     // usage scope, so wgpu orders a dispatch after the writes it reads.
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
-                        timestamp_writes: timing.as_mut().and_then(Timing::next_pass),
+                        timestamp_writes: clock.as_ref().map(|c| c.writes(passes.len() as u32)),
                     });
+                    let first = index;
                     while let Some(Command::Dispatch {
                         kernel,
                         pipeline,
@@ -374,12 +370,31 @@ impl Gpu {
                         pass.set_bind_group(0, &bind_group, &[]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
                         index += 1;
+                        if pass_per_dispatch {
+                            break;
+                        }
                     }
+                    passes.push(match &commands[first] {
+                        Command::Dispatch { kernel, .. } if pass_per_dispatch => Some(*kernel),
+                        _ => None,
+                    });
                 }
             }
         }
+        if let Some(clock) = clock.as_ref().filter(|_| !passes.is_empty()) {
+            clock.resolve(&mut encoder, passes.len() as u32);
+        }
         self.0.queue.submit([encoder.finish()]);
         self.0.submissions.set(self.0.submissions.get() + 1);
+        if let Some(clock) = clock {
+            match clock.durations(self, passes.len() as u32) {
+                Ok(times) => self.add_pass_times(&passes, &times),
+                // Reported with the device's own faults, at the next flush or read.
+                Err(e) => self.0.errors.lock().unwrap().push(Fault::Other(format!(
+                    "reading the GPU timestamps failed: {e}"
+                ))),
+            }
+        }
     }
 
     /// The uniform buffer holding every pending dispatch's parameters, grown as needed.

@@ -29,7 +29,7 @@ use dispatch::Command;
 pub use kernels::{Kernel, KernelParams};
 pub use pool::MemoryStats;
 use pool::Pool;
-use timing::Timing;
+use timing::{PassClock, Profile};
 
 /// Threads per workgroup of every 1-D kernel in `shaders/`.
 pub const WORKGROUP: u32 = 256;
@@ -52,8 +52,10 @@ pub struct Inner {
     params: RefCell<Vec<u8>>,
     params_buffer: RefCell<Option<wgpu::Buffer>>,
     errors: Arc<Mutex<Vec<Fault>>>,
-    /// Timestamps around compute passes while `time_on_gpu` runs.
-    timing: RefCell<Option<Timing>>,
+    /// The GPU time of the compute passes submitted while `time_on_gpu` runs.
+    gpu_seconds: RefCell<Option<f64>>,
+    /// Timestamp queries for timed submissions, created on first use.
+    pass_clock: RefCell<Option<PassClock>>,
     /// A budget for all GPU buffers, below what the adapter could hold.
     memory_limit: Cell<Option<u64>>,
     /// Dispatches are checked but not run (`set_skip_kernels`).
@@ -63,8 +65,8 @@ pub struct Inner {
     /// Trusted kernels keep the shader compiler's runtime checks too (`set_shader_checks`).
     shader_checks: Cell<bool>,
     submissions: Cell<u64>,
-    /// Per-kernel dispatch count and time, when `PURENOISE_PROFILE` is set.
-    profile: RefCell<Option<HashMap<&'static str, (u32, std::time::Duration)>>>,
+    /// Per-kernel dispatch count and time while profiling (`PURENOISE_PROFILE`).
+    profile: RefCell<Option<Profile>>,
     /// Kernel variants measured fastest on this adapter (`set_tuned`).
     tuned: RefCell<HashMap<String, String>>,
 }
