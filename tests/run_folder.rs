@@ -186,6 +186,30 @@ fn overwrite_replaces_only_a_purenoise_run_and_a_failed_start_keeps_it() {
     assert_refused(&r, &[missing.to_str().unwrap()]);
     assert_eq!(snapshot(&run), before);
 
+    // --overwrite that would delete the checkpoint --init-from starts from: refused, whether
+    // the path names the file directly or through a detour; nothing deleted.
+    let before = snapshot(&run);
+    for init in [
+        run.join("last.safetensors"),
+        run.join("..").join("run").join("last.safetensors"),
+    ] {
+        let r = output(&train_args(
+            &indices,
+            &run,
+            &["--overwrite", "--init-from", init.to_str().unwrap()],
+        ));
+        assert_refused(
+            &r,
+            &[
+                "--init-from",
+                init.to_str().unwrap(),
+                "would delete",
+                "Nothing was deleted",
+            ],
+        );
+        assert_eq!(snapshot(&run), before);
+    }
+
     // --overwrite of the run itself: a new run (new id) whose old files are gone.
     std::fs::write(run.join("report.txt"), "an old report\n").unwrap();
     assert_ok(&output(&train_args(

@@ -46,7 +46,12 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
         None => default_run_dir(&args),
     };
     let overwrite = args.overwrite;
-    check_replaceable(&run_dir, &inspect_folder(&run_dir)?, overwrite)?;
+    let init_from = args.init_from.clone();
+    let check = |state: &FolderState| {
+        check_replaceable(&run_dir, state, overwrite)?;
+        check_init_from_kept(&run_dir, state, init_from.as_deref())
+    };
+    check(&inspect_folder(&run_dir)?)?;
     // An existing folder is locked before the (slow) start, so a second process is refused at
     // once; a new folder is created (and locked) only once the run is known to start.
     let existed = run_dir.is_dir();
@@ -75,7 +80,7 @@ pub fn train(gpu: &Gpu, mut args: TrainArgs, tune: TuneMode, stop: &AtomicBool) 
     let prepared = (|| {
         // Looked at again under the lock: the folder may have changed during the start.
         let state = inspect_folder(&run_dir)?;
-        check_replaceable(&run_dir, &state, overwrite)?;
+        check(&state)?;
         if let FolderState::Run { ours, .. } = &state {
             clear_run(&run_dir, ours)?;
         }
@@ -152,6 +157,35 @@ fn check_replaceable(dir: &Path, state: &FolderState, overwrite: bool) -> Result
             ),
         )),
     }
+}
+
+/// Refuses `--overwrite` of a run folder when `--init-from` is one of the files it would clear:
+/// the new run has loaded it, but would hold it nowhere else until its first checkpoint.
+fn check_init_from_kept(dir: &Path, state: &FolderState, init_from: Option<&Path>) -> Result<()> {
+    let (FolderState::Run { ours, .. }, Some(init)) = (state, init_from) else {
+        return Ok(());
+    };
+    // Resolved, so `./run/../run/best.safetensors` or a link to it count as what they are.
+    let (Ok(file), Ok(dir_resolved)) = (fs::canonicalize(init), fs::canonicalize(dir)) else {
+        return Ok(());
+    };
+    let cleared = file.parent() == Some(dir_resolved.as_path())
+        && file
+            .file_name()
+            .is_some_and(|name| ours.iter().any(|o| name == o.as_str()));
+    if !cleared {
+        return Ok(());
+    }
+    Err(TrainError::arg(
+        "--init-from",
+        format!(
+            "{} is a file of the run folder {} that --overwrite would delete before the new \
+             run saves its first checkpoint. Nothing was deleted. Copy it out of the folder and \
+             pass the copy to --init-from, or choose another --out",
+            init.display(),
+            dir.display()
+        ),
+    ))
 }
 
 /// Removes an old run's files before a new run takes the folder: `ours`, as
