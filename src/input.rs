@@ -16,6 +16,10 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// class) may have.
 pub const MAX_METRICS_BYTES: u64 = 64 << 20;
 
+/// The most bytes a checkpoint (ours, or PyTorch's to import) may have: WRN-28-10's with its
+/// momentum is 0.3 GiB, and a model 50 times its size would still fit.
+pub const MAX_CHECKPOINT_BYTES: u64 = 16 << 30;
+
 /// What a file that is not a regular file is, in words.
 fn kind(t: &FileType) -> &'static str {
     #[cfg(unix)]
@@ -102,7 +106,17 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> 
     if size > limit {
         return Err(too_large(size, limit, what));
     }
-    let mut bytes = Vec::with_capacity(size as usize);
+    let mut bytes = Vec::new();
+    // A size the machine cannot hold is an error that names the file, not an abort.
+    bytes.try_reserve_exact(size as usize).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "it is {}, more than this machine can hold in memory",
+                size_str(size)
+            ),
+        )
+    })?;
     file.take(size + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > size {
         return Err(io::Error::other(

@@ -332,12 +332,12 @@ fn fallback(path: &Path) -> Option<String> {
 
 fn read_verified(path: &Path) -> Result<(Checkpoint, Verified), CheckpointError> {
     // Bounded by the file's real size; FIFOs and devices are refused before they are opened.
-    let bytes = crate::input::read_bounded(path, u64::MAX, "a checkpoint").map_err(|source| {
-        CheckpointError::Read {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
+    let bytes =
+        crate::input::read_bounded(path, crate::input::MAX_CHECKPOINT_BYTES, "a checkpoint")
+            .map_err(|source| CheckpointError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
     let (_, meta) =
         SafeTensors::read_metadata(&bytes).map_err(|e| describe(path, bytes.len(), e))?;

@@ -18,6 +18,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
 use super::files::{BEST, CONFIG_FILE, LAST, METRICS_FILE};
 use super::run_config::RunConfig;
+use crate::input::MAX_CHECKPOINT_BYTES;
 
 /// Which of the run's checkpoints `--resume` continues from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -393,16 +394,15 @@ fn unused_name(dir: &Path, stem: &str, ext: &str) -> PathBuf {
 /// Before continuing from `best`: moves `last` (whatever it is) aside and copies the metrics,
 /// whose later lines the resumed run replaces, under new names; then `best` becomes `last` too
 /// (a run resumed at its end trains no epoch that would write one). Returns what it kept, for
-/// the user.
+/// the user. What can fail is done before `last` moves, and if `best` cannot take its place,
+/// `last` moves back: a failure leaves the run resumable as it was.
 pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
     let mut kept = Vec::new();
-    let last = run_dir.join(LAST);
-    if fs::symlink_metadata(&last).is_ok() {
-        let to = unused_name(run_dir, "last-before-resume-from-best", "safetensors");
-        fs::rename(&last, &to).map_err(|e| TrainError::io("move aside", &last, e))?;
-        kept.push(format!("{LAST} is kept as {}", to.display()));
-    }
+    let best = run_dir.join(BEST);
+    let best_bytes = crate::input::read_bounded(&best, MAX_CHECKPOINT_BYTES, "a checkpoint")
+        .map_err(|e| TrainError::io("read", &best, e))?;
     let metrics = run_dir.join(METRICS_FILE);
+    let mut metrics_copy = None;
     if fs::metadata(&metrics).is_ok_and(|m| m.len() > 0) {
         let to = unused_name(run_dir, "metrics-before-resume-from-best", "jsonl");
         let bytes =
@@ -413,11 +413,26 @@ pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
             "{METRICS_FILE} as it was is kept as {}",
             to.display()
         ));
+        metrics_copy = Some(to);
     }
-    let best = run_dir.join(BEST);
-    let bytes = crate::input::read_bounded(&best, u64::MAX, "a checkpoint")
-        .map_err(|e| TrainError::io("read", &best, e))?;
-    super::files::write_atomic(&last, &bytes)?;
+    let last = run_dir.join(LAST);
+    let mut aside = None;
+    if fs::symlink_metadata(&last).is_ok() {
+        let to = unused_name(run_dir, "last-before-resume-from-best", "safetensors");
+        fs::rename(&last, &to).map_err(|e| TrainError::io("move aside", &last, e))?;
+        kept.insert(0, format!("{LAST} is kept as {}", to.display()));
+        aside = Some(to);
+    }
+    if let Err(e) = super::files::write_atomic(&last, &best_bytes) {
+        // Undone: the names this call chose were free, so what is there now is its own.
+        if let Some(to) = &aside {
+            let _ = fs::rename(to, &last);
+        }
+        if let Some(copy) = &metrics_copy {
+            let _ = fs::remove_file(copy);
+        }
+        return Err(e);
+    }
     Ok(kept)
 }
 
@@ -522,5 +537,47 @@ mod tests {
                 && e.contains(config.run_id.as_deref().unwrap()),
             "{e}"
         );
+    }
+
+    /// `--resume-from best` that cannot put `best` in `last`'s place (here the temporary file
+    /// of that write is blocked by a folder) leaves the run as it was: `last` where it was, no
+    /// copies; once it can, `last` and the metrics are kept aside and `best` becomes `last`.
+    #[test]
+    fn keeping_aside_for_best_is_undone_when_best_cannot_take_last_s_place() {
+        let dir = std::env::temp_dir().join(format!("purenoise-aside-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(LAST), b"last").unwrap();
+        fs::write(dir.join(BEST), b"best").unwrap();
+        fs::write(dir.join(METRICS_FILE), b"{\"epoch\": 1}\n").unwrap();
+        let entries = || {
+            let mut names: Vec<String> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let blocker = crate::atomic::temporary_path(&dir.join(LAST)).unwrap();
+        fs::create_dir(&blocker).unwrap();
+        let before = entries();
+        let err = keep_aside_for_best(&dir).unwrap_err().to_string();
+        assert!(err.contains(LAST), "{err}");
+        assert_eq!(entries(), before);
+        assert_eq!(fs::read(dir.join(LAST)).unwrap(), b"last");
+
+        fs::remove_dir(&blocker).unwrap();
+        let kept = keep_aside_for_best(&dir).unwrap();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(fs::read(dir.join(LAST)).unwrap(), b"best");
+        assert_eq!(
+            fs::read(dir.join("last-before-resume-from-best.safetensors")).unwrap(),
+            b"last"
+        );
+        assert_eq!(
+            fs::read(dir.join("metrics-before-resume-from-best.jsonl")).unwrap(),
+            b"{\"epoch\": 1}\n"
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
