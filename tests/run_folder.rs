@@ -299,6 +299,22 @@ fn one_process_per_run_folder_and_the_lock_dies_with_its_holder() {
     );
     drop(lock);
     drop(RunLock::acquire(&run).unwrap());
+
+    // A lock file purenoise never makes: a link (the PID would go into the file it points to)
+    // or a named pipe (opening it would block). Refused, naming it; nothing followed.
+    let lock_file = run.join(LOCK_FILE);
+    let target = dir.join("user-file.txt");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, &lock_file).unwrap();
+    let r = output(&[&resume[..], &["--max-steps", "1"]].concat());
+    assert_refused(&r, &[lock_file.to_str().unwrap(), "not a regular file"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    assert!(!purenoise::report::table::is_locked(&run));
+    std::fs::remove_file(&lock_file).unwrap();
+    data_common::mkfifo(&lock_file);
+    let err = RunLock::acquire(&run).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(!purenoise::report::table::is_locked(&run));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -25,12 +25,7 @@ impl RunLock {
         // in vain (a newcomer creates a new file), so the lock only counts when the locked
         // file is still the one at `path`. Each retry means another process just finished.
         for _ in 0..8 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
+            let mut file = open_lock_file(&path, true)
                 .map_err(|e| TrainError::io("open the lock file", &path, e))?;
             match file.try_lock() {
                 Ok(()) => {}
@@ -71,6 +66,45 @@ impl RunLock {
             path.display()
         )))
     }
+}
+
+/// Opens a lock file (creating it with `create`), refusing anything but a regular file: a link
+/// would have the lock write its PID into the file it points to, and a FIFO would block the
+/// open. purenoise never makes either, so the error says so.
+pub fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(create)
+        .create(create)
+        .truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file (a link, a named pipe or a folder), which purenoise never \
+             makes; if no purenoise process works in this folder, remove it and try again",
+        )
+    };
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        return Err(not_regular());
+    }
+    let file = options.open(path).map_err(|e| {
+        // O_NOFOLLOW's answer to a link swapped in since the check above.
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return not_regular();
+        }
+        e
+    })?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
 }
 
 /// Whether `path` still names the open `file` (not a file created after it was removed).
