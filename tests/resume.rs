@@ -354,6 +354,46 @@ fn resume_verifies_the_run_records_allowed_changes_and_can_go_on_from_best() {
     after.remove("eval-best.json");
     after.remove("eval-best-per_class.csv");
     assert_eq!(after, results, "eval changed the run's own files");
+    // Evaluating the same checkpoint again replaces its results; another checkpoint of the
+    // same name into the same --out, or a file purenoise did not write there, is refused
+    // before anything runs, and the results stay.
+    let again = [
+        "eval".into(),
+        best.display().to_string(),
+        "--eval-limit".into(),
+        "8".into(),
+    ];
+    succeeds(&again);
+    let evaluated = snapshot(&run_dir);
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_best = other.join("best.safetensors");
+    std::fs::copy(&last, &other_best).unwrap();
+    let into_run = |checkpoint: &Path, out: &Path| -> Vec<String> {
+        vec![
+            "eval".into(),
+            checkpoint.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let eval_json = run_dir.join("eval-best.json");
+    fails_with(
+        &into_run(&other_best, &run_dir),
+        &[eval_json.to_str().unwrap(), "another checkpoint", "--out"],
+    );
+    assert_eq!(snapshot(&run_dir), evaluated);
+    let notes = dir.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("eval-best.json"), "my notes\n").unwrap();
+    fails_with(
+        &into_run(&other_best, &notes),
+        &["eval-best.json", "not an evaluation purenoise wrote"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(notes.join("eval-best.json")).unwrap(),
+        "my notes\n"
+    );
     // ... and refuses a changed copy of the list by name (the flag of earlier versions too).
     std::fs::write(&copy_path, b"1\n2\n").unwrap();
     fails_with(

@@ -653,6 +653,15 @@ pub fn eval_checkpoint(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    let out = out.unwrap_or_else(|| folder.clone());
+    let name = path
+        .file_stem()
+        .map_or("checkpoint".into(), |s| s.to_string_lossy().into_owned());
+    let files = vec![
+        out.join(format!("eval-{name}.json")),
+        out.join(format!("eval-{name}-per_class.csv")),
+    ];
+    check_eval_files_replaceable(&files, path)?;
     let mut trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip).map_err(|e| match model {
         Some(m) if !imported.ours => TrainError::arg(
@@ -664,21 +673,13 @@ pub fn eval_checkpoint(
     trainer.config.args.eval_limit = limit;
     let what = format!("eval {}", path.display());
     let report = trainer.evaluate(trainer.eval_progress(what))?;
-    let out = out.unwrap_or_else(|| trainer.run_dir.clone());
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
-    let name = path
-        .file_stem()
-        .map_or("checkpoint".into(), |s| s.to_string_lossy().into_owned());
     let mut json = serde_json::to_value(&report).expect("a report serializes");
     json["checkpoint"] = json!({
         "path": path.display().to_string(),
         "epochs_done": epochs_done,
         "batch": batch,
     });
-    let files = vec![
-        out.join(format!("eval-{name}.json")),
-        out.join(format!("eval-{name}-per_class.csv")),
-    ];
     let json_text = serde_json::to_string_pretty(&json).expect("JSON prints") + "\n";
     write_atomic(&files[0], json_text.as_bytes())?;
     write_atomic(&files[1], report.per_class_csv().as_bytes())?;
@@ -689,6 +690,56 @@ pub fn eval_checkpoint(
         batch,
         files,
     })
+}
+
+/// Refuses to replace `eval` results unless they are an earlier evaluation of the same
+/// checkpoint: results of another checkpoint with the same file name (another run's
+/// `best.safetensors` evaluated into one --out), or files purenoise did not write, are kept.
+fn check_eval_files_replaceable(files: &[PathBuf], checkpoint: &Path) -> Result<()> {
+    let [json, csv] = files else {
+        unreachable!("the report and its per-class table")
+    };
+    let same_file = |recorded: &str| {
+        let recorded = Path::new(recorded);
+        match (fs::canonicalize(recorded), fs::canonicalize(checkpoint)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => recorded == checkpoint,
+        }
+    };
+    let refuse = |why: String| {
+        Err(TrainError::arg(
+            "--out",
+            format!(
+                "{why}; it was left as it is. Pass another --out, or move the file away to \
+                 replace it"
+            ),
+        ))
+    };
+    if fs::symlink_metadata(json).is_err() {
+        if fs::symlink_metadata(csv).is_ok() {
+            return refuse(format!(
+                "{} is there without the {} it goes with, so it is not purenoise's to replace",
+                csv.display(),
+                json.display()
+            ));
+        }
+        return Ok(());
+    }
+    let recorded = crate::input::read_text(json, crate::input::MAX_METRICS_BYTES, "an eval report")
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v["checkpoint"]["path"].as_str().map(str::to_string));
+    match recorded {
+        Some(p) if same_file(&p) => Ok(()),
+        Some(p) => refuse(format!(
+            "{} holds the evaluation of another checkpoint, {p}",
+            json.display()
+        )),
+        None => refuse(format!(
+            "{} is not an evaluation purenoise wrote",
+            json.display()
+        )),
+    }
 }
 
 /// Settings to evaluate a file that never saw purenoise (a PyTorch state dict): the model told
