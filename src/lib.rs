@@ -14,7 +14,7 @@
 //! params                        named parameters in GPU arenas
 //! gpu                           device, tensors, buffer pool, pipelines, dispatch
 //! data                          CIFAR, subsets, samplers, augmentation, the loader (no GPU)
-//! error, input, atomic, random, reference, progress
+//! error, input, atomic, lockfile, random, reference, progress
 //! ```
 //!
 //! [`reference`] holds the f64 CPU versions the kernels are tested against.
@@ -26,6 +26,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod input;
+pub mod lockfile;
 pub mod models;
 pub mod ops;
 pub mod optim;

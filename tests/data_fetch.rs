@@ -1,6 +1,6 @@
 //! `dataset fetch` against a local HTTP server on 127.0.0.1: a good archive, a wrong checksum,
 //! a truncated transfer that is then resumed, a server error, an archive of the wrong dataset,
-//! and the real binary killed mid-download.
+//! the real binary killed mid-download, and a fetch that waits for another.
 
 mod data_common;
 
@@ -15,6 +15,7 @@ use data_common::{entries, tar_gz, temp_dir, write_cifar100};
 use purenoise::data::cifar::{Cifar, DatasetKind};
 use purenoise::data::cli::{run, DatasetCommand, FetchArgs};
 use purenoise::data::fetch::{fetch, file_md5, FetchRequest};
+use purenoise::lockfile::FileLock;
 
 /// How the server answers a path.
 #[derive(Clone)]
@@ -321,8 +322,9 @@ fn fetch_cifar100(mirror: &str, md5: &str, data: &Path) -> std::process::Command
     c
 }
 
-/// SIGKILL during the transfer leaves only the partial download: no archive, no dataset folder.
-/// The next fetch resumes from where the file ends and yields the whole dataset.
+/// SIGKILL during the transfer leaves only the partial download (and the lock file it held): no
+/// archive, no dataset folder. A fetch started while another holds the lock waits for it; the
+/// next one resumes from where the file ends and yields the whole dataset.
 #[test]
 fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
     let good = archive_bytes("fetch-kill-src");
@@ -355,18 +357,44 @@ fn a_fetch_killed_mid_download_resumes_to_the_whole_dataset() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert_eq!(entries(&data), [format!("{name}.part")]);
+    // The killed fetch's lock file stays; its lock went with the process.
+    let lock_file = data.join(".cifar-100-binary.fetch-lock");
+    assert_eq!(
+        entries(&data),
+        [
+            ".cifar-100-binary.fetch-lock".to_string(),
+            format!("{name}.part")
+        ]
+    );
     let partial = fs::read(&part).unwrap();
     assert_eq!(partial[..], good[..cut]);
 
-    run(DatasetCommand::Fetch(FetchArgs {
-        dataset: DatasetKind::Cifar100,
-        positional: None,
-        data_dir: Some(data.clone()),
-        mirror: Some(mirror),
-        md5: Some(md5),
-    }))
-    .unwrap();
+    // While another process fetches (here: this one holds the lock), a fetch waits, saying
+    // for whom, and touches nothing; once the lock is let go, it resumes the download.
+    let held = FileLock::take(&lock_file, false).unwrap().unwrap();
+    let requests = server.log.lock().unwrap().len();
+    let mut waiting = fetch_cifar100(&mirror, &md5, &data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiting.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!(
+            "waiting for purenoise process {}",
+            std::process::id()
+        )) && line.contains(lock_file.to_str().unwrap()),
+        "{line}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(server.log.lock().unwrap().len(), requests);
+    assert_eq!(fs::read(&part).unwrap(), partial);
+    drop(held);
+    let status = waiting.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "{rest}");
     let last = server.log.lock().unwrap().last().cloned().unwrap();
     assert_eq!(last.1, Some(format!("bytes={cut}-")));
     assert_eq!(entries(&data), ["cifar-100-binary", name]);

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 /// Module path prefix → layer, lowest first. Modules of one layer may use each other (ops record
 /// onto the tape, the tape replays ops); the longest matching prefix decides.
 const LAYERS: &[(&str, u32)] = &[
-    // Foundations: errors, bounded reads, atomic writes, seeded randomness, f64 references.
+    // Foundations: errors, bounded reads, atomic writes, lock files, seeded randomness, f64
+    // references.
     ("error", 0),
     ("Error", 0),
     ("Result", 0),
     ("input", 0),
     ("atomic", 0),
+    ("lockfile", 0),
     ("random", 0),
     ("reference", 0),
     // Progress bars and timestamped log lines, for every long-running command.

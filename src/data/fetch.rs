@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 
 use super::cifar::{Bounded, Cifar, DatasetKind, MAX_ARCHIVE_BYTES};
 use super::error::{DataError, Result};
+use crate::lockfile::FileLock;
 use crate::progress::{Progress, Unit};
 
 /// Environment variable naming a mirror: a base URL the archive name is appended to.
@@ -74,12 +75,38 @@ pub fn fetch(req: &FetchRequest) -> Result<Fetched> {
     let dir = req.data_dir.join(kind.dir_name());
     let archive = req.data_dir.join(official_archive(kind));
     if dir.is_dir() {
-        Cifar::load_dir(kind, &dir)?;
-        return Ok(Fetched {
-            dir,
-            archive,
-            downloaded: false,
-        });
+        return already_there(kind, dir, archive);
+    }
+    // One fetch per dataset and data folder at a time: the download, its `.part` file and the
+    // extraction folder are shared names (`sweep --jobs N` starts N runs that all lack the data).
+    let lock_path = req
+        .data_dir
+        .join(format!(".{}.fetch-lock", kind.dir_name()));
+    let take =
+        |wait| FileLock::take(&lock_path, wait).map_err(|e| DataError::io("lock", &lock_path, e));
+    let _lock = match take(false)? {
+        Ok(lock) => lock,
+        Err(holder) => {
+            let holder = holder.map_or("another purenoise process".into(), |pid| {
+                format!("purenoise process {pid}")
+            });
+            eprintln!(
+                "waiting for {holder}, which is fetching {} into {} (it holds {})",
+                kind.name(),
+                req.data_dir.display(),
+                lock_path.display()
+            );
+            take(true)?.map_err(|_| {
+                DataError::Fetch(format!(
+                    "could not take {}: other processes kept taking it; try again",
+                    lock_path.display()
+                ))
+            })?
+        }
+    };
+    // The holder this process waited for may have fetched it.
+    if dir.is_dir() {
+        return already_there(kind, dir, archive);
     }
     let mut downloaded = false;
     let have_archive = match fs::symlink_metadata(&archive) {
@@ -109,7 +136,7 @@ pub fn fetch(req: &FetchRequest) -> Result<Fetched> {
             official_archive(kind),
             req.data_dir.display()
         );
-        download(&req.url, &part, req.progress, &offline)?;
+        download(&req.url, &part, req.progress, &offline, MAX_ARCHIVE_BYTES)?;
         let got = file_md5(&part)?;
         if got != md5 {
             // A corrupt file must not be resumed from, so it goes.
@@ -129,6 +156,16 @@ pub fn fetch(req: &FetchRequest) -> Result<Fetched> {
         dir,
         archive,
         downloaded,
+    })
+}
+
+/// A dataset folder that is there already: checked, not downloaded.
+fn already_there(kind: DatasetKind, dir: PathBuf, archive: PathBuf) -> Result<Fetched> {
+    Cifar::load_dir(kind, &dir)?;
+    Ok(Fetched {
+        dir,
+        archive,
+        downloaded: false,
     })
 }
 
@@ -156,8 +193,9 @@ pub fn file_md5(path: &Path) -> Result<String> {
 }
 
 /// Downloads `url` into `part`, resuming from its current length with an HTTP Range request.
-/// `offline` is told when the server cannot be reached at all.
-fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()> {
+/// `offline` is told when the server cannot be reached at all; more than `max_bytes` in all
+/// deletes the download and fails.
+fn download(url: &str, part: &Path, progress: bool, offline: &str, max_bytes: u64) -> Result<()> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
@@ -234,9 +272,23 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()>
                 )));
             }
         };
+        got += n as u64;
+        if got > max_bytes {
+            if let Some(bar) = bar {
+                bar.abandon();
+            }
+            drop(file);
+            // Not the archive (a captive portal, a wrong URL): it must not fill the disk, nor be
+            // resumed from.
+            let _ = fs::remove_file(part);
+            return Err(DataError::Fetch(format!(
+                "{url}: the server sent more than {max_bytes} bytes, more than any CIFAR \
+                 archive holds; the download was deleted. Check the mirror (--mirror or \
+                 ${MIRROR_ENV})"
+            )));
+        }
         file.write_all(&buf[..n])
             .map_err(|e| DataError::io("write", part, e))?;
-        got += n as u64;
         if let Some(bar) = &mut bar {
             bar.set(got);
         }
@@ -257,7 +309,8 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str) -> Result<()>
     Ok(())
 }
 
-/// Unpacks into `<data_dir>/.<dir>.extracting`, checks the result is a complete, readable
+/// Unpacks into `<data_dir>/.<dir>.extracting` (under the fetch lock, so no other process is
+/// using one left there), checks the result is a complete, readable
 /// dataset, then renames it into place.
 fn extract(kind: DatasetKind, archive: &Path, data_dir: &Path) -> Result<()> {
     let tmp = data_dir.join(format!(".{}.extracting", kind.dir_name()));
@@ -316,5 +369,42 @@ mod tests {
             "http://flag.example/cifar-100-binary.tar.gz"
         );
         std::env::remove_var(MIRROR_ENV);
+    }
+
+    /// A server that sends without end (a captive portal, a wrong URL streaming something):
+    /// the download stops past its bound, deletes what it wrote and says why.
+    #[test]
+    fn an_endless_download_stops_at_its_bound_and_is_deleted() {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/cifar-10-binary.tar.gz",
+            listener.local_addr().unwrap()
+        );
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let chunk = [0u8; 1 << 14];
+            while stream.write_all(&chunk).is_ok() {}
+        });
+        let dir = std::env::temp_dir().join(format!("purenoise-endless-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let part = dir.join("cifar-10-binary.tar.gz.part");
+        let err = download(&url, &part, false, "offline", 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&url)
+                && err.contains("more than 1048576 bytes")
+                && err.contains("deleted"),
+            "{err}"
+        );
+        assert!(!part.exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

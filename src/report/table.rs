@@ -360,7 +360,7 @@ fn init_from_source(path: &Path, own: &BTreeMap<String, String>, depth: usize) -
 /// Whether a process holds `dir`'s run lock. A shared lock is tried and let go at once (it
 /// works across machines sharing the file system, where a PID would not).
 pub fn is_locked(dir: &Path) -> bool {
-    let Ok(file) = crate::train::lock::open_lock_file(&dir.join(LOCK_FILE), false) else {
+    let Ok(file) = crate::lockfile::open_lock_file(&dir.join(LOCK_FILE), false) else {
         return false;
     };
     matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
