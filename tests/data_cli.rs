@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use data_common::{temp_dir, write_cifar100};
 use purenoise::data::augment::AugmentLevel;
 use purenoise::data::cifar::{Cifar, DatasetKind};
-use purenoise::data::cli::{DataArgs, DatasetCommand};
+use purenoise::data::cli::{run, DataArgs, DatasetCommand};
 use purenoise::data::sampler::SamplerKind;
 use purenoise::data::subset::class_counts;
 use purenoise::data::BenchDataArgs;
@@ -157,5 +157,49 @@ fn train_flags_build_a_pipeline() {
         e.starts_with("--norm-mean:") && e.contains("3 values"),
         "{e}"
     );
+    let _ = fs::remove_dir_all(root);
+}
+
+/// `dataset stats --indices FILE` writes the chosen indices and replaces an earlier list, but
+/// never a file that is not one.
+#[test]
+fn stats_writes_an_index_list_and_replaces_only_an_index_list() {
+    let root = temp_dir("cli-stats-indices");
+    let labels: Vec<u8> = (0..3000).map(|i| (i % 100) as u8).collect();
+    write_cifar100(&root, &labels, &labels[..200]);
+    let list = root.join("chosen.txt");
+    let stats = |imbalance: &str| {
+        let Top::Dataset { cmd } = parse(&[
+            "dataset",
+            "stats",
+            "--dataset",
+            "cifar100",
+            "--data-dir",
+            root.to_str().unwrap(),
+            "--imbalance",
+            imbalance,
+            "--indices",
+            list.to_str().unwrap(),
+        ])
+        .unwrap() else {
+            panic!("not dataset")
+        };
+        run(cmd)
+    };
+    stats("3").unwrap();
+    let first = fs::read_to_string(&list).unwrap();
+    stats("10").unwrap();
+    let second = fs::read_to_string(&list).unwrap();
+    assert!(second.lines().count() < first.lines().count());
+
+    fs::write(&list, "# my notes\n").unwrap();
+    let e = stats("3").unwrap_err().to_string();
+    assert!(
+        e.starts_with("--indices:")
+            && e.contains(list.to_str().unwrap())
+            && e.contains("not an index list"),
+        "{e}"
+    );
+    assert_eq!(fs::read_to_string(&list).unwrap(), "# my notes\n");
     let _ = fs::remove_dir_all(root);
 }

@@ -1,7 +1,7 @@
 //! Command-line surface of the data layer: `purenoise dataset fetch|stats`, and the data flags
 //! a training command flattens in ([`DataArgs`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::augment::{AugmentConfig, AugmentLevel};
 use super::cifar::{resolve_data_dir, Cifar, DatasetKind};
@@ -177,6 +177,9 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
         }
         DatasetCommand::Stats(a) => {
             let cifar = a.subset.load()?;
+            if let Some(path) = &a.indices {
+                check_index_list_replaceable(path, cifar.train.len())?;
+            }
             let subset = a.subset.select(&cifar)?;
             let stats = subset_stats(&cifar.train, &subset.indices, &cifar.class_names);
             if let Some(path) = &a.indices {
@@ -333,4 +336,22 @@ pub struct DataArgs {
     /// Finished batches that may wait for the consumer.
     #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
+}
+
+/// `--indices FILE` replaces an earlier index list, never another file (a typo for a file that
+/// matters, say).
+fn check_index_list_replaceable(path: &Path, n_train: usize) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    read_indices(path, n_train).map(drop).map_err(|e| {
+        DataError::arg(
+            "--indices",
+            format!(
+                "{} is there and is not an index list of this training file ({e}); it was left \
+                 as it is. Choose another file, or move it away",
+                path.display()
+            ),
+        )
+    })
 }
