@@ -330,14 +330,20 @@ fn fallback(path: &Path) -> Option<String> {
     })
 }
 
+/// A checkpoint file's bytes (ours or PyTorch's), bounded by its real size and
+/// [`MAX_CHECKPOINT_BYTES`](crate::input::MAX_CHECKPOINT_BYTES); FIFOs and devices are refused
+/// before they are opened.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    crate::input::read_bounded(path, crate::input::MAX_CHECKPOINT_BYTES, "a checkpoint").map_err(
+        |source| CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
+}
+
 fn read_verified(path: &Path) -> Result<(Checkpoint, Verified), CheckpointError> {
-    // Bounded by the file's real size; FIFOs and devices are refused before they are opened.
-    let bytes =
-        crate::input::read_bounded(path, crate::input::MAX_CHECKPOINT_BYTES, "a checkpoint")
-            .map_err(|source| CheckpointError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+    let bytes = read_bytes(path)?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| describe(path, bytes.len(), e))?;
     let (_, meta) =
         SafeTensors::read_metadata(&bytes).map_err(|e| describe(path, bytes.len(), e))?;

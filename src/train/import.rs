@@ -60,12 +60,7 @@ pub fn load(path: &Path) -> Result<Imported, CheckpointError> {
             notes: Vec::new(),
         });
     }
-    let bytes =
-        crate::input::read_bounded(path, crate::input::MAX_CHECKPOINT_BYTES, "a checkpoint")
-            .map_err(|source| CheckpointError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+    let bytes = checkpoint::read_bytes(path)?;
     let format_err = |msg: String| CheckpointError::Format {
         path: path.to_path_buf(),
         msg,

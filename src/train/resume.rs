@@ -18,7 +18,6 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::{Result, TrainError};
 use super::files::{BEST, CONFIG_FILE, LAST, METRICS_FILE};
 use super::run_config::RunConfig;
-use crate::input::MAX_CHECKPOINT_BYTES;
 
 /// Which of the run's checkpoints `--resume` continues from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -399,8 +398,7 @@ fn unused_name(dir: &Path, stem: &str, ext: &str) -> PathBuf {
 pub fn keep_aside_for_best(run_dir: &Path) -> Result<Vec<String>> {
     let mut kept = Vec::new();
     let best = run_dir.join(BEST);
-    let best_bytes = crate::input::read_bounded(&best, MAX_CHECKPOINT_BYTES, "a checkpoint")
-        .map_err(|e| TrainError::io("read", &best, e))?;
+    let best_bytes = checkpoint::read_bytes(&best)?;
     let metrics = run_dir.join(METRICS_FILE);
     let mut metrics_copy = None;
     if fs::metadata(&metrics).is_ok_and(|m| m.len() > 0) {
