@@ -45,6 +45,34 @@ fn parameter_counts_match_the_published_models() {
     );
 }
 
+/// `ModelKind::weights`, the size check made before any weight is drawn, counts every
+/// parameter but batch norm's exactly; a model far too large for the adapter is refused by it,
+/// naming the model and the limit, without filling host memory first.
+#[test]
+fn weights_are_counted_from_the_shapes_and_a_huge_model_is_refused_before_it_is_built() {
+    for model in ["wrn-28-10", "wrn-10-1", "wrn-16-4", "resnet-8", "resnet-32"] {
+        let (params, _) = Model::spec(&config(model, BnMode::Standard)).unwrap();
+        let without_bn: usize = params
+            .iter()
+            .filter(|(n, _)| !n.contains("bn"))
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
+        let kind: ModelKind = model.parse().unwrap();
+        assert_eq!(kind.weights(10), without_bn as f64, "{model}");
+    }
+    let gpu = gpu();
+    for huge in ["wrn-28-100000", "wrn-600000004-10"] {
+        let err = Model::new(&gpu, config(huge, BnMode::Standard), 0)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("the parameters of {huge}")) && err.contains("max_buffer_size"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn names_are_pytorch_state_dict_keys() {
     let (params, buffers) = Model::spec(&config("wrn-10-2", BnMode::AuxBn)).unwrap();

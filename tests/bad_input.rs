@@ -68,7 +68,8 @@ fn numeric_flags_at_zero_negative_or_huge_are_named() {
         (&["--lr", "-1"], &["--lr", "positive"]),
         (&["--lr", "0"], &["--lr", "positive"]),
         (&["--lr", "inf"], &["--lr", "positive"]),
-        (&["--epochs", "0"], &["--epochs", "at least 1"]),
+        (&["--epochs", "0"], &["--epochs", "1 to 1000000"]),
+        (&["--epochs", "2000000"], &["--epochs", "1 to 1000000"]),
         (&["--epochs", "-3"], &["--epochs", "'-3'"]),
         (&["--imbalance", "0.5"], &["--imbalance", "≥ 1"]),
         (&["--imbalance", "NaN"], &["--imbalance", "≥ 1"]),
@@ -85,6 +86,14 @@ fn numeric_flags_at_zero_negative_or_huge_are_named() {
             &["--weight-decay", "weight decay ≥ 0"],
         ),
         (&["--lr-decay", "0"], &["--lr-decay", "lr decay > 0"]),
+        (
+            &["--lr-decay", "nan"],
+            &["--lr-decay", "finite lr decay > 0"],
+        ),
+        (
+            &["--weight-decay", "inf"],
+            &["--weight-decay", "finite weight decay ≥ 0"],
+        ),
         (&["--eval-every", "0"], &["--eval-every", "at least 1"]),
         (&["--eval-limit", "0"], &["--eval-limit", "at least 1"]),
         (
@@ -99,6 +108,7 @@ fn numeric_flags_at_zero_negative_or_huge_are_named() {
         (&["--cutout", "1000"], &["--cutout", "at most 32"]),
         (&["--blur-kernel", "4"], &["--blur-kernel", "odd"]),
         (&["--norm-mean", "1,2"], &["--norm-mean", "3 values"]),
+        (&["--norm-mean", "nan,0,0"], &["--norm-mean", "finite"]),
         (&["--norm-std", "0.2", "0.2"], &["--norm-std", "3 values"]),
         (
             &["--blur-sigma", "0.1", "1", "2"],
@@ -705,6 +715,24 @@ fn an_older_checkpoint_loads_with_a_notice_and_non_utf8_paths_work_or_are_refuse
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("top-1 accuracy"));
     assert!(eval_out.join("eval-old.json").is_file());
+    // eval's own limit is checked by name too.
+    let out = purenoise_within(
+        300,
+        &[
+            os("eval"),
+            old.as_os_str(),
+            os("--eval-limit"),
+            os("0"),
+            os("--out"),
+            eval_out.as_os_str(),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--eval-limit") && stderr.contains("at least 1"),
+        "{stderr}"
+    );
 
     // The run folder under an odd name resumes and plots.
     let moved = odd.join("moved-run");

@@ -145,6 +145,12 @@ impl AugmentConfig {
                 format!("expected 0 < min ≤ max, got [{lo}, {hi}]"),
             ));
         }
+        if !self.mean.iter().all(|m| m.is_finite()) {
+            return Err(DataError::arg(
+                "--norm-mean",
+                format!("every mean must be a finite number, got {:?}", self.mean),
+            ));
+        }
         if self.std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
             return Err(DataError::arg(
                 "--norm-std",

@@ -145,13 +145,19 @@ impl Gpu {
         let kernel = &kernel.shader;
         let limits = &self.0.limits;
         for (name, t) in tensors {
-            if t.bytes() > limits.max_storage_buffer_binding_size {
+            // Kernels index elements in 32 bits, whatever the adapter's binding limit allows.
+            let elements = (u32::MAX as u64 + 1) * t.dtype().size() as u64;
+            if t.bytes() > elements.min(limits.max_storage_buffer_binding_size) {
                 return Err(Error::Limit {
                     op: kernel.name,
                     what: format!("tensor `{name}` of shape {:?}", t.shape()),
                     bytes: t.bytes(),
-                    limit_name: "max_storage_buffer_binding_size",
-                    limit: limits.max_storage_buffer_binding_size,
+                    limit_name: if elements < limits.max_storage_buffer_binding_size {
+                        "2^32 elements (kernels index them in 32 bits)"
+                    } else {
+                        "max_storage_buffer_binding_size"
+                    },
+                    limit: elements.min(limits.max_storage_buffer_binding_size),
                 });
             }
         }

@@ -84,10 +84,36 @@ impl ModelKind {
     /// which bounds the batch size by the adapter's binding limit.
     pub fn largest_activation_per_sample(&self) -> usize {
         let first_stage = match self {
-            ModelKind::Wrn { widen, .. } => 16 * widen,
+            ModelKind::Wrn { widen, .. } => widen.saturating_mul(16),
             ModelKind::ResNet { .. } => 16,
         };
-        first_stage * 32 * 32
+        first_stage.saturating_mul(32 * 32)
+    }
+
+    /// Its convolution and classifier weights for `classes` classes: every parameter but batch
+    /// norm's (a fraction of a percent of the rest), from the shapes alone and in f64, so that
+    /// a model too large for the adapter is refused before its weights are drawn.
+    pub fn weights(&self, classes: usize) -> f64 {
+        let (per_stage, widths, projections) = match *self {
+            ModelKind::Wrn { depth, widen } => {
+                let k = widen as f64;
+                ((depth - 4) / 6, [16.0 * k, 32.0 * k, 64.0 * k], true)
+            }
+            ModelKind::ResNet { depth } => ((depth - 2) / 6, [16.0, 32.0, 64.0], false),
+        };
+        let n = per_stage as f64;
+        let mut c_in = 16.0;
+        let mut total = 3.0 * 16.0 * 9.0;
+        for (stage, c) in widths.into_iter().enumerate() {
+            // The first block changes the shape (3x3 c_in -> c, a 1x1 projection shortcut on a
+            // WideResNet where the shape changes); the others are two 3x3 c -> c.
+            total += 9.0 * c_in * c + 9.0 * c * c + (n - 1.0) * 18.0 * c * c;
+            if projections && (stage > 0 || c_in != c) {
+                total += c_in * c;
+            }
+            c_in = c;
+        }
+        total + (c_in + 1.0) * classes as f64
     }
 }
 
@@ -177,6 +203,18 @@ impl Model {
     }
 
     pub fn new(gpu: &Gpu, config: ModelConfig, seed: u64) -> Result<Model> {
+        // The parameters are one buffer of each arena, and SGD indexes them in 32 bits.
+        let bytes = 4.0 * config.kind.weights(config.classes);
+        let limit = gpu.limits().max_buffer_size.min(4 * u32::MAX as u64);
+        if bytes > limit as f64 {
+            return Err(Error::Limit {
+                op: "model",
+                what: format!("the parameters of {}", config.kind),
+                bytes: bytes.min(u64::MAX as f64) as u64,
+                limit_name: "max_buffer_size (or 2^32 parameters, what SGD indexes)",
+                limit,
+            });
+        }
         let (builder, net) = Self::declare(&config, seed)?;
         Ok(Model {
             config,

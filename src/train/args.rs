@@ -256,8 +256,14 @@ impl TrainArgs {
     /// Refuses values no run can use, naming the flag, before any data or GPU work.
     pub fn validate(&self) -> Result<()> {
         check_initial_scale(self.initial_loss_scale)?;
-        if self.epochs == 0 {
-            return Err(TrainError::arg("--epochs", "must be at least 1"));
+        // Far beyond any schedule (the paper's is 200), and small enough that epoch and step
+        // counts stay exact.
+        const MAX_EPOCHS: usize = 1_000_000;
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(TrainError::arg(
+                "--epochs",
+                format!("must be 1 to {MAX_EPOCHS}, got {}", self.epochs),
+            ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(TrainError::arg(
@@ -265,11 +271,15 @@ impl TrainArgs {
                 format!("must be a positive number, got {}", self.lr),
             ));
         }
-        if !(0.0..1.0).contains(&self.momentum) || self.weight_decay < 0.0 || self.lr_decay <= 0.0 {
+        if !(0.0..1.0).contains(&self.momentum)
+            || !(self.weight_decay >= 0.0 && self.weight_decay.is_finite())
+            || !(self.lr_decay > 0.0 && self.lr_decay.is_finite())
+        {
             return Err(TrainError::arg(
                 "--momentum/--weight-decay/--lr-decay",
                 format!(
-                    "need momentum in [0, 1), weight decay ≥ 0, lr decay > 0; got {}, {}, {}",
+                    "need momentum in [0, 1), a finite weight decay ≥ 0 and a finite lr decay > 0; \
+                     got {}, {}, {}",
                     self.momentum, self.weight_decay, self.lr_decay
                 ),
             ));

@@ -371,6 +371,6 @@ pub fn next_epoch(ckpt: &Checkpoint) -> Option<(usize, bool)> {
         let partial = ckpt.state["position"]["batch"].as_u64().unwrap_or(0) > 0;
         return Some((epoch as usize, partial));
     }
-    let finished = ckpt.state["finished_epoch"].as_u64()?;
-    Some((finished as usize + 1, false))
+    let finished = usize::try_from(ckpt.state["finished_epoch"].as_u64()?).ok()?;
+    Some((finished.checked_add(1)?, false))
 }

@@ -95,7 +95,14 @@ pub fn read(bytes: &[u8]) -> Result<PtFile, String> {
             return Err(format!("`{name}` is {}, not a tensor", v.kind()));
         };
         let elem = dtype.bitsize() / 8;
-        let numel: usize = shape.iter().product();
+        // Shapes and offsets are the file's word: checked, so a corrupt one cannot wrap.
+        let beyond = || {
+            format!("tensor `{name}` (shape {shape:?}, offset {offset}) lies beyond any storage")
+        };
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(beyond)?;
         if numel > 0 && *stride != contiguous(shape) {
             return Err(format!(
                 "tensor `{name}` is not contiguous (strides {stride:?} for shape {shape:?}); \
@@ -107,7 +114,11 @@ pub fn read(bytes: &[u8]) -> Result<PtFile, String> {
             storages.insert(key.clone(), data);
         }
         let storage = &storages[key];
-        let (start, end) = (offset * elem, (offset + numel) * elem);
+        let start = offset.checked_mul(elem).ok_or_else(beyond)?;
+        let end = offset
+            .checked_add(numel)
+            .and_then(|e| e.checked_mul(elem))
+            .ok_or_else(beyond)?;
         let data = storage.get(start..end).ok_or_else(|| {
             format!(
                 "tensor `{name}` reaches byte {end} of its storage data/{key}, which has {}",

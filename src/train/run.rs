@@ -644,6 +644,8 @@ pub fn eval_checkpoint(
     }
     args.no_download = true;
     args.precision = precision;
+    // Before the trainer checks the flags, so a limit of 0 is refused by name.
+    args.eval_limit = limit;
     let mut config = RunConfig::new(args);
     config.subset_indices = serde_json::from_value(ckpt.state["subset_indices"].clone()).ok();
     let epochs_done = ckpt.state["position"]["epoch"].as_u64();
@@ -662,7 +664,7 @@ pub fn eval_checkpoint(
         out.join(format!("eval-{name}-per_class.csv")),
     ];
     check_eval_files_replaceable(&files, path)?;
-    let mut trainer = Trainer::new(gpu, config, folder)?;
+    let trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip).map_err(|e| match model {
         Some(m) if !imported.ours => TrainError::arg(
             "--model",
@@ -670,7 +672,6 @@ pub fn eval_checkpoint(
         ),
         _ => e,
     })?;
-    trainer.config.args.eval_limit = limit;
     let what = format!("eval {}", path.display());
     let report = trainer.evaluate(trainer.eval_progress(what))?;
     fs::create_dir_all(&out).map_err(|e| TrainError::io("create", &out, e))?;
@@ -699,12 +700,13 @@ fn check_eval_files_replaceable(files: &[PathBuf], checkpoint: &Path) -> Result<
     let [json, csv] = files else {
         unreachable!("the report and its per-class table")
     };
+    // The report records the path as displayed (lossy where it is not UTF-8).
     let same_file = |recorded: &str| {
-        let recorded = Path::new(recorded);
-        match (fs::canonicalize(recorded), fs::canonicalize(checkpoint)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => recorded == checkpoint,
-        }
+        recorded == checkpoint.display().to_string()
+            || matches!(
+                (fs::canonicalize(recorded), fs::canonicalize(checkpoint)),
+                (Ok(a), Ok(b)) if a == b
+            )
     };
     let refuse = |why: String| {
         Err(TrainError::arg(

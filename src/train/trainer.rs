@@ -104,8 +104,8 @@ fn check_batch_fits(gpu: &Gpu, kind: ModelKind, batch: usize) -> Result<()> {
     let limit = limits
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
-    let per_sample = kind.largest_activation_per_sample() as u64 * 4;
-    let need = per_sample * batch as u64;
+    let per_sample = (kind.largest_activation_per_sample() as u64).saturating_mul(4);
+    let need = per_sample.saturating_mul(batch as u64);
     if need > limit {
         let mib = |b: u64| b as f64 / 1048576.0;
         return Err(TrainError::arg(
