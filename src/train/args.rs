@@ -271,10 +271,11 @@ impl TrainArgs {
                 format!("must be a positive number, got {}", self.lr),
             ));
         }
-        if !(0.0..1.0).contains(&self.momentum)
-            || !(self.weight_decay >= 0.0 && self.weight_decay.is_finite())
-            || !(self.lr_decay > 0.0 && self.lr_decay.is_finite())
-        {
+        let usable = (0.0..1.0).contains(&self.momentum)
+            && (0.0..f32::INFINITY).contains(&self.weight_decay)
+            && self.lr_decay > 0.0
+            && self.lr_decay.is_finite();
+        if !usable {
             return Err(TrainError::arg(
                 "--momentum/--weight-decay/--lr-decay",
                 format!(
