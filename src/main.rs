@@ -469,8 +469,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a size like 4GiB or 3500MiB"))?;
     let bytes = value * scale;
-    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+    if bytes < 1.0 {
         return Err(format!("`{text}` must be at least one byte"));
+    }
+    if bytes > u64::MAX as f64 {
+        return Err(format!("`{text}` is more than any machine holds"));
     }
     Ok(bytes as u64)
 }
@@ -683,6 +686,20 @@ mod tests {
         refuse_unused(&cli, &matches)?;
         let (gpu, _) = gpu_settings(&cli, &matches);
         Ok((cli, gpu))
+    }
+
+    /// Sizes as `--memory-limit` takes them; nonsense is refused saying what is wrong.
+    #[test]
+    fn sizes_parse_with_their_units_and_impossible_ones_are_named() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("3500MB"), Ok(3_500_000_000));
+        assert!(parse_size("0").unwrap_err().contains("at least one byte"));
+        assert!(parse_size("99999999999GiB")
+            .unwrap_err()
+            .contains("more than any machine holds"));
+        assert!(parse_size("4 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 
     #[test]
