@@ -47,11 +47,24 @@ impl Plan {
     /// Steps and evaluations left from `global_step`, when the evaluations of epochs before
     /// `epoch` are done: each evaluated epoch that ends before the run stops (the last epoch's
     /// is also the final report).
+    /// Counted, not walked: it runs after every step, and a run may have a million epochs.
     pub fn left(&self, global_step: usize, epoch: usize) -> (usize, usize) {
         let end = self.end_step();
-        let evals = (epoch..self.epochs)
-            .filter(|&e| self.evaluated(e) && (e + 1) * self.per_epoch <= end)
-            .count();
+        // Epochs e < ends end before the run stops.
+        let ends = match self.per_epoch {
+            0 => self.epochs,
+            n => self.epochs.min(end / n),
+        };
+        let evals = if epoch >= ends {
+            0
+        } else {
+            // Epochs e in [epoch, ends) with e + 1 a multiple of eval_every, and the last epoch
+            // when it is not one of those.
+            let every = self.eval_every.max(1);
+            let periodic = ends / every - epoch / every;
+            let last = ends == self.epochs && !self.epochs.is_multiple_of(every);
+            periodic + usize::from(last)
+        };
         (end.saturating_sub(global_step), evals)
     }
 }
@@ -287,6 +300,31 @@ mod tests {
         // --max-steps 25 stops in epoch 2: only epoch 1's evaluation is still to come.
         assert_eq!(plan(Some(25)).left(5, 0), (20, 1));
         assert_eq!(plan(Some(25)).left(25, 2), (0, 0));
+    }
+
+    /// The count agrees with walking the epochs one by one, on every small plan.
+    #[test]
+    fn evaluations_left_are_counted_as_walking_the_epochs_would() {
+        for (epochs, per_epoch, eval_every) in
+            (1..9).flat_map(|e| (0..4).flat_map(move |n| (1..5).map(move |v| (e, n, v))))
+        {
+            for max_steps in [None, Some(0), Some(3), Some(7), Some(13)] {
+                let p = Plan {
+                    per_epoch,
+                    epochs,
+                    eval_every,
+                    max_steps,
+                    batch_size: 8,
+                    eval_images: 48,
+                };
+                for epoch in 0..=epochs + 1 {
+                    let walked = (epoch..epochs)
+                        .filter(|&e| p.evaluated(e) && (e + 1) * per_epoch <= p.end_step())
+                        .count();
+                    assert_eq!(p.left(0, epoch).1, walked, "{p:?} from epoch {epoch}");
+                }
+            }
+        }
     }
 
     #[test]
