@@ -40,10 +40,6 @@ impl Plan {
         self.max_steps.map_or(all, |m| m.min(all))
     }
 
-    fn evaluated(&self, epoch: usize) -> bool {
-        (epoch + 1).is_multiple_of(self.eval_every) || epoch + 1 == self.epochs
-    }
-
     /// Steps and evaluations left from `global_step`, when the evaluations of epochs before
     /// `epoch` are done: each evaluated epoch that ends before the run stops (the last epoch's
     /// is also the final report).
@@ -318,8 +314,10 @@ mod tests {
                     eval_images: 48,
                 };
                 for epoch in 0..=epochs + 1 {
+                    // Evaluated: every eval_every-th epoch and the last, if it ends in time.
                     let walked = (epoch..epochs)
-                        .filter(|&e| p.evaluated(e) && (e + 1) * per_epoch <= p.end_step())
+                        .filter(|&e| (e + 1).is_multiple_of(eval_every) || e + 1 == epochs)
+                        .filter(|&e| (e + 1) * per_epoch <= p.end_step())
                         .count();
                     assert_eq!(p.left(0, epoch).1, walked, "{p:?} from epoch {epoch}");
                 }
