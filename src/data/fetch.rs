@@ -310,8 +310,8 @@ fn download(url: &str, part: &Path, progress: bool, offline: &str, max_bytes: u6
 }
 
 /// Unpacks into `<data_dir>/.<dir>.extracting` (under the fetch lock, so no other process is
-/// using one left there), checks the result is a complete, readable
-/// dataset, then renames it into place.
+/// using one left there), checks the result is a complete, readable dataset, then renames it
+/// into place.
 fn extract(kind: DatasetKind, archive: &Path, data_dir: &Path) -> Result<()> {
     let tmp = data_dir.join(format!(".{}.extracting", kind.dir_name()));
     if tmp.exists() {

@@ -147,17 +147,21 @@ impl Gpu {
         for (name, t) in tensors {
             // Kernels index elements in 32 bits, whatever the adapter's binding limit allows.
             let elements = (u32::MAX as u64 + 1) * t.dtype().size() as u64;
-            if t.bytes() > elements.min(limits.max_storage_buffer_binding_size) {
+            let (limit, limit_name) = if elements < limits.max_storage_buffer_binding_size {
+                (elements, "2^32 elements (kernels index them in 32 bits)")
+            } else {
+                (
+                    limits.max_storage_buffer_binding_size,
+                    "max_storage_buffer_binding_size",
+                )
+            };
+            if t.bytes() > limit {
                 return Err(Error::Limit {
                     op: kernel.name,
                     what: format!("tensor `{name}` of shape {:?}", t.shape()),
                     bytes: t.bytes(),
-                    limit_name: if elements < limits.max_storage_buffer_binding_size {
-                        "2^32 elements (kernels index them in 32 bits)"
-                    } else {
-                        "max_storage_buffer_binding_size"
-                    },
-                    limit: elements.min(limits.max_storage_buffer_binding_size),
+                    limit_name,
+                    limit,
                 });
             }
         }
@@ -251,7 +255,7 @@ impl Gpu {
             bindings,
             groups,
         };
-        if self.0.profile.borrow().is_some() && !self.has_timestamps() {
+        if self.profiling() && !self.has_timestamps() {
             self.profile_alone(kernel.name, || self.push(command));
         } else {
             self.push(command);
@@ -338,7 +342,8 @@ impl Gpu {
                         label: None,
                         timestamp_writes: clock.as_ref().map(|c| c.writes(passes.len() as u32)),
                     });
-                    let first = index;
+                    // The pass's kernel, where it holds one dispatch.
+                    let mut alone = None;
                     while let Some(Command::Dispatch {
                         kernel,
                         pipeline,
@@ -377,13 +382,11 @@ impl Gpu {
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
                         index += 1;
                         if pass_per_dispatch {
+                            alone = Some(*kernel);
                             break;
                         }
                     }
-                    passes.push(match &commands[first] {
-                        Command::Dispatch { kernel, .. } if pass_per_dispatch => Some(*kernel),
-                        _ => None,
-                    });
+                    passes.push(alone);
                 }
             }
         }

@@ -138,17 +138,21 @@ impl Gpu {
         Ok(Some(seconds))
     }
 
+    /// Whether per-kernel profiling is on.
+    pub(super) fn profiling(&self) -> bool {
+        self.0.profile.borrow().is_some()
+    }
+
     /// Whether submissions time their passes: inside `time_on_gpu`, or profiling on an adapter
     /// with timestamps.
     pub(super) fn timing_passes(&self) -> bool {
-        self.has_timestamps()
-            && (self.0.gpu_seconds.borrow().is_some() || self.0.profile.borrow().is_some())
+        self.has_timestamps() && (self.0.gpu_seconds.borrow().is_some() || self.profiling())
     }
 
     /// Whether each dispatch gets a compute pass (and so timestamps) of its own: while
     /// profiling on an adapter with timestamps.
     pub(super) fn pass_per_dispatch(&self) -> bool {
-        self.has_timestamps() && self.0.profile.borrow().is_some()
+        self.has_timestamps() && self.profiling()
     }
 
     /// The shared pass clock, created on first use.
@@ -176,13 +180,15 @@ impl Gpu {
     /// Times one dispatch on the wall clock while profiling on an adapter without timestamps:
     /// `record` records it, and it runs submitted and waited for alone.
     pub(super) fn profile_alone(&self, kernel: &'static str, record: impl FnOnce()) {
-        // Drain what came before it first.
-        self.submit_pending();
-        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        let drain = || {
+            self.submit_pending();
+            let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        };
+        // What came before it first.
+        drain();
         let start = std::time::Instant::now();
         record();
-        self.submit_pending();
-        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        drain();
         if let Some(profile) = self.0.profile.borrow_mut().as_mut() {
             add_to_profile(profile, kernel, start.elapsed());
         }

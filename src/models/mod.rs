@@ -204,15 +204,17 @@ impl Model {
 
     pub fn new(gpu: &Gpu, config: ModelConfig, seed: u64) -> Result<Model> {
         // The parameters are one buffer of each arena, and SGD indexes them in 32 bits.
-        let bytes = 4.0 * config.kind.weights(config.classes);
-        let limit = gpu.limits().max_buffer_size.min(4 * u32::MAX as u64);
-        if bytes > limit as f64 {
+        let what = format!("the parameters of {}", config.kind);
+        let bytes = (4.0 * config.kind.weights(config.classes)).min(u64::MAX as f64) as u64;
+        gpu.check_buffer("model", &what, bytes)?;
+        let indexed = 4 * u32::MAX as u64;
+        if bytes > indexed {
             return Err(Error::Limit {
                 op: "model",
-                what: format!("the parameters of {}", config.kind),
-                bytes: bytes.min(u64::MAX as f64) as u64,
-                limit_name: "max_buffer_size (or 2^32 parameters, what SGD indexes)",
-                limit,
+                what,
+                bytes,
+                limit_name: "2^32 parameters (SGD indexes them in 32 bits)",
+                limit: indexed,
             });
         }
         let (builder, net) = Self::declare(&config, seed)?;

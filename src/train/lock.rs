@@ -9,7 +9,9 @@ use crate::lockfile::FileLock;
 
 /// The held lock of a run folder; dropping it removes the lock file and releases the lock.
 #[derive(Debug)]
-pub struct RunLock(#[allow(dead_code)] FileLock);
+pub struct RunLock {
+    _held: FileLock,
+}
 
 impl RunLock {
     /// Takes `run_dir`'s lock (the folder must exist), or says which process holds it (as
@@ -17,7 +19,7 @@ impl RunLock {
     pub fn acquire(run_dir: &Path) -> Result<RunLock> {
         let path = run_dir.join(LOCK_FILE);
         match FileLock::take(&path, false) {
-            Ok(Ok(lock)) => Ok(RunLock(lock)),
+            Ok(Ok(lock)) => Ok(RunLock { _held: lock }),
             Ok(Err(holder)) => {
                 let holder = match holder {
                     Some(pid) => format!("process {pid}"),

@@ -43,6 +43,7 @@ impl Plan {
     /// Steps and evaluations left from `global_step`, when the evaluations of epochs before
     /// `epoch` are done: each evaluated epoch that ends before the run stops (the last epoch's
     /// is also the final report).
+    ///
     /// Counted, not walked: it runs after every step, and a run may have a million epochs.
     pub fn left(&self, global_step: usize, epoch: usize) -> (usize, usize) {
         let end = self.end_step();

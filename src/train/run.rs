@@ -659,11 +659,11 @@ pub fn eval_checkpoint(
     let name = path
         .file_stem()
         .map_or("checkpoint".into(), |s| s.to_string_lossy().into_owned());
-    let files = vec![
+    let [json_file, csv_file] = [
         out.join(format!("eval-{name}.json")),
         out.join(format!("eval-{name}-per_class.csv")),
     ];
-    check_eval_files_replaceable(&files, path)?;
+    check_eval_files_replaceable(&json_file, &csv_file, path)?;
     let trainer = Trainer::new(gpu, config, folder)?;
     state::restore(gpu, &trainer.model, path, ckpt, Momentum::Skip).map_err(|e| match model {
         Some(m) if !imported.ours => TrainError::arg(
@@ -682,24 +682,21 @@ pub fn eval_checkpoint(
         "batch": batch,
     });
     let json_text = serde_json::to_string_pretty(&json).expect("JSON prints") + "\n";
-    write_atomic(&files[0], json_text.as_bytes())?;
-    write_atomic(&files[1], report.per_class_csv().as_bytes())?;
+    write_atomic(&json_file, json_text.as_bytes())?;
+    write_atomic(&csv_file, report.per_class_csv().as_bytes())?;
     Ok(Evaluation {
         report,
         checkpoint: path.to_path_buf(),
         epochs_done,
         batch,
-        files,
+        files: vec![json_file, csv_file],
     })
 }
 
 /// Refuses to replace `eval` results unless they are an earlier evaluation of the same
 /// checkpoint: results of another checkpoint with the same file name (another run's
 /// `best.safetensors` evaluated into one --out), or files purenoise did not write, are kept.
-fn check_eval_files_replaceable(files: &[PathBuf], checkpoint: &Path) -> Result<()> {
-    let [json, csv] = files else {
-        unreachable!("the report and its per-class table")
-    };
+fn check_eval_files_replaceable(json: &Path, csv: &Path, checkpoint: &Path) -> Result<()> {
     // The report records the path as displayed (lossy where it is not UTF-8).
     let same_file = |recorded: &str| {
         recorded == checkpoint.display().to_string()
